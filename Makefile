@@ -1,0 +1,30 @@
+# Two set-up commands: `make demo` and `make test`. Both build .venv with a CPU torch when none is there.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_CPU ?= torch==2.13.0
+export HF_HUB_OFFLINE ?= 1
+export HF_DATASETS_OFFLINE ?= 1
+
+.PHONY: install test lint demo bench
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, CPU wheel, so the dependency resolver never pulls a multi-GB CUDA build
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+test: install
+	$(PY) -m pytest -q -x --durations=15
+
+lint: install
+	$(VENV)/bin/ruff check tuco_eval tests bench _tuco_eval_lm_eval_hook.py
+
+demo: install
+	$(VENV)/bin/tuco-eval demo
+
+bench: install
+	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done

@@ -1,0 +1,53 @@
+"""Registers lm-eval's ``tuco_scaled`` model the moment lm-eval builds its registry.
+
+lm-eval 0.4.13 scans no plugin entry points for models, so this stdlib-only module is imported
+at interpreter start by ``tuco_eval_autoregister.pth``. It installs a meta-path finder that
+watches for ``lm_eval.api.registry``; right after that module runs, it imports
+``lm_eval.models`` (so the built-in models register first) and adds a lazy placeholder
+``tuco_scaled -> tuco_eval.lm:TucoScaledLM``. Nothing else is imported, so unrelated Python
+start-up pays only for this file.
+"""
+
+import sys
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import PathFinder
+
+_WATCHED = "lm_eval.api.registry"
+_TARGET = "tuco_eval.lm:TucoScaledLM"
+
+
+def _register(registry_module) -> None:
+    try:
+        import lm_eval.models  # noqa: F401  (built-ins first, or `--model hf` breaks)
+
+        if "tuco_scaled" not in registry_module.model_registry:
+            registry_module.model_registry.register("tuco_scaled", target=_TARGET)
+    except Exception as err:  # never break lm-eval because of this convenience
+        print(f"tuco-eval: could not register 'tuco_scaled' with lm-eval: {err}", file=sys.stderr)
+
+
+class _RegisterAfterExec(Loader):
+    def __init__(self, inner: Loader):
+        self._inner = inner
+
+    def create_module(self, spec):
+        return self._inner.create_module(spec)
+
+    def exec_module(self, module):
+        self._inner.exec_module(module)
+        _register(module)
+
+
+class _Finder(MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _WATCHED:
+            return None
+        sys.meta_path.remove(self)  # once only
+        spec = PathFinder.find_spec(fullname, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _RegisterAfterExec(spec.loader)
+        return spec
+
+
+if not any(isinstance(f, _Finder) for f in sys.meta_path) and _WATCHED not in sys.modules:
+    sys.meta_path.insert(0, _Finder())
