@@ -1,0 +1,3 @@
+from tuco_eval.cli import main
+
+raise SystemExit(main())

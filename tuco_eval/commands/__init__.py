@@ -1,0 +1,1 @@
+"""Subcommand modules; importing this package registers every `tuco-eval` subcommand."""
