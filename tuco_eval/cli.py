@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from tuco_eval.errors import TucoError
 
@@ -22,27 +22,17 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
 
 
-# Each subcommand registers (add_arguments, run). run(args) returns an exit code.
-COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable]] = {}
-
-
-def command(name: str, help_text: str):
-    def wrap(add_arguments: Callable[[argparse.ArgumentParser], None]):
-        def bind(run: Callable[[argparse.Namespace], int]):
-            COMMANDS[name] = (help_text, add_arguments, run)
-            return run
-
-        return bind
-
-    return wrap
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from tuco_eval.commands import load_commands
+
     parser = _Parser(prog="tuco-eval", description=__doc__, formatter_class=_formatter)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    for name, (help_text, add_arguments, _) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=_formatter)
-        add_arguments(p)
+    for name, module in load_commands().items():
+        p = sub.add_parser(
+            name, help=module.HELP, description=module.HELP, formatter_class=_formatter
+        )
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
     return parser
 
 
@@ -50,12 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["lm-eval"]:  # pass every flag through to lm-eval untouched
         return run_lm_eval(argv[1:])
-    import tuco_eval.commands  # noqa: F401  (registers the subcommands)
-
     args = build_parser().parse_args(argv)
-    _, _, run = COMMANDS[args.command]
     try:
-        return int(run(args) or 0)
+        return int(args.run(args) or 0)
     except TucoError as err:
         print(f"tuco-eval {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -63,8 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_lm_eval(lm_eval_argv: list[str]) -> int:
     """`python -m tuco_eval lm-eval ...`: lm-eval's own CLI with `tuco_scaled` registered."""
-    import tuco_eval.lm  # noqa: F401  (registers tuco_scaled even without the .pth hook)
     from lm_eval.__main__ import cli_evaluate
+
+    import tuco_eval.lm  # noqa: F401  (registers tuco_scaled even without the .pth hook)
 
     sys.argv = ["lm_eval", *lm_eval_argv]
     cli_evaluate()
