@@ -49,5 +49,12 @@ class _Finder(MetaPathFinder):
         return spec
 
 
-if not any(isinstance(f, _Finder) for f in sys.meta_path) and _WATCHED not in sys.modules:
-    sys.meta_path.insert(0, _Finder())
+def ensure_registered() -> None:
+    """Register now if lm-eval's registry exists, else as soon as it is imported."""
+    if _WATCHED in sys.modules:
+        _register(sys.modules[_WATCHED])
+    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())
+
+
+ensure_registered()

@@ -6,7 +6,9 @@ import importlib
 from types import ModuleType
 
 # subcommand name -> module under tuco_eval.commands (imported only when the CLI starts)
-NAMES: dict[str, str] = {}
+NAMES: dict[str, str] = {
+    "score": "score",
+}
 
 
 def load_commands() -> dict[str, ModuleType]:

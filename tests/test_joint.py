@@ -1,0 +1,203 @@
+"""The joint pass on every supported architecture, against an independent naive layer loop."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from tiny_models import ARCHITECTURES, make_model, make_pair
+
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import Joint, TucoSums, parse_alpha
+from tuco_eval.layers import find_blocks
+
+ARCHS = sorted(ARCHITECTURES)
+
+
+def _ids(batch: int = 2, length: int = 11, seed: int = 0) -> torch.Tensor:
+    return torch.randint(3, 90, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def _joint(ft, base, alpha=1.0) -> Joint:
+    return Joint(ft, [block.forward for block in find_blocks(base)], alpha=alpha)
+
+
+def _record_block_calls(model, ids):
+    """Positional and keyword arguments of every block call in a plain forward (test's own hooks)."""
+    calls, handles = [], []
+    for block in find_blocks(model):
+        handles.append(block.register_forward_pre_hook(
+            lambda m, a, k: calls.append((a, dict(k))), with_kwargs=True))
+    with torch.no_grad():
+        model(ids, use_cache=False)
+    for h in handles:
+        h.remove()
+    return calls
+
+
+def _naive(ft, base, ids, alpha):
+    """x_{l+1} = x_l + PTC_l + α·FTC_l written out, plus the TuCo sums at the last token."""
+    calls = _record_block_calls(ft, ids)
+    x = calls[0][0][0] if calls[0][0] else calls[0][1]["hidden_states"]
+    sum_ptc = torch.zeros_like(x[:, -1]).double()
+    sum_ftc = torch.zeros_like(sum_ptc)
+    with torch.no_grad():
+        for ft_block, base_block, (args, kwargs) in zip(find_blocks(ft), find_blocks(base), calls, strict=True):
+            rest = args[1:]
+            kwargs = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+            out_pt = base_block(x, *rest, **kwargs)
+            out_ft = ft_block(x, *rest, **kwargs)
+            out_pt = out_pt[0] if isinstance(out_pt, tuple) else out_pt
+            out_ft = out_ft[0] if isinstance(out_ft, tuple) else out_ft
+            ptc = out_pt - x
+            ftc = (out_ft - x) - (out_pt - x)
+            sum_ptc += ptc[:, -1].double()
+            sum_ftc += ftc[:, -1].double()
+            x = x + ptc + alpha * ftc
+    tuco = sum_ftc.abs().sum(-1) / (sum_ptc.abs().sum(-1) + sum_ftc.abs().sum(-1))
+    return x, tuco
+
+
+def _last_block_output(ft, joint, ids, sums=None):
+    """The residual stream after the last block, as the joint pass leaves it."""
+    seen = {}
+    with torch.no_grad(), joint.active(sums):
+        handle = find_blocks(ft)[-1].register_forward_hook(
+            lambda m, a, o: seen.setdefault("x", o[0] if isinstance(o, tuple) else o))
+        try:
+            logits = ft(ids, use_cache=False).logits
+        finally:
+            handle.remove()
+    return seen["x"], logits
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_alpha_one_is_the_finetuned_model(arch):
+    ft, base = make_pair(arch)
+    ids = _ids()
+    with torch.no_grad():
+        expected = ft(ids).logits
+        with _joint(ft, base, 1.0).active(TucoSums()):  # base blocks run, output must not move
+            got = ft(ids).logits
+    assert (got - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_alpha_zero_is_the_base_model(arch):
+    ft, base = make_pair(arch)
+    ids = _ids()
+    with torch.no_grad():
+        expected = base(ids).logits
+        with _joint(ft, base, 0.0).active():
+            got = ft(ids).logits
+    assert (got - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("alpha", [0.5, 1.25, 2.0])
+def test_scaled_stream_equals_naive_loop(arch, alpha):
+    ft, base = make_pair(arch)
+    ids = _ids()
+    expected, _ = _naive(ft, base, ids, alpha)
+    got, _ = _last_block_output(ft, _joint(ft, base, alpha), ids)
+    assert (got - expected).abs().max() < 1e-4 * max(1.0, expected.abs().max().item())
+
+
+def test_scaled_logits_equal_naive_loop_llama():
+    ft, base = make_pair("llama")
+    ids = _ids()
+    for alpha in (0.5, 1.25, 2.0):
+        x, _ = _naive(ft, base, ids, alpha)
+        with torch.no_grad():
+            expected = ft.lm_head(ft.model.norm(x))
+        _, got = _last_block_output(ft, _joint(ft, base, alpha), ids)
+        assert (got - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_tuco_equals_naive_loop(arch):
+    ft, base = make_pair(arch)
+    ids = _ids()
+    _, expected = _naive(ft, base, ids, 1.0)
+    sums = TucoSums(positions=torch.full((ids.shape[0],), ids.shape[1] - 1))
+    _last_block_output(ft, _joint(ft, base, 1.0), ids, sums)
+    got = sums.tuco()
+    assert torch.allclose(got.double(), expected, atol=1e-5)
+    assert ((got > 0) & (got < 1)).all()
+    ptc, ftc = sums.per_layer()
+    assert ptc.shape == ftc.shape == (len(find_blocks(ft)), ids.shape[0])
+
+
+def test_tuco_is_zero_for_a_copy():
+    base = make_model("llama")
+    ft = copy.deepcopy(base)
+    ids = _ids()
+    sums = TucoSums(positions=torch.full((2,), ids.shape[1] - 1))
+    _last_block_output(ft, _joint(ft, base), ids, sums)
+    assert torch.equal(sums.tuco(), torch.zeros(2))
+
+
+def test_all_positions_tracked_without_positions():
+    ft, base = make_pair("llama")
+    ids = _ids()
+    sums = TucoSums()
+    _last_block_output(ft, _joint(ft, base), ids, sums)
+    _, expected = _naive(ft, base, ids, 1.0)
+    assert sums.tuco().shape == ids.shape
+    assert torch.allclose(sums.tuco()[:, -1].double(), expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_cached_generation_equals_greedy_loop(arch):
+    ft, base = make_pair(arch)
+    joint = _joint(ft, base, 1.25)
+    ft.generation_config.eos_token_id = None  # always 8 new tokens
+    prompt = _ids(batch=1, length=7)
+    with torch.no_grad(), joint.active():
+        cached = ft.generate(prompt, max_new_tokens=8, do_sample=False, use_cache=True,
+                             pad_token_id=0)[0, prompt.shape[1]:]
+        tokens = prompt
+        for _ in range(8):  # the reference: full recomputation, no cache anywhere
+            next_token = ft(tokens, use_cache=False).logits[:, -1].argmax(-1, keepdim=True)
+            tokens = torch.cat([tokens, next_token], dim=1)
+    assert cached.tolist() == tokens[0, prompt.shape[1]:].tolist()
+
+
+def test_alpha_changes_take_effect_in_place():
+    ft, base = make_pair("llama")
+    joint, ids = _joint(ft, base), _ids()
+    outputs = []
+    for alpha in (0.5, 1.5, 0.5):
+        joint.alpha = alpha
+        with torch.no_grad(), joint.active():
+            outputs.append(ft(ids).logits)
+    assert not torch.allclose(outputs[0], outputs[1])
+    assert torch.equal(outputs[0], outputs[2])
+
+
+def test_hooks_are_removed_after_use():
+    ft, base = make_pair("llama")
+    with torch.no_grad(), _joint(ft, base, 0.0).active():
+        pass
+    assert all(not b._forward_hooks and not b._forward_pre_hooks for b in find_blocks(ft))
+
+
+@pytest.mark.parametrize("bad", ["abc", float("nan"), float("inf"), "-inf", None, True])
+def test_bad_alpha_is_refused(bad):
+    with pytest.raises(TucoError, match="alpha"):
+        parse_alpha(bad)
+
+
+def test_alpha_from_lm_eval_int_and_string():
+    assert parse_alpha(1) == 1.0 and parse_alpha("1.1") == 1.1 and parse_alpha(-0.5) == -0.5
+
+
+def test_unknown_architecture_names_the_class():
+    class Opaque(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.stack = torch.nn.ModuleList([torch.nn.Linear(2, 2), torch.nn.ReLU()])
+
+    with pytest.raises(TucoError, match="Opaque"):
+        find_blocks(Opaque())

@@ -1,0 +1,71 @@
+"""`tuco-eval score`: TuCo of every prompt in a JSONL file."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "TuCo of each prompt of a JSONL file, written as JSONL in input order."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--base", required=True, help="pre-trained model: Hub id or local folder")
+    parser.add_argument(
+        "--finetuned",
+        required=True,
+        help="fine-tuned model: Hub id, local folder, or a PEFT adapter folder on --base",
+    )
+    parser.add_argument(
+        "--input", required=True, type=Path, help="prompts, one JSON object per line"
+    )
+    parser.add_argument("--output", required=True, type=Path, help="where to write the TuCo JSONL")
+    parser.add_argument(
+        "--text-field", default="text", help="field of each input line holding the prompt"
+    )
+    parser.add_argument(
+        "--chat-template",
+        action="store_true",
+        help="wrap each prompt as a user turn in the fine-tuned tokenizer's chat template",
+    )
+    parser.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument("--gguf-file", default=None, help="GGUF file inside --finetuned")
+    parser.add_argument("--base-gguf-file", default=None, help="GGUF file inside --base")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow model code from the Hub (off unless given)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuco_eval.errors import TucoError
+    from tuco_eval.jsonl import write_jsonl_atomic
+    from tuco_eval.pair import load_pair
+    from tuco_eval.tuco import compute_tuco, read_prompts
+
+    if args.batch_size < 1:
+        raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
+    prompts = read_prompts(args.input, args.text_field)  # fail on a bad file before loading models
+    pair = load_pair(
+        args.finetuned,
+        args.base,
+        dtype=args.dtype,
+        device=args.device,
+        gguf_file=args.gguf_file,
+        base_gguf_file=args.base_gguf_file,
+        trust_remote_code=args.trust_remote_code,
+    )
+    results = compute_tuco(
+        pair.joint,
+        pair.tokenizer,
+        [text for _, text in prompts],
+        batch_size=args.batch_size,
+        chat_template=args.chat_template,
+    )
+    records = [{"id": pid, **result} for (pid, _), result in zip(prompts, results, strict=True)]
+    write_jsonl_atomic(args.output, records)
+    mean = sum(r["tuco"] for r in records) / len(records)
+    print(f"wrote TuCo of {len(records)} prompts to {args.output} (mean TuCo {mean:.4f})")
+    return 0

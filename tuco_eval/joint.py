@@ -1,0 +1,187 @@
+"""The joint forward pass: hooks on the fine-tuned blocks run the base blocks on one residual stream.
+
+For block l with input x_l, both blocks see the same x_l and the same keyword arguments (masks,
+positions, rotary tables) that the fine-tuned model computed:
+
+    PTC_l = f_PT(x_l),  FTC_l = f_FT(x_l) - f_PT(x_l),  x_{l+1} = x_l + PTC_l + alpha * FTC_l
+
+with f(x) = block(x) - x. The hook returns lerp(base_out, ft_out, alpha), which is that sum.
+The base blocks write to a cache of their own, so cached generation stays exact.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from transformers.cache_utils import Cache
+
+from tuco_eval.errors import TucoError
+from tuco_eval.layers import find_blocks
+
+BlockFn = Callable[..., Any]  # a base block's forward: same call signature as the fine-tuned block
+
+
+def parse_alpha(value: Any) -> float:
+    """α as a finite float; lm-eval hands `alpha=1` over as an int and `alpha=x` as a string."""
+    if isinstance(value, bool):
+        raise TucoError(f"alpha must be a number, got {value!r}")
+    try:
+        alpha = float(value)
+    except (TypeError, ValueError):
+        raise TucoError(f"alpha must be a number such as 1.1, got {value!r}") from None
+    if not math.isfinite(alpha):
+        raise TucoError(f"alpha must be finite, got {value!r}")
+    return alpha
+
+
+def _first(output: Any) -> Tensor:
+    return output[0] if isinstance(output, tuple) else output
+
+
+def _replace_first(output: Any, hidden: Tensor) -> Any:
+    return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+
+def _block_input(args: tuple, kwargs: dict) -> Tensor:
+    return args[0] if args else kwargs["hidden_states"]
+
+
+@dataclass
+class TucoSums:
+    """Float32 running sums of PTC and FTC over blocks, at tracked token positions.
+
+    `positions` ([batch] indices) tracks one token per row, as `score` does; None tracks every
+    position (shape [batch, seq, ...]), as the lm-eval path does when it logs TuCo.
+    """
+
+    positions: Tensor | None = None
+    ptc: Tensor | None = None  # Σ_l PTC_l: [B, H] or [B, T, H]
+    ftc: Tensor | None = None  # Σ_l FTC_l
+    ptc_per_layer: list[Tensor] = field(default_factory=list)  # ‖PTC_l‖₁: [B] or [B, T]
+    ftc_per_layer: list[Tensor] = field(default_factory=list)
+
+    def _at_positions(self, h: Tensor) -> Tensor:
+        if self.positions is None:
+            return h.float()
+        rows = torch.arange(h.shape[0], device=h.device)
+        return h[rows, self.positions.to(h.device)].float()
+
+    def add(self, x: Tensor, base_out: Tensor, ft_out: Tensor) -> None:
+        x, base, ft = (self._at_positions(t.to(ft_out.device)) for t in (x, base_out, ft_out))
+        ptc, ftc = base - x, ft - base
+        self.ptc = ptc if self.ptc is None else self.ptc.to(ptc.device) + ptc
+        self.ftc = ftc if self.ftc is None else self.ftc.to(ftc.device) + ftc
+        self.ptc_per_layer.append(ptc.abs().sum(-1))
+        self.ftc_per_layer.append(ftc.abs().sum(-1))
+
+    def l1(self) -> tuple[Tensor, Tensor]:
+        """(‖Σ PTC‖₁, ‖Σ FTC‖₁) per tracked token."""
+        if self.ptc is None or self.ftc is None:
+            raise RuntimeError("no block contributed to these sums: was the joint forward run?")
+        return self.ptc.abs().sum(-1), self.ftc.abs().sum(-1)
+
+    def tuco(self) -> Tensor:
+        """TuCo = ‖Σ FTC‖₁ / (‖Σ PTC‖₁ + ‖Σ FTC‖₁) per tracked token (0 where both are 0)."""
+        ptc, ftc = self.l1()
+        total = ptc + ftc
+        return torch.where(total > 0, ftc / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0)
+
+    def per_layer(self) -> tuple[Tensor, Tensor]:
+        """Per-block ‖PTC_l‖₁ and ‖FTC_l‖₁, stacked: [layers, B] (or [layers, B, T])."""
+        device = self.ptc_per_layer[-1].device
+        return (
+            torch.stack([t.to(device) for t in self.ptc_per_layer]),
+            torch.stack([t.to(device) for t in self.ftc_per_layer]),
+        )
+
+
+def _find_cache(args: tuple, kwargs: dict) -> Cache | None:
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, Cache):
+            return value
+    return None
+
+
+class Joint:
+    """Scales the fine-tuning contribution of `model` by `alpha`, block by block.
+
+    `base_blocks[l]` computes the pre-trained block l with the fine-tuned block's call signature.
+    `alpha` is a plain attribute: change it between calls, nothing is reloaded.
+    """
+
+    def __init__(self, model: nn.Module, base_blocks: Sequence[BlockFn], alpha: float = 1.0):
+        self.model = model
+        self.blocks = find_blocks(model)
+        if len(base_blocks) != len(self.blocks):
+            raise TucoError(
+                f"the base has {len(base_blocks)} blocks, the fine-tuned model {len(self.blocks)}"
+            )
+        self.base_blocks = list(base_blocks)
+        self.alpha = parse_alpha(alpha)
+        self._caches: tuple[Cache, Cache] | None = None  # (fine-tuned cache, base cache)
+
+    def needs_base(self, sums: TucoSums | None) -> bool:
+        """At α = 1 with no TuCo asked, the fine-tuned model alone is the answer, bit for bit."""
+        return sums is not None or self.alpha != 1.0
+
+    @contextmanager
+    def active(self, sums: TucoSums | None = None) -> Iterator[None]:
+        """Hooks installed for the duration of the block; TuCo sums accumulate into `sums`."""
+        if not self.needs_base(sums):
+            yield
+            return
+        handles = [self.blocks[0].register_forward_pre_hook(self._track_cache, with_kwargs=True)]
+        for index, block in enumerate(self.blocks):
+            handles.append(
+                block.register_forward_hook(self._make_hook(index, sums), with_kwargs=True)
+            )
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+            self._caches = None
+
+    def _track_cache(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
+        # Seen before block 0 writes to it: a new fine-tuned cache gets an empty twin for the base.
+        ft_cache = _find_cache(args, kwargs)
+        if ft_cache is None or (self._caches is not None and self._caches[0] is ft_cache):
+            return
+        if ft_cache.get_seq_length() > 0:
+            raise TucoError(
+                "a pre-filled past_key_values was passed in; the base blocks keep a KV cache of "
+                "their own and must see the cache from the first step: start from an empty cache"
+            )
+        self._caches = (ft_cache, copy.deepcopy(ft_cache))
+
+    def _base_call_args(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if self._caches is None:
+            return args, kwargs
+        ft_cache, base_cache = self._caches
+
+        def swap(value: Any) -> Any:
+            return base_cache if value is ft_cache else value
+
+        return tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
+
+    def _make_hook(self, index: int, sums: TucoSums | None) -> Callable:
+        base_block = self.base_blocks[index]
+
+        def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
+            base_args, base_kwargs = self._base_call_args(args, kwargs)
+            base_out = _first(base_block(*base_args, **base_kwargs))
+            ft_out = _first(output)
+            if sums is not None:
+                sums.add(_block_input(args, kwargs), base_out, ft_out)
+            if self.alpha == 1.0:
+                return None  # exactly the fine-tuned output
+            return _replace_first(output, torch.lerp(base_out, ft_out, self.alpha))
+
+        return hook

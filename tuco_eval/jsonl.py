@@ -1,0 +1,58 @@
+"""JSONL in and out: reading names the file and line of a fault; writing is atomic."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.errors import TucoError
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; a TucoError names file and line of a fault."""
+    path = Path(path)
+    if not path.is_file():
+        raise TucoError(f"{path}: no such file")
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                reason = err.msg if isinstance(err, json.JSONDecodeError) else "not UTF-8"
+                raise TucoError(f"{path}:{number}: not valid JSON ({reason})") from None
+            if not isinstance(obj, dict):
+                raise TucoError(
+                    f"{path}:{number}: expected a JSON object, got {type(obj).__name__}"
+                )
+            yield number, obj
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write via a temp file in the same folder, fsync, rename: readers see all or nothing."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+
+
+def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    return atomic_write_text(path, dumps_jsonl(records))

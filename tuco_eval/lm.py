@@ -1,0 +1,230 @@
+"""`tuco_scaled`: lm-eval's HF model with the fine-tuning contribution scaled by α.
+
+The pattern of lm-eval's `hf_steered.py`: HFLM loads the fine-tuned model and does batching,
+padding, generation and accelerate; this class loads the base beside it and wraps the two model
+entry points (`_model_call`, `_model_generate`) in the joint hooks. `alpha` is a plain attribute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import torch
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from transformers import AutoTokenizer
+
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import Joint, TucoSums, parse_alpha
+from tuco_eval.pair import (
+    base_blocks_for,
+    check_adapter_base,
+    check_configs,
+    check_tokenizers,
+    friendly_load,
+    is_adapter_folder,
+    load_base_model,
+    load_config,
+)
+from tuco_eval.tuco import pad_batch, tuco_of_batch
+
+
+def _row_key(tokens: Any) -> bytes:
+    """Identity of a right-padded input row: its tokens without trailing pad zeros (lm-eval pads with 0)."""
+    values = list(tokens)
+    while values and values[-1] == 0:
+        values.pop()
+    return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+
+
+def _attach(instance: Any, record: dict[str, Any]) -> None:
+    # Appended to the request's arguments, lm-eval logs it as `arg_2` in --log_samples output.
+    instance.arguments = (*instance.args, record)
+
+
+@register_model("tuco_scaled")
+class TucoScaledLM(HFLM):
+    """HFLM over a (fine-tuned, base) pair; model_args: pretrained=FT, base=PT, alpha=1.0, ..."""
+
+    def __init__(
+        self,
+        pretrained: Any,
+        base: Any = None,
+        alpha: Any = 1.0,
+        base_revision: str | None = None,
+        base_gguf_file: str | None = None,
+        log_tuco: bool = False,
+        adapter_base_check: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if base is None:
+            raise TucoError(
+                "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
+            )
+        alpha = parse_alpha(alpha)
+        trust = bool(kwargs.get("trust_remote_code", False))
+        shared = False
+        if isinstance(pretrained, str) and is_adapter_folder(pretrained):
+            if adapter_base_check:
+                check_adapter_base(pretrained, str(base))
+            kwargs["peft"], pretrained = pretrained, base  # the adapter rides on the base weights
+            if base_gguf_file and not kwargs.get("gguf_file"):
+                kwargs["gguf_file"] = base_gguf_file
+            shared = True
+        elif kwargs.get("peft") and isinstance(base, str) and str(pretrained) == base:
+            shared = True
+        if isinstance(pretrained, str) and isinstance(base, str) and not shared:
+            check_configs(  # before any weights are loaded
+                load_config(
+                    pretrained,
+                    what="fine-tuned model",
+                    revision=kwargs.get("revision"),
+                    gguf_file=kwargs.get("gguf_file"),
+                    trust_remote_code=trust,
+                ),
+                load_config(
+                    base,
+                    what="base model",
+                    revision=base_revision,
+                    gguf_file=base_gguf_file,
+                    trust_remote_code=trust,
+                ),
+            )
+        friendly_load(
+            lambda: super(TucoScaledLM, self).__init__(pretrained=pretrained, **kwargs),
+            str(pretrained),
+            "fine-tuned model",
+        )
+        if self.backend != "causal":
+            raise TucoError("tuco_scaled supports decoder-only (causal) models only")
+        base_model = None
+        if not shared:
+            if isinstance(base, str):
+                tok_kwargs = {"gguf_file": base_gguf_file} if base_gguf_file else {}
+                check_tokenizers(
+                    self.tokenizer,
+                    friendly_load(
+                        lambda: AutoTokenizer.from_pretrained(
+                            base, revision=base_revision, trust_remote_code=trust, **tok_kwargs
+                        ),
+                        base,
+                        "base tokenizer",
+                    ),
+                )
+                base_model = load_base_model(
+                    base,
+                    like=self.model,
+                    revision=base_revision,
+                    gguf_file=base_gguf_file,
+                    trust_remote_code=trust,
+                )
+            else:
+                check_configs(self.model.config, base.config)
+                base_model = base.eval()
+        self.base_model = base_model
+        self.joint = Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha)
+        self.log_tuco = bool(log_tuco)
+        self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
+        self._found: dict[tuple[bytes, int], float] = {}
+
+    @property
+    def alpha(self) -> float:
+        return self.joint.alpha
+
+    @alpha.setter
+    def alpha(self, value: Any) -> None:
+        self.joint.alpha = parse_alpha(value)
+
+    def get_model_info(self) -> dict[str, Any]:
+        return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco}
+
+    # --- the two model entry points ---------------------------------------------------------
+
+    def _model_call(
+        self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None
+    ) -> torch.Tensor:
+        sums = TucoSums() if self._wanted is not None else None
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+            self.joint.active(sums),
+        ):
+            logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
+        if sums is not None:
+            self._collect(inps, sums.tuco())
+        return logits
+
+    def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
+        with self.joint.active():
+            return super()._model_generate(*args, **kwargs)
+
+    # --- TuCo in logged samples -------------------------------------------------------------
+
+    def _collect(self, inps: torch.Tensor, tuco: torch.Tensor) -> None:
+        rows, values = inps.tolist(), tuco.float().cpu()
+        for row, tokens in enumerate(rows):
+            key = _row_key(tokens)
+            for position in self._wanted.get(key, ()):
+                self._found[(key, position)] = float(values[row, position])
+
+    def _loglikelihood_tokens(
+        self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
+    ) -> list:
+        if self._wanted is None:
+            return super()._loglikelihood_tokens(
+                requests, disable_tqdm=disable_tqdm, override_bs=override_bs
+            )
+        # The row lm-eval builds for (context, continuation), and its last context token.
+        targets = []
+        for _, context_enc, continuation_enc in requests:
+            row = (context_enc + continuation_enc)[-(self.max_length + 1) :][:-1]
+            targets.append((_row_key(row), max(len(row) - len(continuation_enc), 0)))
+        for key, position in targets:
+            self._wanted.setdefault(key, set()).add(position)
+        results = super()._loglikelihood_tokens(
+            requests, disable_tqdm=disable_tqdm, override_bs=override_bs
+        )
+        self._tuco_values = [self._found.get(target) for target in targets]
+        return results
+
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        if not self.log_tuco:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        self._wanted, self._found, self._tuco_values = {}, {}, []
+        try:
+            results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+            for instance, value in zip(requests, self._tuco_values, strict=True):
+                _attach(instance, {"tuco": value, "alpha": self.alpha})
+        finally:
+            self._wanted, self._found = None, {}
+        return results
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
+        results = super().generate_until(requests, disable_tqdm=disable_tqdm)
+        if self.log_tuco:
+            # One extra prefill pass over the prompts (generation itself costs many passes).
+            for instance, value in zip(
+                requests, self._prompt_tuco([r.args[0] for r in requests]), strict=True
+            ):
+                _attach(instance, {"tuco": value, "alpha": self.alpha})
+        return results
+
+    def _prompt_tuco(self, prompts: list[str]) -> list[float]:
+        """TuCo at each prompt's last token, on the α-scaled pass that generated from it."""
+        unique = sorted(set(prompts), key=len, reverse=True)
+        batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 1
+        values: dict[str, float] = {}
+        for start in range(0, len(unique), batch):
+            chunk = unique[start : start + batch]
+            rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
+            ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
+            out = tuco_of_batch(
+                self.joint, ids.to(self.device), mask.to(self.device), alpha=self.alpha
+            )
+            values.update(zip(chunk, out["tuco"].tolist(), strict=True))
+        return [values[p] for p in prompts]

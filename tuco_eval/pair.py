@@ -1,0 +1,321 @@
+"""Load and validate a (fine-tuned, pre-trained) pair; build the base blocks the joint pass runs.
+
+The fine-tuned side is a model (Hub id, local folder, or GGUF file in a folder) or a PEFT adapter
+folder on top of the base; with an adapter the base weights are held once and the base blocks are
+the same modules with the adapter switched off.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import BlockFn, Joint
+from tuco_eval.layers import find_blocks, unwrap
+
+# Config fields that must agree between the two models of a pair.
+PAIR_FIELDS = ("model_type", "num_hidden_layers", "hidden_size", "vocab_size")
+
+
+def _field(config: Any, name: str) -> Any:
+    text = getattr(config, "text_config", None)
+    for source in (config, text):
+        value = getattr(source, name, None) if source is not None else None
+        if value is not None:
+            return value
+    # GPT-2 style names
+    aliases = {"num_hidden_layers": "n_layer", "hidden_size": "n_embd"}
+    return getattr(config, aliases.get(name, name), None)
+
+
+def friendly_load(load: Callable[[], Any], name: str, what: str) -> Any:
+    """Run a transformers/peft loader; turn 'not found', 'gated', 'no weights' into one line."""
+    try:
+        return load()
+    except TucoError:
+        raise
+    except Exception as err:  # transformers raises OSError/ValueError/HF errors with long texts
+        kind = type(err).__name__
+        text = str(err).strip().splitlines()[0] if str(err).strip() else kind
+        if "Gated" in kind or "gated" in text or "401" in text:
+            hint = "the repository is gated: accept its licence on the Hub and run `hf auth login`"
+        elif (
+            "RepositoryNotFound" in kind
+            or "is not a local folder" in text
+            or "not a valid model identifier" in text
+        ):
+            hint = "not a local folder and not found on the Hub (check the spelling or the path)"
+        elif "does not appear to have" in text or "no file named" in text:
+            hint = "the folder has no model weights (expected model.safetensors, pytorch_model.bin or a GGUF file)"
+        elif (
+            "offline" in text.lower() or "couldn't connect" in text or "LocalEntryNotFound" in kind
+        ):
+            hint = "not in the local cache and the Hub is unreachable (HF_HUB_OFFLINE is set or no network)"
+        else:
+            hint = f"{kind}: {text}"
+        raise TucoError(f"cannot load the {what} '{name}': {hint}") from None
+
+
+def is_adapter_folder(path: str | Path) -> bool:
+    return (Path(path) / "adapter_config.json").is_file()
+
+
+def adapter_base_name(adapter_dir: str | Path) -> str | None:
+    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
+    return config.get("base_model_name_or_path")
+
+
+def check_adapter_base(adapter_dir: str | Path, base: str) -> None:
+    """The adapter must have been trained on `base` (same id/path, or the same final path name)."""
+    recorded = adapter_base_name(adapter_dir)
+    if not recorded:
+        return
+    same = recorded.rstrip("/") == str(base).rstrip("/")
+    same_name = Path(recorded.rstrip("/")).name.lower() == Path(str(base).rstrip("/")).name.lower()
+    if not (same or same_name):
+        raise TucoError(
+            f"the adapter '{adapter_dir}' was trained on '{recorded}', but base='{base}'; pass the "
+            f"matching base, or adapter_base_check=false if they are the same model"
+        )
+
+
+def load_config(
+    name: str,
+    *,
+    what: str,
+    revision: str | None = None,
+    gguf_file: str | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code)
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    return friendly_load(lambda: AutoConfig.from_pretrained(name, **kwargs), name, what)
+
+
+def check_configs(finetuned: Any, base: Any) -> None:
+    """Same architecture, block count, hidden size and vocabulary, or a TucoError naming both."""
+    for name in PAIR_FIELDS:
+        ft_value, base_value = _field(finetuned, name), _field(base, name)
+        if ft_value != base_value:
+            raise TucoError(
+                f"the pair does not match: {name} is {ft_value!r} for the fine-tuned model and "
+                f"{base_value!r} for the base; TuCo needs the same architecture on both sides"
+            )
+
+
+def check_tokenizers(finetuned: Any, base: Any) -> None:
+    """Identical vocabularies (token → id), or a TucoError naming a differing token."""
+    ft_vocab, base_vocab = finetuned.get_vocab(), base.get_vocab()
+    if ft_vocab == base_vocab:
+        return
+    if len(ft_vocab) != len(base_vocab):
+        raise TucoError(
+            f"the tokenizers differ: {len(ft_vocab)} tokens (fine-tuned) versus {len(base_vocab)} "
+            f"(base); TuCo needs one tokenizer for both models"
+        )
+    token = next(t for t in sorted(ft_vocab) if base_vocab.get(t) != ft_vocab[t])
+    raise TucoError(
+        f"the tokenizers differ: token {token!r} has id {ft_vocab[token]} in the fine-tuned "
+        f"tokenizer and {base_vocab.get(token)} in the base; TuCo needs one tokenizer for both"
+    )
+
+
+def base_device_map(finetuned: nn.Module) -> dict[str, Any] | None:
+    """The base's device map: the fine-tuned one, so base block l sits beside fine-tuned block l."""
+    device_map = getattr(unwrap(finetuned), "hf_device_map", None)
+    return dict(device_map) if device_map and len(set(device_map.values())) > 1 else None
+
+
+def load_base_model(
+    name: str,
+    *,
+    like: PreTrainedModel,
+    revision: str | None = None,
+    gguf_file: str | None = None,
+    trust_remote_code: bool = False,
+) -> PreTrainedModel:
+    """The pre-trained model, in the fine-tuned model's dtype, attention and placement."""
+    model = unwrap(like)
+    kwargs: dict[str, Any] = dict(
+        revision=revision,
+        trust_remote_code=trust_remote_code,
+        dtype=model.dtype,
+        attn_implementation=model.config._attn_implementation,
+    )
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    device_map = base_device_map(like)
+    if device_map:
+        kwargs["device_map"] = device_map
+    base = friendly_load(
+        lambda: AutoModelForCausalLM.from_pretrained(name, **kwargs), name, "base model"
+    )
+    if not device_map:
+        base.to(model.device)
+    return base.eval()
+
+
+def adapter_disabled(block: nn.Module) -> BlockFn:
+    """Block l of the base, for a PEFT fine-tune: the same module with its adapters switched off."""
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    tuners = [m for m in block.modules() if isinstance(m, BaseTunerLayer)]
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        previous = [m._disable_adapters for m in tuners]
+        for m in tuners:
+            m._disable_adapters = (
+                True  # read by each LoRA layer's forward; cheaper than disable_adapter()
+            )
+        try:
+            return block.forward(*args, **kwargs)
+        finally:
+            for m, flag in zip(tuners, previous, strict=True):
+                m._disable_adapters = flag
+
+    return forward
+
+
+def is_peft_model(model: nn.Module) -> bool:
+    return callable(getattr(model, "get_base_model", None)) and hasattr(model, "peft_config")
+
+
+def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockFn]:
+    """The base block callables: a separate model's blocks, or the adapter-disabled shared blocks."""
+    if base is None:
+        if not is_peft_model(finetuned):
+            raise TucoError(
+                "without a separate base model the fine-tuned side must be a PEFT adapter"
+            )
+        return [adapter_disabled(block) for block in find_blocks(finetuned)]
+    # .forward bypasses module hooks: a base block never triggers the fine-tuned hooks or recorders
+    return [block.forward for block in find_blocks(base)]
+
+
+@dataclass
+class Pair:
+    """A loaded pair: the fine-tuned model (maybe a PeftModel), its tokenizer, the base, the joint."""
+
+    model: nn.Module
+    tokenizer: Any
+    base: nn.Module | None  # None when the base weights are shared through a PEFT adapter
+    joint: Joint
+
+
+def load_pair(
+    finetuned: str,
+    base: str,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    revision: str | None = None,
+    base_revision: str | None = None,
+    gguf_file: str | None = None,
+    base_gguf_file: str | None = None,
+    trust_remote_code: bool = False,
+    adapter_base_check: bool = True,
+    alpha: float = 1.0,
+) -> Pair:
+    """Load, validate and join a pair. `finetuned` may be a PEFT adapter folder on top of `base`."""
+    adapter = str(finetuned) if is_adapter_folder(finetuned) else None
+    if adapter and adapter_base_check:
+        check_adapter_base(adapter, base)
+    weights_name, weights_revision, weights_gguf = (
+        (base, base_revision, base_gguf_file) if adapter else (finetuned, revision, gguf_file)
+    )
+    base_config = load_config(
+        base,
+        what="base model",
+        revision=base_revision,
+        gguf_file=base_gguf_file,
+        trust_remote_code=trust_remote_code,
+    )
+    if not adapter:
+        check_configs(
+            load_config(
+                finetuned,
+                what="fine-tuned model",
+                revision=revision,
+                gguf_file=gguf_file,
+                trust_remote_code=trust_remote_code,
+            ),
+            base_config,
+        )
+    tok_kwargs = {"gguf_file": weights_gguf} if weights_gguf else {}
+    tokenizer = friendly_load(
+        lambda: AutoTokenizer.from_pretrained(
+            adapter
+            if adapter and (Path(adapter) / "tokenizer_config.json").is_file()
+            else weights_name,
+            revision=weights_revision,
+            trust_remote_code=trust_remote_code,
+            **tok_kwargs,
+        ),
+        str(finetuned),
+        "fine-tuned tokenizer",
+    )
+    if not adapter:
+        base_tok_kwargs = {"gguf_file": base_gguf_file} if base_gguf_file else {}
+        check_tokenizers(
+            tokenizer,
+            friendly_load(
+                lambda: AutoTokenizer.from_pretrained(
+                    base,
+                    revision=base_revision,
+                    trust_remote_code=trust_remote_code,
+                    **base_tok_kwargs,
+                ),
+                base,
+                "base tokenizer",
+            ),
+        )
+    model_kwargs: dict[str, Any] = dict(
+        revision=weights_revision, trust_remote_code=trust_remote_code, dtype=_torch_dtype(dtype)
+    )
+    if weights_gguf:
+        model_kwargs["gguf_file"] = weights_gguf
+    model = friendly_load(
+        lambda: AutoModelForCausalLM.from_pretrained(weights_name, **model_kwargs),
+        weights_name,
+        "fine-tuned model" if not adapter else "base model",
+    )
+    model.to(device).eval()
+    base_model = None
+    if adapter:
+        from peft import PeftModel
+
+        model = friendly_load(
+            lambda: PeftModel.from_pretrained(model, adapter), adapter, "adapter"
+        ).eval()
+    else:
+        base_model = load_base_model(
+            base,
+            like=model,
+            revision=base_revision,
+            gguf_file=base_gguf_file,
+            trust_remote_code=trust_remote_code,
+        )
+    return Pair(
+        model=model,
+        tokenizer=tokenizer,
+        base=base_model,
+        joint=Joint(model, base_blocks_for(model, base_model), alpha=alpha),
+    )
+
+
+def _torch_dtype(dtype: str | torch.dtype) -> str | torch.dtype:
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    value = getattr(torch, str(dtype), None)
+    if not isinstance(value, torch.dtype):
+        raise TucoError(f"unknown dtype {dtype!r}: use float32, bfloat16, float16 or auto")
+    return value

@@ -1,0 +1,172 @@
+"""TuCo from the joint pass: per prompt, at its last real token, batched with padding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import Joint, TucoSums
+from tuco_eval.jsonl import read_jsonl
+
+
+def last_token_positions(attention_mask: Tensor) -> Tensor:
+    """Index of each row's last real token, for left or right padding."""
+    steps = torch.arange(attention_mask.shape[1], device=attention_mask.device)
+    return (attention_mask.long() * (steps + 1)).argmax(dim=1)
+
+
+def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
+    """Positions that ignore padding, so a prompt's positions do not depend on its batch."""
+    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
+
+
+@torch.no_grad()
+def tuco_of_batch(joint: Joint, input_ids: Tensor, attention_mask: Tensor) -> dict[str, Tensor]:
+    """One joint forward at α = 1; TuCo and the norms at each row's last real token (float32)."""
+    sums = TucoSums(positions=last_token_positions(attention_mask))
+    saved_alpha, joint.alpha = (
+        joint.alpha,
+        1.0,
+    )  # TuCo is defined on the fine-tuned model's own pass
+    try:
+        with joint.active(sums):
+            joint.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids_from_mask(attention_mask),
+                use_cache=False,
+            )
+    finally:
+        joint.alpha = saved_alpha
+    ptc_l1, ftc_l1 = sums.l1()
+    per_layer_ptc, per_layer_ftc = sums.per_layer()
+    return {
+        "tuco": sums.tuco(),
+        "ptc_l1": ptc_l1,
+        "ftc_l1": ftc_l1,
+        "per_layer_ptc_l1": per_layer_ptc.T,
+        "per_layer_ftc_l1": per_layer_ftc.T,
+    }
+
+
+def encode_prompts(
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    chat_template: bool = False,
+    max_length: int | None = None,
+) -> tuple[list[list[int]], int]:
+    """Token ids per text (tokenizer defaults, BOS as it adds it), left-truncated to max_length.
+
+    Returns the ids and how many prompts were truncated.
+    """
+    if chat_template:
+        if not getattr(tokenizer, "chat_template", None):
+            raise TucoError(
+                "--chat-template was given but the fine-tuned tokenizer has no chat template"
+            )
+        texts = [
+            tokenizer.apply_chat_template(
+                [{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True
+            )
+            for t in texts
+        ]
+    encoded = [tokenizer(t, add_special_tokens=not chat_template)["input_ids"] for t in texts]
+    truncated = 0
+    if max_length:
+        truncated = sum(len(ids) > max_length for ids in encoded)
+        encoded = [ids[-max_length:] for ids in encoded]
+    if any(len(ids) == 0 for ids in encoded):
+        raise TucoError("a prompt tokenizes to no tokens at all: remove empty texts")
+    return encoded, truncated
+
+
+def pad_batch(
+    rows: Sequence[Sequence[int]], pad_id: int, side: str = "right"
+) -> tuple[Tensor, Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
+        ids[i, span] = torch.tensor(row, dtype=torch.long)
+        mask[i, span] = 1
+    return ids, mask
+
+
+def _model_max_length(model: Any) -> int | None:
+    config = getattr(model, "config", None)
+    for key in ("max_position_embeddings", "n_positions", "seq_length"):
+        value = getattr(config, key, None)
+        if isinstance(value, int):
+            return value
+    return None
+
+
+def compute_tuco(
+    joint: Joint,
+    tokenizer: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int = 8,
+    chat_template: bool = False,
+    padding_side: str = "right",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """TuCo of each text, in input order: `tuco`, `ptc_l1`, `ftc_l1`, `n_tokens`, per-layer norms.
+
+    Prompts are sorted by length into batches (less padding); results do not depend on it.
+    """
+    if batch_size < 1:
+        raise TucoError(f"batch size must be at least 1, got {batch_size}")
+    encoded, truncated = encode_prompts(
+        tokenizer, texts, chat_template=chat_template, max_length=_model_max_length(joint.model)
+    )
+    if truncated:
+        print(
+            f"tuco-eval: {truncated} prompt(s) longer than the model's context were truncated from the left"
+        )
+    device = next(joint.model.parameters()).device
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
+    results: list[dict[str, Any] | None] = [None] * len(encoded)
+    bar = tqdm(total=len(encoded), desc="TuCo", unit="prompt", disable=not progress)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        ids, mask = pad_batch([encoded[i] for i in chunk], pad_id, padding_side)
+        out = {k: v.cpu() for k, v in tuco_of_batch(joint, ids.to(device), mask.to(device)).items()}
+        for row, index in enumerate(chunk):
+            results[index] = {
+                "tuco": float(out["tuco"][row]),
+                "ptc_l1": float(out["ptc_l1"][row]),
+                "ftc_l1": float(out["ftc_l1"][row]),
+                "n_tokens": len(encoded[index]),
+                "per_layer_ptc_l1": out["per_layer_ptc_l1"][row].tolist(),
+                "per_layer_ftc_l1": out["per_layer_ftc_l1"][row].tolist(),
+            }
+        bar.update(len(chunk))
+    bar.close()
+    return results  # type: ignore[return-value]
+
+
+def read_prompts(path: str | Path, text_field: str = "text") -> list[tuple[Any, str]]:
+    """(id, text) per line of a JSONL prompt file; `id` is carried through, else the line number."""
+    prompts = []
+    for number, obj in read_jsonl(path):
+        if text_field not in obj:
+            raise TucoError(
+                f"{path}:{number}: no field {text_field!r} (use --text-field to name it)"
+            )
+        text = obj[text_field]
+        if not isinstance(text, str) or not text:
+            raise TucoError(f"{path}:{number}: field {text_field!r} must be a non-empty string")
+        prompts.append((obj.get("id", number), text))
+    if not prompts:
+        raise TucoError(f"{path}: no prompts in the file (expected one JSON object per line)")
+    return prompts
