@@ -6,8 +6,8 @@ import copy
 
 import pytest
 import torch
-from tiny_models import ARCHITECTURES, make_model, make_pair
 
+from tiny_models import ARCHITECTURES, make_model, make_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, parse_alpha
 from tuco_eval.layers import find_blocks

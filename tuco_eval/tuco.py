@@ -27,13 +27,15 @@ def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def tuco_of_batch(joint: Joint, input_ids: Tensor, attention_mask: Tensor) -> dict[str, Tensor]:
-    """One joint forward at α = 1; TuCo and the norms at each row's last real token (float32)."""
+def tuco_of_batch(
+    joint: Joint, input_ids: Tensor, attention_mask: Tensor, alpha: float = 1.0
+) -> dict[str, Tensor]:
+    """One joint forward; TuCo and the norms at each row's last real token (float32).
+
+    The paper's TuCo is that of the fine-tuned model's own pass, α = 1 (the default).
+    """
     sums = TucoSums(positions=last_token_positions(attention_mask))
-    saved_alpha, joint.alpha = (
-        joint.alpha,
-        1.0,
-    )  # TuCo is defined on the fine-tuned model's own pass
+    saved_alpha, joint.alpha = joint.alpha, alpha
     try:
         with joint.active(sums):
             joint.model(

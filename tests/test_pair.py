@@ -1,0 +1,144 @@
+"""Loading and validating pairs: local folders, PEFT adapters sharing the base, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from tiny_models import make_model, make_tokenizer, save_pair
+from tuco_eval.errors import TucoError
+from tuco_eval.pair import base_device_map, check_configs, load_pair
+from tuco_eval.tuco import compute_tuco
+
+IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8]])
+
+
+@pytest.fixture(scope="module")
+def pair_dirs(tmp_path_factory):
+    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(pair_dirs, tmp_path_factory):
+    from peft import LoraConfig, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1])
+    torch.manual_seed(3)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                        init_lora_weights=False)  # random B: the adapter really changes the model
+    peft_model = get_peft_model(base, config)
+    folder = tmp_path_factory.mktemp("adapter") / "lora"
+    peft_model.save_pretrained(folder)
+    return str(folder)
+
+
+def _logits(model, ids=IDS):
+    with torch.no_grad():
+        return model(ids).logits
+
+
+def test_local_pair_loads_and_alpha_one_is_finetuned(pair_dirs):
+    pair = load_pair(*pair_dirs)
+    expected = _logits(AutoModelForCausalLM.from_pretrained(pair_dirs[0]))
+    with torch.no_grad(), pair.joint.active():
+        assert torch.allclose(_logits(pair.model), expected, atol=1e-5)
+    pair.joint.alpha = 0.0
+    with torch.no_grad(), pair.joint.active():
+        base_logits = _logits(AutoModelForCausalLM.from_pretrained(pair_dirs[1]))
+        assert torch.allclose(_logits(pair.model), base_logits, atol=1e-5)
+
+
+def test_adapter_shares_base_weights(pair_dirs, adapter_dir):
+    from peft import PeftModel
+
+    pair = load_pair(adapter_dir, pair_dirs[1])
+    assert pair.base is None  # no second copy of the weights
+    reference = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(pair_dirs[1]), adapter_dir)
+    base_logits = _logits(AutoModelForCausalLM.from_pretrained(pair_dirs[1]))
+    assert not torch.allclose(_logits(reference), base_logits, atol=1e-3)
+    with torch.no_grad(), pair.joint.active():
+        assert torch.allclose(_logits(pair.model), _logits(reference), atol=1e-5)
+    pair.joint.alpha = 0.0
+    with torch.no_grad(), pair.joint.active():
+        assert torch.allclose(_logits(pair.model), base_logits, atol=1e-5)
+    tuco = compute_tuco(pair.joint, pair.tokenizer, ["Is the following statement true?"], progress=False)
+    assert 0 < tuco[0]["tuco"] < 1
+    with torch.no_grad():  # the adapter is switched back on after every base call
+        assert torch.allclose(_logits(pair.model), _logits(reference), atol=1e-5)
+
+
+def test_adapter_for_another_base_is_refused(pair_dirs, adapter_dir, tmp_path):
+    other = tmp_path / "lora-other"
+    other.mkdir()
+    for f in Path(adapter_dir).iterdir():
+        (other / f.name).write_bytes(f.read_bytes())
+    config = json.loads((other / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "meta-llama/Llama-2-7b-hf"
+    (other / "adapter_config.json").write_text(json.dumps(config))
+    with pytest.raises(TucoError, match="trained on 'meta-llama/Llama-2-7b-hf'"):
+        load_pair(str(other), pair_dirs[1])
+    assert load_pair(str(other), pair_dirs[1], adapter_base_check=False).base is None
+
+
+@pytest.mark.parametrize("field,change,expected", [
+    ("model_type", None, "model_type is 'qwen2' for the fine-tuned model and 'llama'"),
+    ("num_hidden_layers", 2, "num_hidden_layers is 2 for the fine-tuned model and 3"),
+    ("hidden_size", 32, "hidden_size is 32 for the fine-tuned model and 64"),
+    ("vocab_size", 100, "vocab_size is 100 for the fine-tuned model and 96"),
+])
+def test_config_mismatch_names_both_values(field, change, expected):
+    base = make_model("llama").config
+    ft = make_model("qwen2").config if field == "model_type" else make_model("llama").config
+    if change is not None:
+        setattr(ft, field, change)
+    with pytest.raises(TucoError, match=expected):
+        check_configs(ft, base)
+
+
+def test_tokenizer_mismatch_is_refused(pair_dirs, tmp_path):
+    other = tmp_path / "base-other-tokenizer"
+    AutoModelForCausalLM.from_pretrained(pair_dirs[1]).save_pretrained(other)
+    tok = make_tokenizer()
+    tok.save_pretrained(other)
+    state = json.loads(tok.backend_tokenizer.to_str())
+    vocab = state["model"]["vocab"]
+    first, second = sorted(vocab)[10:12]
+    vocab[first], vocab[second] = vocab[second], vocab[first]  # same tokens, two ids swapped
+    (other / "tokenizer.json").write_text(json.dumps(state))
+    with pytest.raises(TucoError, match="the tokenizers differ: token"):
+        load_pair(pair_dirs[0], str(other))
+
+
+def test_missing_model_is_one_clear_line(pair_dirs, tmp_path):
+    with pytest.raises(TucoError, match="cannot load the base model 'no-such-org/no-such-model'") as err:
+        load_pair(pair_dirs[0], "no-such-org/no-such-model")
+    assert "\n" not in str(err.value)
+    empty = tmp_path / "no-weights"
+    empty.mkdir()
+    make_model("llama").config.save_pretrained(empty)
+    make_tokenizer().save_pretrained(empty)
+    with pytest.raises(TucoError, match="no model weights"):
+        load_pair(pair_dirs[0], str(empty))
+
+
+def test_bad_dtype_is_refused(pair_dirs):
+    with pytest.raises(TucoError, match="unknown dtype 'float33'"):
+        load_pair(*pair_dirs, dtype="float33")
+
+
+def test_base_device_map_follows_the_finetuned_blocks():
+    class Sharded(torch.nn.Module):
+        hf_device_map = {"model.embed_tokens": 0, "model.layers.0": 0, "model.layers.1": 1,
+                         "model.layers.2": 1, "model.norm": 1, "lm_head": 1}
+
+    assert base_device_map(Sharded()) == Sharded.hf_device_map
+
+    class OneDevice(torch.nn.Module):
+        hf_device_map = {"": 0}
+
+    assert base_device_map(OneDevice()) is None
+    assert base_device_map(torch.nn.Linear(2, 2)) is None

@@ -1,0 +1,125 @@
+"""`compute_tuco` and `tuco-eval score`: batching, padding, prompt files, the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tiny_models import save_pair
+from tuco_eval.errors import TucoError
+from tuco_eval.pair import load_pair
+from tuco_eval.tuco import compute_tuco, read_prompts
+
+TEXTS = [
+    "Is the following statement something you would say?",
+    "the quick brown fox",
+    "Question: what is fine-tuning? It changes a pre-trained model with new data. A B C D",
+    "Yes",
+    "the lazy dog jumps over 0 1 2 3",
+]
+
+
+@pytest.fixture(scope="module")
+def pair_dirs(tmp_path_factory):
+    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
+
+
+@pytest.fixture(scope="module")
+def pair(pair_dirs):
+    return load_pair(*pair_dirs)
+
+
+def test_tuco_does_not_depend_on_batch_or_padding_side(pair):
+    reference = compute_tuco(pair.joint, pair.tokenizer, TEXTS, batch_size=1, progress=False)
+    for batch_size, side in ((2, "right"), (5, "left"), (3, "left")):
+        got = compute_tuco(pair.joint, pair.tokenizer, TEXTS, batch_size=batch_size,
+                           padding_side=side, progress=False)
+        for r, g in zip(reference, got, strict=True):
+            assert g["n_tokens"] == r["n_tokens"]
+            assert abs(g["tuco"] - r["tuco"]) < 1e-5
+            assert g["per_layer_ftc_l1"] == pytest.approx(r["per_layer_ftc_l1"], rel=1e-4)
+    assert all(0 < r["tuco"] < 1 for r in reference)
+    assert all(len(r["per_layer_ptc_l1"]) == 3 for r in reference)
+
+
+def test_tuco_is_measured_at_alpha_one_whatever_the_joint_alpha(pair):
+    reference = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:2], progress=False)
+    pair.joint.alpha = 1.7
+    try:
+        again = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:2], progress=False)
+    finally:
+        pair.joint.alpha = 1.0
+    assert [r["tuco"] for r in again] == pytest.approx([r["tuco"] for r in reference], abs=1e-6)
+
+
+def test_chat_template_wraps_the_prompt(pair):
+    plain = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:1], progress=False)[0]
+    chat = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:1], chat_template=True, progress=False)[0]
+    assert chat["n_tokens"] > plain["n_tokens"]
+
+
+def _write(path, lines):
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def test_prompt_file_errors_name_file_and_line(tmp_path):
+    with pytest.raises(TucoError, match=r"bad\.jsonl:2: not valid JSON"):
+        read_prompts(_write(tmp_path / "bad.jsonl", ['{"text": "a"}', '{"text": ']))
+    with pytest.raises(TucoError, match=r"nofield\.jsonl:1: no field 'text' \(use --text-field"):
+        read_prompts(_write(tmp_path / "nofield.jsonl", ['{"prompt": "a"}']))
+    with pytest.raises(TucoError, match="no prompts in the file"):
+        read_prompts(_write(tmp_path / "empty.jsonl", ["", "  "]))
+    with pytest.raises(TucoError, match="must be a non-empty string"):
+        read_prompts(_write(tmp_path / "num.jsonl", ['{"text": 3}']))
+    with pytest.raises(TucoError, match="no such file"):
+        read_prompts(tmp_path / "missing.jsonl")
+    assert read_prompts(_write(tmp_path / "ok.jsonl", ['{"id": "x", "text": "a"}', '{"text": "b"}'])) == [
+        ("x", "a"), (2, "b")]
+
+
+def _cli(*args, cwd=None):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, "-m", "tuco_eval", *args], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=300)
+
+
+def test_score_command_end_to_end(pair, pair_dirs, tmp_path):
+    prompts = _write(tmp_path / "prompts.jsonl",
+                     [json.dumps({"id": f"p{i}", "text": t}) for i, t in enumerate(TEXTS)])
+    out = tmp_path / "tuco.jsonl"
+    done = _cli("score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", str(prompts),
+                "--output", str(out), "--batch-size", "2")
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    expected = compute_tuco(pair.joint, pair.tokenizer, TEXTS, progress=False)
+    assert [r["id"] for r in rows] == [f"p{i}" for i in range(len(TEXTS))]
+    assert [r["tuco"] for r in rows] == pytest.approx([e["tuco"] for e in expected], abs=1e-5)
+    assert {"ptc_l1", "ftc_l1", "n_tokens", "per_layer_ptc_l1", "per_layer_ftc_l1"} <= set(rows[0])
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--batch-size", "0"], "--batch-size must be at least 1"),
+    (["--text-field", "prompt"], "no field 'prompt'"),
+    (["--bogus"], "unrecognized arguments: --bogus"),
+])
+def test_score_command_bad_input_exits_2_with_one_line(pair_dirs, tmp_path, extra, message):
+    prompts = _write(tmp_path / "p.jsonl", ['{"text": "hello"}'])
+    done = _cli("score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", str(prompts),
+                "--output", str(tmp_path / "o.jsonl"), *extra)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_score_command_missing_model_exits_2(pair_dirs, tmp_path):
+    prompts = _write(tmp_path / "p.jsonl", ['{"text": "hello"}'])
+    done = _cli("score", "--base", str(tmp_path / "nowhere"), "--finetuned", pair_dirs[0],
+                "--input", str(prompts), "--output", str(tmp_path / "o.jsonl"))
+    assert done.returncode == 2 and "cannot load the base model" in done.stderr
+    assert not (tmp_path / "o.jsonl").exists()
