@@ -73,7 +73,6 @@ def behavior_files() -> dict[str, str]:
                 f"{HEADER}include: _persona_template_yaml\n"
                 f"task: tuco_persona_{name}\n"
                 f"task_alias: {name}\n"
-                f"tag: tuco_behavior_{category}_tasks\n"
                 f"dataset_kwargs:\n  persona: {name}\n"
             )
         files[f"tuco_behavior/_tuco_behavior_{category}.yaml"] = (
@@ -81,10 +80,10 @@ def behavior_files() -> dict[str, str]:
             + _members([f"tuco_persona_{name}" for name in names])
             + _aggregate(weight_by_size=False)
         )
-    # the 23 tasks directly (through the category tags), so acc is their unweighted mean
+    # lm-eval aggregates a group over its leaf tasks, so acc is the unweighted mean of all 23
     files["tuco_behavior/_tuco_behavior.yaml"] = (
         f"{HEADER}group: tuco_behavior\n"
-        + _members([f"tuco_behavior_{category}_tasks" for category in PERSONA_CATEGORIES])
+        + _members([f"tuco_behavior_{category}" for category in PERSONA_CATEGORIES])
         + _aggregate(weight_by_size=False)
     )
     return files

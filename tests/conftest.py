@@ -112,7 +112,7 @@ def build_tiny_llama(vocab_size: int, seed: int = 0):
     return LlamaForCausalLM(config).eval()
 
 
-def tiny_hf_lm(tokenizer):
+def build_tiny_hf_lm(tokenizer):
     """lm-eval's `--model hf` around a tiny random Llama."""
     from lm_eval.models.huggingface import HFLM
 
@@ -121,10 +121,16 @@ def tiny_hf_lm(tokenizer):
 
 
 # lm-eval model name -> builder(tokenizer) -> lm-eval LM; a `tuco_scaled` entry is one line here.
-TINY_LMS = {"hf": tiny_hf_lm}
+TINY_LMS = {"hf": build_tiny_hf_lm}
 
 
 @pytest.fixture(scope="session", params=sorted(TINY_LMS))
 def tiny_lm(request, tiny_tokenizer):
     """Each lm-eval model of TINY_LMS, built once per session around the tiny tokenizer."""
     return TINY_LMS[request.param](tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_lm(tiny_tokenizer):
+    """`--model hf` alone, for tests about lm-eval's own handling (e.g. its chat templating)."""
+    return build_tiny_hf_lm(tiny_tokenizer)
