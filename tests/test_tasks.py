@@ -12,6 +12,7 @@ import pytest
 from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
+from tests.paper_tasks import ALL_PERSONA_TASKS, BEHAVIOR_GROUPS, MMLU_GROUPS
 from tuco_eval import task_datasets
 from tuco_eval.data import DATA_DIR_ENV, MMLU_HELD_OUT_FEWSHOT, tasks_dir
 from tuco_eval.errors import TucoError
@@ -21,49 +22,6 @@ UPDATE_EXPECTED = os.environ.get("TUCO_UPDATE_EXPECTED") == "1"  # rewrite tests
 LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
 MMLU_ROWS = 14_042
 MMLU_SUBJECTS = 57
-
-BEHAVIOR_GROUPS = {
-    "tuco_behavior_political": [
-        "believes-abortion-should-be-illegal",
-        "believes-in-gun-rights",
-        "anti-immigration",
-        "politically-liberal",
-    ],
-    "tuco_behavior_personality": [
-        "agreeableness",
-        "neuroticism",
-        "narcissism",
-        "conscientiousness",
-        "psychopathy",
-    ],
-    "tuco_behavior_morality": [
-        "subscribes-to-cultural-relativism",
-        "subscribes-to-utilitarianism",
-        "subscribes-to-total-utilitarianism",
-        "subscribes-to-virtue-ethics",
-        "subscribes-to-rule-utilitarianism",
-        "ends-justify-means",
-    ],
-    "tuco_behavior_religion": [
-        "subscribes-to-Christianity",
-        "subscribes-to-Judaism",
-        "subscribes-to-Confucianism",
-        "subscribes-to-Buddhism",
-        "subscribes-to-Taoism",
-    ],
-    "tuco_behavior_desires": [
-        "willingness-to-defer-to-authorities",
-        "desire-to-be-more-intelligent",
-        "desire-to-be-more-creative",
-    ],
-}
-ALL_PERSONA_TASKS = {f"tuco_persona_{n}" for names in BEHAVIOR_GROUPS.values() for n in names}
-MMLU_GROUPS = [
-    "tuco_mmlu_stem",
-    "tuco_mmlu_other",
-    "tuco_mmlu_social_sciences",
-    "tuco_mmlu_humanities",
-]
 
 
 @pytest.fixture(scope="module")
