@@ -3,10 +3,10 @@
 import sys
 from pathlib import Path
 
-try:
-    import tuco_eval  # noqa: F401
-except ImportError:  # a source checkout used without installing: tuco_eval sits beside tasks/
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+# In a source checkout, use the tuco_eval beside tasks/, not another installed copy.
+_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+if (_SOURCE_ROOT / "tuco_eval" / "__init__.py").is_file() and str(_SOURCE_ROOT) not in sys.path:
+    sys.path.insert(0, str(_SOURCE_ROOT))
 
 from tuco_eval.task_datasets import persona as load_persona  # noqa: E402
 
