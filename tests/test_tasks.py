@@ -25,14 +25,24 @@ MMLU_SUBJECTS = 57
 
 
 @pytest.fixture(scope="module")
-def loaded(shared_data):
-    manager = TaskManager(
+def manager(shared_data) -> TaskManager:
+    return TaskManager(
         include_path=str(tasks_dir()),
         include_defaults=False,
         metadata={"data_dir": str(shared_data)},
     )
+
+
+@pytest.fixture(scope="module")
+def loaded(manager):
     # the category groups load inside these two: lm-eval refuses a task twice in one load
     return manager.load(["tuco_behavior", "tuco_mmlu"])
+
+
+@pytest.mark.parametrize("group", [*BEHAVIOR_GROUPS, *MMLU_GROUPS])
+def test_each_category_group_loads_on_its_own(manager, group):
+    tasks = manager.load([group])["groups"][group].get_all_tasks()
+    assert tasks and all(task.eval_docs for task in tasks)
 
 
 def _leaf_names(group) -> set[str]:
