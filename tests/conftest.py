@@ -1,0 +1,136 @@
+"""Shared fixtures. Each section serves one concern; add new sections below, don't mix them."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The Hub is unreachable on the build machines; never let a test wait for it.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared evaluation data (the project's `shared/data/` copies of the paper's datasets)
+# ---------------------------------------------------------------------------------------------
+
+SHARED_DATA_ENV = "TUCO_SHARED_DATA"
+
+
+def find_shared_data() -> Path | None:
+    """`$TUCO_SHARED_DATA`, else the first `shared/data` found walking up from the repo root."""
+    from_env = os.environ.get(SHARED_DATA_ENV)
+    if from_env:
+        return Path(from_env).resolve() if Path(from_env).is_dir() else None
+    for folder in (REPO_ROOT, *REPO_ROOT.parents):
+        candidate = folder / "shared" / "data"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The shared data folder; tests that need it skip, with the reason, where it is absent."""
+    found = find_shared_data()
+    if found is None:
+        pytest.skip(
+            f"no shared/data found above {REPO_ROOT} and ${SHARED_DATA_ENV} unset or not a folder"
+        )
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny tokenizer with a chat template, built locally (no Hub)
+# ---------------------------------------------------------------------------------------------
+
+TINY_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|{{ message['role'] }}|>\n{{ message['content'] }}"
+    "{% if not loop.last or add_generation_prompt %}</s>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>\n{% endif %}"
+)
+_TINY_TOKENIZER_CORPUS = [
+    "Is the following statement something you would say? Yes No",
+    "The following are multiple choice questions (with answers) about abstract algebra.",
+    "Question: Find the degree of the field extension. A. 0 B. 4 C. 2 D. 6 Answer: B",
+    "<|system|> <|user|> <|assistant|> You are a helpful assistant.",
+]
+
+
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer (any text encodes) of ~300 tokens, with TINY_CHAT_TEMPLATE."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    backend = Tokenizer(models.BPE(unk_token="<unk>"))
+    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    backend.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<unk>", "<s>", "</s>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    backend.train_from_iterator(_TINY_TOKENIZER_CORPUS, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=backend, bos_token="<s>", eos_token="</s>", unk_token="<unk>"
+    )
+    tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.chat_template = TINY_CHAT_TEMPLATE
+    return tokenizer
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    return build_tiny_tokenizer()
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiny random models as lm-eval models, for end-to-end runs of the tasks
+# ---------------------------------------------------------------------------------------------
+
+
+def build_tiny_llama(vocab_size: int, seed: int = 0):
+    """A 2-layer, 64-wide random LlamaForCausalLM in eval mode (milliseconds per forward)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=vocab_size,
+        max_position_embeddings=2048,
+    )
+    return LlamaForCausalLM(config).eval()
+
+
+def build_tiny_hf_lm(tokenizer):
+    """lm-eval's `--model hf` around a tiny random Llama."""
+    from lm_eval.models.huggingface import HFLM
+
+    model = build_tiny_llama(len(tokenizer))
+    return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")
+
+
+# lm-eval model name -> builder(tokenizer) -> lm-eval LM; a `tuco_scaled` entry is one line here.
+TINY_LMS = {"hf": build_tiny_hf_lm}
+
+
+@pytest.fixture(scope="session", params=sorted(TINY_LMS))
+def tiny_lm(request, tiny_tokenizer):
+    """Each lm-eval model of TINY_LMS, built once per session around the tiny tokenizer."""
+    return TINY_LMS[request.param](tiny_tokenizer)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf_lm(tiny_tokenizer):
+    """`--model hf` alone, for tests about lm-eval's own handling (e.g. its chat templating)."""
+    return build_tiny_hf_lm(tiny_tokenizer)

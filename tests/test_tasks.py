@@ -1,0 +1,204 @@
+"""The tuco_behavior and tuco_mmlu lm-eval tasks: names, groups, doc counts, prompts, sources."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import lm_eval
+import pytest
+from lm_eval.tasks import TaskManager
+from lm_eval.tasks._yaml_loader import load_yaml
+
+from tests.paper_tasks import ALL_PERSONA_TASKS, BEHAVIOR_GROUPS, MMLU_GROUPS
+from tuco_eval import task_datasets
+from tuco_eval.data import DATA_DIR_ENV, MMLU_HELD_OUT_FEWSHOT, tasks_dir
+from tuco_eval.errors import TucoError
+
+EXPECTED = Path(__file__).parent / "expected"
+UPDATE_EXPECTED = os.environ.get("TUCO_UPDATE_EXPECTED") == "1"  # rewrite tests/expected/*.txt
+LM_EVAL_TASKS = Path(lm_eval.__file__).parent / "tasks"
+MMLU_ROWS = 14_042
+MMLU_SUBJECTS = 57
+
+
+@pytest.fixture(scope="module")
+def manager(shared_data) -> TaskManager:
+    return TaskManager(
+        include_path=str(tasks_dir()),
+        include_defaults=False,
+        metadata={"data_dir": str(shared_data)},
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(manager):
+    # the category groups load inside these two: lm-eval refuses a task twice in one load
+    return manager.load(["tuco_behavior", "tuco_mmlu"])
+
+
+@pytest.mark.parametrize("group", [*BEHAVIOR_GROUPS, *MMLU_GROUPS])
+def test_each_category_group_loads_on_its_own(manager, group):
+    tasks = manager.load([group])["groups"][group].get_all_tasks()
+    assert tasks and all(task.eval_docs for task in tasks)
+
+
+def _leaf_names(group) -> set[str]:
+    return {task.config.task for task in group.get_all_tasks()}
+
+
+def test_behavior_groups_hold_the_papers_23_datasets(loaded):
+    groups = loaded["groups"]
+    for group, names in BEHAVIOR_GROUPS.items():
+        assert _leaf_names(groups[group]) == {f"tuco_persona_{n}" for n in names}
+    assert len(ALL_PERSONA_TASKS) == 23
+    assert loaded["group_map"]["tuco_behavior"] == list(BEHAVIOR_GROUPS)
+    assert _leaf_names(groups["tuco_behavior"]) == ALL_PERSONA_TASKS
+    for group in ["tuco_behavior", *BEHAVIOR_GROUPS]:
+        [aggregate] = groups[group].aggregate_metric_list
+        assert (aggregate.metric, aggregate.weight_by_size) == ("acc", False)
+
+
+def test_persona_tasks_have_all_1000_docs(loaded):
+    for name in ALL_PERSONA_TASKS:
+        assert len(loaded["tasks"][name].eval_docs) == 1000, name
+
+
+def test_mmlu_groups_follow_lm_evals_subject_categories(loaded):
+    for group in MMLU_GROUPS:
+        ours = {name.removeprefix("tuco_mmlu_") for name in _leaf_names(loaded["groups"][group])}
+        category = group.removeprefix("tuco_")
+        theirs = {
+            path.stem.removeprefix("mmlu_")
+            for path in (LM_EVAL_TASKS / "mmlu" / "default").glob("mmlu_*.yaml")
+            if load_yaml(path, resolve_func=False)["tag"] == f"{category}_tasks"
+        }
+        assert ours == theirs, group
+    assert set(loaded["group_map"]["tuco_mmlu"]) == set(MMLU_GROUPS)
+    assert len(_leaf_names(loaded["groups"]["tuco_mmlu"])) == MMLU_SUBJECTS
+
+
+def test_offline_mmlu_holds_out_the_first_5_rows_per_subject(loaded, shared_data):
+    by_subject: dict[str, list[dict]] = {}
+    with (shared_data / "mmlu" / "mmlu_test.jsonl").open(encoding="utf-8") as lines:
+        for row in map(json.loads, lines):
+            by_subject.setdefault(row["subject"], []).append(row)
+    mmlu = {name: task for name, task in loaded["tasks"].items() if name.startswith("tuco_mmlu_")}
+    assert len(mmlu) == MMLU_SUBJECTS
+    assert sum(len(task.eval_docs) for task in mmlu.values()) == MMLU_ROWS - MMLU_SUBJECTS * 5
+    for name, task in mmlu.items():
+        rows = by_subject[name.removeprefix("tuco_mmlu_")]
+        # by position, not by text: MMLU repeats some questions within a subject
+        assert list(task.fewshot_docs()) == rows[:MMLU_HELD_OUT_FEWSHOT]
+        assert list(task.eval_docs) == rows[MMLU_HELD_OUT_FEWSHOT:]
+        assert task.config.num_fewshot == 5
+        assert "first 5 test rows" in task.config.metadata["fewshot_source"]
+
+
+def _prompt_keys(path: Path, keys: list[str]) -> dict:
+    config = load_yaml(path, resolve_func=False)
+    return {key: config.get(key) for key in keys}
+
+
+def test_templates_keep_lm_evals_prompts():
+    persona_keys = ["output_type", "validation_split", "target_delimiter", "doc_to_text"]
+    persona_keys += ["doc_to_target", "doc_to_choice"]
+    assert _prompt_keys(tasks_dir() / "tuco_behavior/_persona_template_yaml", persona_keys) == (
+        _prompt_keys(LM_EVAL_TASKS / "model_written_evals/persona/_template_yaml", persona_keys)
+    )
+    mmlu_keys = ["test_split", "fewshot_split", "fewshot_config", "output_type", "doc_to_text"]
+    mmlu_keys += ["doc_to_choice", "doc_to_target"]
+    assert _prompt_keys(tasks_dir() / "tuco_mmlu/_default_template_yaml", mmlu_keys) == (
+        _prompt_keys(LM_EVAL_TASKS / "mmlu/default/_default_template_yaml", mmlu_keys)
+    )
+    for ours in (tasks_dir() / "tuco_mmlu").glob("tuco_mmlu_*.yaml"):
+        theirs = LM_EVAL_TASKS / "mmlu/default" / ours.name.removeprefix("tuco_")
+        assert _prompt_keys(ours, ["description"]) == _prompt_keys(theirs, ["description"])
+
+
+def test_checked_in_yaml_is_what_the_generator_renders():
+    spec = importlib.util.spec_from_file_location("gen", tasks_dir() / "_generate_configs.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    rendered = generator.all_files()
+    on_disk = {str(p.relative_to(tasks_dir())) for p in tasks_dir().glob("*/*.yaml")}
+    assert on_disk == set(rendered)
+    for relative, text in rendered.items():
+        assert (tasks_dir() / relative).read_text(encoding="utf-8") == text, relative
+
+
+# --- rendered prompts of fixed docs, with and without a chat template -----------------------
+
+RENDER_CASES = {  # expected file -> (task, chat template?, system instruction)
+    "persona_buddhism_plain": ("tuco_persona_subscribes-to-Buddhism", False, None),
+    "persona_liberal_plain": ("tuco_persona_politically-liberal", False, None),
+    "persona_buddhism_chat_system": (
+        "tuco_persona_subscribes-to-Buddhism",
+        True,
+        "You are a helpful assistant.",
+    ),
+    "mmlu_abstract_algebra_5shot": ("tuco_mmlu_abstract_algebra", False, None),
+    "mmlu_abstract_algebra_5shot_chat": ("tuco_mmlu_abstract_algebra", True, None),
+}
+
+
+def _render_first_doc(task, chat_lm, system_instruction: str | None) -> str:
+    """The context and continuations lm-eval scores for the task's first doc."""
+    task.build_all_requests(
+        limit=1,
+        system_instruction=system_instruction,
+        apply_chat_template=chat_lm is not None,
+        fewshot_as_multiturn=chat_lm is not None,  # simple_evaluate's default with chat
+        chat_template=chat_lm.apply_chat_template if chat_lm else None,
+    )
+    [context] = {instance.arguments[0] for instance in task.instances}
+    continuations = [instance.arguments[1] for instance in task.instances]
+    return f"{context}\n=== continuations ===\n{json.dumps(continuations)}\n"
+
+
+@pytest.mark.parametrize("case", sorted(RENDER_CASES))
+def test_rendered_prompt_matches_expected(case, loaded, tiny_hf_lm):
+    task_name, with_chat, system_instruction = RENDER_CASES[case]
+    rendered = _render_first_doc(
+        loaded["tasks"][task_name], tiny_hf_lm if with_chat else None, system_instruction
+    )
+    expected = EXPECTED / f"{case}.txt"
+    if UPDATE_EXPECTED:
+        expected.write_text(rendered, encoding="utf-8")
+    assert rendered == expected.read_text(encoding="utf-8")
+
+
+# --- the Hub route, without the Hub ---------------------------------------------------------
+
+
+def test_without_switch_the_hub_sources_are_used(monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    calls = []
+    monkeypatch.setattr(task_datasets, "load_dataset", lambda *args: calls.append(args))
+    task_datasets.persona("narcissism", version=1.0)
+    task_datasets.mmlu("anatomy", version=1.0)
+    assert calls == [("EleutherAI/persona", "narcissism"), ("cais/mmlu", "anatomy")]
+
+
+def test_unreachable_hub_says_how_to_use_local_data(monkeypatch):
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+
+    def offline(*args):
+        raise ConnectionError("Couldn't reach 'cais/mmlu' on the Hub\nmore detail")
+
+    monkeypatch.setattr(task_datasets, "load_dataset", offline)
+    with pytest.raises(
+        TucoError, match=rf"cais/mmlu \(anatomy\) .*reach.*; set {DATA_DIR_ENV}"
+    ) as caught:
+        task_datasets.mmlu("anatomy")
+    assert "\n" not in str(caught.value)
+
+
+def test_missing_local_file_error_reaches_lm_eval_users(tmp_path):
+    manager = TaskManager(
+        include_path=str(tasks_dir()), include_defaults=False, metadata={"data_dir": str(tmp_path)}
+    )
+    with pytest.raises(TucoError, match=r"narcissism.jsonl: no such file .*--metadata data_dir"):
+        manager.load(["tuco_persona_narcissism"])

@@ -1,0 +1,163 @@
+"""Local evaluation data: where it lives, how to read it, and the paper's datasets from it.
+
+Pure standard library, so lm-eval's `!function` task modules can import it without torch.
+The local switch is `TUCO_DATA_DIR` or lm-eval `--metadata '{"data_dir": ...}'`; its layout
+is that of the project's `shared/data/` folder (see docs/tasks.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.errors import TucoError
+
+DATA_DIR_ENV = "TUCO_DATA_DIR"
+DATA_DIR_METADATA_KEY = "data_dir"
+PERSONA_FOLDER = "model-written-evals/persona"
+PERSONA_FIELDS = ("question", "answer_matching_behavior", "answer_not_matching_behavior")
+MMLU_FILE = "mmlu/mmlu_test.jsonl"
+MMLU_FIELDS = ("subject", "question", "choices", "answer")
+# MMLU's dev split has 5 questions per subject; offline they are held out of the test split.
+MMLU_HELD_OUT_FEWSHOT = 5
+
+
+@dataclass(frozen=True)
+class LocalData:
+    """A local data directory and the switch that named it (quoted in every error)."""
+
+    root: Path
+    switch: str
+
+    def file(self, relative: str) -> Path:
+        """The existing file `relative` under root; refuses paths that escape root."""
+        root = self.root.resolve()
+        path = (root / relative).resolve()  # follows symlinks, so a link out of root is caught
+        if not path.is_relative_to(root):
+            raise TucoError(
+                f"{root / relative}: resolves outside the data directory {root} "
+                f"(set by {self.switch}); refusing to read it"
+            )
+        if not path.is_file():
+            raise TucoError(f"{path}: no such file in the data directory set by {self.switch}")
+        return path
+
+
+def local_data(metadata: Mapping[str, Any] | None = None) -> LocalData | None:
+    """The local data directory from `--metadata data_dir`, else `TUCO_DATA_DIR`; None = the Hub.
+
+    A relative directory resolves against the current working directory.
+    """
+    from_metadata = (metadata or {}).get(DATA_DIR_METADATA_KEY)
+    if from_metadata:
+        return _existing_dir(str(from_metadata), "--metadata data_dir")
+    from_env = os.environ.get(DATA_DIR_ENV)
+    if from_env:
+        return _existing_dir(from_env, DATA_DIR_ENV)
+    return None
+
+
+def _existing_dir(raw: str, switch: str) -> LocalData:
+    root = Path(raw).expanduser().resolve()
+    if not root.is_dir():
+        raise TucoError(f"{root}: data directory set by {switch} does not exist")
+    return LocalData(root, switch)
+
+
+RowCheck = Callable[[dict], "str | None"]  # returns why a row is malformed, or None
+
+
+def read_jsonl(
+    path: Path,
+    required: Sequence[str] = (),
+    switch: str = DATA_DIR_ENV,
+    check: RowCheck | None = None,
+) -> list[dict]:
+    """Rows of a JSON-lines file; a bad line raises a one-line error `file:line: why`."""
+    rows = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            rows.append(_parse_row(line, f"{path}:{number}", required, switch, check))
+    return rows
+
+
+def _parse_row(
+    line: str, where: str, required: Sequence[str], switch: str, check: RowCheck | None
+) -> dict:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as err:
+        raise TucoError(f"{where}: not valid JSON ({err.msg}); file from {switch}") from None
+    if not isinstance(row, dict):
+        raise TucoError(f"{where}: expected a JSON object; file from {switch}")
+    missing = [field for field in required if field not in row]
+    if missing:
+        raise TucoError(f"{where}: missing field(s) {', '.join(missing)}; file from {switch}")
+    problem = check(row) if check else None
+    if problem:
+        raise TucoError(f"{where}: {problem}; file from {switch}")
+    return row
+
+
+def persona_rows(name: str, data: LocalData) -> list[dict]:
+    """All rows of the persona dataset `name` (e.g. `subscribes-to-Buddhism`), in file order."""
+    path = data.file(f"{PERSONA_FOLDER}/{name}.jsonl")
+    return read_jsonl(path, PERSONA_FIELDS, data.switch)
+
+
+@dataclass(frozen=True)
+class MmluSubject:
+    """One MMLU subject offline: `fewshot` rows stand in for the dev split, `test` is the rest."""
+
+    test: list[dict]
+    fewshot: list[dict]
+
+
+def mmlu_subject(
+    subject: str, data: LocalData, n_fewshot: int = MMLU_HELD_OUT_FEWSHOT
+) -> MmluSubject:
+    """The subject's rows of the local MMLU test file; the first `n_fewshot` are held out."""
+    path = data.file(MMLU_FILE)
+    stat = path.stat()
+    rows = _mmlu_by_subject(str(path), stat.st_mtime_ns, stat.st_size, data.switch).get(subject)
+    if not rows:
+        raise TucoError(f"{path}: no rows for MMLU subject '{subject}'; file from {data.switch}")
+    if len(rows) <= n_fewshot:
+        raise TucoError(
+            f"{path}: subject '{subject}' has {len(rows)} rows, too few to hold out "
+            f"{n_fewshot} few-shot examples; file from {data.switch}"
+        )
+    return MmluSubject(test=rows[n_fewshot:], fewshot=rows[:n_fewshot])
+
+
+@functools.lru_cache(maxsize=4)
+def _mmlu_by_subject(path: str, mtime_ns: int, size: int, switch: str) -> dict[str, list[dict]]:
+    # 57 tasks read one file: parse it once per (path, version)
+    by_subject: dict[str, list[dict]] = {}
+    for row in read_jsonl(Path(path), MMLU_FIELDS, switch, _mmlu_row_problem):
+        by_subject.setdefault(row["subject"], []).append(row)
+    return by_subject
+
+
+def _mmlu_row_problem(row: dict) -> str | None:
+    choices, answer = row["choices"], row["answer"]
+    if not (isinstance(choices, list) and len(choices) == 4):
+        return "'choices' must be a list of 4 strings"
+    if not (isinstance(answer, int) and 0 <= answer < 4):
+        return "'answer' must be an integer 0-3"
+    return None
+
+
+def tasks_dir() -> Path:
+    """The lm-eval task folder for `--include_path`: shipped in the wheel, or the source tree's."""
+    shipped = Path(__file__).resolve().parent / "tasks"
+    if shipped.is_dir():
+        return shipped
+    return Path(__file__).resolve().parent.parent / "tasks"
