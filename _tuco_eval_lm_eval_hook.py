@@ -9,7 +9,6 @@ start-up pays only for this file.
 """
 
 import sys
-from importlib.abc import Loader, MetaPathFinder
 from importlib.machinery import PathFinder
 
 _WATCHED = "lm_eval.api.registry"
@@ -26,8 +25,8 @@ def _register(registry_module) -> None:
         print(f"tuco-eval: could not register 'tuco_scaled' with lm-eval: {err}", file=sys.stderr)
 
 
-class _RegisterAfterExec(Loader):
-    def __init__(self, inner: Loader):
+class _RegisterAfterExec:  # a loader; importlib.abc would cost ~20 ms of imports
+    def __init__(self, inner):
         self._inner = inner
 
     def create_module(self, spec):
@@ -38,7 +37,7 @@ class _RegisterAfterExec(Loader):
         _register(module)
 
 
-class _Finder(MetaPathFinder):
+class _Finder:  # a meta-path finder (duck-typed)
     def find_spec(self, fullname, path, target=None):
         if fullname != _WATCHED:
             return None

@@ -120,8 +120,17 @@ def build_tiny_hf_lm(tokenizer):
     return HFLM(pretrained=model, tokenizer=tokenizer, batch_size=8, device="cpu")
 
 
-# lm-eval model name -> builder(tokenizer) -> lm-eval LM; a `tuco_scaled` entry is one line here.
-TINY_LMS = {"hf": build_tiny_hf_lm}
+def build_tiny_tuco_lm(tokenizer):
+    """`--model tuco_scaled` over a tiny pair (base: seed 0, fine-tuned: seed 1), α = 1.1."""
+    from tuco_eval.lm import TucoScaledLM
+
+    model, base = build_tiny_llama(len(tokenizer), seed=1), build_tiny_llama(len(tokenizer), seed=0)
+    return TucoScaledLM(pretrained=model, base=base, tokenizer=tokenizer, alpha=1.1, batch_size=8,
+                        device="cpu")
+
+
+# lm-eval model name -> builder(tokenizer) -> lm-eval LM.
+TINY_LMS = {"hf": build_tiny_hf_lm, "tuco_scaled": build_tiny_tuco_lm}
 
 
 @pytest.fixture(scope="session", params=sorted(TINY_LMS))

@@ -1,0 +1,59 @@
+"""Shared set-up for the benchmarks: a mid-size random Llama pair, timing, the closing ratio line."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+from transformers import LlamaConfig, LlamaForCausalLM
+
+from tuco_eval.joint import Joint
+from tuco_eval.layers import find_blocks
+
+
+def parser(doc: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=doc)
+    p.add_argument("--quick", action="store_true", help="a smaller run that finishes in under a minute")
+    return p
+
+
+def mid_size_model(blocks: int = 8, hidden: int = 512, vocab: int = 32000, seed: int = 0):
+    """A random Llama, float32, CPU, in eval mode."""
+    torch.manual_seed(seed)
+    config = LlamaConfig(hidden_size=hidden, intermediate_size=hidden * 8 // 3 // 64 * 64,
+                         num_hidden_layers=blocks, num_attention_heads=hidden // 64,
+                         num_key_value_heads=hidden // 64, vocab_size=vocab, max_position_embeddings=4096)
+    config._attn_implementation = "sdpa"
+    return LlamaForCausalLM(config).eval()
+
+
+def mid_size_pair(**kwargs):
+    """(fine-tuned, base): the fine-tune perturbs every block of the base."""
+    base = mid_size_model(**kwargs)
+    ft = copy.deepcopy(base)
+    with torch.no_grad():
+        for p in find_blocks(ft).parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    return ft, base
+
+
+def joint_of(ft, base, alpha: float = 1.1) -> Joint:
+    return Joint(ft, [b.forward for b in find_blocks(base)], alpha=alpha)
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, run round-robin so machine noise hits all alike."""
+    for _ in range(2):  # warm-up: the first passes pay for allocator growth and page faults
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(ts) for name, ts in times.items()}
