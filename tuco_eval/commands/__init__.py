@@ -6,7 +6,7 @@ import importlib
 from types import ModuleType
 
 # subcommand name -> module under tuco_eval.commands (imported only when the CLI starts)
-NAMES: dict[str, str] = {}
+NAMES: dict[str, str] = {"cv": "cv", "report": "report"}
 
 
 def load_commands() -> dict[str, ModuleType]:
