@@ -51,8 +51,10 @@ def curve_from(label: str, task_result: Mapping) -> Curve:
 
 def _save(fig: plt.Figure, stem: Path) -> list[Path]:
     paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight", metadata={"Date": None})  # reproducible SVG
+    fig.savefig(paths[0], dpi=130)
+    fig.set_layout_engine("none")  # the layout is done: the SVG reuses it (halves the time)
+    with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: smaller, faster, searchable
+        fig.savefig(paths[1], metadata={"Date": None})  # no date: reproducible SVG
     plt.close(fig)
     return paths
 
@@ -94,17 +96,25 @@ def accuracy_vs_alpha(
     colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(3.3 * ncols, 2.5 * nrows + 1.2), squeeze=False, layout="constrained"
+    width, height = 3.3 * ncols + 0.5, 2.6 * nrows + 1.5
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    # fixed margins in inches: a layout engine would double the drawing time of these grids
+    fig.subplots_adjust(
+        left=0.75 / width,
+        right=1 - 0.15 / width,
+        top=1 - 0.65 / height,
+        bottom=1.05 / height,
+        wspace=0.25,
+        hspace=0.55,
     )
     for ax, (panel_title, curves) in zip(axes.flat, panels, strict=False):
         _draw_panel(ax, panel_title, curves, colors)
     for ax in axes.flat[len(panels) :]:
         ax.set_visible(False)
-    fig.suptitle(title, fontsize=12)
+    fig.suptitle(title, fontsize=12, y=1 - 0.15 / height)
     for ax in axes.flat[max(0, len(panels) - ncols) : len(panels)]:  # lowest panel of each column
         ax.set_xlabel(ALPHA_LABEL, fontsize=9)
-    fig.supylabel(f"{metric_name(metric)} (%)")
+    fig.supylabel(f"{metric_name(metric)} (%)", x=0.1 / width)
     handles = [Line2D([], [], color=colors[label], marker="o", label=label) for label in labels]
     handles.append(
         Line2D([], [], color="0.55", linestyle="--", label="α = 1: fine-tuned model as is")
@@ -114,7 +124,13 @@ def accuracy_vs_alpha(
         handles.append(
             Line2D([], [], color="0.3", label="α chosen by CV (bigger: more folds)", **star)
         )
-    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 4), fontsize=8)
+    fig.legend(
+        handles=handles,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.05 / height),
+        ncol=min(len(handles), 4),
+        fontsize=8,
+    )
     return _save(fig, stem)
 
 
@@ -128,7 +144,8 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
     values = np.array([[row.get(a, np.nan) for a in alphas.tolist()] for row in table])
     change = 100 * (values - values[:, [int(np.argmin(np.abs(alphas - 1.0)))]])
     limit = max(0.5, float(np.nanmax(np.abs(change))))
-    fig, ax = plt.subplots(figsize=(1.0 * len(alphas) + 3.5, 0.24 * len(names) + 1.8))
+    size = (1.0 * len(alphas) + 3.5, 0.24 * len(names) + 1.8)
+    fig, ax = plt.subplots(figsize=size, layout="constrained")
     image = ax.imshow(change, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
     ax.set_yticks(range(len(names)), names, fontsize=7 if len(names) > 20 else 9)
@@ -157,5 +174,4 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
         f"{label}: change of {metric_name(metric)} with α\n(boxed: α chosen by CV in some fold)",
         fontsize=10,
     )
-    fig.tight_layout()
     return _save(fig, stem)
