@@ -290,3 +290,23 @@ def test_reader_fuzz_json_lines(lines):
             store.score_matrix(tmp, "t")
         except StoreError:
             return
+
+
+_SHARD = """
+import sys
+from tuco_eval import store
+run_dir, shard = sys.argv[1], int(sys.argv[2])
+for i in range(25):
+    store.update_run_info(run_dir, {"model_args": "pretrained=m", "alphas": [shard + i / 100], "tasks": [f"t{shard}_{i}"]})
+"""
+
+
+def test_concurrent_shards_lose_no_update(tmp_path):
+    env = {"PYTHONPATH": str(REPO)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", _SHARD, str(tmp_path), str(s)], cwd=REPO, env=env)
+        for s in (1, 2)
+    ]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0]
+    info = store.read_run_info(tmp_path)
+    assert len(info["alphas"]) == 50 and len(info["tasks"]) == 50
