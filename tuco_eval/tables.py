@@ -11,8 +11,8 @@ Row = Sequence[str]
 
 
 def _is_numeric(cell: str) -> bool:
-    # signed decimals, optionally with a unit or significance star: "+1.23*", "40%", "0.0030"
-    return re.fullmatch(r"[+\-−]?\d+(\.\d+)?[%*]?", cell.strip()) is not None
+    # signed decimals with an optional unit, star or note: "+1.23*", "40%", "+0.50 (20%)", "–"
+    return re.fullmatch(r"[+\-−]?\d+(\.\d+)?[%*]?( \(.*\))?|–", cell.strip()) is not None
 
 
 def markdown(headers: Row, rows: Sequence[Row]) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 HELP = "cross-validate alpha per task on a sweep's RUN_DIR; prints the table and writes RUN_DIR/cv.json"
 
 
-def positive_int(text: str) -> int:
+def folds_count(text: str) -> int:
     value = int(text)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run_dir", type=Path, metavar="RUN_DIR", help="output folder of `tuco-eval sweep`"
     )
     parser.add_argument(
-        "--folds", type=positive_int, default=5, help="number of cross-validation folds K"
+        "--folds", type=folds_count, default=5, help="number of cross-validation folds K"
     )
     parser.add_argument(
         "--objective",
