@@ -8,6 +8,8 @@ from types import ModuleType
 # subcommand name -> module under tuco_eval.commands (imported only when the CLI starts)
 NAMES: dict[str, str] = {
     "score": "score",
+    "cv": "cv",
+    "report": "report",
 }
 
 

@@ -1,0 +1,207 @@
+"""Cross-validation of alpha on synthetic score matrices with known answers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.model_selection import KFold
+
+from tuco_eval import cv, store
+from tuco_eval.cv import CVError
+
+GRID = np.array(cv.DEFAULT_ALPHAS)
+ONE = list(cv.DEFAULT_ALPHAS).index(1.0)
+
+
+def noise(n_docs: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 2, size=(len(GRID), n_docs)).astype(float)
+
+
+def test_one_alpha_better_on_every_doc_gives_exactly_its_gain():
+    base = np.random.default_rng(1).uniform(0.0, 0.5, size=300)
+    scores = np.tile(base, (len(GRID), 1)) - 0.05
+    scores[ONE] = base
+    scores[GRID.tolist().index(1.1)] = base + 0.2
+    r = cv.cross_validate_scores(scores, GRID)
+    assert r["alphas_chosen"] == [1.1] * 5
+    assert r["delta_cv"] == pytest.approx(0.2, abs=1e-12)
+    assert r["acc_cv"] - r["acc_alpha1"] == pytest.approx(0.2, abs=1e-12)
+    assert r["ci95"] == pytest.approx([0.2, 0.2], abs=1e-12)
+    assert r["p_value"] < 0.001 and r["significant"]
+    assert r["acc_by_alpha"]["1.1"] == pytest.approx(base.mean() + 0.2)
+    assert r["n"] == 300
+
+
+def test_identical_alpha_columns_give_zero_gain():
+    scores = np.tile(noise(200, 2)[0], (len(GRID), 1))
+    r = cv.cross_validate_scores(scores, GRID)
+    assert r["alphas_chosen"] == [1.0] * 5  # every alpha ties: the one closest to 1 wins
+    assert r["delta_cv"] == 0.0
+    assert r["ci95"] == [0.0, 0.0]
+    assert r["p_value"] == 1.0 and not r["significant"]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_pure_noise_gives_small_insignificant_gain(seed):
+    r = cv.cross_validate_scores(noise(3000, seed), GRID, seed=seed)
+    assert abs(r["delta_cv"]) < 0.03
+    assert not r["significant"]
+    assert r["ci95"][0] <= r["delta_cv"] <= r["ci95"][1]
+    assert r["ci95"][0] < 0.01  # no sign of a gain (under noise CV is slightly pessimistic)
+
+
+def test_min_objective_mirrors_max_on_negated_scores():
+    scores = noise(400, 3)
+    scores[GRID.tolist().index(0.9)] = np.maximum(scores[ONE], scores[0])  # a real winner
+    up = cv.cross_validate_scores(scores, GRID, objective="max")
+    down = cv.cross_validate_scores(-scores, GRID, objective="min")
+    assert down["alphas_chosen"] == up["alphas_chosen"]
+    assert down["delta_cv"] == pytest.approx(-up["delta_cv"])
+    assert down["ci95"] == pytest.approx([-up["ci95"][1], -up["ci95"][0]])
+    assert down["p_value"] == up["p_value"]
+    assert down["significant"] == up["significant"] is True
+
+
+def test_a_gain_against_the_objective_is_not_significant():
+    scores = noise(500, 4)
+    scores[ONE] = 1.0  # alpha=1 is best, so minimising moves away from it and loses
+    r = cv.cross_validate_scores(scores, GRID, objective="min")
+    assert r["delta_cv"] < 0 or r["delta_cv"] > 0
+    assert r["p_value"] < 0.05
+    assert r["significant"] is (r["delta_cv"] < 0)
+
+
+@pytest.mark.parametrize(
+    ("means", "expected"),
+    [
+        ([0.5] * 7, 1.0),  # all tied: alpha=1
+        ([0.9, 0.1, 0.1, 0.1, 0.1, 0.1, 0.9], 0.75),  # 0.75 and 1.25 equally far: smaller
+        ([0.1, 0.1, 0.9, 0.5, 0.9, 0.1, 0.1], 0.95),  # 0.95 and 1.05: smaller
+        ([0.1, 0.9, 0.1, 0.1, 0.1, 0.9, 0.1], 0.9),
+        ([0.1, 0.1, 0.1, 0.1, 0.1 + 0.2, 0.1, 0.3], 1.05),  # 0.1+0.2 ties 0.3 within float error
+        ([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7], 1.25),
+    ],
+)
+def test_choose_alpha_tie_breaking(means, expected):
+    assert GRID[cv.choose_alpha(means, GRID, "max")] == expected
+    assert GRID[cv.choose_alpha([-m for m in means], GRID, "min")] == expected
+
+
+def test_fold_assignment_equals_sklearn_kfold():
+    folds = cv.fold_test_indices(103, folds=5, seed=7)
+    expected = [t for _, t in KFold(5, shuffle=True, random_state=7).split(np.arange(103))]
+    assert len(folds) == 5
+    for got, want in zip(folds, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+
+
+def reference_cv(scores: np.ndarray, seed: int) -> tuple[list[float], float]:
+    # a direct, loop-by-loop reading of the paper's protocol, independent of cv.py
+    n = scores.shape[1]
+    chosen, total = [], 0.0
+    for train, test in KFold(5, shuffle=True, random_state=seed).split(np.arange(n)):
+        means = scores[:, train].mean(axis=1)
+        best = max(
+            range(len(GRID)), key=lambda i: (round(means[i], 12), -abs(GRID[i] - 1), -GRID[i])
+        )
+        chosen.append(float(GRID[best]))
+        total += scores[best, test].sum()
+    return chosen, total / n
+
+
+@pytest.mark.parametrize("seed", [0, 5])
+def test_matches_reference_protocol(seed):
+    rng = np.random.default_rng(seed)
+    scores = (rng.random((len(GRID), 250)) < np.linspace(0.4, 0.6, len(GRID))[:, None]).astype(
+        float
+    )
+    r = cv.cross_validate_scores(scores, GRID, seed=seed)
+    chosen, acc_cv = reference_cv(scores, seed)
+    assert r["alphas_chosen"] == chosen
+    assert r["acc_cv"] == pytest.approx(acc_cv)
+    assert r["delta_cv"] == pytest.approx(acc_cv - scores[ONE].mean())
+
+
+def test_seeded_and_deterministic():
+    scores = noise(300, 9)
+    assert cv.cross_validate_scores(scores, GRID, seed=3) == cv.cross_validate_scores(
+        scores, GRID, seed=3
+    )
+
+
+def test_input_errors():
+    with pytest.raises(CVError, match="alpha=1.0 must be in the grid"):
+        cv.cross_validate_scores(noise(50, 0)[:2], [0.9, 1.1])
+    with pytest.raises(CVError, match="4 docs cannot be split into 5 folds"):
+        cv.cross_validate_scores(noise(4, 0), GRID)
+    with pytest.raises(CVError, match="objective"):
+        cv.cross_validate_scores(noise(50, 0), GRID, objective="best")
+    with pytest.raises(CVError, match=r"\(7 x N\)"):
+        cv.cross_validate_scores(noise(50, 0)[:3], GRID)
+
+
+def test_sign_flip_p_value_is_calibrated_under_the_null():
+    rng = np.random.default_rng(0)
+    ps = [cv.sign_flip_p_value(rng.normal(size=60), 400, seed=s) for s in range(200)]
+    assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.10
+
+
+def result(delta: float, significant: bool) -> dict:
+    return {"acc_alpha1": 0.5, "acc_cv": 0.5 + delta, "delta_cv": delta, "significant": significant}
+
+
+def test_group_aggregation_is_the_mean_over_member_tasks():
+    tasks = {"a": result(0.02, True), "b": result(0.0, False), "c": result(-0.01, False)}
+    groups = cv.aggregate_groups(tasks, {"g": ["a", "b", "c"], "outer": ["g"], "h": ["a"]})
+    assert groups["g"]["n_tasks"] == 3
+    assert groups["g"]["delta_cv"] == pytest.approx(0.01 / 3)
+    assert groups["g"]["acc_cv"] == pytest.approx(0.5 + 0.01 / 3)
+    assert groups["g"]["share_significant"] == pytest.approx(1 / 3)
+    assert groups["outer"]["tasks"] == ["a", "b", "c"]  # nested groups expand to their tasks
+    assert groups["h"]["share_significant"] == 1.0
+    with pytest.raises(CVError, match="'g' has members without results \\(zzz\\)"):
+        cv.aggregate_groups(tasks, {"g": ["a", "zzz"]})
+
+
+def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> None:
+    for t, (task, gain) in enumerate(task_gains.items()):
+        base = np.random.default_rng(t).integers(0, 2, n_docs).astype(float)
+        for alpha in cv.DEFAULT_ALPHAS:
+            better = (np.arange(n_docs) < gain * n_docs) if alpha == 1.05 else 0
+            acc = np.maximum(base, better)
+            store.write_unit(
+                run_dir,
+                alpha,
+                task,
+                [{"doc_id": i, "doc_hash": f"{task}{i}", "acc": a} for i, a in enumerate(acc)],
+            )
+    store.update_run_info(
+        run_dir,
+        {
+            "model_args": "pretrained=ft",
+            "alphas": list(cv.DEFAULT_ALPHAS),
+            "tasks": list(task_gains),
+            "groups": {"all": list(task_gains)},
+        },
+    )
+
+
+def test_cross_validate_run_dir_writes_cv_json(tmp_path):
+    build_store(tmp_path, {"easy": 0.5, "flat": 0.0})
+    out = cv.cross_validate(tmp_path)
+    assert json.loads((tmp_path / "cv.json").read_text()) == out
+    assert out["config"]["label"] == "ft" and out["config"]["folds"] == 5
+    assert out["tasks"]["flat"]["delta_cv"] == 0.0
+    assert out["tasks"]["easy"]["delta_cv"] > 0.1 and out["tasks"]["easy"]["significant"]
+    assert out["groups"]["all"]["share_significant"] == 0.5
+    table = cv.format_table(out)
+    assert "|easy" in table and "|all" in table and "α per fold" in table
+
+
+def test_cross_validate_refuses_missing_alpha(tmp_path):
+    build_store(tmp_path, {"t": 0.1})
+    store.update_run_info(tmp_path, {"model_args": "pretrained=ft", "alphas": [1.5]})
+    with pytest.raises(store.StoreError, match=r"alpha=1.5/t.jsonl is incomplete"):
+        cv.cross_validate(tmp_path)

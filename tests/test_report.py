@@ -1,0 +1,178 @@
+"""Reports and the `cv` / `report` subcommands, on fixture stores built from fixed numbers."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuco_eval import cv, report, store
+from tuco_eval.errors import TucoError
+
+REPO = Path(__file__).resolve().parents[1]
+EXPECTED = Path(__file__).parent / "expected"
+N_DOCS = 100
+GROUPS = {
+    "tuco_mmlu_humanities": ["h1", "h2"],
+    "tuco_mmlu_stem": ["s1"],
+    "tuco_extra": ["x1"],
+}
+# correct docs at each alpha (docs 0..k-1 are correct, so a larger k wins on every doc);
+# alphas not listed get 30 correct
+CORRECT = {
+    "ckpt-A": {"h1": {1.0: 50, 1.1: 70}, "h2": {1.0: 60}, "s1": {0.9: 45, 1.0: 40}, "x1": {}},
+    "ckpt-B": {
+        "h1": {0.75: 55, 1.0: 50},
+        "h2": {1.0: 60, 1.25: 90},
+        "s1": {1.0: 40, 1.05: 20},
+        "x1": {},
+    },
+}
+
+
+def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
+    for task, correct in CORRECT[label].items():
+        for alpha in cv.DEFAULT_ALPHAS:
+            k = correct.get(alpha, 30) if correct else 50  # x1: every alpha alike
+            docs = [
+                {"doc_id": i, "doc_hash": f"{task}-{i}", "acc": float(i < k)} for i in range(N_DOCS)
+            ]
+            store.write_unit(run_dir, alpha, task, docs)
+    info = {
+        "model_args": f"pretrained=org/{label}",
+        "label": label,
+        "alphas": list(cv.DEFAULT_ALPHAS),
+        "tasks": list(CORRECT[label]),
+    }
+    store.update_run_info(run_dir, {**info, "groups": groups or {}})
+    return run_dir
+
+
+@pytest.fixture
+def runs(tmp_path) -> list[Path]:
+    return [build_run(tmp_path / label, label) for label in CORRECT]
+
+
+def test_fixture_has_the_intended_answers(runs):
+    a = cv.cross_validate(runs[0])["tasks"]
+    assert a["h1"]["delta_cv"] == pytest.approx(0.20) and a["h1"]["significant"]
+    assert a["h2"]["delta_cv"] == 0.0 and not a["h2"]["significant"]
+    assert a["x1"]["alphas_chosen"] == [1.0] * 5
+
+
+def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
+    (tmp_path / "out").mkdir()
+    report.write_tables(report.load_runs(runs), tmp_path / "out")  # plots are tested below
+    assert (tmp_path / "out" / "leaderboard.md").read_text() == (
+        EXPECTED / "report_leaderboard.md"
+    ).read_text()
+
+
+def test_report_writes_tables_and_plots(runs, tmp_path):
+    files = report.report(runs, tmp_path / "out")
+    names = {f.name for f in files}
+    for stem in (
+        "accuracy_vs_alpha_groups",
+        "accuracy_vs_alpha_tuco_mmlu_humanities",
+        "heatmap_ckpt-A",
+        "heatmap_ckpt-B",
+    ):
+        assert {f"{stem}.png", f"{stem}.svg"} <= names
+    assert {
+        "leaderboard.tex",
+        "leaderboard.csv",
+        "tasks.md",
+        "tasks.csv",
+        "tasks.tex",
+        "comparison.md",
+    } <= names
+    assert all(f.stat().st_size > 0 for f in files)
+    assert (tmp_path / "out" / "heatmap_ckpt-A.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tex = (tmp_path / "out" / "leaderboard.tex").read_text()
+    assert r"\toprule" in tex and "Humanities & STEM & tuco\\_extra" in tex
+    rows = list(csv.DictReader((tmp_path / "out" / "leaderboard.csv").open()))
+    assert rows[0]["tuco_mmlu_humanities:delta_cv_points"] == "10.0000"
+    tasks = list(csv.DictReader((tmp_path / "out" / "tasks.csv").open()))
+    assert len(tasks) == 8 and tasks[0]["alphas_chosen"] == "1.1 1.1 1.1 1.1 1.1"
+
+
+def test_runs_without_groups_get_a_column_per_task(tmp_path):
+    run = build_run(tmp_path / "A", "ckpt-A", groups=None)
+    headers, rows = report.leaderboard(report.load_runs([run]))
+    assert headers == ["Checkpoint", "h1", "h2", "s1", "x1"]
+    assert rows == [["ckpt-A", "+20.00 (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
+    files = report.report([run], tmp_path / "out")
+    assert (tmp_path / "out" / "accuracy_vs_alpha_tasks.png") in files
+
+
+def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
+    cv.cross_validate(runs[0], folds=4, seed=3)
+    assert report.load_cv(runs[0])["config"]["folds"] == 4  # fresh: kept as is
+    store.write_unit(
+        runs[0],
+        1.0,
+        "x1",
+        [{"doc_id": i, "doc_hash": f"x1-{i}", "acc": 1.0} for i in range(N_DOCS)],
+    )
+    again = report.load_cv(runs[0])  # the store changed: recomputed with the same settings
+    assert again["config"]["folds"] == 4 and again["config"]["seed"] == 3
+    assert again["tasks"]["x1"]["acc_alpha1"] == 1.0
+
+
+def test_report_refuses_mixed_metrics(runs):
+    cv.cross_validate(runs[1], metric="acc", objective="min")
+    with pytest.raises(TucoError, match="different objectives"):
+        report.load_runs(runs)
+
+
+def test_duplicate_labels_are_told_apart(tmp_path):
+    one = build_run(tmp_path / "x", "ckpt-A")
+    two = build_run(tmp_path / "y", "ckpt-A")
+    assert [r.label for r in report.load_runs([one, two])] == ["ckpt-A", "ckpt-A [y]"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MPLBACKEND": "Agg"}
+    return subprocess.run(
+        [sys.executable, "-m", "tuco_eval", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
+
+
+def test_cli_cv_prints_table_and_writes_cv_json(runs):
+    done = cli("cv", str(runs[0]), "--folds", "4", "--seed", "1")
+    assert done.returncode == 0, done.stderr
+    assert "|h1" in done.stdout and "|tuco_mmlu_stem" in done.stdout
+    assert json.loads((runs[0] / "cv.json").read_text())["config"]["folds"] == 4
+
+
+def test_cli_report(runs, tmp_path):
+    done = cli("report", *map(str, runs), "--out", str(tmp_path / "rep"))
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "rep" / "leaderboard.md") in done.stdout.splitlines()
+
+
+def test_cli_missing_run_dir_is_one_line_exit_2(tmp_path):
+    for args in (
+        ["cv", str(tmp_path / "nope")],
+        ["report", str(tmp_path / "nope"), "--out", str(tmp_path)],
+    ):
+        done = cli(*args)
+        assert done.returncode == 2
+        assert len(done.stderr.strip().splitlines()) == 1 and "does not exist" in done.stderr
+
+
+def test_cli_help_states_defaults():
+    done = cli("cv", "--help")
+    assert done.returncode == 0
+    for default in ("(default: 5)", "(default: max)", "(default: 0)", "(default: acc)"):
+        assert default in " ".join(done.stdout.split())

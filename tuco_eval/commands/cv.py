@@ -1,0 +1,47 @@
+"""`tuco-eval cv RUN_DIR`: choose alpha by K-fold cross-validation, print the table, write cv.json."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "cross-validate alpha per task on a sweep's RUN_DIR; prints the table and writes RUN_DIR/cv.json"
+
+
+def folds_count(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 2, got {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "run_dir", type=Path, metavar="RUN_DIR", help="output folder of `tuco-eval sweep`"
+    )
+    parser.add_argument(
+        "--folds", type=folds_count, default=5, help="number of cross-validation folds K"
+    )
+    parser.add_argument(
+        "--objective",
+        choices=("max", "min"),
+        default="max",
+        help="whether a higher (max) or lower (min) metric is better; with min a gain is a negative delta",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the fold split, bootstrap and permutation test"
+    )
+    parser.add_argument(
+        "--metric", default="acc", help="per-doc metric stored by the sweep (acc, acc_norm, ...)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuco_eval.cv import cross_validate, format_table
+
+    result = cross_validate(
+        args.run_dir, folds=args.folds, objective=args.objective, seed=args.seed, metric=args.metric
+    )
+    print(format_table(result))
+    print(f"wrote {args.run_dir / 'cv.json'}")
+    return 0

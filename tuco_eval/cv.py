@@ -1,0 +1,290 @@
+"""Cross-validated choice of the fine-tuning scale alpha, exactly as in the TuCo paper.
+
+For each of K folds of the docs, alpha is chosen on the other K-1 folds and scored on the held-out
+fold; the out-of-sample score minus the alpha=1 score is the gain Delta_CV. Everything here is a
+pure, seeded function of an (alpha x doc) score matrix, except `cross_validate`, which reads a
+RUN_DIR and writes its cv.json. See docs/cv.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import KFold
+
+from tuco_eval import tables
+from tuco_eval.errors import TucoError
+from tuco_eval.store import (
+    atomic_write_json,
+    format_alpha,
+    list_units,
+    read_run_info,
+    score_matrix,
+    store_fingerprint,
+)
+
+DEFAULT_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
+OBJECTIVES = ("max", "min")
+SIGNIFICANCE_LEVEL = 0.05
+_TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
+_CHUNK = 1 << 22  # resampled values held in memory at once
+
+
+class CVError(TucoError):
+    """Cross-validation cannot run on this input; the message names the fix."""
+
+
+def _sign(objective: str) -> float:
+    if objective not in OBJECTIVES:
+        raise CVError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+    return 1.0 if objective == "max" else -1.0
+
+
+def choose_alpha(
+    mean_scores: Sequence[float] | np.ndarray,
+    alphas: Sequence[float] | np.ndarray,
+    objective: str = "max",
+) -> int:
+    """Index of the best alpha; ties go to the alpha closest to 1.0, then to the smaller alpha."""
+    values = _sign(objective) * np.asarray(mean_scores, dtype=np.float64)
+    grid = np.asarray(alphas, dtype=np.float64)
+    best = values.max()
+    tied = np.flatnonzero(values >= best - _TIE_TOL * max(1.0, abs(best)))
+    # rounded distance: |0.95 - 1| and |1.05 - 1| differ in the last bit but are the same tie
+    return int(min(tied, key=lambda i: (round(abs(grid[i] - 1.0), 9), grid[i])))
+
+
+def fold_test_indices(n_docs: int, folds: int = 5, seed: int = 0) -> list[np.ndarray]:
+    """Held-out doc positions of each fold: sklearn KFold(shuffle=True, random_state=seed)."""
+    kfold = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    return [test for _, test in kfold.split(np.zeros((n_docs, 1)))]
+
+
+def _row_chunks(n_rows: int, n_docs: int) -> list[int]:
+    per_chunk = max(1, _CHUNK // max(1, n_docs))
+    return [min(per_chunk, n_rows - start) for start in range(0, n_rows, per_chunk)]
+
+
+def paired_bootstrap_ci(
+    diff: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of mean(diff), resampling docs with replacement."""
+    rng = np.random.default_rng([seed, 1])
+    means = np.concatenate(
+        [
+            diff[rng.integers(0, len(diff), size=(rows, len(diff)))].mean(axis=1)
+            for rows in _row_chunks(n_boot, len(diff))
+        ]
+    )
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(means, [tail, 100 - tail])
+    return float(low), float(high)
+
+
+def sign_flip_p_value(diff: np.ndarray, n_perm: int = 2000, seed: int = 0) -> float:
+    """Two-sided paired permutation test of mean(diff) = 0: flip each doc's sign at random.
+
+    p = (1 + #{|mean(s * diff)| >= |mean(diff)|}) / (1 + n_perm), so p > 0 always.
+    """
+    rng = np.random.default_rng([seed, 2])
+    observed = abs(diff.mean())
+    hits = 0
+    for rows in _row_chunks(n_perm, len(diff)):
+        signs = rng.integers(0, 2, size=(rows, len(diff))).astype(np.float64) * 2 - 1
+        hits += int(np.sum(np.abs(signs @ diff) / len(diff) >= observed - _TIE_TOL))
+    return (1 + hits) / (1 + n_perm)
+
+
+def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: int) -> int:
+    if scores.ndim != 2 or scores.shape[0] != len(grid):
+        raise CVError(f"scores must be (alphas x docs) = ({len(grid)} x N), got {scores.shape}")
+    if not np.isclose(grid, 1.0, rtol=0, atol=1e-12).any():
+        raise CVError(f"alpha=1.0 must be in the grid to measure a gain; got {grid.tolist()}")
+    if folds < 2:
+        raise CVError(f"--folds must be at least 2, got {folds}")
+    if scores.shape[1] < folds:
+        raise CVError(f"{scores.shape[1]} docs cannot be split into {folds} folds; use fewer folds")
+    if not np.isfinite(scores).all():
+        raise CVError("scores contain NaN or infinity")
+    return int(np.flatnonzero(np.isclose(grid, 1.0, rtol=0, atol=1e-12))[0])
+
+
+def cross_validate_scores(
+    scores: np.ndarray,
+    alphas: Sequence[float] | np.ndarray,
+    folds: int = 5,
+    seed: int = 0,
+    objective: str = "max",
+    n_boot: int = 2000,
+) -> dict:
+    """K-fold cross-validated gain of choosing alpha, for one task.
+
+    ``scores[i, d]`` is doc d's score at ``alphas[i]``; columns must be sorted by doc_id.
+    ``delta_cv`` = acc_cv - acc_alpha1 in the metric's own direction: for objective "min" a
+    gain is a negative delta. ``n_boot`` resamples serve both the CI and the permutation test.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    grid = np.asarray(alphas, dtype=np.float64)
+    sign = _sign(objective)
+    one = _check_inputs(scores, grid, folds)
+    chosen: list[int] = []
+    score_cv = np.empty(scores.shape[1])
+    for test in fold_test_indices(scores.shape[1], folds, seed):
+        train = np.ones(scores.shape[1], dtype=bool)
+        train[test] = False
+        best = choose_alpha(scores[:, train].mean(axis=1), grid, objective)
+        chosen.append(best)
+        score_cv[test] = scores[best, test]
+    diff = score_cv - scores[one]
+    delta = float(diff.mean())
+    p_value = sign_flip_p_value(diff, n_boot, seed)
+    low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    return {
+        "n": int(scores.shape[1]),
+        "acc_alpha1": float(scores[one].mean()),
+        "acc_cv": float(score_cv.mean()),
+        "delta_cv": delta,
+        "alphas_chosen": [float(grid[i]) for i in chosen],
+        "acc_by_alpha": {
+            format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)
+        },
+        "ci95": [low, high],
+        "p_value": p_value,
+        "significant": bool(p_value < SIGNIFICANCE_LEVEL and sign * delta > 0),
+    }
+
+
+def _leaf_tasks(
+    group: str, groups: Mapping[str, Sequence[str]], seen: frozenset = frozenset()
+) -> list[str]:
+    if group in seen:
+        raise CVError(f"group {group!r} contains itself (run.json 'groups')")
+    leaves: list[str] = []
+    for member in groups[group]:
+        nested = member in groups and member != group
+        leaves += _leaf_tasks(member, groups, seen | {group}) if nested else [member]
+    return leaves
+
+
+def aggregate_groups(task_results: Mapping[str, dict], groups: Mapping[str, Sequence[str]]) -> dict:
+    """Per group: the unweighted mean over member tasks (the paper's aggregation) and the share
+    of members with a significant gain. Nested groups are expanded to their tasks."""
+    out: dict[str, dict] = {}
+    for group in groups:
+        members = sorted(set(_leaf_tasks(group, groups)))
+        missing = [t for t in members if t not in task_results]
+        if missing or not members:
+            raise CVError(
+                f"group {group!r} has members without results ({', '.join(missing[:3]) or 'none listed'}); "
+                "finish the sweep for them or drop them from run.json 'groups'"
+            )
+        rows = [task_results[t] for t in members]
+        out[group] = {
+            "n_tasks": len(rows),
+            "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
+            "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
+            "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
+            "share_significant": float(np.mean([r["significant"] for r in rows])),
+            "tasks": members,
+        }
+    return out
+
+
+def cross_validate(
+    run_dir: Path | str,
+    folds: int = 5,
+    objective: str = "max",
+    seed: int = 0,
+    metric: str = "acc",
+    n_boot: int = 2000,
+) -> dict:
+    """Cross-validate every task of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    _sign(objective)  # fail before reading the store
+    tasks = list(info.get("tasks") or list_units(run_dir))
+    if not tasks:
+        raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
+    grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
+    results = {}
+    for task in tasks:
+        matrix = score_matrix(run_dir, task, metric, alphas=grid)
+        results[task] = cross_validate_scores(
+            matrix.scores, matrix.alphas, folds, seed, objective, n_boot
+        )
+    config = {
+        "folds": folds,
+        "objective": objective,
+        "seed": seed,
+        "metric": metric,
+        "n_boot": n_boot,
+        "significance_level": SIGNIFICANCE_LEVEL,
+        "label": info.get("label") or run_dir.name,
+        "model_args": info.get("model_args"),
+        "store_fingerprint": store_fingerprint(run_dir),
+    }
+    result = {
+        "config": config,
+        "tasks": results,
+        "groups": aggregate_groups(results, info.get("groups", {})),
+    }
+    atomic_write_json(run_dir / "cv.json", result)
+    return result
+
+
+def _pts(value: float, signed: bool = False) -> str:
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the per-task table (values x100: accuracy in %, gains in points)."""
+    metric = result["config"]["metric"]
+    headers = ["Task", "n", f"{metric} α=1", f"{metric} CV", "Δ CV", "95% CI", "p", "α per fold"]
+    rows = [
+        [
+            task,
+            str(r["n"]),
+            _pts(r["acc_alpha1"]),
+            _pts(r["acc_cv"]),
+            _pts(r["delta_cv"], signed=True) + ("*" if r["significant"] else ""),
+            f"[{_pts(r['ci95'][0], True)}, {_pts(r['ci95'][1], True)}]",
+            f"{r['p_value']:.4f}",
+            " ".join(format_alpha(a) for a in r["alphas_chosen"]),
+        ]
+        for task, r in result["tasks"].items()
+    ]
+    return headers, rows
+
+
+def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+    """Headers and rows of the per-group table."""
+    metric = result["config"]["metric"]
+    headers = ["Group", "tasks", f"{metric} α=1", f"{metric} CV", "Δ CV", "significant"]
+    rows = [
+        [
+            group,
+            str(g["n_tasks"]),
+            _pts(g["acc_alpha1"]),
+            _pts(g["acc_cv"]),
+            _pts(g["delta_cv"], signed=True),
+            f"{100 * g['share_significant']:.0f}%",
+        ]
+        for group, g in result["groups"].items()
+    ]
+    return headers, rows
+
+
+def format_table(result: Mapping) -> str:
+    """The Markdown tables printed by `tuco-eval cv` (tasks, then groups when there are any)."""
+    cfg = result["config"]
+    direction = "higher" if cfg["objective"] == "max" else "lower"
+    note = (
+        f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), metric {cfg['metric']} "
+        f"({direction} is better), values x100; * = significant (sign-flip p < {cfg['significance_level']})"
+    )
+    parts = [note, "", tables.markdown(*task_table(result))]
+    if result["groups"]:
+        parts += ["", tables.markdown(*group_table(result))]
+    return "\n".join(parts)

@@ -1,0 +1,332 @@
+"""Leaderboard tables and plots for one or more RUN_DIRs (one fine-tuned checkpoint each)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuco_eval import plots, tables
+from tuco_eval.cv import cross_validate, group_table, task_table
+from tuco_eval.errors import TucoError
+from tuco_eval.store import read_run_info, store_fingerprint
+
+# the paper's Table 3 columns, in its order
+KNOWN_GROUPS = {
+    "tuco_mmlu_humanities": "Humanities",
+    "tuco_mmlu_stem": "STEM",
+    "tuco_mmlu_social_sciences": "Social Sciences",
+    "tuco_mmlu_other": "Other",
+    "tuco_behavior_morality": "Morality",
+    "tuco_behavior_political": "Political",
+    "tuco_behavior_religion": "Religious",
+    "tuco_behavior_personality": "Personality",
+    "tuco_behavior_desires": "Desires",
+}
+_CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One RUN_DIR with its cross-validation result; ``label`` names the checkpoint in tables."""
+
+    label: str
+    run_dir: Path
+    cv: Mapping
+
+    @property
+    def columns(self) -> dict[str, dict]:
+        """Leaderboard cells: the run's groups, or its tasks when it has no groups."""
+        if self.cv["groups"]:
+            return dict(self.cv["groups"])
+        return {
+            task: {
+                "delta_cv": r["delta_cv"],
+                "share_significant": float(r["significant"]),
+                "n_tasks": 1,
+            }
+            for task, r in self.cv["tasks"].items()
+        }
+
+
+def load_cv(run_dir: Path) -> dict:
+    """RUN_DIR/cv.json, recomputed (same settings) when missing, unreadable or older than the store."""
+    read_run_info(run_dir)  # a clear error for a wrong path, before anything else
+    try:
+        result = json.loads((run_dir / "cv.json").read_text())
+        settings = {key: result["config"][key] for key in _CV_SETTINGS}
+        fresh = result["config"].get("store_fingerprint") == store_fingerprint(run_dir)
+    except (OSError, ValueError, KeyError, TypeError):
+        return cross_validate(run_dir)
+    return result if fresh else cross_validate(run_dir, **settings)
+
+
+def load_runs(run_dirs: Sequence[Path]) -> list[Run]:
+    """Runs with unique labels (the folder name is appended to a repeated label)."""
+    runs: list[Run] = []
+    for run_dir in map(Path, run_dirs):
+        result = load_cv(run_dir)
+        label = result["config"].get("label") or run_dir.name
+        if any(r.label == label for r in runs):
+            label = f"{label} [{run_dir.name}]"
+        runs.append(Run(label=label, run_dir=run_dir, cv=result))
+    for key in ("metric", "objective"):
+        values = {r.cv["config"][key] for r in runs}
+        if len(values) > 1:
+            raise TucoError(
+                f"the runs were cross-validated with different {key}s {sorted(values)}; rerun `tuco-eval cv` with one"
+            )
+    return runs
+
+
+def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
+    """The paper's groups in its order, then other groups / tasks alphabetically."""
+    present = {name for run in runs for name in run.columns}
+    return [g for g in KNOWN_GROUPS if g in present] + sorted(present - KNOWN_GROUPS.keys())
+
+
+def _cell(column: Mapping | None) -> str:
+    if column is None:
+        return "–"
+    return f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
+
+
+def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+    """Table 3 of the paper: a row per checkpoint, Δ_CV (points) and share of significant tasks."""
+    columns = leaderboard_columns(runs)
+    headers = ["Checkpoint", *(KNOWN_GROUPS.get(c, c) for c in columns)]
+    rows = [[run.label, *(_cell(run.columns.get(c)) for c in columns)] for run in runs]
+    return headers, rows
+
+
+def leaderboard_csv(runs: Sequence[Run]) -> str:
+    """The leaderboard with plain numbers: two columns per group (Δ_CV in points, share)."""
+    columns = leaderboard_columns(runs)
+    headers = ["checkpoint"]
+    for c in columns:
+        headers += [f"{c}:delta_cv_points", f"{c}:share_significant"]
+    rows = []
+    for run in runs:
+        row = [run.label]
+        for c in columns:
+            cell = run.columns.get(c)
+            row += (
+                ["", ""]
+                if cell is None
+                else [f"{100 * cell['delta_cv']:.4f}", f"{cell['share_significant']:.4f}"]
+            )
+        rows.append(row)
+    return tables.csv_text(headers, rows)
+
+
+def _explanation(runs: Sequence[Run]) -> str:
+    cfg = runs[0].cv["config"]
+    name = plots.metric_name(cfg["metric"])
+    sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
+    return (
+        f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
+        f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
+        f"(paired sign-flip test, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
+    )
+
+
+def _task_csv(runs: Sequence[Run]) -> str:
+    headers = [
+        "checkpoint",
+        "task",
+        "n",
+        "acc_alpha1",
+        "acc_cv",
+        "delta_cv",
+        "ci95_low",
+        "ci95_high",
+        "p_value",
+        "significant",
+        "alphas_chosen",
+    ]
+    rows = [
+        [
+            run.label,
+            task,
+            str(r["n"]),
+            repr(r["acc_alpha1"]),
+            repr(r["acc_cv"]),
+            repr(r["delta_cv"]),
+            repr(r["ci95"][0]),
+            repr(r["ci95"][1]),
+            repr(r["p_value"]),
+            str(r["significant"]).lower(),
+            " ".join(map(repr, r["alphas_chosen"])),
+        ]
+        for run in runs
+        for task, r in run.cv["tasks"].items()
+    ]
+    return tables.csv_text(headers, rows)
+
+
+def _task_markdown(runs: Sequence[Run]) -> str:
+    parts = [
+        "# Per-task cross-validation results",
+        "",
+        "Values ×100; Δ CV in points with its paired-bootstrap 95% CI; * = significant gain.",
+        "",
+    ]
+    for run in runs:
+        parts += [f"## {run.label}", "", tables.markdown(*task_table(run.cv))]
+        if run.cv["groups"]:
+            parts += [tables.markdown(*group_table(run.cv))]
+    return "\n".join(parts)
+
+
+def comparison(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+    """Δ_CV (points, * = significant) of every task, a column per checkpoint."""
+    tasks = sorted({task for run in runs for task in run.cv["tasks"]})
+    rows = []
+    for task in tasks:
+        cells = [run.cv["tasks"].get(task) for run in runs]
+        rows.append(
+            [
+                task,
+                *(
+                    "–" if r is None else f"{100 * r['delta_cv']:+.2f}" + "*" * r["significant"]
+                    for r in cells
+                ),
+            ]
+        )
+    return ["Task", *(run.label for run in runs)], rows
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """leaderboard.{md,tex,csv}, tasks.{md,tex,csv} and, for several runs, comparison.{md,csv}."""
+    headers, rows = leaderboard(runs)
+    note = _explanation(runs)
+    files = [
+        _write(
+            out_dir / "leaderboard.md",
+            f"# TuCo leaderboard\n\n{note}\n\n{tables.markdown(headers, rows)}",
+        ),
+        _write(out_dir / "leaderboard.tex", tables.latex(headers, rows, caption=note)),
+        _write(out_dir / "leaderboard.csv", leaderboard_csv(runs)),
+        _write(out_dir / "tasks.md", _task_markdown(runs)),
+        _write(
+            out_dir / "tasks.tex",
+            "".join(
+                tables.latex(*task_table(r.cv), caption=f"{r.label}: per-task results (×100)")
+                for r in runs
+            ),
+        ),
+        _write(out_dir / "tasks.csv", _task_csv(runs)),
+    ]
+    if len(runs) > 1:
+        files += [
+            _write(
+                out_dir / "comparison.md",
+                "# Δ CV per task and checkpoint (points, * = significant)\n\n"
+                + tables.markdown(*comparison(runs)),
+            ),
+            _write(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
+        ]
+    return files
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
+    return [
+        (
+            task,
+            [
+                plots.curve_from(run.label, run.cv["tasks"][task])
+                for run in runs
+                if task in run.cv["tasks"]
+            ],
+        )
+        for task in tasks
+    ]
+
+
+def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
+    """(file name part, title, tasks) per figure: a figure per group, else tasks in chunks."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        for group, g in run.cv["groups"].items():
+            groups.setdefault(group, []).extend(
+                t for t in g["tasks"] if t not in groups.get(group, [])
+            )
+    if not groups:
+        groups = {"tasks": sorted({t for run in runs for t in run.cv["tasks"]})}
+    sets = []
+    for group in leaderboard_columns(runs) if runs[0].cv["groups"] else list(groups):
+        members = groups.get(group, [])
+        chunks = [
+            members[i : i + plots.MAX_PANELS] for i in range(0, len(members), plots.MAX_PANELS)
+        ]
+        for i, chunk in enumerate(chunks):
+            part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+            suffix = f"_{i + 1}" if len(chunks) > 1 else ""
+            sets.append(
+                (f"{_slug(group)}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
+            )
+    return sets
+
+
+def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """accuracy_vs_alpha_*.{png,svg} per group (or task chunk) and heatmap_<label>.{png,svg} per run."""
+    metric = runs[0].cv["config"]["metric"]
+    files: list[Path] = []
+    if any(run.cv["groups"] for run in runs):
+        group_names = leaderboard_columns([r for r in runs if r.cv["groups"]])
+        panels = [
+            (
+                KNOWN_GROUPS.get(g, g),
+                [
+                    plots.curve_from(r.label, _group_curve(r, g))
+                    for r in runs
+                    if g in r.cv["groups"]
+                ],
+            )
+            for g in group_names
+        ]
+        title = f"{plots.metric_name(metric)} versus α, mean over each group's tasks"
+        files += plots.accuracy_vs_alpha(
+            panels, title, metric, out_dir / "accuracy_vs_alpha_groups"
+        )
+    for name, title, tasks in _figure_sets(runs):
+        files += plots.accuracy_vs_alpha(
+            _panels(runs, tasks),
+            f"{title}: {plots.metric_name(metric)} versus α",
+            metric,
+            out_dir / f"accuracy_vs_alpha_{name}",
+        )
+    for run in runs:
+        files += plots.heat_map(
+            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{_slug(run.label)}"
+        )
+    return files
+
+
+def _group_curve(run: Run, group: str) -> dict:
+    # mean over member tasks at each alpha, like the group's Δ_CV
+    members = [run.cv["tasks"][t]["acc_by_alpha"] for t in run.cv["groups"][group]["tasks"]]
+    alphas = sorted(set.intersection(*(set(m) for m in members)), key=float)
+    means = {a: sum(m[a] for m in members) / len(members) for a in alphas}
+    return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
+
+
+def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
+    """Write the leaderboard, per-task tables and plots for ``run_dirs`` into ``out_dir``."""
+    if not run_dirs:
+        raise TucoError("give at least one RUN_DIR")
+    runs = load_runs(run_dirs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return write_tables(runs, out_dir) + write_plots(runs, out_dir)

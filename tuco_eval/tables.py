@@ -1,0 +1,81 @@
+"""Render a table of already formatted cells as Markdown (lm-eval `make_table` look), LaTeX, CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+
+Row = Sequence[str]
+
+
+def _is_numeric(cell: str) -> bool:
+    # signed decimals with an optional unit, star or note: "+1.23*", "40%", "+0.50 (20%)", "–"
+    return re.fullmatch(r"[+\-−]?\d+(\.\d+)?[%*]?( \(.*\))?|–", cell.strip()) is not None
+
+
+def markdown(headers: Row, rows: Sequence[Row]) -> str:
+    """Pipe table; numeric columns right-aligned, headers centred, like lm-eval's make_table."""
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    numeric = [bool(rows) and all(_is_numeric(r[i]) for r in rows) for i in range(len(headers))]
+    head = "|" + "|".join(h.center(w) for h, w in zip(headers, widths, strict=True)) + "|"
+    rule = (
+        "|"
+        + "|".join(
+            "-" * (w - 1) + (":" if n else "-") for w, n in zip(widths, numeric, strict=True)
+        )
+        + "|"
+    )
+    body = [
+        "|"
+        + "|".join(
+            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(r, widths, numeric, strict=True)
+        )
+        + "|"
+        for r in rows
+    ]
+    return "\n".join([head, rule, *body]) + "\n"
+
+
+_LATEX_ESCAPES = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters; α and Δ become math."""
+    escaped = "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+    return escaped.replace("α", r"$\alpha$").replace("Δ", r"$\Delta$").replace("−", "-")
+
+
+def latex(headers: Row, rows: Sequence[Row], caption: str = "") -> str:
+    """A booktabs `table` environment (needs \\usepackage{booktabs})."""
+    spec = "l" + "r" * (len(headers) - 1)
+    lines = [r"\begin{table}[t]", r"\centering"]
+    if caption:
+        lines.append(rf"\caption{{{latex_escape(caption)}}}")
+    lines += [rf"\begin{{tabular}}{{{spec}}}", r"\toprule"]
+    lines.append(" & ".join(latex_escape(h) for h in headers) + r" \\")
+    lines.append(r"\midrule")
+    lines += [" & ".join(latex_escape(c) for c in r) + r" \\" for r in rows]
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(headers: Row, rows: Sequence[Row]) -> str:
+    """RFC 4180 CSV with a header line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return buffer.getvalue()
