@@ -27,6 +27,7 @@ from tuco_eval.pair import (
     load_base_model,
     load_config,
 )
+from tuco_eval.store import format_alpha
 from tuco_eval.tuco import pad_batch, tuco_of_batch
 
 
@@ -125,6 +126,7 @@ class TucoScaledLM(HFLM):
         self.base_model = base_model
         self.joint = Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha)
         self.log_tuco = bool(log_tuco)
+        self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
 
@@ -134,7 +136,25 @@ class TucoScaledLM(HFLM):
 
     @alpha.setter
     def alpha(self, value: Any) -> None:
-        self.joint.alpha = parse_alpha(value)
+        alpha = parse_alpha(value)
+        if self._cache_path is not None and alpha != self.joint.alpha:
+            raise TucoError(
+                f"lm-eval's response cache {self._cache_path} holds α={self.joint.alpha} answers; "
+                f"changing α under it would reuse them: use one cache path per α"
+            )
+        self.joint.alpha = alpha
+
+    def set_cache_hook(self, cache_hook: Any) -> None:
+        """lm-eval's `--use_cache` keys responses without α: demand a cache path that names it."""
+        database = getattr(cache_hook, "dbdict", None)
+        path = str(getattr(database, "filename", "")) if database is not None else ""
+        if database is not None and f"alpha={format_alpha(self.alpha)}" not in path:
+            raise TucoError(
+                f"--use_cache with tuco_scaled must name α in its path, since lm-eval keys cached "
+                f"answers without it: e.g. --use_cache cache/alpha={format_alpha(self.alpha)}"
+            )
+        self._cache_path = path or None
+        super().set_cache_hook(cache_hook)
 
     def get_model_info(self) -> dict[str, Any]:
         return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco}

@@ -8,6 +8,7 @@ from types import ModuleType
 # subcommand name -> module under tuco_eval.commands (imported only when the CLI starts)
 NAMES: dict[str, str] = {
     "score": "score",
+    "sweep": "sweep",
     "cv": "cv",
     "report": "report",
 }

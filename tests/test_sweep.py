@@ -1,0 +1,222 @@
+"""The α sweep: store contents, one evaluation per (α, doc), resume after SIGKILL, shards, guards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+from lm_eval.tasks import TaskManager
+
+from tiny_models import save_pair
+from tuco_eval.cv import cross_validate
+from tuco_eval.errors import TucoError
+from tuco_eval.lm import TucoScaledLM
+from tuco_eval.store import StoreError, alpha_lock, list_units, read_run_info, read_unit
+from tuco_eval.sweep import parse_alphas, sample_record, sweep
+
+FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
+ALPHAS = [0.5, 1.0, 1.5]
+
+
+@pytest.fixture(scope="module")
+def pair_dirs(tmp_path_factory):
+    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
+
+
+@pytest.fixture(scope="module")
+def task_manager():
+    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
+
+
+@pytest.fixture(scope="module")
+def lm(pair_dirs):
+    return TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+
+
+class CountCalls:
+    """Counts an LM's `_model_call`s and, for tuco_scaled, its base-block calls."""
+
+    def __init__(self, lm):
+        self.lm, self.model_calls, self.base_block_calls = lm, 0, 0
+
+    def __enter__(self):
+        original_call = self.lm._model_call
+        self._blocks = list(getattr(getattr(self.lm, "joint", None), "base_blocks", []))
+
+        def model_call(*args, **kwargs):
+            self.model_calls += 1
+            return original_call(*args, **kwargs)
+
+        def counted(fn):
+            def block(*args, **kwargs):
+                self.base_block_calls += 1
+                return fn(*args, **kwargs)
+
+            return block
+
+        self.lm._model_call = model_call
+        if self._blocks:
+            self.lm.joint.base_blocks = [counted(fn) for fn in self._blocks]
+        return self
+
+    def __exit__(self, *exc):
+        del self.lm._model_call
+        if self._blocks:
+            self.lm.joint.base_blocks = self._blocks
+
+
+def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
+    plain = HFLM(pretrained=pair_dirs[0], device="cpu", batch_size=4)
+    with CountCalls(plain) as single:
+        reference = simple_evaluate(model=plain, tasks=["tiny_mc"], task_manager=task_manager,
+                                    log_samples=True, bootstrap_iters=0)
+    run = tmp_path / "run"
+    with CountCalls(lm) as counts:
+        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)
+    # one evaluation per α and nothing more; at α = 1 the fine-tuned model runs alone
+    assert counts.model_calls == len(ALPHAS) * single.model_calls
+    assert counts.base_block_calls == (len(ALPHAS) - 1) * single.model_calls * 3
+    assert sorted(list_units(run)["tiny_mc"]) == ALPHAS
+    at_one = read_unit(run, 1.0, "tiny_mc")
+    expected = sorted(reference["samples"]["tiny_mc"], key=lambda s: s["doc_id"])
+    assert [r["loglikelihoods"] for r in at_one] == [[x[0][0] for x in s["resps"]] for s in expected]
+    assert [r["acc"] for r in at_one] == [float(s["acc"]) for s in expected]
+    assert read_run_info(run)["alphas"] == ALPHAS
+    assert cross_validate(run, folds=3)["tasks"]["tiny_mc"]["n"] == 12
+    with CountCalls(lm) as again:  # resume: everything is complete, nothing runs
+        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)
+    assert again.model_calls == 0
+
+
+def test_tuco_logged_into_the_store(lm, task_manager, tmp_path):
+    lm.log_tuco = True
+    try:
+        sweep(lm, ["tiny_mc"], tmp_path / "run", alphas=[1.0], task_manager=task_manager, limit=4,
+              model_args="m", progress=False)
+    finally:
+        lm.log_tuco = False
+    records = read_unit(tmp_path / "run", 1.0, "tiny_mc")
+    assert len(records) == 4 and all(0 < r["tuco"] < 1 for r in records)
+
+
+def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp_path):
+    run = tmp_path / "run"
+    kwargs = dict(task_manager=task_manager, model_args="m", progress=False)
+    sweep(lm, ["tiny_mc"], run, alphas=[1.0], limit=6, **kwargs)
+    sweep(lm, ["tiny_mc"], run, alphas=[0.5], limit=6, **kwargs)
+    assert read_run_info(run)["alphas"] == [0.5, 1.0]
+    assert cross_validate(run, folds=2)["tasks"]["tiny_mc"]["n"] == 6
+    sweep(lm, ["tiny_mc"], run, alphas=[1.5], limit=4, **kwargs)
+    with pytest.raises(StoreError, match="tiny_mc"):
+        cross_validate(run, folds=2)
+    with pytest.raises(StoreError, match="model_args"):
+        sweep(lm, ["tiny_mc"], run, alphas=[1.0], task_manager=task_manager, model_args="other", progress=False)
+
+
+def test_same_alpha_twice_at_once_is_refused(lm, task_manager, tmp_path):
+    run = tmp_path / "run"
+    ready, release = tmp_path / "locked", tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time, pathlib\n"
+        "from tuco_eval.store import alpha_lock\n"
+        f"with alpha_lock({str(run)!r}, 1.0):\n"
+        f"    pathlib.Path({str(ready)!r}).touch()\n"
+        f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])
+    try:
+        for _ in range(400):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        with pytest.raises(StoreError, match="another sweep"):
+            sweep(lm, ["tiny_mc"], run, alphas=[1.0], task_manager=task_manager, model_args="m", progress=False)
+    finally:
+        release.touch()
+        holder.wait(timeout=30)
+    with alpha_lock(run, 1.0):  # released with its holder
+        pass
+
+
+def test_request_cache_without_alpha_in_its_path_is_refused(lm):
+    class Hook:
+        class dbdict:
+            filename = "cache/tuco_rank0.db"
+
+    with pytest.raises(TucoError, match="must name α"):
+        lm.set_cache_hook(Hook())
+    Hook.dbdict.filename = "cache/alpha=1.0_rank0.db"
+    lm.set_cache_hook(Hook())
+    try:
+        with pytest.raises(TucoError, match="one cache path per α"):
+            lm.alpha = 1.1
+    finally:
+        lm._cache_path = None
+
+
+@pytest.mark.parametrize("grid,message", [
+    ("1.0,abc", "alpha must be a number"), ("1.0,1", "repeats 1.0"), ("", "comma-separated"),
+    ("1.0,nan", "alpha must be finite"),
+])
+def test_bad_grids(grid, message):
+    with pytest.raises(TucoError, match=message):
+        parse_alphas(grid)
+
+
+def test_sample_record_reads_lm_eval_samples():
+    sample = {"doc_id": 3, "doc_hash": "h", "metrics": ["acc", "acc_norm"], "acc": 1, "acc_norm": 0.0,
+              "resps": [[(-1.5, False)], [(-0.5, True)]],
+              "arguments": [("ctx", " a", {"tuco": 0.25, "alpha": 1.0}), ("ctx", " b", {"tuco": 0.25})]}
+    assert sample_record(sample) == {"doc_id": 3, "doc_hash": "h", "acc": 1.0, "acc_norm": 0.0,
+                                     "loglikelihoods": [-1.5, -0.5], "tuco": 0.25}
+
+
+def _cli(args, cwd):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.Popen([sys.executable, "-m", "tuco_eval", *args], cwd=cwd, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _store(run):
+    return {(a, t): read_unit(run, a, t) for t, units in list_units(run).items() for a in units}
+
+
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path):
+    args = ["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
+            "tiny_mc,tiny_gen", "--include_path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5", "--device", "cpu",
+            "--batch_size", "4", "--limit", "6"]
+    full = _cli([*args, "--output", str(tmp_path / "full")], tmp_path)
+    assert full.wait(timeout=600) == 0, full.stderr.read()[-2000:]
+    run = tmp_path / "killed"
+    victim = _cli([*args, "--output", str(run)], tmp_path)
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((run / "samples").glob("alpha=*/*.done.json")):
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=60)
+    done_before = len(list((run / "samples").glob("alpha=*/*.done.json")))
+    assert 1 <= done_before < 6  # killed mid-sweep
+    resumed = _cli([*args, "--output", str(run)], tmp_path)
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()[-2000:]
+    assert _store(run) == _store(tmp_path / "full")
+
+
+def test_sweep_cli_bad_input_exits_2_with_one_line(pair_dirs, tmp_path):
+    base = ["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--include_path",
+            FIXTURE_TASKS, "--device", "cpu", "--output", str(tmp_path / "r")]
+    cases = [
+        (["--tasks", "tiny_mcc"], "did you mean tiny_mc"),
+        (["--tasks", "tiny_mc", "--alphas", "1.0,x"], "alpha must be a number"),
+        (["--tasks", "tiny_mc", "--metadata", "{bad"], "--metadata is not valid JSON"),
+        (["--tasks", "tiny_mc", "--model_args", "pretrained=x"], "needs pretrained=<fine-tuned> and base="),
+    ]
+    for extra, message in cases:
+        done = _cli([*base, *extra], tmp_path)
+        _, err = done.communicate(timeout=300)
+        assert done.returncode == 2, err
+        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

@@ -1,0 +1,209 @@
+"""The α sweep: the pair loaded once, lm-eval run once per (α, task), per-doc records stored.
+
+Each (α, task) unit is evaluated by `simple_evaluate` with α set in place on the same
+`tuco_scaled` instance, and written atomically through `tuco_eval.store`; a finished unit is
+skipped on the next run, an interrupted one is redone. Different α can run in different jobs
+into one RUN_DIR (a lock per α keeps two jobs off the same α).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import parse_alpha
+from tuco_eval.store import alpha_lock, format_alpha, unit_is_complete, update_run_info, write_unit
+
+PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
+
+
+def parse_alphas(values: str | Sequence[Any]) -> list[float]:
+    """A non-empty grid of distinct finite α values, in the given order."""
+    items = [v for v in values.split(",")] if isinstance(values, str) else list(values)
+    items = [v.strip() if isinstance(v, str) else v for v in items]
+    if not items or any(v == "" for v in items):
+        raise TucoError(f"the α grid must be a comma-separated list of numbers, got {values!r}")
+    alphas = [parse_alpha(v) for v in items]
+    duplicates = sorted({format_alpha(a) for a in alphas if alphas.count(a) > 1})
+    if duplicates:
+        raise TucoError(f"the α grid repeats {', '.join(duplicates)}: give each value once")
+    return alphas
+
+
+def resolve_tasks(
+    names: Sequence[str], task_manager: Any
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Leaf Task objects by name, and {group: [member names]} for every group named or nested."""
+    known = set(task_manager.all_tasks)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
+        said = "; ".join(
+            f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items()
+        )
+        raise TucoError(
+            f"unknown task {said}; add --include_path for tasks outside lm-eval and tuco-eval"
+        )
+    loaded = task_manager.load(list(names))
+    if not loaded["tasks"]:
+        raise TucoError(f"the task list {list(names)} holds no tasks")
+    group_map = {g: list(children) for g, children in loaded.get("group_map", {}).items()}
+    return dict(loaded["tasks"]), group_map
+
+
+def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
+    """One store record from an lm-eval logged sample: ids, metrics, log-likelihoods, TuCo."""
+    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "doc_hash": sample["doc_hash"]}
+    for metric in sample.get("metrics", []):
+        value = sample.get(metric)
+        if isinstance(value, (int, float)):
+            record[metric] = float(value)
+    responses = [r[0] for r in sample.get("resps", []) if r]
+    if responses and all(isinstance(r, (tuple, list)) and len(r) == 2 for r in responses):
+        record["loglikelihoods"] = [float(r[0]) for r in responses]
+    elif responses and all(isinstance(r, str) for r in responses):
+        record["responses"] = responses
+    logged = [
+        a[-1]
+        for a in sample.get("arguments", [])
+        if a and isinstance(a[-1], dict) and "tuco" in a[-1]
+    ]
+    if logged:
+        record["tuco"] = logged[0]["tuco"]
+    return record
+
+
+def _records(samples: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+    """One record per doc (the first filter's sample when a task logs several), sorted by doc_id."""
+    by_doc: dict[int, dict[str, Any]] = {}
+    for sample in samples:
+        by_doc.setdefault(int(sample["doc_id"]), sample)
+    records = [sample_record(by_doc[d]) for d in sorted(by_doc)]
+    nonfinite = [
+        r["doc_id"]
+        for r in records
+        if any(isinstance(v, float) and not math.isfinite(v) for v in r.get("loglikelihoods", []))
+    ]
+    if nonfinite:
+        raise TucoError(
+            f"{task}: non-finite log-likelihoods for docs {nonfinite[:5]}; try dtype=float32 "
+            f"or a smaller α"
+        )
+    return records
+
+
+def sweep(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: str | Path,
+    *,
+    alphas: Sequence[float] = PAPER_ALPHAS,
+    task_manager: Any,
+    model_args: str = "",
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    apply_chat_template: bool | str = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate every (α, task) not yet in RUN_DIR with `lm` (a `tuco_scaled` instance).
+
+    Returns the merged run description. Nothing is recomputed for units already complete.
+    """
+    from tuco_eval import __version__
+
+    alphas = parse_alphas(alphas)
+    evaluate_kwargs = dict(
+        num_fewshot=num_fewshot,
+        limit=limit,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    if getattr(lm, "dbdict", None) is not None:
+        raise TucoError(
+            "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
+        )
+    run_dir = Path(run_dir)
+    leaf_tasks, groups = resolve_tasks(tasks, task_manager)
+    import lm_eval
+
+    info = update_run_info(
+        run_dir,
+        {
+            "model_args": model_args,
+            "lm_eval_version": lm_eval.__version__,
+            "tuco_eval_version": __version__,
+            "alphas": alphas,
+            "tasks": sorted(leaf_tasks),
+            "groups": groups,
+            "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
+            "metadata": {
+                "num_fewshot": num_fewshot,
+                "limit": limit,
+                "apply_chat_template": apply_chat_template,
+                "fewshot_as_multiturn": fewshot_as_multiturn,
+                "system_instruction": system_instruction,
+                "log_tuco": bool(getattr(lm, "log_tuco", False)),
+            },
+        },
+    )
+    units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
+    bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
+    original_alpha = lm.alpha
+    try:
+        for alpha in alphas:
+            with alpha_lock(run_dir, alpha):
+                for name in sorted(leaf_tasks):
+                    bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
+                    if not unit_is_complete(run_dir, alpha, name):
+                        lm.alpha = alpha
+                        _evaluate_unit(
+                            lm,
+                            run_dir,
+                            alpha,
+                            leaf_tasks[name],
+                            name,
+                            task_manager,
+                            evaluate_kwargs,
+                        )
+                    bar.update(1)
+    finally:
+        lm.alpha = original_alpha
+        bar.close()
+    return info
+
+
+def _evaluate_unit(
+    lm: Any,
+    run_dir: Path,
+    alpha: float,
+    task: Any,
+    name: str,
+    task_manager: Any,
+    evaluate_kwargs: dict[str, Any],
+) -> None:
+    from lm_eval import simple_evaluate
+
+    out = simple_evaluate(
+        model=lm,
+        tasks=[task],
+        task_manager=task_manager,
+        log_samples=True,
+        bootstrap_iters=0,
+        **evaluate_kwargs,
+    )
+    write_unit(run_dir, alpha, name, _records(out["samples"][name], name))
+
+
+def _jsonable_config(task: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(task.dump_config(), default=str))
