@@ -21,7 +21,7 @@ test: install
 	$(PY) -m pytest -q -x --durations=15
 
 lint: install
-	$(VENV)/bin/ruff check tuco_eval tests bench _tuco_eval_lm_eval_hook.py
+	$(VENV)/bin/ruff check .
 
 demo: install
 	$(VENV)/bin/tuco-eval demo
