@@ -12,6 +12,7 @@ The base blocks write to a cache of their own, so cached generation stays exact.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,25 @@ from tuco_eval.layers import find_blocks
 BlockFn = Callable[..., Any]  # a base block's forward: same call signature as the fine-tuned block
 
 
+class NonFiniteError(TucoError):
+    """NaN or inf in logits or TuCo: reported with α and the first block where it appeared."""
+
+
+def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
+    block = joint.first_nonfinite_block()
+    where = (
+        f"first in the output of block {block} of {len(joint.blocks)}"
+        if block is not None
+        else "in the fine-tuned model's own pass"
+        if not joint.needs_base(None)
+        else "after the last block"
+    )
+    return NonFiniteError(
+        f"non-finite {what} at α={joint.alpha} ({where}); not averaged into any result: "
+        f"use dtype=float32, or a smaller α"
+    )
+
+
 def parse_alpha(value: Any) -> float:
     """α as a finite float; lm-eval hands `alpha=1` over as an int and `alpha=x` as a string."""
     if isinstance(value, bool):
@@ -39,6 +59,14 @@ def parse_alpha(value: Any) -> float:
     if not math.isfinite(alpha):
         raise TucoError(f"alpha must be finite, got {value!r}")
     return alpha
+
+
+def warn_if_negative(alpha: float) -> None:
+    if alpha < 0:
+        logging.getLogger("tuco_eval").warning(
+            "tuco-eval: α=%s < 0 reverses the fine-tuning direction (allowed, but rarely meant)",
+            alpha,
+        )
 
 
 def _first(output: Any) -> Tensor:
@@ -91,7 +119,9 @@ class TucoSums:
         """TuCo = ‖Σ FTC‖₁ / (‖Σ PTC‖₁ + ‖Σ FTC‖₁) per tracked token (0 where both are 0)."""
         ptc, ftc = self.l1()
         total = ptc + ftc
-        return torch.where(total > 0, ftc / total.clamp_min(torch.finfo(total.dtype).tiny), 0.0)
+        return torch.where(
+            total == 0, 0.0, ftc / total.clamp_min(torch.finfo(total.dtype).tiny)
+        )  # NaN stays NaN
 
     def per_layer(self) -> tuple[Tensor, Tensor]:
         """Per-block ‖PTC_l‖₁ and ‖FTC_l‖₁, stacked: [layers, B] (or [layers, B, T])."""
@@ -126,6 +156,14 @@ class Joint:
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
         self._caches: tuple[Cache, Cache] | None = None  # (fine-tuned cache, base cache)
+        self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
+
+    def first_nonfinite_block(self) -> int | None:
+        """The first block whose scaled output held NaN/inf since the hooks were last installed."""
+        for index, flag in enumerate(self._nonfinite):
+            if flag is not None and bool(flag):
+                return index
+        return None
 
     def needs_base(self, sums: TucoSums | None) -> bool:
         """At α = 1 with no TuCo asked, the fine-tuned model alone is the answer, bit for bit."""
@@ -137,6 +175,7 @@ class Joint:
         if not self.needs_base(sums):
             yield
             return
+        self._nonfinite = [None] * len(self.blocks)
         handles = [self.blocks[0].register_forward_pre_hook(self._track_cache, with_kwargs=True)]
         for index, block in enumerate(self.blocks):
             handles.append(
@@ -180,8 +219,13 @@ class Joint:
             ft_out = _first(output)
             if sums is not None:
                 sums.add(_block_input(args, kwargs), base_out, ft_out)
+            mixed = ft_out if self.alpha == 1.0 else torch.lerp(base_out, ft_out, self.alpha)
+            # a flag on the device, no sync: read only when a result comes out non-finite
+            bad = ~(torch.isfinite(mixed).all() & torch.isfinite(base_out).all())
+            previous = self._nonfinite[index]
+            self._nonfinite[index] = bad if previous is None else previous | bad
             if self.alpha == 1.0:
                 return None  # exactly the fine-tuned output
-            return _replace_first(output, torch.lerp(base_out, ft_out, self.alpha))
+            return _replace_first(output, mixed)
 
         return hook

@@ -8,15 +8,16 @@ entry points (`_model_call`, `_model_generate`) in the joint hooks. `alpha` is a
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
-from transformers import AutoTokenizer
 
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums, parse_alpha
+from tuco_eval.joint import Joint, TucoSums, nonfinite_error, parse_alpha, warn_if_negative
 from tuco_eval.pair import (
     base_blocks_for,
     check_adapter_base,
@@ -26,6 +27,9 @@ from tuco_eval.pair import (
     is_adapter_folder,
     load_base_model,
     load_config,
+    load_tokenizer,
+    pair_warnings,
+    warn,
 )
 from tuco_eval.store import format_alpha
 from tuco_eval.tuco import pad_batch, tuco_of_batch
@@ -64,6 +68,7 @@ class TucoScaledLM(HFLM):
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
         alpha = parse_alpha(alpha)
+        warn_if_negative(alpha)
         trust = bool(kwargs.get("trust_remote_code", False))
         shared = False
         if isinstance(pretrained, str) and is_adapter_folder(pretrained):
@@ -75,23 +80,41 @@ class TucoScaledLM(HFLM):
             shared = True
         elif kwargs.get("peft") and isinstance(base, str) and str(pretrained) == base:
             shared = True
-        if isinstance(pretrained, str) and isinstance(base, str) and not shared:
-            check_configs(  # before any weights are loaded
-                load_config(
-                    pretrained,
-                    what="fine-tuned model",
-                    revision=kwargs.get("revision"),
-                    gguf_file=kwargs.get("gguf_file"),
-                    trust_remote_code=trust,
-                ),
-                load_config(
-                    base,
-                    what="base model",
-                    revision=base_revision,
-                    gguf_file=base_gguf_file,
-                    trust_remote_code=trust,
-                ),
+        base_tokenizer = None
+        if isinstance(base, str):  # configs and tokenizers are compared before any weights load
+            base_tokenizer = load_tokenizer(
+                base,
+                what="base tokenizer",
+                revision=base_revision,
+                gguf_file=base_gguf_file,
+                trust_remote_code=trust,
             )
+            if isinstance(pretrained, str) and not shared:
+                check_configs(
+                    load_config(
+                        pretrained,
+                        what="fine-tuned model",
+                        revision=kwargs.get("revision"),
+                        gguf_file=kwargs.get("gguf_file"),
+                        trust_remote_code=trust,
+                    ),
+                    load_config(
+                        base,
+                        what="base model",
+                        revision=base_revision,
+                        gguf_file=base_gguf_file,
+                        trust_remote_code=trust,
+                    ),
+                )
+                if kwargs.get("tokenizer") is None:
+                    kwargs["tokenizer"] = load_tokenizer(
+                        pretrained,
+                        what="fine-tuned tokenizer",
+                        revision=kwargs.get("revision"),
+                        gguf_file=kwargs.get("gguf_file"),
+                        trust_remote_code=trust,
+                    )
+                check_tokenizers(kwargs["tokenizer"], base_tokenizer)
         friendly_load(
             lambda: super(TucoScaledLM, self).__init__(pretrained=pretrained, **kwargs),
             str(pretrained),
@@ -99,36 +122,42 @@ class TucoScaledLM(HFLM):
         )
         if self.backend != "causal":
             raise TucoError("tuco_scaled supports decoder-only (causal) models only")
-        base_model = None
-        if not shared:
-            if isinstance(base, str):
-                tok_kwargs = {"gguf_file": base_gguf_file} if base_gguf_file else {}
-                check_tokenizers(
-                    self.tokenizer,
-                    friendly_load(
-                        lambda: AutoTokenizer.from_pretrained(
-                            base, revision=base_revision, trust_remote_code=trust, **tok_kwargs
-                        ),
-                        base,
-                        "base tokenizer",
-                    ),
-                )
-                base_model = load_base_model(
-                    base,
-                    like=self.model,
-                    revision=base_revision,
-                    gguf_file=base_gguf_file,
-                    trust_remote_code=trust,
-                )
-            else:
-                check_configs(self.model.config, base.config)
-                base_model = base.eval()
+        if shared:
+            base_model = None
+        elif isinstance(base, str):
+            base_model = load_base_model(
+                base,
+                like=self.model,
+                revision=base_revision,
+                gguf_file=base_gguf_file,
+                trust_remote_code=trust,
+            )
+        else:
+            check_configs(self.model.config, base.config)
+            base_model = base.eval()
+        for note in pair_warnings(self.model, base_model, self.tokenizer, base_tokenizer):
+            warn(note)
+        self._attach(
+            base_model,
+            Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha),
+            log_tuco,
+        )
+
+    def _attach(self, base_model: Any, joint: Joint, log_tuco: bool) -> None:
         self.base_model = base_model
-        self.joint = Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha)
+        self.joint = joint
         self.log_tuco = bool(log_tuco)
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
+
+    @classmethod
+    def from_pair(cls, pair: Any, log_tuco: bool = False, **hflm_kwargs: Any) -> TucoScaledLM:
+        """A `tuco_scaled` over an already loaded `tuco_eval.pair.Pair` (nothing is loaded again)."""
+        lm = cls.__new__(cls)
+        HFLM.__init__(lm, pretrained=pair.model, tokenizer=pair.tokenizer, **hflm_kwargs)
+        lm._attach(pair.base, pair.joint, log_tuco)
+        return lm
 
     @property
     def alpha(self) -> float:
@@ -137,6 +166,7 @@ class TucoScaledLM(HFLM):
     @alpha.setter
     def alpha(self, value: Any) -> None:
         alpha = parse_alpha(value)
+        warn_if_negative(alpha)
         if self._cache_path is not None and alpha != self.joint.alpha:
             raise TucoError(
                 f"lm-eval's response cache {self._cache_path} holds α={self.joint.alpha} answers; "
@@ -175,6 +205,8 @@ class TucoScaledLM(HFLM):
             self.joint.active(sums),
         ):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
+        if not torch.isfinite(logits).all():
+            raise nonfinite_error(self.joint, "logits")
         if sums is not None:
             self._collect(inps, sums.tuco())
         return logits
@@ -195,6 +227,15 @@ class TucoScaledLM(HFLM):
     def _loglikelihood_tokens(
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
+        truncated = sum(
+            len(context) + len(continuation) > self.max_length + 1
+            for _, context, continuation in requests
+        )
+        if truncated:
+            warn(
+                f"{truncated} of {len(requests)} requests are longer than the {self.max_length}-token context "
+                f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
+            )
         if self._wanted is None:
             return super()._loglikelihood_tokens(
                 requests, disable_tqdm=disable_tqdm, override_bs=override_bs
@@ -212,27 +253,43 @@ class TucoScaledLM(HFLM):
         self._tuco_values = [self._found.get(target) for target in targets]
         return results
 
-    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
-        if not self.log_tuco:
-            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        self._wanted, self._found, self._tuco_values = {}, {}, []
+    @contextmanager
+    def _memory_hint(self) -> Iterator[None]:
+        """Out of GPU memory becomes one line naming the batch size (auto-detection still retries)."""
         try:
-            results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-            for instance, value in zip(requests, self._tuco_values, strict=True):
-                _attach(instance, {"tuco": value, "alpha": self.alpha})
-        finally:
-            self._wanted, self._found = None, {}
-        return results
+            yield
+        except torch.OutOfMemoryError:
+            raise TucoError(
+                f"out of GPU memory at batch_size={self.batch_size}: the joint pass holds both models "
+                f"and their activations; use batch_size=auto or a smaller batch size"
+            ) from None
+
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        with self._memory_hint():
+            if not self.log_tuco:
+                return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+            self._wanted, self._found, self._tuco_values = {}, {}, []
+            try:
+                results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+                for instance, value in zip(requests, self._tuco_values, strict=True):
+                    _attach(instance, {"tuco": value, "alpha": self.alpha})
+            finally:
+                self._wanted, self._found = None, {}
+            return results
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
+        with self._memory_hint():
+            return super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
 
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
-        results = super().generate_until(requests, disable_tqdm=disable_tqdm)
-        if self.log_tuco:
-            # One extra prefill pass over the prompts (generation itself costs many passes).
-            for instance, value in zip(
-                requests, self._prompt_tuco([r.args[0] for r in requests]), strict=True
-            ):
-                _attach(instance, {"tuco": value, "alpha": self.alpha})
-        return results
+        with self._memory_hint():
+            results = super().generate_until(requests, disable_tqdm=disable_tqdm)
+            if self.log_tuco:
+                # One extra prefill pass over the prompts (generation itself costs many passes).
+                prompts = [r.args[0] for r in requests]
+                for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
+                    _attach(instance, {"tuco": value, "alpha": self.alpha})
+            return results
 
     def _prompt_tuco(self, prompts: list[str]) -> list[float]:
         """TuCo at each prompt's last token, on the α-scaled pass that generated from it."""

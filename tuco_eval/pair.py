@@ -8,6 +8,7 @@ the same modules with the adapter switched off.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,6 +202,40 @@ def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockF
     return [block.forward for block in find_blocks(base)]
 
 
+def pair_warnings(
+    finetuned: nn.Module,
+    base: nn.Module | None,
+    ft_tokenizer: Any = None,
+    base_tokenizer: Any = None,
+) -> list[str]:
+    """Things that are legal but probably not what the user meant; each one line."""
+    notes = []
+    if _identical(finetuned, base):
+        notes.append(
+            "the fine-tuned model is identical to the base: TuCo is 0 and α changes nothing"
+        )
+    ft_template = getattr(ft_tokenizer, "chat_template", None)
+    base_template = getattr(base_tokenizer, "chat_template", None)
+    if ft_template and base_template and ft_template != base_template:
+        notes.append(
+            "the two tokenizers have different chat templates; tuco-eval uses the fine-tuned one"
+        )
+    return notes
+
+
+def _identical(finetuned: nn.Module, base: nn.Module | None) -> bool:
+    if base is None:  # a PEFT adapter whose LoRA B matrices are all zero changes nothing
+        lora_b = [p for name, p in finetuned.named_parameters() if "lora_B" in name]
+        return bool(lora_b) and all(not p.any() for p in lora_b)
+    ft_params, base_params = find_blocks(finetuned).parameters(), find_blocks(base).parameters()
+    return all(torch.equal(a, b.to(a.device)) for a, b in zip(ft_params, base_params, strict=True))
+
+
+def warn(message: str) -> None:
+    """One warning line on the `tuco_eval` logger (lm-eval's logging shows it)."""
+    logging.getLogger("tuco_eval").warning("tuco-eval: %s", message)
+
+
 @dataclass
 class Pair:
     """A loaded pair: the fine-tuned model (maybe a PeftModel), its tokenizer, the base, the joint."""
@@ -209,6 +244,24 @@ class Pair:
     tokenizer: Any
     base: nn.Module | None  # None when the base weights are shared through a PEFT adapter
     joint: Joint
+
+
+def load_tokenizer(
+    name: str,
+    *,
+    what: str,
+    revision: str | None = None,
+    gguf_file: str | None = None,
+    trust_remote_code: bool = False,
+) -> Any:
+    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
+    return friendly_load(
+        lambda: AutoTokenizer.from_pretrained(
+            name, revision=revision, trust_remote_code=trust_remote_code, **kwargs
+        ),
+        name,
+        what,
+    )
 
 
 def load_pair(
@@ -225,91 +278,91 @@ def load_pair(
     adapter_base_check: bool = True,
     alpha: float = 1.0,
 ) -> Pair:
-    """Load, validate and join a pair. `finetuned` may be a PEFT adapter folder on top of `base`."""
-    adapter = str(finetuned) if is_adapter_folder(finetuned) else None
-    if adapter and adapter_base_check:
-        check_adapter_base(adapter, base)
-    weights_name, weights_revision, weights_gguf = (
-        (base, base_revision, base_gguf_file) if adapter else (finetuned, revision, gguf_file)
-    )
+    """Load, validate and join a pair. `finetuned` may be a PEFT adapter folder on top of `base`.
+
+    Configs and tokenizers are compared before any weights load.
+    """
+    trust = trust_remote_code
     base_config = load_config(
         base,
         what="base model",
         revision=base_revision,
         gguf_file=base_gguf_file,
-        trust_remote_code=trust_remote_code,
+        trust_remote_code=trust,
     )
-    if not adapter:
+    base_tokenizer = load_tokenizer(
+        base,
+        what="base tokenizer",
+        revision=base_revision,
+        gguf_file=base_gguf_file,
+        trust_remote_code=trust,
+    )
+    if is_adapter_folder(finetuned):
+        if adapter_base_check:
+            check_adapter_base(finetuned, base)
+        has_tokenizer = (Path(finetuned) / "tokenizer_config.json").is_file()
+        tokenizer = (
+            load_tokenizer(finetuned, what="adapter tokenizer") if has_tokenizer else base_tokenizer
+        )
+        model = _load_weights(base, base_revision, base_gguf_file, dtype, trust, "base model").to(
+            device
+        )
+        from peft import PeftModel
+
+        model = friendly_load(
+            lambda: PeftModel.from_pretrained(model, finetuned), finetuned, "adapter"
+        ).eval()
+        base_model = None
+    else:
         check_configs(
             load_config(
                 finetuned,
                 what="fine-tuned model",
                 revision=revision,
                 gguf_file=gguf_file,
-                trust_remote_code=trust_remote_code,
+                trust_remote_code=trust,
             ),
             base_config,
         )
-    tok_kwargs = {"gguf_file": weights_gguf} if weights_gguf else {}
-    tokenizer = friendly_load(
-        lambda: AutoTokenizer.from_pretrained(
-            adapter
-            if adapter and (Path(adapter) / "tokenizer_config.json").is_file()
-            else weights_name,
-            revision=weights_revision,
-            trust_remote_code=trust_remote_code,
-            **tok_kwargs,
-        ),
-        str(finetuned),
-        "fine-tuned tokenizer",
-    )
-    if not adapter:
-        base_tok_kwargs = {"gguf_file": base_gguf_file} if base_gguf_file else {}
-        check_tokenizers(
-            tokenizer,
-            friendly_load(
-                lambda: AutoTokenizer.from_pretrained(
-                    base,
-                    revision=base_revision,
-                    trust_remote_code=trust_remote_code,
-                    **base_tok_kwargs,
-                ),
-                base,
-                "base tokenizer",
-            ),
+        tokenizer = load_tokenizer(
+            finetuned,
+            what="fine-tuned tokenizer",
+            revision=revision,
+            gguf_file=gguf_file,
+            trust_remote_code=trust,
         )
-    model_kwargs: dict[str, Any] = dict(
-        revision=weights_revision, trust_remote_code=trust_remote_code, dtype=_torch_dtype(dtype)
-    )
-    if weights_gguf:
-        model_kwargs["gguf_file"] = weights_gguf
-    model = friendly_load(
-        lambda: AutoModelForCausalLM.from_pretrained(weights_name, **model_kwargs),
-        weights_name,
-        "fine-tuned model" if not adapter else "base model",
-    )
-    model.to(device).eval()
-    base_model = None
-    if adapter:
-        from peft import PeftModel
-
-        model = friendly_load(
-            lambda: PeftModel.from_pretrained(model, adapter), adapter, "adapter"
-        ).eval()
-    else:
+        check_tokenizers(tokenizer, base_tokenizer)
+        model = _load_weights(finetuned, revision, gguf_file, dtype, trust, "fine-tuned model").to(
+            device
+        )
         base_model = load_base_model(
             base,
             like=model,
             revision=base_revision,
             gguf_file=base_gguf_file,
-            trust_remote_code=trust_remote_code,
+            trust_remote_code=trust,
         )
+    for note in pair_warnings(model, base_model, tokenizer, base_tokenizer):
+        warn(note)
     return Pair(
         model=model,
         tokenizer=tokenizer,
         base=base_model,
         joint=Joint(model, base_blocks_for(model, base_model), alpha=alpha),
     )
+
+
+def _load_weights(
+    name: str, revision: str | None, gguf_file: str | None, dtype: str, trust: bool, what: str
+) -> PreTrainedModel:
+    kwargs: dict[str, Any] = dict(
+        revision=revision, trust_remote_code=trust, dtype=_torch_dtype(dtype)
+    )
+    if gguf_file:
+        kwargs["gguf_file"] = gguf_file
+    return friendly_load(
+        lambda: AutoModelForCausalLM.from_pretrained(name, **kwargs), name, what
+    ).eval()
 
 
 def _torch_dtype(dtype: str | torch.dtype) -> str | torch.dtype:

@@ -9,15 +9,15 @@ into one RUN_DIR (a lock per α keeps two jobs off the same α).
 from __future__ import annotations
 
 import difflib
-import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import parse_alpha
+from tuco_eval.joint import parse_alpha, warn_if_negative
 from tuco_eval.store import alpha_lock, format_alpha, unit_is_complete, update_run_info, write_unit
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
@@ -30,6 +30,8 @@ def parse_alphas(values: str | Sequence[Any]) -> list[float]:
     if not items or any(v == "" for v in items):
         raise TucoError(f"the α grid must be a comma-separated list of numbers, got {values!r}")
     alphas = [parse_alpha(v) for v in items]
+    for alpha in alphas:
+        warn_if_negative(alpha)
     duplicates = sorted({format_alpha(a) for a in alphas if alphas.count(a) > 1})
     if duplicates:
         raise TucoError(f"the α grid repeats {', '.join(duplicates)}: give each value once")
@@ -50,7 +52,14 @@ def resolve_tasks(
         raise TucoError(
             f"unknown task {said}; add --include_path for tasks outside lm-eval and tuco-eval"
         )
-    loaded = task_manager.load(list(names))
+    try:
+        loaded = task_manager.load(list(names))
+    except TucoError:
+        raise
+    except Exception as err:  # lm-eval builds every task eagerly; name what broke in one line
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        hint = "a task has no documents" if "size 0" in text else f"{type(err).__name__}: {text}"
+        raise TucoError(f"cannot build the tasks {', '.join(names)}: {hint}; check the task data and config") from None
     if not loaded["tasks"]:
         raise TucoError(f"the task list {list(names)} holds no tasks")
     group_map = {g: list(children) for g, children in loaded.get("group_map", {}).items()}
@@ -79,22 +88,12 @@ def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def _records(samples: list[dict[str, Any]], task: str) -> list[dict[str, Any]]:
+def _records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One record per doc (the first filter's sample when a task logs several), sorted by doc_id."""
     by_doc: dict[int, dict[str, Any]] = {}
     for sample in samples:
         by_doc.setdefault(int(sample["doc_id"]), sample)
     records = [sample_record(by_doc[d]) for d in sorted(by_doc)]
-    nonfinite = [
-        r["doc_id"]
-        for r in records
-        if any(isinstance(v, float) and not math.isfinite(v) for v in r.get("loglikelihoods", []))
-    ]
-    if nonfinite:
-        raise TucoError(
-            f"{task}: non-finite log-likelihoods for docs {nonfinite[:5]}; try dtype=float32 "
-            f"or a smaller α"
-        )
     return records
 
 
@@ -106,6 +105,7 @@ def sweep(
     alphas: Sequence[float] = PAPER_ALPHAS,
     task_manager: Any,
     model_args: str = "",
+    label: str | None = None,
     num_fewshot: int | None = None,
     limit: int | float | None = None,
     apply_chat_template: bool | str = False,
@@ -135,26 +135,26 @@ def sweep(
     leaf_tasks, groups = resolve_tasks(tasks, task_manager)
     import lm_eval
 
-    info = update_run_info(
-        run_dir,
-        {
-            "model_args": model_args,
-            "lm_eval_version": lm_eval.__version__,
-            "tuco_eval_version": __version__,
-            "alphas": alphas,
-            "tasks": sorted(leaf_tasks),
-            "groups": groups,
-            "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
-            "metadata": {
-                "num_fewshot": num_fewshot,
-                "limit": limit,
-                "apply_chat_template": apply_chat_template,
-                "fewshot_as_multiturn": fewshot_as_multiturn,
-                "system_instruction": system_instruction,
-                "log_tuco": bool(getattr(lm, "log_tuco", False)),
-            },
+    description = {
+        "model_args": model_args,
+        **({"label": label} if label else {}),
+        "lm_eval_version": lm_eval.__version__,
+        "tuco_eval_version": __version__,
+        "alphas": alphas,
+        "tasks": sorted(leaf_tasks),
+        "groups": groups,
+        "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
+        "metadata": {
+            "num_fewshot": num_fewshot,
+            "limit": limit,
+            "apply_chat_template": apply_chat_template,
+            "fewshot_as_multiturn": fewshot_as_multiturn,
+            "system_instruction": system_instruction,
+            "log_tuco": bool(getattr(lm, "log_tuco", False)),
         },
-    )
+    }
+    with writing(run_dir, "run.json"):
+        info = update_run_info(run_dir, description)
     units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
     bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
     original_alpha = lm.alpha
@@ -192,6 +192,8 @@ def _evaluate_unit(
 ) -> None:
     from lm_eval import simple_evaluate
 
+    if not task.eval_docs:
+        raise TucoError(f"task {name} has no documents to evaluate: check its data source")
     out = simple_evaluate(
         model=lm,
         tasks=[task],
@@ -200,7 +202,20 @@ def _evaluate_unit(
         bootstrap_iters=0,
         **evaluate_kwargs,
     )
-    write_unit(run_dir, alpha, name, _records(out["samples"][name], name))
+    with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
+        write_unit(run_dir, alpha, name, _records(out["samples"][name]))
+
+
+@contextmanager
+def writing(run_dir: Path, what: str) -> Iterator[None]:
+    """Disk full or read-only: one line; every file written so far stays intact (atomic writes)."""
+    try:
+        yield
+    except OSError as err:
+        raise TucoError(
+            f"cannot write {what} into {run_dir}: {err.strerror or err}; free space or choose "
+            f"another --output, then rerun to resume"
+        ) from None
 
 
 def _jsonable_config(task: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums
+from tuco_eval.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.jsonl import read_jsonl
 
 
@@ -44,6 +44,8 @@ def tuco_of_batch(
                 position_ids=position_ids_from_mask(attention_mask),
                 use_cache=False,
             )
+        if not torch.isfinite(sums.tuco()).all():
+            raise nonfinite_error(joint, "TuCo")  # while α is still the one that produced it
     finally:
         joint.alpha = saved_alpha
     ptc_l1, ftc_l1 = sums.l1()

@@ -1,0 +1,207 @@
+"""Faults and bad input, one test per row of docs/reliability.md (the rest live beside their module)."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lm_eval import simple_evaluate
+from lm_eval.tasks import TaskManager
+
+from tiny_models import make_tokenizer, save_pair
+from tuco_eval import store
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import NonFiniteError
+from tuco_eval.lm import TucoScaledLM
+from tuco_eval.pair import friendly_load, load_pair
+from tuco_eval.store import list_units, read_unit, unit_paths
+from tuco_eval.sweep import sweep
+from tuco_eval.tuco import compute_tuco, read_prompts
+
+FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
+
+
+@pytest.fixture(scope="module")
+def pair_dirs(tmp_path_factory):
+    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
+
+
+@pytest.fixture(scope="module")
+def task_manager():
+    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
+
+
+@pytest.fixture()
+def lm(pair_dirs):
+    return TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+
+
+def _nan_in_base_block(joint, index):
+    original = joint.base_blocks[index]
+
+    def poisoned(*args, **kwargs):
+        out = original(*args, **kwargs)
+        return out * float("nan")
+
+    joint.base_blocks[index] = poisoned
+
+
+def test_nonfinite_logits_name_alpha_and_first_block(lm, task_manager):
+    _nan_in_base_block(lm.joint, 1)
+    lm.alpha = 1.25
+    with pytest.raises(NonFiniteError, match=r"non-finite logits at α=1.25 \(first in the output of block 1 of 3\)"):
+        simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=2, bootstrap_iters=0)
+
+
+def test_nonfinite_tuco_is_never_returned(pair_dirs):
+    pair = load_pair(*pair_dirs)
+    _nan_in_base_block(pair.joint, 2)
+    with pytest.raises(NonFiniteError, match="non-finite TuCo at α=1.0 .*block 2 of 3"):
+        compute_tuco(pair.joint, pair.tokenizer, ["the quick brown fox"], progress=False)
+
+
+def test_out_of_memory_names_the_batch_size(lm, task_manager, monkeypatch):
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(lm, "_model_call", oom)
+    with pytest.raises(TucoError, match="out of GPU memory at batch_size=4.*batch_size=auto"):
+        simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=2, bootstrap_iters=0)
+
+
+def test_automatic_batch_size_still_works(pair_dirs, task_manager):
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=1.1, device="cpu",
+                      batch_size="auto", max_batch_size=8)
+    out = simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=4, bootstrap_iters=0)
+    assert 0 <= out["results"]["tiny_mc"]["acc,none"] <= 1
+
+
+def test_negative_alpha_is_allowed_with_a_warning(lm, caplog):
+    with caplog.at_level(logging.WARNING, logger="tuco_eval"):
+        lm.alpha = -0.5
+    assert lm.alpha == -0.5 and "reverses the fine-tuning direction" in caplog.text
+
+
+def test_identical_pair_and_chat_template_differences_are_warned(pair_dirs, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="tuco_eval"):
+        load_pair(pair_dirs[1], pair_dirs[1])
+    assert "identical to the base: TuCo is 0" in caplog.text
+    other = tmp_path / "ft-other-template"
+    tok = make_tokenizer()
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    from transformers import AutoModelForCausalLM
+
+    AutoModelForCausalLM.from_pretrained(pair_dirs[0]).save_pretrained(other)
+    tok.save_pretrained(other)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tuco_eval"):
+        load_pair(str(other), pair_dirs[1])
+    assert "different chat templates" in caplog.text
+
+
+def test_long_prompts_are_truncated_and_counted(pair_dirs, task_manager, caplog):
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, max_length=12)
+    with caplog.at_level(logging.WARNING, logger="tuco_eval"):
+        simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=3, bootstrap_iters=0)
+    assert "6 of 6 requests are longer than the 12-token context" in caplog.text
+
+
+def test_edited_store_file_is_redone(lm, task_manager, tmp_path):
+    run = tmp_path / "run"
+    kwargs = dict(task_manager=task_manager, model_args="m", limit=4, progress=False)
+    sweep(lm, ["tiny_mc"], run, alphas=[0.5, 1.0], **kwargs)
+    good = read_unit(run, 0.5, "tiny_mc")
+    jsonl, _ = unit_paths(run, 0.5, "tiny_mc")
+    jsonl.write_text(jsonl.read_text().replace('"acc": 0.0', '"acc": 1.0').replace('"acc": 1.0', '"acc": 1.0', 1))
+    jsonl.write_bytes(jsonl.read_bytes()[:-20])  # and truncated
+    assert 0.5 not in list_units(run)["tiny_mc"]
+    sweep(lm, ["tiny_mc"], run, alphas=[0.5, 1.0], **kwargs)
+    assert read_unit(run, 0.5, "tiny_mc") == good
+
+
+def test_disk_full_keeps_finished_units(lm, task_manager, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    kwargs = dict(task_manager=task_manager, model_args="m", limit=4, progress=False)
+    sweep(lm, ["tiny_mc"], run, alphas=[1.0], **kwargs)
+    before = read_unit(run, 1.0, "tiny_mc")
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(store, "atomic_write_bytes", full)
+    with pytest.raises(TucoError, match="No space left on device.*rerun to resume"):
+        sweep(lm, ["tiny_mc"], run, alphas=[1.0, 0.5], **kwargs)
+    assert read_unit(run, 1.0, "tiny_mc") == before
+
+
+def test_empty_task_is_a_clear_error(lm, task_manager, tmp_path):
+    with pytest.raises(TucoError, match="cannot build the tasks tiny_empty: a task has no documents"):
+        sweep(lm, ["tiny_empty"], tmp_path / "run", alphas=[1.0], task_manager=task_manager, progress=False)
+
+
+def test_gated_and_offline_hub_errors_say_what_to_do():
+    class GatedRepoError(Exception):
+        pass
+
+    def gated():
+        raise GatedRepoError("401 Client Error. Cannot access gated repo meta-llama/Llama-2-7b-hf")
+
+    with pytest.raises(TucoError, match="gated: accept its licence on the Hub and run `hf auth login`"):
+        friendly_load(gated, "meta-llama/Llama-2-7b-hf", "base model")
+
+    def offline():
+        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
+
+    with pytest.raises(TucoError, match="not in the local cache and the Hub is unreachable"):
+        friendly_load(offline, "org/model", "fine-tuned model")
+
+
+def _cli(*args):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    return subprocess.run([sys.executable, "-m", "tuco_eval", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+
+
+def test_unwritable_output_fails_before_loading(pair_dirs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = _cli("sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
+                "--include_path", FIXTURE_TASKS, "--output", str(blocker / "run"))
+    assert done.returncode == 2 and "cannot write to --output" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_every_option_of_every_subcommand_states_its_default():
+    from tuco_eval.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in subparsers.items():
+        for action in sub._actions:
+            if action.option_strings and action.dest != "help" and not action.required:
+                assert "%(default)s" in sub.formatter_class(sub.prog)._expand_help(action) or \
+                    "default" in sub.format_help(), name
+        assert "default:" in sub.format_help(), name
+        done = _cli(name, "--no-such-flag")
+        assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=300))
+def test_prompt_reader_parses_or_raises_tuco_error(tmp_path_factory, data):
+    path = tmp_path_factory.mktemp("fuzz") / "p.jsonl"
+    path.write_bytes(data)
+    try:
+        prompts = read_prompts(path)
+    except TucoError as err:
+        assert "\n" not in str(err)
+    else:
+        assert all(isinstance(text, str) and text for _, text in prompts)
