@@ -27,7 +27,9 @@ def histograms(records: Sequence[Mapping[str, Any]], title: str, stem: Path) -> 
     for ax, (metric, label) in zip(axes, METRIC_LABELS.items(), strict=True):
         by_set = values_by_set(records, metric)
         pooled = np.concatenate([np.asarray(v) for v in by_set.values()])
-        bins = np.linspace(pooled.min(), pooled.max() + 1e-12, 31)
+        bins = np.histogram_bin_edges(pooled, bins="auto")
+        if len(bins) > 41:  # long-tailed data: "auto" can ask for hundreds of bins
+            bins = np.linspace(pooled.min(), pooled.max(), 41)
         for name, values in by_set.items():
             ax.hist(
                 values,
@@ -38,6 +40,7 @@ def histograms(records: Sequence[Mapping[str, Any]], title: str, stem: Path) -> 
             )
         ax.set_xlabel(label)
         ax.set_ylabel("prompts")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(f"{label} per prompt set")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, title="prompt set", title_fontsize=8)

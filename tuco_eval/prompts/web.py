@@ -11,11 +11,12 @@ from tuco_eval.prompts.sources import data_source, web_records
 WINDOW_TOKENS = 97
 
 
-def token_window(tokenizer: Any, text: str, start: int, size: int) -> str | None:
-    """The substring of `text` spanning its tokens [start, start + size), if it re-tokenizes to
-    exactly `size` tokens (a BPE boundary can merge differently once cut); else None."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    offsets = enc["offset_mapping"]
+def token_window(
+    tokenizer: Any, text: str, offsets: list[tuple[int, int]], start: int, size: int
+) -> str | None:
+    """The substring of `text` spanning its tokens [start, start + size) (`offsets`: the
+    tokenizer's character offsets of `text`), if it re-tokenizes to exactly `size` tokens (a BPE
+    boundary can merge differently once cut); else None."""
     if start + size > len(offsets):
         return None
     window = text[offsets[start][0] : offsets[start + size - 1][1]]
@@ -25,11 +26,13 @@ def token_window(tokenizer: Any, text: str, start: int, size: int) -> str | None
 def random_window(tokenizer: Any, text: str, size: int, seed: int, key: object) -> str | None:
     """A seeded random window of `size` tokens; starts are tried in a seeded order until one
     re-tokenizes exactly. None when the record is shorter than `size` tokens."""
-    n_tokens = len(tokenizer(text, add_special_tokens=False)["input_ids"])
-    starts = list(range(n_tokens - size + 1))
+    offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)[
+        "offset_mapping"
+    ]
+    starts = list(range(len(offsets) - size + 1))
     rng_for(seed, "web-window", key).shuffle(starts)
     for start in starts[:32]:  # a handful of tries; failures are rare boundary cases
-        window = token_window(tokenizer, text, start, size)
+        window = token_window(tokenizer, text, offsets, start, size)
         if window is not None:
             return window
     return None
