@@ -123,7 +123,12 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     for key, title in (("auc", "AUC between sets"), ("jailbreak_auc", "AUC for jailbreak success")):
         if not summary.get(key):
             continue
-        lines += [f"## {title}", "", "AUC > 0.5: the positive set scores higher.", ""]
+        lines += [
+            f"## {title}",
+            "",
+            "AUC > 0.5: the positive set scores higher; — when a side is empty.",
+            "",
+        ]
         lines += ["| metric | positive | negative | n+ | n− | AUC |", "|---|---|---|---|---|---|"]
         for e in summary[key]:
             lines.append(
