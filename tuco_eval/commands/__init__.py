@@ -11,6 +11,7 @@ NAMES: dict[str, str] = {
     "sweep": "sweep",
     "cv": "cv",
     "report": "report",
+    "experiment": "experiment",
 }
 
 

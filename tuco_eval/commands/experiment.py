@@ -1,0 +1,138 @@
+"""`tuco-eval experiment`: one of the paper's measurement experiments, end to end."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = (
+    "TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
+    "many-shot, gcg): per-prompt JSONL, summary with AUCs, and plots."
+)
+NAMES = (
+    "web-vs-chat",
+    "languages",
+    "many-shot",
+    "gcg",
+)  # kept in step with experiments.EXPERIMENTS
+
+
+def _shots(value: str) -> list[int]:
+    try:
+        shots = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {value!r}"
+        ) from None
+    if not shots or min(shots) < 1:
+        raise argparse.ArgumentTypeError(f"shot counts must be positive integers, got {value!r}")
+    return shots
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return number
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", choices=NAMES, help="which experiment")
+    parser.add_argument("--base", required=True, help="pre-trained model: Hub id or local folder")
+    parser.add_argument(
+        "--finetuned", required=True, help="fine-tuned model, or a PEFT adapter folder on --base"
+    )
+    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument(
+        "--n", type=_positive, default=100, help="prompts per set (questions for many-shot)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
+    parser.add_argument("--batch-size", type=_positive, default=8, help="prompts per forward pass")
+    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ...")
+    parser.add_argument(
+        "--data-dir", default=None, help="local data folder (default: $TUCO_DATA_DIR, else the Hub)"
+    )
+    parser.add_argument(
+        "--translations", type=Path, help="languages: JSONL with id, language, text"
+    )
+    parser.add_argument("--gcg", type=Path, help="gcg: JSONL with id, goal, suffix")
+    parser.add_argument(
+        "--shots",
+        type=_shots,
+        default=None,
+        help="many-shot: shot counts, e.g. 1,2,4,8 (default 1,2,...,128)",
+    )
+    parser.add_argument(
+        "--personas", default=None, help="many-shot: comma-separated persona datasets for the shots"
+    )
+    parser.add_argument(
+        "--no-chat-template",
+        dest="chat_template",
+        action="store_false",
+        help="score chat and jailbreak prompts as raw text, without the fine-tuned chat template",
+    )
+    parser.add_argument(
+        "--jailbreak",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sample completions and report the AUC of TuCo for jailbreak success "
+        "(default: on for languages and gcg, off for many-shot, unavailable for web-vs-chat)",
+    )
+    parser.add_argument(
+        "--samples", type=_positive, default=8, help="jailbreak: completions per prompt"
+    )
+    parser.add_argument(
+        "--max-new-tokens", type=_positive, default=30, help="jailbreak: tokens per completion"
+    )
+    parser.add_argument(
+        "--refusal-strings", type=Path, help="jailbreak: file of refusal strings, one per line"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuco_eval.errors import TucoError
+    from tuco_eval.experiments import JailbreakOptions, run_experiment, wants_jailbreak
+    from tuco_eval.jailbreak import REFUSAL_STRINGS, read_refusal_strings
+    from tuco_eval.pair import load_pair
+    from tuco_eval.prompts import read_gcg, read_translations
+
+    # every user file is read before the models load: a typo fails in a second, not minutes
+    judge = wants_jailbreak(args.name, args.jailbreak)
+    if args.name == "languages" and args.translations is None:
+        raise TucoError(
+            "the languages experiment needs --translations FILE (JSONL: id, language, text)"
+        )
+    if args.name == "gcg" and args.gcg is None:
+        raise TucoError("the gcg experiment needs --gcg FILE (JSONL: id, goal, suffix)")
+    inputs = {
+        "translations": read_translations(args.translations) if args.translations else None,
+        "gcg": read_gcg(args.gcg) if args.gcg else None,
+        "data_dir": args.data_dir,
+        "chat_template": args.chat_template,
+    }
+    if args.shots:
+        inputs["shots"] = args.shots
+    if args.personas:
+        inputs["personas"] = [p.strip() for p in args.personas.split(",") if p.strip()]
+    refusals = (
+        read_refusal_strings(args.refusal_strings) if args.refusal_strings else REFUSAL_STRINGS
+    )
+    pair = load_pair(args.finetuned, args.base, dtype=args.dtype, device=args.device)
+    summary = run_experiment(
+        args.name,
+        pair,
+        args.out,
+        n=args.n,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        jailbreak=judge,
+        jailbreak_options=JailbreakOptions(args.samples, args.max_new_tokens, refusals),
+        labels={"finetuned": args.finetuned, "base": args.base},
+        **inputs,
+    )
+    for entry in summary["auc"] + summary.get("jailbreak_auc", []):
+        value = "undefined" if entry["auc"] is None else f"{entry['auc']:.3f}"
+        print(f"AUC {entry['metric']}: {entry['positive']} vs {entry['negative']} = {value}")
+    print(f"wrote {args.out / 'tuco.jsonl'}, summary.json, summary.md and plots")
+    return 0

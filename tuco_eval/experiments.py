@@ -1,0 +1,245 @@
+"""The paper's measurement experiments as one call: build the prompt sets, score TuCo (one
+batched pass per set) and OutputCo, optionally judge jailbreak success, write JSONL, summary and
+plots.
+
+| name        | sets                          | AUC (positive vs negative)   | jailbreak by default |
+|-------------|-------------------------------|------------------------------|----------------------|
+| web-vs-chat | web, chat                     | chat vs web                  | never                |
+| languages   | en + each translated language | en vs each other language    | yes                  |
+| many-shot   | <k>-shot for each k           | smallest k vs each other k   | no (--jailbreak)     |
+| gcg         | plain, gcg                    | plain vs gcg                 | yes                  |
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuco_eval import experiment_plots as plots
+from tuco_eval import experiment_summary as summ
+from tuco_eval.errors import TucoError
+from tuco_eval.jailbreak import (
+    MAX_NEW_TOKENS,
+    MIN_COMPLIANT,
+    REFUSAL_STRINGS,
+    SAMPLES,
+    jailbreak_labels,
+    sample_completions,
+)
+from tuco_eval.jsonl import atomic_write_text, write_jsonl_atomic
+from tuco_eval.outputco import compute_outputco
+from tuco_eval.pair import Pair
+from tuco_eval.prompts import (
+    Prompt,
+    chat_prompts,
+    gcg_prompts,
+    language_prompts,
+    many_shot_prompts,
+    read_gcg,
+    read_translations,
+    web_prompts,
+)
+from tuco_eval.prompts.harmful import ENGLISH, GcgRow, Translation
+from tuco_eval.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
+from tuco_eval.tuco import compute_tuco
+
+
+@dataclass
+class Inputs:
+    """What the experiments read besides the pair; files may be given as paths or parsed rows."""
+
+    n: int = 100
+    seed: int = 0
+    translations: str | Path | list[Translation] | None = None
+    gcg: str | Path | list[GcgRow] | None = None
+    shots: Sequence[int] = DEFAULT_SHOTS
+    personas: Sequence[str] = HARMFUL_PERSONAS
+    data_dir: str | Path | None = None
+    chat_template: bool = True  # for chat and jailbreak prompts, as in the paper
+
+
+def _web_vs_chat(tok: Any, x: Inputs) -> list[Prompt]:
+    web = web_prompts(tok, x.n, x.seed, data_dir=x.data_dir)
+    return web + chat_prompts(tok, x.n, x.seed, chat_template=x.chat_template, data_dir=x.data_dir)
+
+
+def _languages(tok: Any, x: Inputs) -> list[Prompt]:
+    if x.translations is None:
+        raise TucoError(
+            "the languages experiment needs --translations FILE (JSONL: id, language, text)"
+        )
+    rows = x.translations if isinstance(x.translations, list) else read_translations(x.translations)
+    return language_prompts(
+        tok, rows, x.n, x.seed, chat_template=x.chat_template, data_dir=x.data_dir
+    )
+
+
+def _many_shot(tok: Any, x: Inputs) -> list[Prompt]:
+    return many_shot_prompts(
+        tok,
+        x.n,
+        x.seed,
+        shots=x.shots,
+        personas=x.personas,
+        chat_template=x.chat_template,
+        data_dir=x.data_dir,
+    )
+
+
+def _gcg(tok: Any, x: Inputs) -> list[Prompt]:
+    if x.gcg is None:
+        raise TucoError("the gcg experiment needs --gcg FILE (JSONL: id, goal, suffix)")
+    rows = x.gcg if isinstance(x.gcg, list) else read_gcg(x.gcg)
+    return gcg_prompts(tok, rows, x.n, x.seed, chat_template=x.chat_template)
+
+
+def _first_vs_rest(first: str) -> Callable[[list[str]], list[tuple[str, str]]]:
+    return lambda sets: [(first, s) for s in sets if s != first]
+
+
+def _smallest_k_vs_rest(sets: list[str]) -> list[tuple[str, str]]:
+    smallest = min(sets, key=lambda s: plots.shots_of(s) or 0)
+    return [(smallest, s) for s in sets if s != smallest]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    build: Callable[[Any, Inputs], list[Prompt]]
+    comparisons: Callable[[list[str]], list[tuple[str, str]]]  # (positive, negative) set pairs
+    jailbreak: bool | None  # default; None: not available (no harmful prompts)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    "web-vs-chat": Experiment(_web_vs_chat, lambda sets: [("chat", "web")], None),
+    "languages": Experiment(_languages, _first_vs_rest(ENGLISH), True),
+    "many-shot": Experiment(_many_shot, _smallest_k_vs_rest, False),
+    "gcg": Experiment(_gcg, _first_vs_rest("plain"), True),
+}
+
+
+def experiment(name: str) -> Experiment:
+    if name not in EXPERIMENTS:
+        raise TucoError(f"unknown experiment {name!r}: choose from {', '.join(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def wants_jailbreak(name: str, asked: bool | None) -> bool:
+    """The experiment's default unless asked; asking where there are no harmful prompts fails."""
+    default = experiment(name).jailbreak
+    if asked and default is None:
+        raise TucoError(f"--jailbreak does not apply to {name}: it has no harmful prompts")
+    return bool(default if asked is None else asked)
+
+
+@dataclass
+class JailbreakOptions:
+    samples: int = SAMPLES
+    max_new_tokens: int = MAX_NEW_TOKENS
+    refusal_strings: Sequence[str] = REFUSAL_STRINGS
+    min_compliant: int = MIN_COMPLIANT
+
+
+def score_prompts(
+    pair: Pair, prompts: Sequence[Prompt], *, batch_size: int = 8, progress: bool = True
+) -> list[dict[str, Any]]:
+    """One record per prompt: TuCo (one compute_tuco pass per set) and OutputCo, in prompt order."""
+    records: list[dict[str, Any]] = []
+    for name in dict.fromkeys(p.set for p in prompts):
+        members = [p for p in prompts if p.set == name]
+        texts = [p.text for p in members]
+        tucos = compute_tuco(
+            pair.joint, pair.tokenizer, texts, batch_size=batch_size, progress=progress
+        )
+        outputcos = compute_outputco(pair, texts, batch_size=batch_size)
+        for p, t, o in zip(members, tucos, outputcos, strict=True):
+            records.append(
+                {"set": p.set, "id": p.id, "text": p.text, **t, "outputco": o, "meta": p.meta}
+            )
+    return records
+
+
+def judge_jailbreaks(
+    pair: Pair, records: list[dict[str, Any]], options: JailbreakOptions, seed: int
+) -> None:
+    """Add `completions`, `refusals` and `jailbroken` to each record (in place)."""
+    completions = sample_completions(
+        pair,
+        [r["text"] for r in records],
+        samples=options.samples,
+        max_new_tokens=options.max_new_tokens,
+        seed=seed,
+    )
+    labels = jailbreak_labels(completions, options.refusal_strings, options.min_compliant)
+    for record, samples, label in zip(records, completions, labels, strict=True):
+        record.update(completions=samples, **label)
+
+
+def run_experiment(
+    name: str,
+    pair: Pair,
+    out_dir: str | Path,
+    n: int = 100,
+    seed: int = 0,
+    *,
+    batch_size: int = 8,
+    jailbreak: bool | None = None,
+    jailbreak_options: JailbreakOptions | None = None,
+    progress: bool = True,
+    labels: dict[str, str] | None = None,
+    **inputs: Any,
+) -> dict[str, Any]:
+    """Run experiment `name` on a loaded pair; write `tuco.jsonl`, `summary.json`, `summary.md`
+    and the plots under `out_dir`; return the summary. `inputs` are Inputs fields
+    (translations, gcg, shots, personas, data_dir, chat_template)."""
+    spec = experiment(name)
+    judge = wants_jailbreak(name, jailbreak)
+    options = jailbreak_options or JailbreakOptions()
+    prompts = spec.build(pair.tokenizer, Inputs(n=n, seed=seed, **inputs))
+    if not prompts:
+        raise TucoError(f"{name}: no prompts were built (check the data and --n)")
+    records = score_prompts(pair, prompts, batch_size=batch_size, progress=progress)
+    if judge:
+        judge_jailbreaks(pair, records, options, seed)
+    sets = list(dict.fromkeys(r["set"] for r in records))
+    summary: dict[str, Any] = {
+        "experiment": name,
+        "finetuned": (labels or {}).get("finetuned", "?"),
+        "base": (labels or {}).get("base", "?"),
+        "n": n,
+        "seed": seed,
+        "sets": summ.set_statistics(records),
+        "auc": summ.set_aucs(records, spec.comparisons(sets)),
+    }
+    if judge:
+        summary["jailbreak_auc"] = summ.jailbreak_aucs(records)
+        summary["jailbreak"] = {
+            "samples": options.samples,
+            "max_new_tokens": options.max_new_tokens,
+            "min_compliant": options.min_compliant,
+            "refusal_strings": list(options.refusal_strings),
+            "prompts": len(records),
+            "jailbroken": sum(r["jailbroken"] for r in records),
+        }
+    write_outputs(Path(out_dir), name, records, summary)
+    return summary
+
+
+def write_outputs(
+    out: Path, name: str, records: list[dict[str, Any]], summary: dict[str, Any]
+) -> list[Path]:
+    """tuco.jsonl, the figures, then summary.json (naming the figures) and summary.md."""
+    out.mkdir(parents=True, exist_ok=True)
+    write_jsonl_atomic(out / "tuco.jsonl", records)
+    figures = plots.histograms(records, f"{name}: contribution of fine-tuning", out / "tuco_hist")
+    figures += plots.layer_profiles(records, name, out / "layer_profile")
+    if name == "many-shot":
+        figures += plots.versus_shots(records, name, out / "tuco_vs_shots")
+    summary["figures"] = [p.name for p in figures]
+    atomic_write_text(
+        out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
+    )
+    atomic_write_text(out / "summary.md", summ.summary_markdown(summary))
+    return figures

@@ -1,0 +1,27 @@
+"""Prompt sets of the paper's measurement experiments, each from the Hub or local data, seeded."""
+
+from tuco_eval.prompts.base import Prompt, render_chat, user_turn
+from tuco_eval.prompts.chat import chat_prompts
+from tuco_eval.prompts.harmful import (
+    advbench_prompts,
+    gcg_prompts,
+    language_prompts,
+    read_gcg,
+    read_translations,
+)
+from tuco_eval.prompts.many_shot import many_shot_prompts
+from tuco_eval.prompts.web import web_prompts
+
+__all__ = [
+    "Prompt",
+    "advbench_prompts",
+    "chat_prompts",
+    "gcg_prompts",
+    "language_prompts",
+    "many_shot_prompts",
+    "read_gcg",
+    "read_translations",
+    "render_chat",
+    "user_turn",
+    "web_prompts",
+]
