@@ -17,6 +17,8 @@ from transformers import AutoTokenizer
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, parse_alpha
+from tuco_eval.measures import log_measures
+from tuco_eval.modes import Scaling, parse_mode
 from tuco_eval.pair import (
     base_blocks_for,
     check_adapter_base,
@@ -57,13 +59,15 @@ class TucoScaledLM(HFLM):
         base_gguf_file: str | None = None,
         log_tuco: bool = False,
         adapter_base_check: bool = True,
+        mode: str = "activation",
+        log_kl: bool = False,
         **kwargs: Any,
     ) -> None:
         if base is None:
             raise TucoError(
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
-        alpha = parse_alpha(alpha)
+        alpha, mode = parse_alpha(alpha), parse_mode(mode)
         trust = bool(kwargs.get("trust_remote_code", False))
         shared = False
         if isinstance(pretrained, str) and is_adapter_folder(pretrained):
@@ -125,7 +129,9 @@ class TucoScaledLM(HFLM):
                 base_model = base.eval()
         self.base_model = base_model
         self.joint = Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha)
+        self.scaling = Scaling(self.model, base_model, self.joint, mode)  # activation|logits|weights
         self.log_tuco = bool(log_tuco)
+        self.log_kl = str(log_kl).lower() in ("true", "1", "yes")  # lm-eval passes strings
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
@@ -144,6 +150,14 @@ class TucoScaledLM(HFLM):
             )
         self.joint.alpha = alpha
 
+    @property
+    def mode(self) -> str:
+        return self.scaling.mode
+
+    @mode.setter
+    def mode(self, value: Any) -> None:
+        self.scaling.mode = value  # in place; leaving `weights` restores θ_FT
+
     def set_cache_hook(self, cache_hook: Any) -> None:
         """lm-eval's `--use_cache` keys responses without α: demand a cache path that names it."""
         database = getattr(cache_hook, "dbdict", None)
@@ -157,7 +171,8 @@ class TucoScaledLM(HFLM):
         super().set_cache_hook(cache_hook)
 
     def get_model_info(self) -> dict[str, Any]:
-        return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco}
+        return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco,
+                "tuco_mode": self.mode}
 
     # --- the two model entry points ---------------------------------------------------------
 
@@ -172,7 +187,7 @@ class TucoScaledLM(HFLM):
                 dtype=self.mixed_precision_dtype,
                 enabled=self.mixed_precision_dtype is not None,
             ),
-            self.joint.active(sums),
+            self.scaling.active(sums),
         ):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
         if sums is not None:
@@ -180,7 +195,7 @@ class TucoScaledLM(HFLM):
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        with self.joint.active():
+        with self.scaling.active():
             return super()._model_generate(*args, **kwargs)
 
     # --- TuCo in logged samples -------------------------------------------------------------
@@ -213,6 +228,12 @@ class TucoScaledLM(HFLM):
         return results
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        results = self._loglikelihood_with_tuco(requests, disable_tqdm)
+        if self.log_kl:
+            log_measures(self, requests)
+        return results
+
+    def _loglikelihood_with_tuco(self, requests: list, disable_tqdm: bool = False) -> list:
         if not self.log_tuco:
             return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
         self._wanted, self._found, self._tuco_values = {}, {}, []
@@ -232,6 +253,8 @@ class TucoScaledLM(HFLM):
                 requests, self._prompt_tuco([r.args[0] for r in requests]), strict=True
             ):
                 _attach(instance, {"tuco": value, "alpha": self.alpha})
+        if self.log_kl:
+            log_measures(self, requests)
         return results
 
     def _prompt_tuco(self, prompts: list[str]) -> list[float]:
@@ -244,7 +267,7 @@ class TucoScaledLM(HFLM):
             rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
             ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
             out = tuco_of_batch(
-                self.joint, ids.to(self.device), mask.to(self.device), alpha=self.alpha
+                self.joint, ids.to(self.device), mask.to(self.device), alpha=self.scaling.tuco_alpha()
             )
             values.update(zip(chunk, out["tuco"].tolist(), strict=True))
         return [values[p] for p in prompts]
