@@ -57,4 +57,3 @@ def last_logits(forward: Callable[..., Any], input_ids: Tensor, attention_mask: 
     ).logits
     rows = torch.arange(logits.shape[0], device=logits.device)
     return logits[rows, positions.to(logits.device)]
-

@@ -129,7 +129,8 @@ class TucoScaledLM(HFLM):
                 base_model = base.eval()
         self.base_model = base_model
         self.joint = Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha)
-        self.scaling = Scaling(self.model, base_model, self.joint, mode)  # activation|logits|weights
+        # the scaling mode (activation|logits|weights), switchable in place like α
+        self.scaling = Scaling(self.model, base_model, self.joint, mode)
         self.log_tuco = bool(log_tuco)
         self.log_kl = str(log_kl).lower() in ("true", "1", "yes")  # lm-eval passes strings
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
@@ -171,8 +172,7 @@ class TucoScaledLM(HFLM):
         super().set_cache_hook(cache_hook)
 
     def get_model_info(self) -> dict[str, Any]:
-        return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco,
-                "tuco_mode": self.mode}
+        return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco}
 
     # --- the two model entry points ---------------------------------------------------------
 
@@ -267,7 +267,10 @@ class TucoScaledLM(HFLM):
             rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
             ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
             out = tuco_of_batch(
-                self.joint, ids.to(self.device), mask.to(self.device), alpha=self.scaling.tuco_alpha()
+                self.joint,
+                ids.to(self.device),
+                mask.to(self.device),
+                alpha=self.scaling.tuco_alpha(),
             )
             values.update(zip(chunk, out["tuco"].tolist(), strict=True))
         return [values[p] for p in prompts]

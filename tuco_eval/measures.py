@@ -85,7 +85,9 @@ def log_measures(lm: Any, requests: list) -> None:
         for start in range(0, len(unique), batch):
             chunk = unique[start : start + batch]
             ids, mask = pad_batch(chunk, pad_id, side="left")
-            out = next_token_measures(lm.model, lm.base_model, ids.to(lm.device), mask.to(lm.device))
+            out = next_token_measures(
+                lm.model, lm.base_model, ids.to(lm.device), mask.to(lm.device)
+            )
             found.update(zip(chunk, records_of(out), strict=True))
     for instance, row in zip(requests, rows, strict=True):
         last = instance.arguments[-1]

@@ -1,12 +1,7 @@
 """The α sweep over several scaling modes: the pair loaded once, the mode switched in place.
 
-Each mode has a store of its own, a complete RUN_DIR that every command reads:
-
-    RUN_DIR/                      mode=activation (the paper's): the layout of docs/cv.md, as before
-    RUN_DIR/mode=logits/          run.json, samples/alpha=<α>/<task>.jsonl, cv.json
-    RUN_DIR/mode=weights/         the same
-
-So a store written before modes existed is the activation store of a multi-mode RUN_DIR.
+Each mode writes to its own store (`tuco_eval.mode_store`: RUN_DIR for activation,
+RUN_DIR/mode=<mode>/ for the others).
 """
 
 from __future__ import annotations
@@ -15,25 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.modes import DEFAULT_MODE, MODES, parse_mode
-from tuco_eval.store import RUN_INFO, list_units, update_run_info
+from tuco_eval.mode_store import mode_root, parse_mode
+from tuco_eval.store import update_run_info
 from tuco_eval.sweep import sweep
-
-
-def mode_root(run_dir: str | Path, mode: str) -> Path:
-    """The store of one mode: RUN_DIR itself for the default mode, else RUN_DIR/mode=<mode>."""
-    mode = parse_mode(mode)
-    return Path(run_dir) if mode == DEFAULT_MODE else Path(run_dir) / f"mode={mode}"
-
-
-def mode_roots(run_dir: str | Path) -> dict[str, Path]:
-    """{mode: store} for every mode of RUN_DIR with complete results, in MODES order."""
-    roots = {m: mode_root(run_dir, m) for m in MODES}
-    return {
-        m: root
-        for m, root in roots.items()
-        if (root / RUN_INFO).is_file() and list_units(root)
-    }
 
 
 def sweep_modes(

@@ -19,37 +19,20 @@ from typing import Any
 from torch import nn
 
 from tuco_eval.base_pass import base_forward
-from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums
 from tuco_eval.logit_mix import LogitMix
+from tuco_eval.mode_store import DEFAULT_MODE, MODES, parse_mode, parse_modes
 from tuco_eval.weight_mix import DenseWeightMix, LoraWeightMix, weight_mix_for
 
-MODES = ("activation", "logits", "weights")
-DEFAULT_MODE = "activation"
-
-
-def parse_mode(value: Any) -> str:
-    """One of MODES (case-insensitive), or a TucoError listing them."""
-    mode = str(value).strip().lower()
-    if mode not in MODES:
-        raise TucoError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-    return mode
-
-
-def parse_modes(value: str) -> list[str]:
-    """A comma-separated list of distinct modes, in the given order."""
-    modes = [parse_mode(v) for v in value.split(",") if v.strip()]
-    if not modes:
-        raise TucoError(f"--modes names no mode; use some of {', '.join(MODES)}")
-    if len(set(modes)) != len(modes):
-        raise TucoError(f"--modes repeats a mode: {value!r}")
-    return modes
+__all__ = ["DEFAULT_MODE", "MODES", "Scaling", "parse_mode", "parse_modes"]
 
 
 class Scaling:
     """The mode switch of a loaded pair; α lives in `joint.alpha`, as for the activation mode."""
 
-    def __init__(self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE):
+    def __init__(
+        self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
+    ):
         self.model, self.base, self.joint = model, base, joint
         self.logit_mix = LogitMix(model, base_forward(model, base))
         self._weights: DenseWeightMix | LoraWeightMix | None = None  # built on first use

@@ -55,7 +55,9 @@ def tuco_of_batch(
         "ftc_l1": ftc_l1,
         "per_layer_ptc_l1": per_layer_ptc.T,
         "per_layer_ftc_l1": per_layer_ftc.T,
-        "logits": logits[torch.arange(len(positions), device=logits.device), positions.to(logits.device)],  # next token
+        "logits": logits[
+            torch.arange(len(positions), device=logits.device), positions.to(logits.device)
+        ],  # next token
     }
 
 
@@ -161,7 +163,9 @@ def compute_tuco(
         if base_logits is not None:
             from tuco_eval.measures import measures_from_logits, records_of
 
-            extra = measures_from_logits(out["logits"], base_logits(ids.to(device), mask.to(device)))
+            extra = measures_from_logits(
+                out["logits"], base_logits(ids.to(device), mask.to(device))
+            )
             for index, fields in zip(chunk, records_of(extra), strict=True):
                 results[index].update(fields)
         bar.update(len(chunk))

@@ -81,7 +81,11 @@ class DenseWeightMix:
 
     def extra_bytes(self) -> int:
         """Bytes held beyond the pair: the saved θ_FT of the parameters that differ."""
-        return sum(s.saved.numel() * s.saved.element_size() for s in self._slots or [] if s.saved is not None)
+        return sum(
+            s.saved.numel() * s.saved.element_size()
+            for s in self._slots or []
+            if s.saved is not None
+        )
 
 
 class LoraWeightMix:
