@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -18,6 +19,8 @@ from tuco_eval.tuco import compute_tuco, pad_batch
 
 TEXTS = ["Is the following statement something you would say?", "the quick brown fox",
          "Question: what is fine-tuning?", "Yes"]
+
+REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout
 
 
 def _naive(ft_row, base_row):
@@ -100,7 +103,7 @@ def test_compute_tuco_adds_the_measures_with_one_base_pass(pair_dirs):
 def test_score_cli_kl_and_shift_flags(pair_dirs, tmp_path):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONPATH": REPO}
     outputs = {}
     for flags in ([], ["--kl"], ["--kl", "--shift"]):
         out = tmp_path / f"out{len(flags)}.jsonl"

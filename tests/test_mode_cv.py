@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,8 +90,9 @@ def test_modes_over_different_docs_are_refused():
 
 
 def test_cv_command_and_report_show_the_modes(run_dir, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # this checkout
     done = subprocess.run([sys.executable, "-m", "tuco_eval", "cv", str(run_dir), "--folds", "4"],
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr
     assert "activation - logits" in done.stdout and "## mode weights" in done.stdout
     assert json.loads((run_dir / "modes.json").read_text())["config"]["folds"] == 4
