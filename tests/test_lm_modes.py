@@ -14,6 +14,7 @@ from tiny_models import save_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.measures import SHIFT_CLASSES, next_token_measures
+from tuco_eval.tuco import tuco_of_batch
 
 FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
 
@@ -97,7 +98,10 @@ def test_logged_kl_and_shift_beside_tuco(lm, task_manager):
             want = next_token_measures(lm.model, lm.base_model, ids, torch.ones_like(ids))
             assert logged["kl"] == pytest.approx(want["kl"].item(), abs=1e-5)
             assert logged["base_rank"] == want["base_rank"].item()
-            assert logged["shift"] in SHIFT_CLASSES and 0 < logged["tuco"] < 1
+            assert logged["shift"] in SHIFT_CLASSES
+            # logits mode logs the fine-tuned model's own TuCo (α = 1), whatever α
+            own = tuco_of_batch(lm.joint, ids, torch.ones_like(ids), alpha=1.0)["tuco"].item()
+            assert logged["tuco"] == pytest.approx(own, abs=1e-5)
             assert logged["alpha"] == 1.2
     for sample in generated:
         logged = sample["arguments"][0][-1]
@@ -119,3 +123,30 @@ def test_logged_measures_in_weights_mode_are_those_of_the_finetuned_model(lm, ta
 def test_bad_mode_is_a_clear_error(pair_dirs):
     with pytest.raises(TucoError, match="mode must be one of"):
         TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], mode="merge", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def adapter_dir(pair_dirs, tmp_path_factory):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(3)
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(pair_dirs[1]), LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    folder = tmp_path_factory.mktemp("adapter") / "lora"
+    peft_model.save_pretrained(folder)
+    return str(folder)
+
+
+def test_adapter_pair_in_logits_and_weights_modes(adapter_dir, pair_dirs, plain, task_manager):
+    lm = TucoScaledLM(pretrained=adapter_dir, base=pair_dirs[1], mode="weights", device="cpu", batch_size=4)
+    assert lm.base_model is None  # one copy of the base weights, the adapter on top
+    adapted = HFLM(pretrained=pair_dirs[1], peft=adapter_dir, device="cpu", batch_size=4)
+    want_ft = _logliks(_samples(adapted, task_manager, limit=6))
+    want_base = _logliks(_samples(plain[1], task_manager, limit=6))
+    for mode in ("weights", "logits"):
+        lm.mode, lm.alpha = mode, 0.0
+        torch.testing.assert_close(_logliks(_samples(lm, task_manager, limit=6)), want_base, atol=1e-4, rtol=0)
+        lm.alpha = 1.0
+        assert torch.equal(_logliks(_samples(lm, task_manager, limit=6)), want_ft)
+    assert lm.scaling.weights.extra_bytes() == 0
