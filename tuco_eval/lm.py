@@ -18,6 +18,8 @@ from lm_eval.models.huggingface import HFLM
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, nonfinite_error, parse_alpha, warn_if_negative
+from tuco_eval.measures import log_measures
+from tuco_eval.modes import Scaling, parse_mode
 from tuco_eval.pair import (
     base_blocks_for,
     check_adapter_base,
@@ -61,13 +63,15 @@ class TucoScaledLM(HFLM):
         base_gguf_file: str | None = None,
         log_tuco: bool = False,
         adapter_base_check: bool = True,
+        mode: str = "activation",
+        log_kl: bool = False,
         **kwargs: Any,
     ) -> None:
         if base is None:
             raise TucoError(
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
-        alpha = parse_alpha(alpha)
+        alpha, mode = parse_alpha(alpha), parse_mode(mode)
         warn_if_negative(alpha)
         trust = bool(kwargs.get("trust_remote_code", False))
         shared = False
@@ -137,26 +141,28 @@ class TucoScaledLM(HFLM):
             base_model = base.eval()
         for note in pair_warnings(self.model, base_model, self.tokenizer, base_tokenizer):
             warn(note)
-        self._attach(
-            base_model,
-            Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha),
-            log_tuco,
-        )
+        self._attach(base_model, Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha),
+                     log_tuco, mode, log_kl)
 
-    def _attach(self, base_model: Any, joint: Joint, log_tuco: bool) -> None:
+    def _attach(self, base_model: Any, joint: Joint, log_tuco: bool, mode: str = "activation",
+                log_kl: bool = False) -> None:
         self.base_model = base_model
         self.joint = joint
+        # the scaling mode (activation|logits|weights), switchable in place like α
+        self.scaling = Scaling(self.model, base_model, self.joint, mode)
         self.log_tuco = bool(log_tuco)
+        self.log_kl = str(log_kl).lower() in ("true", "1", "yes")  # lm-eval passes strings
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
 
     @classmethod
-    def from_pair(cls, pair: Any, log_tuco: bool = False, **hflm_kwargs: Any) -> TucoScaledLM:
+    def from_pair(cls, pair: Any, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
+                  **hflm_kwargs: Any) -> TucoScaledLM:
         """A `tuco_scaled` over an already loaded `tuco_eval.pair.Pair` (nothing is loaded again)."""
         lm = cls.__new__(cls)
         HFLM.__init__(lm, pretrained=pair.model, tokenizer=pair.tokenizer, **hflm_kwargs)
-        lm._attach(pair.base, pair.joint, log_tuco)
+        lm._attach(pair.base, pair.joint, log_tuco, parse_mode(mode), log_kl)
         return lm
 
     @property
@@ -173,6 +179,14 @@ class TucoScaledLM(HFLM):
                 f"changing α under it would reuse them: use one cache path per α"
             )
         self.joint.alpha = alpha
+
+    @property
+    def mode(self) -> str:
+        return self.scaling.mode
+
+    @mode.setter
+    def mode(self, value: Any) -> None:
+        self.scaling.mode = value  # in place; leaving `weights` restores θ_FT
 
     def set_cache_hook(self, cache_hook: Any) -> None:
         """lm-eval's `--use_cache` keys responses without α: demand a cache path that names it."""
@@ -202,7 +216,7 @@ class TucoScaledLM(HFLM):
                 dtype=self.mixed_precision_dtype,
                 enabled=self.mixed_precision_dtype is not None,
             ),
-            self.joint.active(sums),
+            self.scaling.active(sums),
         ):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
         if not torch.isfinite(logits).all():
@@ -212,7 +226,7 @@ class TucoScaledLM(HFLM):
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        with self.joint.active():
+        with self.scaling.active():
             return super()._model_generate(*args, **kwargs)
 
     # --- TuCo in logged samples -------------------------------------------------------------
@@ -266,16 +280,22 @@ class TucoScaledLM(HFLM):
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
-            if not self.log_tuco:
-                return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-            self._wanted, self._found, self._tuco_values = {}, {}, []
-            try:
-                results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-                for instance, value in zip(requests, self._tuco_values, strict=True):
-                    _attach(instance, {"tuco": value, "alpha": self.alpha})
-            finally:
-                self._wanted, self._found = None, {}
+            results = self._loglikelihood_with_tuco(requests, disable_tqdm)
+            if self.log_kl:
+                log_measures(self, requests)
             return results
+
+    def _loglikelihood_with_tuco(self, requests: list, disable_tqdm: bool = False) -> list:
+        if not self.log_tuco:
+            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        self._wanted, self._found, self._tuco_values = {}, {}, []
+        try:
+            results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+            for instance, value in zip(requests, self._tuco_values, strict=True):
+                _attach(instance, {"tuco": value, "alpha": self.alpha})
+        finally:
+            self._wanted, self._found = None, {}
+        return results
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
@@ -289,6 +309,8 @@ class TucoScaledLM(HFLM):
                 prompts = [r.args[0] for r in requests]
                 for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
                     _attach(instance, {"tuco": value, "alpha": self.alpha})
+            if self.log_kl:
+                log_measures(self, requests)
             return results
 
     def _prompt_tuco(self, prompts: list[str]) -> list[float]:
@@ -301,7 +323,10 @@ class TucoScaledLM(HFLM):
             rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
             ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
             out = tuco_of_batch(
-                self.joint, ids.to(self.device), mask.to(self.device), alpha=self.alpha
+                self.joint,
+                ids.to(self.device),
+                mask.to(self.device),
+                alpha=self.scaling.tuco_alpha(),
             )
             values.update(zip(chunk, out["tuco"].tolist(), strict=True))
         return [values[p] for p in prompts]

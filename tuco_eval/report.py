@@ -329,4 +329,10 @@ def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
     runs = load_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    return write_tables(runs, out_dir) + write_plots(runs, out_dir)
+    from tuco_eval.mode_report import write_mode_reports  # RUN_DIRs swept in several modes
+
+    return (
+        write_tables(runs, out_dir)
+        + write_plots(runs, out_dir)
+        + write_mode_reports(run_dirs, out_dir)
+    )

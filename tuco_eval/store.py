@@ -34,7 +34,7 @@ from tuco_eval.errors import TucoError
 RUN_INFO = "run.json"
 SAMPLES = "samples"
 _LIST_KEYS = ("alphas", "tasks")
-_NOT_METRICS = {"doc_id", "tuco"}  # numeric per-doc fields that are not scores
+_NOT_METRICS = {"doc_id", "tuco", "kl", "base_rank"}  # numeric per-doc fields that are not scores
 _TASK_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
 
 

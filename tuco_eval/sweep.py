@@ -21,6 +21,7 @@ from tuco_eval.joint import parse_alpha, warn_if_negative
 from tuco_eval.store import alpha_lock, format_alpha, unit_is_complete, update_run_info, write_unit
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
+LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
 def parse_alphas(values: str | Sequence[Any]) -> list[float]:
@@ -81,10 +82,10 @@ def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
     logged = [
         a[-1]
         for a in sample.get("arguments", [])
-        if a and isinstance(a[-1], dict) and "tuco" in a[-1]
+        if a and isinstance(a[-1], dict) and ("tuco" in a[-1] or "kl" in a[-1])
     ]
-    if logged:
-        record["tuco"] = logged[0]["tuco"]
+    if logged:  # TuCo and the next-token measures (tuco_eval.measures), when logged
+        record.update({k: logged[0][k] for k in LOGGED_FIELDS if k in logged[0]})
     return record
 
 
@@ -151,6 +152,8 @@ def sweep(
             "fewshot_as_multiturn": fewshot_as_multiturn,
             "system_instruction": system_instruction,
             "log_tuco": bool(getattr(lm, "log_tuco", False)),
+            "log_kl": bool(getattr(lm, "log_kl", False)),
+            "mode": getattr(lm, "mode", "activation"),
         },
     }
     with writing(run_dir, "run.json"):

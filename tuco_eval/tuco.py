@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +34,17 @@ def tuco_of_batch(
 
     The paper's TuCo is that of the fine-tuned model's own pass, α = 1 (the default).
     """
-    sums = TucoSums(positions=last_token_positions(attention_mask))
+    positions = last_token_positions(attention_mask)
+    sums = TucoSums(positions=positions)
     saved_alpha, joint.alpha = joint.alpha, alpha
     try:
         with joint.active(sums):
-            joint.model(
+            logits = joint.model(
                 input_ids=input_ids,
                 attention_mask=attention_mask,
                 position_ids=position_ids_from_mask(attention_mask),
                 use_cache=False,
-            )
+            ).logits
         if not torch.isfinite(sums.tuco()).all():
             raise nonfinite_error(joint, "TuCo")  # while α is still the one that produced it
     finally:
@@ -56,6 +57,9 @@ def tuco_of_batch(
         "ftc_l1": ftc_l1,
         "per_layer_ptc_l1": per_layer_ptc.T,
         "per_layer_ftc_l1": per_layer_ftc.T,
+        "logits": logits[
+            torch.arange(len(positions), device=logits.device), positions.to(logits.device)
+        ],  # next token
     }
 
 
@@ -122,8 +126,12 @@ def compute_tuco(
     chat_template: bool = False,
     padding_side: str = "right",
     progress: bool = True,
+    base_logits: Callable[[Tensor, Tensor], Tensor] | None = None,
 ) -> list[dict[str, Any]]:
     """TuCo of each text, in input order: `tuco`, `ptc_l1`, `ftc_l1`, `n_tokens`, per-layer norms.
+
+    With `base_logits(ids, mask)` (the base's last-token logits: one extra base pass per batch),
+    each result also gets `kl`, `base_rank` and `shift` (tuco_eval.measures).
 
     Prompts are sorted by length into batches (less padding); results do not depend on it.
     """
@@ -154,6 +162,14 @@ def compute_tuco(
                 "per_layer_ptc_l1": out["per_layer_ptc_l1"][row].tolist(),
                 "per_layer_ftc_l1": out["per_layer_ftc_l1"][row].tolist(),
             }
+        if base_logits is not None:
+            from tuco_eval.measures import measures_from_logits, records_of
+
+            extra = measures_from_logits(
+                out["logits"], base_logits(ids.to(device), mask.to(device))
+            )
+            for index, fields in zip(chunk, records_of(extra), strict=True):
+                results[index].update(fields)
         bar.update(len(chunk))
     bar.close()
     return results  # type: ignore[return-value]

@@ -33,6 +33,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gguf-file", default=None, help="GGUF file inside --finetuned")
     parser.add_argument("--base-gguf-file", default=None, help="GGUF file inside --base")
     parser.add_argument(
+        "--kl",
+        action="store_true",
+        help="add kl = KL(p_FT || p_PT) of the next token at the last prompt token "
+        "(one extra base pass per batch)",
+    )
+    parser.add_argument(
+        "--shift",
+        action="store_true",
+        help="add the base rank of the fine-tuned greedy next token and its shift class: "
+        "1 unshifted, 2-3 marginal, >3 shifted (same extra base pass as --kl)",
+    )
+    parser.add_argument(
         "--trust-remote-code",
         action="store_true",
         help="allow model code from the Hub (off unless given)",
@@ -63,9 +75,20 @@ def run(args: argparse.Namespace) -> int:
         [text for _, text in prompts],
         batch_size=args.batch_size,
         chat_template=args.chat_template,
+        base_logits=_base_logits(pair) if args.kl or args.shift else None,
     )
+    dropped = (set() if args.kl else {"kl"}) | (set() if args.shift else {"base_rank", "shift"})
+    results = [{k: v for k, v in r.items() if k not in dropped} for r in results]
     records = [{"id": pid, **result} for (pid, _), result in zip(prompts, results, strict=True)]
     write_jsonl_atomic(args.output, records)
     mean = sum(r["tuco"] for r in records) / len(records)
     print(f"wrote TuCo of {len(records)} prompts to {args.output} (mean TuCo {mean:.4f})")
     return 0
+
+
+def _base_logits(pair):
+    from functools import partial
+
+    from tuco_eval.base_pass import base_forward, last_logits
+
+    return partial(last_logits, base_forward(pair.model, pair.base))

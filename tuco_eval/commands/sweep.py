@@ -58,6 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--log_tuco", action="store_true", help="store each doc's TuCo beside its scores"
     )
+    parser.add_argument(
+        "--log_kl",
+        action="store_true",
+        help="store each doc's KL(p_FT || p_PT) and token-shift class at the last prompt token "
+        "(one fine-tuned and one base pass per prompt)",
+    )
+    parser.add_argument(
+        "--modes",
+        default=None,
+        help="comma-separated scaling modes among activation, logits, weights (pair loaded once); "
+        "each non-default mode goes to RUN_DIR/mode=<mode>/ (default: model_args mode, activation)",
+    )
 
 
 def _check_writable(run_dir: Path) -> None:
@@ -90,9 +102,12 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.data import tasks_dir
     from tuco_eval.errors import TucoError
     from tuco_eval.lm import TucoScaledLM
-    from tuco_eval.sweep import parse_alphas, resolve_tasks, sweep
+    from tuco_eval.mode_sweep import sweep_modes
+    from tuco_eval.modes import parse_modes
+    from tuco_eval.sweep import parse_alphas, resolve_tasks
 
     alphas = parse_alphas(args.alphas)  # every cheap check before the models load
+    modes = parse_modes(args.modes) if args.modes else None
     limit = None if args.limit is None else (int(args.limit) if args.limit >= 1 else args.limit)
     try:
         metadata = json.loads(args.metadata) if args.metadata else None
@@ -112,10 +127,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.log_tuco:
         lm.log_tuco = True
-    sweep(
+    if args.log_kl:
+        lm.log_kl = True
+    sweep_modes(
         lm,
         task_names,
         args.output,
+        modes=modes or [lm.mode],
         alphas=alphas,
         task_manager=task_manager,
         model_args=args.model_args,
@@ -126,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
         system_instruction=args.system_instruction,
     )
     print(
-        f"sweep complete: {len(alphas)} α x {len(task_names)} task name(s) in {args.output}; "
+        f"sweep complete: {len(modes or [lm.mode])} mode(s) x {len(alphas)} α x "
+        f"{len(task_names)} task name(s) in {args.output}; "
         f"next: tuco-eval cv {args.output}"
     )
     return 0

@@ -1,0 +1,202 @@
+"""Which way of scaling fine-tuning wins? The three modes compared per task, with the same folds.
+
+For each mode and task, α is cross-validated exactly as in `tuco_eval.cv` (same K folds of the
+same docs, same seed), giving each doc its out-of-sample score cv_m(d). Two modes are compared
+by the per-doc difference δ(d) = cv_a(d) − cv_b(d): its mean, a paired bootstrap 95 % CI and a
+paired sign-flip p-value (the tests of docs/cv.md). See docs/modes.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from tuco_eval import tables
+from tuco_eval.cv import (
+    SIGNIFICANCE_LEVEL,
+    CVError,
+    _sign,
+    choose_alpha,
+    cross_validate,
+    fold_test_indices,
+    paired_bootstrap_ci,
+    sign_flip_p_value,
+)
+from tuco_eval.mode_store import mode_roots
+from tuco_eval.store import (
+    ScoreMatrix,
+    atomic_write_json,
+    read_run_info,
+    score_matrix,
+    store_fingerprint,
+)
+
+MODES_FILE = "modes.json"
+
+
+def cv_doc_scores(
+    scores: np.ndarray,
+    alphas: Sequence[float],
+    folds: int = 5,
+    seed: int = 0,
+    objective: str = "max",
+) -> np.ndarray:
+    """Each doc's score at the α chosen on the other folds (the per-doc terms of acc_cv)."""
+    scores, grid = np.asarray(scores, dtype=np.float64), np.asarray(alphas, dtype=np.float64)
+    out = np.empty(scores.shape[1])
+    for test in fold_test_indices(scores.shape[1], folds, seed):
+        train = np.ones(scores.shape[1], dtype=bool)
+        train[test] = False
+        out[test] = scores[choose_alpha(scores[:, train].mean(axis=1), grid, objective), test]
+    return out
+
+
+def compare_pair(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000, objective: str = "max"
+) -> dict:
+    """Mean of the per-doc difference a − b, its paired bootstrap CI, sign-flip p and the winner."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    p_value = sign_flip_p_value(diff, n_boot, seed)
+    low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    better = _sign(objective) * float(diff.mean())
+    return {
+        "diff": float(diff.mean()),
+        "ci95": [low, high],
+        "p_value": p_value,
+        "significant": bool(p_value < SIGNIFICANCE_LEVEL and better != 0),
+        "better": None if better == 0 else ("first" if better > 0 else "second"),
+    }
+
+
+def compare_modes_scores(
+    matrices: Mapping[str, ScoreMatrix],
+    folds: int = 5,
+    seed: int = 0,
+    objective: str = "max",
+    n_boot: int = 2000,
+) -> dict:
+    """Per-mode CV summary and every pair of modes compared, for one task (pure, seeded)."""
+    modes = list(matrices)
+    docs = matrices[modes[0]].doc_ids
+    for mode in modes[1:]:
+        if not np.array_equal(matrices[mode].doc_ids, docs):
+            raise CVError(
+                f"modes {modes[0]} and {mode} cover different docs; rerun the sweep of one of them "
+                "with the same tasks and --limit"
+            )
+    per_doc = {}
+    summary = {}
+    for mode, matrix in matrices.items():
+        if len(docs) < folds:
+            raise CVError(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
+        per_doc[mode] = cv_doc_scores(matrix.scores, matrix.alphas, folds, seed, objective)
+        one = int(np.argmin(np.abs(matrix.alphas - 1.0)))
+        summary[mode] = {
+            "acc_alpha1": float(matrix.scores[one].mean()),
+            "acc_cv": float(per_doc[mode].mean()),
+            "delta_cv": float(per_doc[mode].mean() - matrix.scores[one].mean()),
+            "acc_by_alpha": {
+                repr(float(a)): float(m)
+                for a, m in zip(matrix.alphas, matrix.scores.mean(axis=1), strict=True)
+            },
+        }
+    pairs = {
+        f"{a} - {b}": compare_pair(per_doc[a], per_doc[b], seed, n_boot, objective)
+        for a, b in combinations(modes, 2)
+    }
+    best = max(modes, key=lambda m: _sign(objective) * summary[m]["acc_cv"])
+    return {"n": int(len(docs)), "modes": summary, "pairs": pairs, "best": best}
+
+
+def _fingerprint(roots: Mapping[str, Path]) -> str:
+    digest = hashlib.sha256()
+    for mode, root in roots.items():
+        digest.update(f"{mode}\0{store_fingerprint(root)}\0".encode())
+    return digest.hexdigest()
+
+
+def cross_validate_modes(
+    run_dir: str | Path,
+    folds: int = 5,
+    objective: str = "max",
+    seed: int = 0,
+    metric: str = "acc",
+    n_boot: int = 2000,
+) -> dict:
+    """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json."""
+    run_dir = Path(run_dir)
+    roots = mode_roots(run_dir)
+    if not roots:
+        raise CVError(
+            f"RUN_DIR {run_dir} has no complete results in any mode; run `tuco-eval sweep` first"
+        )
+    per_mode = {
+        mode: cross_validate(
+            root, folds=folds, objective=objective, seed=seed, metric=metric, n_boot=n_boot
+        )
+        for mode, root in roots.items()
+    }
+    tasks = sorted(set.intersection(*(set(r["tasks"]) for r in per_mode.values())))
+    comparison = {}
+    for task in tasks:
+        matrices = {
+            mode: score_matrix(root, task, metric, alphas=read_run_info(root).get("alphas") or None)
+            for mode, root in roots.items()
+        }
+        comparison[task] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
+    result = {
+        "config": {
+            "folds": folds,
+            "objective": objective,
+            "seed": seed,
+            "metric": metric,
+            "n_boot": n_boot,
+            "significance_level": SIGNIFICANCE_LEVEL,
+            "modes": list(roots),
+            "label": read_run_info(run_dir).get("label") or run_dir.name,
+            "fingerprint": _fingerprint(roots),
+        },
+        "tasks": comparison,
+        "per_mode": per_mode,
+    }
+    atomic_write_json(run_dir / MODES_FILE, result)
+    return result
+
+
+def _pts(value: float, signed: bool = False) -> str:
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+    """Per task: each mode's CV score (Δ CV vs its α=1), then each pair's difference (* = significant)."""
+    modes, metric = result["config"]["modes"], result["config"]["metric"]
+    pair_names = list(next(iter(result["tasks"].values()))["pairs"]) if result["tasks"] else []
+    headers = ["Task", "n", f"{metric} α=1", *(f"{m} CV (Δ)" for m in modes), *pair_names, "best"]
+    rows = []
+    for task, r in result["tasks"].items():
+        first = r["modes"][modes[0]]
+        cells = [
+            f"{_pts(r['modes'][m]['acc_cv'])} ({_pts(r['modes'][m]['delta_cv'], True)})"
+            for m in modes
+        ]
+        pairs = [
+            f"{_pts(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
+            for p in r["pairs"].values()
+        ]
+        rows.append([task, str(r["n"]), _pts(first["acc_alpha1"]), *cells, *pairs, r["best"]])
+    return headers, rows
+
+
+def format_modes_table(result: Mapping) -> str:
+    """The Markdown table printed by `tuco-eval cv` for a RUN_DIR with several modes."""
+    cfg = result["config"]
+    note = (
+        f"{cfg['label']}: modes {', '.join(cfg['modes'])} with the same {cfg['folds']} folds "
+        f"(seed {cfg['seed']}); values x100; 'a - b' = mean per-doc difference of CV scores, "
+        f"* = paired sign-flip p < {cfg['significance_level']}"
+    )
+    return "\n".join([note, "", tables.markdown(*modes_table(result))])

@@ -1,0 +1,99 @@
+"""Three ways to scale fine-tuning by α behind one switch: activation (TuCo), logits, weights.
+
+    activation  x_{l+1} = x_l + PTC_l + α·FTC_l          (the paper's; tuco_eval.joint)
+    logits      ℓ = log_softmax(ℓ_PT + α(ℓ_FT − ℓ_PT))    (tuco_eval.logit_mix)
+    weights     θ = θ_PT + α(θ_FT − θ_PT)                 (tuco_eval.weight_mix)
+
+`Scaling.active(sums)` wraps one model call (scoring or `generate`) in the current mode at the
+joint's α. In logits and weights modes the joint runs at α = 1 and only records TuCo, if asked:
+the TuCo logged there is that of the model pass itself (fine-tuned for logits, the mixed model
+for weights) against the base. See docs/modes.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from torch import nn
+
+from tuco_eval.base_pass import base_forward
+from tuco_eval.joint import Joint, TucoSums
+from tuco_eval.logit_mix import LogitMix
+from tuco_eval.mode_store import DEFAULT_MODE, MODES, parse_mode, parse_modes
+from tuco_eval.weight_mix import DenseWeightMix, LoraWeightMix, weight_mix_for
+
+__all__ = ["DEFAULT_MODE", "MODES", "Scaling", "parse_mode", "parse_modes"]
+
+
+class Scaling:
+    """The mode switch of a loaded pair; α lives in `joint.alpha`, as for the activation mode."""
+
+    def __init__(
+        self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
+    ):
+        self.model, self.base, self.joint = model, base, joint
+        self.logit_mix = LogitMix(model, base_forward(model, base))
+        self._weights: DenseWeightMix | LoraWeightMix | None = None  # built on first use
+        self._mode = parse_mode(mode)
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: Any) -> None:
+        mode = parse_mode(value)
+        if self._mode == "weights" and mode != "weights":
+            self.weights.release()  # θ_FT back before another mode reads the weights
+        self._mode = mode
+
+    @property
+    def weights(self) -> DenseWeightMix | LoraWeightMix:
+        if self._weights is None:
+            self._weights = weight_mix_for(self.model, self.base)
+        return self._weights
+
+    @contextmanager
+    def _joint_at_one(self) -> Iterator[None]:
+        # the mode does the scaling; the joint must not scale a second time
+        saved, self.joint.alpha = self.joint.alpha, 1.0
+        try:
+            yield
+        finally:
+            self.joint.alpha = saved
+
+    @contextmanager
+    def active(self, sums: TucoSums | None = None) -> Iterator[None]:
+        """One model call in the current mode at α = joint.alpha; TuCo into `sums` if given."""
+        alpha = self.joint.alpha
+        if self._mode == "activation":
+            with self.joint.active(sums):
+                yield
+            return
+        if self._mode == "weights":
+            self.weights.set(alpha)  # lazily: a no-op while α is unchanged
+            with self._joint_at_one(), self.joint.active(sums):
+                yield
+            return
+        with self._joint_at_one(), self.logit_mix.active(alpha, lambda: self.joint.active(sums)):
+            yield
+
+    def tuco_alpha(self) -> float:
+        """The joint's α for a TuCo pass consistent with the mode (weights materialised first)."""
+        if self._mode == "weights":
+            self.weights.set(self.joint.alpha)
+        return self.joint.alpha if self._mode == "activation" else 1.0
+
+    @contextmanager
+    def finetuned(self) -> Iterator[None]:
+        """The plain fine-tuned model for the block (θ_FT restored in weights mode; re-mixed lazily)."""
+        if self._mode == "weights" and self._weights is not None:
+            self._weights.restore()
+        yield
+
+    def restore(self) -> None:
+        """θ_FT back in the weights, on request (the next weights-mode call mixes again)."""
+        if self._weights is not None:
+            self._weights.restore()
