@@ -12,8 +12,8 @@ from __future__ import annotations
 import time
 
 import torch
-from common import interleaved_medians, mid_size_pair, parser
 
+from common import interleaved_medians, mid_size_pair, parser
 from tuco_eval.joint import Joint
 from tuco_eval.modes import Scaling
 from tuco_eval.pair import base_blocks_for

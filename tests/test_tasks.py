@@ -123,7 +123,8 @@ def test_checked_in_yaml_is_what_the_generator_renders():
     generator = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(generator)
     rendered = generator.all_files()
-    on_disk = {str(p.relative_to(tasks_dir())) for p in tasks_dir().glob("*/*.yaml")}
+    generated = ("tuco_behavior", "tuco_mmlu")  # tuco_demo is written by hand
+    on_disk = {str(p.relative_to(tasks_dir())) for d in generated for p in (tasks_dir() / d).glob("*.yaml")}
     assert on_disk == set(rendered)
     for relative, text in rendered.items():
         assert (tasks_dir() / relative).read_text(encoding="utf-8") == text, relative

@@ -21,10 +21,13 @@ from tuco_eval.plots import _save  # noqa: E402
 METRIC_LABELS = {"tuco": "TuCo", "outputco": "OutputCo"}
 
 
-def histograms(records: Sequence[Mapping[str, Any]], title: str, stem: Path) -> list[Path]:
+def histograms(records: Sequence[Mapping[str, Any]], title: str, stem: Path,
+               metrics: Sequence[str] = ("tuco", "outputco")) -> list[Path]:
     """One panel per metric; one step histogram per set, on shared bins."""
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-    for ax, (metric, label) in zip(axes, METRIC_LABELS.items(), strict=True):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), layout="constrained",
+                             squeeze=False)
+    for ax, metric in zip(axes.flat, metrics, strict=True):
+        label = METRIC_LABELS[metric]
         by_set = values_by_set(records, metric)
         pooled = np.concatenate([np.asarray(v) for v in by_set.values()])
         bins = np.histogram_bin_edges(pooled, bins="auto")

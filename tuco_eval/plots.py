@@ -96,14 +96,18 @@ def accuracy_vs_alpha(
     colors = {label: palette[i % len(palette)] for i, label in enumerate(labels)}
     ncols = min(4, len(panels))
     nrows = math.ceil(len(panels) / ncols)
-    width, height = 3.3 * ncols + 0.5, 2.6 * nrows + 1.5
+    n_handles = len(labels) + 1 + any(c.chosen for _, curves in panels for c in curves)
+    width = max(3.3 * ncols + 0.5, 6.0)  # room for a readable legend under a single panel
+    legend_columns = max(1, min(n_handles, int(width // 2.9)))
+    legend_rows = math.ceil(n_handles / legend_columns)
+    height = 2.6 * nrows + 1.2 + 0.25 * legend_rows
     fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
     # fixed margins in inches: a layout engine would double the drawing time of these grids
     fig.subplots_adjust(
         left=0.75 / width,
         right=1 - 0.15 / width,
         top=1 - 0.65 / height,
-        bottom=1.05 / height,
+        bottom=(0.8 + 0.25 * legend_rows) / height,
         wspace=0.25,
         hspace=0.55,
     )
@@ -128,7 +132,7 @@ def accuracy_vs_alpha(
         handles=handles,
         loc="lower center",
         bbox_to_anchor=(0.5, 0.05 / height),
-        ncol=min(len(handles), 4),
+        ncol=legend_columns,
         fontsize=8,
     )
     return _save(fig, stem)

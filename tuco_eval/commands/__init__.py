@@ -12,6 +12,7 @@ NAMES: dict[str, str] = {
     "cv": "cv",
     "report": "report",
     "experiment": "experiment",
+    "demo": "demo",
 }
 
 

@@ -1,0 +1,32 @@
+"""`tuco-eval demo`: the whole job on a real pair, offline, in minutes."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "Run the offline demo: TuCo, an α sweep, 5-fold CV and a report on a real model pair."
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out", type=Path, default=Path("tuco-demo"), help="folder for the results and report"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="a reduced run (3 α, 30 docs) for CI and a first look"
+    )
+    parser.add_argument(
+        "--pair",
+        default="offline",
+        choices=["offline", "smollm2-hub"],
+        help="offline: SmolLM2-135M-Instruct + the project's LoRA adapter; "
+        "smollm2-hub: SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuco_eval.demo.run import run_demo
+
+    run_demo(args.out, quick=args.quick, pair_name=args.pair, device=args.device)
+    return 0
