@@ -205,3 +205,49 @@ def test_prompt_reader_parses_or_raises_tuco_error(tmp_path_factory, data):
         assert "\n" not in str(err)
     else:
         assert all(isinstance(text, str) and text for _, text in prompts)
+
+
+def test_trust_remote_code_is_off_unless_asked(pair_dirs, monkeypatch):
+    import transformers
+
+    seen = []
+    original = transformers.AutoConfig.from_pretrained.__func__
+
+    def spy(cls, name, **kwargs):
+        seen.append(kwargs.get("trust_remote_code"))
+        return original(cls, name, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", classmethod(spy))
+    load_pair(*pair_dirs)
+    assert seen and not any(seen)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (os.system, (f"touch {_Payload.marker}",))
+
+
+def test_pickled_weights_load_without_running_code(pair_dirs, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "pickled"
+    model = AutoModelForCausalLM.from_pretrained(pair_dirs[1])
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    torch.save(model.state_dict(), folder / "pytorch_model.bin")  # a plain torch pickle instead
+    (folder / "tokenizer.json").write_bytes((Path(pair_dirs[1]) / "tokenizer.json").read_bytes())
+    (folder / "tokenizer_config.json").write_bytes((Path(pair_dirs[1]) / "tokenizer_config.json").read_bytes())
+    assert load_pair(pair_dirs[0], str(folder)).base is not None  # tensors alone load fine
+    _Payload.marker = tmp_path / "pwned"
+    torch.save({"model.embed_tokens.weight": _Payload()}, folder / "pytorch_model.bin")
+    with pytest.raises(TucoError, match="cannot load the base model"):
+        load_pair(pair_dirs[0], str(folder))
+    assert not _Payload.marker.exists()  # weights_only=True: the pickle's code never ran
+
+
+def test_lm_eval_passthrough_reports_user_errors_in_one_line(pair_dirs):
+    done = _cli("lm-eval", "--model", "tuco_scaled", "--model_args", f"pretrained={pair_dirs[0]}",
+                "--tasks", "tiny_mc", "--include_path", FIXTURE_TASKS, "--device", "cpu")
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("tuco-eval lm-eval: error: tuco_scaled needs")
+    assert "Traceback" not in done.stderr

@@ -55,7 +55,11 @@ def run_lm_eval(lm_eval_argv: list[str]) -> int:
     import tuco_eval.lm  # noqa: F401  (registers tuco_scaled even without the .pth hook)
 
     sys.argv = ["lm_eval", *lm_eval_argv]
-    cli_evaluate()
+    try:
+        cli_evaluate()
+    except TucoError as err:
+        print(f"tuco-eval lm-eval: error: {err}", file=sys.stderr)
+        return EXIT_USAGE
     return 0
 
 
