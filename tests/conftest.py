@@ -143,3 +143,26 @@ def tiny_lm(request, tiny_tokenizer):
 def tiny_hf_lm(tiny_tokenizer):
     """`--model hf` alone, for tests about lm-eval's own handling (e.g. its chat templating)."""
     return build_tiny_hf_lm(tiny_tokenizer)
+
+
+# ---------------------------------------------------------------------------------------------
+# A tiny (fine-tuned, base) pair saved as local folders, and the fixture tasks' TaskManager
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pair_dirs(tmp_path_factory):
+    """(fine-tuned folder, base folder) of a tiny Llama pair with a tokenizer; never modified."""
+    from tiny_models import save_pair
+
+    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
+
+
+@pytest.fixture(scope="session")
+def task_manager():
+    """lm-eval's TaskManager over tests/fixtures/tasks only (tiny_mc, tiny_gen, tiny_empty)."""
+    from lm_eval.tasks import TaskManager
+
+    from tiny_models import FIXTURE_TASKS
+
+    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)

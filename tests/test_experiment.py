@@ -12,7 +12,6 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from tiny_models import save_pair
 from tuco_eval import experiments, jailbreak
 from tuco_eval.cli import main
 from tuco_eval.commands import experiment as experiment_command
@@ -23,11 +22,6 @@ from tuco_eval.pair import load_pair
 from tuco_eval.tuco import compute_tuco
 
 TEXTS = ["the quick brown fox", "Question: what is fine-tuning?", "Yes", "A B C D Answer: 0 1 2 3 4 5"]
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
 
 
 @pytest.fixture(scope="module")

@@ -12,23 +12,10 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 
-from tiny_models import save_pair
+from tiny_models import FIXTURE_TASKS
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.tuco import tuco_of_batch
-
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
-
-
-@pytest.fixture(scope="module")
-def task_manager():
-    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
 
 
 @pytest.fixture(scope="module")

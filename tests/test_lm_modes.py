@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 
-from tiny_models import save_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.measures import SHIFT_CLASSES, next_token_measures
 from tuco_eval.tuco import tuco_of_batch
-
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
-
-
-@pytest.fixture(scope="module")
-def task_manager():
-    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
 
 
 @pytest.fixture(scope="module")

@@ -8,23 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from lm_eval.tasks import TaskManager
 
-from tiny_models import save_pair
+from tiny_models import FIXTURE_TASKS
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.mode_store import mode_root, mode_roots
 from tuco_eval.mode_sweep import sweep_modes
 from tuco_eval.store import list_units, read_run_info, read_unit
 
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
-
 REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
 
 
 def _cli(args, cwd):

@@ -9,17 +9,12 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tiny_models import make_model, make_tokenizer, save_pair
+from tiny_models import make_model, make_tokenizer
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import base_device_map, check_configs, load_pair
 from tuco_eval.tuco import compute_tuco
 
 IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8]])
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
 
 
 @pytest.fixture(scope="module")

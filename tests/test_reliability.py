@@ -14,9 +14,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_eval import simple_evaluate
-from lm_eval.tasks import TaskManager
 
-from tiny_models import make_tokenizer, save_pair
+from tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval import store
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import NonFiniteError
@@ -25,18 +24,6 @@ from tuco_eval.pair import friendly_load, load_pair
 from tuco_eval.store import list_units, read_unit, unit_paths
 from tuco_eval.sweep import sweep
 from tuco_eval.tuco import compute_tuco, read_prompts
-
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
-
-
-@pytest.fixture(scope="module")
-def task_manager():
-    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
 
 
 @pytest.fixture()

@@ -9,7 +9,6 @@ import sys
 
 import pytest
 
-from tiny_models import save_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import load_pair
 from tuco_eval.tuco import compute_tuco, read_prompts
@@ -21,11 +20,6 @@ TEXTS = [
     "Yes",
     "the lazy dog jumps over 0 1 2 3",
 ]
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
 
 
 @pytest.fixture(scope="module")

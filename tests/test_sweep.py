@@ -7,32 +7,19 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from lm_eval.tasks import TaskManager
 
-from tiny_models import save_pair
+from tiny_models import FIXTURE_TASKS
 from tuco_eval.cv import cross_validate
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.store import StoreError, alpha_lock, list_units, read_run_info, read_unit
 from tuco_eval.sweep import parse_alphas, sample_record, sweep
 
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")
 ALPHAS = [0.5, 1.0, 1.5]
-
-
-@pytest.fixture(scope="module")
-def pair_dirs(tmp_path_factory):
-    return save_pair(tmp_path_factory.mktemp("pair"), "llama")
-
-
-@pytest.fixture(scope="module")
-def task_manager():
-    return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
 
 
 @pytest.fixture(scope="module")
