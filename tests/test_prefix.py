@@ -7,6 +7,7 @@ import torch
 from lm_eval.api.instance import Instance
 
 from tiny_models import VOCAB, make_pair, make_tokenizer
+from tuco_eval import prefix_scoring
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.prefix import common_prefix_length, group_by_prefix, suffix_row
 
@@ -89,6 +90,24 @@ def test_greedy_flags_match_where_the_continuation_is_greedy():
     plain = lm._loglikelihood_tokens(requests)
     assert [r[1] for r in reused] == [p[1] for p in plain] == [True, False] * 3
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+
+
+@pytest.mark.parametrize("slices", [True, False])
+def test_continuations_of_mixed_lengths(monkeypatch, slices):
+    monkeypatch.setattr(prefix_scoring, "takes_logits_to_keep", lambda model: slices)
+    lm = _lm("llama", 1.3, True)
+    gen = torch.Generator().manual_seed(0)
+    shared = torch.randint(3, VOCAB, (90,), generator=gen).tolist()
+    requests = []
+    for doc in range(5):
+        context = shared + torch.randint(3, VOCAB, (3 + doc,), generator=gen).tolist()
+        for length in (1, 3, 2):
+            requests.append((("", ""), context, torch.randint(3, VOCAB, (length,), generator=gen).tolist()))
+    reused = lm._loglikelihood_tokens(requests)
+    lm.prefix_reuse = False
+    plain = lm._loglikelihood_tokens(requests)
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+    assert [r[1] for r in reused] == [p[1] for p in plain]
 
 
 def test_prefix_computed_once_per_group():

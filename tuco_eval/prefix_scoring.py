@@ -8,6 +8,7 @@ answers are lm-eval's: (sum of continuation log-probs, whether greedy decoding g
 from __future__ import annotations
 
 import copy
+import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -41,12 +42,22 @@ def _padded(rows: Sequence[Sequence[int]], device: Any) -> Tensor:
     return ids.to(device)
 
 
-def _answer(logprobs: Tensor, length: int, continuation: Sequence[int]) -> Answer:
-    # the last len(continuation) real positions of the row predict the continuation
-    scored = logprobs[length - len(continuation) : length]
+def _kept_positions(lengths: Sequence[int], keep: int, device: Any) -> Tensor:
+    # per row, its last `keep` real positions (clamped at 0): the only logits scoring needs
+    rows = [[max(length - keep + k, 0) for k in range(keep)] for length in lengths]
+    return torch.tensor(rows, dtype=torch.long, device=device)
+
+
+def _answer(kept: Tensor, continuation: Sequence[int]) -> Answer:
+    # `kept` ends at the row's last real position; its last len(continuation) predict the continuation
+    scored = kept[kept.shape[0] - len(continuation) :]
     target = torch.tensor(continuation, dtype=torch.long, device=scored.device)
     greedy = bool((scored.argmax(-1) == target).all())
     return float(scored.gather(1, target.unsqueeze(1)).sum()), greedy
+
+
+def takes_logits_to_keep(model: nn.Module) -> bool:
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 class PrefixScorer:
@@ -63,22 +74,30 @@ class PrefixScorer:
     ):
         self.model, self.joint, self.context = model, joint, context
         self.device, self.batch_size, self.softmax_dtype = device, max(int(batch_size), 1), softmax_dtype
+        # the vocabulary projection only where scored: most of a pass's cost on short suffixes
+        self.slices = takes_logits_to_keep(model)
 
     def prefill(self, prefix: Sequence[int]) -> tuple[Cache, Cache | None]:
         """(fine-tuned cache, base twin) after the prefix; no twin where the base does not run (α = 1)."""
         ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
         with self.context():
-            cache = self.model(ids, use_cache=True).cache
+            extra = {"logits_to_keep": 1} if self.slices else {}
+            cache = self.model(ids, use_cache=True, **extra).cache
             tracked = self.joint.caches()
         return cache, (tracked[1] if tracked is not None else None)
 
-    def suffix_logits(self, rows: Sequence[Sequence[int]], caches: tuple[Cache, Cache | None]) -> Tensor:
+    def suffix_logits(self, rows: Sequence[Sequence[int]], caches: tuple[Cache, Cache | None], keep: int) -> Tensor:
+        """[rows, keep, vocab]: logits at each row's last `keep` real positions."""
         ft_cache, base_cache = (_expanded(c, len(rows)) for c in caches)
         ids = _padded(rows, self.device)
+        positions = _kept_positions([len(row) for row in rows], keep, self.device)
+        extra = {"logits_to_keep": positions} if self.slices else {}
         with self.context():
             if base_cache is not None:
                 self.joint.seed_caches(ft_cache, base_cache)
-            logits = self.model(ids, cache=ft_cache, use_cache=True).logits
+            logits = self.model(ids, cache=ft_cache, use_cache=True, **extra).logits
+        if not self.slices:
+            logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
         if not torch.isfinite(logits).all():
             raise nonfinite_error(self.joint, "logits")
         return logits
@@ -94,8 +113,10 @@ class PrefixScorer:
         answers: dict[int, Answer] = {}
         for start in range(0, len(ordered), self.batch_size):
             chunk = ordered[start : start + self.batch_size]
-            logprobs = F.log_softmax(self.suffix_logits(chunk, caches), dim=-1, dtype=self.softmax_dtype)
-            for row, row_logprobs in zip(chunk, logprobs, strict=True):
+            keep = max(len(requests[i][1]) for row in chunk for i in by_row[row])
+            logits = self.suffix_logits(chunk, caches, keep)
+            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+            for row, kept in zip(chunk, logprobs, strict=True):
                 for index in by_row[row]:
-                    answers[index] = _answer(row_logprobs, len(row), requests[index][1])
+                    answers[index] = _answer(kept, requests[index][1])
         return answers
