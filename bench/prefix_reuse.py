@@ -1,6 +1,6 @@
 """Few-shot prefixes computed once: `tuco_scaled` log-likelihoods with and without prefix reuse.
 
-Mid-size random Llama pair (8 blocks, hidden 512), CPU, float32, batch 8. 5-shot-MMLU-shaped
+Mid-size random Llama pair (8 blocks, hidden 512), CPU, float32, batch 8, one torch thread by default. 5-shot-MMLU-shaped
 token requests: one 300-token few-shot prefix, a 60-token question per doc, 4 one-token choices.
 Times `tuco_scaled` at α = 1.1 with reuse and without, and at α = 1 with reuse beside lm-eval's
 own HFLM on the fine-tuned model, round-robin. Last line: `ratio: <reuse / no reuse at α = 1.1>`.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import torch
 from lm_eval.models.huggingface import HFLM
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
@@ -39,7 +40,11 @@ def _requests(docs: int) -> list:
 
 
 def main() -> None:
-    args = parser(__doc__).parse_args()
+    p = parser(__doc__)
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (1: on a shared 2-core machine, more threads only add contention noise)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
     docs, repeats = (12, 2) if args.quick else (40, 3)
     requests = _requests(docs)
     ft, base = mid_size_pair()
