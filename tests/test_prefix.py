@@ -6,7 +6,7 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from tiny_models import VOCAB, make_pair, make_tokenizer
+from tiny_models import VOCAB, make_pair, make_tokenizer, save_pair
 from tuco_eval import prefix_scoring
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.prefix import common_prefix_length, group_by_prefix, suffix_row
@@ -92,10 +92,7 @@ def test_greedy_flags_match_where_the_continuation_is_greedy():
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
 
 
-@pytest.mark.parametrize("slices", [True, False])
-def test_continuations_of_mixed_lengths(monkeypatch, slices):
-    monkeypatch.setattr(prefix_scoring, "takes_logits_to_keep", lambda model: slices)
-    lm = _lm("llama", 1.3, True)
+def _mixed_requests() -> list:
     gen = torch.Generator().manual_seed(0)
     shared = torch.randint(3, VOCAB, (90,), generator=gen).tolist()
     requests = []
@@ -103,11 +100,40 @@ def test_continuations_of_mixed_lengths(monkeypatch, slices):
         context = shared + torch.randint(3, VOCAB, (3 + doc,), generator=gen).tolist()
         for length in (1, 3, 2):
             requests.append((("", ""), context, torch.randint(3, VOCAB, (length,), generator=gen).tolist()))
+    return requests
+
+
+def _assert_reuse_is_plain(lm: TucoScaledLM, requests: list, monkeypatch) -> None:
+    prefills: list[int] = []
+    original = prefix_scoring.PrefixScorer.prefill
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "prefill",
+                        lambda self, prefix: prefills.append(len(prefix)) or original(self, prefix))
+    lm.prefix_reuse = True
     reused = lm._loglikelihood_tokens(requests)
+    assert prefills == [90]  # the reuse path ran, once
     lm.prefix_reuse = False
     plain = lm._loglikelihood_tokens(requests)
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
     assert [r[1] for r in reused] == [p[1] for p in plain]
+
+
+@pytest.mark.parametrize("slices", [True, False])
+def test_continuations_of_mixed_lengths(monkeypatch, slices):
+    monkeypatch.setattr(prefix_scoring, "takes_logits_to_keep", lambda model: slices)
+    _assert_reuse_is_plain(_lm("llama", 1.3, True), _mixed_requests(), monkeypatch)
+
+
+def test_lora_adapter_pair(tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    _, base_dir = save_pair(tmp_path, "llama")
+    torch.manual_seed(3)
+    adapter = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    adapter.save_pretrained(tmp_path / "lora")
+    lm = TucoScaledLM(pretrained=str(tmp_path / "lora"), base=base_dir, alpha=1.3, device="cpu", batch_size=4)
+    _assert_reuse_is_plain(lm, _mixed_requests(), monkeypatch)
 
 
 def test_prefix_computed_once_per_group():
