@@ -296,7 +296,8 @@ class TucoScaledLM(HFLM):
         for group in groups:
             for index, answer in scorer.score(group, pairs).items():
                 answers[index] = answer
-                self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+                if requests[index][0] is not None:  # rolling windows are cached per document, as in HFLM
+                    self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
         if rest:
             plain = super()._loglikelihood_tokens(
                 [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs
