@@ -188,6 +188,14 @@ class Joint:
                 handle.remove()
             self._caches = None
 
+    def caches(self) -> tuple[Cache, Cache] | None:
+        """(fine-tuned cache, base twin) of the pass in progress; None when no cache is tracked."""
+        return self._caches
+
+    def seed_caches(self, ft_cache: Cache, base_cache: Cache) -> None:
+        """Continue from an explicit pre-filled pair (inside `active`): the next pass must use `ft_cache`."""
+        self._caches = (ft_cache, base_cache)
+
     def _track_cache(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
         # Seen before block 0 writes to it: a new fine-tuned cache gets an empty twin for the base.
         ft_cache = _find_cache(args, kwargs)

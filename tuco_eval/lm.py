@@ -33,6 +33,8 @@ from tuco_eval.pair import (
     pair_warnings,
     warn,
 )
+from tuco_eval.prefix import group_by_prefix
+from tuco_eval.prefix_scoring import PrefixScorer
 from tuco_eval.store import format_alpha
 from tuco_eval.tuco import pad_batch, tuco_of_batch
 
@@ -43,6 +45,10 @@ def _row_key(tokens: Any) -> bytes:
     while values and values[-1] == 0:
         values.pop()
     return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("true", "1", "yes")  # lm-eval passes model_args as strings
 
 
 def _attach(instance: Any, record: dict[str, Any]) -> None:
@@ -65,6 +71,7 @@ class TucoScaledLM(HFLM):
         adapter_base_check: bool = True,
         mode: str = "activation",
         log_kl: bool = False,
+        prefix_reuse: Any = True,
         **kwargs: Any,
     ) -> None:
         if base is None:
@@ -143,6 +150,7 @@ class TucoScaledLM(HFLM):
             warn(note)
         self._attach(base_model, Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha),
                      log_tuco, mode, log_kl)
+        self.prefix_reuse = _flag(prefix_reuse)
 
     def _attach(self, base_model: Any, joint: Joint, log_tuco: bool, mode: str = "activation",
                 log_kl: bool = False) -> None:
@@ -155,14 +163,16 @@ class TucoScaledLM(HFLM):
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
+        self.prefix_reuse = True  # shared few-shot prefixes computed once (tuco_eval.prefix)
 
     @classmethod
     def from_pair(cls, pair: Any, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
-                  **hflm_kwargs: Any) -> TucoScaledLM:
+                  prefix_reuse: Any = True, **hflm_kwargs: Any) -> TucoScaledLM:
         """A `tuco_scaled` over an already loaded `tuco_eval.pair.Pair` (nothing is loaded again)."""
         lm = cls.__new__(cls)
         HFLM.__init__(lm, pretrained=pair.model, tokenizer=pair.tokenizer, **hflm_kwargs)
         lm._attach(pair.base, pair.joint, log_tuco, parse_mode(mode), log_kl)
+        lm.prefix_reuse = _flag(prefix_reuse)
         return lm
 
     @property
@@ -205,10 +215,9 @@ class TucoScaledLM(HFLM):
 
     # --- the two model entry points ---------------------------------------------------------
 
-    def _model_call(
-        self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None
-    ) -> torch.Tensor:
-        sums = TucoSums() if self._wanted is not None else None
+    @contextmanager
+    def _scoring(self, sums: TucoSums | None = None) -> Iterator[None]:
+        """One scoring pass: no gradients, lm-eval's autocast, the current mode at α."""
         with (
             torch.no_grad(),
             torch.autocast(
@@ -218,6 +227,13 @@ class TucoScaledLM(HFLM):
             ),
             self.scaling.active(sums),
         ):
+            yield
+
+    def _model_call(
+        self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None
+    ) -> torch.Tensor:
+        sums = TucoSums() if self._wanted is not None else None
+        with self._scoring(sums):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
         if not torch.isfinite(logits).all():
             raise nonfinite_error(self.joint, "logits")
@@ -251,9 +267,7 @@ class TucoScaledLM(HFLM):
                 f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
             )
         if self._wanted is None:
-            return super()._loglikelihood_tokens(
-                requests, disable_tqdm=disable_tqdm, override_bs=override_bs
-            )
+            return self._with_prefix_reuse(requests, disable_tqdm, override_bs)
         # The row lm-eval builds for (context, continuation), and its last context token.
         targets = []
         for _, context_enc, continuation_enc in requests:
@@ -266,6 +280,30 @@ class TucoScaledLM(HFLM):
         )
         self._tuco_values = [self._found.get(target) for target in targets]
         return results
+
+    def _prefix_scorer(self) -> PrefixScorer | None:
+        """The shared-prefix path where it is exact and implemented; None sends all to HFLM's path."""
+        batch = self.batch_size
+        if not self.prefix_reuse or self.mode != "activation" or not str(batch).isdigit():
+            return None  # logits/weights modes, TuCo logging and batch_size=auto take the plain path
+        return PrefixScorer(self.model, self.joint, self._scoring, self.device, int(batch), self.softmax_dtype)
+
+    def _with_prefix_reuse(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
+        scorer = self._prefix_scorer()
+        pairs = [(context, continuation) for _, context, continuation in requests]
+        groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
+        answers: dict[int, tuple[float, bool]] = {}
+        for group in groups:
+            for index, answer in scorer.score(group, pairs).items():
+                answers[index] = answer
+                if requests[index][0] is not None:  # rolling windows are cached per document, as in HFLM
+                    self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+        if rest:
+            plain = super()._loglikelihood_tokens(
+                [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs
+            )
+            answers.update(zip(rest, plain, strict=True))
+        return [answers[i] for i in range(len(requests))]
 
     @contextmanager
     def _memory_hint(self) -> Iterator[None]:

@@ -1,0 +1,150 @@
+"""Few-shot prefixes computed once: grouping, equality with the plain path, one prefix pass per group."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lm_eval.api.instance import Instance
+
+from tiny_models import VOCAB, make_pair, make_tokenizer, save_pair
+from tuco_eval import prefix_scoring
+from tuco_eval.lm import TucoScaledLM
+from tuco_eval.prefix import common_prefix_length, group_by_prefix, suffix_row
+
+SHOTS = " ".join(
+    f"Question: what is fine-tuning {n}? A B C D Answer: {'ABCD'[n % 4]}" for n in range(5)
+)
+QUESTIONS = [f" Question: the quick brown fox {n} jumps over {n * 7} ? A B C D Answer:" for n in range(6)]
+CHOICES = [" A", " B", " C", " D"]
+
+
+def _lm(arch: str, alpha: float, prefix_reuse: bool) -> TucoScaledLM:
+    ft, base = make_pair(arch)
+    return TucoScaledLM(pretrained=ft, base=base, tokenizer=make_tokenizer(), alpha=alpha,
+                        device="cpu", batch_size=4, prefix_reuse=prefix_reuse)
+
+
+def _instances() -> list[Instance]:
+    pairs = [(SHOTS + q, c) for q in QUESTIONS for c in CHOICES]
+    pairs.append(("Is the following statement something you would say?", " Yes"))  # no shared prefix
+    return [Instance("loglikelihood", {}, pair, idx=i) for i, pair in enumerate(pairs)]
+
+
+# --- grouping ---------------------------------------------------------------------------------
+
+def test_group_finds_the_shared_prefix_and_keeps_a_suffix_token():
+    shared = list(range(100))
+    requests = [(shared + [200, 201], [5]), (shared + [202], [6]), (shared + [200, 201], [7])]
+    groups, rest = group_by_prefix(requests, max_length=1000)
+    assert rest == [] and len(groups) == 1
+    assert groups[0].prefix == tuple(shared) and groups[0].members == (0, 1, 2)
+    assert suffix_row(*requests[0], 100) == (200, 201)  # the last context token stays
+
+
+def test_prefix_capped_so_every_context_keeps_one_token():
+    shared = list(range(100))
+    groups, _ = group_by_prefix([(shared, [1]), (shared + [7], [2])], max_length=1000)
+    assert len(groups[0].prefix) == 99
+
+
+def test_short_prefixes_and_single_contexts_go_to_the_plain_path():
+    short = [(list(range(40)) + [n] * 40, [1]) for n in (200, 201)]  # 40 shared tokens < 64
+    same = [(list(range(100)), [c]) for c in (1, 2, 3)]  # one context, many choices
+    groups, rest = group_by_prefix(short + same, max_length=1000)
+    assert groups == [] and rest == [0, 1, 2, 3, 4]
+
+
+def test_requests_needing_left_truncation_go_to_the_plain_path():
+    shared = list(range(100))
+    requests = [(shared + [200], [1]), (shared + [201], [2]), (shared + [202] * 20, [3, 4])]
+    groups, rest = group_by_prefix(requests, max_length=110)
+    assert rest == [2] and groups[0].members == (0, 1)
+
+
+def test_common_prefix_length():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5], [6]]) == 0
+
+
+# --- equality with HFLM's path ----------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ["llama", "mistral", "gemma2"])
+@pytest.mark.parametrize("alpha", [1.0, 1.3])
+def test_reuse_equals_the_plain_path(arch, alpha):
+    reused = _lm(arch, alpha, True).loglikelihood(_instances())
+    plain = _lm(arch, alpha, False).loglikelihood(_instances())
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+    assert [r[1] for r in reused] == [p[1] for p in plain]
+
+
+def test_greedy_flags_match_where_the_continuation_is_greedy():
+    lm = _lm("llama", 1.3, True)
+    context = lm.tok_encode(SHOTS)
+    rows = [context + lm.tok_encode(q) for q in QUESTIONS[:3]]
+    with torch.no_grad(), lm.scaling.active():
+        greedy = [int(lm.model(torch.tensor([r])).logits[0, -1].argmax()) for r in rows]
+    requests = [(("", ""), row, [(token + offset) % VOCAB]) for row, token in zip(rows, greedy, strict=True)
+                for offset in (0, 1)]
+    reused = lm._loglikelihood_tokens(requests)
+    lm.prefix_reuse = False
+    plain = lm._loglikelihood_tokens(requests)
+    assert [r[1] for r in reused] == [p[1] for p in plain] == [True, False] * 3
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+
+
+def _mixed_requests() -> list:
+    gen = torch.Generator().manual_seed(0)
+    shared = torch.randint(3, VOCAB, (90,), generator=gen).tolist()
+    requests = []
+    for doc in range(5):
+        context = shared + torch.randint(3, VOCAB, (3 + doc,), generator=gen).tolist()
+        for length in (1, 3, 2):
+            requests.append((("", ""), context, torch.randint(3, VOCAB, (length,), generator=gen).tolist()))
+    return requests
+
+
+def _assert_reuse_is_plain(lm: TucoScaledLM, requests: list, monkeypatch) -> None:
+    prefills: list[int] = []
+    original = prefix_scoring.PrefixScorer.prefill
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "prefill",
+                        lambda self, prefix: prefills.append(len(prefix)) or original(self, prefix))
+    lm.prefix_reuse = True
+    reused = lm._loglikelihood_tokens(requests)
+    assert prefills == [90]  # the reuse path ran, once
+    lm.prefix_reuse = False
+    plain = lm._loglikelihood_tokens(requests)
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+    assert [r[1] for r in reused] == [p[1] for p in plain]
+
+
+@pytest.mark.parametrize("slices", [True, False])
+def test_continuations_of_mixed_lengths(monkeypatch, slices):
+    monkeypatch.setattr(prefix_scoring, "takes_logits_to_keep", lambda model: slices)
+    _assert_reuse_is_plain(_lm("llama", 1.3, True), _mixed_requests(), monkeypatch)
+
+
+def test_lora_adapter_pair(tmp_path, monkeypatch):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    _, base_dir = save_pair(tmp_path, "llama")
+    torch.manual_seed(3)
+    adapter = get_peft_model(AutoModelForCausalLM.from_pretrained(base_dir), LoraConfig(
+        r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False))
+    adapter.save_pretrained(tmp_path / "lora")
+    lm = TucoScaledLM(pretrained=str(tmp_path / "lora"), base=base_dir, alpha=1.3, device="cpu", batch_size=4)
+    _assert_reuse_is_plain(lm, _mixed_requests(), monkeypatch)
+
+
+def test_prefix_computed_once_per_group():
+    lm = _lm("llama", 1.3, True)
+    lengths: list[int] = []
+    handle = lm.model.register_forward_pre_hook(lambda module, args: lengths.append(args[0].shape[1]))
+    try:
+        lm.loglikelihood(_instances())
+    finally:
+        handle.remove()
+    prefix = len(lm.tok_encode(SHOTS))
+    assert [n for n in lengths if n >= prefix] == [n for n in lengths if n >= 64]  # no full-length row
+    assert len([n for n in lengths if n >= 64]) == 1  # the one prefix pass
+    assert len(lengths) < len(QUESTIONS) + 2  # suffixes were batched

@@ -1,0 +1,122 @@
+"""Scoring a prefix group: the shared prefix's KV once (fine-tuned and base caches), then suffixes batched.
+
+The joint pass keeps two caches, the fine-tuned model's and a twin for the base blocks; both are
+filled by one pass over the prefix, then copied and expanded for each batch of suffix rows. The
+answers are lm-eval's: (sum of continuation log-probs, whether greedy decoding gives it).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from transformers.cache_utils import Cache
+
+from tuco_eval.joint import Joint, nonfinite_error
+from tuco_eval.prefix import PrefixGroup, suffix_row
+
+Answer = tuple[float, bool]
+
+
+def _expanded(cache: Cache | None, repeats: int) -> Cache | None:
+    # a fresh copy per batch: the suffix pass appends to the cache it is given
+    if cache is None:
+        return None
+    out = copy.deepcopy(cache)
+    if repeats > 1:
+        out.batch_repeat_interleave(repeats)
+    return out
+
+
+def _padded(rows: Sequence[Sequence[int]], device: Any) -> Tensor:
+    width = max(len(row) for row in rows)
+    ids = torch.zeros(len(rows), width, dtype=torch.long)  # right padding with 0, as lm-eval pads
+    for index, row in enumerate(rows):
+        ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return ids.to(device)
+
+
+def _kept_positions(lengths: Sequence[int], keep: int, device: Any) -> Tensor:
+    # per row, its last `keep` real positions (clamped at 0): the only logits scoring needs
+    rows = [[max(length - keep + k, 0) for k in range(keep)] for length in lengths]
+    return torch.tensor(rows, dtype=torch.long, device=device)
+
+
+def _answer(kept: Tensor, continuation: Sequence[int]) -> Answer:
+    # `kept` ends at the row's last real position; its last len(continuation) predict the continuation
+    scored = kept[kept.shape[0] - len(continuation) :]
+    target = torch.tensor(continuation, dtype=torch.long, device=scored.device)
+    greedy = bool((scored.argmax(-1) == target).all())
+    return float(scored.gather(1, target.unsqueeze(1)).sum()), greedy
+
+
+def takes_logits_to_keep(model: nn.Module) -> bool:
+    return "logits_to_keep" in inspect.signature(model.forward).parameters
+
+
+class PrefixScorer:
+    """One model pass per group prefix, then one per batch of distinct suffix rows."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        joint: Joint,
+        context: Callable[[], AbstractContextManager],
+        device: Any,
+        batch_size: int,
+        softmax_dtype: torch.dtype | None = None,
+    ):
+        self.model, self.joint, self.context = model, joint, context
+        self.device, self.batch_size, self.softmax_dtype = device, max(int(batch_size), 1), softmax_dtype
+        # the vocabulary projection only where scored: most of a pass's cost on short suffixes
+        self.slices = takes_logits_to_keep(model)
+
+    def prefill(self, prefix: Sequence[int]) -> tuple[Cache, Cache | None]:
+        """(fine-tuned cache, base twin) after the prefix; no twin where the base does not run (α = 1)."""
+        ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
+        with self.context():
+            extra = {"logits_to_keep": 1} if self.slices else {}
+            cache = self.model(ids, use_cache=True, **extra).cache
+            tracked = self.joint.caches()
+        return cache, (tracked[1] if tracked is not None else None)
+
+    def suffix_logits(self, rows: Sequence[Sequence[int]], caches: tuple[Cache, Cache | None], keep: int) -> Tensor:
+        """[rows, keep, vocab]: logits at each row's last `keep` real positions."""
+        ft_cache, base_cache = (_expanded(c, len(rows)) for c in caches)
+        ids = _padded(rows, self.device)
+        positions = _kept_positions([len(row) for row in rows], keep, self.device)
+        extra = {"logits_to_keep": positions} if self.slices else {}
+        with self.context():
+            if base_cache is not None:
+                self.joint.seed_caches(ft_cache, base_cache)
+            logits = self.model(ids, cache=ft_cache, use_cache=True, **extra).logits
+        if not self.slices:
+            logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
+        if not torch.isfinite(logits).all():
+            raise nonfinite_error(self.joint, "logits")
+        return logits
+
+    def score(self, group: PrefixGroup, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict[int, Answer]:
+        """Answers of the group's requests, by request index."""
+        length = len(group.prefix)
+        by_row: dict[tuple[int, ...], list[int]] = {}  # requests sharing a row share its logits
+        for index in group.members:
+            by_row.setdefault(suffix_row(*requests[index], length), []).append(index)
+        caches = self.prefill(group.prefix)
+        ordered = sorted(by_row, key=len, reverse=True)
+        answers: dict[int, Answer] = {}
+        for start in range(0, len(ordered), self.batch_size):
+            chunk = ordered[start : start + self.batch_size]
+            keep = max(len(requests[i][1]) for row in chunk for i in by_row[row])
+            logits = self.suffix_logits(chunk, caches, keep)
+            logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
+            for row, kept in zip(chunk, logprobs, strict=True):
+                for index in by_row[row]:
+                    answers[index] = _answer(kept, requests[index][1])
+        return answers
