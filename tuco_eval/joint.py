@@ -11,7 +11,6 @@ The base blocks write to a cache of their own, so cached generation stays exact.
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -23,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from transformers.cache_utils import Cache
 
+from tuco_eval.cache_twin import CacheTwin
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks
 
@@ -132,13 +132,6 @@ class TucoSums:
         )
 
 
-def _find_cache(args: tuple, kwargs: dict) -> Cache | None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, Cache):
-            return value
-    return None
-
-
 class Joint:
     """Scales the fine-tuning contribution of `model` by `alpha`, block by block.
 
@@ -155,7 +148,7 @@ class Joint:
             )
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
-        self._caches: tuple[Cache, Cache] | None = None  # (fine-tuned cache, base cache)
+        self._twin = CacheTwin()  # the base blocks' own KV cache
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
 
     def first_nonfinite_block(self) -> int | None:
@@ -176,7 +169,9 @@ class Joint:
             yield
             return
         self._nonfinite = [None] * len(self.blocks)
-        handles = [self.blocks[0].register_forward_pre_hook(self._track_cache, with_kwargs=True)]
+        # block 0 sees each new cache before anything is written to it
+        track = lambda module, args, kwargs: self._twin.track(args, kwargs)  # noqa: E731
+        handles = [self.blocks[0].register_forward_pre_hook(track, with_kwargs=True)]
         for index, block in enumerate(self.blocks):
             handles.append(
                 block.register_forward_hook(self._make_hook(index, sums), with_kwargs=True)
@@ -186,43 +181,21 @@ class Joint:
         finally:
             for handle in handles:
                 handle.remove()
-            self._caches = None
+            self._twin.reset()
 
     def caches(self) -> tuple[Cache, Cache] | None:
         """(fine-tuned cache, base twin) of the pass in progress; None when no cache is tracked."""
-        return self._caches
+        return self._twin.pair
 
     def seed_caches(self, ft_cache: Cache, base_cache: Cache) -> None:
         """Continue from an explicit pre-filled pair (inside `active`): the next pass must use `ft_cache`."""
-        self._caches = (ft_cache, base_cache)
-
-    def _track_cache(self, module: nn.Module, args: tuple, kwargs: dict) -> None:
-        # Seen before block 0 writes to it: a new fine-tuned cache gets an empty twin for the base.
-        ft_cache = _find_cache(args, kwargs)
-        if ft_cache is None or (self._caches is not None and self._caches[0] is ft_cache):
-            return
-        if ft_cache.get_seq_length() > 0:
-            raise TucoError(
-                "a pre-filled past_key_values was passed in; the base blocks keep a KV cache of "
-                "their own and must see the cache from the first step: start from an empty cache"
-            )
-        self._caches = (ft_cache, copy.deepcopy(ft_cache))
-
-    def _base_call_args(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        if self._caches is None:
-            return args, kwargs
-        ft_cache, base_cache = self._caches
-
-        def swap(value: Any) -> Any:
-            return base_cache if value is ft_cache else value
-
-        return tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
+        self._twin.seed(ft_cache, base_cache)
 
     def _make_hook(self, index: int, sums: TucoSums | None) -> Callable:
         base_block = self.base_blocks[index]
 
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-            base_args, base_kwargs = self._base_call_args(args, kwargs)
+            base_args, base_kwargs = self._twin.swap(args, kwargs)
             base_out = _first(base_block(*base_args, **base_kwargs))
             ft_out = _first(output)
             if sums is not None:

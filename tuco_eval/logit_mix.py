@@ -10,16 +10,14 @@ to a KV cache of its own, created empty beside each new fine-tuned cache.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from transformers.cache_utils import Cache
 
-from tuco_eval.errors import TucoError
+from tuco_eval.cache_twin import CacheTwin
 from tuco_eval.layers import unwrap
 
 
@@ -31,17 +29,13 @@ def mix_log_probs(ft_logits: Tensor, base_logits: Tensor, alpha: float) -> Tenso
     return torch.log_softmax(torch.lerp(base, ft, alpha), dim=-1)
 
 
-def _find_cache(args: tuple, kwargs: dict) -> Cache | None:
-    return next((v for v in (*args, *kwargs.values()) if isinstance(v, Cache)), None)
-
-
 class LogitMix:
     """Hooks that turn the fine-tuned model's logits into the α-mix with the base's."""
 
     def __init__(self, model: nn.Module, base_forward: Callable[..., Any]):
         self.target = unwrap(model)  # the transformers model whose output carries `.logits`
         self.base_forward = base_forward
-        self._caches: tuple[Cache, Cache] | None = None  # (fine-tuned cache, base cache)
+        self._twin = CacheTwin()  # the base's own KV cache
 
     @contextmanager
     def active(
@@ -58,13 +52,13 @@ class LogitMix:
         stack = ExitStack()
 
         def before(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            self._track_cache(args, kwargs)
+            self._twin.track(args, kwargs)
             if during_finetuned is not None:
                 stack.enter_context(during_finetuned())
 
         def after(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             stack.close()  # e.g. TuCo hooks: they must not see the base pass of a PEFT pair
-            base_args, base_kwargs = self._base_call_args(args, kwargs)
+            base_args, base_kwargs = self._twin.swap(args, kwargs)
             base_logits = self.base_forward(*base_args, **base_kwargs).logits
             output.logits = mix_log_probs(output.logits, base_logits, alpha)
             return output
@@ -79,26 +73,4 @@ class LogitMix:
             for handle in handles:
                 handle.remove()
             stack.close()
-            self._caches = None
-
-    def _track_cache(self, args: tuple, kwargs: dict) -> None:
-        # Seen before the fine-tuned pass writes to it: a new cache gets an empty twin for the base.
-        ft_cache = _find_cache(args, kwargs)
-        if ft_cache is None or (self._caches is not None and self._caches[0] is ft_cache):
-            return
-        if ft_cache.get_seq_length() > 0:
-            raise TucoError(
-                "a pre-filled past_key_values was passed in; in logits mode the base keeps a KV "
-                "cache of its own and must see the cache from the first step"
-            )
-        self._caches = (ft_cache, copy.deepcopy(ft_cache))
-
-    def _base_call_args(self, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        if self._caches is None:
-            return args, kwargs
-        ft_cache, base_cache = self._caches
-
-        def swap(value: Any) -> Any:
-            return base_cache if value is ft_cache else value
-
-        return tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
+            self._twin.reset()
