@@ -12,21 +12,12 @@ import random
 
 import torch
 from lm_eval.models.huggingface import HFLM
-from tokenizers import Tokenizer
-from tokenizers.models import WordLevel
-from transformers import PreTrainedTokenizerFast
 
-from common import interleaved_medians, joint_of, mid_size_pair, parser
+from common import id_tokenizer, interleaved_medians, joint_of, mid_size_pair, parser
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.pair import Pair
 
 PREFIX, QUESTION, CHOICES = 300, 60, (319, 320, 321, 322)
-
-
-def _tokenizer() -> PreTrainedTokenizerFast:
-    # the requests are token ids already: HFLM only needs a tokenizer object with a pad token
-    words = Tokenizer(WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>"))
-    return PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>", unk_token="<unk>")
 
 
 def _requests(docs: int) -> list:
@@ -48,7 +39,7 @@ def main() -> None:
     docs, repeats = (12, 2) if args.quick else (40, 3)
     requests = _requests(docs)
     ft, base = mid_size_pair()
-    tokenizer = _tokenizer()
+    tokenizer = id_tokenizer()
     lm = TucoScaledLM.from_pair(Pair(ft, tokenizer, base, joint_of(ft, base)), batch_size=8, device="cpu")
     plain_hf = HFLM(pretrained=ft, tokenizer=tokenizer, batch_size=8, device="cpu")
 

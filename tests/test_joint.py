@@ -201,3 +201,15 @@ def test_unknown_architecture_names_the_class():
 
     with pytest.raises(TucoError, match="Opaque"):
         find_blocks(Opaque())
+
+
+def test_bfloat16_models_keep_tuco_sums_in_float32():
+    ft, base = make_pair("llama")
+    ids = _ids()
+    reference = TucoSums(positions=torch.full((2,), ids.shape[1] - 1))
+    _last_block_output(ft, _joint(ft, base), ids, reference)
+    ft16, base16 = ft.to(torch.bfloat16), base.to(torch.bfloat16)
+    sums = TucoSums(positions=torch.full((2,), ids.shape[1] - 1))
+    _last_block_output(ft16, _joint(ft16, base16), ids, sums)
+    assert sums.ptc.dtype == sums.ftc.dtype == torch.float32
+    assert torch.allclose(sums.tuco(), reference.tuco(), atol=2e-2)

@@ -151,6 +151,11 @@ class Joint:
         self._twin = CacheTwin()  # the base blocks' own KV cache
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
 
+    def any_nonfinite(self) -> bool:
+        """Whether any block output held NaN/inf since the hooks were installed (one sync)."""
+        flags = [flag for flag in self._nonfinite if flag is not None]
+        return bool(flags) and bool(torch.stack([f.to(flags[0].device) for f in flags]).any())
+
     def first_nonfinite_block(self) -> int | None:
         """The first block whose scaled output held NaN/inf since the hooks were last installed."""
         for index, flag in enumerate(self._nonfinite):
@@ -165,10 +170,10 @@ class Joint:
     @contextmanager
     def active(self, sums: TucoSums | None = None) -> Iterator[None]:
         """Hooks installed for the duration of the block; TuCo sums accumulate into `sums`."""
+        self._nonfinite = [None] * len(self.blocks)  # flags belong to this pass only
         if not self.needs_base(sums):
             yield
             return
-        self._nonfinite = [None] * len(self.blocks)
         # block 0 sees each new cache before anything is written to it
         track = lambda module, args, kwargs: self._twin.track(args, kwargs)  # noqa: E731
         handles = [self.blocks[0].register_forward_pre_hook(track, with_kwargs=True)]

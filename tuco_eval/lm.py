@@ -235,7 +235,9 @@ class TucoScaledLM(HFLM):
         sums = TucoSums() if self._wanted is not None else None
         with self._scoring(sums):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
-        if not torch.isfinite(logits).all():
+        # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits)
+        finite = not self.joint.any_nonfinite() if self.mode == "activation" else torch.isfinite(logits).all()
+        if not finite:
             raise nonfinite_error(self.joint, "logits")
         if sums is not None:
             self._collect(inps, sums.tuco())
