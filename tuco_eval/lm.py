@@ -24,13 +24,12 @@ from tuco_eval.pair import (
     base_blocks_for,
     check_adapter_base,
     check_configs,
-    check_tokenizers,
     friendly_load,
     is_adapter_folder,
     load_base_model,
-    load_config,
     load_tokenizer,
     pair_warnings,
+    validate_pair,
     warn,
 )
 from tuco_eval.prefix import group_by_prefix
@@ -92,40 +91,18 @@ class TucoScaledLM(HFLM):
         elif kwargs.get("peft") and isinstance(base, str) and str(pretrained) == base:
             shared = True
         base_tokenizer = None
-        if isinstance(base, str):  # configs and tokenizers are compared before any weights load
-            base_tokenizer = load_tokenizer(
-                base,
-                what="base tokenizer",
-                revision=base_revision,
-                gguf_file=base_gguf_file,
-                trust_remote_code=trust,
-            )
-            if isinstance(pretrained, str) and not shared:
-                check_configs(
-                    load_config(
-                        pretrained,
-                        what="fine-tuned model",
-                        revision=kwargs.get("revision"),
-                        gguf_file=kwargs.get("gguf_file"),
-                        trust_remote_code=trust,
-                    ),
-                    load_config(
-                        base,
-                        what="base model",
-                        revision=base_revision,
-                        gguf_file=base_gguf_file,
-                        trust_remote_code=trust,
-                    ),
-                )
-                if kwargs.get("tokenizer") is None:
-                    kwargs["tokenizer"] = load_tokenizer(
-                        pretrained,
-                        what="fine-tuned tokenizer",
-                        revision=kwargs.get("revision"),
-                        gguf_file=kwargs.get("gguf_file"),
-                        trust_remote_code=trust,
-                    )
-                check_tokenizers(kwargs["tokenizer"], base_tokenizer)
+        if isinstance(base, str) and isinstance(pretrained, str) and not shared:
+            # configs and tokenizers are compared before any weights load
+            if isinstance(kwargs.get("tokenizer"), str):  # tokenizer=<name> in model_args
+                kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"], what="tokenizer",
+                                                     trust_remote_code=trust)
+            kwargs["tokenizer"], base_tokenizer = validate_pair(
+                pretrained, base, revision=kwargs.get("revision"), gguf_file=kwargs.get("gguf_file"),
+                base_revision=base_revision, base_gguf_file=base_gguf_file, trust_remote_code=trust,
+                tokenizer=kwargs.get("tokenizer"))
+        elif isinstance(base, str):
+            base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
+                                            gguf_file=base_gguf_file, trust_remote_code=trust)
         friendly_load(
             lambda: super(TucoScaledLM, self).__init__(pretrained=pretrained, **kwargs),
             str(pretrained),

@@ -264,6 +264,27 @@ def load_tokenizer(
     )
 
 
+def validate_pair(finetuned: str, base: str, *, revision: str | None = None,
+                  gguf_file: str | None = None, base_revision: str | None = None,
+                  base_gguf_file: str | None = None, trust_remote_code: bool = False,
+                  tokenizer: Any = None) -> tuple[Any, Any]:
+    """Compare configs and tokenizers of two model names before any weights load.
+
+    Returns (fine-tuned tokenizer, base tokenizer); `tokenizer` is used as the fine-tuned one if given.
+    """
+    names = dict(trust_remote_code=trust_remote_code)
+    check_configs(
+        load_config(finetuned, what="fine-tuned model", revision=revision, gguf_file=gguf_file, **names),
+        load_config(base, what="base model", revision=base_revision, gguf_file=base_gguf_file, **names))
+    base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
+                                    gguf_file=base_gguf_file, **names)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(finetuned, what="fine-tuned tokenizer", revision=revision,
+                                   gguf_file=gguf_file, **names)
+    check_tokenizers(tokenizer, base_tokenizer)
+    return tokenizer, base_tokenizer
+
+
 def load_pair(
     finetuned: str,
     base: str,
@@ -283,23 +304,11 @@ def load_pair(
     Configs and tokenizers are compared before any weights load.
     """
     trust = trust_remote_code
-    base_config = load_config(
-        base,
-        what="base model",
-        revision=base_revision,
-        gguf_file=base_gguf_file,
-        trust_remote_code=trust,
-    )
-    base_tokenizer = load_tokenizer(
-        base,
-        what="base tokenizer",
-        revision=base_revision,
-        gguf_file=base_gguf_file,
-        trust_remote_code=trust,
-    )
     if is_adapter_folder(finetuned):
         if adapter_base_check:
             check_adapter_base(finetuned, base)
+        base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
+                                        gguf_file=base_gguf_file, trust_remote_code=trust)
         has_tokenizer = (Path(finetuned) / "tokenizer_config.json").is_file()
         tokenizer = (
             load_tokenizer(finetuned, what="adapter tokenizer") if has_tokenizer else base_tokenizer
@@ -314,24 +323,9 @@ def load_pair(
         ).eval()
         base_model = None
     else:
-        check_configs(
-            load_config(
-                finetuned,
-                what="fine-tuned model",
-                revision=revision,
-                gguf_file=gguf_file,
-                trust_remote_code=trust,
-            ),
-            base_config,
-        )
-        tokenizer = load_tokenizer(
-            finetuned,
-            what="fine-tuned tokenizer",
-            revision=revision,
-            gguf_file=gguf_file,
-            trust_remote_code=trust,
-        )
-        check_tokenizers(tokenizer, base_tokenizer)
+        tokenizer, base_tokenizer = validate_pair(
+            finetuned, base, revision=revision, gguf_file=gguf_file, base_revision=base_revision,
+            base_gguf_file=base_gguf_file, trust_remote_code=trust)
         model = _load_weights(finetuned, revision, gguf_file, dtype, trust, "fine-tuned model").to(
             device
         )
