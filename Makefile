@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 test: install
-	$(PY) -m pytest -q -x --durations=15
+	$(PY) -m pytest -x --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check .
