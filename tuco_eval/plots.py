@@ -148,7 +148,7 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
     values = np.array([[row.get(a, np.nan) for a in alphas.tolist()] for row in table])
     change = 100 * (values - values[:, [int(np.argmin(np.abs(alphas - 1.0)))]])
     limit = max(0.5, float(np.nanmax(np.abs(change))))
-    size = (1.0 * len(alphas) + 3.5, 0.24 * len(names) + 1.8)
+    size = (1.0 * len(alphas) + 3.5, max(3.0, 0.24 * len(names) + 1.8))  # room for the colour-bar label
     fig, ax = plt.subplots(figsize=size, layout="constrained")
     image = ax.imshow(change, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     ax.set_xticks(range(len(alphas)), [f"{a:g}" for a in alphas])
@@ -173,7 +173,7 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
                 )
             )
     bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
-    bar.set_label(f"{metric_name(metric)} at α minus at α = 1 (points)")
+    bar.set_label(f"{metric_name(metric)} at α\nminus at α = 1 (points)")
     ax.set_title(
         f"{label}: change of {metric_name(metric)} with α\n(boxed: α chosen by CV in some fold)",
         fontsize=10,
