@@ -8,13 +8,13 @@ is that of the project's `shared/data/` folder (see docs/tasks.md).
 from __future__ import annotations
 
 import functools
-import json
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuco_eval import jsonl
 from tuco_eval.errors import TucoError
 
 DATA_DIR_ENV = "TUCO_DATA_DIR"
@@ -80,30 +80,16 @@ def read_jsonl(
 ) -> list[dict]:
     """Rows of a JSON-lines file; a bad line raises a one-line error `file:line: why`."""
     rows = []
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            rows.append(_parse_row(line, f"{path}:{number}", required, switch, check))
-    return rows
-
-
-def _parse_row(
-    line: str, where: str, required: Sequence[str], switch: str, check: RowCheck | None
-) -> dict:
     try:
-        row = json.loads(line)
-    except json.JSONDecodeError as err:
-        raise TucoError(f"{where}: not valid JSON ({err.msg}); file from {switch}") from None
-    if not isinstance(row, dict):
-        raise TucoError(f"{where}: expected a JSON object; file from {switch}")
-    missing = [field for field in required if field not in row]
-    if missing:
-        raise TucoError(f"{where}: missing field(s) {', '.join(missing)}; file from {switch}")
-    problem = check(row) if check else None
-    if problem:
-        raise TucoError(f"{where}: {problem}; file from {switch}")
-    return row
+        for number, row in jsonl.read_jsonl(path):
+            missing = [field for field in required if field not in row]
+            problem = f"missing field(s) {', '.join(missing)}" if missing else (check(row) if check else None)
+            if problem:
+                raise TucoError(f"{path}:{number}: {problem}")
+            rows.append(row)
+    except TucoError as err:  # name the switch that pointed at this file
+        raise TucoError(f"{err}; file from {switch}") from None
+    return rows
 
 
 def persona_rows(name: str, data: LocalData) -> list[dict]:

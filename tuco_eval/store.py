@@ -21,7 +21,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tuco_eval.errors import TucoError
+from tuco_eval.jsonl import atomic_write_bytes
 
 RUN_INFO = "run.json"
 SAMPLES = "samples"
@@ -70,27 +70,6 @@ def unit_paths(run_dir: Path | str, alpha: float, task: str) -> tuple[Path, Path
         raise StoreError(f"task name {task!r} cannot be a file name (no '/', no leading '.')")
     directory = alpha_dir(run_dir, alpha)
     return directory / f"{task}.jsonl", directory / f"{task}.done.json"
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a fsynced temporary file in the same directory + rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:  # make the rename itself durable
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
