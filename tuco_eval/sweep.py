@@ -39,10 +39,8 @@ def parse_alphas(values: str | Sequence[Any]) -> list[float]:
     return alphas
 
 
-def resolve_tasks(
-    names: Sequence[str], task_manager: Any
-) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Leaf Task objects by name, and {group: [member names]} for every group named or nested."""
+def check_task_names(names: Sequence[str], task_manager: Any) -> None:
+    """Unknown names fail with close matches; cheap (the index only, no task is built)."""
     known = set(task_manager.all_tasks)
     unknown = [n for n in names if n not in known]
     if unknown:
@@ -53,6 +51,13 @@ def resolve_tasks(
         raise TucoError(
             f"unknown task {said}; add --include_path for tasks outside lm-eval and tuco-eval"
         )
+
+
+def resolve_tasks(
+    names: Sequence[str], task_manager: Any
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Leaf Task objects by name, and {group: [member names]} for every group named or nested."""
+    check_task_names(names, task_manager)
     try:
         loaded = task_manager.load(list(names))
     except TucoError:
@@ -60,7 +65,9 @@ def resolve_tasks(
     except Exception as err:  # lm-eval builds every task eagerly; name what broke in one line
         text = (str(err).strip().splitlines() or [type(err).__name__])[0]
         hint = "a task has no documents" if "size 0" in text else f"{type(err).__name__}: {text}"
-        raise TucoError(f"cannot build the tasks {', '.join(names)}: {hint}; check the task data and config") from None
+        raise TucoError(
+            f"cannot build the tasks {', '.join(names)}: {hint}; check the task data and config"
+        ) from None
     if not loaded["tasks"]:
         raise TucoError(f"the task list {list(names)} holds no tasks")
     group_map = {g: list(children) for g, children in loaded.get("group_map", {}).items()}

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.lm import TucoScaledLM
     from tuco_eval.mode_sweep import sweep_modes
     from tuco_eval.modes import parse_modes
-    from tuco_eval.sweep import parse_alphas, resolve_tasks
+    from tuco_eval.sweep import check_task_names, parse_alphas
 
     alphas = parse_alphas(args.alphas)  # every cheap check before the models load
     modes = parse_modes(args.modes) if args.modes else None
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise TucoError("--model_args needs pretrained=<fine-tuned> and base=<pre-trained>")
     _check_writable(args.output)
     task_manager = _task_manager(task_names, [str(tasks_dir()), *args.include_path], metadata)
-    resolve_tasks(task_names, task_manager)  # unknown names fail here, before the models load
+    check_task_names(task_names, task_manager)  # before the models load; tasks are built once, in sweep()
     lm = TucoScaledLM.create_from_arg_string(
         args.model_args, {"batch_size": args.batch_size, "device": args.device}
     )
