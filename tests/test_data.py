@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -93,6 +94,17 @@ def test_missing_field_names_line_and_field(data_root):
     _write_jsonl(path, [PERSONA_ROW, {"question": "q"}])
     with pytest.raises(TucoError, match=r"narcissism.jsonl:2: missing field\(s\) answer_matching"):
         data.persona_rows("narcissism", data.LocalData(data_root, data.DATA_DIR_ENV))
+
+
+def test_gzip_jsonl_reads_rows_and_a_truncated_one_is_one_line(tmp_path):
+    path = tmp_path / "rows.jsonl.gz"
+    body = gzip.compress(("".join(json.dumps(PERSONA_ROW) + "\n" for _ in range(50))).encode())
+    path.write_bytes(body)
+    assert data.read_jsonl(path, ("question",)) == [PERSONA_ROW] * 50
+    path.write_bytes(body[: len(body) // 2])
+    with pytest.raises(TucoError, match=r"rows.jsonl.gz:\d+: cannot decompress") as caught:
+        data.read_jsonl(path)
+    assert "\n" not in str(caught.value)
 
 
 def test_dotdot_escape_is_refused(data_root):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import os
 import tempfile
@@ -14,12 +15,16 @@ from tuco_eval.errors import TucoError
 
 
 def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; a TucoError names file and line of a fault."""
+    """(line number, object) for each non-blank line; a TucoError names file and line of a fault.
+
+    A `.gz` file is decompressed on the fly.
+    """
     path = Path(path)
     if not path.is_file():
         raise TucoError(f"{path}: no such file")
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        for number, raw in _numbered_lines(handle, path):
             if not raw.strip():
                 continue
             try:
@@ -32,6 +37,15 @@ def read_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                     f"{path}:{number}: expected a JSON object, got {type(obj).__name__}"
                 )
             yield number, obj
+
+
+def _numbered_lines(handle: Any, path: Path) -> Iterator[tuple[int, bytes]]:
+    number = 0
+    try:
+        for number, raw in enumerate(handle, start=1):
+            yield number, raw
+    except (OSError, EOFError) as err:  # a truncated or non-gzip `.gz` file
+        raise TucoError(f"{path}:{number + 1}: cannot decompress ({err}); re-download it") from None
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

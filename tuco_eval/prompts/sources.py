@@ -7,9 +7,7 @@ Local layout (the project's `shared/data/` layout, see docs/experiments.md):
 
 from __future__ import annotations
 
-import gzip
 import itertools
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,16 +86,8 @@ def hh_rlhf_dialogues(source: data.LocalData | None) -> list[str]:
             HH_RLHF_HUB, data_dir="harmless-base", split="test", local_hint=HH_RLHF_FILE
         )
         return [row["chosen"] for row in rows]
-    return [
-        row["chosen"] for row in _gzip_jsonl(source.file(HH_RLHF_FILE), ("chosen",), source.switch)
-    ]
-
-
-def _gzip_jsonl(path: Path, required: tuple[str, ...], switch: str) -> Iterator[dict]:
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                yield data._parse_row(line, f"{path}:{number}", required, switch, None)
+    rows = data.read_jsonl(source.file(HH_RLHF_FILE), ("chosen",), source.switch)
+    return [row["chosen"] for row in rows]
 
 
 def advbench_goals(source: data.LocalData | None) -> list[tuple[str, str]]:
