@@ -5,9 +5,11 @@ at interpreter start by ``tuco_eval_autoregister.pth``. It installs a meta-path 
 watches for ``lm_eval.api.registry``; right after that module runs, it imports
 ``lm_eval.models`` (so the built-in models register first) and adds a lazy placeholder
 ``tuco_scaled -> tuco_eval.lm:TucoScaledLM``. Nothing else is imported, so unrelated Python
-start-up pays only for this file.
+start-up pays only for this file. Once lm-eval is in use, an uncaught tuco-eval user error
+(``TucoError``) prints as one line and exits 2 instead of a traceback.
 """
 
+import os
 import sys
 from importlib.machinery import PathFinder
 
@@ -21,8 +23,31 @@ def _register(registry_module) -> None:
 
         if "tuco_scaled" not in registry_module.model_registry:
             registry_module.model_registry.register("tuco_scaled", target=_TARGET)
+        if not getattr(sys.excepthook, "_tuco_eval", False):
+            sys.excepthook = _one_line_for_user_errors(sys.excepthook)
     except Exception as err:  # never break lm-eval because of this convenience
         print(f"tuco-eval: could not register 'tuco_scaled' with lm-eval: {err}", file=sys.stderr)
+
+
+def _is_user_error(kind) -> bool:
+    return any(
+        c.__name__ == "TucoError" and c.__module__ == "tuco_eval.errors" for c in kind.__mro__
+    )
+
+
+def _one_line_for_user_errors(previous):
+    """An excepthook: a TucoError reaching the top of `lm_eval` is a user mistake, not a bug."""
+
+    def hook(kind, value, traceback):
+        if not _is_user_error(kind):
+            return previous(kind, value, traceback)
+        sys.stdout.flush()
+        sys.stderr.write(f"lm_eval: error: {value}\n")
+        sys.stderr.flush()
+        os._exit(2)  # an excepthook cannot set the exit status otherwise; streams are flushed
+
+    hook._tuco_eval = True
+    return hook
 
 
 class _RegisterAfterExec:  # a loader; importlib.abc would cost ~20 ms of imports

@@ -19,6 +19,10 @@ CASE = r"""
 import sys, torch
 sys.path.insert(0, {bench!r})
 from common import mid_size_model, mid_size_pair, joint_of
+# every case (and the baseline) imports the same libraries, so peaks compare models, not imports
+from peft import LoraConfig, get_peft_model
+from tuco_eval.joint import Joint
+from tuco_eval.pair import base_blocks_for
 case, batch, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ids = torch.randint(0, 32000, (batch, length), generator=torch.Generator().manual_seed(0))
 torch.set_grad_enabled(False)
@@ -33,9 +37,6 @@ elif case == "joint":
     with joint_of(ft, base).active():
         ft(ids, use_cache=False)
 elif case == "adapter":
-    from peft import LoraConfig, get_peft_model
-    from tuco_eval.joint import Joint
-    from tuco_eval.pair import base_blocks_for
     base = mid_size_model()
     model = get_peft_model(base, LoraConfig(r=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
     joint = Joint(model, base_blocks_for(model, None), alpha=1.1)

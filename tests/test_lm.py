@@ -98,6 +98,16 @@ def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     assert logged["alpha"] == 1.1 and 0 < logged["tuco"] < 1
 
 
+def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    done = _run([str(lm_eval), "--model", "tuco_scaled", "--model_args",
+                 f"pretrained={pair_dirs[0]},base={pair_dirs[1]},alpha=abc",
+                 "--tasks", "tiny_mc", "--include_path", FIXTURE_TASKS, "--limit", "2"], tmp_path)
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == "lm_eval: error: alpha must be a number such as 1.1, got 'abc'"
+
+
 def test_module_fallback_and_builtin_models_still_registered(pair_dirs, tmp_path):
     done = _run([sys.executable, "-c",
                  "from lm_eval.api.registry import get_model; "

@@ -82,6 +82,43 @@ def test_hub_unreachable_is_one_line_naming_the_local_switch(tiny_tokenizer, mon
     assert "\n" not in str(err.value)
 
 
+def _fake_hub(monkeypatch, datasets_by_path, calls):
+    """`datasets.load_dataset` answering from in-memory rows in each Hub dataset's own schema."""
+    import datasets
+
+    def load_dataset(path, *args, **kwargs):
+        calls.append((path, kwargs))
+        if path == "Skylion007/openwebtext" and "revision" not in kwargs:
+            raise RuntimeError("Dataset scripts are no longer supported, but found openwebtext.py")
+        rows = datasets_by_path[path]
+        return {"partial-train": rows} if "revision" in kwargs else rows
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    monkeypatch.delenv("TUCO_DATA_DIR", raising=False)
+
+
+def test_hub_paths_read_each_datasets_own_schema(tiny_tokenizer, monkeypatch):
+    web_text = " ".join(f"word{i}" for i in range(400))
+    calls = []
+    _fake_hub(monkeypatch, {
+        "Skylion007/openwebtext": [{"text": web_text}] * 4,
+        "Anthropic/hh-rlhf": [{"chosen": f"\n\nHuman: question {i}?\n\nAssistant: a", "rejected": ""}
+                              for i in range(5)],
+        "walledai/AdvBench": [{"prompt": f"harmful {i}", "target": "Sure"} for i in range(3)],
+    }, calls)
+    web = web_prompts(tiny_tokenizer, 3)
+    assert len(web) == 3 and all(len(tiny_tokenizer(p.text, add_special_tokens=False).input_ids) == 97
+                                 for p in web)
+    # the script-based OpenWebText repo is read from the Hub's parquet branch instead
+    assert calls[1] == ("Skylion007/openwebtext",
+                        {"revision": "refs/convert/parquet", "streaming": True})
+    chat = chat_prompts(tiny_tokenizer, 5, chat_template=False)
+    assert sorted(p.text for p in chat) == [f"question {i}?" for i in range(5)]
+    assert calls[-1] == ("Anthropic/hh-rlhf", {"data_dir": "harmless-base", "split": "test"})
+    harmful = advbench_prompts(tiny_tokenizer, None, chat_template=False)
+    assert sorted(p.text for p in harmful) == [f"harmful {i}" for i in range(3)]
+
+
 # --- chat -----------------------------------------------------------------------------------
 
 

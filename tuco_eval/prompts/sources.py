@@ -18,6 +18,7 @@ OPENWEBTEXT_HUB = "Skylion007/openwebtext"
 HH_RLHF_HUB = "Anthropic/hh-rlhf"  # folder harmless-base, split test
 ADVBENCH_HUB = "walledai/AdvBench"
 PERSONA_HUB = "EleutherAI/persona"
+PARQUET_REVISION = "refs/convert/parquet"  # the Hub's automatic parquet copy of every dataset
 
 WEB_FOLDER = "web"
 HH_RLHF_FILE = "hh-rlhf/harmless-base-test.jsonl.gz"
@@ -35,11 +36,20 @@ def data_source(data_dir: str | Path | None = None) -> data.LocalData | None:
 
 
 def hub_rows(path: str, *, limit: int | None = None, local_hint: str, **kwargs: Any) -> list[dict]:
-    """Rows of a Hub dataset via `datasets.load_dataset`; a failure becomes one line with the way out."""
+    """Rows of a Hub dataset via `datasets.load_dataset`; a failure becomes one line with the way out.
+
+    A dataset still published as a loading script (OpenWebText was, which `datasets` 4 refuses)
+    is read from the Hub's automatic parquet copy instead.
+    """
     from datasets import load_dataset
 
     try:
-        rows = load_dataset(path, **kwargs)
+        try:
+            rows = load_dataset(path, **kwargs)
+        except RuntimeError as err:
+            if "scripts are no longer supported" not in str(err):
+                raise
+            rows = _parquet_copy(load_dataset, path, **kwargs)
         return list(itertools.islice(rows, limit))
     except Exception as err:  # offline, missing or gated: one line naming the local alternative
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
@@ -47,6 +57,15 @@ def hub_rows(path: str, *, limit: int | None = None, local_hint: str, **kwargs: 
             f"could not load {path} from the Hub ({reason}); to use local data set "
             f"{data.DATA_DIR_ENV} (or --data-dir) to a folder holding {local_hint}"
         ) from None
+
+
+def _parquet_copy(load_dataset: Any, path: str, *, split: str, **kwargs: Any) -> Any:
+    """`split` of the parquet branch, where a large dataset's split may be named `partial-<split>`."""
+    splits = load_dataset(path, revision=PARQUET_REVISION, **kwargs)
+    for name in (split, f"partial-{split}", f"partial_{split}"):
+        if name in splits:
+            return splits[name]
+    raise TucoError(f"no split {split!r} in the parquet copy of {path} (found {', '.join(splits)})")
 
 
 def web_records(source: data.LocalData | None, n: int) -> list[str]:
