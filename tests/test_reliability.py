@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -173,10 +174,9 @@ def test_every_option_of_every_subcommand_states_its_default():
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
     for name, sub in subparsers.items():
         for action in sub._actions:
-            if action.option_strings and action.dest != "help" and not action.required:
-                assert "%(default)s" in sub.formatter_class(sub.prog)._expand_help(action) or \
-                    "default" in sub.format_help(), name
-        assert "default:" in sub.format_help(), name
+            if action.option_strings and action.dest != "help":
+                text = sub.formatter_class(sub.prog)._expand_help(action)
+                assert re.search(r"\((required|default: [^()]*)\)$", text), (name, action.dest, text)
         done = _cli(name, "--no-such-flag")
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
 

@@ -18,8 +18,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's help ends with its default, or with `(required)`."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        if action.required and action.option_strings:
+            return f"{action.help or ''} (required)"
+        return super()._get_help_string(action)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
-    return argparse.ArgumentDefaultsHelpFormatter(prog, max_help_position=32)
+    return _HelpFormatter(prog, max_help_position=32)
 
 
 def build_parser() -> argparse.ArgumentParser:
