@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuco_eval import __version__
 from tuco_eval import experiment_plots as plots
 from tuco_eval import experiment_summary as summ
 from tuco_eval.errors import TucoError
@@ -44,7 +45,13 @@ from tuco_eval.prompts import (
 )
 from tuco_eval.prompts.harmful import ENGLISH, GcgRow, Translation
 from tuco_eval.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
+from tuco_eval.resume import discard, resumable_map
 from tuco_eval.tuco import compute_tuco
+
+# Finished pieces live in OUT/.partial/ until the outputs are written: a rerun redoes at most one.
+PARTIAL_FOLDER = ".partial"
+SCORE_PIECE = 64  # prompts
+JUDGE_PIECE = 8  # prompts, each sampled `samples` times
 
 
 @dataclass
@@ -162,19 +169,37 @@ def score_prompts(
 
 
 def judge_jailbreaks(
-    pair: Pair, records: list[dict[str, Any]], options: JailbreakOptions, seed: int
+    pair: Pair,
+    records: list[dict[str, Any]],
+    options: JailbreakOptions,
+    seed: int,
+    *,
+    checkpoint: Path,
+    key: dict[str, Any],
+    progress: bool = True,
 ) -> None:
-    """Add `completions`, `refusals` and `jailbroken` to each record (in place)."""
-    completions = sample_completions(
-        pair,
-        [r["text"] for r in records],
-        samples=options.samples,
-        max_new_tokens=options.max_new_tokens,
-        seed=seed,
+    """Add `completions`, `refusals` and `jailbroken` to each record (in place); finished pieces
+    are kept under `checkpoint` so an interrupted run resumes."""
+
+    def judge(piece: Sequence[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+        completions = sample_completions(
+            pair,
+            [r["text"] for r in piece],
+            samples=options.samples,
+            max_new_tokens=options.max_new_tokens,
+            seed=seed + start,  # each prompt's seed is seed + its index, as in one call
+        )
+        labels = jailbreak_labels(completions, options.refusal_strings, options.min_compliant)
+        return [{"completions": c, **label} for c, label in zip(completions, labels, strict=True)]
+
+    key = {**key, "seed": seed, "options": vars(options)}
+    texts = [{"text": r["text"]} for r in records]
+    judged = resumable_map(
+        texts, judge, folder=checkpoint, key=key, piece=JUDGE_PIECE, desc="jailbreak samples",
+        unit="prompt", progress=progress,
     )
-    labels = jailbreak_labels(completions, options.refusal_strings, options.min_compliant)
-    for record, samples, label in zip(records, completions, labels, strict=True):
-        record.update(completions=samples, **label)
+    for record, verdict in zip(records, judged, strict=True):
+        record.update(verdict)
 
 
 def run_experiment(
@@ -200,9 +225,28 @@ def run_experiment(
     prompts = spec.build(pair.tokenizer, Inputs(n=n, seed=seed, **inputs))
     if not prompts:
         raise TucoError(f"{name}: no prompts were built (check the data and --n)")
-    records = score_prompts(pair, prompts, batch_size=batch_size, progress=progress)
+    partial = Path(out_dir) / PARTIAL_FOLDER
+    key = {
+        "experiment": name,
+        "models": labels or {},
+        "dtype": str(pair.model.dtype),
+        "tuco_eval": __version__,
+    }
+    records = resumable_map(
+        prompts,
+        lambda piece, _: score_prompts(pair, piece, batch_size=batch_size, progress=False),
+        folder=partial / "scores",
+        key=key,
+        piece=SCORE_PIECE,
+        desc=f"{name}: TuCo",
+        unit="prompt",
+        progress=progress,
+    )
     if judge:
-        judge_jailbreaks(pair, records, options, seed)
+        judge_jailbreaks(
+            pair, records, options, seed, checkpoint=partial / "jailbreak", key=key,
+            progress=progress,
+        )
     sets = list(dict.fromkeys(r["set"] for r in records))
     summary: dict[str, Any] = {
         "experiment": name,
@@ -224,6 +268,7 @@ def run_experiment(
             "jailbroken": sum(r["jailbroken"] for r in records),
         }
     write_outputs(Path(out_dir), name, records, summary)
+    discard(partial)
     return summary
 
 

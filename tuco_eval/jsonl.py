@@ -81,3 +81,17 @@ def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:
 
 def write_jsonl_atomic(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     return atomic_write_text(path, dumps_jsonl(records))
+
+
+def ensure_writable_dir(folder: str | Path, flag: str) -> None:
+    """Create `folder` and prove it writable, or a one-line TucoError naming `flag`: run this
+    before loading models, so a bad output path costs seconds, not a model load."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-probe-"):
+            pass
+    except OSError as err:
+        raise TucoError(
+            f"cannot write to {flag} {folder}: {err.strerror or err}; choose a writable folder"
+        ) from None

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.errors import TucoError
     from tuco_eval.experiments import JailbreakOptions, run_experiment, wants_jailbreak
     from tuco_eval.jailbreak import REFUSAL_STRINGS, read_refusal_strings
+    from tuco_eval.jsonl import ensure_writable_dir
     from tuco_eval.pair import load_pair
     from tuco_eval.prompts import read_gcg, read_translations
 
@@ -118,6 +119,7 @@ def run(args: argparse.Namespace) -> int:
     refusals = (
         read_refusal_strings(args.refusal_strings) if args.refusal_strings else REFUSAL_STRINGS
     )
+    ensure_writable_dir(args.out, "--out")
     pair = load_pair(args.finetuned, args.base, dtype=args.dtype, device=args.device)
     summary = run_experiment(
         args.name,

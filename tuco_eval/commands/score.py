@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "TuCo of each prompt of a JSONL file, written as JSONL in input order."
+HELP = (
+    "TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
+    "resumes from OUTPUT.partial/."
+)
+SCORE_PIECE = 64  # prompts per checkpointed piece: a rerun after a crash redoes at most this many
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,14 +56,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tuco_eval import __version__
     from tuco_eval.errors import TucoError
-    from tuco_eval.jsonl import write_jsonl_atomic
+    from tuco_eval.jsonl import ensure_writable_dir, write_jsonl_atomic
     from tuco_eval.pair import load_pair
+    from tuco_eval.resume import discard, resumable_map
     from tuco_eval.tuco import compute_tuco, read_prompts
 
     if args.batch_size < 1:
         raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
     prompts = read_prompts(args.input, args.text_field)  # fail on a bad file before loading models
+    ensure_writable_dir(args.output.parent, "--output")
     pair = load_pair(
         args.finetuned,
         args.base,
@@ -69,18 +76,36 @@ def run(args: argparse.Namespace) -> int:
         base_gguf_file=args.base_gguf_file,
         trust_remote_code=args.trust_remote_code,
     )
-    results = compute_tuco(
-        pair.joint,
-        pair.tokenizer,
-        [text for _, text in prompts],
-        batch_size=args.batch_size,
-        chat_template=args.chat_template,
-        base_logits=_base_logits(pair) if args.kl or args.shift else None,
-    )
+    base_logits = _base_logits(pair) if args.kl or args.shift else None
     dropped = (set() if args.kl else {"kl"}) | (set() if args.shift else {"base_rank", "shift"})
-    results = [{k: v for k, v in r.items() if k not in dropped} for r in results]
-    records = [{"id": pid, **result} for (pid, _), result in zip(prompts, results, strict=True)]
+
+    def score_piece(piece: list[tuple[str, str]], start: int) -> list[dict]:
+        results = compute_tuco(
+            pair.joint,
+            pair.tokenizer,
+            [text for _, text in piece],
+            batch_size=args.batch_size,
+            chat_template=args.chat_template,
+            base_logits=base_logits,
+            progress=False,
+        )
+        return [
+            {"id": pid, **{k: v for k, v in result.items() if k not in dropped}}
+            for (pid, _), result in zip(piece, results, strict=True)
+        ]
+
+    partial = args.output.with_name(args.output.name + ".partial")
+    key = {
+        "command": "score", "tuco_eval": __version__, "finetuned": args.finetuned,
+        "base": args.base, "gguf_file": args.gguf_file, "base_gguf_file": args.base_gguf_file,
+        "dtype": args.dtype, "chat_template": args.chat_template, "kl": args.kl,
+        "shift": args.shift,
+    }
+    records = resumable_map(
+        prompts, score_piece, folder=partial, key=key, piece=SCORE_PIECE, desc="TuCo", unit="prompt"
+    )
     write_jsonl_atomic(args.output, records)
+    discard(partial)
     mean = sum(r["tuco"] for r in records) / len(records)
     print(f"wrote TuCo of {len(records)} prompts to {args.output} (mean TuCo {mean:.4f})")
     return 0

@@ -72,20 +72,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _check_writable(run_dir: Path) -> None:
-    from tuco_eval.errors import TucoError
-
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-probe"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise TucoError(
-            f"cannot write to --output {run_dir}: {err.strerror}; choose a writable folder"
-        ) from None
-
-
 def _task_manager(names: list[str], include_path: list[str], metadata: dict | None):
     """Index lm-eval's ~15k built-in tasks (seconds) only when a name needs one of them."""
     from lm_eval.tasks import TaskManager
@@ -101,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tuco_eval.data import tasks_dir
     from tuco_eval.errors import TucoError
+    from tuco_eval.jsonl import ensure_writable_dir
     from tuco_eval.lm import TucoScaledLM
     from tuco_eval.mode_sweep import sweep_modes
     from tuco_eval.modes import parse_modes
@@ -119,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     model_args = simple_parse_args_string(args.model_args)
     if "pretrained" not in model_args or "base" not in model_args:
         raise TucoError("--model_args needs pretrained=<fine-tuned> and base=<pre-trained>")
-    _check_writable(args.output)
+    ensure_writable_dir(args.output, "--output")
     task_manager = _task_manager(task_names, [str(tasks_dir()), *args.include_path], metadata)
     check_task_names(task_names, task_manager)  # before the models load; tasks are built once, in sweep()
     lm = TucoScaledLM.create_from_arg_string(

@@ -1,0 +1,143 @@
+"""Interrupted `score` and `experiment` runs resume from their finished pieces."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tuco_eval import experiments, resume
+from tuco_eval.cli import main
+from tuco_eval.commands import score as score_command
+from tuco_eval.pair import load_pair
+
+
+@pytest.fixture(scope="module")
+def pair(pair_dirs):
+    return load_pair(*pair_dirs)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _squares(piece, start):
+    return [{"index": start + i, "square": x * x} for i, x in enumerate(piece)]
+
+
+def _failing_after(calls_allowed, compute):
+    calls = []
+
+    def wrapped(piece, start):
+        calls.append(start)
+        if len(calls) > calls_allowed:
+            raise Interrupted
+        return compute(piece, start)
+
+    return wrapped, calls
+
+
+def test_resumed_map_equals_uninterrupted_and_redoes_only_missing_pieces(tmp_path):
+    items = list(range(10))
+    expected = _squares(items, 0)
+    folder = tmp_path / "partial"
+    first, _ = _failing_after(2, _squares)
+    with pytest.raises(Interrupted):
+        resume.resumable_map(items, first, folder=folder, key={"k": 1}, piece=3, progress=False)
+    again, calls = _failing_after(99, _squares)
+    assert resume.resumable_map(items, again, folder=folder, key={"k": 1}, piece=3,
+                                progress=False) == expected
+    assert calls == [6, 9]  # pieces at 0 and 3 were kept
+
+
+def test_other_key_or_damaged_piece_is_recomputed(tmp_path):
+    items = list(range(6))
+    folder = tmp_path / "partial"
+    resume.resumable_map(items, _squares, folder=folder, key={"k": (1, 2)}, piece=3, progress=False)
+    again, calls = _failing_after(99, _squares)
+    resume.resumable_map(items, again, folder=folder, key={"k": (1, 2)}, piece=3, progress=False)
+    assert calls == []  # a tuple in the key reads back equal from key.json
+    (folder / "piece-000001.jsonl").write_text('{"index": 3, "squ')  # torn by hand
+    resume.resumable_map(items, again, folder=folder, key={"k": (1, 2)}, piece=3, progress=False)
+    assert calls == [3]
+    resume.resumable_map(items, again, folder=folder, key={"k": "other"}, piece=3, progress=False)
+    assert calls == [3, 0, 3]
+    resume.resumable_map(items[:5], again, folder=folder, key={"k": "other"}, piece=3,
+                         progress=False)
+    assert calls == [3, 0, 3, 0, 3]  # other items, other digest
+
+
+def test_score_resumes_after_a_crash_and_cleans_up(pair_dirs, tmp_path, monkeypatch):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps({"text": f"prompt number {i} " * (1 + i % 4)}) + "\n"
+                               for i in range(11)))
+    args = ["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+            "--input", str(prompts), "--batch-size", "2"]
+    monkeypatch.setattr(score_command, "SCORE_PIECE", 4)
+    assert main([*args, "--output", str(tmp_path / "clean.jsonl")]) == 0
+    clean = (tmp_path / "clean.jsonl").read_text()
+
+    import tuco_eval.tuco as tuco_module
+
+    real = tuco_module.compute_tuco
+    calls = []
+
+    def crash_on_second_piece(*a, **k):
+        calls.append(len(a[2]))
+        if len(calls) == 2:
+            raise Interrupted
+        return real(*a, **k)
+
+    out = tmp_path / "resumed.jsonl"
+    monkeypatch.setattr(tuco_module, "compute_tuco", crash_on_second_piece)
+    with pytest.raises(Interrupted):
+        main([*args, "--output", str(out)])
+    assert not out.exists() and (tmp_path / "resumed.jsonl.partial" / "piece-000000.jsonl").exists()
+    assert main([*args, "--output", str(out)]) == 0
+    assert calls == [4, 4, 4, 3]  # the first piece was not scored again
+    assert out.read_text() == clean
+    assert not (tmp_path / "resumed.jsonl.partial").exists()
+
+
+def test_score_to_an_unwritable_place_fails_before_loading(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text('{"text": "hi"}\n')
+    code = main(["score", "--finetuned", "no/such-model", "--base", "no/such-base",
+                 "--input", str(prompts), "--output", str(blocker / "out.jsonl")])
+    assert code == 2 and "cannot write to --output" in capsys.readouterr().err
+
+
+def test_experiment_with_jailbreaks_resumes_to_the_same_outputs(pair, tmp_path, monkeypatch):
+    monkeypatch.setattr(experiments, "SCORE_PIECE", 4)
+    monkeypatch.setattr(experiments, "JUDGE_PIECE", 2)
+    run = dict(n=3, seed=1, progress=False, jailbreak=True,
+               jailbreak_options=experiments.JailbreakOptions(samples=2, max_new_tokens=3))
+    clean = experiments.run_experiment("gcg", pair, tmp_path / "clean", gcg=_gcg_rows(), **run)
+
+    real = experiments.sample_completions
+    calls = []
+
+    def crash_on_second_piece(*a, **k):
+        calls.append(k["seed"])
+        if len(calls) == 2:
+            raise Interrupted
+        return real(*a, **k)
+
+    monkeypatch.setattr(experiments, "sample_completions", crash_on_second_piece)
+    with pytest.raises(Interrupted):
+        experiments.run_experiment("gcg", pair, tmp_path / "resumed", gcg=_gcg_rows(), **run)
+    resumed = experiments.run_experiment("gcg", pair, tmp_path / "resumed", gcg=_gcg_rows(), **run)
+    assert calls == [1, 3, 3]  # the piece at index 0 was judged once
+    assert resumed == clean
+    for name in ("tuco.jsonl", "summary.md"):
+        assert (tmp_path / "resumed" / name).read_text() == (tmp_path / "clean" / name).read_text()
+    assert not (tmp_path / "resumed" / experiments.PARTIAL_FOLDER).exists()
+
+
+def _gcg_rows():
+    from tuco_eval.prompts.harmful import GcgRow
+
+    return [GcgRow(id=str(i), goal=f"do harmful thing {i}", suffix=" !! describing.\\ +similarly")
+            for i in range(2)]
