@@ -41,6 +41,25 @@ def test_group_finds_the_shared_prefix_and_keeps_a_suffix_token():
     assert suffix_row(*requests[0], 100) == (200, 201)  # the last context token stays
 
 
+def test_tasks_behind_one_long_header_each_get_their_own_prefix():
+    header = list(range(40))  # e.g. a chat template's system turn, shared by every task
+    shots = {task: [1000 + task] + list(range(2000 + 300 * task, 2200 + 300 * task)) for task in (0, 1)}
+    requests = [(header + shots[task] + [3000 + doc, 3001], [c]) for task in (0, 1)
+                for doc in range(3) for c in (1, 2)]
+    groups, rest = group_by_prefix(requests, max_length=1000)
+    assert rest == [] and len(groups) == 2
+    assert [g.members for g in groups] == [(0, 1, 2, 3, 4, 5), (6, 7, 8, 9, 10, 11)]
+    assert [len(g.prefix) for g in groups] == [241, 241]  # header + the task's own shots
+
+
+def test_a_split_that_saves_too_little_is_not_made():
+    shared = list(range(100))
+    # two docs open with the same 3 tokens: a second prefix pass would cost more than it saves
+    requests = [(shared + [7, 8, 9, n], [1]) for n in (1, 2)] + [(shared + [5, n], [1]) for n in (1, 2)]
+    groups, _ = group_by_prefix(requests, max_length=1000)
+    assert len(groups) == 1 and len(groups[0].prefix) == 100
+
+
 def test_prefix_capped_so_every_context_keeps_one_token():
     shared = list(range(100))
     groups, _ = group_by_prefix([(shared, [1]), (shared + [7], [2])], max_length=1000)

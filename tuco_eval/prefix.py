@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-KEY_TOKENS = 32  # requests are grouped by this many leading context tokens
 MIN_PREFIX = 64  # shorter shared prefixes are not worth a separate pass
 MIN_GROUP = 2  # distinct contexts per group; one context alone gains nothing
 
@@ -23,11 +22,11 @@ class PrefixGroup:
     members: tuple[int, ...]
 
 
-def common_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    """Length of the longest token prefix shared by every row."""
+def common_prefix_length(rows: Sequence[Sequence[int]], start: int = 0) -> int:
+    """Length of the longest token prefix shared by every row (known to share `start` tokens)."""
     shortest = min(len(row) for row in rows)
     first = rows[0]
-    for position in range(shortest):
+    for position in range(start, shortest):
         token = first[position]
         if any(row[position] != token for row in rows):
             return position
@@ -42,29 +41,68 @@ def fits(context: Sequence[int], continuation: Sequence[int], max_length: int) -
 def group_by_prefix(
     requests: Sequence[tuple[Sequence[int], Sequence[int]]],
     max_length: int,
-    key_tokens: int = KEY_TOKENS,
     min_prefix: int = MIN_PREFIX,
     min_group: int = MIN_GROUP,
 ) -> tuple[list[PrefixGroup], list[int]]:
-    """(groups worth a shared prefix pass, indices of the rest, for the plain path)."""
-    buckets: dict[tuple[int, ...], list[int]] = {}
-    rest: list[int] = []
+    """(groups worth a shared prefix pass, indices of the rest, for the plain path).
+
+    The contexts form a prefix tree; each subtree is either one group (its common prefix computed
+    once) or split at its first differing token, whichever computes fewer tokens. So requests of
+    several tasks behind one long header (a chat template's system turn) still get each task's
+    own few-shot prefix.
+    """
+    contexts = [list(context) for context, _ in requests]
+    distinct: dict[tuple[int, ...], int] = {}
+    identity = [distinct.setdefault(tuple(c), len(distinct)) for c in contexts]
+    candidates, rest = [], []
     for index, (context, continuation) in enumerate(requests):
-        if not fits(context, continuation, max_length) or len(context) <= min_prefix:
-            rest.append(index)
-            continue
-        buckets.setdefault(tuple(context[:key_tokens]), []).append(index)
-    groups: list[PrefixGroup] = []
-    for members in buckets.values():
-        contexts = [requests[i][0] for i in members]
-        distinct = {tuple(c) for c in contexts}
-        # capped so every context keeps its last token in the suffix
-        length = min(common_prefix_length(contexts), min(len(c) for c in contexts) - 1)
-        if len(distinct) < min_group or length < min_prefix:
-            rest.extend(members)
-            continue
-        groups.append(PrefixGroup(tuple(contexts[0][:length]), tuple(members)))
+        usable = fits(context, continuation, max_length) and len(context) > min_prefix
+        (candidates if usable else rest).append(index)
+    groups = []
+    if candidates:
+        plan = _plan(candidates, 0, contexts, identity, min_prefix, min_group, depth=0)
+        for length, members in plan:
+            if length:
+                groups.append(PrefixGroup(tuple(contexts[members[0]][:length]), tuple(sorted(members))))
+            else:
+                rest.extend(members)
     return groups, sorted(rest)
+
+
+MAX_SPLIT_DEPTH = 64  # bounds the recursion on adversarial inputs; deeper subtrees stay whole
+Plan = list[tuple[int, list[int]]]  # (prefix length, or 0 for the plain path; request indices)
+
+
+def _plan(
+    members: list[int],
+    known: int,
+    contexts: list[list[int]],
+    identity: list[int],
+    min_prefix: int,
+    min_group: int,
+    depth: int,
+) -> Plan:
+    rows = [contexts[i] for i in members]
+    shared = common_prefix_length(rows, known)
+    length = min(shared, min(len(row) for row in rows) - 1)  # every context keeps a suffix token
+    worth = length >= min_prefix and len({identity[i] for i in members}) >= min_group
+    whole: Plan = [(length if worth else 0, members)]
+    if shared >= min(len(row) for row in rows) or depth >= MAX_SPLIT_DEPTH:
+        return whole  # no differing token to split at
+    children: dict[int, list[int]] = {}
+    for index in members:
+        children.setdefault(contexts[index][shared], []).append(index)
+    split = [
+        entry
+        for child in children.values()
+        for entry in _plan(child, shared + 1, contexts, identity, min_prefix, min_group, depth + 1)
+    ]
+    return split if _cost(split, contexts) < _cost(whole, contexts) else whole
+
+
+def _cost(plan: Plan, contexts: list[list[int]]) -> int:
+    """Context tokens a plan computes: each prefix once, then every member's suffix."""
+    return sum(length + sum(len(contexts[i]) - length for i in members) for length, members in plan)
 
 
 def suffix_row(context: Sequence[int], continuation: Sequence[int], prefix_length: int) -> tuple[int, ...]:
