@@ -287,9 +287,13 @@ def test_reader_fuzz_json_lines(lines):
         manifest = {"n": len(lines), "sha256": hashlib.sha256(data).hexdigest()}
         (path.parent / "t.done.json").write_text(json.dumps(manifest))
         try:
-            store.score_matrix(tmp, "t")
+            matrix = store.score_matrix(tmp, "t")
         except StoreError:
             return
+    # parsed: exactly the lines' docs, once each, ascending, with finite scores
+    assert matrix.doc_ids.tolist() == sorted(x["doc_id"] for x in lines)
+    assert matrix.scores.shape == (1, len(lines)) and np.isfinite(matrix.scores).all()
+    assert matrix.scores[0].tolist() == [x["acc"] for x in sorted(lines, key=lambda x: x["doc_id"])]
 
 
 _SHARD = """
