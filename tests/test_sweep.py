@@ -91,6 +91,12 @@ def test_tuco_logged_into_the_store(lm, task_manager, tmp_path):
         lm.log_tuco = False
     records = read_unit(tmp_path / "run", 1.0, "tiny_mc")
     assert len(records) == 4 and all(0 < r["tuco"] < 1 for r in records)
+    import lm_eval.evaluator
+    import lm_eval.loggers.utils
+
+    # the per-unit environment records skipped during the sweep are lm-eval's own again
+    assert lm_eval.evaluator.get_git_commit_hash is lm_eval.loggers.utils.get_git_commit_hash
+    assert lm_eval.evaluator.add_env_info is lm_eval.loggers.utils.add_env_info
 
 
 def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp_path):
@@ -179,6 +185,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path)
             "--batch_size", "4", "--limit", "6"]
     full = _cli([*args, "--output", str(tmp_path / "full")], tmp_path)
     assert full.wait(timeout=600) == 0, full.stderr.read()[-2000:]
+    assert "not a git repository" not in full.stderr.read()  # lm-eval's per-unit git probe is skipped
     run = tmp_path / "killed"
     victim = _cli([*args, "--output", str(run)], tmp_path)
     deadline = time.time() + 300

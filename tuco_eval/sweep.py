@@ -169,26 +169,40 @@ def sweep(
     bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
     original_alpha = lm.alpha
     try:
-        for alpha in alphas:
-            with alpha_lock(run_dir, alpha):
-                for name in sorted(leaf_tasks):
-                    bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
-                    if not unit_is_complete(run_dir, alpha, name):
-                        lm.alpha = alpha
-                        _evaluate_unit(
-                            lm,
-                            run_dir,
-                            alpha,
-                            leaf_tasks[name],
-                            name,
-                            task_manager,
-                            evaluate_kwargs,
-                        )
-                    bar.update(1)
+        with _without_per_call_environment_records():
+            for alpha in alphas:
+                with alpha_lock(run_dir, alpha):
+                    for name in sorted(leaf_tasks):
+                        bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
+                        if not unit_is_complete(run_dir, alpha, name):
+                            lm.alpha = alpha
+                            _evaluate_unit(
+                                lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
+                                evaluate_kwargs,
+                            )
+                        bar.update(1)
     finally:
         lm.alpha = original_alpha
         bar.close()
     return info
+
+
+@contextmanager
+def _without_per_call_environment_records() -> Iterator[None]:
+    """Every `simple_evaluate` records lm-eval's git hash and environment: a `git` call (printing
+    "fatal: not a git repository" outside one) and ~0.3 s, per (α, task) unit. The sweep keeps
+    neither (run.json records the versions), so skip both while it runs."""
+    import lm_eval.evaluator as evaluator
+
+    names = [n for n in ("get_git_commit_hash", "add_env_info") if hasattr(evaluator, n)]
+    saved = {name: getattr(evaluator, name) for name in names}
+    try:
+        for name in names:
+            setattr(evaluator, name, lambda *args: None)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(evaluator, name, value)
 
 
 def _evaluate_unit(
