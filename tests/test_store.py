@@ -124,20 +124,22 @@ def test_list_units_only_complete(tmp_path):
 
 
 def test_lock_refuses_a_second_holder_in_process(tmp_path):
-    with store.alpha_lock(tmp_path, 1.05):
-        with pytest.raises(StoreError, match=r"already running alpha=1\.05"):
-            with store.alpha_lock(tmp_path, 1.05):
+    with store.unit_lock(tmp_path, 1.05, "a"):
+        with pytest.raises(StoreError, match=r"already running alpha=1\.05 a "):
+            with store.unit_lock(tmp_path, 1.05, "a"):
                 pass
-        with store.alpha_lock(tmp_path, 0.9):  # another alpha is free
+        with store.unit_lock(tmp_path, 0.9, "a"):  # another alpha is free
             pass
-    with store.alpha_lock(tmp_path, 1.05):  # released on exit
+        with store.unit_lock(tmp_path, 1.05, "b"):  # and so is another task at the same alpha
+            pass
+    with store.unit_lock(tmp_path, 1.05, "a"):  # released on exit
         pass
 
 
 _HOLDER = """
 import sys, time
 from tuco_eval import store
-with store.alpha_lock(sys.argv[1], 1.0):
+with store.unit_lock(sys.argv[1], 1.0, "a"):
     print("held", flush=True)
     time.sleep(60)
 """
@@ -154,12 +156,12 @@ def test_lock_refuses_while_another_process_holds_it_and_frees_on_kill(tmp_path)
     try:
         assert holder.stdout.readline().strip() == "held"
         with pytest.raises(StoreError, match=f"pid {holder.pid}"):
-            with store.alpha_lock(tmp_path, 1.0):
+            with store.unit_lock(tmp_path, 1.0, "a"):
                 pass
     finally:
         holder.kill()  # SIGKILL: the kernel drops the flock
         holder.wait()
-    with store.alpha_lock(tmp_path, 1.0):
+    with store.unit_lock(tmp_path, 1.0, "a"):
         pass
 
 

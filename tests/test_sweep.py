@@ -16,7 +16,7 @@ from tiny_models import FIXTURE_TASKS
 from tuco_eval.cv import cross_validate
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
-from tuco_eval.store import StoreError, alpha_lock, list_units, read_run_info, read_unit
+from tuco_eval.store import StoreError, list_units, read_run_info, read_unit, unit_lock
 from tuco_eval.sweep import parse_alphas, sample_record, sweep
 
 ALPHAS = [0.5, 1.0, 1.5]
@@ -113,26 +113,29 @@ def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp
         sweep(lm, ["tiny_mc"], run, alphas=[1.0], task_manager=task_manager, model_args="other", progress=False)
 
 
-def test_same_alpha_twice_at_once_is_refused(lm, task_manager, tmp_path):
+def test_same_unit_twice_at_once_is_refused_other_tasks_run_beside_it(lm, task_manager, tmp_path):
     run = tmp_path / "run"
     ready, release = tmp_path / "locked", tmp_path / "release"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import time, pathlib\n"
-        "from tuco_eval.store import alpha_lock\n"
-        f"with alpha_lock({str(run)!r}, 1.0):\n"
+        "from tuco_eval.store import unit_lock\n"
+        f"with unit_lock({str(run)!r}, 1.0, 'tiny_mc'):\n"
         f"    pathlib.Path({str(ready)!r}).touch()\n"
         f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])
+    kwargs = dict(alphas=[1.0], task_manager=task_manager, model_args="m", progress=False, limit=2)
     try:
         for _ in range(400):
             if ready.exists():
                 break
             time.sleep(0.05)
-        with pytest.raises(StoreError, match="another sweep"):
-            sweep(lm, ["tiny_mc"], run, alphas=[1.0], task_manager=task_manager, model_args="m", progress=False)
+        with pytest.raises(StoreError, match="another sweep is already running alpha=1.0 tiny_mc"):
+            sweep(lm, ["tiny_mc"], run, **kwargs)
+        sweep(lm, ["tiny_gen"], run, **kwargs)  # a job sharded by task shares the α
+        assert list(list_units(run)) == ["tiny_gen"]
     finally:
         release.touch()
         holder.wait(timeout=30)
-    with alpha_lock(run, 1.0):  # released with its holder
+    with unit_lock(run, 1.0, "tiny_mc"):  # released with its holder
         pass
 
 

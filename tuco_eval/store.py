@@ -211,13 +211,15 @@ def store_fingerprint(run_dir: Path | str) -> str:
 
 
 @contextlib.contextmanager
-def alpha_lock(run_dir: Path | str, alpha: float) -> Iterator[Path]:
-    """Hold ``samples/alpha=<alpha>/.lock`` so that two sweeps never write the same alpha.
+def unit_lock(run_dir: Path | str, alpha: float, task: str) -> Iterator[Path]:
+    """Hold ``samples/alpha=<alpha>/<task>.lock`` so that two sweeps never write the same unit.
 
-    The flock is non-blocking: a second holder gets a StoreError at once. The kernel releases it
-    when the holder exits, even on SIGKILL, so a crashed sweep never leaves a stale lock.
+    Jobs sharded by alpha, by task or both write one RUN_DIR side by side; only the same
+    (alpha, task) twice collides. The flock is non-blocking: a second holder gets a StoreError
+    at once. The kernel releases it when the holder exits, even on SIGKILL, so a crashed sweep
+    never leaves a stale lock.
     """
-    lock_path = alpha_dir(run_dir, alpha) / ".lock"
+    lock_path = alpha_dir(run_dir, alpha) / f"{task}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, "a+") as handle:
         try:
@@ -226,8 +228,8 @@ def alpha_lock(run_dir: Path | str, alpha: float) -> Iterator[Path]:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             raise StoreError(
-                f"another sweep is already running alpha={format_alpha(alpha)} in RUN_DIR "
-                f"{run_dir} (pid {holder}); wait for it or use another RUN_DIR"
+                f"another sweep is already running alpha={format_alpha(alpha)} {task} in RUN_DIR "
+                f"{run_dir} (pid {holder}); wait for it, or leave that unit to it"
             ) from None
         handle.truncate(0)
         handle.write(str(os.getpid()))

@@ -3,7 +3,7 @@
 Each (α, task) unit is evaluated by `simple_evaluate` with α set in place on the same
 `tuco_scaled` instance, and written atomically through `tuco_eval.store`; a finished unit is
 skipped on the next run, an interrupted one is redone. Different α can run in different jobs
-into one RUN_DIR (a lock per α keeps two jobs off the same α).
+into one RUN_DIR (a lock per unit keeps two jobs off the same (α, task)).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import parse_alpha, warn_if_negative
-from tuco_eval.store import alpha_lock, format_alpha, unit_is_complete, update_run_info, write_unit
+from tuco_eval.store import format_alpha, unit_is_complete, unit_lock, update_run_info, write_unit
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
@@ -170,17 +170,17 @@ def sweep(
     original_alpha = lm.alpha
     try:
         with _without_per_call_environment_records():
-            for alpha in alphas:
-                with alpha_lock(run_dir, alpha):
-                    for name in sorted(leaf_tasks):
-                        bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
-                        if not unit_is_complete(run_dir, alpha, name):
+            for alpha, name in units:
+                bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
+                if not unit_is_complete(run_dir, alpha, name):
+                    with unit_lock(run_dir, alpha, name):
+                        if not unit_is_complete(run_dir, alpha, name):  # another job's, meanwhile
                             lm.alpha = alpha
                             _evaluate_unit(
                                 lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
                                 evaluate_kwargs,
                             )
-                        bar.update(1)
+                bar.update(1)
     finally:
         lm.alpha = original_alpha
         bar.close()
