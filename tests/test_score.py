@@ -27,6 +27,29 @@ def pair(pair_dirs):
     return load_pair(*pair_dirs)
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypatch, side):
+    import torch
+
+    import tuco_eval.tuco as tuco_module
+
+    encoded = [pair.tokenizer(t)["input_ids"] for t in TEXTS]
+    ids, mask = tuco_module.pad_batch(encoded, 0, side)
+    sliced = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
+    monkeypatch.setattr(tuco_module, "takes_logits_to_keep", lambda model: False)
+    full = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
+    with torch.no_grad():  # and they are the α-scaled model's own logits at the last real token
+        pair.joint.alpha, saved = 1.3, pair.joint.alpha
+        with pair.joint.active():
+            every = pair.model(input_ids=ids, attention_mask=mask,
+                               position_ids=tuco_module.position_ids_from_mask(mask)).logits
+        pair.joint.alpha = saved
+    last = tuco_module.last_token_positions(mask)
+    assert sliced.shape == (len(TEXTS), pair.model.config.vocab_size)
+    assert torch.allclose(sliced, full, atol=1e-5)
+    assert torch.allclose(sliced, every[torch.arange(len(TEXTS)), last], atol=1e-5)
+
+
 def test_tuco_does_not_depend_on_batch_or_padding_side(pair):
     reference = compute_tuco(pair.joint, pair.tokenizer, TEXTS, batch_size=1, progress=False)
     for batch_size, side in ((2, "right"), (5, "left"), (3, "left")):

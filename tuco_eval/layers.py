@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
 from tuco_eval.errors import TucoError
@@ -22,6 +24,11 @@ def unwrap(model: nn.Module) -> nn.Module:
     """The underlying transformers model of a PEFT wrapper (or the model itself)."""
     get_base = getattr(model, "get_base_model", None)
     return get_base() if callable(get_base) else model
+
+
+def takes_logits_to_keep(model: nn.Module) -> bool:
+    """Whether the model's forward can skip the vocabulary projection where no logit is needed."""
+    return "logits_to_keep" in inspect.signature(type(unwrap(model)).forward).parameters
 
 
 def _lookup(model: nn.Module, path: str) -> nn.Module | None:

@@ -8,14 +8,13 @@ fine-tuned model, and the base (for a PEFT pair, the same model with its adapter
 from __future__ import annotations
 
 import contextlib
-import inspect
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from tuco_eval.layers import find_blocks
+from tuco_eval.layers import find_blocks, takes_logits_to_keep
 from tuco_eval.pair import Pair
 from tuco_eval.tuco import (
     _model_max_length,
@@ -58,8 +57,7 @@ def final_residual(model: nn.Module, ids: Tensor, mask: Tensor) -> Tensor:
 
 def _one_logit(model: nn.Module) -> dict[str, int]:
     # the logits are not needed: skip the vocabulary projection where the model allows it
-    accepts = "logits_to_keep" in inspect.signature(type(model).forward).parameters
-    return {"logits_to_keep": 1} if accepts else {}
+    return {"logits_to_keep": 1} if takes_logits_to_keep(model) else {}
 
 
 @contextlib.contextmanager

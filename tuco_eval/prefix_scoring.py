@@ -8,7 +8,6 @@ answers are lm-eval's: (sum of continuation log-probs, whether greedy decoding g
 from __future__ import annotations
 
 import copy
-import inspect
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Any
@@ -19,6 +18,7 @@ from torch import Tensor, nn
 from transformers.cache_utils import Cache
 
 from tuco_eval.joint import Joint, nonfinite_error
+from tuco_eval.layers import takes_logits_to_keep
 from tuco_eval.prefix import PrefixGroup, suffix_row
 
 Answer = tuple[float, bool]
@@ -54,10 +54,6 @@ def _answer(kept: Tensor, continuation: Sequence[int]) -> Answer:
     target = torch.tensor(continuation, dtype=torch.long, device=scored.device)
     greedy = bool((scored.argmax(-1) == target).all())
     return float(scored.gather(1, target.unsqueeze(1)).sum()), greedy
-
-
-def takes_logits_to_keep(model: nn.Module) -> bool:
-    return "logits_to_keep" in inspect.signature(model.forward).parameters
 
 
 class PrefixScorer:

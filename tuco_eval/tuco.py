@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.jsonl import read_jsonl
+from tuco_eval.layers import takes_logits_to_keep
 
 
 def last_token_positions(attention_mask: Tensor) -> Tensor:
@@ -37,6 +38,9 @@ def tuco_of_batch(
     positions = last_token_positions(attention_mask)
     sums = TucoSums(positions=positions)
     saved_alpha, joint.alpha = joint.alpha, alpha
+    # only the next-token logits at each row's last real token are used: project only those
+    sliced = takes_logits_to_keep(joint.model)
+    extra = {"logits_to_keep": positions[:, None].to(input_ids.device)} if sliced else {}
     try:
         with joint.active(sums):
             logits = joint.model(
@@ -44,6 +48,7 @@ def tuco_of_batch(
                 attention_mask=attention_mask,
                 position_ids=position_ids_from_mask(attention_mask),
                 use_cache=False,
+                **extra,
             ).logits
         if not torch.isfinite(sums.tuco()).all():
             raise nonfinite_error(joint, "TuCo")  # while α is still the one that produced it
@@ -57,9 +62,9 @@ def tuco_of_batch(
         "ftc_l1": ftc_l1,
         "per_layer_ptc_l1": per_layer_ptc.T,
         "per_layer_ftc_l1": per_layer_ftc.T,
-        "logits": logits[
+        "logits": logits[:, 0] if sliced else logits[  # next token
             torch.arange(len(positions), device=logits.device), positions.to(logits.device)
-        ],  # next token
+        ],
     }
 
 
