@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -318,9 +319,11 @@ def load_pair(
         )
         from peft import PeftModel
 
-        model = friendly_load(
-            lambda: PeftModel.from_pretrained(model, finetuned), finetuned, "adapter"
-        ).eval()
+        with warnings.catch_warnings():  # peft probes a transformers attribute deprecated in v5
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+            model = friendly_load(
+                lambda: PeftModel.from_pretrained(model, finetuned), finetuned, "adapter"
+            ).eval()
         base_model = None
     else:
         tokenizer, base_tokenizer = validate_pair(
