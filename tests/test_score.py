@@ -140,3 +140,20 @@ def test_score_command_missing_model_exits_2(pair_dirs, tmp_path):
                 "--input", str(prompts), "--output", str(tmp_path / "o.jsonl"))
     assert done.returncode == 2 and "cannot load the base model" in done.stderr
     assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_score_counts_prompts_truncated_to_the_context_once(pair_dirs, tmp_path, capsys, monkeypatch):
+    from tuco_eval.cli import main
+    from tuco_eval.commands import score as score_command
+
+    monkeypatch.setattr(score_command, "SCORE_PIECE", 1)  # the count spans pieces
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text(json.dumps({"text": "the quick brown fox " * 40}) + "\n" + json.dumps({"text": "Yes"}) + "\n")
+    out = tmp_path / "t.jsonl"
+    assert main(["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+                 "--input", str(prompts), "--output", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["truncated"] for r in records] == [True, False]
+    assert records[0]["n_tokens"] == 256  # the tiny models' context
+    said = capsys.readouterr().out
+    assert said.count("truncated from the left") == 1 and "1 prompt(s)" in said

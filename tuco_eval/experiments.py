@@ -46,7 +46,7 @@ from tuco_eval.prompts import (
 from tuco_eval.prompts.harmful import ENGLISH, GcgRow, Translation
 from tuco_eval.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
 from tuco_eval.resume import discard, resumable_map
-from tuco_eval.tuco import compute_tuco
+from tuco_eval.tuco import compute_tuco, report_truncated
 
 # Finished pieces live in OUT/.partial/ until the outputs are written: a rerun redoes at most one.
 PARTIAL_FOLDER = ".partial"
@@ -158,7 +158,8 @@ def score_prompts(
         members = [p for p in prompts if p.set == name]
         texts = [p.text for p in members]
         tucos = compute_tuco(
-            pair.joint, pair.tokenizer, texts, batch_size=batch_size, progress=progress
+            pair.joint, pair.tokenizer, texts, batch_size=batch_size, progress=progress,
+            warn_truncated=False,
         )
         outputcos = compute_outputco(pair, texts, batch_size=batch_size)
         for p, t, o in zip(members, tucos, outputcos, strict=True):
@@ -242,6 +243,7 @@ def run_experiment(
         unit="prompt",
         progress=progress,
     )
+    report_truncated(sum(r["truncated"] for r in records))
     if judge:
         judge_jailbreaks(
             pair, records, options, seed, checkpoint=partial / "jailbreak", key=key,

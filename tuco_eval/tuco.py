@@ -68,16 +68,25 @@ def tuco_of_batch(
     }
 
 
+def report_truncated(count: int) -> None:
+    """One line saying how many prompts lost their start to the model's context length."""
+    if count:
+        print(
+            f"tuco-eval: {count} prompt(s) longer than the model's context were truncated from "
+            f"the left (their `truncated` field is true)"
+        )
+
+
 def encode_prompts(
     tokenizer: Any,
     texts: Sequence[str],
     *,
     chat_template: bool = False,
     max_length: int | None = None,
-) -> tuple[list[list[int]], int]:
+) -> tuple[list[list[int]], list[bool]]:
     """Token ids per text (tokenizer defaults, BOS as it adds it), left-truncated to max_length.
 
-    Returns the ids and how many prompts were truncated.
+    Returns the ids and, per text, whether it was truncated.
     """
     if chat_template:
         if not getattr(tokenizer, "chat_template", None):
@@ -91,9 +100,8 @@ def encode_prompts(
             for t in texts
         ]
     encoded = [tokenizer(t, add_special_tokens=not chat_template)["input_ids"] for t in texts]
-    truncated = 0
+    truncated = [bool(max_length) and len(ids) > max_length for ids in encoded]
     if max_length:
-        truncated = sum(len(ids) > max_length for ids in encoded)
         encoded = [ids[-max_length:] for ids in encoded]
     if any(len(ids) == 0 for ids in encoded):
         raise TucoError("a prompt tokenizes to no tokens at all: remove empty texts")
@@ -132,6 +140,7 @@ def compute_tuco(
     padding_side: str = "right",
     progress: bool = True,
     base_logits: Callable[[Tensor, Tensor], Tensor] | None = None,
+    warn_truncated: bool = True,
 ) -> list[dict[str, Any]]:
     """TuCo of each text, in input order: `tuco`, `ptc_l1`, `ftc_l1`, `n_tokens`, per-layer norms.
 
@@ -145,10 +154,8 @@ def compute_tuco(
     encoded, truncated = encode_prompts(
         tokenizer, texts, chat_template=chat_template, max_length=_model_max_length(joint.model)
     )
-    if truncated:
-        print(
-            f"tuco-eval: {truncated} prompt(s) longer than the model's context were truncated from the left"
-        )
+    if warn_truncated:
+        report_truncated(sum(truncated))
     device = next(joint.model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
@@ -164,6 +171,7 @@ def compute_tuco(
                 "ptc_l1": float(out["ptc_l1"][row]),
                 "ftc_l1": float(out["ftc_l1"][row]),
                 "n_tokens": len(encoded[index]),
+                "truncated": truncated[index],
                 "per_layer_ptc_l1": out["per_layer_ptc_l1"][row].tolist(),
                 "per_layer_ftc_l1": out["per_layer_ftc_l1"][row].tolist(),
             }

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.jsonl import ensure_writable_dir, write_jsonl_atomic
     from tuco_eval.pair import load_pair
     from tuco_eval.resume import discard, resumable_map
-    from tuco_eval.tuco import compute_tuco, read_prompts
+    from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
 
     if args.batch_size < 1:
         raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -88,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             chat_template=args.chat_template,
             base_logits=base_logits,
             progress=False,
+            warn_truncated=False,  # counted once, over every piece
         )
         return [
             {"id": pid, **{k: v for k, v in result.items() if k not in dropped}}
@@ -106,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     )
     write_jsonl_atomic(args.output, records)
     discard(partial)
+    report_truncated(sum(r["truncated"] for r in records))
     mean = sum(r["tuco"] for r in records) / len(records)
     print(f"wrote TuCo of {len(records)} prompts to {args.output} (mean TuCo {mean:.4f})")
     return 0
