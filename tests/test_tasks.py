@@ -183,6 +183,33 @@ def test_without_switch_the_hub_sources_are_used(monkeypatch):
     assert calls == [("EleutherAI/persona", "narcissism"), ("cais/mmlu", "anatomy")]
 
 
+def test_hub_route_renders_the_same_prompts_from_the_hubs_own_splits(monkeypatch, shared_data):
+    """The Hub datasets' split names and columns, served from the shared rows, through lm-eval."""
+    from datasets import Dataset, DatasetDict
+
+    monkeypatch.delenv(DATA_DIR_ENV, raising=False)
+    persona_rows = task_datasets.data.read_jsonl(
+        shared_data / "model-written-evals/persona/subscribes-to-Buddhism.jsonl")
+    mmlu_rows = [row for row in task_datasets.data.read_jsonl(shared_data / "mmlu/mmlu_test.jsonl")
+                 if row["subject"] == "abstract_algebra"]
+    hub = {  # EleutherAI/persona: one config per dataset, split validation; cais/mmlu: test/dev
+        ("EleutherAI/persona", "subscribes-to-Buddhism"): {"validation": persona_rows},
+        ("cais/mmlu", "abstract_algebra"): {"test": mmlu_rows[MMLU_HELD_OUT_FEWSHOT:],
+                                            "validation": mmlu_rows[:3],
+                                            "dev": mmlu_rows[:MMLU_HELD_OUT_FEWSHOT]},
+    }
+    monkeypatch.setattr(task_datasets, "load_dataset", lambda path, name: DatasetDict(
+        {split: Dataset.from_list(rows) for split, rows in hub[(path, name)].items()}))
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    tasks = manager.load(["tuco_persona_subscribes-to-Buddhism", "tuco_mmlu_abstract_algebra"])["tasks"]
+    assert len(tasks["tuco_persona_subscribes-to-Buddhism"].eval_docs) == 1000
+    assert len(tasks["tuco_mmlu_abstract_algebra"].eval_docs) == len(mmlu_rows) - MMLU_HELD_OUT_FEWSHOT
+    for case in ("persona_buddhism_plain", "mmlu_abstract_algebra_5shot"):
+        task_name, _, _ = RENDER_CASES[case]
+        rendered = _render_first_doc(tasks[task_name], None, None)
+        assert rendered == (EXPECTED / f"{case}.txt").read_text(encoding="utf-8"), case
+
+
 def test_unreachable_hub_says_how_to_use_local_data(monkeypatch):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
 
