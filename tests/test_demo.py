@@ -91,3 +91,26 @@ def test_fetch_uses_the_cache_without_registry(base, tmp_path, monkeypatch):
     folder.mkdir(parents=True)
     (folder / assets.GGUF_NAME).symlink_to(base[0] / base[1])
     assert assets.fetch_base(verbose=False) == (folder, assets.GGUF_NAME)
+
+
+def test_hub_pair_demo_path_with_the_hub_ids_served_locally(pair_dirs, tmp_path, monkeypatch, capsys):
+    """`--pair smollm2-hub` asks for the published ids; here a tiny local pair answers for them."""
+    import tuco_eval.pair
+    from tuco_eval.demo.run import run_demo
+
+    served = {"HuggingFaceTB/SmolLM2-135M-Instruct": str(pair_dirs[0]),
+              "HuggingFaceTB/SmolLM2-135M": str(pair_dirs[1])}
+    real = tuco_eval.pair.load_pair
+    asked = []
+
+    def from_the_hub(finetuned, base, **kwargs):
+        asked.append((finetuned, base))
+        return real(served[finetuned], served[base], **kwargs)
+
+    monkeypatch.setattr(tuco_eval.pair, "load_pair", from_the_hub)
+    result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub")
+    assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]
+    assert len(result["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
+    assert all(path.exists() for path in result["files"])
+    said = capsys.readouterr().out
+    assert "HuggingFaceTB/SmolLM2-135M-Instruct" in said and "(Hugging Face Hub)" in said
