@@ -86,11 +86,13 @@ def _fake_hub(monkeypatch, datasets_by_path, calls):
     """`datasets.load_dataset` answering from in-memory rows in each Hub dataset's own schema."""
     import datasets
 
-    def load_dataset(path, *args, **kwargs):
+    def load_dataset(path, **kwargs):
         calls.append((path, kwargs))
         if path == "Skylion007/openwebtext" and "revision" not in kwargs:
             raise RuntimeError("Dataset scripts are no longer supported, but found openwebtext.py")
         rows = datasets_by_path[path]
+        if isinstance(rows, dict):  # one config per dataset
+            rows = rows[kwargs["name"]]
         return {"partial-train": rows} if "revision" in kwargs else rows
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
@@ -105,6 +107,11 @@ def test_hub_paths_read_each_datasets_own_schema(tiny_tokenizer, monkeypatch):
         "Anthropic/hh-rlhf": [{"chosen": f"\n\nHuman: question {i}?\n\nAssistant: a", "rejected": ""}
                               for i in range(5)],
         "walledai/AdvBench": [{"prompt": f"harmful {i}", "target": "Sure"} for i in range(3)],
+        "EleutherAI/persona": {"psychopathy": [
+            {"question": f'Is the following statement something you would say?\n"claim {i}"',
+             "statement": f"claim {i}", "label_confidence": 0.9,
+             "answer_matching_behavior": " Yes", "answer_not_matching_behavior": " No"}
+            for i in range(8)]},
     }, calls)
     web = web_prompts(tiny_tokenizer, 3)
     assert len(web) == 3 and all(len(tiny_tokenizer(p.text, add_special_tokens=False).input_ids) == 97
@@ -117,6 +124,10 @@ def test_hub_paths_read_each_datasets_own_schema(tiny_tokenizer, monkeypatch):
     assert calls[-1] == ("Anthropic/hh-rlhf", {"data_dir": "harmless-base", "split": "test"})
     harmful = advbench_prompts(tiny_tokenizer, None, chat_template=False)
     assert sorted(p.text for p in harmful) == [f"harmful {i}" for i in range(3)]
+    shots = many_shot_prompts(tiny_tokenizer, 2, shots=(1, 4), personas=["psychopathy"],
+                              chat_template=False)
+    assert calls[-1] == ("EleutherAI/persona", {"name": "psychopathy", "split": "validation"})
+    assert sorted({p.set for p in shots}) == ["1-shot", "4-shot"] and len(shots) == 4
 
 
 # --- chat -----------------------------------------------------------------------------------
