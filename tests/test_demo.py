@@ -60,7 +60,8 @@ def test_demo_quick_end_to_end(base, tmp_path):
     cv = json.loads((out / "run" / "cv.json").read_text())
     assert len(cv["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
     assert "| " in (out / "report" / "leaderboard.md").read_text()
-    for name in ("tuco_histogram.png", "tuco_histogram.svg"):
+    assert "accuracy at α = 0" in done.stdout
+    for name in ("tuco_histogram.png", "tuco_histogram.svg", "accuracy_from_base.png"):
         assert (out / "report" / name).stat().st_size > 1000
     assert "ROC AUC of TuCo" in done.stdout and "done in" in done.stdout
 

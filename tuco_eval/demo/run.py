@@ -25,12 +25,17 @@ class Settings:
     n_prompts: int  # prompts per TuCo set
     alphas: tuple[float, ...]
     batch_size: int
+    from_base: tuple[float, ...]  # α below the grid, for the picture only (not cross-validated)
 
 
 FULL = Settings(
-    n_eval=200, n_prompts=48, alphas=(0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25), batch_size=25
+    n_eval=200,
+    n_prompts=48,
+    alphas=(0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25),
+    batch_size=25,
+    from_base=(0.0, 0.25, 0.5),
 )
-QUICK = Settings(n_eval=30, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15)
+QUICK = Settings(n_eval=30, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15, from_base=(0.0,))
 
 
 def load_demo_pair(name: str, device: str) -> tuple[Any, str, str]:
@@ -136,9 +141,17 @@ def run_demo(
     )
     cv = cross_validate(run_dir, folds=5)
     print(format_table(cv))
+    # α below the paper's grid, in a RUN_DIR of their own: the CV above stays on the paper's grid
+    wide_dir = out_dir / "run-from-base"
+    sweep(lm, [TASK], wide_dir, alphas=settings.from_base, task_manager=task_manager,
+          model_args=model_args, label=label, progress=False)
+    accuracy = {**accuracy_by_alpha(wide_dir), **accuracy_by_alpha(run_dir)}
+    print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "
+          f"(fine-tuned): {100 * accuracy[1.0]:.1f}%")
 
     print("[4/4] writing the report")
     files = report([run_dir], out_dir / "report")
+    files += plot_from_base(accuracy, cv["tasks"][TASK], label, out_dir / "report" / "accuracy_from_base")
     files += histograms(tuco["rows"], label,
                         out_dir / "report" / "tuco_histogram", metrics=("tuco",))
     minutes = (time.time() - started) / 60
@@ -146,3 +159,26 @@ def run_demo(
     for path in files:
         print(f"      {path}")
     return {"tuco": tuco, "cv": cv, "files": files, "minutes": minutes}
+
+
+def accuracy_by_alpha(run_dir: Path) -> dict[float, float]:
+    """Mean accuracy of the demo task at each α stored in `run_dir`."""
+    from tuco_eval.store import score_matrix
+
+    matrix = score_matrix(run_dir, TASK)
+    return {float(a): float(row.mean()) for a, row in zip(matrix.alphas, matrix.scores, strict=True)}
+
+
+def plot_from_base(
+    accuracy: dict[float, float], cv_task: dict[str, Any], label: str, stem: Path
+) -> list[Path]:
+    """Accuracy from α = 0 (the base's blocks) through the paper's grid, CV choices starred."""
+    import numpy as np
+
+    from tuco_eval.plots import Curve, accuracy_vs_alpha
+
+    alphas = sorted(accuracy)
+    curve = Curve(label, np.array(alphas), np.array([accuracy[a] for a in alphas]),
+                  chosen=tuple(cv_task["alphas_chosen"]), delta=cv_task["delta_cv"])
+    title = "accuracy from the base (α = 0) to fine-tuned (α = 1)"
+    return accuracy_vs_alpha([(TASK, [curve])], title, "acc", stem)
