@@ -177,6 +177,11 @@ def test_every_option_of_every_subcommand_states_its_default():
             if action.option_strings and action.dest != "help":
                 text = sub.formatter_class(sub.prog)._expand_help(action)
                 assert re.search(r"\((required|default: [^()]*)\)$", text), (name, action.dest, text)
+                assert "default: None" not in text, (name, action.dest)
+        if name == "experiment":  # a default written into the help, kept in step with the code
+            from tuco_eval.prompts.many_shot import HARMFUL_PERSONAS
+
+            assert ",".join(HARMFUL_PERSONAS) in sub.format_help().replace("\n", "").replace(" ", "")
         done = _cli(name, "--no-such-flag")
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, (name, done.stderr)
 

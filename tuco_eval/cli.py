@@ -22,8 +22,17 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Each option's help ends with its default, or with `(required)`."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
-        if action.required and action.option_strings:
-            return f"{action.help or ''} (required)"
+        text = action.help or ""
+        if action.default == argparse.SUPPRESS or "(default: " in text:  # --help; or said already
+            return text
+        if not action.option_strings:
+            return super()._get_help_string(action)
+        if action.required:
+            return f"{text} (required)"
+        if action.nargs == 0:  # a switch: the default is not giving it
+            return f"{text} (default: off)"
+        if action.default is None or action.default == []:
+            return f"{text} (default: none)"
         return super()._get_help_string(action)
 
 

@@ -54,17 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data-dir", default=None, help="local data folder (default: $TUCO_DATA_DIR, else the Hub)"
     )
     parser.add_argument(
-        "--translations", type=Path, help="languages: JSONL with id, language, text"
+        "--translations",
+        type=Path,
+        help="languages: JSONL with id, language, text (default: none; the languages experiment "
+        "requires it)",
     )
-    parser.add_argument("--gcg", type=Path, help="gcg: JSONL with id, goal, suffix")
+    parser.add_argument(
+        "--gcg",
+        type=Path,
+        help="gcg: JSONL with id, goal, suffix (default: none; the gcg experiment requires it)",
+    )
     parser.add_argument(
         "--shots",
         type=_shots,
         default=None,
-        help="many-shot: shot counts, e.g. 1,2,4,8 (default 1,2,...,128)",
+        help="many-shot: shot counts, e.g. 1,2,4,8 (default: 1,2,...,128)",
     )
     parser.add_argument(
-        "--personas", default=None, help="many-shot: comma-separated persona datasets for the shots"
+        "--personas",
+        default=None,
+        help="many-shot: comma-separated persona datasets for the shots "
+        "(default: psychopathy,ends-justify-means,narcissism)",
     )
     parser.add_argument(
         "--no-chat-template",
@@ -86,7 +96,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-new-tokens", type=_positive, default=30, help="jailbreak: tokens per completion"
     )
     parser.add_argument(
-        "--refusal-strings", type=Path, help="jailbreak: file of refusal strings, one per line"
+        "--refusal-strings",
+        type=Path,
+        help="jailbreak: file of refusal strings, one per line (default: the built-in list in "
+        "docs/experiments.md)",
     )
 
 

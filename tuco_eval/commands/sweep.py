@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--alphas", default="0.75,0.9,0.95,1.0,1.05,1.1,1.25", help="the α grid")
     parser.add_argument(
-        "--num_fewshot", type=int, default=None, help="few-shot examples (task default if unset)"
+        "--num_fewshot", type=int, default=None, help="few-shot examples (default: the task's own)"
     )
     parser.add_argument("--batch_size", default="1", help="batch size, or auto")
     parser.add_argument(
