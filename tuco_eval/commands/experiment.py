@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tuco_eval.commands._pair_options import add_pair_arguments, load_pair_from
+
 HELP = (
     "TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
     "many-shot, gcg): per-prompt JSONL, summary with AUCs, and plots."
@@ -38,18 +40,13 @@ def _positive(value: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=NAMES, help="which experiment")
-    parser.add_argument("--base", required=True, help="pre-trained model: Hub id or local folder")
-    parser.add_argument(
-        "--finetuned", required=True, help="fine-tuned model, or a PEFT adapter folder on --base"
-    )
+    add_pair_arguments(parser)
     parser.add_argument("--out", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--n", type=_positive, default=100, help="prompts per set (questions for many-shot)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     parser.add_argument("--batch-size", type=_positive, default=8, help="prompts per forward pass")
-    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ...")
     parser.add_argument(
         "--data-dir", default=None, help="local data folder (default: $TUCO_DATA_DIR, else the Hub)"
     )
@@ -108,7 +105,6 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.experiments import JailbreakOptions, run_experiment, wants_jailbreak
     from tuco_eval.jailbreak import REFUSAL_STRINGS, read_refusal_strings
     from tuco_eval.jsonl import ensure_writable_dir
-    from tuco_eval.pair import load_pair
     from tuco_eval.prompts import read_gcg, read_translations
 
     # every user file is read before the models load: a typo fails in a second, not minutes
@@ -133,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         read_refusal_strings(args.refusal_strings) if args.refusal_strings else REFUSAL_STRINGS
     )
     ensure_writable_dir(args.out, "--out")
-    pair = load_pair(args.finetuned, args.base, dtype=args.dtype, device=args.device)
+    pair = load_pair_from(args)
     summary = run_experiment(
         args.name,
         pair,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tuco_eval.commands._pair_options import add_pair_arguments, load_pair_from
+
 HELP = (
     "TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
     "resumes from OUTPUT.partial/."
@@ -13,12 +15,7 @@ SCORE_PIECE = 64  # prompts per checkpointed piece: a rerun after a crash redoes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", required=True, help="pre-trained model: Hub id or local folder")
-    parser.add_argument(
-        "--finetuned",
-        required=True,
-        help="fine-tuned model: Hub id, local folder, or a PEFT adapter folder on --base",
-    )
+    add_pair_arguments(parser)
     parser.add_argument(
         "--input", required=True, type=Path, help="prompts, one JSON object per line"
     )
@@ -32,10 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wrap each prompt as a user turn in the fine-tuned tokenizer's chat template",
     )
     parser.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
-    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps, ...")
-    parser.add_argument("--gguf-file", default=None, help="GGUF file inside --finetuned")
-    parser.add_argument("--base-gguf-file", default=None, help="GGUF file inside --base")
     parser.add_argument(
         "--kl",
         action="store_true",
@@ -48,18 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add the base rank of the fine-tuned greedy next token and its shift class: "
         "1 unshifted, 2-3 marginal, >3 shifted (same extra base pass as --kl)",
     )
-    parser.add_argument(
-        "--trust-remote-code",
-        action="store_true",
-        help="allow model code from the Hub (off unless given)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.errors import TucoError
     from tuco_eval.jsonl import ensure_writable_dir, write_jsonl_atomic
-    from tuco_eval.pair import load_pair
     from tuco_eval.resume import discard, resumable_map
     from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
 
@@ -67,15 +54,7 @@ def run(args: argparse.Namespace) -> int:
         raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
     prompts = read_prompts(args.input, args.text_field)  # fail on a bad file before loading models
     ensure_writable_dir(args.output.parent, "--output")
-    pair = load_pair(
-        args.finetuned,
-        args.base,
-        dtype=args.dtype,
-        device=args.device,
-        gguf_file=args.gguf_file,
-        base_gguf_file=args.base_gguf_file,
-        trust_remote_code=args.trust_remote_code,
-    )
+    pair = load_pair_from(args)
     base_logits = _base_logits(pair) if args.kl or args.shift else None
     dropped = (set() if args.kl else {"kl"}) | (set() if args.shift else {"base_rank", "shift"})
 
