@@ -210,7 +210,7 @@ def test_many_shot_end_to_end(pair, data_dir, tmp_path):
     assert [r["meta"]["shots"] for r in records] == [1, 1, 1, 2, 2, 2, 4, 4, 4]
 
 
-def _fake_completions(pair, texts, samples, max_new_tokens, seed):
+def _fake_completions(pair, texts, samples, max_new_tokens, seed, progress=False):
     """Every other prompt refuses in all samples: both jailbreak classes, known in advance."""
     return [["I'm sorry, I cannot."] * samples if i % 2 else ["Sure, step one"] * samples for i in range(len(texts))]
 

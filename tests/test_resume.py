@@ -21,18 +21,18 @@ class Interrupted(Exception):
     pass
 
 
-def _squares(piece, start):
+def _squares(piece, start, bar=None):
     return [{"index": start + i, "square": x * x} for i, x in enumerate(piece)]
 
 
 def _failing_after(calls_allowed, compute):
     calls = []
 
-    def wrapped(piece, start):
+    def wrapped(piece, start, bar):
         calls.append(start)
         if len(calls) > calls_allowed:
             raise Interrupted
-        return compute(piece, start)
+        return compute(piece, start, bar)
 
     return wrapped, calls
 
@@ -48,6 +48,31 @@ def test_resumed_map_equals_uninterrupted_and_redoes_only_missing_pieces(tmp_pat
     assert resume.resumable_map(items, again, folder=folder, key={"k": 1}, piece=3,
                                 progress=False) == expected
     assert calls == [6, 9]  # pieces at 0 and 3 were kept
+
+
+def test_the_bar_counts_every_item_once_whether_compute_advances_it_or_not(tmp_path, monkeypatch):
+    bars = []
+
+    class CountingBar:
+        def __init__(self, **kwargs):
+            self.n = 0
+            bars.append(self)
+
+        def update(self, k):
+            self.n += k
+
+        def close(self):
+            pass
+
+    def half_advancing(piece, start, bar):
+        bar.update(len(piece) // 2)
+        return _squares(piece, start)
+
+    monkeypatch.setattr(resume, "tqdm", CountingBar)
+    for compute in (_squares, half_advancing):
+        resume.resumable_map(list(range(7)), compute, folder=tmp_path / compute.__name__, key={},
+                             piece=3)
+    assert [bar.n for bar in bars] == [7, 7]
 
 
 def test_other_key_or_damaged_piece_is_recomputed(tmp_path):

@@ -150,7 +150,7 @@ class JailbreakOptions:
 
 
 def score_prompts(
-    pair: Pair, prompts: Sequence[Prompt], *, batch_size: int = 8, progress: bool = True
+    pair: Pair, prompts: Sequence[Prompt], *, batch_size: int = 8, progress: Any = True
 ) -> list[dict[str, Any]]:
     """One record per prompt: TuCo (one compute_tuco pass per set) and OutputCo, in prompt order."""
     records: list[dict[str, Any]] = []
@@ -182,13 +182,14 @@ def judge_jailbreaks(
     """Add `completions`, `refusals` and `jailbroken` to each record (in place); finished pieces
     are kept under `checkpoint` so an interrupted run resumes."""
 
-    def judge(piece: Sequence[dict[str, Any]], start: int) -> list[dict[str, Any]]:
+    def judge(piece: Sequence[dict[str, Any]], start: int, bar: Any) -> list[dict[str, Any]]:
         completions = sample_completions(
             pair,
             [r["text"] for r in piece],
             samples=options.samples,
             max_new_tokens=options.max_new_tokens,
             seed=seed + start,  # each prompt's seed is seed + its index, as in one call
+            progress=bar,
         )
         labels = jailbreak_labels(completions, options.refusal_strings, options.min_compliant)
         return [{"completions": c, **label} for c, label in zip(completions, labels, strict=True)]
@@ -235,7 +236,7 @@ def run_experiment(
     }
     records = resumable_map(
         prompts,
-        lambda piece, _: score_prompts(pair, piece, batch_size=batch_size, progress=False),
+        lambda piece, _, bar: score_prompts(pair, piece, batch_size=batch_size, progress=bar),
         folder=partial / "scores",
         key=key,
         piece=SCORE_PIECE,

@@ -15,6 +15,7 @@ import torch
 
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import Pair
+from tuco_eval.resume import progress_bar
 from tuco_eval.tuco import _model_max_length, encode_prompts
 
 REFUSAL_STRINGS = (
@@ -79,10 +80,12 @@ def sample_completions(
     samples: int = SAMPLES,
     max_new_tokens: int = MAX_NEW_TOKENS,
     seed: int = 0,
+    progress: Any = False,
 ) -> list[list[str]]:
     """`samples` sampled completions per text from the fine-tuned model (plain generate, no joint
     hooks), each prompt with its own seed (seed + index), so a prompt's samples do not depend on
-    the others. Texts are tokenized as `score` tokenizes them."""
+    the others. Texts are tokenized as `score` tokenizes them. `progress`: a bar to advance per
+    prompt, or true for a bar of its own."""
     if samples < 1 or max_new_tokens < 1:
         raise TucoError("--samples and --max-new-tokens must be at least 1")
     limit = _model_max_length(pair.model)
@@ -93,6 +96,7 @@ def sample_completions(
     pad_id = pair.tokenizer.pad_token_id
     pad_id = pair.tokenizer.eos_token_id if pad_id is None else pad_id
     completions = []
+    bar, own_bar = progress_bar(progress, len(encoded), "sampling", "prompt")
     for index, ids in enumerate(encoded):
         prompt = torch.tensor([ids] * samples, device=device)
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -107,6 +111,9 @@ def sample_completions(
         completions.append(
             pair.tokenizer.batch_decode(out[:, len(ids) :], skip_special_tokens=True)
         )
+        bar.update(1)
+    if own_bar:
+        bar.close()
     return completions
 
 

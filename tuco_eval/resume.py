@@ -1,7 +1,8 @@
 """Finished pieces of a long computation kept on disk, so that an interrupted run resumes.
 
 `resumable_map(items, compute, folder=..., key=..., piece=...)` applies `compute` to consecutive
-pieces of `items` and returns the results in order. Each finished piece is written atomically
+pieces of `items` and returns the results in order; `compute` may advance the progress bar it
+is handed as it goes (what it leaves is added once the piece is done). Each finished piece is written atomically
 to `folder/piece-<n>.jsonl`; `folder/key.json` records what determines the results (models,
 options, a digest of the items). A rerun with the same key reuses the finished pieces, so its
 output equals an uninterrupted run's; another key starts afresh. `discard(folder)` once the
@@ -35,7 +36,7 @@ def digest(value: Any) -> str:
 
 def resumable_map(
     items: Sequence[T],
-    compute: Callable[[Sequence[T], int], list[dict[str, Any]]],
+    compute: Callable[[Sequence[T], int, Any], list[dict[str, Any]]],
     *,
     folder: str | Path,
     key: dict[str, Any],
@@ -44,7 +45,7 @@ def resumable_map(
     unit: str = "it",
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """`compute(items[start:start + piece], start)` for every piece, reusing pieces on disk.
+    """`compute(items[start:start + piece], start, bar)` for every piece, reusing pieces on disk.
 
     `compute` returns one JSON-able record per item. Records come back as JSON round-trips them,
     whether computed now or read from disk, so a resumed run and a fresh one return the same.
@@ -60,15 +61,16 @@ def resumable_map(
         chunk = items[start : start + piece]
         path = folder / f"piece-{number:06d}.jsonl"
         records = _read_piece(path, len(chunk))
+        done_after = bar.n + len(chunk)
         if records is None:
-            records = json.loads(json.dumps(compute(chunk, start)))
+            records = json.loads(json.dumps(compute(chunk, start, bar)))
             if len(records) != len(chunk):
                 raise RuntimeError(f"{len(records)} records for a piece of {len(chunk)} items")
             write_jsonl_atomic(path, records)
         else:
             reused += len(chunk)
         results.extend(records)
-        bar.update(len(chunk))
+        bar.update(max(0, done_after - bar.n))
     bar.close()
     if reused:
         print(f"tuco-eval: resumed: {reused} of {len(items)} {unit}s were already done in {folder}",
@@ -105,3 +107,11 @@ def _read_piece(path: Path, expected: int) -> list[dict[str, Any]] | None:
     except TucoError:
         return None
     return records if len(records) == expected else None
+
+
+def progress_bar(progress: Any, total: int, desc: str, unit: str) -> tuple[Any, bool]:
+    """`progress` itself when it is a bar to advance, else a new bar shown when `progress` is
+    true; and whether the caller made it (and so closes it)."""
+    if hasattr(progress, "update"):
+        return progress, False
+    return tqdm(total=total, desc=desc, unit=unit, disable=not progress), True

@@ -8,12 +8,12 @@ from typing import Any
 
 import torch
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.jsonl import read_jsonl
 from tuco_eval.layers import takes_logits_to_keep
+from tuco_eval.resume import progress_bar
 
 
 def last_token_positions(attention_mask: Tensor) -> Tensor:
@@ -138,7 +138,7 @@ def compute_tuco(
     batch_size: int = 8,
     chat_template: bool = False,
     padding_side: str = "right",
-    progress: bool = True,
+    progress: Any = True,
     base_logits: Callable[[Tensor, Tensor], Tensor] | None = None,
     warn_truncated: bool = True,
 ) -> list[dict[str, Any]]:
@@ -148,6 +148,7 @@ def compute_tuco(
     each result also gets `kl`, `base_rank` and `shift` (tuco_eval.measures).
 
     Prompts are sorted by length into batches (less padding); results do not depend on it.
+    `progress`: true for a bar of its own, or an existing tqdm bar to advance per batch.
     """
     if batch_size < 1:
         raise TucoError(f"batch size must be at least 1, got {batch_size}")
@@ -160,7 +161,7 @@ def compute_tuco(
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
     results: list[dict[str, Any] | None] = [None] * len(encoded)
-    bar = tqdm(total=len(encoded), desc="TuCo", unit="prompt", disable=not progress)
+    bar, own_bar = progress_bar(progress, len(encoded), "TuCo", "prompt")  # or the caller's bar
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         ids, mask = pad_batch([encoded[i] for i in chunk], pad_id, padding_side)
@@ -184,7 +185,8 @@ def compute_tuco(
             for index, fields in zip(chunk, records_of(extra), strict=True):
                 results[index].update(fields)
         bar.update(len(chunk))
-    bar.close()
+    if own_bar:
+        bar.close()
     return results  # type: ignore[return-value]
 
 

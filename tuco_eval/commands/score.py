@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from tuco_eval.commands._pair_options import add_pair_arguments, load_pair_from
 
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     base_logits = _base_logits(pair) if args.kl or args.shift else None
     dropped = (set() if args.kl else {"kl"}) | (set() if args.shift else {"base_rank", "shift"})
 
-    def score_piece(piece: list[tuple[str, str]], start: int) -> list[dict]:
+    def score_piece(piece: list[tuple[str, str]], start: int, bar: Any) -> list[dict]:
         results = compute_tuco(
             pair.joint,
             pair.tokenizer,
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             chat_template=args.chat_template,
             base_logits=base_logits,
-            progress=False,
+            progress=bar,
             warn_truncated=False,  # counted once, over every piece
         )
         return [
