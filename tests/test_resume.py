@@ -92,6 +92,31 @@ def test_other_key_or_damaged_piece_is_recomputed(tmp_path):
     assert calls == [3, 0, 3, 0, 3]  # other items, other digest
 
 
+def test_disk_full_is_one_line_and_keeps_the_finished_pieces(tmp_path, monkeypatch):
+    import errno
+
+    from tuco_eval.errors import TucoError
+
+    folder = tmp_path / "partial"
+    real = resume.write_jsonl_atomic
+    writes = []
+
+    def fills_up(path, records):
+        writes.append(path)
+        if len(writes) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, records)
+
+    monkeypatch.setattr(resume, "write_jsonl_atomic", fills_up)
+    with pytest.raises(TucoError, match="No space left on device.*rerun the same command") as err:
+        resume.resumable_map(list(range(6)), _squares, folder=folder, key={}, piece=3, progress=False)
+    assert "\n" not in str(err.value)
+    again, calls = _failing_after(99, _squares)
+    assert resume.resumable_map(list(range(6)), again, folder=folder, key={}, piece=3,
+                                progress=False) == _squares(list(range(6)), 0)
+    assert calls == [3]
+
+
 def test_score_resumes_after_a_crash_and_cleans_up(pair_dirs, tmp_path, monkeypatch):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"text": f"prompt number {i} " * (1 + i % 4)}) + "\n"

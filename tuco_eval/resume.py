@@ -11,11 +11,12 @@ final output is written.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,7 +54,8 @@ def resumable_map(
     folder = Path(folder)
     full_key = {**key, "items": digest(list(items)), "n": len(items), "piece": piece}
     full_key = json.loads(json.dumps(full_key, default=str))  # as key.json will read back
-    _prepare(folder, full_key)
+    with _writing(folder):
+        _prepare(folder, full_key)
     results: list[dict[str, Any]] = []
     reused = 0
     bar = tqdm(total=len(items), desc=desc, unit=unit, disable=not progress)
@@ -66,7 +68,8 @@ def resumable_map(
             records = json.loads(json.dumps(compute(chunk, start, bar)))
             if len(records) != len(chunk):
                 raise RuntimeError(f"{len(records)} records for a piece of {len(chunk)} items")
-            write_jsonl_atomic(path, records)
+            with _writing(folder):
+                write_jsonl_atomic(path, records)
         else:
             reused += len(chunk)
         results.extend(records)
@@ -81,6 +84,18 @@ def resumable_map(
 def discard(folder: str | Path) -> None:
     """Remove the pieces once the final output is safely written."""
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _writing(folder: Path) -> Iterator[None]:
+    """Disk full or read-only: one line; the pieces already written stay for the rerun."""
+    try:
+        yield
+    except OSError as err:
+        raise TucoError(
+            f"cannot write a finished piece into {folder}: {err.strerror or err}; free space or "
+            f"fix the folder, then rerun the same command to resume"
+        ) from None
 
 
 def _prepare(folder: Path, key: dict[str, Any]) -> None:
