@@ -149,6 +149,29 @@ def test_score_resumes_after_a_crash_and_cleans_up(pair_dirs, tmp_path, monkeypa
     assert not (tmp_path / "resumed.jsonl.partial").exists()
 
 
+def test_score_output_on_a_full_disk_is_one_line_and_the_rerun_reuses_the_pieces(
+        pair_dirs, tmp_path, monkeypatch, capsys):
+    import errno
+
+    import tuco_eval.jsonl
+
+    prompts = tmp_path / "p.jsonl"
+    prompts.write_text("".join(json.dumps({"text": f"prompt {i}"}) + "\n" for i in range(5)))
+    args = ["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+            "--input", str(prompts), "--output", str(tmp_path / "t.jsonl")]
+
+    def full(path, records):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tuco_eval.jsonl, "write_jsonl_atomic", full)
+        assert main(args) == 2
+    [said] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # not bars
+    assert "No space left on device" in said and "pieces are kept" in said
+    assert main(args) == 0
+    assert "resumed: 5 of 5 prompts" in capsys.readouterr().err
+
+
 def test_score_to_an_unwritable_place_fails_before_loading(tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -30,7 +30,7 @@ from tuco_eval.jailbreak import (
     jailbreak_labels,
     sample_completions,
 )
-from tuco_eval.jsonl import atomic_write_text, write_jsonl_atomic
+from tuco_eval.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
 from tuco_eval.outputco import compute_outputco
 from tuco_eval.pair import Pair
 from tuco_eval.prompts import (
@@ -270,7 +270,9 @@ def run_experiment(
             "prompts": len(records),
             "jailbroken": sum(r["jailbroken"] for r in records),
         }
-    write_outputs(Path(out_dir), name, records, summary)
+    with disk_errors(f"the outputs into {out_dir}", "free space or choose another --out, then "
+                     "rerun the same command: the scored pieces are kept"):
+        write_outputs(Path(out_dir), name, records, summary)
     discard(partial)
     return summary
 

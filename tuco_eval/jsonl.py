@@ -95,3 +95,13 @@ def ensure_writable_dir(folder: str | Path, flag: str) -> None:
         raise TucoError(
             f"cannot write to {flag} {folder}: {err.strerror or err}; choose a writable folder"
         ) from None
+
+
+@contextlib.contextmanager
+def disk_errors(what: str, advice: str) -> Iterator[None]:
+    """An OSError while writing (disk full, read-only folder) becomes one line naming `what` and
+    `advice`; atomic writes mean every file written before it is intact."""
+    try:
+        yield
+    except OSError as err:
+        raise TucoError(f"cannot write {what}: {err.strerror or err}; {advice}") from None

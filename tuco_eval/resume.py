@@ -16,14 +16,14 @@ import hashlib
 import json
 import shutil
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
-from tuco_eval.jsonl import atomic_write_text, read_jsonl, write_jsonl_atomic
+from tuco_eval.jsonl import atomic_write_text, disk_errors, read_jsonl, write_jsonl_atomic
 
 T = TypeVar("T")
 KEY_FILE = "key.json"
@@ -86,16 +86,11 @@ def discard(folder: str | Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _writing(folder: Path) -> Iterator[None]:
-    """Disk full or read-only: one line; the pieces already written stay for the rerun."""
-    try:
-        yield
-    except OSError as err:
-        raise TucoError(
-            f"cannot write a finished piece into {folder}: {err.strerror or err}; free space or "
-            f"fix the folder, then rerun the same command to resume"
-        ) from None
+def _writing(folder: Path) -> contextlib.AbstractContextManager:
+    return disk_errors(
+        f"a finished piece into {folder}",
+        "free space or fix the folder, then rerun the same command to resume",
+    )
 
 
 def _prepare(folder: Path, key: dict[str, Any]) -> None:

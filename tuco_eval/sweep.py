@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import parse_alpha, warn_if_negative
+from tuco_eval.jsonl import disk_errors
 from tuco_eval.store import format_alpha, unit_is_complete, unit_lock, update_run_info, write_unit
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
@@ -230,16 +231,12 @@ def _evaluate_unit(
         write_unit(run_dir, alpha, name, _records(out["samples"][name]))
 
 
-@contextmanager
-def writing(run_dir: Path, what: str) -> Iterator[None]:
+def writing(run_dir: Path, what: str) -> AbstractContextManager:
     """Disk full or read-only: one line; every file written so far stays intact (atomic writes)."""
-    try:
-        yield
-    except OSError as err:
-        raise TucoError(
-            f"cannot write {what} into {run_dir}: {err.strerror or err}; free space or choose "
-            f"another --output, then rerun to resume"
-        ) from None
+    return disk_errors(
+        f"{what} into {run_dir}",
+        "free space or choose another --output, then rerun to resume",
+    )
 
 
 def _jsonable_config(task: Any) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.errors import TucoError
-    from tuco_eval.jsonl import ensure_writable_dir, write_jsonl_atomic
+    from tuco_eval.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
     from tuco_eval.resume import discard, resumable_map
     from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
 
@@ -85,7 +85,9 @@ def run(args: argparse.Namespace) -> int:
     records = resumable_map(
         prompts, score_piece, folder=partial, key=key, piece=SCORE_PIECE, desc="TuCo", unit="prompt"
     )
-    write_jsonl_atomic(args.output, records)
+    with disk_errors(str(args.output), "free space or choose another --output, then rerun the "
+                     "same command: the scored pieces are kept"):
+        write_jsonl_atomic(args.output, records)
     discard(partial)
     report_truncated(sum(r["truncated"] for r in records))
     mean = sum(r["tuco"] for r in records) / len(records)
