@@ -5,8 +5,9 @@ at interpreter start by ``tuco_eval_autoregister.pth``. It installs a meta-path 
 watches for ``lm_eval.api.registry``; right after that module runs, it imports
 ``lm_eval.models`` (so the built-in models register first) and adds a lazy placeholder
 ``tuco_scaled -> tuco_eval.lm:TucoScaledLM``. Nothing else is imported, so unrelated Python
-start-up pays only for this file. Once lm-eval is in use, an uncaught tuco-eval user error
-(``TucoError``) prints as one line and exits 2 instead of a traceback.
+start-up pays only for this file. Under the ``lm_eval`` command, an uncaught tuco-eval user error
+(``TucoError``) prints as one line and exits 2 instead of a traceback; programs that merely
+import lm-eval keep Python's own exception handling.
 """
 
 import os
@@ -23,10 +24,18 @@ def _register(registry_module) -> None:
 
         if "tuco_scaled" not in registry_module.model_registry:
             registry_module.model_registry.register("tuco_scaled", target=_TARGET)
-        if not getattr(sys.excepthook, "_tuco_eval", False):
+        if _running_lm_eval_cli() and not getattr(sys.excepthook, "_tuco_eval", False):
             sys.excepthook = _one_line_for_user_errors(sys.excepthook)
     except Exception as err:  # never break lm-eval because of this convenience
         print(f"tuco-eval: could not register 'tuco_scaled' with lm-eval: {err}", file=sys.stderr)
+
+
+def _running_lm_eval_cli() -> bool:
+    """The `lm_eval` command (or `python -m lm_eval`), not a program that imports lm-eval."""
+    argv0 = (sys.argv[0] if sys.argv else "").replace("\\", "/")
+    return os.path.basename(argv0) in ("lm_eval", "lm-eval", "lm_eval.exe") or argv0.endswith(
+        "lm_eval/__main__.py"
+    )
 
 
 def _is_user_error(kind) -> bool:

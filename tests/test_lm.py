@@ -110,10 +110,12 @@ def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
 
 def test_module_fallback_and_builtin_models_still_registered(pair_dirs, tmp_path):
     done = _run([sys.executable, "-c",
-                 "from lm_eval.api.registry import get_model; "
-                 "print(get_model('hf').__name__, get_model('tuco_scaled').__name__)"], tmp_path)
+                 "import sys; from lm_eval.api.registry import get_model; "
+                 "print(get_model('hf').__name__, get_model('tuco_scaled').__name__, "
+                 "getattr(sys.excepthook, '_tuco_eval', False))"], tmp_path)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["HFLM", "TucoScaledLM"]
+    # a program importing lm-eval keeps Python's exception handling; only `lm_eval` gets one-liners
+    assert done.stdout.split() == ["HFLM", "TucoScaledLM", "False"]
     done = _run([sys.executable, "-m", "tuco_eval", "lm-eval", "--model", "tuco_scaled", "--model_args",
                  f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
                  "--include_path", FIXTURE_TASKS, "--device", "cpu", "--limit", "2"], tmp_path)
