@@ -148,7 +148,8 @@ def test_gated_and_offline_hub_errors_say_what_to_do():
     def offline():
         raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
 
-    with pytest.raises(TucoError, match="not in the local cache and the Hub is unreachable"):
+    with pytest.raises(TucoError, match="'org/model': no local folder of that name; not in the local "
+                                        "Hub cache, and the Hub is unreachable"):
         friendly_load(offline, "org/model", "fine-tuned model")
 
 

@@ -60,7 +60,12 @@ def friendly_load(load: Callable[[], Any], name: str, what: str) -> Any:
         elif (
             "offline" in text.lower() or "couldn't connect" in text or "LocalEntryNotFound" in kind
         ):
-            hint = "not in the local cache and the Hub is unreachable (HF_HUB_OFFLINE is set or no network)"
+            hint = (
+                "not in the local Hub cache, and the Hub is unreachable (HF_HUB_OFFLINE is set or "
+                "no network)"
+            )
+            if not Path(name).exists():  # `org/name` could also be a mistyped local path
+                hint = f"no local folder of that name; {hint}"
         else:
             hint = f"{kind}: {text}"
         raise TucoError(f"cannot load the {what} '{name}': {hint}") from None
