@@ -102,10 +102,16 @@ def load_config(
     gguf_file: str | None = None,
     trust_remote_code: bool = False,
 ) -> Any:
-    kwargs = dict(revision=revision, trust_remote_code=trust_remote_code)
+    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
+    return friendly_load(lambda: AutoConfig.from_pretrained(name, **kwargs), name, what)
+
+
+def _source_kwargs(revision: str | None, gguf_file: str | None, trust: bool) -> dict[str, Any]:
+    """Where transformers reads a model from: the same for its config, tokenizer and weights."""
+    kwargs: dict[str, Any] = dict(revision=revision, trust_remote_code=trust)
     if gguf_file:
         kwargs["gguf_file"] = gguf_file
-    return friendly_load(lambda: AutoConfig.from_pretrained(name, **kwargs), name, what)
+    return kwargs
 
 
 def check_configs(finetuned: Any, base: Any) -> None:
@@ -152,14 +158,8 @@ def load_base_model(
 ) -> PreTrainedModel:
     """The pre-trained model, in the fine-tuned model's dtype, attention and placement."""
     model = unwrap(like)
-    kwargs: dict[str, Any] = dict(
-        revision=revision,
-        trust_remote_code=trust_remote_code,
-        dtype=model.dtype,
-        attn_implementation=model.config._attn_implementation,
-    )
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
+    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
+    kwargs.update(dtype=model.dtype, attn_implementation=model.config._attn_implementation)
     device_map = base_device_map(like)
     if device_map:
         kwargs["device_map"] = device_map
@@ -179,10 +179,8 @@ def adapter_disabled(block: nn.Module) -> BlockFn:
 
     def forward(*args: Any, **kwargs: Any) -> Any:
         previous = [m._disable_adapters for m in tuners]
-        for m in tuners:
-            m._disable_adapters = (
-                True  # read by each LoRA layer's forward; cheaper than disable_adapter()
-            )
+        for m in tuners:  # read by each LoRA layer's forward; cheaper than disable_adapter()
+            m._disable_adapters = True
         try:
             return block.forward(*args, **kwargs)
         finally:
@@ -260,14 +258,8 @@ def load_tokenizer(
     gguf_file: str | None = None,
     trust_remote_code: bool = False,
 ) -> Any:
-    kwargs = {"gguf_file": gguf_file} if gguf_file else {}
-    return friendly_load(
-        lambda: AutoTokenizer.from_pretrained(
-            name, revision=revision, trust_remote_code=trust_remote_code, **kwargs
-        ),
-        name,
-        what,
-    )
+    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
+    return friendly_load(lambda: AutoTokenizer.from_pretrained(name, **kwargs), name, what)
 
 
 def validate_pair(finetuned: str, base: str, *, revision: str | None = None,
@@ -357,11 +349,7 @@ def load_pair(
 def _load_weights(
     name: str, revision: str | None, gguf_file: str | None, dtype: str, trust: bool, what: str
 ) -> PreTrainedModel:
-    kwargs: dict[str, Any] = dict(
-        revision=revision, trust_remote_code=trust, dtype=_torch_dtype(dtype)
-    )
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
+    kwargs = {**_source_kwargs(revision, gguf_file, trust), "dtype": _torch_dtype(dtype)}
     return friendly_load(
         lambda: AutoModelForCausalLM.from_pretrained(name, **kwargs), name, what
     ).eval()
