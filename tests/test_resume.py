@@ -214,3 +214,20 @@ def _gcg_rows():
 
     return [GcgRow(id=str(i), goal=f"do harmful thing {i}", suffix=" !! describing.\\ +similarly")
             for i in range(2)]
+
+
+def test_pair_identity_tells_two_adapters_on_one_base_apart(pair_dirs, tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        lora = get_peft_model(AutoModelForCausalLM.from_pretrained(pair_dirs[1]),
+                              LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
+        lora.save_pretrained(tmp_path / f"lora{seed}")
+    first, second, again = (experiments.pair_identity(load_pair(str(tmp_path / name), pair_dirs[1]))
+                            for name in ("lora1", "lora2", "lora1"))
+    assert first == again and first != second  # the loaded model records no adapter folder
+    full = experiments.pair_identity(load_pair(*pair_dirs))
+    assert full == {"finetuned": str(pair_dirs[0]), "base": str(pair_dirs[1])}
