@@ -9,7 +9,7 @@ import pytest
 from tuco_eval import experiments, resume
 from tuco_eval.cli import main
 from tuco_eval.commands import score as score_command
-from tuco_eval.pair import load_pair
+from tuco_eval.pair import load_pair, pair_identity
 
 
 @pytest.fixture(scope="module")
@@ -226,8 +226,8 @@ def test_pair_identity_tells_two_adapters_on_one_base_apart(pair_dirs, tmp_path)
         lora = get_peft_model(AutoModelForCausalLM.from_pretrained(pair_dirs[1]),
                               LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights=False))
         lora.save_pretrained(tmp_path / f"lora{seed}")
-    first, second, again = (experiments.pair_identity(load_pair(str(tmp_path / name), pair_dirs[1]))
+    first, second, again = (pair_identity(load_pair(str(tmp_path / name), pair_dirs[1]))
                             for name in ("lora1", "lora2", "lora1"))
     assert first == again and first != second  # the loaded model records no adapter folder
-    full = experiments.pair_identity(load_pair(*pair_dirs))
+    full = pair_identity(load_pair(*pair_dirs))
     assert full == {"finetuned": str(pair_dirs[0]), "base": str(pair_dirs[1])}

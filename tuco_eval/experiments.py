@@ -12,14 +12,11 @@ plots.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from tuco_eval import __version__
 from tuco_eval import experiment_plots as plots
@@ -34,9 +31,8 @@ from tuco_eval.jailbreak import (
     sample_completions,
 )
 from tuco_eval.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
-from tuco_eval.layers import unwrap
 from tuco_eval.outputco import compute_outputco
-from tuco_eval.pair import Pair
+from tuco_eval.pair import Pair, pair_identity
 from tuco_eval.prompts import (
     Prompt,
     chat_prompts,
@@ -206,24 +202,6 @@ def judge_jailbreaks(
     )
     for record, verdict in zip(records, judged, strict=True):
         record.update(verdict)
-
-
-def pair_identity(pair: Pair) -> dict[str, Any]:
-    """What names a loaded pair in a resume key: the paths it was loaded from and, for a PEFT
-    adapter (whose folder the loaded model does not record), a digest of the adapter weights."""
-    identity: dict[str, Any] = {
-        "finetuned": unwrap(pair.model).name_or_path,
-        "base": None if pair.base is None else pair.base.name_or_path,
-    }
-    if pair.base is None:
-        from peft.utils import get_peft_model_state_dict
-
-        digest = hashlib.sha256()
-        for name, tensor in sorted(get_peft_model_state_dict(pair.model).items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-        identity["adapter_sha256"] = digest.hexdigest()
-    return identity
 
 
 def run_experiment(

@@ -7,6 +7,7 @@ the same modules with the adapter switched off.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import warnings
@@ -362,3 +363,21 @@ def _torch_dtype(dtype: str | torch.dtype) -> str | torch.dtype:
     if not isinstance(value, torch.dtype):
         raise TucoError(f"unknown dtype {dtype!r}: use float32, bfloat16, float16 or auto")
     return value
+
+
+def pair_identity(pair: Pair) -> dict[str, Any]:
+    """What names a loaded pair in a resume key: the paths it was loaded from and, for a PEFT
+    adapter (whose folder the loaded model does not record), a digest of the adapter weights."""
+    identity: dict[str, Any] = {
+        "finetuned": unwrap(pair.model).name_or_path,
+        "base": None if pair.base is None else pair.base.name_or_path,
+    }
+    if pair.base is None:
+        from peft.utils import get_peft_model_state_dict
+
+        digest = hashlib.sha256()
+        for name, tensor in sorted(get_peft_model_state_dict(pair.model).items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        identity["adapter_sha256"] = digest.hexdigest()
+    return identity

@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.errors import TucoError
     from tuco_eval.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
+    from tuco_eval.pair import pair_identity
     from tuco_eval.resume import discard, resumable_map
     from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
 
@@ -77,10 +78,9 @@ def run(args: argparse.Namespace) -> int:
 
     partial = args.output.with_name(args.output.name + ".partial")
     key = {
-        "command": "score", "tuco_eval": __version__, "finetuned": args.finetuned,
-        "base": args.base, "gguf_file": args.gguf_file, "base_gguf_file": args.base_gguf_file,
-        "dtype": args.dtype, "chat_template": args.chat_template, "kl": args.kl,
-        "shift": args.shift,
+        "command": "score", "tuco_eval": __version__, "models": pair_identity(pair),
+        "gguf_file": args.gguf_file, "base_gguf_file": args.base_gguf_file, "dtype": args.dtype,
+        "chat_template": args.chat_template, "kl": args.kl, "shift": args.shift,
     }
     records = resumable_map(
         prompts, score_piece, folder=partial, key=key, piece=SCORE_PIECE, desc="TuCo", unit="prompt"
