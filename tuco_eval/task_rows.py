@@ -66,6 +66,13 @@ def store_rows(
     rows = {task: task_rows(info, task, metric) for task in tasks}
     if filter is None:
         return [row for task_list in rows.values() for row in task_list]
+    for task, task_list in rows.items():
+        configured = configured_filters((info.get("task_configs") or {}).get(task))
+        if filter in configured and all(r.filter != filter for r in task_list):
+            raise TucoError(
+                f"the store of task {task} holds only its filter {task_list[0].filter!r} (swept "
+                f"before tuco-eval kept every filter); sweep it again into a new RUN_DIR for {filter!r}"
+            )
     if not any(r.filter == filter for task_list in rows.values() for r in task_list):
         known = sorted({r.filter for task_list in rows.values() for r in task_list})
         raise TucoError(
