@@ -103,11 +103,15 @@ def weighted_by_size(info: Mapping, group: str, metric: str, filter: str | None)
 
 def group_aggregation(group: Any) -> list[dict]:
     """A built lm-eval Group's ``aggregate_metric_list`` as plain JSON (metric, filters, weighting)."""
+    entries = [
+        entry if isinstance(entry, Mapping) else vars(entry)  # AggMetricConfig, or a plain dict
+        for entry in getattr(group, "aggregate_metric_list", None) or []
+    ]
     return [
         {
-            "metric": entry.metric,
-            "filter_list": entry.filter_list,
-            "weight_by_size": bool(entry.weight_by_size),
+            "metric": entry.get("metric"),
+            "filter_list": entry.get("filter_list"),
+            "weight_by_size": bool(entry.get("weight_by_size", True)),
         }
-        for entry in getattr(group, "aggregate_metric_list", None) or []
+        for entry in entries
     ]
