@@ -8,7 +8,7 @@ RUN_DIR and writes its cv.json. See docs/cv.md.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,12 +24,16 @@ from tuco_eval.store import (
     score_matrix,
     store_fingerprint,
 )
+from tuco_eval.task_rows import Row, store_rows, weighted_by_size
 
 DEFAULT_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
 _TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
 _CHUNK = 1 << 22  # resampled values held in memory at once
+CV_FORMAT = 2  # cv.json layout: 2 = rows per (task, filter), group figures both ways
+MEAN_LABEL = "mean over tasks"  # the paper's group figure
+WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
 class CVError(TucoError):
@@ -168,28 +172,66 @@ def _leaf_tasks(
     return leaves
 
 
-def aggregate_groups(task_results: Mapping[str, dict], groups: Mapping[str, Sequence[str]]) -> dict:
-    """Per group: the unweighted mean over member tasks (the paper's aggregation) and the share
-    of members with a significant gain. Nested groups are expanded to their tasks."""
+def aggregate_groups(
+    task_results: Mapping[str, dict],
+    groups: Mapping[str, Sequence[str]],
+    rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    by_size: Callable[[str, str | None], bool] = lambda group, filter: False,
+) -> dict:
+    """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
+    members with a significant gain and, where ``by_size(group, filter)``, lm-eval's mean weighted
+    by each task's doc count. Nested groups are expanded to their tasks.
+
+    ``rows_of`` maps a task to its (row name, filter) pairs (default: the task is its own row).
+    Members with several filters give the group a row per filter, ``<group>,<filter>``, as lm-eval.
+    """
     out: dict[str, dict] = {}
     for group in groups:
         members = sorted(set(_leaf_tasks(group, groups)))
-        missing = [t for t in members if t not in task_results]
+        rows = {
+            t: [(r, f) for r, f in (rows_of or {}).get(t, [(t, None)]) if r in task_results]
+            for t in members
+        }
+        missing = [t for t in members if not rows[t]]
         if missing or not members:
             raise CVError(
                 f"group {group!r} has members without results ({', '.join(missing[:3]) or 'none listed'}); "
                 "finish the sweep for them or drop them from run.json 'groups'"
             )
-        rows = [task_results[t] for t in members]
-        out[group] = {
-            "n_tasks": len(rows),
-            "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
-            "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
-            "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
-            "share_significant": float(np.mean([r["significant"] for r in rows])),
-            "tasks": members,
-        }
+        filters = list(dict.fromkeys(f for t in members for _, f in rows[t]))
+        for filter in filters:
+            names = [r for t in members for r, f in rows[t] if f == filter]
+            name = group if len(filters) == 1 else f"{group},{filter}"
+            out[name] = _group_figures(names, task_results, by_size(group, filter))
     return out
+
+
+def _group_figures(names: Sequence[str], task_results: Mapping[str, dict], by_size: bool) -> dict:
+    rows = [task_results[t] for t in names]
+    figures = {
+        "n_tasks": len(rows),
+        "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
+        "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
+        "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
+        "share_significant": float(np.mean([r["significant"] for r in rows])),
+        "tasks": list(names),
+        "weighted_by_size": None,
+    }
+    if by_size:  # lm-eval's aggregate_subtask_metrics: sum(value * size) / sum(size)
+        sizes = np.array([r["n"] for r in rows], dtype=np.float64)
+        figures["weighted_by_size"] = {
+            key: float(np.dot(sizes, [r[key] for r in rows]) / sizes.sum())
+            for key in ("acc_alpha1", "acc_cv", "delta_cv")
+        } | {"n_docs": int(sizes.sum())}
+    return figures
+
+
+def run_rows(run_dir: Path, info: Mapping, metric: str, filter: str | None = None) -> list[Row]:
+    """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json)."""
+    tasks = list(info.get("tasks") or list_units(run_dir))
+    if not tasks:
+        raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
+    return store_rows(info, tasks, metric, filter)
 
 
 def cross_validate(
@@ -199,27 +241,34 @@ def cross_validate(
     seed: int = 0,
     metric: str = "acc",
     n_boot: int = 2000,
+    filter: str | None = None,
 ) -> dict:
-    """Cross-validate every task of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json."""
+    """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
+
+    ``filter`` keeps only that filter's row of a task with several (`tuco_eval.task_rows`)."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     _sign(objective)  # fail before reading the store
-    tasks = list(info.get("tasks") or list_units(run_dir))
-    if not tasks:
-        raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
+    rows = run_rows(run_dir, info, metric, filter)
     grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
     results = {}
-    for task in tasks:
-        matrix = score_matrix(run_dir, task, metric, alphas=grid)
-        results[task] = cross_validate_scores(
-            matrix.scores, matrix.alphas, folds, seed, objective, n_boot
-        )
+    for row in rows:
+        matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
+        results[row.name] = {
+            **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
+            "filter": row.filter,
+        }
+    rows_of: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        rows_of.setdefault(row.task, []).append((row.name, row.filter))
     config = {
+        "format": CV_FORMAT,
         "folds": folds,
         "objective": objective,
         "seed": seed,
         "metric": metric,
         "n_boot": n_boot,
+        "filter": filter,
         "significance_level": SIGNIFICANCE_LEVEL,
         "label": info.get("label") or run_dir.name,
         "model_args": info.get("model_args"),
@@ -228,7 +277,12 @@ def cross_validate(
     result = {
         "config": config,
         "tasks": results,
-        "groups": aggregate_groups(results, info.get("groups", {})),
+        "groups": aggregate_groups(
+            results,
+            info.get("groups", {}),
+            rows_of,
+            lambda group, f: weighted_by_size(info, group, metric, f),
+        ),
     }
     atomic_write_json(run_dir / "cv.json", result)
     return result
@@ -259,20 +313,36 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
 
 
 def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the per-group table."""
+    """Headers and rows of the per-group table: the mean over tasks and, where the group's YAML
+    weights by size, lm-eval's size-weighted figure on a second row."""
     metric = result["config"]["metric"]
-    headers = ["Group", "tasks", f"{metric} α=1", f"{metric} CV", "Δ CV", "significant"]
-    rows = [
-        [
-            group,
-            str(g["n_tasks"]),
-            _pts(g["acc_alpha1"]),
-            _pts(g["acc_cv"]),
-            _pts(g["delta_cv"], signed=True),
-            f"{100 * g['share_significant']:.0f}%",
-        ]
-        for group, g in result["groups"].items()
-    ]
+    headers = ["Group", "figure", "tasks", f"{metric} α=1", f"{metric} CV", "Δ CV", "significant"]
+    rows = []
+    for group, g in result["groups"].items():
+        rows.append(
+            [
+                group,
+                MEAN_LABEL,
+                str(g["n_tasks"]),
+                _pts(g["acc_alpha1"]),
+                _pts(g["acc_cv"]),
+                _pts(g["delta_cv"], signed=True),
+                f"{100 * g['share_significant']:.0f}%",
+            ]
+        )
+        weighted = g.get("weighted_by_size")
+        if weighted:
+            rows.append(
+                [
+                    group,
+                    WEIGHTED_LABEL,
+                    str(g["n_tasks"]),
+                    _pts(weighted["acc_alpha1"]),
+                    _pts(weighted["acc_cv"]),
+                    _pts(weighted["delta_cv"], signed=True),
+                    "–",
+                ]
+            )
     return headers, rows
 
 
@@ -284,6 +354,8 @@ def format_table(result: Mapping) -> str:
         f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), metric {cfg['metric']} "
         f"({direction} is better), values x100; * = significant (sign-flip p < {cfg['significance_level']})"
     )
+    if cfg.get("filter"):
+        note += f"; filter {cfg['filter']} of tasks with several"
     parts = [note, "", tables.markdown(*task_table(result))]
     if result["groups"]:
         parts += ["", tables.markdown(*group_table(result))]

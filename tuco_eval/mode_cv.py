@@ -17,6 +17,7 @@ import numpy as np
 
 from tuco_eval import tables
 from tuco_eval.cv import (
+    CV_FORMAT,
     SIGNIFICANCE_LEVEL,
     CVError,
     _sign,
@@ -24,6 +25,7 @@ from tuco_eval.cv import (
     cross_validate,
     fold_test_indices,
     paired_bootstrap_ci,
+    run_rows,
     sign_flip_p_value,
 )
 from tuco_eval.mode_store import mode_roots
@@ -126,8 +128,11 @@ def cross_validate_modes(
     seed: int = 0,
     metric: str = "acc",
     n_boot: int = 2000,
+    filter: str | None = None,
 ) -> dict:
-    """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json."""
+    """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json.
+
+    Rows are (task, filter) as in `cross_validate`; ``filter`` picks one of a task's filters."""
     run_dir = Path(run_dir)
     roots = mode_roots(run_dir)
     if not roots:
@@ -136,18 +141,34 @@ def cross_validate_modes(
         )
     per_mode = {
         mode: cross_validate(
-            root, folds=folds, objective=objective, seed=seed, metric=metric, n_boot=n_boot
+            root,
+            folds=folds,
+            objective=objective,
+            seed=seed,
+            metric=metric,
+            n_boot=n_boot,
+            filter=filter,
         )
         for mode, root in roots.items()
     }
-    tasks = sorted(set.intersection(*(set(r["tasks"]) for r in per_mode.values())))
+    infos = {mode: read_run_info(root) for mode, root in roots.items()}
+    rows = {
+        mode: {r.name: r for r in run_rows(root, infos[mode], metric, filter)}
+        for mode, root in roots.items()
+    }
+    names = sorted(set.intersection(*(set(r["tasks"]) for r in per_mode.values())))
     comparison = {}
-    for task in tasks:
+    for name in names:
         matrices = {
-            mode: score_matrix(root, task, metric, alphas=read_run_info(root).get("alphas") or None)
+            mode: score_matrix(
+                root,
+                rows[mode][name].task,
+                rows[mode][name].key,
+                alphas=infos[mode].get("alphas") or None,
+            )
             for mode, root in roots.items()
         }
-        comparison[task] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
+        comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
     result = {
         "config": {
             "folds": folds,
@@ -155,6 +176,8 @@ def cross_validate_modes(
             "seed": seed,
             "metric": metric,
             "n_boot": n_boot,
+            "filter": filter,
+            "format": CV_FORMAT,
             "significance_level": SIGNIFICANCE_LEVEL,
             "modes": list(roots),
             "label": read_run_info(run_dir).get("label") or run_dir.name,

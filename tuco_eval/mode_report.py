@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tuco_eval import plots, tables
+from tuco_eval.cv import CV_FORMAT
 from tuco_eval.mode_cv import MODES_FILE, _fingerprint, cross_validate_modes, modes_table
 from tuco_eval.mode_store import mode_roots
 
@@ -18,7 +19,9 @@ def load_modes_cv(run_dir: Path) -> dict:
     try:
         result = json.loads((run_dir / MODES_FILE).read_text())
         settings = {key: result["config"][key] for key in _SETTINGS}
+        settings["filter"] = result["config"].get("filter")
         fresh = result["config"]["fingerprint"] == _fingerprint(mode_roots(run_dir))
+        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
     except (OSError, ValueError, KeyError, TypeError):
         return cross_validate_modes(run_dir)
     return result if fresh else cross_validate_modes(run_dir, **settings)

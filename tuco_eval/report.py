@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuco_eval import plots, tables
-from tuco_eval.cv import cross_validate, group_table, task_table
+from tuco_eval.cv import CV_FORMAT, WEIGHTED_LABEL, cross_validate, group_table, task_table
 from tuco_eval.errors import TucoError
 from tuco_eval.store import read_run_info, store_fingerprint
 
@@ -57,7 +57,9 @@ def load_cv(run_dir: Path) -> dict:
     try:
         result = json.loads((run_dir / "cv.json").read_text())
         settings = {key: result["config"][key] for key in _CV_SETTINGS}
+        settings["filter"] = result["config"].get("filter")
         fresh = result["config"].get("store_fingerprint") == store_fingerprint(run_dir)
+        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
     except (OSError, ValueError, KeyError, TypeError):
         return cross_validate(run_dir)
     return result if fresh else cross_validate(run_dir, **settings)
@@ -125,10 +127,16 @@ def _explanation(runs: Sequence[Run]) -> str:
     cfg = runs[0].cv["config"]
     name = plots.metric_name(cfg["metric"])
     sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
+    weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
     return (
         f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
         f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
         f"(paired sign-flip test, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
+    ) + (
+        f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
+        f"'{WEIGHTED_LABEL}'."
+        if weighted
+        else ""
     )
 
 

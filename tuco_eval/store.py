@@ -268,6 +268,8 @@ def merge_run_info(old: Mapping[str, Any], new: Mapping[str, Any], where: str = 
             groups.setdefault(group, set()).update(members)
     merged["groups"] = {group: sorted(members) for group, members in sorted(groups.items())}
     merged["task_configs"] = {**new.get("task_configs", {}), **old.get("task_configs", {})}
+    for key in ("filters", "group_aggregation"):  # per task / group, like task_configs
+        merged[key] = {**new.get(key, {}), **old.get(key, {})}
     merged["metadata"] = {**old.get("metadata", {}), **new.get("metadata", {})}
     return merged
 

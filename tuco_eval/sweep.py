@@ -20,6 +20,7 @@ from tuco_eval.errors import TucoError
 from tuco_eval.joint import parse_alpha, warn_if_negative
 from tuco_eval.jsonl import disk_errors
 from tuco_eval.store import format_alpha, unit_is_complete, unit_lock, update_run_info, write_unit
+from tuco_eval.task_rows import filter_names, group_aggregation
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
@@ -55,9 +56,11 @@ def check_task_names(names: Sequence[str], task_manager: Any) -> None:
 
 
 def resolve_tasks(
-    names: Sequence[str], task_manager: Any
+    names: Sequence[str], task_manager: Any, aggregation: dict[str, list[dict]] | None = None
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Leaf Task objects by name, and {group: [member names]} for every group named or nested."""
+    """Leaf Task objects by name, and {group: [member names]} for every group named or nested.
+
+    ``aggregation``, when given, receives each group's ``aggregate_metric_list`` (as JSON)."""
     check_task_names(names, task_manager)
     try:
         loaded = task_manager.load(list(names))
@@ -72,6 +75,10 @@ def resolve_tasks(
     if not loaded["tasks"]:
         raise TucoError(f"the task list {list(names)} holds no tasks")
     group_map = {g: list(children) for g, children in loaded.get("group_map", {}).items()}
+    if aggregation is not None:
+        aggregation.update(
+            {g: group_aggregation(grp) for g, grp in loaded.get("groups", {}).items()}
+        )
     return dict(loaded["tasks"]), group_map
 
 
@@ -98,12 +105,26 @@ def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
 
 
 def _records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per doc (the first filter's sample when a task logs several), sorted by doc_id."""
-    by_doc: dict[int, dict[str, Any]] = {}
+    """One record per doc, sorted by doc_id; lm-eval logs a sample per (doc, filter)."""
+    by_doc: dict[int, list[dict[str, Any]]] = {}
     for sample in samples:
-        by_doc.setdefault(int(sample["doc_id"]), sample)
-    records = [sample_record(by_doc[d]) for d in sorted(by_doc)]
-    return records
+        by_doc.setdefault(int(sample["doc_id"]), []).append(sample)
+    return [doc_record(by_doc[d]) for d in sorted(by_doc)]
+
+
+def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """One doc's record from its samples, one per filter: a single filter's metrics keep their
+    plain names; with several, each filter's metrics are `<metric>,<filter>` (lm-eval's naming)."""
+    record = sample_record(samples[0])
+    if len(samples) == 1:
+        return record
+    for sample in samples:
+        metrics = set(sample.get("metrics", []))
+        own = sample_record(sample)
+        for metric in metrics:
+            record.pop(metric, None)
+        record.update({f"{m},{sample['filter']}": own[m] for m in sorted(metrics) if m in own})
+    return record
 
 
 def sweep(
@@ -141,7 +162,8 @@ def sweep(
             "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
         )
     run_dir = Path(run_dir)
-    leaf_tasks, groups = resolve_tasks(tasks, task_manager)
+    aggregation: dict[str, list[dict]] = {}
+    leaf_tasks, groups = resolve_tasks(tasks, task_manager, aggregation)
     import lm_eval
 
     description = {
@@ -152,6 +174,8 @@ def sweep(
         "alphas": alphas,
         "tasks": sorted(leaf_tasks),
         "groups": groups,
+        "group_aggregation": aggregation,
+        "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
         "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
         "metadata": {
             "num_fewshot": num_fewshot,

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric", default="acc", help="per-doc metric stored by the sweep (acc, acc_norm, ...)"
     )
+    parser.add_argument(
+        "--filter",
+        default=None,
+        metavar="NAME",
+        help="of a task with several lm-eval filters (gsm8k: strict-match, flexible-extract), "
+        "report only this one; by default each filter is its own row <task>,<filter>",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,7 +50,12 @@ def run(args: argparse.Namespace) -> int:
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
     result = cross_validate(
-        args.run_dir, folds=args.folds, objective=args.objective, seed=args.seed, metric=args.metric
+        args.run_dir,
+        folds=args.folds,
+        objective=args.objective,
+        seed=args.seed,
+        metric=args.metric,
+        filter=args.filter,
     )
     print(format_table(result))
     print(f"wrote {args.run_dir / 'cv.json'}")
@@ -54,7 +66,12 @@ def _run_modes(args: argparse.Namespace, format_table) -> int:
     from tuco_eval.mode_cv import cross_validate_modes, format_modes_table
 
     result = cross_validate_modes(
-        args.run_dir, folds=args.folds, objective=args.objective, seed=args.seed, metric=args.metric
+        args.run_dir,
+        folds=args.folds,
+        objective=args.objective,
+        seed=args.seed,
+        metric=args.metric,
+        filter=args.filter,
     )
     for mode, per_mode in result["per_mode"].items():
         print(f"## mode {mode}\n\n{format_table(per_mode)}\n")

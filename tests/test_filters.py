@@ -1,0 +1,179 @@
+"""Every lm-eval filter of a task gets its own row, and group figures say how they average.
+
+The α = 1 numbers of the sweep are checked against lm-eval itself (`--model hf` on the
+fine-tuned folder): per filter for a gsm8k-like task, and lm-eval's size-weighted group figure.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+
+from tuco_eval import cv, report, store
+from tuco_eval.cli import main
+from tuco_eval.errors import TucoError
+from tuco_eval.lm import TucoScaledLM
+from tuco_eval.store import read_run_info, read_unit
+from tuco_eval.sweep import doc_record, sweep
+from tuco_eval.task_rows import store_rows
+
+FILTERS = ["strict-match", "flexible-extract"]
+TASKS = ["tiny_numbers", "tiny_weighted"]  # tiny_weighted: tiny_mc, tiny_mc_small (5 docs)
+LIMIT = 8  # docs per task: tiny_mc gives 8, tiny_mc_small 5, so the group's sizes differ
+
+
+@pytest.fixture(scope="module")
+def lm_eval_results(pair_dirs, task_manager):
+    """What `lm_eval --model hf --model_args pretrained=<fine-tuned>` reports for the tasks."""
+    plain = HFLM(pretrained=pair_dirs[0], device="cpu", batch_size=4)
+    return simple_evaluate(
+        model=plain, tasks=TASKS, task_manager=task_manager, bootstrap_iters=0, limit=LIMIT
+    )["results"]
+
+
+@pytest.fixture(scope="module")
+def runs(pair_dirs, task_manager, tmp_path_factory):
+    """A RUN_DIR per task (one metric each: exact_match, acc), swept at α = 1 only."""
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    root = tmp_path_factory.mktemp("filters")
+    for task in TASKS:
+        sweep(lm, [task], root / task, alphas=[1.0], task_manager=task_manager,
+              model_args="m", limit=LIMIT, progress=False)
+    return {task: root / task for task in TASKS}
+
+
+def test_each_filter_is_stored_and_equals_lm_eval_at_alpha_1(runs, lm_eval_results):
+    run = runs["tiny_numbers"]
+    info = read_run_info(run)
+    assert info["filters"] == {"tiny_numbers": FILTERS}
+    assert read_run_info(runs["tiny_weighted"])["filters"]["tiny_mc"] == ["none"]
+    records = read_unit(run, 1.0, "tiny_numbers")
+    assert len(records) == LIMIT and "exact_match" not in records[0]
+    stored = {f: sum(r[f"exact_match,{f}"] for r in records) / LIMIT for f in FILTERS}
+    expected = {f: lm_eval_results["tiny_numbers"][f"exact_match,{f}"] for f in FILTERS}
+    assert stored == pytest.approx(expected, abs=1e-12)
+    assert stored["strict-match"] != stored["flexible-extract"]  # the test tells them apart
+    result = cv.cross_validate(run, folds=3, metric="exact_match")
+    rows = {f: result["tasks"][f"tiny_numbers,{f}"] for f in FILTERS}
+    assert {f: r["acc_alpha1"] for f, r in rows.items()} == pytest.approx(expected, abs=1e-12)
+    assert {r["filter"] for r in rows.values()} == set(FILTERS)
+
+
+def test_cv_filter_picks_one_and_the_cli_prints_the_row_names(runs, capsys):
+    run = runs["tiny_numbers"]
+    picked = cv.cross_validate(run, folds=3, metric="exact_match", filter="flexible-extract")
+    assert list(picked["tasks"]) == ["tiny_numbers,flexible-extract"]
+    assert picked["config"]["filter"] == "flexible-extract"
+    with pytest.raises(TucoError, match="no task in this RUN_DIR has the filter 'strict'"):
+        cv.cross_validate(run, folds=3, metric="exact_match", filter="strict")
+    assert main(["cv", str(run), "--folds", "3", "--metric", "exact_match"]) == 0
+    out = capsys.readouterr().out
+    assert "|tiny_numbers,strict-match" in out and "|tiny_numbers,flexible-extract" in out
+    assert main(["cv", str(run), "--folds", "3", "--metric", "exact_match",
+                 "--filter", "strict-match"]) == 0
+    out = capsys.readouterr().out
+    assert "|tiny_numbers,strict-match" in out and "flexible-extract" not in out
+
+
+def test_group_figures_at_alpha_1_mean_over_tasks_and_weighted_as_lm_eval(runs, lm_eval_results,
+                                                                          tmp_path):
+    run = runs["tiny_weighted"]
+    result = cv.cross_validate(run, folds=3)
+    group = result["groups"]["tiny_weighted"]
+    tasks = {t: lm_eval_results[t]["acc,none"] for t in ("tiny_mc", "tiny_mc_small")}
+    assert group["tasks"] == ["tiny_mc", "tiny_mc_small"]
+    assert group["acc_alpha1"] == pytest.approx(sum(tasks.values()) / 2, abs=1e-12)
+    weighted = group["weighted_by_size"]
+    assert weighted["acc_alpha1"] == pytest.approx(
+        lm_eval_results["tiny_weighted"]["acc,none"], abs=1e-12
+    )
+    assert weighted["n_docs"] == LIMIT + 5
+    assert weighted["acc_alpha1"] != pytest.approx(group["acc_alpha1"])  # the sizes differ
+    table = cv.format_table(result)
+    assert "|tiny_weighted|mean over tasks" in table
+    assert f"|tiny_weighted|{cv.WEIGHTED_LABEL}" in table
+    assert f"{100 * weighted['acc_alpha1']:.2f}" in table
+    # report's tables carry the labels too
+    (tmp_path / "out").mkdir()
+    report.write_tables(report.load_runs([run]), tmp_path / "out")
+    tasks_md = (tmp_path / "out" / "tasks.md").read_text()
+    assert cv.WEIGHTED_LABEL in tasks_md and cv.MEAN_LABEL in tasks_md
+    assert cv.WEIGHTED_LABEL in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_doc_record_keeps_each_filter_under_lm_eval_names():
+    samples = [
+        {"doc_id": 0, "doc_hash": "h", "filter": f, "metrics": ["exact_match"], "exact_match": v,
+         "resps": [["#### 4"]]}
+        for f, v in (("strict-match", 1.0), ("flexible-extract", 0.0))
+    ]
+    assert doc_record(samples) == {
+        "doc_id": 0, "doc_hash": "h", "responses": ["#### 4"],
+        "exact_match,strict-match": 1.0, "exact_match,flexible-extract": 0.0,
+    }
+    assert doc_record(samples[:1])["exact_match"] == 1.0  # one filter: plain names, as before
+
+
+def _old_store(run_dir, filter_list):
+    """A store as the sweep wrote it before filters: plain fields, no 'filters' in run.json."""
+    for alpha in (1.0, 1.5):
+        store.write_unit(run_dir, alpha, "gsm", [
+            {"doc_id": i, "doc_hash": f"d{i}", "exact_match": float(i < 3)} for i in range(6)
+        ])
+    config = {"task": "gsm", "filter_list": [{"name": n, "filter": []} for n in filter_list]}
+    store.update_run_info(run_dir, {"model_args": "m", "alphas": [1.0, 1.5], "tasks": ["gsm"],
+                                    "groups": {}, "task_configs": {"gsm": config}})
+    assert json.loads((run_dir / "run.json").read_text())["filters"] == {}
+
+
+def test_old_stores_still_load(tmp_path):
+    _old_store(tmp_path / "two", FILTERS)  # the old sweep kept the first filter's records
+    result = cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match")
+    assert list(result["tasks"]) == ["gsm,strict-match"]
+    assert result["tasks"]["gsm,strict-match"]["acc_alpha1"] == 0.5
+    with pytest.raises(TucoError, match="task gsm holds only its filter 'strict-match'"):
+        cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match", filter="flexible-extract")
+    _old_store(tmp_path / "one", [])
+    assert list(cv.cross_validate(tmp_path / "one", folds=3, metric="exact_match")["tasks"]) == ["gsm"]
+    # an old cv.json (no format) is recomputed by report, with its settings
+    old = tmp_path / "one" / "cv.json"
+    data = json.loads(old.read_text())
+    del data["config"]["format"], data["tasks"]["gsm"]["filter"]
+    old.write_text(json.dumps(data))
+    assert report.load_cv(tmp_path / "one")["config"]["format"] == cv.CV_FORMAT
+
+
+def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
+    def r(x, n):
+        return {"acc_alpha1": x, "acc_cv": x, "delta_cv": 0.0, "significant": False, "n": n}
+
+    results = {"a,s": r(0.2, 10), "a,f": r(0.4, 10), "b,s": r(0.6, 30), "b,f": r(0.8, 30)}
+    rows_of = {"a": [("a,s", "s"), ("a,f", "f")], "b": [("b,s", "s"), ("b,f", "f")]}
+    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f: f == "s")
+    assert list(groups) == ["g,s", "g,f"]
+    assert groups["g,s"]["acc_alpha1"] == pytest.approx(0.4)
+    assert groups["g,s"]["weighted_by_size"]["acc_alpha1"] == pytest.approx((2 + 18) / 40)
+    assert groups["g,f"]["acc_alpha1"] == pytest.approx(0.6)
+    assert groups["g,f"]["weighted_by_size"] is None
+
+
+def test_store_rows_names():
+    info = {"filters": {"gsm": FILTERS, "mc": ["none"]}}
+    rows = store_rows(info, ["gsm", "mc"], "exact_match")
+    assert [(r.name, r.key) for r in rows] == [
+        ("gsm,strict-match", "exact_match,strict-match"),
+        ("gsm,flexible-extract", "exact_match,flexible-extract"),
+        ("mc", "exact_match"),
+    ]
+    message = r"task other has no filter 'strict-match' in this RUN_DIR \(it has a, b\)"
+    with pytest.raises(TucoError, match=message):
+        store_rows({"filters": {"gsm": FILTERS, "other": ["a", "b"]}}, ["gsm", "other"], "x",
+                   "strict-match")
+    assert [r.name for r in store_rows(info, ["gsm", "mc"], "x", "strict-match")] == [
+        "gsm,strict-match", "mc"  # a task with one filter is kept as it is
+    ]
+    merged = store.merge_run_info(info, {"filters": {"new": ["none"]}})
+    assert merged["filters"] == {"gsm": FILTERS, "mc": ["none"], "new": ["none"]}

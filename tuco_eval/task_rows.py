@@ -1,0 +1,117 @@
+"""Result rows of a store: one per (task, filter), named as lm-eval names its results.
+
+lm-eval scores every filter of a task (gsm8k: `strict-match`, `flexible-extract`) and names each
+result `metric,filter`. The sweep stores a task with several filters as per-doc fields
+`<metric>,<filter>` and lists the filters in run.json `filters`; `cv` and `report` then give each
+filter its own row `<task>,<filter>`. A task with one filter (lm-eval's default is `none`) keeps
+plain metric fields and its plain name. And which groups lm-eval weights by size, from run.json
+`group_aggregation` (the groups' `aggregate_metric_list`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tuco_eval.errors import TucoError
+
+DEFAULT_FILTER = "none"  # lm-eval's filter name for a task without filter_list
+
+
+@dataclass(frozen=True)
+class Row:
+    """One result row: ``name`` in cv.json and tables, read from field ``key`` of ``task``'s records."""
+
+    name: str
+    task: str
+    filter: str
+    key: str
+
+
+def filter_names(task: Any) -> list[str]:
+    """The filters lm-eval applies to a built Task, in its order (``none`` when it names none)."""
+    names = [f.name for f in getattr(task, "_filters", None) or []]
+    if names:
+        return names
+    return configured_filters(task.dump_config() if hasattr(task, "dump_config") else None)
+
+
+def configured_filters(config: Mapping | None) -> list[str]:
+    """Filter names of a task config's ``filter_list`` (``["none"]`` without one)."""
+    entries = (config or {}).get("filter_list") or []
+    names = [e.get("name") for e in entries if isinstance(e, Mapping) and e.get("name")]
+    return names or [DEFAULT_FILTER]
+
+
+def task_rows(info: Mapping, task: str, metric: str) -> list[Row]:
+    """The rows of one task of a store described by ``info`` (its run.json)."""
+    stored = (info.get("filters") or {}).get(task)
+    if stored:
+        several = len(stored) > 1
+        return [
+            Row(f"{task},{f}" if several else task, task, f, f"{metric},{f}" if several else metric)
+            for f in stored
+        ]
+    # a store written before every filter was kept: its records hold the first filter's numbers
+    configured = configured_filters((info.get("task_configs") or {}).get(task))
+    name = f"{task},{configured[0]}" if len(configured) > 1 else task
+    return [Row(name, task, configured[0], metric)]
+
+
+def store_rows(
+    info: Mapping, tasks: Sequence[str], metric: str, filter: str | None = None
+) -> list[Row]:
+    """Every task's rows; with ``filter``, a task with several filters keeps only that one's row."""
+    rows = {task: task_rows(info, task, metric) for task in tasks}
+    if filter is None:
+        return [row for task_list in rows.values() for row in task_list]
+    for task, task_list in rows.items():
+        configured = configured_filters((info.get("task_configs") or {}).get(task))
+        if filter in configured and all(r.filter != filter for r in task_list):
+            raise TucoError(
+                f"the store of task {task} holds only its filter {task_list[0].filter!r} (swept "
+                f"before tuco-eval kept every filter); sweep it again into a new RUN_DIR for {filter!r}"
+            )
+    if not any(r.filter == filter for task_list in rows.values() for r in task_list):
+        known = sorted({r.filter for task_list in rows.values() for r in task_list})
+        raise TucoError(
+            f"no task in this RUN_DIR has the filter {filter!r}; its filters: {', '.join(known)}"
+        )
+    picked: list[Row] = []
+    for task, task_list in rows.items():
+        chosen = [r for r in task_list if r.filter == filter]
+        if not chosen and task_list[0].name != task:  # named after its filters: it has several
+            raise TucoError(
+                f"task {task} has no filter {filter!r} in this RUN_DIR (it has "
+                f"{', '.join(r.filter for r in task_list)}); pick one of those with --filter"
+            )
+        picked += chosen or task_list  # a task with a single filter is kept as it is
+    return picked
+
+
+def weighted_by_size(info: Mapping, group: str, metric: str, filter: str | None) -> bool:
+    """Whether lm-eval reports ``group``'s ``metric,filter`` as a size-weighted mean."""
+    for entry in (info.get("group_aggregation") or {}).get(group) or []:
+        filters = entry.get("filter_list")
+        filters = [filters] if isinstance(filters, str) else filters
+        if entry.get("metric") != metric or (filters and filter not in filters):
+            continue
+        return bool(entry.get("weight_by_size", True))  # lm-eval's AggMetricConfig default
+    return False
+
+
+def group_aggregation(group: Any) -> list[dict]:
+    """A built lm-eval Group's ``aggregate_metric_list`` as plain JSON (metric, filters, weighting)."""
+    entries = [
+        entry if isinstance(entry, Mapping) else vars(entry)  # AggMetricConfig, or a plain dict
+        for entry in getattr(group, "aggregate_metric_list", None) or []
+    ]
+    return [
+        {
+            "metric": entry.get("metric"),
+            "filter_list": entry.get("filter_list"),
+            "weight_by_size": bool(entry.get("weight_by_size", True)),
+        }
+        for entry in entries
+    ]
