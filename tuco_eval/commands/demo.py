@@ -12,7 +12,7 @@ HELP = "Run the offline demo: TuCo, an α sweep, 5-fold CV and a report on a rea
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--output", dest="out", type=Path, default=Path("tuco-demo"),
+        "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco-demo"),
         help="folder for the results and report",
     )
     parser.add_argument(

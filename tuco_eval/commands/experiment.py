@@ -41,7 +41,7 @@ def _positive(value: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=NAMES, help="which experiment")
     add_pair_arguments(parser)
-    parser.add_argument("--output", dest="out", required=True, type=Path, help="output folder")
+    parser.add_argument("--output", dest="out", metavar="DIR", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--n", type=_positive, default=100, help="prompts per set (questions for many-shot)"
     )

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sweep outputs, one per checkpoint",
     )
     parser.add_argument(
-        "--output", dest="out", type=Path, default=Path("tuco_report"),
+        "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco_report"),
         help="folder for the report files",
     )
 
