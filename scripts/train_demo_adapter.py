@@ -3,9 +3,9 @@
 Data: the demo task's own generated questions (`tuco_eval.demo.task`, split "train": half of
 each category's words; the demo evaluates on the other half). Loss: cross-entropy of the
 answer token only.
-Writes the adapter (safetensors), a card (README.md) and the loss curve into --out.
+Writes the adapter (safetensors), a card (README.md) and the loss curve into --output.
 
-    python scripts/train_demo_adapter.py --out tuco_eval/demo/adapter
+    python scripts/train_demo_adapter.py --output tuco_eval/demo/adapter
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def accuracy(model, tokenizer, docs, batch=50) -> float:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("tuco_eval/demo/adapter"))
+    p.add_argument("--output", "--out", dest="out", type=Path, default=Path("tuco_eval/demo/adapter"))
     p.add_argument("--steps", type=int, default=150)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
@@ -121,7 +121,7 @@ package `{PACKAGE}`), trained by this project so that the offline demo has a rea
 - **Loss**: {losses[0]:.3f} at step 0, {sum(losses[-10:]) / 10:.3f} mean over the last 10 steps (`loss_curve.png`).
 - **Accuracy on 200 evaluation docs**: base {base_accuracy:.3f}, base + adapter {tuned_accuracy:.3f}.
 
-Reproduce: `python scripts/train_demo_adapter.py --out tuco_eval/demo/adapter --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --rank {args.rank} --seed {args.seed}`
+Reproduce: `python scripts/train_demo_adapter.py --output tuco_eval/demo/adapter --steps {args.steps} --batch-size {args.batch_size} --lr {args.lr} --rank {args.rank} --seed {args.seed}`
 """)
 
 

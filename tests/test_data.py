@@ -114,11 +114,31 @@ def test_dotdot_escape_is_refused(data_root):
         data.persona_rows("../../../secret", local)
 
 
-def test_symlink_escape_is_refused(data_root):
-    outside = _write_jsonl(data_root.parent / "outside.jsonl", [PERSONA_ROW])
+@pytest.mark.parametrize("name", ["/etc/passwd", "../secret.jsonl", "a/../../secret.jsonl"])
+def test_absolute_and_climbing_names_are_refused(data_root, name):
+    _write_jsonl(data_root.parent / "secret.jsonl", [PERSONA_ROW])
+    with pytest.raises(TucoError, match="outside the data directory") as caught:
+        data.LocalData(data_root, data.DATA_DIR_ENV).file(name)
+    assert data.DATA_DIR_ENV in str(caught.value)
+
+
+def test_symlinked_file_pointing_outside_is_read(data_root, tmp_path):
+    row = {**PERSONA_ROW, "question": "from shared storage"}
+    outside = _write_jsonl(tmp_path / "shared" / "persona.jsonl", [row, PERSONA_ROW])
     os.symlink(outside, data_root / data.PERSONA_FOLDER / "linked.jsonl")
-    with pytest.raises(TucoError, match="outside the data directory"):
-        data.persona_rows("linked", data.LocalData(data_root, data.DATA_DIR_ENV))
+    rows = data.persona_rows("linked", data.LocalData(data_root, data.DATA_DIR_ENV))
+    assert rows == [row, PERSONA_ROW]
+
+
+def test_symlinked_folder_pointing_outside_is_read(tmp_path, monkeypatch):
+    shared = tmp_path / "shared" / "mmlu"
+    _write_jsonl(shared / "mmlu_test.jsonl", [_mmlu_row("a", n) for n in range(7)])
+    root = tmp_path / "data"
+    root.mkdir()
+    os.symlink(shared, root / "mmlu", target_is_directory=True)
+    monkeypatch.setenv(data.DATA_DIR_ENV, str(root))
+    subject = data.mmlu_subject("a", data.local_data())
+    assert [row["question"] for row in subject.test] == ["q5", "q6"]
 
 
 def test_mmlu_holds_out_the_first_rows_of_each_subject_in_file_order(data_root):

@@ -50,7 +50,7 @@ def test_adapter_on_the_real_base_alpha_identities(base, pair):
 
 def test_demo_quick_end_to_end(base, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    done = subprocess.run([sys.executable, "-m", "tuco_eval", "demo", "--quick", "--out", str(tmp_path / "d")],
+    done = subprocess.run([sys.executable, "-m", "tuco_eval", "demo", "--quick", "--output", str(tmp_path / "d")],
                           capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     out = tmp_path / "d"

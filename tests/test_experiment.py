@@ -253,7 +253,7 @@ def test_experiment_command_end_to_end(pair_dirs, data_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TUCO_DATA_DIR": str(data_dir)}
     done = subprocess.run(
         [sys.executable, "-m", "tuco_eval", "experiment", "web-vs-chat", "--base", pair_dirs[1],
-         "--finetuned", pair_dirs[0], "--out", str(tmp_path / "out"), "--n", "4", "--batch-size", "3"],
+         "--finetuned", pair_dirs[0], "--output", str(tmp_path / "out"), "--n", "4", "--batch-size", "3"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -277,7 +277,7 @@ def _bad(capsys, argv):
 
 
 def test_bad_input_exits_2_with_one_line(capsys, pair_dirs, tmp_path):
-    models = ["--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--out", str(tmp_path / "o")]
+    models = ["--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--output", str(tmp_path / "o")]
     assert "invalid choice: 'web-vs-code'" in _bad(capsys, ["experiment", "web-vs-code", *models])
     assert "needs --translations FILE" in _bad(capsys, ["experiment", "languages", *models])
     missing = tmp_path / "nowhere.jsonl"

@@ -27,9 +27,9 @@ def _cli(args, cwd):
 
 def test_sweep_cli_with_two_modes_then_cv_and_report(pair_dirs, tmp_path):
     run = tmp_path / "run"
-    done = _cli(["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
-                 "--tasks", "tiny_mc", "--include_path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5",
-                 "--modes", "activation,logits", "--device", "cpu", "--batch_size", "4",
+    done = _cli(["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
+                 "--tasks", "tiny_mc", "--include-path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5",
+                 "--modes", "activation,logits", "--device", "cpu", "--batch-size", "4",
                  "--output", str(run)], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list(mode_roots(run)) == ["activation", "logits"]
@@ -44,7 +44,7 @@ def test_sweep_cli_with_two_modes_then_cv_and_report(pair_dirs, tmp_path):
     done = _cli(["cv", str(run), "--folds", "3"], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "activation - logits" in done.stdout
-    done = _cli(["report", str(run), "--out", str(tmp_path / "report")], tmp_path)
+    done = _cli(["report", str(run), "--output", str(tmp_path / "report")], tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert list((tmp_path / "report").glob("accuracy_vs_alpha_modes_*.png"))
     modes = json.loads((run / "modes.json").read_text())

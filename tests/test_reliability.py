@@ -162,10 +162,42 @@ def _cli(*args):
 def test_unwritable_output_fails_before_loading(pair_dirs, tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = _cli("sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
-                "--include_path", FIXTURE_TASKS, "--output", str(blocker / "run"))
+    done = _cli("sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
+                "--include-path", FIXTURE_TASKS, "--output", str(blocker / "run"))
     assert done.returncode == 2 and "cannot write to --output" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_old_spellings_still_reach_the_command(pair_dirs, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = _cli("sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
+                "--include_path", FIXTURE_TASKS, "--batch_size", "auto", "--out", str(blocker / "run"))
+    assert done.returncode == 2 and "cannot write to --output" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    (["report", "r", "--out", "o"], ["report", "r", "--output", "o"]),
+    (["demo", "--out", "o"], ["demo", "--output", "o"]),
+    (["experiment", "gcg", "--base", "b", "--finetuned", "f", "--out", "o", "--base_revision", "v",
+      "--batch_size", "3", "--max_new_tokens", "5"],
+     ["experiment", "gcg", "--base", "b", "--finetuned", "f", "--output", "o", "--base-revision", "v",
+      "--batch-size", "3", "--max-new-tokens", "5"]),
+    (["score", "--base", "b", "--finetuned", "f", "--input", "i", "--out", "o", "--text_field", "t",
+      "--gguf_file=g"],
+     ["score", "--base", "b", "--finetuned", "f", "--input", "i", "--output", "o", "--text-field", "t",
+      "--gguf-file=g"]),
+    (["sweep", "--model_args=m", "--tasks", "t", "--out", "o", "--num_fewshot", "2", "--batch_size", "auto",
+      "--include_path", "a", "--include-path", "b", "--apply_chat_template", "--fewshot_as_multiturn",
+      "--system_instruction", "s", "--log_tuco", "--log_kl"],
+     ["sweep", "--model-args=m", "--tasks", "t", "--output", "o", "--num-fewshot", "2", "--batch-size", "auto",
+      "--include-path", "a", "--include-path", "b", "--apply-chat-template", "--fewshot-as-multiturn",
+      "--system-instruction", "s", "--log-tuco", "--log-kl"]),
+])
+def test_old_spellings_parse_as_the_current_ones(old, new):
+    from tuco_eval.cli import build_parser
+
+    assert vars(build_parser().parse_args(old)) == vars(build_parser().parse_args(new))
 
 
 def test_every_option_of_every_subcommand_states_its_default():
@@ -179,6 +211,18 @@ def test_every_option_of_every_subcommand_states_its_default():
                 text = sub.formatter_class(sub.prog)._expand_help(action)
                 assert re.search(r"\((required|default: [^()]*)\)$", text), (name, action.dest, text)
                 assert "default: None" not in text, (name, action.dest)
+                for option in action.option_strings:  # one spelling: lower-case words joined by dashes
+                    assert re.fullmatch(r"-[a-z]|--[a-z0-9]+(-[a-z0-9]+)*", option), (name, option)
+                    assert option not in ("--out", "--output-dir", "--out-dir", "--output-path"), (name, option)
+            if action.dest == "device":  # one default, resolved by one helper
+                assert action.default == "auto", name
+            if action.dest == "batch_size":
+                assert str(action.default) == "8", name
+        options = {o for a in sub._actions for o in a.option_strings}
+        if name in ("score", "sweep", "experiment", "report", "demo"):  # every output path is --output
+            assert "--output" in options, name
+        if "--base" in options:  # every loaded pair can be pinned to Hub revisions
+            assert {"--revision", "--base-revision"} <= options, name
         if name == "experiment":  # a default written into the help, kept in step with the code
             from tuco_eval.prompts.many_shot import HARMFUL_PERSONAS
 

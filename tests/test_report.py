@@ -156,7 +156,7 @@ def test_cli_cv_prints_table_and_writes_cv_json(runs):
 
 
 def test_cli_report(runs, tmp_path):
-    done = cli("report", *map(str, runs), "--out", str(tmp_path / "rep"))
+    done = cli("report", *map(str, runs), "--output", str(tmp_path / "rep"))
     assert done.returncode == 0, done.stderr
     assert str(tmp_path / "rep" / "leaderboard.md") in done.stdout.splitlines()
 
@@ -164,7 +164,7 @@ def test_cli_report(runs, tmp_path):
 def test_cli_missing_run_dir_is_one_line_exit_2(tmp_path):
     for args in (
         ["cv", str(tmp_path / "nope")],
-        ["report", str(tmp_path / "nope"), "--out", str(tmp_path)],
+        ["report", str(tmp_path / "nope"), "--output", str(tmp_path)],
     ):
         done = cli(*args)
         assert done.returncode == 2

@@ -183,9 +183,9 @@ def _store(run):
 
 
 def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path):
-    args = ["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
-            "tiny_mc,tiny_gen", "--include_path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5", "--device", "cpu",
-            "--batch_size", "4", "--limit", "6"]
+    args = ["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
+            "tiny_mc,tiny_gen", "--include-path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5", "--device", "cpu",
+            "--batch-size", "4", "--limit", "6"]
     full = _cli([*args, "--output", str(tmp_path / "full")], tmp_path)
     assert full.wait(timeout=600) == 0, full.stderr.read()[-2000:]
     assert "not a git repository" not in full.stderr.read()  # lm-eval's per-unit git probe is skipped
@@ -204,13 +204,13 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path)
 
 
 def test_sweep_cli_bad_input_exits_2_with_one_line(pair_dirs, tmp_path):
-    base = ["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--include_path",
+    base = ["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--include-path",
             FIXTURE_TASKS, "--device", "cpu", "--output", str(tmp_path / "r")]
     cases = [
         (["--tasks", "tiny_mcc"], "did you mean tiny_mc"),
         (["--tasks", "tiny_mc", "--alphas", "1.0,x"], "alpha must be a number"),
         (["--tasks", "tiny_mc", "--metadata", "{bad"], "--metadata is not valid JSON"),
-        (["--tasks", "tiny_mc", "--model_args", "pretrained=x"], "needs pretrained=<fine-tuned> and base="),
+        (["--tasks", "tiny_mc", "--model-args", "pretrained=x"], "needs pretrained=<fine-tuned> and base="),
     ]
     for extra, message in cases:
         done = _cli([*base, *extra], tmp_path)

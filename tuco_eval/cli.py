@@ -9,13 +9,29 @@ from collections.abc import Sequence
 from tuco_eval.errors import TucoError
 
 EXIT_USAGE = 2
+OLD_SPELLINGS = {"--out": "--output"}  # renamed options; underscore spellings map to dashes
+ALIASES_NOTE = "Older spellings still work: --out for --output, underscores for dashes (--model_args)."
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag or value on one line and exits 2."""
+    """argparse that reports a bad flag or value on one line and exits 2, and reads the old
+    spellings of its options (`--out`, `--batch_size`) as the current ones, unlisted in --help."""
 
     def error(self, message: str):  # noqa: D401
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        tokens = list(sys.argv[1:] if args is None else args)
+        end = tokens.index("--") if "--" in tokens else len(tokens)  # after `--` all is positional
+        tokens[:end] = [self._current_spelling(token) for token in tokens[:end]]
+        return super().parse_known_args(tokens, namespace)
+
+    def _current_spelling(self, token: str) -> str:
+        name, equals, value = token.partition("=")
+        if not name.startswith("--") or name in self._option_string_actions:
+            return token
+        current = OLD_SPELLINGS.get(name, name.replace("_", "-"))
+        return current + equals + value if current in self._option_string_actions else token
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -47,7 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module in load_commands().items():
         p = sub.add_parser(
-            name, help=module.HELP, description=module.HELP, formatter_class=_formatter
+            name,
+            help=module.HELP,
+            description=module.HELP,
+            epilog=ALIASES_NOTE,
+            formatter_class=_formatter,
         )
         module.add_arguments(p)
         p.set_defaults(run=module.run)

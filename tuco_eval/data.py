@@ -35,14 +35,16 @@ class LocalData:
     switch: str
 
     def file(self, relative: str) -> Path:
-        """The existing file `relative` under root; refuses paths that escape root."""
-        root = self.root.resolve()
-        path = (root / relative).resolve()  # follows symlinks, so a link out of root is caught
-        if not path.is_relative_to(root):
+        """The existing file `relative` under root. The name (from a task config or the command
+        line) may not climb out of root (`..`, an absolute path); symlinks the user put inside
+        root are followed wherever they point, as clusters link shared datasets into a folder."""
+        clean = os.path.normpath(relative)  # judged by its text: a link inside root may go anywhere
+        if os.path.isabs(clean) or clean == ".." or clean.startswith(".." + os.sep):
             raise TucoError(
-                f"{root / relative}: resolves outside the data directory {root} "
+                f"{relative}: names a file outside the data directory {self.root} "
                 f"(set by {self.switch}); refusing to read it"
             )
+        path = self.root / clean
         if not path.is_file():
             raise TucoError(f"{path}: no such file in the data directory set by {self.switch}")
         return path

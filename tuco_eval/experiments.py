@@ -270,7 +270,7 @@ def run_experiment(
             "prompts": len(records),
             "jailbroken": sum(r["jailbroken"] for r in records),
         }
-    with disk_errors(f"the outputs into {out_dir}", "free space or choose another --out, then "
+    with disk_errors(f"the outputs into {out_dir}", "free space or choose another --output, then "
                      "rerun the same command: the scored pieces are kept"):
         write_outputs(Path(out_dir), name, records, summary)
     discard(partial)

@@ -51,7 +51,7 @@ def check_task_names(names: Sequence[str], task_manager: Any) -> None:
             f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items()
         )
         raise TucoError(
-            f"unknown task {said}; add --include_path for tasks outside lm-eval and tuco-eval"
+            f"unknown task {said}; add --include-path for tasks outside lm-eval and tuco-eval"
         )
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from tuco_eval.commands._pair_options import add_device_argument, resolve_device
+
 HELP = "Run the offline demo: TuCo, an α sweep, 5-fold CV and a report on a real model pair."
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--out", type=Path, default=Path("tuco-demo"), help="folder for the results and report"
+        "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco-demo"),
+        help="folder for the results and report",
     )
     parser.add_argument(
         "--quick", action="store_true", help="a reduced run (3 α, 30 docs) for CI and a first look"
@@ -22,11 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="offline: SmolLM2-135M-Instruct + the project's LoRA adapter; "
         "smollm2-hub: SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub",
     )
-    parser.add_argument("--device", default="cpu", help="torch device")
+    add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.demo.run import run_demo
 
-    run_demo(args.out, quick=args.quick, pair_name=args.pair, device=args.device)
+    run_demo(args.out, quick=args.quick, pair_name=args.pair, device=resolve_device(args.device))
     return 0

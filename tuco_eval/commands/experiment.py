@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuco_eval.commands._pair_options import add_pair_arguments, load_pair_from
+from tuco_eval.commands._pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
 
 HELP = (
     "TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
@@ -41,12 +41,12 @@ def _positive(value: str) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=NAMES, help="which experiment")
     add_pair_arguments(parser)
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
+    parser.add_argument("--output", dest="out", metavar="DIR", required=True, type=Path, help="output folder")
     parser.add_argument(
         "--n", type=_positive, default=100, help="prompts per set (questions for many-shot)"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    parser.add_argument("--batch-size", type=_positive, default=8, help="prompts per forward pass")
+    parser.add_argument("--batch-size", type=_positive, default=BATCH_SIZE, help="prompts per forward pass")
     parser.add_argument(
         "--data-dir", default=None, help="local data folder (default: $TUCO_DATA_DIR, else the Hub)"
     )
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     refusals = (
         read_refusal_strings(args.refusal_strings) if args.refusal_strings else REFUSAL_STRINGS
     )
-    ensure_writable_dir(args.out, "--out")
+    ensure_writable_dir(args.out, "--output")
     pair = load_pair_from(args)
     summary = run_experiment(
         args.name,

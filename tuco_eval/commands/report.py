@@ -1,4 +1,4 @@
-"""`tuco-eval report RUN_DIR [RUN_DIR ...] --out DIR`: leaderboard tables and plots."""
+"""`tuco-eval report RUN_DIR [RUN_DIR ...] --output DIR`: leaderboard tables and plots."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="sweep outputs, one per checkpoint",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("tuco_report"), help="folder for the report files"
+        "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco_report"),
+        help="folder for the report files",
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.commands._pair_options import add_pair_arguments, load_pair_from
+from tuco_eval.commands._pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
 
 HELP = (
     "TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="wrap each prompt as a user turn in the fine-tuned tokenizer's chat template",
     )
-    parser.add_argument("--batch-size", type=int, default=8, help="prompts per forward pass")
+    parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="prompts per forward pass")
     parser.add_argument(
         "--kl",
         action="store_true",
@@ -80,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     key = {
         "command": "score", "tuco_eval": __version__, "models": pair_identity(pair),
         "gguf_file": args.gguf_file, "base_gguf_file": args.base_gguf_file, "dtype": args.dtype,
+        "revision": args.revision, "base_revision": args.base_revision,
         "chat_template": args.chat_template, "kl": args.kl, "shift": args.shift,
     }
     records = resumable_map(

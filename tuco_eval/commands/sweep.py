@@ -6,14 +6,24 @@ import argparse
 import json
 from pathlib import Path
 
+from tuco_eval.commands._pair_options import BATCH_SIZE, add_device_argument, resolve_device
+
 HELP = "Evaluate lm-eval tasks at every α of a grid (pair loaded once); resumable per (α, task)."
+
+
+def batch_size(text: str) -> str:
+    """A positive count, or lm-eval's `auto` / `auto:N` (passed through as text)."""
+    if text == "auto" or text.startswith("auto:") or (text.isdigit() and int(text) >= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model_args",
+        "--model-args",
         required=True,
-        help="tuco_scaled model_args: pretrained=FT,base=PT[,dtype=...,log_tuco=true,...]",
+        help="tuco_scaled model_args: pretrained=FT,base=PT[,revision=R,base_revision=R,dtype=...,"
+        "log_tuco=true,...]",
     )
     parser.add_argument(
         "--tasks", required=True, help="comma-separated lm-eval task or group names"
@@ -23,12 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--alphas", default="0.75,0.9,0.95,1.0,1.05,1.1,1.25", help="the α grid")
     parser.add_argument(
-        "--num_fewshot", type=int, default=None, help="few-shot examples (default: the task's own)"
+        "--num-fewshot", type=int, default=None, help="few-shot examples (default: the task's own)"
     )
-    parser.add_argument("--batch_size", default="1", help="batch size, or auto")
     parser.add_argument(
-        "--device", default="cuda", help="torch device (falls back to cpu without a GPU)"
+        "--batch-size",
+        type=batch_size,
+        default=str(BATCH_SIZE),
+        help="prompts per forward pass, or auto (lm-eval picks the largest that fits)",
     )
+    add_device_argument(parser)
     parser.add_argument(
         "--limit",
         type=float,
@@ -36,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="docs per task: a count, or a fraction when below 1 (for quick checks)",
     )
     parser.add_argument(
-        "--include_path",
+        "--include-path",
         action="append",
         default=[],
         help="extra folder of lm-eval task YAML (repeatable); tuco-eval's own tasks are always included",
@@ -47,19 +60,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help='JSON passed to the tasks, e.g. \'{"data_dir": "data"}\' (like lm-eval --metadata)',
     )
     parser.add_argument(
-        "--apply_chat_template", action="store_true", help="wrap prompts in the chat template"
+        "--apply-chat-template", action="store_true", help="wrap prompts in the chat template"
     )
     parser.add_argument(
-        "--fewshot_as_multiturn", action="store_true", help="few-shot examples as chat turns"
+        "--fewshot-as-multiturn", action="store_true", help="few-shot examples as chat turns"
     )
     parser.add_argument(
-        "--system_instruction", default=None, help="system prompt for every request"
+        "--system-instruction", default=None, help="system prompt for every request"
     )
     parser.add_argument(
-        "--log_tuco", action="store_true", help="store each doc's TuCo beside its scores"
+        "--log-tuco", action="store_true", help="store each doc's TuCo beside its scores"
     )
     parser.add_argument(
-        "--log_kl",
+        "--log-kl",
         action="store_true",
         help="store each doc's KL(p_FT || p_PT) and token-shift class at the last prompt token "
         "(one fine-tuned and one base pass per prompt)",
@@ -105,12 +118,12 @@ def run(args: argparse.Namespace) -> int:
         raise TucoError("--tasks names no task")
     model_args = simple_parse_args_string(args.model_args)
     if "pretrained" not in model_args or "base" not in model_args:
-        raise TucoError("--model_args needs pretrained=<fine-tuned> and base=<pre-trained>")
+        raise TucoError("--model-args needs pretrained=<fine-tuned> and base=<pre-trained>")
     ensure_writable_dir(args.output, "--output")
     task_manager = _task_manager(task_names, [str(tasks_dir()), *args.include_path], metadata)
     check_task_names(task_names, task_manager)  # before the models load; tasks are built once, in sweep()
     lm = TucoScaledLM.create_from_arg_string(
-        args.model_args, {"batch_size": args.batch_size, "device": args.device}
+        args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device)}
     )
     if args.log_tuco:
         lm.log_tuco = True
