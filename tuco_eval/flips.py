@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval.store import StoreError, format_alpha, read_docs, read_unit, score_matrix
 from tuco_eval import tables
+from tuco_eval.store import StoreError, format_alpha, read_docs, read_unit, score_matrix
 
 KINDS = ("fixed", "broken")
 

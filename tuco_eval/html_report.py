@@ -73,8 +73,8 @@ def _tasks(runs: Sequence[Run]) -> str:
     headers = ["Checkpoint", *task_table(runs[0].cv)[0], *(f"{metric} α={a}" for a in alphas)]
     rows = []
     for run in runs:
-        for (task, r), row in zip(run.cv["tasks"].items(), task_table(run.cv)[1], strict=True):
-            by_alpha = r["acc_by_alpha"]
+        for row in task_table(run.cv)[1]:  # whatever rows the table has, keyed by its first cell
+            by_alpha = run.cv["tasks"].get(row[0], {}).get("acc_by_alpha", {})
             rows.append(
                 [
                     run.label,
@@ -87,7 +87,7 @@ def _tasks(runs: Sequence[Run]) -> str:
         "* = significant gain; “α per fold” is the α cross-validation chose in each fold; the "
         f"last columns are the {esc(plots.metric_name(metric))} at every α of the grid.</p>",
         '<p><label>Filter tasks: <input type="search" id="task-filter" placeholder="task name …" '
-        'data-filter="#tasks tbody tr, #flips [data-task]"></label></p>',
+        'data-filter="#tasks tbody tr, #s-flips [data-task]"></label></p>',
         f'<div class="scroll">{table(headers, rows, "tasks")}</div>',
     ]
     for run in runs:
@@ -235,12 +235,12 @@ def write_report_page(
         ("configs", "Run configurations", _configs(runs)),
         ("files", "Tables as files", _links(files, out_dir)),
     ]
-    nav = "".join(f'<a href="#{key}">{esc(title)}</a>' for key, title, _ in sections)
+    nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title, _ in sections)
     labels = ", ".join(run.label for run in runs)
     body = (
         f"<h1>TuCo leaderboard</h1><p class=\"muted\">{esc(labels)}</p><nav>{nav}</nav>"
         + "".join(
-            f'<section id="{key}"><h2>{esc(title)}</h2>{content}</section>'
+            f'<section id="s-{key}"><h2>{esc(title)}</h2>{content}</section>'
             for key, title, content in sections
         )
     )
