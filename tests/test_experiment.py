@@ -173,6 +173,8 @@ def _check_outputs(out, summary, figures):
     records = _records(out)
     assert json.loads((out / "summary.json").read_text()) == summary
     assert "| set | n | mean |" in (out / "summary.md").read_text()
+    page = (out / "index.html").read_text()  # the browser checks are in test_html_report.py
+    assert page.count("data:image/svg+xml;base64,") == len(figures) and 'id="auc"' in page
     for stem in figures:
         assert (out / f"{stem}.png").stat().st_size > 0 and (out / f"{stem}.svg").stat().st_size > 0
     assert sorted(summary["figures"]) == sorted(f"{s}.{e}" for s in figures for e in ("png", "svg"))

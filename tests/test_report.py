@@ -90,6 +90,8 @@ def test_report_writes_tables_and_plots(runs, tmp_path):
         "tasks.csv",
         "tasks.tex",
         "comparison.md",
+        "flips.csv",
+        "index.html",
     } <= names
     assert all(f.stat().st_size > 0 for f in files)
     assert (tmp_path / "out" / "heatmap_ckpt-A.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -16,7 +16,14 @@ from tiny_models import FIXTURE_TASKS
 from tuco_eval.cv import cross_validate
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
-from tuco_eval.store import StoreError, list_units, read_run_info, read_unit, unit_lock
+from tuco_eval.store import (
+    StoreError,
+    list_units,
+    read_docs,
+    read_run_info,
+    read_unit,
+    unit_lock,
+)
 from tuco_eval.sweep import parse_alphas, sample_record, sweep
 
 ALPHAS = [0.5, 1.0, 1.5]
@@ -76,6 +83,15 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
     assert [r["loglikelihoods"] for r in at_one] == [[x[0][0] for x in s["resps"]] for s in expected]
     assert [r["acc"] for r in at_one] == [float(s["acc"]) for s in expected]
     assert read_run_info(run)["alphas"] == ALPHAS
+    docs = read_docs(run, "tiny_mc")  # the texts behind the records, for the report's flips
+    assert sorted(docs) == [s["doc_id"] for s in expected]
+    first = expected[0]
+    assert docs[first["doc_id"]] == {
+        "doc_id": first["doc_id"],
+        "prompt": f"{first['doc']['question']}\nAnswer:",
+        "choices": ["  Yes", "  No"],  # the continuations as scored: target_delimiter + choice
+        "target": first["doc"]["label"],
+    }
     assert cross_validate(run, folds=3)["tasks"]["tiny_mc"]["n"] == 12
     with CountCalls(lm) as again:  # resume: everything is complete, nothing runs
         sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)

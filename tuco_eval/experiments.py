@@ -22,6 +22,7 @@ from tuco_eval import __version__
 from tuco_eval import experiment_plots as plots
 from tuco_eval import experiment_summary as summ
 from tuco_eval.errors import TucoError
+from tuco_eval.experiment_html import write_experiment_page
 from tuco_eval.jailbreak import (
     MAX_NEW_TOKENS,
     MIN_COMPLIANT,
@@ -280,7 +281,7 @@ def run_experiment(
 def write_outputs(
     out: Path, name: str, records: list[dict[str, Any]], summary: dict[str, Any]
 ) -> list[Path]:
-    """tuco.jsonl, the figures, then summary.json (naming the figures) and summary.md."""
+    """tuco.jsonl, the figures, then summary.json (naming the figures), summary.md, index.html."""
     out.mkdir(parents=True, exist_ok=True)
     write_jsonl_atomic(out / "tuco.jsonl", records)
     figures = plots.histograms(records, f"{name}: contribution of fine-tuning", out / "tuco_hist")
@@ -292,4 +293,5 @@ def write_outputs(
         out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n"
     )
     atomic_write_text(out / "summary.md", summ.summary_markdown(summary))
+    write_experiment_page(out, name, records, summary, figures)
     return figures

@@ -8,9 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval import plots, tables
+from tuco_eval import flips, plots, tables
 from tuco_eval.cv import CV_FORMAT, WEIGHTED_LABEL, cross_validate, group_table, task_table
 from tuco_eval.errors import TucoError
+from tuco_eval.html_report import write_report_page
+from tuco_eval.jsonl import atomic_write_text
 from tuco_eval.store import read_run_info, store_fingerprint
 
 # the paper's Table 3 columns, in its order
@@ -46,6 +48,8 @@ class Run:
                 "delta_cv": r["delta_cv"],
                 "share_significant": float(r["significant"]),
                 "n_tasks": 1,
+                "ci95": r["ci95"],
+                "significant": r["significant"],
             }
             for task, r in self.cv["tasks"].items()
         }
@@ -331,7 +335,7 @@ def _group_curve(run: Run, group: str) -> dict:
 
 
 def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Write the leaderboard, per-task tables and plots for ``run_dirs`` into ``out_dir``."""
+    """Write the leaderboard, per-task tables, plots, flips.csv and index.html into ``out_dir``."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR")
     runs = load_runs(run_dirs)
@@ -339,8 +343,31 @@ def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     from tuco_eval.mode_report import write_mode_reports  # RUN_DIRs swept in several modes
 
-    return (
+    files = (
         write_tables(runs, out_dir)
         + write_plots(runs, out_dir)
         + write_mode_reports(run_dirs, out_dir)
     )
+    flips_by_run = run_flips(runs)
+    files.append(
+        atomic_write_text(
+            out_dir / "flips.csv",
+            flips.csv_text({label: found for label, (_, found) in flips_by_run.items()}),
+        )
+    )
+    return [*files, write_report_page(runs, out_dir, files, flips_by_run)]
+
+
+def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], list[flips.Flip]]]:
+    """Per run: {task: the α's compared with α = 1} and the docs that flip, on the cv metric."""
+    out = {}
+    for run in runs:
+        cfg, alphas_of, found = run.cv["config"], {}, []
+        for task, result in run.cv["tasks"].items():
+            grid = [float(a) for a in result["acc_by_alpha"]]
+            alphas_of[task], task_found = flips.task_flips(
+                run.run_dir, task, cfg["metric"], cfg["objective"], alphas=grid
+            )
+            found += task_found
+        out[run.label] = (alphas_of, found)
+    return out

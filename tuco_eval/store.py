@@ -6,6 +6,7 @@ Layout of a RUN_DIR (see docs/cv.md)::
     samples/alpha=<format_alpha(a)>/<task>.jsonl      one JSON object per doc
     samples/alpha=<format_alpha(a)>/<task>.done.json  manifest {"n", "sha256", "metrics"}
     samples/alpha=<format_alpha(a)>/.lock             held by the sweep running that alpha
+    docs/<task>.jsonl                         each doc's prompt, choices and target (any alpha)
 
 A unit (alpha, task) is complete only when its manifest exists and matches the JSONL bytes.
 Every file is written to a temporary file in the same directory, fsynced, then renamed, so a
@@ -33,6 +34,7 @@ from tuco_eval.jsonl import atomic_write_bytes
 
 RUN_INFO = "run.json"
 SAMPLES = "samples"
+DOCS = "docs"
 _LIST_KEYS = ("alphas", "tasks")
 _NOT_METRICS = {"doc_id", "tuco", "kl", "base_rank"}  # numeric per-doc fields that are not scores
 _TASK_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
@@ -362,3 +364,33 @@ def score_matrix(
         [[per_alpha[a][d][1] for d in doc_ids.tolist()] for a in grid], dtype=np.float64
     ).reshape(len(grid), len(doc_ids))
     return ScoreMatrix(alphas=np.array(grid, dtype=np.float64), doc_ids=doc_ids, scores=scores)
+
+
+def docs_path(run_dir: Path | str, task: str) -> Path:
+    """``RUN_DIR/docs/<task>.jsonl``: the task's doc texts, the same at every alpha."""
+    unit_paths(run_dir, 1.0, task)  # the same check of the task name
+    return Path(run_dir) / DOCS / f"{task}.jsonl"
+
+
+def write_docs(run_dir: Path | str, task: str, docs: Iterable[Mapping[str, Any]]) -> Path | None:
+    """Store each doc's ``doc_id``, ``prompt``, ``choices``, ``target`` (written only when changed)."""
+    path = docs_path(run_dir, task)
+    data = "".join(json.dumps(dict(d), default=_jsonable) + "\n" for d in docs).encode()
+    with contextlib.suppress(OSError):
+        if path.read_bytes() == data:  # every alpha of a task writes the same docs
+            return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, data)
+    return path
+
+
+def read_docs(run_dir: Path | str, task: str) -> dict[int, dict]:
+    """``{doc_id: doc}`` of the task's doc texts; empty for a store written before they were kept."""
+    docs: dict[int, dict] = {}
+    with contextlib.suppress(OSError):
+        for line in docs_path(run_dir, task).read_bytes().splitlines():
+            with contextlib.suppress(ValueError, RecursionError):  # the texts are for display only
+                doc = json.loads(line)
+                if isinstance(doc, dict) and isinstance(doc.get("doc_id"), int):
+                    docs[doc["doc_id"]] = doc
+    return docs

@@ -19,7 +19,14 @@ from tqdm.auto import tqdm
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import parse_alpha, warn_if_negative
 from tuco_eval.jsonl import disk_errors
-from tuco_eval.store import format_alpha, unit_is_complete, unit_lock, update_run_info, write_unit
+from tuco_eval.store import (
+    format_alpha,
+    unit_is_complete,
+    unit_lock,
+    update_run_info,
+    write_docs,
+    write_unit,
+)
 from tuco_eval.task_rows import filter_names, group_aggregation
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
@@ -102,6 +109,32 @@ def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
     if logged:  # TuCo and the next-token measures (tuco_eval.measures), when logged
         record.update({k: logged[0][k] for k in LOGGED_FIELDS if k in logged[0]})
     return record
+
+
+def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
+    """What a reader needs to see of one doc: its prompt (the task's question text, else the
+    whole context the model saw), the answer choices of a multiple-choice task, and the target."""
+    args = [a for a in sample.get("arguments", []) if isinstance(a, (tuple, list)) and a]
+    prompt = str(args[0][0]) if args else ""
+    try:  # the bare question reads better than the few-shot, chat-templated context
+        text = task.doc_to_text(sample["doc"]) if task is not None else None
+    except Exception:  # noqa: BLE001 - a task's own text function; the context serves instead
+        text = None
+    if isinstance(text, str) and text.strip():
+        prompt = text
+    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "prompt": prompt}
+    if args and all(len(a) > 1 and isinstance(a[1], str) for a in args):
+        record["choices"] = [a[1] for a in args]
+    target = sample.get("target")
+    record["target"] = target if isinstance(target, (int, str, list)) else str(target)
+    return record
+
+
+def _first_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_doc: dict[int, dict[str, Any]] = {}
+    for sample in samples:
+        by_doc.setdefault(int(sample["doc_id"]), sample)
+    return [by_doc[d] for d in sorted(by_doc)]
 
 
 def _records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -251,8 +284,10 @@ def _evaluate_unit(
         bootstrap_iters=0,
         **evaluate_kwargs,
     )
+    samples = out["samples"][name]
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
-        write_unit(run_dir, alpha, name, _records(out["samples"][name]))
+        write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
+        write_unit(run_dir, alpha, name, _records(samples))
 
 
 def writing(run_dir: Path, what: str) -> AbstractContextManager:

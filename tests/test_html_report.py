@@ -1,0 +1,204 @@
+"""The HTML pages of `report` and `experiment`, opened in headless Chromium: self-contained, no
+console error, sortable and filterable tables, figures that load, and per-doc flips that match a
+store built with known flips."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from browser import browser  # noqa: F401 - the fixture
+from test_report import CORRECT, build_run
+
+from tuco_eval import experiment_plots, report, store
+from tuco_eval.experiment_html import sample_prompts, write_experiment_page
+from tuco_eval.flips import task_flips
+
+N = 12
+HOSTILE = '<script>window.hacked = 1</script> & "quotes" <b>bold</b>'
+# correct docs per alpha of task "flip": at alpha 1 docs 0-5; alpha 1.1 fixes 6, 7, 8 and breaks
+# 4, 5; alpha 0 (base blocks) fixes 9 and breaks 0, 1, 2; alpha 0.9 changes nothing
+RIGHT = {0.0: {3, 4, 5, 9}, 0.9: {0, 1, 2, 3, 4, 5}, 1.0: {0, 1, 2, 3, 4, 5}, 1.1: {0, 1, 2, 3, 6, 7, 8}}
+EXPECTED = {
+    0.0: {"fixed": [9], "broken": [0, 1, 2]},
+    0.9: {"fixed": [], "broken": []},
+    1.1: {"fixed": [6, 7, 8], "broken": [4, 5]},
+}
+CHOICES = [" yes", " no"]
+
+
+def build_flip_run(run_dir):
+    """A store where known docs flip; doc 0's prompt is hostile markup (it must show as text)."""
+    for alpha, right in RIGHT.items():
+        records = []
+        for i in range(N):
+            target = i % 2
+            picked = target if i in right else 1 - target  # the model's answer: the likelier choice
+            lls = [-1.0, -2.0] if picked == 0 else [-2.0, -1.0]
+            records.append({"doc_id": i, "doc_hash": f"h{i}", "acc": float(i in right), "loglikelihoods": lls})
+        store.write_unit(run_dir, alpha, "flip", records)
+    docs = [
+        {"doc_id": i, "prompt": HOSTILE if i == 0 else f"question {i}?", "choices": CHOICES, "target": i % 2}
+        for i in range(N)
+    ]
+    store.write_docs(run_dir, "flip", docs)
+    store.update_run_info(
+        run_dir,
+        {"model_args": "pretrained=org/flipper", "label": "flipper", "alphas": sorted(RIGHT), "tasks": ["flip"]},
+    )
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def report_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("html")
+    runs = [build_run(root / label, label) for label in CORRECT]
+    runs.append(build_flip_run(root / "flipper"))
+    report.report(runs, root / "out")
+    return root / "out"
+
+
+def test_flips_of_a_store_with_known_flips(tmp_path):
+    run = build_flip_run(tmp_path / "run")
+    alphas, flips = task_flips(run, "flip")
+    assert alphas == [0.0, 0.9, 1.1]
+    for alpha, kinds in EXPECTED.items():
+        for kind, doc_ids in kinds.items():
+            assert [f.doc_id for f in flips if f.alpha == alpha and f.kind == kind] == doc_ids
+    six = next(f for f in flips if f.alpha == 1.1 and f.doc_id == 6)  # target "yes", fixed
+    assert (six.target, six.answer_at_one, six.answer_at_alpha) == ("yes", "no", "yes")
+    assert six.prompt == "question 6?" and (six.score_at_one, six.score_at_alpha) == (0.0, 1.0)
+
+
+def test_flips_csv_lists_every_flip(report_dir):
+    rows = list(csv.DictReader((report_dir / "flips.csv").open()))
+    mine = [r for r in rows if r["checkpoint"] == "flipper"]
+    for alpha, kinds in EXPECTED.items():
+        for kind, doc_ids in kinds.items():
+            found = [int(r["doc_id"]) for r in mine if float(r["alpha"]) == alpha and r["kind"] == kind]
+            assert found == doc_ids
+    assert next(r for r in mine if r["doc_id"] == "0")["prompt"] == HOSTILE  # CSV keeps raw text
+
+
+def test_report_page_is_self_contained_and_escaped(report_dir):
+    text = (report_dir / "index.html").read_text()
+    assert HOSTILE not in text and "&lt;script&gt;window.hacked" in text
+    assert text.count("<script>") == 1  # the page's own, nothing injected
+    assert "http://" not in text and "https://" not in text  # no CDN, font or image from outside
+
+
+def _column(page, table, header):
+    headers = page.locator(f"{table} thead th").all_inner_texts()
+    index = next(i for i, h in enumerate(headers) if h.replace("↕", "").replace("▲", "").replace("▼", "").strip() == header)
+    return index, page.locator(f"{table} tbody tr:not([hidden]) td:nth-child({index + 1})").all_inner_texts()
+
+
+def _number(cell):
+    return float(cell.replace("−", "-").split()[0].rstrip("*%"))
+
+
+def test_report_page_in_chromium(report_dir, browser):  # noqa: F811
+    with browser.open(report_dir / "index.html") as opened:
+        page = opened.page
+        assert opened.console_errors == []
+        assert opened.outside_requests() == []
+        widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
+        assert len(widths) >= 6 and all(w > 0 for w in widths)  # every figure decodes
+        assert page.evaluate("window.hacked") is None  # the hostile prompt stayed text
+        assert HOSTILE in page.locator("#s-flips").text_content()  # inside a closed <details>
+        assert page.locator("#leaderboard thead th").count() >= 4
+        assert page.locator("#leaderboard tbody tr").count() == 3
+
+        # sorting: numeric order ("+5.00" before "+20.00"), the second click reverses
+        index, before = _column(page, "#tasks", "Δ CV")
+        page.locator("#tasks thead th").nth(index).click()
+        _, ascending = _column(page, "#tasks", "Δ CV")
+        assert [_number(c) for c in ascending] == sorted(_number(c) for c in before)
+        assert sorted(ascending) != ascending  # a text sort would have given another order
+        page.locator("#tasks thead th").nth(index).click()
+        _, descending = _column(page, "#tasks", "Δ CV")
+        assert [_number(c) for c in descending] == sorted((_number(c) for c in before), reverse=True)
+        col, _ = _column(page, "#leaderboard", "Humanities")
+        page.locator("#leaderboard thead th").nth(col).click()
+        assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-A", "ckpt-B"]
+        page.locator("#leaderboard thead th").nth(col).click()
+        assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-B", "ckpt-A"]
+
+        # the filter hides the task rows (and flip lists) that do not match
+        total = page.locator("#tasks tbody tr").count()
+        page.fill("#task-filter", "h1")
+        _, tasks = _column(page, "#tasks", "Task")
+        assert tasks == ["h1", "h1"] and page.locator("#tasks tbody tr[hidden]").count() == total - 2
+        assert page.locator("#s-flips details[data-task='flip']").first.is_hidden()
+        page.fill("#task-filter", "")
+        assert page.locator("#tasks tbody tr[hidden]").count() == 0
+
+        # the flips listed are the store's
+        for alpha, label in ((1.1, "α = 1.1"), (0.0, "α = 0 (base blocks)")):
+            block = page.locator("#s-flips details", has_text=f"flipper · flip · {label}:")
+            block.locator("summary").click()
+            for kind, doc_ids in EXPECTED[alpha].items():
+                rows = block.locator("tbody tr", has=page.locator(f"span.{kind}"))
+                assert [int(d) for d in rows.locator("td:nth-child(2)").all_inner_texts()] == doc_ids
+        counts = page.locator("#flip-counts tbody tr", has_text="flipper").all_inner_texts()
+        assert any(r.split("\t")[2:5] == ["1.1", "3", "2"] for r in counts)
+        assert opened.outside_requests() == [] and opened.console_errors == []
+
+
+def _experiment_records(n=10):
+    rng = np.random.default_rng(0)
+    records = []
+    for name, shift in (("web", 0.0), ("chat", 0.3)):
+        for i in range(n):
+            ptc = rng.uniform(1, 2, size=4)
+            ftc = rng.uniform(0, 1, size=4) + shift
+            text = HOSTILE if i == 0 else f"{name} prompt {i}"
+            records.append({"set": name, "id": i, "text": text, "tuco": float(rng.uniform(0, 0.5) + shift),
+                            "outputco": float(rng.uniform(0, 1)), "per_layer_ptc_l1": ptc.tolist(),
+                            "per_layer_ftc_l1": ftc.tolist()})
+    return records
+
+
+@pytest.fixture(scope="module")
+def experiment_dir(tmp_path_factory):
+    from tuco_eval import experiment_summary as summ
+
+    out = tmp_path_factory.mktemp("experiment")
+    records = _experiment_records()
+    figures = experiment_plots.histograms(records, "web-vs-chat", out / "tuco_hist")
+    figures += experiment_plots.layer_profiles(records, "web-vs-chat", out / "layer_profile")
+    summary = {"experiment": "web-vs-chat", "finetuned": "ft", "base": "pt", "n": 10, "seed": 0,
+               "sets": summ.set_statistics(records), "auc": summ.set_aucs(records, [("chat", "web")])}
+    (out / "summary.json").write_text(json.dumps(summary))
+    write_experiment_page(out, "web-vs-chat", records, summary, figures)
+    return out, summary
+
+
+def test_prompt_sample_spans_lowest_to_highest_tuco():
+    records = _experiment_records(n=20)
+    sample = sample_prompts(records, per_set=4)
+    for name in ("web", "chat"):
+        values = sorted(r["tuco"] for r in records if r["set"] == name)
+        shown = [r["tuco"] for r in sample if r["set"] == name]
+        assert len(shown) == 4 and shown[0] == values[0] and shown[-1] == values[-1]
+
+
+def test_experiment_page_in_chromium(experiment_dir, browser):  # noqa: F811
+    out, summary = experiment_dir
+    with browser.open(out / "index.html") as opened:
+        page = opened.page
+        assert opened.console_errors == [] and opened.outside_requests() == []
+        widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
+        assert len(widths) == 2 and all(w > 0 for w in widths)
+        auc = next(e for e in summary["auc"] if e["metric"] == "tuco")["auc"]
+        assert f"{auc:.3f}" in page.locator("#auc").inner_text()
+        assert page.evaluate("window.hacked") is None and HOSTILE in page.locator("#prompts").inner_text()
+        index, before = _column(page, "#prompts", "TuCo")
+        page.locator("#prompts thead th").nth(index).click()
+        _, after = _column(page, "#prompts", "TuCo")
+        assert [float(c) for c in after] == sorted(float(c) for c in before)
+        page.fill("#prompt-filter", "chat prompt")
+        _, sets = _column(page, "#prompts", "set")
+        assert sets and set(sets) == {"chat"}
