@@ -33,7 +33,7 @@ h2{font-size:14px;margin:0 0 8px;color:#333;font-weight:600}
 .tok:hover{outline:2px solid #1f3b73}
 .resp{box-shadow:inset 0 -3px 0 #2b6cb0}
 .mark{font:11px system-ui,sans-serif;color:#fff;background:#2b6cb0;border-radius:3px;padding:1px 5px;margin:0 4px;vertical-align:middle;user-select:none}
-.nl{color:#999}
+.nl{opacity:.5}
 #tip{position:fixed;pointer-events:none;background:#222;color:#fff;font:12px/1.4 system-ui,sans-serif;padding:4px 8px;border-radius:4px;white-space:pre;z-index:2}
 """
 
