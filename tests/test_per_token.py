@@ -220,3 +220,17 @@ def test_score_per_token_option_mistakes_are_one_line(pair_dirs, tmp_path, capsy
     code, _ = _cli_score(pair_dirs, tmp_path, *extra)
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_kl_and_shift_stay_at_the_prompts_last_token_when_generating(pair):
+    from tuco_eval.commands.score import _base_logits
+
+    base_logits = _base_logits(pair)
+    plain = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:3], base_logits=base_logits,
+                         batch_size=3, progress=False)
+    generated = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:3], base_logits=base_logits,
+                             generate=3, batch_size=3, padding_side="left", progress=False)
+    for a, b in zip(plain, generated, strict=True):
+        assert b["kl"] == pytest.approx(a["kl"], rel=1e-4, abs=1e-6)
+        assert (b["base_rank"], b["shift"]) == (a["base_rank"], a["shift"])
+    assert any(r["kl"] > 1e-4 for r in plain)
