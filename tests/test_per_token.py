@@ -234,3 +234,15 @@ def test_kl_and_shift_stay_at_the_prompts_last_token_when_generating(pair):
         assert b["kl"] == pytest.approx(a["kl"], rel=1e-4, abs=1e-6)
         assert (b["base_rank"], b["shift"]) == (a["base_rank"], a["shift"])
     assert any(r["kl"] > 1e-4 for r in plain)
+
+
+def test_pieces_of_a_byte_level_tokenizer_keep_multi_byte_characters_whole(tiny_tokenizer):
+    from tuco_eval.token_text import token_pieces
+
+    text = "café 🙂 naïve Answer: B"
+    ids = tiny_tokenizer(text)["input_ids"]
+    pieces = token_pieces(tiny_tokenizer, ids)
+    assert len(pieces) == len(ids) and "".join(pieces) == tiny_tokenizer.decode(ids) == text
+    assert "\ufffd" not in "".join(pieces)
+    smile = pieces.index("🙂")  # four byte tokens: three held back, the last carries it whole
+    assert pieces[smile - 3 : smile] == ["", "", ""] and pieces[pieces.index("é") - 1] == ""
