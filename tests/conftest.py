@@ -166,3 +166,81 @@ def task_manager():
     from tiny_models import FIXTURE_TASKS
 
     return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser: headless Chromium (Debian's package) driven by Playwright, offline
+# ---------------------------------------------------------------------------------------------
+
+CHROMIUM = os.environ.get("TUCO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A Playwright Chromium browser; skips, saying why, where Chromium or Playwright is missing."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        pytest.skip("playwright is not installed (pip install playwright; no browser download needed)")
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $TUCO_CHROMIUM)")
+    driver = sync_playwright().start()
+    try:
+        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    except Error as error:
+        driver.stop()
+        pytest.skip(f"Chromium at {CHROMIUM} does not start: {str(error).splitlines()[0]}")
+    yield launched
+    launched.close()
+    driver.stop()
+
+
+class LocalPage:
+    """A local file opened in the browser; every request outside it is blocked and recorded."""
+
+    def __init__(self, browser, path: Path, viewport: dict | None = None):
+        self.url = Path(path).resolve().as_uri()
+        self.console_errors: list[str] = []
+        self.requests: list[str] = []  # every request the page made, the file itself included
+        self.context = browser.new_context(viewport=viewport or {"width": 1200, "height": 800})
+        self.page = self.context.new_page()
+        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
+        self.page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
+        self.page.route("**/*", self._route)
+        self.page.goto(self.url, wait_until="load")
+
+    def _route(self, route) -> None:
+        self.requests.append(route.request.url)
+        if route.request.url == self.url:
+            route.continue_()
+        else:
+            route.abort()  # nothing leaves the machine, and the test sees it
+
+    @property
+    def outside_requests(self) -> list[str]:
+        return [url for url in self.requests if url != self.url]
+
+    def assert_clean(self) -> None:
+        """No console error and no request outside the file, so far."""
+        assert not self.console_errors, f"console errors: {self.console_errors}"
+        assert not self.outside_requests, f"requests outside {self.url}: {self.outside_requests}"
+
+
+@pytest.fixture
+def page_for(browser):
+    """`page_for(path) -> LocalPage`; the test fails on console errors or outside requests."""
+    opened: list[LocalPage] = []
+
+    def open_page(path, viewport: dict | None = None) -> LocalPage:
+        opened.append(LocalPage(browser, path, viewport))
+        return opened[-1]
+
+    yield open_page
+    for local in opened:
+        local.context.close()
+    for local in opened:
+        local.assert_clean()

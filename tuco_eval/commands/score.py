@@ -42,20 +42,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="add the base rank of the fine-tuned greedy next token and its shift class: "
         "1 unshifted, 2-3 marginal, >3 shifted (same extra base pass as --kl)",
     )
+    parser.add_argument(
+        "--per-token",
+        action="store_true",
+        help="add tokens (each token's text) and tuco_per_token (the TuCo of the prompt cut "
+        "after each token; the last is tuco), from the same pass",
+    )
+    parser.add_argument(
+        "--html",
+        type=Path,
+        default=None,
+        metavar="PAGE",
+        help="also write a self-contained HTML page of every prompt's tokens shaded by TuCo "
+        "(implies --per-token)",
+    )
+    parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first continue each prompt greedily by up to N tokens at --alpha; records get "
+        "response, and per-token TuCo over prompt and response (implies --per-token)",
+    )
+    parser.add_argument(
+        "--alpha",
+        type=float,
+        default=1.0,
+        help="the fine-tuning scale of the --generate continuation (TuCo is always measured "
+        "at α = 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.errors import TucoError
+    from tuco_eval.joint import parse_alpha
     from tuco_eval.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
     from tuco_eval.pair import pair_identity
     from tuco_eval.resume import discard, resumable_map
+    from tuco_eval.token_page import write_token_page
     from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
 
     if args.batch_size < 1:
         raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.generate < 0:
+        raise TucoError(f"--generate must be 0 or more tokens, got {args.generate}")
+    if args.alpha != 1.0 and not args.generate:
+        raise TucoError("--alpha only scales the --generate continuation: add --generate N")
+    parse_alpha(args.alpha)
+    per_token = args.per_token or args.html is not None or args.generate > 0
     prompts = read_prompts(args.input, args.text_field)  # fail on a bad file before loading models
     ensure_writable_dir(args.output.parent, "--output")
+    if args.html is not None:
+        ensure_writable_dir(args.html.parent, "--html")
     pair = load_pair_from(args)
     base_logits = _base_logits(pair) if args.kl or args.shift else None
     dropped = (set() if args.kl else {"kl"}) | (set() if args.shift else {"base_rank", "shift"})
@@ -70,6 +109,9 @@ def run(args: argparse.Namespace) -> int:
             base_logits=base_logits,
             progress=bar,
             warn_truncated=False,  # counted once, over every piece
+            per_token=per_token,
+            generate=args.generate,
+            alpha=args.alpha,
         )
         return [
             {"id": pid, **{k: v for k, v in result.items() if k not in dropped}}
@@ -82,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         "gguf_file": args.gguf_file, "base_gguf_file": args.base_gguf_file, "dtype": args.dtype,
         "revision": args.revision, "base_revision": args.base_revision,
         "chat_template": args.chat_template, "kl": args.kl, "shift": args.shift,
+        "per_token": per_token, "generate": args.generate, "alpha": args.alpha,
     }
     records = resumable_map(
         prompts, score_piece, folder=partial, key=key, piece=SCORE_PIECE, desc="TuCo", unit="prompt"
@@ -89,6 +132,10 @@ def run(args: argparse.Namespace) -> int:
     with disk_errors(str(args.output), "free space or choose another --output, then rerun the "
                      "same command: the scored pieces are kept"):
         write_jsonl_atomic(args.output, records)
+    if args.html is not None:
+        with disk_errors(str(args.html), "free space or choose another --html, then rerun"):
+            write_token_page(args.html, records, _page_facts(args))
+        print(f"wrote the token page to {args.html}")
     discard(partial)
     report_truncated(sum(r["truncated"] for r in records))
     mean = sum(r["tuco"] for r in records) / len(records)
@@ -102,3 +149,10 @@ def _base_logits(pair):
     from tuco_eval.base_pass import base_forward, last_logits
 
     return partial(last_logits, base_forward(pair.model, pair.base))
+
+
+def _page_facts(args: argparse.Namespace) -> dict[str, Any]:
+    facts = {"fine-tuned": args.finetuned, "base": args.base, "prompts": args.input.name}
+    if args.generate:
+        facts["response"] = f"up to {args.generate} greedy tokens at α = {args.alpha:g}"
+    return facts
