@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-from browser import browser  # noqa: F401 - the fixture
 from test_report import CORRECT, build_run
 
 from tuco_eval import experiment_plots, report, store
@@ -99,52 +98,52 @@ def _number(cell):
     return float(cell.replace("−", "-").split()[0].rstrip("*%"))
 
 
-def test_report_page_in_chromium(report_dir, browser):  # noqa: F811
-    with browser.open(report_dir / "index.html") as opened:
-        page = opened.page
-        assert opened.console_errors == []
-        assert opened.outside_requests() == []
-        widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
-        assert len(widths) >= 6 and all(w > 0 for w in widths)  # every figure decodes
-        assert page.evaluate("window.hacked") is None  # the hostile prompt stayed text
-        assert HOSTILE in page.locator("#s-flips").text_content()  # inside a closed <details>
-        assert page.locator("#leaderboard thead th").count() >= 4
-        assert page.locator("#leaderboard tbody tr").count() == 3
+def test_report_page_in_chromium(report_dir, page_for):
+    opened = page_for(report_dir / "index.html")
+    page = opened.page
+    assert opened.console_errors == []
+    assert opened.outside_requests == []
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
+    assert len(widths) >= 6 and all(w > 0 for w in widths)  # every figure decodes
+    assert page.evaluate("window.hacked") is None  # the hostile prompt stayed text
+    assert HOSTILE in page.locator("#s-flips").text_content()  # inside a closed <details>
+    assert page.locator("#leaderboard thead th").count() >= 4
+    assert page.locator("#leaderboard tbody tr").count() == 3
 
-        # sorting: numeric order ("+5.00" before "+20.00"), the second click reverses
-        index, before = _column(page, "#tasks", "Δ CV")
-        page.locator("#tasks thead th").nth(index).click()
-        _, ascending = _column(page, "#tasks", "Δ CV")
-        assert [_number(c) for c in ascending] == sorted(_number(c) for c in before)
-        assert sorted(ascending) != ascending  # a text sort would have given another order
-        page.locator("#tasks thead th").nth(index).click()
-        _, descending = _column(page, "#tasks", "Δ CV")
-        assert [_number(c) for c in descending] == sorted((_number(c) for c in before), reverse=True)
-        col, _ = _column(page, "#leaderboard", "Humanities")
-        page.locator("#leaderboard thead th").nth(col).click()
-        assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-A", "ckpt-B"]
-        page.locator("#leaderboard thead th").nth(col).click()
-        assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-B", "ckpt-A"]
+    # sorting: numeric order ("+5.00" before "+20.00"), the second click reverses
+    index, before = _column(page, "#tasks", "Δ CV")
+    page.locator("#tasks thead th").nth(index).click()
+    _, ascending = _column(page, "#tasks", "Δ CV")
+    assert [_number(c) for c in ascending] == sorted(_number(c) for c in before)
+    assert sorted(ascending) != ascending  # a text sort would have given another order
+    page.locator("#tasks thead th").nth(index).click()
+    _, descending = _column(page, "#tasks", "Δ CV")
+    assert [_number(c) for c in descending] == sorted((_number(c) for c in before), reverse=True)
+    col, _ = _column(page, "#leaderboard", "Humanities")
+    page.locator("#leaderboard thead th").nth(col).click()
+    assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-A", "ckpt-B"]
+    page.locator("#leaderboard thead th").nth(col).click()
+    assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-B", "ckpt-A"]
 
-        # the filter hides the task rows (and flip lists) that do not match
-        total = page.locator("#tasks tbody tr").count()
-        page.fill("#task-filter", "h1")
-        _, tasks = _column(page, "#tasks", "Task")
-        assert tasks == ["h1", "h1"] and page.locator("#tasks tbody tr[hidden]").count() == total - 2
-        assert page.locator("#s-flips details[data-task='flip']").first.is_hidden()
-        page.fill("#task-filter", "")
-        assert page.locator("#tasks tbody tr[hidden]").count() == 0
+    # the filter hides the task rows (and flip lists) that do not match
+    total = page.locator("#tasks tbody tr").count()
+    page.fill("#task-filter", "h1")
+    _, tasks = _column(page, "#tasks", "Task")
+    assert tasks == ["h1", "h1"] and page.locator("#tasks tbody tr[hidden]").count() == total - 2
+    assert page.locator("#s-flips details[data-task='flip']").first.is_hidden()
+    page.fill("#task-filter", "")
+    assert page.locator("#tasks tbody tr[hidden]").count() == 0
 
-        # the flips listed are the store's
-        for alpha, label in ((1.1, "α = 1.1"), (0.0, "α = 0 (base blocks)")):
-            block = page.locator("#s-flips details", has_text=f"flipper · flip · {label}:")
-            block.locator("summary").click()
-            for kind, doc_ids in EXPECTED[alpha].items():
-                rows = block.locator("tbody tr", has=page.locator(f"span.{kind}"))
-                assert [int(d) for d in rows.locator("td:nth-child(2)").all_inner_texts()] == doc_ids
-        counts = page.locator("#flip-counts tbody tr", has_text="flipper").all_inner_texts()
-        assert any(r.split("\t")[2:5] == ["1.1", "3", "2"] for r in counts)
-        assert opened.outside_requests() == [] and opened.console_errors == []
+    # the flips listed are the store's
+    for alpha, label in ((1.1, "α = 1.1"), (0.0, "α = 0 (base blocks)")):
+        block = page.locator("#s-flips details", has_text=f"flipper · flip · {label}:")
+        block.locator("summary").click()
+        for kind, doc_ids in EXPECTED[alpha].items():
+            rows = block.locator("tbody tr", has=page.locator(f"span.{kind}"))
+            assert [int(d) for d in rows.locator("td:nth-child(2)").all_inner_texts()] == doc_ids
+    counts = page.locator("#flip-counts tbody tr", has_text="flipper").all_inner_texts()
+    assert any(r.split("\t")[2:5] == ["1.1", "3", "2"] for r in counts)
+    assert opened.outside_requests == [] and opened.console_errors == []
 
 
 def _experiment_records(n=10):
@@ -185,20 +184,20 @@ def test_prompt_sample_spans_lowest_to_highest_tuco():
         assert len(shown) == 4 and shown[0] == values[0] and shown[-1] == values[-1]
 
 
-def test_experiment_page_in_chromium(experiment_dir, browser):  # noqa: F811
+def test_experiment_page_in_chromium(experiment_dir, page_for):
     out, summary = experiment_dir
-    with browser.open(out / "index.html") as opened:
-        page = opened.page
-        assert opened.console_errors == [] and opened.outside_requests() == []
-        widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
-        assert len(widths) == 2 and all(w > 0 for w in widths)
-        auc = next(e for e in summary["auc"] if e["metric"] == "tuco")["auc"]
-        assert f"{auc:.3f}" in page.locator("#auc").inner_text()
-        assert page.evaluate("window.hacked") is None and HOSTILE in page.locator("#prompts").inner_text()
-        index, before = _column(page, "#prompts", "TuCo")
-        page.locator("#prompts thead th").nth(index).click()
-        _, after = _column(page, "#prompts", "TuCo")
-        assert [float(c) for c in after] == sorted(float(c) for c in before)
-        page.fill("#prompt-filter", "chat prompt")
-        _, sets = _column(page, "#prompts", "set")
-        assert sets and set(sets) == {"chat"}
+    opened = page_for(out / "index.html")
+    page = opened.page
+    assert opened.console_errors == [] and opened.outside_requests == []
+    widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete && e.naturalWidth)")
+    assert len(widths) == 2 and all(w > 0 for w in widths)
+    auc = next(e for e in summary["auc"] if e["metric"] == "tuco")["auc"]
+    assert f"{auc:.3f}" in page.locator("#auc").inner_text()
+    assert page.evaluate("window.hacked") is None and HOSTILE in page.locator("#prompts").inner_text()
+    index, before = _column(page, "#prompts", "TuCo")
+    page.locator("#prompts thead th").nth(index).click()
+    _, after = _column(page, "#prompts", "TuCo")
+    assert [float(c) for c in after] == sorted(float(c) for c in before)
+    page.fill("#prompt-filter", "chat prompt")
+    _, sets = _column(page, "#prompts", "set")
+    assert sets and set(sets) == {"chat"}
