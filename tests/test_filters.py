@@ -152,7 +152,7 @@ def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
 
     results = {"a,s": r(0.2, 10), "a,f": r(0.4, 10), "b,s": r(0.6, 30), "b,f": r(0.8, 30)}
     rows_of = {"a": [("a,s", "s"), ("a,f", "f")], "b": [("b,s", "s"), ("b,f", "f")]}
-    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f: f == "s")
+    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f, m: f == "s")
     assert list(groups) == ["g,s", "g,f"]
     assert groups["g,s"]["acc_alpha1"] == pytest.approx(0.4)
     assert groups["g,s"]["weighted_by_size"]["acc_alpha1"] == pytest.approx((2 + 18) / 40)
