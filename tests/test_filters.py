@@ -152,7 +152,7 @@ def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
 
     results = {"a,s": r(0.2, 10), "a,f": r(0.4, 10), "b,s": r(0.6, 30), "b,f": r(0.8, 30)}
     rows_of = {"a": [("a,s", "s"), ("a,f", "f")], "b": [("b,s", "s"), ("b,f", "f")]}
-    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f: f == "s")
+    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f, m: f == "s")
     assert list(groups) == ["g,s", "g,f"]
     assert groups["g,s"]["acc_alpha1"] == pytest.approx(0.4)
     assert groups["g,s"]["weighted_by_size"]["acc_alpha1"] == pytest.approx((2 + 18) / 40)
@@ -177,3 +177,141 @@ def test_store_rows_names():
     ]
     merged = store.merge_run_info(info, {"filters": {"new": ["none"]}})
     assert merged["filters"] == {"gsm": FILTERS, "mc": ["none"], "new": ["none"]}
+
+
+MIXED_ALPHAS = [1.0, 1.5]
+
+
+@pytest.fixture(scope="module")
+def mixed_run(pair_dirs, task_manager, tmp_path_factory):
+    """One RUN_DIR with a generation task (exact_match, two filters) and a multiple-choice one
+    (acc), swept together, and a group over both."""
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    run = tmp_path_factory.mktemp("mixed") / "run"
+    sweep(lm, ["tiny_numbers", "tiny_mc"], run, alphas=MIXED_ALPHAS, task_manager=task_manager,
+          model_args="m", limit=LIMIT, progress=False)
+    store.update_run_info(run, {"model_args": "m", "groups": {"mix": ["tiny_numbers", "tiny_mc"]}})
+    return run
+
+
+def _alone(run, task, tmp_path):
+    """The task's units copied into a RUN_DIR of its own (run.json restricted to it)."""
+    info = read_run_info(run)
+    alone = tmp_path / task
+    for alpha in MIXED_ALPHAS:
+        store.write_unit(alone, alpha, task, read_unit(run, alpha, task))
+    store.update_run_info(alone, {"model_args": "m", "alphas": MIXED_ALPHAS, "tasks": [task],
+                                  "groups": {}, "filters": {task: info["filters"][task]},
+                                  "task_configs": {task: info["task_configs"][task]}})
+    return alone
+
+
+def test_mixed_metrics_cross_validate_in_one_call_each_with_its_own(mixed_run, tmp_path):
+    result = cv.cross_validate(mixed_run, folds=3)
+    rows = result["tasks"]
+    assert list(rows) == ["tiny_mc", "tiny_numbers,strict-match", "tiny_numbers,flexible-extract"]
+    assert rows["tiny_mc"]["metric"] == "acc"
+    assert {rows[f"tiny_numbers,{f}"]["metric"] for f in FILTERS} == {"exact_match"}
+    assert result["config"]["metric"] is None
+    assert result["config"]["metrics"] == ["acc", "exact_match"]
+    # each row equals cv of that task alone with the metric forced, and the raw records
+    for task, metric in (("tiny_mc", "acc"), ("tiny_numbers", "exact_match")):
+        alone = cv.cross_validate(_alone(mixed_run, task, tmp_path), folds=3, metric=metric)
+        for name, row in alone["tasks"].items():
+            assert {k: v for k, v in rows[name].items()} == row
+    for name, key in (("tiny_mc", "acc"),
+                      ("tiny_numbers,flexible-extract", "exact_match,flexible-extract")):
+        task = name.split(",")[0]
+        scores = [[r[key] for r in sorted(read_unit(mixed_run, a, task), key=lambda r: r["doc_id"])]
+                  for a in MIXED_ALPHAS]
+        reference = cv.cross_validate_scores(scores, MIXED_ALPHAS, folds=3)
+        assert rows[name]["acc_by_alpha"] == reference["acc_by_alpha"]
+        assert rows[name]["delta_cv"] == reference["delta_cv"]
+    assert rows["tiny_mc"]["acc_alpha1"] != rows["tiny_numbers,strict-match"]["acc_alpha1"]
+    assert rows["tiny_numbers,flexible-extract"]["delta_cv"] != 0  # α matters for this row
+    # the group averages one metric per row: here each filter has its own metric
+    groups = result["groups"]
+    assert list(groups) == ["mix,none [acc]", "mix,strict-match [exact_match]",
+                            "mix,flexible-extract [exact_match]"]
+    assert groups["mix,none [acc]"]["tasks"] == ["tiny_mc"]
+    assert groups["mix,none [acc]"]["acc_cv"] == rows["tiny_mc"]["acc_cv"]
+    # the printed table names each row's metric
+    table = cv.format_table(result)
+    assert "each task's own metric (acc, exact_match" in table
+    assert "|metric|" in table.replace(" ", "")
+    assert "|tiny_mc|8|acc|" in table.replace(" ", "")
+    assert "|tiny_numbers,strict-match|8|exact_match|" in table.replace(" ", "")
+
+
+def test_forced_metric_names_the_task_lacking_it(mixed_run):
+    with pytest.raises(TucoError, match=r"task tiny_numbers has no per-doc metric 'acc' "
+                                        r"\(its metrics: exact_match\)"):
+        cv.cross_validate(mixed_run, folds=3, metric="acc")
+    with pytest.raises(TucoError, match=r"task tiny_mc has no per-doc metric 'exact_match' "
+                                        r"\(its metrics: acc\)"):
+        cv.cross_validate(mixed_run, folds=3, metric="exact_match", filter="strict-match")
+
+
+def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
+    assert main(["cv", str(mixed_run), "--folds", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "|tiny_mc" in out and "exact_match" in out
+    assert main(["cv", str(mixed_run), "--folds", "3", "--metric", "acc"]) == 2
+    assert "tiny_numbers has no per-doc metric 'acc'" in capsys.readouterr().err
+    report.write_tables(report.load_runs([mixed_run]), tmp_path)
+    import csv
+
+    rows = {r["task"]: r for r in csv.DictReader((tmp_path / "tasks.csv").open())}
+    assert rows["tiny_mc"]["metric"] == "acc"
+    assert rows["tiny_numbers,strict-match"]["metric"] == "exact_match"
+    assert "|mix,none [acc]" in (tmp_path / "leaderboard.md").read_text()
+    result = cv.cross_validate(mixed_run, folds=3)
+    other = json.loads(json.dumps(result))
+    other["tasks"]["tiny_mc"]["metric"] = "acc_norm"  # as if cross-validated with another metric
+    with pytest.raises(TucoError, match="tiny_mc was cross-validated with acc in A but with "
+                                        "acc_norm in B; rerun `tuco-eval cv` on them with one"):
+        report._check_row_metrics([report.Run("A", mixed_run, result),
+                                   report.Run("B", mixed_run, other)])
+
+
+def test_groups_average_rows_of_one_metric_only():
+    def r(x, metric):
+        return {"acc_alpha1": x, "acc_cv": x, "delta_cv": 0.0, "significant": False, "n": 4,
+                "metric": metric}
+
+    results = {"a": r(0.2, "acc"), "b": r(0.9, "exact_match"), "c": r(0.4, "acc")}
+    groups = cv.aggregate_groups(results, {"g": ["a", "b", "c"]})
+    assert list(groups) == ["g [acc]", "g [exact_match]"]
+    assert groups["g [acc]"]["acc_alpha1"] == pytest.approx(0.3)
+    assert groups["g [acc]"]["metric"] == "acc" and groups["g [acc]"]["tasks"] == ["a", "c"]
+    assert groups["g [exact_match]"]["acc_alpha1"] == 0.9
+    results["b"]["metric"] = "acc"  # one metric: one row, named as before
+    assert list(cv.aggregate_groups(results, {"g": ["a", "b", "c"]})) == ["g"]
+
+
+def test_old_plain_records_mixed_with_per_filter_ones_are_named(tmp_path):
+    run = tmp_path / "run"
+    _old_store(run, FILTERS)  # alpha 1.0 and 1.5, plain exact_match
+    # re-swept at a new alpha with today's sweep: per-filter fields, run.json gains 'filters'
+    store.write_unit(run, 2.0, "gsm", [
+        {"doc_id": i, "doc_hash": f"d{i}", "exact_match,strict-match": 1.0,
+         "exact_match,flexible-extract": 0.0} for i in range(6)
+    ])
+    store.update_run_info(run, {"model_args": "m", "alphas": [2.0], "filters": {"gsm": FILTERS}})
+    message = (r"task gsm mixes records swept before tuco-eval kept every filter \(alpha 1.0, 1.5: "
+               r"only 'strict-match', under plain names\) with per-filter ones \(alpha 2.0\); "
+               r"sweep it into a new RUN_DIR, or delete its units of alpha 1.0, 1.5")
+    with pytest.raises(TucoError, match=message):
+        cv.cross_validate(run, folds=3, metric="exact_match")
+    with pytest.raises(TucoError, match=message):
+        cv.cross_validate(run, folds=3)  # the default metric: the task config has no metric_list
+
+
+def test_old_plain_records_under_new_filters_entry_still_load(tmp_path):
+    run = tmp_path / "run"
+    _old_store(run, FILTERS)
+    # a later sweep at the same alphas redoes nothing but records the task's filters
+    store.update_run_info(run, {"model_args": "m", "filters": {"gsm": FILTERS}})
+    result = cv.cross_validate(run, folds=3, metric="exact_match")
+    assert list(result["tasks"]) == ["gsm,strict-match"]
+    assert result["tasks"]["gsm,strict-match"]["acc_alpha1"] == 0.5

@@ -176,5 +176,6 @@ def test_cli_missing_run_dir_is_one_line_exit_2(tmp_path):
 def test_cli_help_states_defaults():
     done = cli("cv", "--help")
     assert done.returncode == 0
-    for default in ("(default: 5)", "(default: max)", "(default: 0)", "(default: acc)"):
+    for default in ("(default: 5)", "(default: max)", "(default: 0)",
+                    "(default: each task's primary metric"):
         assert default in " ".join(done.stdout.split())

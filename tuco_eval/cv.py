@@ -23,6 +23,8 @@ from tuco_eval.store import (
     read_run_info,
     score_matrix,
     store_fingerprint,
+    task_alphas,
+    unit_metrics,
 )
 from tuco_eval.task_rows import Row, store_rows, weighted_by_size
 
@@ -31,7 +33,7 @@ OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
 _TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
 _CHUNK = 1 << 22  # resampled values held in memory at once
-CV_FORMAT = 2  # cv.json layout: 2 = rows per (task, filter), group figures both ways
+CV_FORMAT = 3  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per row
 MEAN_LABEL = "mean over tasks"  # the paper's group figure
 WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
@@ -176,14 +178,16 @@ def aggregate_groups(
     task_results: Mapping[str, dict],
     groups: Mapping[str, Sequence[str]],
     rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-    by_size: Callable[[str, str | None], bool] = lambda group, filter: False,
+    by_size: Callable[[str, str | None, str | None], bool] = lambda group, filter, metric: False,
 ) -> dict:
     """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
-    members with a significant gain and, where ``by_size(group, filter)``, lm-eval's mean weighted
-    by each task's doc count. Nested groups are expanded to their tasks.
+    members with a significant gain and, where ``by_size(group, filter, metric)``, lm-eval's mean
+    weighted by each task's doc count. Nested groups are expanded to their tasks.
 
     ``rows_of`` maps a task to its (row name, filter) pairs (default: the task is its own row).
     Members with several filters give the group a row per filter, ``<group>,<filter>``, as lm-eval.
+    Only rows of one metric (their ``"metric"``) are averaged: members scored with different
+    metrics give the group a row per metric, ``<group> [<metric>]``.
     """
     out: dict[str, dict] = {}
     for group in groups:
@@ -198,11 +202,22 @@ def aggregate_groups(
                 f"group {group!r} has members without results ({', '.join(missing[:3]) or 'none listed'}); "
                 "finish the sweep for them or drop them from run.json 'groups'"
             )
-        filters = list(dict.fromkeys(f for t in members for _, f in rows[t]))
-        for filter in filters:
-            names = [r for t in members for r, f in rows[t] if f == filter]
-            name = group if len(filters) == 1 else f"{group},{filter}"
-            out[name] = _group_figures(names, task_results, by_size(group, filter))
+        keys = list(
+            dict.fromkeys((f, task_results[r].get("metric")) for t in members for r, f in rows[t])
+        )
+        several_filters = len({f for f, _ in keys}) > 1
+        several_metrics = len({m for _, m in keys}) > 1
+        for filter, metric in keys:
+            names = [
+                r
+                for t in members
+                for r, f in rows[t]
+                if f == filter and task_results[r].get("metric") == metric
+            ]
+            name = group + (f",{filter}" if several_filters else "")
+            name += f" [{metric}]" if several_metrics else ""
+            out[name] = _group_figures(names, task_results, by_size(group, filter, metric))
+            out[name]["metric"] = metric
     return out
 
 
@@ -226,12 +241,20 @@ def _group_figures(names: Sequence[str], task_results: Mapping[str, dict], by_si
     return figures
 
 
-def run_rows(run_dir: Path, info: Mapping, metric: str, filter: str | None = None) -> list[Row]:
-    """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json)."""
+def run_rows(
+    run_dir: Path, info: Mapping, metric: str | None = None, filter: str | None = None
+) -> list[Row]:
+    """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json), each with its
+    task's primary metric unless ``metric`` forces one; checked against the units' manifests."""
     tasks = list(info.get("tasks") or list_units(run_dir))
     if not tasks:
         raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
-    return store_rows(info, tasks, metric, filter)
+    grid = info.get("alphas") or None
+    units = {
+        t: {a: unit_metrics(run_dir, a, t) for a in (grid or task_alphas(run_dir, t))}
+        for t in tasks
+    }
+    return store_rows(info, tasks, metric, filter, units)
 
 
 def cross_validate(
@@ -239,12 +262,13 @@ def cross_validate(
     folds: int = 5,
     objective: str = "max",
     seed: int = 0,
-    metric: str = "acc",
+    metric: str | None = None,
     n_boot: int = 2000,
     filter: str | None = None,
 ) -> dict:
     """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
 
+    ``metric`` None scores each task with its primary metric; a name forces it for every task.
     ``filter`` keeps only that filter's row of a task with several (`tuco_eval.task_rows`)."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
@@ -257,6 +281,7 @@ def cross_validate(
         results[row.name] = {
             **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
             "filter": row.filter,
+            "metric": row.metric,
         }
     rows_of: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
@@ -266,7 +291,8 @@ def cross_validate(
         "folds": folds,
         "objective": objective,
         "seed": seed,
-        "metric": metric,
+        "metric": metric,  # None: each task's primary metric
+        "metrics": list(dict.fromkeys(row.metric for row in rows)),
         "n_boot": n_boot,
         "filter": filter,
         "significance_level": SIGNIFICANCE_LEVEL,
@@ -281,7 +307,7 @@ def cross_validate(
             results,
             info.get("groups", {}),
             rows_of,
-            lambda group, f: weighted_by_size(info, group, metric, f),
+            lambda group, f, m: weighted_by_size(info, group, m, f),
         ),
     }
     atomic_write_json(run_dir / "cv.json", result)
@@ -292,14 +318,35 @@ def _pts(value: float, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
+def row_metric(result: Mapping, row: Mapping) -> str:
+    """The metric of one task or group row of cv.json (older files: the config's)."""
+    return row.get("metric") or result["config"].get("metric") or "acc"
+
+
+def shared_metric(result: Mapping) -> str | None:
+    """The metric of every row of cv.json, or None when the rows use different metrics."""
+    rows = [*result["tasks"].values(), *result.get("groups", {}).values()]
+    metrics = {row_metric(result, r) for r in rows} or {result["config"].get("metric") or "acc"}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
+def _metric_columns(result: Mapping) -> tuple[list[str], bool]:
+    # one metric: it names the value columns (as before); several: a metric column per row
+    metric = shared_metric(result)
+    return ([f"{metric} α=1", f"{metric} CV"], False) if metric else (["α=1", "CV"], True)
+
+
 def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
-    """Headers and rows of the per-task table (values x100: accuracy in %, gains in points)."""
-    metric = result["config"]["metric"]
-    headers = ["Task", "n", f"{metric} α=1", f"{metric} CV", "Δ CV", "95% CI", "p", "α per fold"]
+    """Headers and rows of the per-task table (values x100: accuracy in %, gains in points);
+    a ``metric`` column when the rows use different metrics."""
+    values, per_row = _metric_columns(result)
+    headers = ["Task", "n", *(["metric"] if per_row else []), *values]
+    headers += ["Δ CV", "95% CI", "p", "α per fold"]
     rows = [
         [
             task,
             str(r["n"]),
+            *([row_metric(result, r)] if per_row else []),
             _pts(r["acc_alpha1"]),
             _pts(r["acc_cv"]),
             _pts(r["delta_cv"], signed=True) + ("*" if r["significant"] else ""),
@@ -315,15 +362,18 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
 def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the per-group table: the mean over tasks and, where the group's YAML
     weights by size, lm-eval's size-weighted figure on a second row."""
-    metric = result["config"]["metric"]
-    headers = ["Group", "figure", "tasks", f"{metric} α=1", f"{metric} CV", "Δ CV", "significant"]
+    values, per_row = _metric_columns(result)
+    headers = ["Group", "figure", "tasks", *(["metric"] if per_row else []), *values]
+    headers += ["Δ CV", "significant"]
     rows = []
     for group, g in result["groups"].items():
+        metric = [row_metric(result, g)] if per_row else []
         rows.append(
             [
                 group,
                 MEAN_LABEL,
                 str(g["n_tasks"]),
+                *metric,
                 _pts(g["acc_alpha1"]),
                 _pts(g["acc_cv"]),
                 _pts(g["delta_cv"], signed=True),
@@ -337,6 +387,7 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
                     group,
                     WEIGHTED_LABEL,
                     str(g["n_tasks"]),
+                    *metric,
                     _pts(weighted["acc_alpha1"]),
                     _pts(weighted["acc_cv"]),
                     _pts(weighted["delta_cv"], signed=True),
@@ -346,12 +397,21 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
+def metric_description(result: Mapping) -> str:
+    """'metric acc' when every row shares one, else which metrics the rows use."""
+    metric = shared_metric(result)
+    if metric:
+        return f"metric {metric}"
+    used = sorted({row_metric(result, r) for r in result["tasks"].values()})
+    return f"each task's own metric ({', '.join(used)}; column metric)"
+
+
 def format_table(result: Mapping) -> str:
     """The Markdown tables printed by `tuco-eval cv` (tasks, then groups when there are any)."""
     cfg = result["config"]
     direction = "higher" if cfg["objective"] == "max" else "lower"
     note = (
-        f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), metric {cfg['metric']} "
+        f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), {metric_description(result)} "
         f"({direction} is better), values x100; * = significant (sign-flip p < {cfg['significance_level']})"
     )
     if cfg.get("filter"):

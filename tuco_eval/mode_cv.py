@@ -126,7 +126,7 @@ def cross_validate_modes(
     folds: int = 5,
     objective: str = "max",
     seed: int = 0,
-    metric: str = "acc",
+    metric: str | None = None,
     n_boot: int = 2000,
     filter: str | None = None,
 ) -> dict:
@@ -169,12 +169,13 @@ def cross_validate_modes(
             for mode, root in roots.items()
         }
         comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
+        comparison[name]["metric"] = next(iter(rows.values()))[name].metric
     result = {
         "config": {
             "folds": folds,
             "objective": objective,
             "seed": seed,
-            "metric": metric,
+            "metric": metric,  # None: each task's primary metric
             "n_boot": n_boot,
             "filter": filter,
             "format": CV_FORMAT,
@@ -194,11 +195,25 @@ def _pts(value: float, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
+def _task_metric(result: Mapping, row: Mapping) -> str:
+    return row.get("metric") or result["config"].get("metric") or "acc"  # older files: the config's
+
+
+def shared_mode_metric(result: Mapping) -> str | None:
+    """The metric of every task of modes.json, or None when tasks use different metrics."""
+    metrics = {_task_metric(result, r) for r in result["tasks"].values()}
+    metrics = metrics or {result["config"].get("metric") or "acc"}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
 def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     """Per task: each mode's CV score (Δ CV vs its α=1), then each pair's difference (* = significant)."""
-    modes, metric = result["config"]["modes"], result["config"]["metric"]
+    modes = result["config"]["modes"]
+    metric = shared_mode_metric(result)
+    per_row = metric is None  # tasks scored with different metrics: a metric column
     pair_names = list(next(iter(result["tasks"].values()))["pairs"]) if result["tasks"] else []
-    headers = ["Task", "n", f"{metric} α=1", *(f"{m} CV (Δ)" for m in modes), *pair_names, "best"]
+    headers = ["Task", "n", *(["metric"] if per_row else []), f"{metric} α=1" if metric else "α=1"]
+    headers += [*(f"{m} CV (Δ)" for m in modes), *pair_names, "best"]
     rows = []
     for task, r in result["tasks"].items():
         first = r["modes"][modes[0]]
@@ -210,7 +225,10 @@ def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
             f"{_pts(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
             for p in r["pairs"].values()
         ]
-        rows.append([task, str(r["n"]), _pts(first["acc_alpha1"]), *cells, *pairs, r["best"]])
+        metric_cell = [_task_metric(result, r)] if per_row else []
+        rows.append(
+            [task, str(r["n"]), *metric_cell, _pts(first["acc_alpha1"]), *cells, *pairs, r["best"]]
+        )
     return headers, rows
 
 

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from tuco_eval import plots, tables
 from tuco_eval.cv import CV_FORMAT
-from tuco_eval.mode_cv import MODES_FILE, _fingerprint, cross_validate_modes, modes_table
+from tuco_eval.mode_cv import (
+    MODES_FILE,
+    _fingerprint,
+    cross_validate_modes,
+    modes_table,
+    shared_mode_metric,
+)
 from tuco_eval.mode_store import mode_roots
 
 _SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
@@ -55,10 +61,11 @@ def write_mode_reports(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
             continue
         result = load_modes_cv(run_dir)
         cfg, name = result["config"], _slug(result["config"]["label"])
+        metric = shared_mode_metric(result) or "score"  # tasks of different metrics: a neutral name
         headers, rows = modes_table(result)
         md = out_dir / f"modes_{name}.md"
         md.write_text(
-            f"# Scaling modes compared: {cfg['label']}\n\n{_note(cfg)}\n\n"
+            f"# Scaling modes compared: {cfg['label']}\n\n{_note(cfg, metric)}\n\n"
             + tables.markdown(headers, rows)
         )
         csv = out_dir / f"modes_{name}.csv"
@@ -70,17 +77,17 @@ def write_mode_reports(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
             suffix = f"_{i + 1}" if len(chunks) > 1 else ""
             files += plots.accuracy_vs_alpha(
                 chunk,
-                f"{cfg['label']}: {plots.metric_name(cfg['metric'])} versus α, one line per mode",
-                cfg["metric"],
+                f"{cfg['label']}: {plots.metric_name(metric)} versus α, one line per mode",
+                metric,
                 out_dir / f"accuracy_vs_alpha_modes_{name}{suffix}",
             )
     return files
 
 
-def _note(cfg: dict) -> str:
+def _note(cfg: dict, metric: str) -> str:
     return (
         f"Each mode's α is cross-validated on the same {cfg['folds']} folds (seed {cfg['seed']}); "
-        f"'CV (Δ)' is the {plots.metric_name(cfg['metric'])} at the chosen α (×100) and its gain "
+        f"'CV (Δ)' is the {plots.metric_name(metric)} at the chosen α (×100) and its gain "
         f"over α = 1. 'a - b' is the mean per-doc difference of the two modes' CV scores in points, "
         f"* = paired sign-flip p < {cfg['significance_level']}."
     )

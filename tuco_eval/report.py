@@ -9,7 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuco_eval import flips, plots, tables
-from tuco_eval.cv import CV_FORMAT, WEIGHTED_LABEL, cross_validate, group_table, task_table
+from tuco_eval.cv import (
+    CV_FORMAT,
+    WEIGHTED_LABEL,
+    cross_validate,
+    group_table,
+    row_metric,
+    shared_metric,
+    task_table,
+)
 from tuco_eval.errors import TucoError
 from tuco_eval.html_report import write_report_page
 from tuco_eval.jsonl import atomic_write_text
@@ -78,13 +86,32 @@ def load_runs(run_dirs: Sequence[Path]) -> list[Run]:
         if any(r.label == label for r in runs):
             label = f"{label} [{run_dir.name}]"
         runs.append(Run(label=label, run_dir=run_dir, cv=result))
-    for key in ("metric", "objective"):
-        values = {r.cv["config"][key] for r in runs}
-        if len(values) > 1:
-            raise TucoError(
-                f"the runs were cross-validated with different {key}s {sorted(values)}; rerun `tuco-eval cv` with one"
-            )
+    objectives = {r.cv["config"]["objective"] for r in runs}
+    if len(objectives) > 1:
+        raise TucoError(
+            f"the runs were cross-validated with different objectives {sorted(objectives)}; rerun `tuco-eval cv` with one"
+        )
+    _check_row_metrics(runs)
     return runs
+
+
+def _check_row_metrics(runs: Sequence[Run]) -> None:
+    """A task or group present in several runs must have the same metric in each."""
+    seen: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for name, row in [*run.cv["tasks"].items(), *run.cv["groups"].items()]:
+            metric = row_metric(run.cv, row)
+            label, first = seen.setdefault(name, (run.label, metric))
+            if first != metric:
+                raise TucoError(
+                    f"{name} was cross-validated with {first} in {label} but with {metric} in "
+                    f"{run.label}; rerun `tuco-eval cv` on them with one --metric"
+                )
+
+
+def _shared_metric(runs: Sequence[Run]) -> str | None:
+    metrics = {shared_metric(run.cv) for run in runs}
+    return metrics.pop() if len(metrics) == 1 else None
 
 
 def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
@@ -129,7 +156,8 @@ def leaderboard_csv(runs: Sequence[Run]) -> str:
 
 def _explanation(runs: Sequence[Run]) -> str:
     cfg = runs[0].cv["config"]
-    name = plots.metric_name(cfg["metric"])
+    metric = _shared_metric(runs)
+    name = plots.metric_name(metric) if metric else "the task's metric (tasks.md names it)"
     sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
     weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
     return (
@@ -148,6 +176,7 @@ def _task_csv(runs: Sequence[Run]) -> str:
     headers = [
         "checkpoint",
         "task",
+        "metric",
         "n",
         "acc_alpha1",
         "acc_cv",
@@ -162,6 +191,7 @@ def _task_csv(runs: Sequence[Run]) -> str:
         [
             run.label,
             task,
+            row_metric(run.cv, r),
             str(r["n"]),
             repr(r["acc_alpha1"]),
             repr(r["acc_cv"]),
@@ -253,9 +283,15 @@ def _slug(text: str) -> str:
 
 
 def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
+    mixed = _shared_metric(runs) is None  # each panel then names its metric
+
+    def title(task: str) -> str:
+        run = next(r for r in runs if task in r.cv["tasks"])
+        return f"{task} ({row_metric(run.cv, run.cv['tasks'][task])})" if mixed else task
+
     return [
         (
-            task,
+            title(task),
             [
                 plots.curve_from(run.label, run.cv["tasks"][task])
                 for run in runs
@@ -293,7 +329,7 @@ def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
 
 def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """accuracy_vs_alpha_*.{png,svg} per group (or task chunk) and heatmap_<label>.{png,svg} per run."""
-    metric = runs[0].cv["config"]["metric"]
+    metric = _shared_metric(runs) or "score"  # tasks of different metrics: panels name theirs
     files: list[Path] = []
     if any(run.cv["groups"] for run in runs):
         group_names = leaderboard_columns([r for r in runs if r.cv["groups"]])

@@ -307,6 +307,21 @@ def update_run_info(run_dir: Path | str, info: Mapping[str, Any]) -> dict:
     return merged
 
 
+def unit_metrics(run_dir: Path | str, alpha: float, task: str) -> list[str] | None:
+    """The metric fields listed in the unit's manifest (not checksummed: `read_unit` does that);
+    None when the manifest is missing, unreadable or lists none."""
+    try:
+        metrics = json.loads(unit_paths(run_dir, alpha, task)[1].read_bytes()).get("metrics")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return [m for m in metrics if isinstance(m, str)] if isinstance(metrics, list) else None
+
+
+def task_alphas(run_dir: Path | str, task: str) -> list[float]:
+    """The α's with a manifest for ``task``."""
+    return _task_alphas(Path(run_dir), task)
+
+
 def _task_alphas(run_dir: Path, task: str) -> list[float]:
     return [a for a, d in _alpha_dirs(run_dir) if (d / f"{task}.done.json").exists()]
 

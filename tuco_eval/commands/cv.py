@@ -32,7 +32,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of the fold split, bootstrap and permutation test"
     )
     parser.add_argument(
-        "--metric", default="acc", help="per-doc metric stored by the sweep (acc, acc_norm, ...)"
+        "--metric",
+        default=None,
+        metavar="NAME",
+        help="per-doc metric stored by the sweep (acc, acc_norm, exact_match, ...) for every task "
+        "(default: each task's primary metric, the first of its metric_list; acc where unknown)",
     )
     parser.add_argument(
         "--filter",
