@@ -282,6 +282,8 @@ def cross_validate(
             **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
             "filter": row.filter,
             "metric": row.metric,
+            "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
+            "key": row.key,
         }
     rows_of: dict[str, list[tuple[str, str]]] = {}
     for row in rows:

@@ -56,9 +56,12 @@ def answer(record: Mapping[str, Any], choices: Sequence[str]) -> str:
 
 def task_flips(
     run_dir: Path | str, task: str, metric: str = "acc", objective: str = "max",
-    alphas: Sequence[float] | None = None,
+    alphas: Sequence[float] | None = None, row: str | None = None,
 ) -> tuple[list[float], list[Flip]]:
-    """(every α of the store but 1, the flips at each), docs in doc_id order; no α = 1: none."""
+    """(every α of the store but 1, the flips at each), docs in doc_id order; no α = 1: none.
+
+    ``metric`` is the records' field (``exact_match,strict-match`` for one filter of several);
+    ``row`` names the flips as cv.json names the row (default: the task)."""
     try:
         matrix = score_matrix(run_dir, task, metric)  # every α on disk, α = 0 included
     except StoreError:  # α's covering different docs: those cross-validated suffice
@@ -85,7 +88,7 @@ def task_flips(
             choices = [str(c) for c in doc.get("choices", [])]
             flips.append(
                 Flip(
-                    task=task,
+                    task=row or task,
                     alpha=float(alpha),
                     kind="fixed" if change[col] > 0 else "broken",
                     doc_id=doc_id,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuco_eval import plots
-from tuco_eval.cv import group_table, task_table
+from tuco_eval.cv import group_table, shared_metric, task_table
 from tuco_eval.flips import KINDS, Flip, counts
 from tuco_eval.html_page import Raw, esc, relative_link, svg_figure, table, text_block, write_page
 from tuco_eval.store import format_alpha, read_run_info
@@ -68,7 +68,7 @@ def _alphas(runs: Sequence[Run]) -> list[str]:
 
 
 def _tasks(runs: Sequence[Run]) -> str:
-    metric = runs[0].cv["config"]["metric"]
+    metric = shared_metric(runs[0].cv) or "score"  # rows with different metrics: "score" at each α
     alphas = _alphas(runs)
     headers = ["Checkpoint", *task_table(runs[0].cv)[0], *(f"{metric} α={a}" for a in alphas)]
     rows = []
@@ -203,7 +203,7 @@ def _configs(runs: Sequence[Run]) -> str:
             "α grid": ", ".join(format_alpha(a) for a in info.get("alphas", [])),
             "tasks": f"{len(run.cv['tasks'])}",
             "folds / seed": f"{cfg['folds']} folds, seed {cfg['seed']}",
-            "metric / objective": f"{cfg['metric']} ({cfg['objective']})",
+            "metric / objective": f"{cfg['metric'] or 'each task its own'} ({cfg['objective']})",
             "bootstrap / permutations": str(cfg.get("n_boot", "")),
             "significance level": str(cfg.get("significance_level", "")),
             "lm-eval / tuco-eval": f"{info.get('lm_eval_version', '?')} / {info.get('tuco_eval_version', '?')}",

@@ -399,10 +399,11 @@ def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], li
     out = {}
     for run in runs:
         cfg, alphas_of, found = run.cv["config"], {}, []
-        for task, result in run.cv["tasks"].items():
+        for name, result in run.cv["tasks"].items():
             grid = [float(a) for a in result["acc_by_alpha"]]
-            alphas_of[task], task_found = flips.task_flips(
-                run.run_dir, task, cfg["metric"], cfg["objective"], alphas=grid
+            task, key = result.get("task", name), result.get("key") or row_metric(run.cv, result)
+            alphas_of[name], task_found = flips.task_flips(
+                run.run_dir, task, key, cfg["objective"], alphas=grid, row=name
             )
             found += task_found
         out[run.label] = (alphas_of, found)
