@@ -18,6 +18,7 @@ from tuco_eval.lm import TucoScaledLM
 from tuco_eval.measures import next_token_measures
 from tuco_eval.outputco import compute_outputco
 from tuco_eval.pair import Pair, base_blocks_for, load_pair
+from tuco_eval.weight_mix import LoraWeightMix
 
 IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8], [1, 40, 41, 3, 22, 17, 90, 2]])
 MASK = torch.ones_like(IDS)
@@ -156,6 +157,8 @@ def test_trainable_tokens_alpha_zero_is_base_blocks_on_the_finetuned_embedding(p
     torch.testing.assert_close(_at_alpha(model, 0.0), _logits(reference), atol=1e-5, rtol=0)
     # every other base side is the whole base model, its own embedding included
     torch.testing.assert_close(base_forward(model, None)(IDS).logits, _logits(base), atol=1e-5, rtol=0)
+    with pytest.raises(TucoError, match="TrainableTokensLayer"):  # not linear in a LoRA scale
+        LoraWeightMix(model)
 
 
 @pytest.mark.parametrize(("config", "named"), [

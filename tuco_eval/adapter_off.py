@@ -50,9 +50,17 @@ class AdaptersOff:
     def wrap(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """`fn` (a block's or the model's forward) run with the adapters off."""
 
+        found = self.switches
+
         def forward(*args: Any, **kwargs: Any) -> Any:
-            with self:
+            previous = [m._disable_adapters for m in found]  # inline, not `with self`: per block
+            for m in found:
+                m._disable_adapters = True
+            try:
                 return fn(*args, **kwargs)
+            finally:
+                for m, was in zip(found, previous, strict=True):
+                    m._disable_adapters = was
 
         return forward
 
