@@ -140,6 +140,11 @@ def test_several_adapters_at_alpha_zero_are_the_base(pair_dirs, active):
     assert (want_ft - want_base).abs().max() > 1e-2
     torch.testing.assert_close(_at_alpha(model, 0.0), want_base, atol=1e-5, rtol=0)
     torch.testing.assert_close(_at_alpha(model, 1.0), want_ft, atol=1e-5, rtol=0)
+    weights = LoraWeightMix(model)  # the weights mode's α = 0 is the base too
+    weights.set(0.0)
+    torch.testing.assert_close(_logits(model), want_base, atol=1e-5, rtol=0)
+    weights.restore()
+    assert torch.equal(_logits(model), want_ft)
 
 
 def test_trainable_tokens_alpha_zero_is_base_blocks_on_the_finetuned_embedding(pair_dirs):

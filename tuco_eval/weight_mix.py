@@ -157,9 +157,12 @@ def _saved_module_slots(model: nn.Module) -> list[_Slot]:
 
     slots = []
     for wrapper in model.modules():
-        if not isinstance(wrapper, ModulesToSaveWrapper) or not wrapper.active_adapters:
+        if not isinstance(wrapper, ModulesToSaveWrapper) or wrapper.disable_adapters:
             continue
-        copy = wrapper.modules_to_save[wrapper.active_adapters[0]]  # the one its forward runs
+        active = wrapper.active_adapters[0] if wrapper.active_adapters else None
+        if active not in wrapper.modules_to_save:  # an adapter without a copy here: passed through
+            continue
+        copy = wrapper.modules_to_save[active]  # the one its forward runs
         pairs = zip(copy.parameters(), wrapper.original_module.parameters(), strict=True)
         slots += [_Slot(param=p, base=b.detach()) for p, b in pairs if not torch.equal(p, b)]
     return slots
