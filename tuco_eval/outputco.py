@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from tuco_eval.adapter_off import AdaptersOff, check_switchable
 from tuco_eval.layers import find_blocks, takes_logits_to_keep
 from tuco_eval.pair import Pair
 from tuco_eval.tuco import (
@@ -66,7 +67,8 @@ def base_side(pair: Pair) -> Iterator[nn.Module]:
     if pair.base is not None:
         yield pair.base
         return
-    with pair.model.disable_adapter():
+    check_switchable(pair.model)
+    with AdaptersOff(pair.model):
         yield pair.model
 
 

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
+from tuco_eval.adapter_off import AdaptersOff, check_switchable, switches
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import BlockFn, Joint
 from tuco_eval.layers import find_blocks, unwrap
@@ -172,25 +173,6 @@ def load_base_model(
     return base.eval()
 
 
-def adapter_disabled(block: nn.Module) -> BlockFn:
-    """Block l of the base, for a PEFT fine-tune: the same module with its adapters switched off."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    tuners = [m for m in block.modules() if isinstance(m, BaseTunerLayer)]
-
-    def forward(*args: Any, **kwargs: Any) -> Any:
-        previous = [m._disable_adapters for m in tuners]
-        for m in tuners:  # read by each LoRA layer's forward; cheaper than disable_adapter()
-            m._disable_adapters = True
-        try:
-            return block.forward(*args, **kwargs)
-        finally:
-            for m, flag in zip(tuners, previous, strict=True):
-                m._disable_adapters = flag
-
-    return forward
-
-
 def is_peft_model(model: nn.Module) -> bool:
     return callable(getattr(model, "get_base_model", None)) and hasattr(model, "peft_config")
 
@@ -202,7 +184,9 @@ def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockF
             raise TucoError(
                 "without a separate base model the fine-tuned side must be a PEFT adapter"
             )
-        return [adapter_disabled(block) for block in find_blocks(finetuned)]
+        check_switchable(finetuned)
+        # the PEFT layers of each block found once: this switch runs per block per forward
+        return [AdaptersOff(block).wrap(block.forward) for block in find_blocks(finetuned)]
     # .forward bypasses module hooks: a base block never triggers the fine-tuned hooks or recorders
     return [block.forward for block in find_blocks(base)]
 
@@ -231,7 +215,8 @@ def pair_warnings(
 def _identical(finetuned: nn.Module, base: nn.Module | None) -> bool:
     if base is None:  # a PEFT adapter whose LoRA B matrices are all zero changes nothing
         lora_b = [p for name, p in finetuned.named_parameters() if "lora_B" in name]
-        return bool(lora_b) and all(not p.any() for p in lora_b)
+        only_lora = all(hasattr(m, "lora_B") for m in switches(finetuned))  # no saved modules
+        return bool(lora_b) and only_lora and all(not p.any() for p in lora_b)
     ft_params, base_params = find_blocks(finetuned).parameters(), find_blocks(base).parameters()
     return all(torch.equal(a, b.to(a.device)) for a, b in zip(ft_params, base_params, strict=True))
 

@@ -4,7 +4,8 @@ The mix is written into the fine-tuned model's own parameters, once per α, so i
 model at the cost of one pass. Only parameters that differ between the pair are touched; for
 them θ_FT is kept aside (the one extra copy, on the parameter's device) so that α = 1 restores
 it bit for bit, and θ_PT is read from the loaded base. A PEFT LoRA pair touches no weight at all:
-its scaling (lora_alpha / r) is multiplied by α, which is the same θ_PT + α·ΔW.
+its scaling (lora_alpha / r) is multiplied by α, which is the same θ_PT + α·ΔW; the adapter's
+`modules_to_save` copies are mixed with their original modules like dense weights.
 """
 
 from __future__ import annotations
@@ -24,6 +25,26 @@ class _Slot:
     param: nn.Parameter  # the fine-tuned model's parameter, overwritten by the mix
     base: Tensor  # θ_PT, the loaded base's parameter (not a copy)
     saved: Tensor | None = None  # θ_FT, copied on the first α ≠ 1
+
+
+@torch.no_grad()
+def _mix(slots: list[_Slot], alpha: float) -> None:
+    """Each slot's parameter := θ_PT + α(θ_FT − θ_PT), θ_FT saved aside on first use."""
+    for slot in slots:
+        if slot.saved is None:
+            slot.saved = slot.param.detach().clone()
+        torch.lerp(slot.base, slot.saved, alpha, out=slot.param.data)
+
+
+@torch.no_grad()
+def _restore(slots: list[_Slot]) -> None:
+    for slot in slots:
+        if slot.saved is not None:
+            slot.param.data.copy_(slot.saved)
+
+
+def _saved_bytes(slots: list[_Slot]) -> int:
+    return sum(s.saved.numel() * s.saved.element_size() for s in slots if s.saved is not None)
 
 
 class DenseWeightMix:
@@ -60,18 +81,13 @@ class DenseWeightMix:
             return
         if self._slots is None:
             self._slots = self._find_slots()
-        for slot in self._slots:
-            if slot.saved is None:
-                slot.saved = slot.param.detach().clone()
-            torch.lerp(slot.base, slot.saved, alpha, out=slot.param.data)
+        _mix(self._slots, alpha)
         self.alpha = alpha
 
     @torch.no_grad()
     def restore(self) -> None:
         """Put θ_FT back, bit-identical; the saved copy stays for the next α."""
-        for slot in self._slots or []:
-            if slot.saved is not None:
-                slot.param.data.copy_(slot.saved)
+        _restore(self._slots or [])
         self.alpha = 1.0
 
     def release(self) -> None:
@@ -81,11 +97,7 @@ class DenseWeightMix:
 
     def extra_bytes(self) -> int:
         """Bytes held beyond the pair: the saved θ_FT of the parameters that differ."""
-        return sum(
-            s.saved.numel() * s.saved.element_size()
-            for s in self._slots or []
-            if s.saved is not None
-        )
+        return _saved_bytes(self._slots or [])
 
 
 class LoraWeightMix:
@@ -110,24 +122,50 @@ class LoraWeightMix:
                 )
         self.layers = tuners
         self.original = [dict(layer.scaling) for layer in tuners]  # lora_alpha / r, per adapter
+        self.saved_modules = _saved_module_slots(model)  # modules_to_save: mixed like dense weights
         self.alpha = 1.0
 
     def set(self, alpha: float) -> None:
         alpha = parse_alpha(alpha)
+        if alpha == self.alpha:
+            return
         for layer, original in zip(self.layers, self.original, strict=True):
             layer.scaling.update({name: value * alpha for name, value in original.items()})
+        if alpha == 1.0:
+            _restore(self.saved_modules)
+        else:
+            _mix(self.saved_modules, alpha)
         self.alpha = alpha
 
     def restore(self) -> None:
         for layer, original in zip(self.layers, self.original, strict=True):
             layer.scaling.update(original)
+        _restore(self.saved_modules)
         self.alpha = 1.0
 
     def release(self) -> None:
         self.restore()
 
     def extra_bytes(self) -> int:
-        return 0
+        """Bytes held beyond the pair: θ_FT of the adapter's saved modules, once mixed."""
+        return _saved_bytes(self.saved_modules)
+
+
+def _saved_module_slots(model: nn.Module) -> list[_Slot]:
+    """A slot per parameter of each active `modules_to_save` copy, its base the original module's."""
+    from peft.utils.other import ModulesToSaveWrapper
+
+    slots = []
+    for wrapper in model.modules():
+        if not isinstance(wrapper, ModulesToSaveWrapper) or wrapper.disable_adapters:
+            continue
+        active = wrapper.active_adapters[0] if wrapper.active_adapters else None
+        if active not in wrapper.modules_to_save:  # an adapter without a copy here: passed through
+            continue
+        copy = wrapper.modules_to_save[active]  # the one its forward runs
+        pairs = zip(copy.parameters(), wrapper.original_module.parameters(), strict=True)
+        slots += [_Slot(param=p, base=b.detach()) for p, b in pairs if not torch.equal(p, b)]
+    return slots
 
 
 def weight_mix_for(model: nn.Module, base: nn.Module | None) -> DenseWeightMix | LoraWeightMix:
