@@ -14,10 +14,12 @@ from lm_eval import simple_evaluate
 from transformers.cache_utils import Cache, DynamicLayer
 
 from tiny_models import make_pair, save_pair
+from tuco_eval.base_pass import base_forward
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, NonFiniteError
 from tuco_eval.layers import find_blocks
 from tuco_eval.lm import TucoScaledLM
+from tuco_eval.logit_mix import LogitMix
 
 ARCHS = ["llama", "gpt2", "gemma2", "gpt_neox"]  # gemma2: sliding-window layers (window 6) in the cache
 DECODING = {
@@ -89,6 +91,21 @@ def test_static_cache_equals_cache_free_beam_search(arch):
     joint, (ids, mask) = _joint(ft, base, 1.25), _left_padded()
     static = _generate(ft, joint, ids, mask, True, num_beams=3, cache_implementation="static")
     assert static == _generate(ft, joint, ids, mask, False, num_beams=3)
+
+
+def test_logits_mode_beam_search_equals_cache_free():
+    # logits mode keeps the base model's layers in the same cache the same way
+    ft, base = make_pair("llama")
+    ft.generation_config.eos_token_id = None
+    mix, (ids, mask) = LogitMix(ft, base_forward(ft, base)), _left_padded()
+
+    def generate(use_cache: bool) -> list:
+        with torch.no_grad(), mix.active(0.5):
+            out = ft.generate(ids, attention_mask=mask, max_new_tokens=7, pad_token_id=0, num_beams=3,
+                              use_cache=use_cache)
+        return out[:, ids.shape[1] :].tolist()
+
+    assert generate(True) == generate(False)
 
 
 def test_returned_cache_continues_exactly():
