@@ -45,17 +45,21 @@ def joint_of(ft, base, alpha: float = 1.1) -> Joint:
     return Joint(ft, [b.forward for b in find_blocks(base)], alpha=alpha)
 
 
-def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, run round-robin so machine noise hits all alike."""
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int,
+                        clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median seconds of each function, run round-robin so machine noise hits all alike.
+
+    `clock=time.process_time` counts this process's CPU time only: with one torch thread it is
+    the figure least moved by other jobs sharing the machine."""
     for _ in range(2):  # warm-up: the first passes pay for allocator growth and page faults
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(ts) for name, ts in times.items()}
 
 

@@ -160,7 +160,7 @@ def pair_dirs(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def task_manager():
-    """lm-eval's TaskManager over tests/fixtures/tasks only (tiny_mc, tiny_gen, tiny_empty)."""
+    """lm-eval's TaskManager over tests/fixtures/tasks only (tiny_mc, tiny_gen[_beams|_sample], tiny_empty)."""
     from lm_eval.tasks import TaskManager
 
     from tiny_models import FIXTURE_TASKS

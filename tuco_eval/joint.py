@@ -6,7 +6,8 @@ positions, rotary tables) that the fine-tuned model computed:
     PTC_l = f_PT(x_l),  FTC_l = f_FT(x_l) - f_PT(x_l),  x_{l+1} = x_l + PTC_l + alpha * FTC_l
 
 with f(x) = block(x) - x. The hook returns lerp(base_out, ft_out, alpha), which is that sum.
-The base blocks write to a cache of their own, so cached generation stays exact.
+The base blocks keep their keys and values in extra layers of the fine-tuned model's own cache
+(tuco_eval.shared_cache), so whatever `generate` does to that cache happens to theirs too.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ import torch
 from torch import Tensor, nn
 from transformers.cache_utils import Cache
 
-from tuco_eval.cache_twin import CacheTwin
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks
+from tuco_eval.shared_cache import SharedCache
 
 BlockFn = Callable[..., Any]  # a base block's forward: same call signature as the fine-tuned block
 
@@ -148,7 +149,7 @@ class Joint:
             )
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
-        self._twin = CacheTwin()  # the base blocks' own KV cache
+        self._twin = SharedCache(len(self.blocks), "joint")  # the base blocks' layers in the fine-tuned cache
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
 
     def any_nonfinite(self) -> bool:
@@ -189,12 +190,13 @@ class Joint:
             self._twin.reset()
 
     def caches(self) -> tuple[Cache, Cache] | None:
-        """(fine-tuned cache, base twin) of the pass in progress; None when no cache is tracked."""
+        """(the shared cache, the base blocks' view of it) of the pass in progress; None without a cache."""
         return self._twin.pair
 
-    def seed_caches(self, ft_cache: Cache, base_cache: Cache) -> None:
-        """Continue from an explicit pre-filled pair (inside `active`): the next pass must use `ft_cache`."""
-        self._twin.seed(ft_cache, base_cache)
+    def check_finite(self, what: str) -> None:
+        """Raise the one-line NonFiniteError if a block output held NaN/inf in the last `active` block."""
+        if self.any_nonfinite():
+            raise nonfinite_error(self, what)
 
     def _make_hook(self, index: int, sums: TucoSums | None) -> Callable:
         base_block = self.base_blocks[index]

@@ -18,6 +18,7 @@ from lm_eval.models.huggingface import HFLM
 
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums, nonfinite_error, parse_alpha, warn_if_negative
+from tuco_eval.layers import unwrap
 from tuco_eval.measures import log_measures
 from tuco_eval.modes import Scaling, parse_mode
 from tuco_eval.pair import (
@@ -221,8 +222,39 @@ class TucoScaledLM(HFLM):
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        with self.scaling.active():
-            return super()._model_generate(*args, **kwargs)
+        logits_flag: list[torch.Tensor] = []  # outside activation mode: the output logits' own flag
+        try:
+            with self.scaling.active(), self._flag_logits(logits_flag):
+                tokens = super()._model_generate(*args, **kwargs)
+        except RuntimeError:
+            self._check_generation(logits_flag)  # e.g. sampling from NaN: the one-line error instead
+            raise
+        self._check_generation(logits_flag)
+        return tokens
+
+    @contextmanager
+    def _flag_logits(self, flag: list[torch.Tensor]) -> Iterator[None]:
+        """Per step, a device flag of non-finite output logits (no sync); activation mode has block flags."""
+        if self.mode == "activation":
+            yield
+            return
+
+        def hook(module: Any, args: Any, output: Any) -> None:
+            bad = ~torch.isfinite(output.logits).all()
+            flag[:] = [bad if not flag else flag[0] | bad]
+
+        handle = unwrap(self.model).register_forward_hook(hook)  # after the logits mode's own hook
+        try:
+            yield
+        finally:
+            handle.remove()
+
+    def _check_generation(self, logits_flag: list[torch.Tensor]) -> None:
+        """The same one-line NonFiniteError as scoring when any generation step was non-finite."""
+        if self.mode == "activation":
+            self.joint.check_finite("logits during generation")
+        elif logits_flag and bool(logits_flag[0]):
+            raise nonfinite_error(self.joint, "logits during generation")
 
     # --- TuCo in logged samples -------------------------------------------------------------
 

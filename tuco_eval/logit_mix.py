@@ -5,7 +5,8 @@
 A forward hook on the fine-tuned model runs the base on the same arguments and replaces the
 output logits with ℓ, so `model(...)` (log-likelihoods) and `model.generate(...)` (any decoding
 strategy, processors applied after the mix) both see the combined distribution. The base writes
-to a KV cache of its own, created empty beside each new fine-tuned cache.
+to extra layers of the fine-tuned model's own cache (tuco_eval.shared_cache), so beam search,
+assisted decoding and every other cache operation of `generate` reach both.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tuco_eval.cache_twin import CacheTwin
-from tuco_eval.layers import unwrap
+from tuco_eval.layers import find_blocks, unwrap
+from tuco_eval.shared_cache import SharedCache
 
 
 def mix_log_probs(ft_logits: Tensor, base_logits: Tensor, alpha: float) -> Tensor:
@@ -35,7 +36,7 @@ class LogitMix:
     def __init__(self, model: nn.Module, base_forward: Callable[..., Any]):
         self.target = unwrap(model)  # the transformers model whose output carries `.logits`
         self.base_forward = base_forward
-        self._twin = CacheTwin()  # the base's own KV cache
+        self._twin = SharedCache(len(find_blocks(model)), "logits")  # the base's layers in FT's cache
 
     @contextmanager
     def active(

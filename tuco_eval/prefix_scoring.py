@@ -1,7 +1,8 @@
-"""Scoring a prefix group: the shared prefix's KV once (fine-tuned and base caches), then suffixes batched.
+"""Scoring a prefix group: the shared prefix's KV once (both models' layers in one cache), then suffixes batched.
 
-The joint pass keeps two caches, the fine-tuned model's and a twin for the base blocks; both are
-filled by one pass over the prefix, then copied and expanded for each batch of suffix rows. The
+One cache holds both models' keys and values (the base blocks' in extra layers, see
+tuco_eval.shared_cache); it is filled by one pass over the prefix, then copied and expanded for
+each batch of suffix rows (a copy keeps the base's layers and is continued as such). The
 answers are lm-eval's: (sum of continuation log-probs, whether greedy decoding gives it).
 """
 
@@ -24,10 +25,8 @@ from tuco_eval.prefix import PrefixGroup, suffix_row
 Answer = tuple[float, bool]
 
 
-def _expanded(cache: Cache | None, repeats: int) -> Cache | None:
+def _expanded(cache: Cache, repeats: int) -> Cache:
     # a fresh copy per batch: the suffix pass appends to the cache it is given
-    if cache is None:
-        return None
     out = copy.deepcopy(cache)
     if repeats > 1:
         out.batch_repeat_interleave(repeats)
@@ -73,25 +72,21 @@ class PrefixScorer:
         # the vocabulary projection only where scored: most of a pass's cost on short suffixes
         self.slices = takes_logits_to_keep(model)
 
-    def prefill(self, prefix: Sequence[int]) -> tuple[Cache, Cache | None]:
-        """(fine-tuned cache, base twin) after the prefix; no twin where the base does not run (α = 1)."""
+    def prefill(self, prefix: Sequence[int]) -> Cache:
+        """The cache after the prefix (with the base blocks' layers where the base runs)."""
         ids = torch.tensor([list(prefix)], dtype=torch.long, device=self.device)
         with self.context():
             extra = {"logits_to_keep": 1} if self.slices else {}
-            cache = self.model(ids, use_cache=True, **extra).cache
-            tracked = self.joint.caches()
-        return cache, (tracked[1] if tracked is not None else None)
+            return self.model(ids, use_cache=True, **extra).cache
 
-    def suffix_logits(self, rows: Sequence[Sequence[int]], caches: tuple[Cache, Cache | None], keep: int) -> Tensor:
+    def suffix_logits(self, rows: Sequence[Sequence[int]], cache: Cache, keep: int) -> Tensor:
         """[rows, keep, vocab]: logits at each row's last `keep` real positions."""
-        ft_cache, base_cache = (_expanded(c, len(rows)) for c in caches)
+        cache = _expanded(cache, len(rows))
         ids = _padded(rows, self.device)
         positions = _kept_positions([len(row) for row in rows], keep, self.device)
         extra = {"logits_to_keep": positions} if self.slices else {}
         with self.context():
-            if base_cache is not None:
-                self.joint.seed_caches(ft_cache, base_cache)
-            logits = self.model(ids, cache=ft_cache, use_cache=True, **extra).logits
+            logits = self.model(ids, cache=cache, use_cache=True, **extra).logits
         if not self.slices:
             logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
         if not torch.isfinite(logits).all():
@@ -104,13 +99,13 @@ class PrefixScorer:
         by_row: dict[tuple[int, ...], list[int]] = {}  # requests sharing a row share its logits
         for index in group.members:
             by_row.setdefault(suffix_row(*requests[index], length), []).append(index)
-        caches = self.prefill(group.prefix)
+        cache = self.prefill(group.prefix)
         ordered = sorted(by_row, key=len, reverse=True)
         answers: dict[int, Answer] = {}
         for start in range(0, len(ordered), self.batch_size):
             chunk = ordered[start : start + self.batch_size]
             keep = max(len(requests[i][1]) for row in chunk for i in by_row[row])
-            logits = self.suffix_logits(chunk, caches, keep)
+            logits = self.suffix_logits(chunk, cache, keep)
             logprobs = F.log_softmax(logits, dim=-1, dtype=self.softmax_dtype)
             for row, kept in zip(chunk, logprobs, strict=True):
                 for index in by_row[row]:
