@@ -278,3 +278,15 @@ def test_shape_fields_are_refused_with_both_values(field, value):
     setattr(ft, field, value)
     with pytest.raises(TucoError, match=f"{field} is {value} for the fine-tuned model and {getattr(base, field)}"):
         check_configs(ft, base)
+
+
+def test_generation_from_a_cache_that_dropped_base_tokens_is_refused():
+    """The fine-tuned model's sliding window (4) is smaller than the base's (12): the base blocks'
+    cache, made like the fine-tuned one, forgets tokens the base attends to. Refused, not inexact."""
+    model_class, wide, narrow = SLIDING_CASES["mistral sliding_window"]
+    ft, base = _pair(model_class, narrow, wide)
+    joint = join(ft, base, alpha=0.0)
+    prompt = IDS[:, :16]
+    assert torch.allclose(_joint_logits(joint, prompt), _logits(_hybrid(ft, base), prompt), atol=1e-5)
+    with torch.no_grad(), joint.active(), pytest.raises(TucoError, match="base block 0 attends to 12 tokens"):
+        ft.generate(prompt, max_new_tokens=3, do_sample=False, pad_token_id=0)
