@@ -25,7 +25,8 @@ from transformers.cache_utils import Cache
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks
-from tuco_eval.shared_cache import SharedCache
+from tuco_eval.positions import BasePositions
+from tuco_eval.shared_cache import SharedCache, find_cache
 
 BlockFn = Callable[..., Any]  # a base block's forward: same call signature as the fine-tuned block
 
@@ -137,10 +138,12 @@ class Joint:
     """Scales the fine-tuning contribution of `model` by `alpha`, block by block.
 
     `base_blocks[l]` computes the pre-trained block l with the fine-tuned block's call signature.
-    `alpha` is a plain attribute: change it between calls, nothing is reloaded.
+    `alpha` is a plain attribute: change it between calls, nothing is reloaded. `positions`, given
+    where the two configs differ above the blocks, supplies the base blocks' own positions and masks.
     """
 
-    def __init__(self, model: nn.Module, base_blocks: Sequence[BlockFn], alpha: float = 1.0):
+    def __init__(self, model: nn.Module, base_blocks: Sequence[BlockFn], alpha: float = 1.0,
+                 positions: BasePositions | None = None):
         self.model = model
         self.blocks = find_blocks(model)
         if len(base_blocks) != len(self.blocks):
@@ -149,6 +152,7 @@ class Joint:
             )
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
+        self.positions = positions
         self._twin = SharedCache(len(self.blocks), "joint")  # the base blocks' layers in the fine-tuned cache
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
 
@@ -178,6 +182,8 @@ class Joint:
         # block 0 sees each new cache before anything is written to it
         track = lambda module, args, kwargs: self._twin.track(args, kwargs)  # noqa: E731
         handles = [self.blocks[0].register_forward_pre_hook(track, with_kwargs=True)]
+        if self.positions is not None:  # after `track`: block 0 then knows the base's cache
+            handles += self.positions.install(self.blocks[0], lambda a, k: find_cache(*self._twin.swap(a, k)))
         for index, block in enumerate(self.blocks):
             handles.append(
                 block.register_forward_hook(self._make_hook(index, sums), with_kwargs=True)
@@ -203,6 +209,8 @@ class Joint:
 
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             base_args, base_kwargs = self._twin.swap(args, kwargs)
+            if self.positions is not None:
+                base_args, base_kwargs = self.positions.for_block(index, base_args, base_kwargs)
             base_out = _first(base_block(*base_args, **base_kwargs))
             ft_out = _first(output)
             if sums is not None:

@@ -22,11 +22,11 @@ from tuco_eval.layers import unwrap
 from tuco_eval.measures import log_measures
 from tuco_eval.modes import Scaling, parse_mode
 from tuco_eval.pair import (
-    base_blocks_for,
     check_adapter_base,
     check_configs,
     friendly_load,
     is_adapter_folder,
+    join,
     load_base_model,
     load_tokenizer,
     pair_warnings,
@@ -126,8 +126,7 @@ class TucoScaledLM(HFLM):
             base_model = base.eval()
         for note in pair_warnings(self.model, base_model, self.tokenizer, base_tokenizer):
             warn(note)
-        self._attach(base_model, Joint(self.model, base_blocks_for(self.model, base_model), alpha=alpha),
-                     log_tuco, mode, log_kl)
+        self._attach(base_model, join(self.model, base_model, alpha), log_tuco, mode, log_kl)
         self.prefix_reuse = _flag(prefix_reuse)
 
     def _attach(self, base_model: Any, joint: Joint, log_tuco: bool, mode: str = "activation",

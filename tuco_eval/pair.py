@@ -24,9 +24,19 @@ from tuco_eval.adapter_off import AdaptersOff, check_switchable, switches
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import BlockFn, Joint
 from tuco_eval.layers import find_blocks, unwrap
+from tuco_eval.positions import base_positions
 
-# Config fields that must agree between the two models of a pair.
-PAIR_FIELDS = ("model_type", "num_hidden_layers", "hidden_size", "vocab_size")
+# Config fields that must agree between the two models of a pair: they set tensor shapes (or the
+# architecture) on one side that the other side's tensors must match. Fields that only change what
+# a model computes above its blocks (rotary settings, sliding windows, layer types) may differ:
+# the base then computes its own (tuco_eval.positions).
+SHAPE_FIELDS = (
+    "model_type", "num_hidden_layers", "hidden_size", "vocab_size", "num_attention_heads",
+    "num_key_value_heads", "head_dim", "intermediate_size", "num_local_experts", "num_experts",
+    "moe_intermediate_size",
+)
+_ALIASES = {"num_hidden_layers": "n_layer", "hidden_size": "n_embd", "num_attention_heads": "n_head",
+            "intermediate_size": "n_inner"}  # GPT-2 style names
 
 
 def _field(config: Any, name: str) -> Any:
@@ -35,9 +45,7 @@ def _field(config: Any, name: str) -> Any:
         value = getattr(source, name, None) if source is not None else None
         if value is not None:
             return value
-    # GPT-2 style names
-    aliases = {"num_hidden_layers": "n_layer", "hidden_size": "n_embd"}
-    return getattr(config, aliases.get(name, name), None)
+    return getattr(config, _ALIASES.get(name, name), None)
 
 
 def friendly_load(load: Callable[[], Any], name: str, what: str) -> Any:
@@ -117,8 +125,8 @@ def _source_kwargs(revision: str | None, gguf_file: str | None, trust: bool) -> 
 
 
 def check_configs(finetuned: Any, base: Any) -> None:
-    """Same architecture, block count, hidden size and vocabulary, or a TucoError naming both."""
-    for name in PAIR_FIELDS:
+    """Same architecture and tensor shapes (SHAPE_FIELDS), or a TucoError naming both values."""
+    for name in SHAPE_FIELDS:
         ft_value, base_value = _field(finetuned, name), _field(base, name)
         if ft_value != base_value:
             raise TucoError(
@@ -189,6 +197,12 @@ def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockF
         return [AdaptersOff(block).wrap(block.forward) for block in find_blocks(finetuned)]
     # .forward bypasses module hooks: a base block never triggers the fine-tuned hooks or recorders
     return [block.forward for block in find_blocks(base)]
+
+
+def join(finetuned: nn.Module, base: nn.Module | None, alpha: float = 1.0) -> Joint:
+    """The joint pass of a loaded pair; the base computes its own positions where the configs differ."""
+    return Joint(finetuned, base_blocks_for(finetuned, base), alpha=alpha,
+                 positions=base_positions(finetuned, base))
 
 
 def pair_warnings(
@@ -328,7 +342,7 @@ def load_pair(
         model=model,
         tokenizer=tokenizer,
         base=base_model,
-        joint=Joint(model, base_blocks_for(model, base_model), alpha=alpha),
+        joint=join(model, base_model, alpha),
     )
 
 

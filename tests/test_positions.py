@@ -1,0 +1,292 @@
+"""Pairs whose configs differ above the blocks (rotary settings, sliding windows, layer types): each
+base block gets the positions and masks the base model itself computes, checked against a hybrid
+model built here (fine-tuned embedding, final norm and head; base blocks with the base's config)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import transformers as tf
+from transformers import AutoModelForCausalLM
+
+from tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
+from tuco_eval.errors import TucoError
+from tuco_eval.joint import Joint
+from tuco_eval.layers import find_blocks
+from tuco_eval.pair import check_configs, join, load_pair
+from tuco_eval.positions import BasePositions, above_block_differences, base_positions
+
+IDS = torch.randint(3, 90, (2, 24), generator=torch.Generator().manual_seed(0))
+LLAMA3 = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+          "original_max_position_embeddings": 16, "rope_theta": 10000.0}
+
+
+def _pair(model_class, ft_config, base_config, seed=0):
+    """(fine-tuned, base): the base random; the fine-tuned one its weights with every parameter
+    perturbed, embedding, final norm and head included, under its own config."""
+    for config in (ft_config, base_config):
+        config._attn_implementation = "eager" if model_class is tf.Gemma2ForCausalLM else "sdpa"
+    torch.manual_seed(seed)
+    base = model_class(base_config).eval()
+    ft = model_class(ft_config).eval()
+    ft.load_state_dict(base.state_dict())
+    gen = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for p in ft.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.3 * (p.std() if p.numel() > 1 else 1.0))
+    return ft, base
+
+
+def _block_prefix(model) -> str:
+    blocks = find_blocks(model)
+    return next(name for name, module in model.named_modules() if module is blocks) + "."
+
+
+def _hybrid(ft, base):
+    """The base model (its blocks, its config: its positions and masks) with the fine-tuned
+    embedding, final norm and head: what α = 0 must compute."""
+    hybrid = copy.deepcopy(base)
+    prefix = _block_prefix(ft)
+    outside = {k: v for k, v in ft.state_dict().items() if not k.startswith(prefix)}
+    missing, unexpected = hybrid.load_state_dict(outside, strict=False)
+    assert not unexpected and all(k.startswith(prefix) for k in missing)
+    return hybrid.eval()
+
+
+def _logits(model, ids=IDS):
+    with torch.no_grad():
+        return model(ids).logits
+
+
+def _joint_logits(joint, ids=IDS):
+    with torch.no_grad(), joint.active():
+        return joint.model(ids).logits
+
+
+def _block_calls(model, ids):
+    """(args, kwargs) of every block call in the model's own plain forward (the test's own hooks)."""
+    calls, handles = [], []
+    for block in find_blocks(model):
+        handles.append(block.register_forward_pre_hook(
+            lambda m, a, k: calls.append((a, dict(k))), with_kwargs=True))
+    with torch.no_grad():
+        model(ids, use_cache=False)
+    for h in handles:
+        h.remove()
+    return calls
+
+
+def _naive_llama(ft, base, ids, alpha):
+    """x_{l+1} = lerp(base_l(x_l; base positions), ft_l(x_l; ft positions), α), FT norm and head."""
+    ft_calls, base_calls = _block_calls(ft, ids), _block_calls(base, ids)
+    x = ft_calls[0][0][0]
+    with torch.no_grad():
+        for ft_block, base_block, (_, ft_kw), (_, base_kw) in zip(
+            find_blocks(ft), find_blocks(base), ft_calls, base_calls, strict=True
+        ):
+            x = torch.lerp(base_block(x, **base_kw), ft_block(x, **ft_kw), alpha)
+        return ft.lm_head(ft.model.norm(x))
+
+
+ROPE_CASES = {
+    "rope_theta": (dict(rope_theta=1e6), dict(rope_theta=1e4)),
+    "linear": (dict(rope_parameters={"rope_type": "linear", "factor": 4.0, "rope_theta": 1e4}),
+               dict(rope_theta=1e4)),
+    "llama3": (dict(rope_theta=1e4), dict(rope_parameters=LLAMA3)),
+    "dynamic": (dict(rope_theta=1e4, max_position_embeddings=16),
+                dict(rope_parameters={"rope_type": "dynamic", "factor": 4.0, "rope_theta": 1e4},
+                     max_position_embeddings=16)),
+}
+
+
+def _llama_pair(case):
+    ft_kw, base_kw = ROPE_CASES[case]
+    common = {**LLAMA_LIKE, "max_position_embeddings": 256}
+    return _pair(tf.LlamaForCausalLM, tf.LlamaConfig(**{**common, **ft_kw}),
+                 tf.LlamaConfig(**{**common, **base_kw}))
+
+
+@pytest.mark.parametrize("case", sorted(ROPE_CASES))
+def test_rope_difference_alpha_zero_is_hybrid_one_is_finetuned(case):
+    ft, base = _llama_pair(case)
+    assert "rope_parameters" in above_block_differences(ft.config, base.config)
+    joint = join(ft, base, alpha=0.0)
+    assert isinstance(joint.positions, BasePositions)
+    hybrid = _logits(_hybrid(ft, base))
+    assert torch.allclose(_joint_logits(joint), hybrid, atol=1e-5)
+    # the test can fail: the fine-tuned model's positions in the base blocks are another model
+    wrong = Joint(ft, [b.forward for b in find_blocks(base)], alpha=0.0)
+    assert (_joint_logits(wrong) - hybrid).abs().max() > 1e-3
+    joint.alpha = 1.0
+    assert torch.equal(_joint_logits(joint), _logits(ft))
+
+
+@pytest.mark.parametrize("case", ["rope_theta", "llama3"])
+def test_rope_difference_half_alpha_equals_naive_loop(case):
+    ft, base = _llama_pair(case)
+    joint = join(ft, base, alpha=0.5)
+    assert torch.allclose(_joint_logits(joint), _naive_llama(ft, base, IDS, 0.5), atol=1e-5)
+
+
+SLIDING_CASES = {
+    "mistral sliding_window": (
+        tf.MistralForCausalLM,
+        tf.MistralConfig(sliding_window=12, **LLAMA_LIKE),
+        tf.MistralConfig(sliding_window=4, **LLAMA_LIKE),
+    ),
+    "qwen2 layer_types": (
+        tf.Qwen2ForCausalLM,
+        tf.Qwen2Config(**LLAMA_LIKE),  # all layers full attention
+        tf.Qwen2Config(use_sliding_window=True, sliding_window=4, max_window_layers=1, **LLAMA_LIKE),
+    ),
+    "gemma2 sliding_window": (
+        tf.Gemma2ForCausalLM,
+        tf.Gemma2Config(head_dim=16, sliding_window=16, **LLAMA_LIKE),
+        tf.Gemma2Config(head_dim=16, sliding_window=3, **LLAMA_LIKE),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SLIDING_CASES))
+def test_sliding_window_difference_alpha_zero_is_hybrid(case):
+    ft, base = _pair(*SLIDING_CASES[case])
+    joint = join(ft, base, alpha=0.0)
+    assert joint.positions is not None
+    hybrid = _logits(_hybrid(ft, base))
+    assert torch.allclose(_joint_logits(joint), hybrid, atol=1e-5)
+    wrong = Joint(ft, [b.forward for b in find_blocks(base)], alpha=0.0)
+    assert (_joint_logits(wrong) - hybrid).abs().max() > 1e-3
+
+
+def test_attention_scale_inside_the_blocks_is_already_per_side():
+    """Gemma2's query_pre_attn_scalar is read by each attention module from its own config: no
+    extra work, and α = 0 still is the hybrid."""
+    ft, base = _pair(
+        tf.Gemma2ForCausalLM,
+        tf.Gemma2Config(head_dim=16, query_pre_attn_scalar=4, attn_logit_softcapping=5.0, **LLAMA_LIKE),
+        tf.Gemma2Config(head_dim=16, query_pre_attn_scalar=64, attn_logit_softcapping=50.0, **LLAMA_LIKE),
+    )
+    assert base_positions(ft, base) is None
+    joint = join(ft, base, alpha=0.0)
+    assert joint.positions is None
+    hybrid = _logits(_hybrid(ft, base))
+    assert torch.allclose(_joint_logits(joint), hybrid, atol=1e-5)
+    assert (_logits(ft) - _logits(base)).abs().max() > 1e-2
+
+
+def test_cached_greedy_generation_at_alpha_zero_is_the_hybrids():
+    ft, base = _llama_pair("rope_theta")
+    joint, hybrid = join(ft, base, alpha=0.0), _hybrid(ft, base)
+    kwargs = dict(max_new_tokens=12, do_sample=False, output_scores=True, return_dict_in_generate=True,
+                  pad_token_id=0)
+    prompt = IDS[:, :16]
+    with torch.no_grad(), joint.active():
+        ours = ft.generate(prompt, attention_mask=torch.ones_like(prompt), **kwargs)
+    with torch.no_grad():
+        theirs = hybrid.generate(prompt, attention_mask=torch.ones_like(prompt), **kwargs)
+    assert torch.equal(ours.sequences, theirs.sequences)
+    assert torch.allclose(torch.stack(ours.scores), torch.stack(theirs.scores), atol=1e-4)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_base_positions_are_a_no_op_when_the_configs_agree(arch):
+    """The mechanism on every architecture: forced on for equal configs it changes nothing,
+    with or without a cache."""
+    ft, base = make_pair(arch)
+    assert base_positions(ft, base) is None  # and by default it is not even built
+    plain = Joint(ft, [b.forward for b in find_blocks(base)], alpha=0.3)
+    forced = Joint(ft, [b.forward for b in find_blocks(base)], alpha=0.3, positions=BasePositions(ft, base))
+    ids = IDS[:, :11]
+    assert torch.equal(_joint_logits(forced, ids), _joint_logits(plain, ids))
+    kwargs = dict(max_new_tokens=4, do_sample=False, output_scores=True, return_dict_in_generate=True,
+                  pad_token_id=0)
+    outs = []
+    for joint in (plain, forced):
+        with torch.no_grad(), joint.active():
+            outs.append(torch.stack(ft.generate(ids[:1], **kwargs).scores))
+    assert torch.equal(*outs)
+
+
+def test_configs_equal_but_for_inert_fields_cost_nothing():
+    base = tf.LlamaConfig(**LLAMA_LIKE)
+    ft = tf.LlamaConfig(**LLAMA_LIKE, eos_token_id=7, dtype="bfloat16", initializer_range=0.05)
+    ft._name_or_path = "somewhere/else"
+    assert above_block_differences(ft, base) == []
+    ft.rope_parameters = {"rope_type": "default", "rope_theta": 1e6}
+    ft.sliding_window = 8
+    assert above_block_differences(ft, base) == ["rope_parameters", "sliding_window"]
+
+
+# --- through the loaders: saved folders, lm-eval ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def rope_dirs(tmp_path_factory):
+    """(fine-tuned folder, base folder, hybrid model) of a Llama pair with rope_theta 1e6 / 1e4."""
+    ft, base = _llama_pair("rope_theta")
+    root, tokenizer = tmp_path_factory.mktemp("rope-pair"), make_tokenizer()
+    paths = []
+    for name, model in (("finetuned", ft), ("base", base)):
+        model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = 1, 2, 0
+        model.save_pretrained(root / name)
+        tokenizer.save_pretrained(root / name)
+        paths.append(str(root / name))
+    return paths[0], paths[1], _hybrid(ft, base)
+
+
+def test_load_pair_gives_the_base_its_own_positions(rope_dirs):
+    pair = load_pair(rope_dirs[0], rope_dirs[1], alpha=0.0)
+    assert pair.joint.positions is not None
+    assert torch.allclose(_joint_logits(pair.joint), _logits(rope_dirs[2]), atol=1e-5)
+    pair.joint.alpha = 1.0
+    assert torch.equal(_joint_logits(pair.joint), _logits(AutoModelForCausalLM.from_pretrained(rope_dirs[0])))
+
+
+def test_lm_eval_loglikelihoods_at_alpha_zero_are_the_hybrids(rope_dirs, task_manager):
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    from tuco_eval.lm import TucoScaledLM
+
+    def logliks(model):
+        out = simple_evaluate(model=model, tasks=["tiny_mc"], task_manager=task_manager, log_samples=True,
+                              bootstrap_iters=0, limit=6)
+        return torch.tensor([[r[0][0] for r in s["resps"]]
+                             for s in sorted(out["samples"]["tiny_mc"], key=lambda s: s["doc_id"])])
+
+    lm = TucoScaledLM(pretrained=rope_dirs[0], base=rope_dirs[1], alpha=0, device="cpu", batch_size=4)
+    hybrid = HFLM(pretrained=rope_dirs[2], tokenizer=lm.tokenizer, device="cpu", batch_size=4)
+    assert torch.allclose(logliks(lm), logliks(hybrid), atol=1e-4)
+
+
+def test_head_count_mismatch_is_refused_before_weights_load(pair_dirs, tmp_path):
+    other = tmp_path / "eight-heads"
+    config = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).config
+    config.num_attention_heads, config.head_dim = 8, 8
+    config.save_pretrained(other)  # no weights: refusing must not need them
+    make_tokenizer().save_pretrained(other)
+    with pytest.raises(TucoError, match="num_attention_heads is 4 for the fine-tuned model and 8 for the base"):
+        load_pair(pair_dirs[0], str(other))
+
+
+@pytest.mark.parametrize("field,value", [("num_key_value_heads", 4), ("head_dim", 32), ("intermediate_size", 96)])
+def test_shape_fields_are_refused_with_both_values(field, value):
+    base = tf.LlamaConfig(**LLAMA_LIKE)
+    ft = tf.LlamaConfig(**LLAMA_LIKE)
+    setattr(ft, field, value)
+    with pytest.raises(TucoError, match=f"{field} is {value} for the fine-tuned model and {getattr(base, field)}"):
+        check_configs(ft, base)
+
+
+def test_generation_from_a_cache_that_dropped_base_tokens_is_refused():
+    """The fine-tuned model's sliding window (4) is smaller than the base's (12): the base blocks'
+    cache, made like the fine-tuned one, forgets tokens the base attends to. Refused, not inexact."""
+    model_class, wide, narrow = SLIDING_CASES["mistral sliding_window"]
+    ft, base = _pair(model_class, narrow, wide)
+    joint = join(ft, base, alpha=0.0)
+    prompt = IDS[:, :16]
+    assert torch.allclose(_joint_logits(joint, prompt), _logits(_hybrid(ft, base), prompt), atol=1e-5)
+    with torch.no_grad(), joint.active(), pytest.raises(TucoError, match="base block 0 attends to 12 tokens"):
+        ft.generate(prompt, max_new_tokens=3, do_sample=False, pad_token_id=0)

@@ -1,0 +1,206 @@
+"""The base blocks' own positions and masks, when the base computes them differently above its blocks.
+
+A decoder computes rotary tables, position ids and attention masks once, above its blocks, from
+its own config (rope_theta, rope scaling, partial rotary, sliding windows, layer types), and hands
+them to every block. The joint pass hands each base block the fine-tuned block's arguments, which
+is exact only when the two configs agree on everything computed there. Where they differ,
+`BasePositions` runs the base model's own code above the blocks for each pass, with the base
+blocks' forwards swapped for recorders, and gives each base block the arguments it recorded.
+No architecture is special-cased: whatever the base model computes for its blocks is what they get.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+from transformers.cache_utils import Cache, DynamicCache
+
+from tuco_eval.errors import TucoError
+from tuco_eval.layers import find_blocks, unwrap
+
+# Config fields that cannot change what a model hands its blocks: names and storage, token ids,
+# output switches, training-only settings, the embedding and head (the fine-tuned model's own by
+# definition), and constants each block reads from its own model's config.
+NOT_ABOVE_BLOCKS = frozenset({
+    "name_or_path", "architectures", "transformers_version", "torch_dtype", "dtype", "auto_map",
+    "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
+    "tokenizer_class", "task_specific_params", "id2label", "label2id", "problem_type",
+    "use_cache", "output_attentions", "output_hidden_states", "return_dict", "is_encoder_decoder",
+    "initializer_range", "chunk_size_feed_forward", "attention_dropout", "hidden_dropout",
+    "embd_pdrop", "resid_pdrop", "attn_pdrop", "dropout",
+    "tie_word_embeddings", "final_logit_softcapping", "logits_scaling", "embedding_multiplier",
+    "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon", "hidden_act", "attention_bias",
+    "mlp_bias", "attn_logit_softcapping", "query_pre_attn_scalar", "attention_multiplier",
+    "residual_multiplier",
+})
+
+
+def _flat(config: Any, prefix: str = "") -> dict[str, Any]:
+    """A config as {field: value}, nested configs (text_config, ...) flattened as `text_config.x`."""
+    flat: dict[str, Any] = {}
+    for key, value in config.to_dict().items() if hasattr(config, "to_dict") else config.items():
+        if key.startswith("_"):
+            continue
+        if isinstance(value, dict) and key.endswith("_config"):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def above_block_differences(finetuned: Any, base: Any) -> list[str]:
+    """Config fields that differ between the two models and may change what the base hands its
+    blocks (rope_parameters, sliding_window, layer_types, ... and any field not known to be inert)."""
+    ft, pt = _flat(finetuned), _flat(base)
+    differing = {k for k in ft.keys() | pt.keys() if ft.get(k) != pt.get(k)}
+    return sorted(k for k in differing if k.rsplit(".", 1)[-1] not in NOT_ABOVE_BLOCKS)
+
+
+def owner_of(blocks: nn.ModuleList, model: nn.Module) -> nn.Module:
+    """The module holding the block list as a child: the one whose forward computes the block arguments."""
+    for module in model.modules():
+        if any(child is blocks for child in module.children()):
+            return module
+    raise RuntimeError(f"no module of {type(model).__name__} holds its block list")  # find_blocks found it in there
+
+
+class _Recorded(Exception):
+    """Raised by the last recorder: nothing after the blocks is needed."""
+
+
+class BasePositions:
+    """Per pass: the arguments the base model itself gives each of its blocks.
+
+    A pre-hook on the fine-tuned module above the blocks keeps that call's arguments; `record`
+    (before fine-tuned block 0 runs) replays them through the base's module above the blocks,
+    whose blocks only record their arguments; `for_block` puts them into a base block call.
+    """
+
+    def __init__(self, finetuned: nn.Module, base: nn.Module):
+        ft_blocks, self._base_blocks = find_blocks(finetuned), find_blocks(base)
+        self._ft_owner = owner_of(ft_blocks, unwrap(finetuned))
+        self._base_owner = owner_of(self._base_blocks, base)
+        # per block, how many tokens the base attends to (its sliding window, or all), as
+        # transformers reads the base config when it builds a cache for it
+        self._windows = [getattr(layer, "sliding_window", None) or math.inf
+                         for layer in DynamicCache(config=base.config).layers]
+        self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
+        self._recorded: list[tuple[tuple, dict] | None] = []
+
+    def install(self, first_block: nn.Module, base_cache: Callable[[tuple, dict], Cache | None]) -> list[Any]:
+        """Hooks for one `Joint.active` span; `base_cache(args, kwargs)` of block 0 is the base's cache."""
+
+        def keep_call(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            self._call = (args, dict(kwargs))
+
+        def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
+            self.record(base_cache(args, kwargs))
+
+        return [
+            self._ft_owner.register_forward_pre_hook(keep_call, with_kwargs=True),
+            first_block.register_forward_pre_hook(record, with_kwargs=True),
+            _Clear(self),
+        ]
+
+    def record(self, cache: Cache | None) -> None:
+        """Run the base above its blocks on this pass's arguments; keep what each block receives.
+
+        `cache` (the base blocks' cache, nothing written to it yet in this pass) sizes the masks;
+        without one the base makes its own empty cache, as the fine-tuned model did.
+        """
+        if self._call is None:
+            raise RuntimeError("block 0 ran outside its model's forward")
+        if cache is not None:
+            self._check_cache(cache)
+        args, kwargs = self._call
+        swap = lambda v: cache if isinstance(v, Cache) and cache is not None else v  # noqa: E731
+        args, kwargs = tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
+        self._recorded = [None] * len(self._base_blocks)
+        saved = [block.__dict__.get("forward") for block in self._base_blocks]
+        for index, block in enumerate(self._base_blocks):
+            block.forward = self._recorder(index)  # an instance attribute: module.__call__ reads it
+        try:
+            self._base_owner(*args, **kwargs)
+        except _Recorded:
+            pass
+        finally:
+            for block, forward in zip(self._base_blocks, saved, strict=True):
+                if forward is None:
+                    del block.forward
+                else:
+                    block.forward = forward
+
+    def _check_cache(self, cache: Cache) -> None:
+        """Refuse to continue from a cache that already dropped tokens a base block attends to
+        (a sliding-window layer made for the fine-tuned model's smaller window)."""
+        for index, (layer, needed) in enumerate(zip(getattr(cache, "layers", ()), self._windows, strict=False)):
+            kept = getattr(layer, "sliding_window", None) if getattr(layer, "is_sliding", False) else None
+            if kept is not None and kept < needed and layer.get_seq_length() >= kept:
+                attends = "all" if math.isinf(needed) else needed
+                raise TucoError(
+                    f"base block {index} attends to {attends} tokens but its KV cache, made for the "
+                    f"fine-tuned model's sliding window, keeps {kept}: continuing from it (generation, "
+                    f"prefix_reuse) would be inexact; use prefix_reuse=false and no generation, or a pair "
+                    f"with one sliding_window"
+                )
+
+    def _recorder(self, index: int) -> Callable:
+        last = index == len(self._base_blocks) - 1
+
+        def forward(*args: Any, **kwargs: Any) -> Any:
+            self._recorded[index] = (args, kwargs)
+            if last:
+                raise _Recorded
+            return args[0] if args else kwargs["hidden_states"]
+
+        return forward
+
+    def for_block(self, index: int, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        """Base block `index`'s call: its recorded arguments in place of the fine-tuned ones, except
+        the hidden state and the cache, which stay the ones the joint pass gives it."""
+        recorded = self._recorded[index] if index < len(self._recorded) else None
+        if recorded is None:  # exact or refused: never the fine-tuned positions silently
+            raise TucoError(f"the base model did not reach its block {index} in its own pass")
+        rec_args, rec_kwargs = recorded
+        keep = lambda ours, theirs: isinstance(ours, Cache) or isinstance(theirs, Cache)  # noqa: E731
+        new_args = list(args)
+        for i in range(1, min(len(args), len(rec_args))):
+            if not keep(args[i], rec_args[i]):
+                new_args[i] = rec_args[i]
+        new_kwargs = dict(kwargs)
+        for key, value in rec_kwargs.items():
+            if key != "hidden_states" and not keep(kwargs.get(key), value):
+                new_kwargs[key] = value
+        return tuple(new_args), new_kwargs
+
+    def clear(self) -> None:
+        self._call, self._recorded = None, []
+
+
+class _Clear:
+    """A handle whose `remove()` drops the tensors kept from the last pass."""
+
+    def __init__(self, positions: BasePositions):
+        self.positions = positions
+
+    def remove(self) -> None:
+        self.positions.clear()
+
+
+def base_positions(finetuned: nn.Module, base: nn.Module | None) -> BasePositions | None:
+    """A `BasePositions` where the two configs differ above the blocks; None (no cost) otherwise."""
+    if base is None:  # a PEFT adapter shares the base's config
+        return None
+    fields = above_block_differences(unwrap(finetuned).config, base.config)
+    if not fields:
+        return None
+    logging.getLogger("tuco_eval").info(
+        "tuco-eval: the configs differ in %s: the base blocks get the base's own positions and masks",
+        ", ".join(fields),
+    )
+    return BasePositions(finetuned, base)
+
