@@ -290,3 +290,18 @@ def test_generation_from_a_cache_that_dropped_base_tokens_is_refused():
     assert torch.allclose(_joint_logits(joint, prompt), _logits(_hybrid(ft, base), prompt), atol=1e-5)
     with torch.no_grad(), joint.active(), pytest.raises(TucoError, match="base block 0 attends to 12 tokens"):
         ft.generate(prompt, max_new_tokens=3, do_sample=False, pad_token_id=0)
+
+
+def test_weights_mode_refuses_mixing_pairs_whose_positions_differ(rope_dirs):
+    """θ_PT + α·δ is one model with one config: with rope_theta differing there is no exact answer."""
+    from tuco_eval.lm import TucoScaledLM
+
+    lm = TucoScaledLM(pretrained=rope_dirs[0], base=rope_dirs[1], alpha=1, mode="weights", device="cpu")
+    ids = torch.tensor([[1, 5, 9, 12]])
+    at_one = lm._model_call(ids)  # α = 1 is the fine-tuned model: nothing mixed
+    assert torch.equal(at_one, _logits(AutoModelForCausalLM.from_pretrained(rope_dirs[0]), ids))
+    lm.alpha = 0.5
+    with pytest.raises(TucoError, match=r"mode=weights at α=0.5 .*rope_parameters.*mode=activation"):
+        lm._model_call(ids)
+    lm.mode = "logits"  # the logits mode runs the whole base model: its own positions
+    assert torch.isfinite(lm._model_call(ids)).all()

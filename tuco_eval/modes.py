@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from tuco_eval.base_pass import base_forward
+from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums
 from tuco_eval.logit_mix import LogitMix
 from tuco_eval.mode_store import DEFAULT_MODE, MODES, parse_mode, parse_modes
@@ -73,6 +74,7 @@ class Scaling:
                 yield
             return
         if self._mode == "weights":
+            self._refuse_mixed_positions(alpha)
             self.weights.set(alpha)  # lazily: a no-op while α is unchanged
             with self._joint_at_one(), self.joint.active(sums):
                 yield
@@ -80,9 +82,18 @@ class Scaling:
         with self._joint_at_one(), self.logit_mix.active(alpha, lambda: self.joint.active(sums)):
             yield
 
+    def _refuse_mixed_positions(self, alpha: float) -> None:
+        # one mixed model has one config: which rotary tables and windows would θ_PT + α·δ use?
+        if alpha != 1.0 and self.joint.positions is not None:
+            raise TucoError(
+                f"mode=weights at α={alpha} needs the two configs to agree above the blocks (they "
+                f"differ in {', '.join(self.joint.positions.fields)}): use mode=activation or mode=logits"
+            )
+
     def tuco_alpha(self) -> float:
         """The joint's α for a TuCo pass consistent with the mode (weights materialised first)."""
         if self._mode == "weights":
+            self._refuse_mixed_positions(self.joint.alpha)
             self.weights.set(self.joint.alpha)
         return self.joint.alpha if self._mode == "activation" else 1.0
 

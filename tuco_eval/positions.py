@@ -80,7 +80,7 @@ class BasePositions:
     whose blocks only record their arguments; `for_block` puts them into a base block call.
     """
 
-    def __init__(self, finetuned: nn.Module, base: nn.Module):
+    def __init__(self, finetuned: nn.Module, base: nn.Module, fields: list[str] | None = None):
         ft_blocks, self._base_blocks = find_blocks(finetuned), find_blocks(base)
         self._ft_owner = owner_of(ft_blocks, unwrap(finetuned))
         self._base_owner = owner_of(self._base_blocks, base)
@@ -88,6 +88,7 @@ class BasePositions:
         # transformers reads the base config when it builds a cache for it
         self._windows = [getattr(layer, "sliding_window", None) or math.inf
                          for layer in DynamicCache(config=base.config).layers]
+        self.fields = list(fields or [])  # the config fields that differ (named in refusals)
         self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
         self._recorded: list[tuple[tuple, dict] | None] = []
 
@@ -202,5 +203,5 @@ def base_positions(finetuned: nn.Module, base: nn.Module | None) -> BasePosition
         "tuco-eval: the configs differ in %s: the base blocks get the base's own positions and masks",
         ", ".join(fields),
     )
-    return BasePositions(finetuned, base)
+    return BasePositions(finetuned, base, fields)
 
