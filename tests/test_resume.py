@@ -231,3 +231,10 @@ def test_pair_identity_tells_two_adapters_on_one_base_apart(pair_dirs, tmp_path)
     assert first == again and first != second  # the loaded model records no adapter folder
     full = pair_identity(load_pair(*pair_dirs))
     assert full == {"finetuned": str(pair_dirs[0]), "base": str(pair_dirs[1])}
+
+
+def test_pair_identity_names_the_revisions_it_was_loaded_at(pair_dirs):
+    """Two revisions of one Hub id are two models: their resumable pieces must never be shared."""
+    plain = pair_identity(load_pair(*pair_dirs))
+    pinned = pair_identity(load_pair(*pair_dirs, revision="v2", base_revision="main"))
+    assert pinned == {**plain, "revision": "v2", "base_revision": "main"}

@@ -12,7 +12,7 @@ import json
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,7 @@ class Pair:
     tokenizer: Any
     base: nn.Module | None  # None when the base weights are shared through a PEFT adapter
     joint: Joint
+    sources: dict[str, str] = field(default_factory=dict)  # revisions and GGUF files it came from
 
 
 def load_tokenizer(
@@ -338,10 +339,13 @@ def load_pair(
         )
     for note in pair_warnings(model, base_model, tokenizer, base_tokenizer):
         warn(note)
+    sources = {"revision": revision, "base_revision": base_revision, "gguf_file": gguf_file,
+               "base_gguf_file": base_gguf_file}
     return Pair(
         model=model,
         tokenizer=tokenizer,
         base=base_model,
+        sources={k: v for k, v in sources.items() if v},
         joint=join(model, base_model, alpha),
     )
 
@@ -370,6 +374,7 @@ def pair_identity(pair: Pair) -> dict[str, Any]:
     identity: dict[str, Any] = {
         "finetuned": unwrap(pair.model).name_or_path,
         "base": None if pair.base is None else pair.base.name_or_path,
+        **pair.sources,  # another revision of the same id is another model
     }
     if pair.base is None:
         from peft.utils import get_peft_model_state_dict
