@@ -1,0 +1,85 @@
+"""Every log-likelihood request type of `tuco_scaled` against a cache-free, one-prompt-at-a-time
+reference: the residual stream written out block by block (x + PTC + α·FTC, as in test_joint),
+then the fine-tuned model's own final norm and head. Generation: tests/test_generation.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+
+from test_joint import _naive
+from tiny_models import make_pair, make_tokenizer
+from tuco_eval.layers import find_blocks
+from tuco_eval.lm import TucoScaledLM
+
+SHOTS = " ".join(f"Question: what is fine-tuning {n}? A B C D Answer: {'ABCD'[n % 4]}" for n in range(5))
+PAIRS = [(SHOTS + f" Question: the quick brown fox {n} ? A B C D Answer:", c)
+         for n in range(3) for c in (" A", " B")] + [("Is the following statement", " something you would say?")]
+TEXTS = ["the quick brown fox jumps over the lazy dog 0 1 2 3", "Question: what is fine-tuning? It changes"]
+ARCHS = ["llama", "gpt2", "gemma2", "gpt_neox"]
+
+
+def _reference_logits(ft, base, ids: list[int], alpha: float) -> torch.Tensor:
+    """One prompt, no cache, no batching: the naive block loop, then FT's final norm and head."""
+    row = torch.tensor([ids])
+    x, _ = _naive(ft, base, row, alpha)
+    handle = find_blocks(ft)[-1].register_forward_hook(
+        lambda m, a, out: (x, *out[1:]) if isinstance(out, tuple) else x)
+    try:
+        with torch.no_grad():
+            return ft(row, use_cache=False).logits[0].float().log_softmax(-1)
+    finally:
+        handle.remove()
+
+
+def _reference_loglikelihood(ft, base, context: list[int], continuation: list[int], alpha: float):
+    logp = _reference_logits(ft, base, (context + continuation)[:-1], alpha)[-len(continuation):]
+    target = torch.tensor(continuation)
+    greedy = bool((logp.argmax(-1) == target).all())
+    return float(logp.gather(-1, target[:, None]).sum()), greedy
+
+
+@pytest.fixture(scope="module", params=ARCHS)
+def pair(request):
+    return make_pair(request.param)
+
+
+def _lm(pair, alpha, **kwargs) -> TucoScaledLM:
+    ft, base = pair
+    return TucoScaledLM(pretrained=ft, base=base, tokenizer=make_tokenizer(), alpha=alpha,
+                        device="cpu", batch_size=3, **kwargs)
+
+
+@pytest.mark.parametrize("prefix_reuse,log_tuco,atol", [(False, False, 1e-5), (False, True, 1e-5),
+                                                         (True, False, 1e-4)])
+def test_loglikelihood_equals_the_reference(pair, prefix_reuse, log_tuco, atol):
+    lm = _lm(pair, 1.25, prefix_reuse=prefix_reuse, log_tuco=log_tuco)
+    requests = [Instance("loglikelihood", {}, p, idx=i) for i, p in enumerate(PAIRS)]
+    results = lm.loglikelihood(requests)
+    for (context, continuation), (loglik, greedy) in zip(PAIRS, results, strict=True):
+        ctx, cont = lm._encode_pair(context, continuation)
+        expected, expected_greedy = _reference_loglikelihood(*pair, ctx, cont, 1.25)
+        assert loglik == pytest.approx(expected, abs=atol)
+        assert greedy == expected_greedy
+    fresh = [Instance("loglikelihood", {}, p, idx=i) for i, p in enumerate(PAIRS)]  # log_tuco adds an arg
+    plain = _lm(pair, 1.0).loglikelihood(fresh)  # the test can fail: α changes the numbers
+    assert max(abs(a[0] - b[0]) for a, b in zip(results, plain, strict=True)) > 1e-3
+
+
+def test_loglikelihood_rolling_equals_the_reference(pair):
+    lm = _lm(pair, 0.5)
+    results = lm.loglikelihood_rolling([Instance("loglikelihood_rolling", {}, (t,), idx=i)
+                                        for i, t in enumerate(TEXTS)])
+    for text, loglik in zip(TEXTS, results, strict=True):
+        tokens = lm.tok_encode(text)
+        expected, _ = _reference_loglikelihood(*pair, [lm.prefix_token_id], tokens, 0.5)
+        assert loglik == pytest.approx(expected, abs=1e-4)  # a float32 sum over ~30 tokens
+
+
+def test_alpha_one_rolling_is_bit_identical_to_hf(pair):
+    ft, _ = pair
+    requests = [Instance("loglikelihood_rolling", {}, (t,), idx=i) for i, t in enumerate(TEXTS)]
+    hf = HFLM(pretrained=ft, tokenizer=make_tokenizer(), device="cpu", batch_size=3)
+    assert _lm(pair, 1.0).loglikelihood_rolling(requests) == hf.loglikelihood_rolling(requests)
