@@ -156,7 +156,7 @@ Agreement with the persona (lm-eval's persona `acc`: the persona's answer is the
 |---|---|---|---|
 {rows}
 
-Reproduce: `python scripts/train_demo_persona_adapter.py --out tuco_eval/demo/persona_adapter --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --rank {args.rank} --top-layers {args.top_layers} --target {args.target} --seed {args.seed}`
+Reproduce (seeded; trained with `OMP_NUM_THREADS=1`, other thread counts may differ in the last digits): `OMP_NUM_THREADS=1 python scripts/train_demo_persona_adapter.py --out tuco_eval/demo/persona_adapter --epochs {args.epochs} --batch-size {args.batch_size} --lr {args.lr} --rank {args.rank} --top-layers {args.top_layers} --target {args.target} --seed {args.seed}`
 """)
 
 
