@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,7 @@ def test_demo_quick_persona_part(quick_demo, reference):
     """The persona sweep's per-doc agreement at α = 1 and α = 0 is what peft's merged model and the
     plain base say; both CV objectives ran on that sweep; the summary leads with them."""
     from tuco_eval.demo.personas import PERSONAS, persona_docs, task_name
+    from tuco_eval.demo.run import QUICK
 
     out, _ = quick_demo
     cv_max = json.loads((out / "run-persona" / "cv.json").read_text())
@@ -111,7 +113,7 @@ def test_demo_quick_persona_part(quick_demo, reference):
         task = task_name(persona)
         assert cv_max["tasks"][task]["acc_by_alpha"] == cv_min["tasks"][task]["acc_by_alpha"]
         assert len(cv_min["tasks"][task]["alphas_chosen"]) == 5
-        docs = persona_docs(persona, "eval")[:20]
+        docs = persona_docs(persona, "eval")[: QUICK.n_persona]
         for model, run_dir, alpha in ((merged, out / "run-persona", 1.0),
                                       (reference, out / "run-persona-from-base", 0.0)):
             stored = _agreement(run_dir, alpha, task)
@@ -125,10 +127,11 @@ def test_demo_quick_persona_part(quick_demo, reference):
             assert stored == expected, (task, alpha)
         moved += sum(_agreement(out / "run-persona", 1.0, task).values()) - sum(
             _agreement(out / "run-persona-from-base", 0.0, task).values())
-    assert moved >= 6  # the adapter moves the behaviour on held-out docs (60 docs in all)
+    assert moved >= 4  # the adapter moves the behaviour on held-out docs (36 in all; about +12 expected)
     summary = (out / "summary.md").read_text()
     assert summary.index("Behaviour follows α") < summary.index("Capability follows α")
-    assert "| narcissism | max |" in summary and "| narcissism | min |" in summary
+    for objective in ("max", "min"):  # a row of the CV table per objective
+        assert re.search(rf"\|\s*narcissism\s*\|\s*{objective}\s*\|", summary), objective
 
 
 @functools.cache

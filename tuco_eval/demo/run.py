@@ -43,7 +43,7 @@ FULL = Settings(
     from_base=(0.0, 0.25, 0.5),
     persona_from_base=(0.0, 0.5),
 )
-QUICK = Settings(n_eval=30, n_persona=20, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15,
+QUICK = Settings(n_eval=30, n_persona=12, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15,
                  from_base=(0.0,), persona_from_base=(0.0,))
 
 
