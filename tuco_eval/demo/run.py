@@ -1,13 +1,16 @@
-"""`tuco-eval demo`: TuCo measured, α swept, 5-fold cross-validated, a report on disk — one pair.
+"""`tuco-eval demo`: TuCo measured, α swept, 5-fold cross-validated, a report on disk — real pairs.
 
-The offline pair is SmolLM2-135M-Instruct (base, a real model) and the same model with this
-project's LoRA adapter (fine-tuned); `--pair smollm2-hub` uses the published pair
+The offline pairs are SmolLM2-135M-Instruct (base, a real model) and the same model with one of
+this project's LoRA adapters (fine-tuned): the persona adapter (behaviour: agreement with three
+persona datasets moves with α) and the categories adapter (capability: accuracy from the base at
+α = 0 to the fine-tune at α = 1). `--pair smollm2-hub` runs the same on the published pair
 SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub instead.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,75 +20,95 @@ from tuco_eval.errors import TucoError
 
 PAIRS = ("offline", "smollm2-hub")
 TASK = "tuco_demo_categories"
+PERSONA_GROUP = "tuco_demo_personas"
 
 
 @dataclass(frozen=True)
 class Settings:
-    n_eval: int  # docs of the evaluation task
+    n_eval: int  # docs of the categories task
+    n_persona: int  # held-out docs per persona task
     n_prompts: int  # prompts per TuCo set
     alphas: tuple[float, ...]
     batch_size: int
     from_base: tuple[float, ...]  # α below the grid, for the picture only (not cross-validated)
+    persona_from_base: tuple[float, ...]  # the same for the persona tasks (longer prompts: fewer)
 
 
 FULL = Settings(
     n_eval=200,
+    n_persona=100,
     n_prompts=48,
     alphas=(0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25),
     batch_size=25,
     from_base=(0.0, 0.25, 0.5),
+    persona_from_base=(0.0, 0.5),
 )
-QUICK = Settings(n_eval=30, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15, from_base=(0.0,))
+QUICK = Settings(n_eval=30, n_persona=12, n_prompts=12, alphas=(0.9, 1.0, 1.1), batch_size=15,
+                 from_base=(0.0,), persona_from_base=(0.0,))
 
 
-def load_demo_pair(name: str, device: str) -> tuple[Any, str, str]:
-    """(pair, description, model_args string) for the named demo pair."""
+@dataclass(frozen=True)
+class DemoPair:
+    pair: Any
+    where: str  # one line for the console
+    model_args: str  # recorded in run.json
+    label: str  # the checkpoint's name in tables and plots
+
+
+def load_demo_pair(name: str, device: str, adapter: str = "categories") -> DemoPair:
+    """The named demo pair; offline, `adapter` picks the LoRA adapter (categories or persona)."""
     from tuco_eval.pair import load_pair
 
     if name == "offline":
-        from tuco_eval.demo.assets import ADAPTER_DIR, fetch_base
+        from tuco_eval.demo.assets import ADAPTERS, fetch_base
 
         folder, gguf = fetch_base()
-        pair = load_pair(str(ADAPTER_DIR), str(folder), base_gguf_file=gguf, device=device)
-        where = f"base SmolLM2-135M-Instruct from {folder / gguf}; fine-tuned = base + LoRA adapter {ADAPTER_DIR}"
-        return pair, where, f"pretrained={ADAPTER_DIR},base={folder},base_gguf_file={gguf}"
+        adapter_dir = ADAPTERS[adapter]
+        pair = load_pair(str(adapter_dir), str(folder), base_gguf_file=gguf, device=device)
+        return DemoPair(
+            pair,
+            f"base SmolLM2-135M-Instruct from {folder / gguf}; fine-tuned = base + LoRA adapter {adapter_dir}",
+            f"pretrained={adapter_dir},base={folder},base_gguf_file={gguf}",
+            f"SmolLM2-135M-Instruct + {adapter} LoRA",
+        )
     if name == "smollm2-hub":
         ft, base = "HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M"
         pair = load_pair(ft, base, device=device)
-        return (
-            pair,
-            f"base {base}, fine-tuned {ft} (Hugging Face Hub)",
-            f"pretrained={ft},base={base}",
-        )
+        return DemoPair(pair, f"base {base}, fine-tuned {ft} (Hugging Face Hub)",
+                        f"pretrained={ft},base={base}", "SmolLM2-135M-Instruct")
     raise TucoError(f"unknown demo pair {name!r}: choose one of {', '.join(PAIRS)}")
 
 
-def measure_tuco(pair: Any, settings: Settings, out_dir: Path) -> dict[str, Any]:
-    """TuCo on held-out task prompts versus plain prose; means and the AUC between them."""
-    from tuco_eval.demo.plain_text import plain_text_prompts
-    from tuco_eval.demo.task import demo_docs, prompt
+def measure_tuco(pair: Any, sets: dict[str, list[str]], batch_size: int, path: Path) -> dict[str, Any]:
+    """TuCo on each prompt set (the first is the positive one); means and the AUC of the first two."""
     from tuco_eval.experiment_summary import auc, values_by_set
     from tuco_eval.jsonl import write_jsonl_atomic
     from tuco_eval.tuco import compute_tuco
 
-    sets = {
-        "task prompts": [prompt(d) for d in demo_docs(settings.n_prompts, "eval", seed=1)],
-        "plain text": plain_text_prompts(settings.n_prompts),
-    }
     rows = []
     for name, texts in sets.items():
-        for index, (text, result) in enumerate(
-            zip(
-                texts,
-                compute_tuco(pair.joint, pair.tokenizer, texts, batch_size=settings.batch_size),
-                strict=True,
-            )
-        ):
-            rows.append({"set": name, "id": index, "text": text, **result})
-    write_jsonl_atomic(out_dir / "tuco.jsonl", rows)
+        results = compute_tuco(pair.joint, pair.tokenizer, texts, batch_size=batch_size)
+        rows += [{"set": name, "id": i, "text": t, **r}
+                 for i, (t, r) in enumerate(zip(texts, results, strict=True))]
+    write_jsonl_atomic(path, rows)
     values = values_by_set(rows, "tuco")
     means = {name: sum(v) / len(v) for name, v in values.items()}
-    return {"rows": rows, "means": means, "auc": auc(values["task prompts"], values["plain text"])}
+    first, second = list(sets)[:2]
+    return {"rows": rows, "means": means, "auc": auc(values[first], values[second])}
+
+
+def print_tuco(tuco: dict[str, Any], positive: str) -> None:
+    for name, mean in tuco["means"].items():
+        print(f"      mean TuCo, {name}: {mean:.4f}")
+    print(f"      ROC AUC of TuCo, {positive} (positive) versus plain text: {tuco['auc']:.3f}")
+
+
+def accuracy_by_alpha(run_dir: Path, task: str) -> dict[float, float]:
+    """Mean accuracy of `task` at each α stored in `run_dir`."""
+    from tuco_eval.store import score_matrix
+
+    matrix = score_matrix(run_dir, task)
+    return {float(a): float(row.mean()) for a, row in zip(matrix.alphas, matrix.scores, strict=True)}
 
 
 def run_demo(
@@ -95,90 +118,159 @@ def run_demo(
     device: str = "cpu",
 ) -> dict[str, Any]:
     """The whole demo; returns what it measured and the files it wrote."""
-    from lm_eval.tasks import TaskManager
-
-    from tuco_eval.cv import cross_validate, format_table
-    from tuco_eval.data import tasks_dir
-    from tuco_eval.experiment_plots import histograms
-    from tuco_eval.lm import TucoScaledLM
-    from tuco_eval.report import report
-    from tuco_eval.sweep import sweep
+    from tuco_eval.demo.summary import write_summary
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)  # the demo shows its own progress
     started, settings, out_dir = time.time(), QUICK if quick else FULL, Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    print(f"[1/4] loading the pair ({pair_name}) ...", flush=True)
-    pair, where, model_args = load_demo_pair(pair_name, device)
-    print(f"      {where}")
+    loaded: dict[str, DemoPair] = {}
 
-    print(
-        f"[2/4] TuCo on {settings.n_prompts} held-out task prompts and {settings.n_prompts} plain-text passages"
-    )
-    tuco = measure_tuco(pair, settings, out_dir)
-    for name, mean in tuco["means"].items():
-        print(f"      mean TuCo, {name}: {mean:.4f}")
-    print(f"      ROC AUC of TuCo, task prompts (positive) versus plain text: {tuco['auc']:.3f}")
+    def load(adapter: str) -> DemoPair:  # the Hub pair serves both parts: load it once
+        key = adapter if pair_name == "offline" else pair_name
+        if key not in loaded:
+            loaded.clear()  # one pair in memory at a time
+            loaded[key] = load_demo_pair(pair_name, device, adapter)
+        print(f"      {loaded[key].where}")
+        return loaded[key]
 
-    print(
-        f"[3/4] α sweep {list(settings.alphas)} over {settings.n_eval} docs of {TASK}, then 5-fold CV"
-    )
-    lm = TucoScaledLM.from_pair(pair, batch_size=settings.batch_size, device=device)
-    task_manager = TaskManager(
-        include_path=str(tasks_dir()), include_defaults=False, metadata={"demo_n": settings.n_eval}
-    )
-    run_dir = out_dir / "run"
-    label = (
-        "SmolLM2-135M-Instruct + demo LoRA" if pair_name == "offline" else "SmolLM2-135M-Instruct"
-    )
-    sweep(
-        lm,
-        [TASK],
-        run_dir,
-        alphas=settings.alphas,
-        task_manager=task_manager,
-        model_args=model_args,
-        label=label,
-    )
-    cv = cross_validate(run_dir, folds=5)
-    print(format_table(cv))
-    # α below the paper's grid, in a RUN_DIR of their own: the CV above stays on the paper's grid
-    wide_dir = out_dir / "run-from-base"
-    sweep(lm, [TASK], wide_dir, alphas=settings.from_base, task_manager=task_manager,
-          model_args=model_args, label=label, progress=False)
-    accuracy = {**accuracy_by_alpha(wide_dir), **accuracy_by_alpha(run_dir)}
-    print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "
-          f"(fine-tuned): {100 * accuracy[1.0]:.1f}%")
+    print(f"[1/4] behaviour: the persona fine-tune ({pair_name}) ...", flush=True)
+    persona = persona_part(load("persona"), settings, out_dir)
+    print(f"[2/4] capability: the categories fine-tune ({pair_name}) ...", flush=True)
+    categories = categories_part(load("categories"), settings, out_dir)
+    print("[3/4] writing the report", flush=True)
+    from tuco_eval.report import report
 
-    print("[4/4] writing the report")
-    files = report([run_dir], out_dir / "report")
-    files += plot_from_base(accuracy, cv["tasks"][TASK], label, out_dir / "report" / "accuracy_from_base")
-    files += histograms(tuco["rows"], label,
-                        out_dir / "report" / "tuco_histogram", metrics=("tuco",))
+    files = report([persona["run_dir"], categories["run_dir"]], out_dir / "report")
+    files += persona["files"] + categories["files"]
     minutes = (time.time() - started) / 60
-    print(f"done in {minutes:.1f} min; report in {out_dir / 'report'}:")
+    summary = write_summary(out_dir, persona, categories, settings, minutes)
+    print(f"[4/4] done in {minutes:.1f} min; summary {summary}; report in {out_dir / 'report'}:")
     for path in files:
         print(f"      {path}")
-    return {"tuco": tuco, "cv": cv, "files": files, "minutes": minutes}
+    return {"persona": persona, "categories": categories, "tuco": categories["tuco"],
+            "cv": categories["cv"], "files": [summary, *files], "minutes": minutes}
 
 
-def accuracy_by_alpha(run_dir: Path) -> dict[float, float]:
-    """Mean accuracy of the demo task at each α stored in `run_dir`."""
-    from tuco_eval.store import score_matrix
+def _task_manager(settings: Settings) -> Any:
+    from lm_eval.tasks import TaskManager
 
-    matrix = score_matrix(run_dir, TASK)
-    return {float(a): float(row.mean()) for a, row in zip(matrix.alphas, matrix.scores, strict=True)}
+    from tuco_eval.data import tasks_dir
+
+    metadata = {"demo_n": settings.n_eval, "demo_persona_n": settings.n_persona}
+    return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
+
+
+def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
+            from_base: tuple[float, ...]) -> dict[str, dict[float, float]]:
+    """The paper's grid into `run_dir`, the α below it into `run_dir`-from-base; per task {α: acc}."""
+    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.sweep import sweep
+
+    lm = TucoScaledLM.from_pair(demo.pair, batch_size=settings.batch_size, device=str(demo.pair.model.device))
+    manager = _task_manager(settings)
+    info = sweep(lm, tasks, run_dir, alphas=settings.alphas, task_manager=manager,
+                 model_args=demo.model_args, label=demo.label)
+    # α below the paper's grid, in a RUN_DIR of its own: the CV stays on the paper's grid
+    wide = run_dir.with_name(run_dir.name + "-from-base")
+    sweep(lm, tasks, wide, alphas=from_base, task_manager=manager,
+          model_args=demo.model_args, label=demo.label, progress=False)
+    return {t: {**accuracy_by_alpha(wide, t), **accuracy_by_alpha(run_dir, t)} for t in info["tasks"]}
+
+
+def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """Behaviour: TuCo on persona prompts, agreement versus α, CV that maximises and minimises it."""
+    from tuco_eval.cv import cross_validate, format_table
+    from tuco_eval.demo.personas import PERSONAS, persona_docs, prompt
+    from tuco_eval.demo.plain_text import plain_text_prompts
+
+    per_persona = -(-settings.n_prompts // len(PERSONAS))
+    sets = {"persona prompts": [prompt(d) for name in PERSONAS
+                                for d in persona_docs(name, "eval")[:per_persona]],
+            "plain text": plain_text_prompts(settings.n_prompts)}
+    print(f"      TuCo on {len(sets['persona prompts'])} held-out persona prompts and "
+          f"{len(sets['plain text'])} plain-text passages")
+    tuco = measure_tuco(demo.pair, sets, settings.batch_size, out_dir / "tuco-persona.jsonl")
+    print_tuco(tuco, "persona prompts")
+    run_dir = out_dir / "run-persona"
+    print(f"      α sweep {list(settings.alphas)} over {settings.n_persona} held-out docs of each "
+          f"persona task ({PERSONA_GROUP}), then 5-fold CV: objective max, then min")
+    agreement = _sweeps(demo, [PERSONA_GROUP], settings, run_dir, settings.persona_from_base)
+    cv_max = cross_validate(run_dir, folds=5, objective="max")
+    # the same sweep cross-validated to suppress the behaviour, as its own ordinary RUN_DIR
+    min_dir = out_dir / "run-persona-min"
+    shutil.rmtree(min_dir, ignore_errors=True)
+    shutil.copytree(run_dir, min_dir, ignore=shutil.ignore_patterns("cv.json", "*.lock"))
+    cv_min = cross_validate(min_dir, folds=5, objective="min")
+    print(format_table(cv_max))
+    print(format_table(cv_min))
+    files = plot_persona(agreement, cv_max, cv_min, demo.label, out_dir / "report" / "persona_vs_alpha")
+    files += _histogram(tuco, demo.label, out_dir / "report" / "tuco_histogram_persona")
+    return {"label": demo.label, "where": demo.where, "tuco": tuco, "agreement": agreement,
+            "cv_max": cv_max, "cv_min": cv_min, "run_dir": run_dir, "min_dir": min_dir, "files": files}
+
+
+def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
+    from tuco_eval.cv import cross_validate, format_table
+    from tuco_eval.demo.plain_text import plain_text_prompts
+    from tuco_eval.demo.task import demo_docs, prompt
+
+    sets = {"task prompts": [prompt(d) for d in demo_docs(settings.n_prompts, "eval", seed=1)],
+            "plain text": plain_text_prompts(settings.n_prompts)}
+    print(f"      TuCo on {settings.n_prompts} held-out task prompts and {settings.n_prompts} plain-text passages")
+    tuco = measure_tuco(demo.pair, sets, settings.batch_size, out_dir / "tuco.jsonl")
+    print_tuco(tuco, "task prompts")
+    run_dir = out_dir / "run"
+    print(f"      α sweep {list(settings.alphas)} over {settings.n_eval} docs of {TASK}, then 5-fold CV")
+    accuracy = _sweeps(demo, [TASK], settings, run_dir, settings.from_base)[TASK]
+    cv = cross_validate(run_dir, folds=5)
+    print(format_table(cv))
+    print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "
+          f"(fine-tuned): {100 * accuracy[1.0]:.1f}%")
+    files = plot_from_base(accuracy, cv["tasks"][TASK], demo.label, out_dir / "report" / "accuracy_from_base")
+    files += _histogram(tuco, demo.label, out_dir / "report" / "tuco_histogram")
+    return {"label": demo.label, "where": demo.where, "tuco": tuco, "accuracy": accuracy, "cv": cv,
+            "run_dir": run_dir, "files": files}
+
+
+def _histogram(tuco: dict[str, Any], label: str, stem: Path) -> list[Path]:
+    from tuco_eval.experiment_plots import histograms
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    return histograms(tuco["rows"], label, stem, metrics=("tuco",))
+
+
+def _curve(label: str, values: dict[float, float], cv_task: dict[str, Any] | None) -> Any:
+    import numpy as np
+
+    from tuco_eval.plots import Curve
+
+    alphas = sorted(values)
+    chosen = tuple(cv_task["alphas_chosen"]) if cv_task else ()
+    return Curve(label, np.array(alphas), np.array([values[a] for a in alphas]), chosen=chosen,
+                 delta=cv_task["delta_cv"] if cv_task else None)
 
 
 def plot_from_base(
     accuracy: dict[float, float], cv_task: dict[str, Any], label: str, stem: Path
 ) -> list[Path]:
     """Accuracy from α = 0 (the base's blocks) through the paper's grid, CV choices starred."""
-    import numpy as np
+    from tuco_eval.plots import accuracy_vs_alpha
 
-    from tuco_eval.plots import Curve, accuracy_vs_alpha
-
-    alphas = sorted(accuracy)
-    curve = Curve(label, np.array(alphas), np.array([accuracy[a] for a in alphas]),
-                  chosen=tuple(cv_task["alphas_chosen"]), delta=cv_task["delta_cv"])
+    stem.parent.mkdir(parents=True, exist_ok=True)
     title = "accuracy from the base (α = 0) to fine-tuned (α = 1)"
-    return accuracy_vs_alpha([(TASK, [curve])], title, "acc", stem)
+    return accuracy_vs_alpha([(TASK, [_curve(label, accuracy, cv_task)])], title, "acc", stem)
+
+
+def plot_persona(agreement: dict[str, dict[float, float]], cv_max: dict, cv_min: dict, label: str,
+                 stem: Path) -> list[Path]:
+    """Agreement with each persona versus α (base at α = 0), with the α that CV max and CV min chose."""
+    from tuco_eval.plots import accuracy_vs_alpha
+
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    panels = [(task.removeprefix("tuco_demo_persona_"),
+               [_curve("CV maximises the behaviour", values, cv_max["tasks"][task]),
+                _curve("CV minimises (suppresses) it", values, cv_min["tasks"][task])])
+              for task, values in agreement.items()]
+    title = f"{label}: agreement with the persona versus α"
+    return accuracy_vs_alpha(panels, title, "acc", stem)

@@ -1,0 +1,119 @@
+"""The demo's summary.md: the findings first (behaviour and capability versus α), then the files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tuco_eval import tables
+from tuco_eval.jsonl import atomic_write_text
+from tuco_eval.store import format_alpha
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _pts(value: float) -> str:
+    return f"{100 * value:+.1f}"
+
+
+def alpha_table(by_task: dict[str, dict[float, float]], grid: tuple[float, ...]) -> str:
+    """Accuracy (%) per task and α; the α outside the paper's grid are marked."""
+    alphas = sorted({a for values in by_task.values() for a in values})
+    headers = ["task", *(f"α={format_alpha(a)}" + ("" if a in grid else " ·") for a in alphas)]
+    rows = [[task.removeprefix("tuco_demo_persona_"), *(_pct(values[a]) for a in alphas)]
+            for task, values in by_task.items()]
+    if len(by_task) > 1:
+        rows.append(["**mean**", *(_pct(sum(v[a] for v in by_task.values()) / len(by_task)) for a in alphas)])
+    return tables.markdown(headers, rows)
+
+
+def cv_table(results: list[dict]) -> str:
+    """Δ_CV with its 95% interval and p per task and objective, then the mean per objective."""
+    headers = ["task", "objective", "α=1", "CV", "Δ_CV (pts)", "95% CI", "p", "α per fold"]
+    rows = []
+    for cv in results:
+        objective = cv["config"]["objective"]
+        for task, r in cv["tasks"].items():
+            rows.append([task.removeprefix("tuco_demo_persona_"), objective, _pct(r["acc_alpha1"]),
+                         _pct(r["acc_cv"]), _pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
+                         f"[{_pts(r['ci95'][0])}, {_pts(r['ci95'][1])}]", f"{r['p_value']:.3f}",
+                         " ".join(format_alpha(a) for a in r["alphas_chosen"])])
+        for group, g in cv["groups"].items():
+            rows.append([f"**{group} (mean)**", objective, _pct(g["acc_alpha1"]), _pct(g["acc_cv"]),
+                         _pts(g["delta_cv"]), "", "", f"{100 * g['share_significant']:.0f}% significant"])
+    return tables.markdown(headers, rows)
+
+
+def tuco_line(tuco: dict[str, Any]) -> str:
+    means = ", ".join(f"{name} {mean:.3f}" for name, mean in tuco["means"].items())
+    first, second = list(tuco["means"])[:2]
+    return (f"mean TuCo: {means}; ROC AUC of TuCo separating {first} from {second}: "
+            f"**{tuco['auc']:.3f}** (1 = every {first.removesuffix('s')} above every passage).")
+
+
+def behaviour_sentence(agreement: dict[str, dict[float, float]], grid: tuple[float, ...]) -> str:
+    """What the mean agreement does across the paper's grid, in words, whatever it does."""
+    low, high = min(grid), max(grid)
+    mean = {a: sum(v[a] for v in agreement.values()) / len(agreement) for a in grid}
+    span = max(mean.values()) - min(mean.values())
+    trend = "rises" if mean[high] > mean[low] else "falls" if mean[high] < mean[low] else "ends where it starts,"
+    return (f"Across the paper's grid the mean agreement {trend} from {_pct(mean[low])} % at "
+            f"α = {format_alpha(low)} to {_pct(mean[high])} % at α = {format_alpha(high)} "
+            f"(range {_pct(span)} points; {_pct(mean[1.0])} % at α = 1, the fine-tune as is).")
+
+
+def write_summary(out_dir: Path, persona: dict, categories: dict, settings: Any, minutes: float) -> Path:
+    """Write out_dir/summary.md and return its path."""
+    grid = tuple(settings.alphas)
+    cats = categories["cv"]["tasks"]
+    cat = next(iter(cats.values()))
+    text = f"""# tuco-eval demo
+
+Fine-tuned = base + α × fine-tuning component, block by block (α = 1: the fine-tune as is,
+α = 0: the base's blocks). Columns marked · lie outside the paper's grid and are not
+cross-validated. Whole run: {minutes:.1f} min.
+
+## 1. Behaviour follows α: the persona fine-tune
+
+{persona['where']}. Agreement with the persona (%, lm-eval's persona `acc`) on held-out
+statements (the `eval` split of `tuco_eval/demo/personas/`; the persona adapter trained on the
+other split):
+
+{alpha_table(persona['agreement'], grid)}
+
+{behaviour_sentence(persona['agreement'], grid)}
+
+![agreement versus α](report/persona_vs_alpha.png)
+
+Cross-validated α (5 folds over the held-out docs; Δ_CV = agreement at the chosen α minus
+agreement at α = 1, points; `max` amplifies the behaviour, `min` suppresses it, so its gain is
+negative; * = significant, sign-flip p < 0.05):
+
+{cv_table([persona['cv_max'], persona['cv_min']])}
+
+TuCo (share of the final representation written by fine-tuning, α = 1) — {tuco_line(persona['tuco'])}
+
+## 2. Capability follows α: the categories fine-tune
+
+{categories['where']}. Accuracy (%) on held-out "Is <thing> a kind of <category>?" questions:
+
+{alpha_table({name: categories['accuracy'] for name in cats}, grid)}
+
+Δ_CV {_pts(cat['delta_cv'])} points, 95% CI [{_pts(cat['ci95'][0])}, {_pts(cat['ci95'][1])}],
+α per fold {" ".join(format_alpha(a) for a in cat['alphas_chosen'])}. {tuco_line(categories['tuco'])}
+
+![accuracy from the base](report/accuracy_from_base.png)
+
+## Files
+
+- `run-persona/` (CV max in `cv.json`), `run-persona-min/` (the same sweep, CV min),
+  `run/` (categories): sweep RUN_DIRs; `tuco-eval cv`, `report` read them.
+  `*-from-base/`: the α below the grid, for the pictures.
+- `tuco-persona.jsonl`, `tuco.jsonl`: TuCo per prompt.
+- `report/`: leaderboard, per-task tables and plots of both runs.
+"""
+    path = out_dir / "summary.md"
+    atomic_write_text(path, text)
+    return path
