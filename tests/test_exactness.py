@@ -8,8 +8,8 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-
 from test_joint import _naive
+
 from tiny_models import make_pair, make_tokenizer
 from tuco_eval.layers import find_blocks
 from tuco_eval.lm import TucoScaledLM
