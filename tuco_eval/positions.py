@@ -7,20 +7,22 @@ is exact only when the two configs agree on everything computed there. Where the
 `BasePositions` runs the base model's own code above the blocks for each pass, with the base
 blocks' forwards swapped for recorders, and gives each base block the arguments it recorded.
 No architecture is special-cased: whatever the base model computes for its blocks is what they get.
+The base blocks' cache layers are then built from the base's config too (`cache_layers`), so a
+cache continued by generation or prefix reuse keeps exactly the tokens each base block attends to.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
-from transformers.cache_utils import Cache, DynamicCache
+from transformers.cache_utils import Cache
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks, unwrap
+from tuco_eval.shared_cache import config_layers
 
 # Config fields that cannot change what a model hands its blocks: names and storage, token ids,
 # output switches, training-only settings, the embedding and head (the fine-tuned model's own by
@@ -84,10 +86,8 @@ class BasePositions:
         ft_blocks, self._base_blocks = find_blocks(finetuned), find_blocks(base)
         self._ft_owner = owner_of(ft_blocks, unwrap(finetuned))
         self._base_owner = owner_of(self._base_blocks, base)
-        # per block, how many tokens the base attends to (its sliding window, or all), as
-        # transformers reads the base config when it builds a cache for it
-        self._windows = [getattr(layer, "sliding_window", None) or math.inf
-                         for layer in DynamicCache(config=base.config).layers]
+        # the base's own cache layers (its windows, its layer types) for the shared cache
+        self.cache_layers = config_layers(base.config)
         self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
         self._recorded: list[tuple[tuple, dict] | None] = []
 
@@ -114,8 +114,6 @@ class BasePositions:
         """
         if self._call is None:
             raise RuntimeError("block 0 ran outside its model's forward")
-        if cache is not None:
-            self._check_cache(cache)
         args, kwargs = self._call
         swap = lambda v: cache if isinstance(v, Cache) and cache is not None else v  # noqa: E731
         args, kwargs = tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
@@ -133,20 +131,6 @@ class BasePositions:
                     del block.forward
                 else:
                     block.forward = forward
-
-    def _check_cache(self, cache: Cache) -> None:
-        """Refuse to continue from a cache that already dropped tokens a base block attends to
-        (a sliding-window layer made for the fine-tuned model's smaller window)."""
-        for index, (layer, needed) in enumerate(zip(getattr(cache, "layers", ()), self._windows, strict=False)):
-            kept = getattr(layer, "sliding_window", None) if getattr(layer, "is_sliding", False) else None
-            if kept is not None and kept < needed and layer.get_seq_length() >= kept:
-                attends = "all" if math.isinf(needed) else needed
-                raise TucoError(
-                    f"base block {index} attends to {attends} tokens but its KV cache, made for the "
-                    f"fine-tuned model's sliding window, keeps {kept}: continuing from it (generation, "
-                    f"prefix_reuse) would be inexact; use prefix_reuse=false and no generation, or a pair "
-                    f"with one sliding_window"
-                )
 
     def _recorder(self, index: int) -> Callable:
         last = index == len(self._base_blocks) - 1
