@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from torch import nn
-from transformers.cache_utils import Cache
+from transformers.cache_utils import Cache, get_layer_types_and_kwargs
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks, unwrap
@@ -62,6 +62,11 @@ def above_block_differences(finetuned: Any, base: Any) -> list[str]:
     return sorted(k for k in differing if k.rsplit(".", 1)[-1] not in NOT_ABOVE_BLOCKS)
 
 
+def _mask_layout(config: Any) -> tuple[list[str], list[dict]]:
+    """Per layer, its attention type and window: what, with padding, sets its mask."""
+    return get_layer_types_and_kwargs(config.get_text_config(decoder=True))
+
+
 def owner_of(blocks: nn.ModuleList, model: nn.Module) -> nn.Module:
     """The module holding the block list as a child: the one whose forward computes the block arguments."""
     for module in model.modules():
@@ -88,6 +93,9 @@ class BasePositions:
         self._base_owner = owner_of(self._base_blocks, base)
         # the base's own cache layers (its windows, its layer types) for the shared cache
         self.cache_layers = config_layers(base.config)
+        # whether the two models mask alike (same layer types and windows): then a mask computed
+        # beforehand for the fine-tuned model (generate does so for a static cache) serves the base too
+        self._same_masks = _mask_layout(unwrap(finetuned).config) == _mask_layout(base.config)
         self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
         self._recorded: list[tuple[tuple, dict] | None] = []
 
@@ -115,6 +123,12 @@ class BasePositions:
         if self._call is None:
             raise RuntimeError("block 0 ran outside its model's forward")
         args, kwargs = self._call
+        mask = kwargs.get("attention_mask")
+        if not self._same_masks and (isinstance(mask, dict) or getattr(mask, "ndim", 2) > 2):
+            raise TucoError(
+                "the attention mask came computed for the fine-tuned model's sliding windows (generate "
+                "does this for a static cache), and the base's windows differ: use the default dynamic cache"
+            )
         swap = lambda v: cache if isinstance(v, Cache) and cache is not None else v  # noqa: E731
         args, kwargs = tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
         self._recorded = [None] * len(self._base_blocks)
