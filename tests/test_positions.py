@@ -10,6 +10,7 @@ import pytest
 import torch
 import transformers as tf
 from transformers import AutoModelForCausalLM
+from transformers.cache_utils import StaticCache
 
 from tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
 from tuco_eval.errors import TucoError
@@ -280,16 +281,121 @@ def test_shape_fields_are_refused_with_both_values(field, value):
         check_configs(ft, base)
 
 
-def test_generation_from_a_cache_that_dropped_base_tokens_is_refused():
-    """The fine-tuned model's sliding window (4) is smaller than the base's (12): the base blocks'
-    cache, made like the fine-tuned one, forgets tokens the base attends to. Refused, not inexact."""
-    model_class, wide, narrow = SLIDING_CASES["mistral sliding_window"]
-    ft, base = _pair(model_class, narrow, wide)
-    joint = join(ft, base, alpha=0.0)
-    prompt = IDS[:, :16]
-    assert torch.allclose(_joint_logits(joint, prompt), _logits(_hybrid(ft, base), prompt), atol=1e-5)
-    with torch.no_grad(), joint.active(), pytest.raises(TucoError, match="base block 0 attends to 12 tokens"):
-        ft.generate(prompt, max_new_tokens=3, do_sample=False, pad_token_id=0)
+# --- continuing from the cache with differing sliding windows ------------------------------------
+# The base blocks' cache layers are built from the base's config: a base block whose window is wider
+# than the fine-tuned model's (or that attends to everything) keeps every token it attends to.
+
+WINDOW_CASES = {
+    "ft window 4, base 8": (tf.MistralConfig(sliding_window=4, **LLAMA_LIKE),
+                            tf.MistralConfig(sliding_window=8, **LLAMA_LIKE)),
+    "ft window 4, base full": (tf.MistralConfig(sliding_window=4, **LLAMA_LIKE),
+                               tf.MistralConfig(sliding_window=None, **LLAMA_LIKE)),
+}
+
+
+def _window_joint(case, alpha):
+    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
+    ft.generation_config.eos_token_id = None  # always max_new_tokens new tokens
+    joint = join(ft, base, alpha=alpha)
+    assert joint.positions is not None
+    return joint
+
+
+def _greedy(joint, use_cache, **kwargs):
+    ids = IDS[:, :14]
+    mask = torch.ones_like(ids)
+    mask[1, :5] = 0  # one left-padded row
+    with torch.no_grad(), joint.active():
+        out = joint.model.generate(ids, attention_mask=mask, max_new_tokens=8, do_sample=False, pad_token_id=0,
+                                   output_scores=True, return_dict_in_generate=True, use_cache=use_cache, **kwargs)
+    return out.sequences, torch.stack(out.scores)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+@pytest.mark.parametrize("case", sorted(WINDOW_CASES))
+def test_cached_generation_with_a_narrower_finetuned_window_equals_cache_free(case, alpha):
+    joint = _window_joint(case, alpha)
+    sequences, scores = _greedy(joint, use_cache=False)
+    cached_sequences, cached_scores = _greedy(joint, use_cache=True)
+    assert torch.equal(cached_sequences, sequences)
+    assert torch.allclose(cached_scores, scores, atol=1e-4)
+    # the test can fail: base layers made like the fine-tuned ones forget tokens the base attends to
+    joint.positions.cache_layers = lambda cache: None
+    assert (_greedy(joint, use_cache=True)[1] - scores).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("case", sorted(WINDOW_CASES))
+def test_static_cache_with_differing_windows(case):
+    """Called directly, a static cache gets the base's own layers and is exact; generate computes the
+    masks for a static cache beforehand, from the fine-tuned config only: refused in one line."""
+    joint = _window_joint(case, 0.5)
+    ids = IDS[:, :14]
+    with torch.no_grad(), joint.active():
+        reference = joint.model(ids, use_cache=False).logits
+        cache = StaticCache(config=joint.model.config, max_cache_len=20)
+        first = joint.model(ids[:, :9], past_key_values=cache, use_cache=True).logits
+        rest = joint.model(ids[:, 9:], past_key_values=cache, use_cache=True).logits
+    assert torch.allclose(torch.cat([first, rest], 1), reference, atol=1e-5)
+    with pytest.raises(TucoError, match="the base's windows differ: use the default dynamic cache"):
+        _greedy(joint, use_cache=True, cache_implementation="static")
+
+
+def _shared_prefix_requests():
+    gen = torch.Generator().manual_seed(0)
+    shared = torch.randint(3, 90, (70,), generator=gen).tolist()
+    return [(("", ""), shared + torch.randint(3, 90, (2 + doc,), generator=gen).tolist(),
+             torch.randint(3, 90, (length,), generator=gen).tolist()) for doc in range(4) for length in (1, 3)]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5])
+@pytest.mark.parametrize("case", sorted(WINDOW_CASES))
+def test_prefix_reuse_with_a_narrower_finetuned_window_equals_the_plain_path(case, alpha):
+    from tuco_eval.lm import TucoScaledLM
+
+    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
+    lm = TucoScaledLM(pretrained=ft, base=base, tokenizer=make_tokenizer(), alpha=alpha, device="cpu",
+                      batch_size=4, prefix_reuse=True)
+    assert lm.joint.positions is not None
+    requests = _shared_prefix_requests()
+    reused = torch.tensor([r[0] for r in lm._loglikelihood_tokens(requests)])
+    lm.prefix_reuse = False
+    plain = torch.tensor([r[0] for r in lm._loglikelihood_tokens(requests)])
+    # the reference: each whole row through the joint pass, no cache
+    with torch.no_grad(), lm.joint.active():
+        reference = torch.stack([
+            torch.log_softmax(lm.model(torch.tensor([context + continuation]), use_cache=False).logits[0], -1)[
+                range(len(context) - 1, len(context) + len(continuation) - 1), continuation].sum()
+            for (_, context, continuation) in requests])
+    assert torch.allclose(plain, reference, atol=1e-4)
+    assert torch.allclose(reused, reference, atol=1e-4)
+    lm.prefix_reuse, lm.joint.positions.cache_layers = True, lambda cache: None  # the test can fail
+    assert (torch.tensor([r[0] for r in lm._loglikelihood_tokens(requests)]) - reference).abs().max() > 1e-3
+
+
+def test_generate_until_with_a_narrower_finetuned_window_equals_cache_free(tmp_path, task_manager, monkeypatch):
+    from lm_eval import simple_evaluate
+
+    from tuco_eval.lm import TucoScaledLM
+
+    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES["ft window 4, base full"]))
+    tokenizer = make_tokenizer()
+    for name, model in (("finetuned", ft), ("base", base)):
+        model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = 1, 2, 0
+        model.save_pretrained(tmp_path / name)
+        tokenizer.save_pretrained(tmp_path / name)
+    lm = TucoScaledLM(pretrained=str(tmp_path / "finetuned"), base=str(tmp_path / "base"), alpha=0.5,
+                      device="cpu", batch_size=4)
+    assert lm.joint.positions is not None
+
+    def responses():
+        out = simple_evaluate(model=lm, tasks=["tiny_gen"], task_manager=task_manager, log_samples=True,
+                              bootstrap_iters=0, limit=8)
+        return [s["resps"] for s in sorted(out["samples"]["tiny_gen"], key=lambda s: s["doc_id"])]
+
+    cached = responses()
+    original = lm.model.generate
+    monkeypatch.setattr(lm.model, "generate", lambda *a, **k: original(*a, **{**k, "use_cache": False}))
+    assert cached == responses()
 
 
 def test_weights_mode_refuses_mixing_pairs_whose_positions_differ(rope_dirs):

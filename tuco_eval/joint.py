@@ -153,7 +153,8 @@ class Joint:
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
         self.positions = positions
-        self._twin = SharedCache(len(self.blocks), "joint")  # the base blocks' layers in the fine-tuned cache
+        # the base blocks' layers in the fine-tuned cache, from the base's config where it differs
+        self._twin = SharedCache(len(self.blocks), "joint", base_layers=self._base_cache_layers)
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
 
     def any_nonfinite(self) -> bool:
@@ -194,6 +195,9 @@ class Joint:
             for handle in handles:
                 handle.remove()
             self._twin.reset()
+
+    def _base_cache_layers(self, cache: Cache) -> list | None:
+        return None if self.positions is None else self.positions.cache_layers(cache)
 
     def caches(self) -> tuple[Cache, Cache] | None:
         """(the shared cache, the base blocks' view of it) of the pass in progress; None without a cache."""

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from tuco_eval.layers import find_blocks, unwrap
-from tuco_eval.shared_cache import SharedCache
+from tuco_eval.shared_cache import LayerFactory, SharedCache
 
 
 def mix_log_probs(ft_logits: Tensor, base_logits: Tensor, alpha: float) -> Tensor:
@@ -33,10 +33,11 @@ def mix_log_probs(ft_logits: Tensor, base_logits: Tensor, alpha: float) -> Tenso
 class LogitMix:
     """Hooks that turn the fine-tuned model's logits into the α-mix with the base's."""
 
-    def __init__(self, model: nn.Module, base_forward: Callable[..., Any]):
+    def __init__(self, model: nn.Module, base_forward: Callable[..., Any], base_layers: LayerFactory | None = None):
         self.target = unwrap(model)  # the transformers model whose output carries `.logits`
         self.base_forward = base_forward
-        self._twin = SharedCache(len(find_blocks(model)), "logits")  # the base's layers in FT's cache
+        # the base's layers in FT's cache; `base_layers` builds them from the base's config where it differs
+        self._twin = SharedCache(len(find_blocks(model)), "logits", base_layers)
 
     @contextmanager
     def active(

@@ -35,7 +35,8 @@ class Scaling:
         self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
     ):
         self.model, self.base, self.joint = model, base, joint
-        self.logit_mix = LogitMix(model, base_forward(model, base))
+        own_layers = joint.positions.cache_layers if joint.positions is not None else None  # configs differ
+        self.logit_mix = LogitMix(model, base_forward(model, base), own_layers)
         self._weights: DenseWeightMix | LoraWeightMix | None = None  # built on first use
         self._mode = parse_mode(mode)
 

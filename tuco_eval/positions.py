@@ -7,20 +7,22 @@ is exact only when the two configs agree on everything computed there. Where the
 `BasePositions` runs the base model's own code above the blocks for each pass, with the base
 blocks' forwards swapped for recorders, and gives each base block the arguments it recorded.
 No architecture is special-cased: whatever the base model computes for its blocks is what they get.
+The base blocks' cache layers are then built from the base's config too (`cache_layers`), so a
+cache continued by generation or prefix reuse keeps exactly the tokens each base block attends to.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from typing import Any
 
 from torch import nn
-from transformers.cache_utils import Cache, DynamicCache
+from transformers.cache_utils import Cache, get_layer_types_and_kwargs
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks, unwrap
+from tuco_eval.shared_cache import config_layers
 
 # Config fields that cannot change what a model hands its blocks: names and storage, token ids,
 # output switches, training-only settings, the embedding and head (the fine-tuned model's own by
@@ -60,6 +62,11 @@ def above_block_differences(finetuned: Any, base: Any) -> list[str]:
     return sorted(k for k in differing if k.rsplit(".", 1)[-1] not in NOT_ABOVE_BLOCKS)
 
 
+def _mask_layout(config: Any) -> tuple[list[str], list[dict]]:
+    """Per layer, its attention type and window: what, with padding, sets its mask."""
+    return get_layer_types_and_kwargs(config.get_text_config(decoder=True))
+
+
 def owner_of(blocks: nn.ModuleList, model: nn.Module) -> nn.Module:
     """The module holding the block list as a child: the one whose forward computes the block arguments."""
     for module in model.modules():
@@ -84,10 +91,11 @@ class BasePositions:
         ft_blocks, self._base_blocks = find_blocks(finetuned), find_blocks(base)
         self._ft_owner = owner_of(ft_blocks, unwrap(finetuned))
         self._base_owner = owner_of(self._base_blocks, base)
-        # per block, how many tokens the base attends to (its sliding window, or all), as
-        # transformers reads the base config when it builds a cache for it
-        self._windows = [getattr(layer, "sliding_window", None) or math.inf
-                         for layer in DynamicCache(config=base.config).layers]
+        # the base's own cache layers (its windows, its layer types) for the shared cache
+        self.cache_layers = config_layers(base.config)
+        # whether the two models mask alike (same layer types and windows): then a mask computed
+        # beforehand for the fine-tuned model (generate does so for a static cache) serves the base too
+        self._same_masks = _mask_layout(unwrap(finetuned).config) == _mask_layout(base.config)
         self.fields = list(fields or [])  # the config fields that differ (named in refusals)
         self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
         self._recorded: list[tuple[tuple, dict] | None] = []
@@ -115,9 +123,13 @@ class BasePositions:
         """
         if self._call is None:
             raise RuntimeError("block 0 ran outside its model's forward")
-        if cache is not None:
-            self._check_cache(cache)
         args, kwargs = self._call
+        mask = kwargs.get("attention_mask")
+        if not self._same_masks and (isinstance(mask, dict) or getattr(mask, "ndim", 2) > 2):
+            raise TucoError(
+                "the attention mask came computed for the fine-tuned model's sliding windows (generate "
+                "does this for a static cache), and the base's windows differ: use the default dynamic cache"
+            )
         swap = lambda v: cache if isinstance(v, Cache) and cache is not None else v  # noqa: E731
         args, kwargs = tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
         self._recorded = [None] * len(self._base_blocks)
@@ -134,20 +146,6 @@ class BasePositions:
                     del block.forward
                 else:
                     block.forward = forward
-
-    def _check_cache(self, cache: Cache) -> None:
-        """Refuse to continue from a cache that already dropped tokens a base block attends to
-        (a sliding-window layer made for the fine-tuned model's smaller window)."""
-        for index, (layer, needed) in enumerate(zip(getattr(cache, "layers", ()), self._windows, strict=False)):
-            kept = getattr(layer, "sliding_window", None) if getattr(layer, "is_sliding", False) else None
-            if kept is not None and kept < needed and layer.get_seq_length() >= kept:
-                attends = "all" if math.isinf(needed) else needed
-                raise TucoError(
-                    f"base block {index} attends to {attends} tokens but its KV cache, made for the "
-                    f"fine-tuned model's sliding window, keeps {kept}: continuing from it (generation, "
-                    f"prefix_reuse) would be inexact; use prefix_reuse=false and no generation, or a pair "
-                    f"with one sliding_window"
-                )
 
     def _recorder(self, index: int) -> Callable:
         last = index == len(self._base_blocks) - 1
