@@ -9,6 +9,7 @@ import copy
 import pytest
 import torch
 import transformers as tf
+from test_joint import _record_block_calls
 from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
@@ -67,16 +68,7 @@ def _joint_logits(joint, ids=IDS):
 
 
 def _block_calls(model, ids):
-    """(args, kwargs) of every block call in the model's own plain forward (the test's own hooks)."""
-    calls, handles = [], []
-    for block in find_blocks(model):
-        handles.append(block.register_forward_pre_hook(
-            lambda m, a, k: calls.append((a, dict(k))), with_kwargs=True))
-    with torch.no_grad():
-        model(ids, use_cache=False)
-    for h in handles:
-        h.remove()
-    return calls
+    return _record_block_calls(model, ids)
 
 
 def _naive_llama(ft, base, ids, alpha):

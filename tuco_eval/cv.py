@@ -370,30 +370,20 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     rows = []
     for group, g in result["groups"].items():
         metric = [row_metric(result, g)] if per_row else []
-        rows.append(
-            [
-                group,
-                MEAN_LABEL,
-                str(g["n_tasks"]),
-                *metric,
-                _pts(g["acc_alpha1"]),
-                _pts(g["acc_cv"]),
-                _pts(g["delta_cv"], signed=True),
-                f"{100 * g['share_significant']:.0f}%",
-            ]
-        )
-        weighted = g.get("weighted_by_size")
-        if weighted:
+        figures = [(MEAN_LABEL, g, f"{100 * g['share_significant']:.0f}%")]
+        if g.get("weighted_by_size"):
+            figures.append((WEIGHTED_LABEL, g["weighted_by_size"], "–"))
+        for label, figure, significant in figures:
             rows.append(
                 [
                     group,
-                    WEIGHTED_LABEL,
+                    label,
                     str(g["n_tasks"]),
                     *metric,
-                    _pts(weighted["acc_alpha1"]),
-                    _pts(weighted["acc_cv"]),
-                    _pts(weighted["delta_cv"], signed=True),
-                    "–",
+                    _pts(figure["acc_alpha1"]),
+                    _pts(figure["acc_cv"]),
+                    _pts(figure["delta_cv"], signed=True),
+                    significant,
                 ]
             )
     return headers, rows

@@ -47,20 +47,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _settings(args: argparse.Namespace) -> dict:
+    return dict(folds=args.folds, objective=args.objective, seed=args.seed, metric=args.metric,
+                filter=args.filter)
+
+
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.cv import cross_validate, format_table
     from tuco_eval.mode_store import mode_roots
 
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
-    result = cross_validate(
-        args.run_dir,
-        folds=args.folds,
-        objective=args.objective,
-        seed=args.seed,
-        metric=args.metric,
-        filter=args.filter,
-    )
+    result = cross_validate(args.run_dir, **_settings(args))
     print(format_table(result))
     print(f"wrote {args.run_dir / 'cv.json'}")
     return 0
@@ -69,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_modes(args: argparse.Namespace, format_table) -> int:
     from tuco_eval.mode_cv import cross_validate_modes, format_modes_table
 
-    result = cross_validate_modes(
-        args.run_dir,
-        folds=args.folds,
-        objective=args.objective,
-        seed=args.seed,
-        metric=args.metric,
-        filter=args.filter,
-    )
+    result = cross_validate_modes(args.run_dir, **_settings(args))
     for mode, per_mode in result["per_mode"].items():
         print(f"## mode {mode}\n\n{format_table(per_mode)}\n")
     print(format_modes_table(result))
