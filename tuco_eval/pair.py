@@ -380,7 +380,10 @@ def pair_identity(pair: Pair) -> dict[str, Any]:
         from peft.utils import get_peft_model_state_dict
 
         digest = hashlib.sha256()
-        for name, tensor in sorted(get_peft_model_state_dict(pair.model).items()):
+        with warnings.catch_warnings():  # peft looks up the base's config on the Hub to check its vocabulary
+            warnings.filterwarnings("ignore", "Could not find a config file")
+            state = get_peft_model_state_dict(pair.model)
+        for name, tensor in sorted(state.items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
         identity["adapter_sha256"] = digest.hexdigest()
