@@ -380,9 +380,8 @@ def pair_identity(pair: Pair) -> dict[str, Any]:
         from peft.utils import get_peft_model_state_dict
 
         digest = hashlib.sha256()
-        with warnings.catch_warnings():  # peft looks up the base's config on the Hub to check its vocabulary
-            warnings.filterwarnings("ignore", "Could not find a config file")
-            state = get_peft_model_state_dict(pair.model)
+        # the adapter's own weights name it; "auto" would look the base's config up on the Hub
+        state = get_peft_model_state_dict(pair.model, save_embedding_layers=False)
         for name, tensor in sorted(state.items()):
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
