@@ -138,15 +138,19 @@ def run_demo(
     print(f"[2/4] capability: the categories fine-tune ({pair_name}) ...", flush=True)
     categories = categories_part(load("categories"), settings, out_dir)
     print("[3/4] writing the report", flush=True)
+    from tuco_eval.demo.lead import demo_lead
     from tuco_eval.report import report
 
-    files = report([persona["run_dir"], categories["run_dir"]], out_dir / "report")
+    figure = out_dir / "report" / "persona_vs_alpha.svg"
+    lead = demo_lead(persona, categories, tuple(settings.alphas), figure)
+    files = report([persona["run_dir"], categories["run_dir"]], out_dir / "report", lead=lead)
     files += persona["files"] + categories["files"]
     minutes = (time.time() - started) / 60
     summary = write_summary(out_dir, persona, categories, settings, minutes)
-    print(f"[4/4] done in {minutes:.1f} min; summary {summary}; report in {out_dir / 'report'}:")
+    print(f"[4/4] done in {minutes:.1f} min; files in {out_dir / 'report'}:")
     for path in files:
         print(f"      {path}")
+    print(f"The findings: open {out_dir / 'report' / 'index.html'} (or read {summary})")
     return {"persona": persona, "categories": categories, "tuco": categories["tuco"],
             "cv": categories["cv"], "files": [summary, *files], "minutes": minutes}
 
