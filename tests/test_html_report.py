@@ -201,3 +201,58 @@ def test_experiment_page_in_chromium(experiment_dir, page_for):
     page.fill("#prompt-filter", "chat prompt")
     _, sets = _column(page, "#prompts", "set")
     assert sets and set(sets) == {"chat"}
+
+
+PERSONA_RIGHT = {0.75: 20, 0.9: 24, 0.95: 26, 1.0: 28, 1.05: 30, 1.1: 33, 1.25: 36}  # of 40 docs
+
+
+def _persona_store(run_dir):
+    """Two synthetic persona tasks whose agreement rises with α (one steeply, one barely)."""
+    for task, slope in (("tuco_demo_persona_narcissism", 1), ("tuco_demo_persona_calm", 0)):
+        for alpha, k in PERSONA_RIGHT.items():
+            right = k if slope else 30 + int(alpha > 1)
+            store.write_unit(run_dir, alpha, task, [{"doc_id": i, "doc_hash": f"{task}{i}",
+                                                    "acc": float(i < right)} for i in range(40)])
+    store.update_run_info(run_dir, {"model_args": "pretrained=synthetic", "label": "synthetic persona",
+                                    "alphas": sorted(PERSONA_RIGHT), "tasks": []})
+    return run_dir
+
+
+def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
+    """The demo's findings (figure, Δ_CV max and min with intervals, TuCo) come first, render,
+    and the page stays self-contained; on a synthetic store, no model."""
+    from tuco_eval.cv import cross_validate
+    from tuco_eval.demo.lead import demo_lead
+    from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
+
+    run_max, run_min = _persona_store(tmp_path / "max"), _persona_store(tmp_path / "min")
+    cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
+    agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max["tasks"]}
+    figure = plot_persona(agreement, cv_max, cv_min, "synthetic", tmp_path / "out" / "persona_vs_alpha")[1]
+    tuco = {"means": {"persona prompts": 0.072, "plain text": 0.027}, "auc": 0.99}
+    persona = {"where": HOSTILE, "agreement": agreement, "cv_max": cv_max, "cv_min": cv_min, "tuco": tuco}
+    categories = {"accuracy": {0.0: 0.5, 1.0: 0.96}, "cv": cv_max, "tuco": tuco}
+    lead = demo_lead(persona, categories, tuple(PERSONA_RIGHT), figure)
+    report.report([run_max], tmp_path / "out", lead=lead)
+
+    opened = page_for(tmp_path / "out" / "index.html")
+    page = opened.page
+    assert page.locator("h1").inner_text() == "tuco-eval demo"
+    assert page.locator("section").first.get_attribute("id") == "s-lead"
+    assert page.locator("nav a").first.inner_text() == "What the demo shows"
+    lead_img = page.locator("#s-lead img")
+    assert lead_img.count() == 1 and lead_img.evaluate("e => e.complete && e.naturalWidth") > 0
+    assert page.evaluate("window.hacked") is None and HOSTILE in page.locator("#s-lead").inner_text()
+    rows = page.locator("#lead-cv tbody tr").all_inner_texts()
+    for cv in (cv_max, cv_min):
+        r = cv["tasks"]["tuco_demo_persona_narcissism"]
+        objective = cv["config"]["objective"]
+        row = next(x.split("\t") for x in rows if x.startswith("narcissism\t" + objective))
+        assert row[4].rstrip("*") == f"{100 * r['delta_cv']:+.1f}"
+        assert row[5] == f"[{100 * r['ci95'][0]:+.1f}, {100 * r['ci95'][1]:+.1f}]"
+    assert cv_max["tasks"]["tuco_demo_persona_narcissism"]["delta_cv"] > 0
+    assert cv_min["tasks"]["tuco_demo_persona_narcissism"]["delta_cv"] < 0
+    agreement_row = page.locator("#lead-agreement tbody tr", has_text="narcissism").inner_text().split("\t")
+    assert agreement_row[1:] == [f"{100 * k / 40:.1f}" for _, k in sorted(PERSONA_RIGHT.items())]
+    assert "0.072" in page.locator("#s-lead").inner_text()
+    opened.assert_clean()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,19 @@ from tuco_eval.store import format_alpha, read_run_info
 
 if TYPE_CHECKING:
     from tuco_eval.report import Run
+
+
+@dataclass(frozen=True)
+class Lead:
+    """A section the page opens on, above the leaderboard (e.g. a demo's findings).
+
+    `html` is markup already escaped by its builder (html_page's helpers: `esc`, `table`,
+    `svg_figure`); figures go in as data URIs, so the page stays self-contained."""
+
+    title: str
+    html: str
+    heading: str | None = None  # the page's <h1> in place of "TuCo leaderboard"
+
 
 LISTED = 25  # docs listed per (task, α, kind); flips.csv has them all
 TABLE_FILES = (".md", ".tex", ".csv")
@@ -225,9 +239,12 @@ def write_report_page(
     out_dir: Path,
     files: Sequence[Path],
     flips_by_run: Mapping[str, tuple[dict, list[Flip]]],
+    lead: Lead | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html`` from the runs, the files `report` wrote and the flips."""
-    sections = [
+    """Write ``out_dir/index.html`` from the runs, the files `report` wrote and the flips;
+    `lead`, when given, is the first section."""
+    sections = [("lead", lead.title, lead.html)] if lead else []
+    sections += [
         ("leaderboard", "Leaderboard", _leaderboard(runs)),
         ("per-task", "Per-task results", _tasks(runs)),
         ("figures", "Figures", _figures(files)),
@@ -237,11 +254,12 @@ def write_report_page(
     ]
     nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title, _ in sections)
     labels = ", ".join(run.label for run in runs)
+    heading = lead.heading if lead and lead.heading else "TuCo leaderboard"
     body = (
-        f"<h1>TuCo leaderboard</h1><p class=\"muted\">{esc(labels)}</p><nav>{nav}</nav>"
+        f"<h1>{esc(heading)}</h1><p class=\"muted\">{esc(labels)}</p><nav>{nav}</nav>"
         + "".join(
             f'<section id="s-{key}"><h2>{esc(title)}</h2>{content}</section>'
             for key, title, content in sections
         )
     )
-    return write_page(out_dir / "index.html", f"TuCo leaderboard: {labels}", body)
+    return write_page(out_dir / "index.html", f"{heading}: {labels}", body)

@@ -19,7 +19,7 @@ from tuco_eval.cv import (
     task_table,
 )
 from tuco_eval.errors import TucoError
-from tuco_eval.html_report import write_report_page
+from tuco_eval.html_report import Lead, write_report_page
 from tuco_eval.jsonl import atomic_write_text
 from tuco_eval.store import read_run_info, store_fingerprint
 
@@ -370,8 +370,9 @@ def _group_curve(run: Run, group: str) -> dict:
     return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
 
 
-def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """Write the leaderboard, per-task tables, plots, flips.csv and index.html into ``out_dir``."""
+def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) -> list[Path]:
+    """Write the leaderboard, per-task tables, plots, flips.csv and index.html into ``out_dir``;
+    `lead` is a section index.html opens on (see html_report.Lead)."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR")
     runs = load_runs(run_dirs)
@@ -391,7 +392,7 @@ def report(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
             flips.csv_text({label: found for label, (_, found) in flips_by_run.items()}),
         )
     )
-    return [*files, write_report_page(runs, out_dir, files, flips_by_run)]
+    return [*files, write_report_page(runs, out_dir, files, flips_by_run, lead)]
 
 
 def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], list[flips.Flip]]]:
