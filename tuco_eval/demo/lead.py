@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.demo.summary import _pct, _pts, behaviour_sentence
+from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
 from tuco_eval.html_page import esc, svg_figure, table
 from tuco_eval.html_report import Lead
 from tuco_eval.store import format_alpha
@@ -16,21 +16,14 @@ from tuco_eval.store import format_alpha
 def _agreement_table(agreement: dict[str, dict[float, float]], grid: tuple[float, ...]) -> str:
     alphas = sorted({a for values in agreement.values() for a in values})
     headers = ["persona", *(f"α={format_alpha(a)}" + ("" if a in grid else " ·") for a in alphas)]
-    rows = [[task.removeprefix("tuco_demo_persona_"), *(_pct(values[a]) for a in alphas)]
+    rows = [[task.removeprefix("tuco_demo_persona_"), *(pct(values[a]) for a in alphas)]
             for task, values in agreement.items()]
     return table(headers, rows, "lead-agreement")
 
 
 def _cv_table(results: list[dict]) -> str:
     headers = ["persona", "objective", "α = 1 (%)", "CV (%)", "Δ_CV (pts)", "95% CI (pts)", "p", "α per fold"]
-    rows = []
-    for cv in results:
-        objective = cv["config"]["objective"]
-        for task, r in cv["tasks"].items():
-            rows.append([task.removeprefix("tuco_demo_persona_"), objective, _pct(r["acc_alpha1"]),
-                         _pct(r["acc_cv"]), _pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
-                         f"[{_pts(r['ci95'][0])}, {_pts(r['ci95'][1])}]", f"{r['p_value']:.3f}",
-                         " ".join(format_alpha(a) for a in r["alphas_chosen"])])
+    rows = [row for cv in results for row in cv_task_rows(cv)]
     return table(headers, rows, "lead-cv")
 
 
@@ -63,9 +56,9 @@ def demo_lead(persona: dict, categories: dict, grid: tuple[float, ...], figure: 
         "<h3>TuCo: persona prompts against plain text</h3>",
         f"<p>{_tuco_sentence(persona['tuco'], 'persona prompts')}</p>",
         "<h3>Capability: the categories fine-tune</h3>",
-        f"<p>Accuracy {_pct(accuracy[0.0])} % at α = 0 (base) and {_pct(accuracy[1.0])} % at α = 1 "
-        f"(fine-tuned); Δ_CV {_pts(cat['delta_cv'])} points, 95% CI "
-        f"[{_pts(cat['ci95'][0])}, {_pts(cat['ci95'][1])}]. "
+        f"<p>Accuracy {pct(accuracy[0.0])} % at α = 0 (base) and {pct(accuracy[1.0])} % at α = 1 "
+        f"(fine-tuned); Δ_CV {pts(cat['delta_cv'])} points, 95% CI "
+        f"[{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}]. "
         f"{_tuco_sentence(categories['tuco'], 'task prompts')}</p>",
     ])
     return Lead("What the demo shows", body, heading="tuco-eval demo")

@@ -10,11 +10,11 @@ from tuco_eval.jsonl import atomic_write_text
 from tuco_eval.store import format_alpha
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
     return f"{100 * value:.1f}"
 
 
-def _pts(value: float) -> str:
+def pts(value: float) -> str:
     return f"{100 * value:+.1f}"
 
 
@@ -22,11 +22,21 @@ def alpha_table(by_task: dict[str, dict[float, float]], grid: tuple[float, ...])
     """Accuracy (%) per task and α; the α outside the paper's grid are marked."""
     alphas = sorted({a for values in by_task.values() for a in values})
     headers = ["task", *(f"α={format_alpha(a)}" + ("" if a in grid else " ·") for a in alphas)]
-    rows = [[task.removeprefix("tuco_demo_persona_"), *(_pct(values[a]) for a in alphas)]
+    rows = [[task.removeprefix("tuco_demo_persona_"), *(pct(values[a]) for a in alphas)]
             for task, values in by_task.items()]
     if len(by_task) > 1:
-        rows.append(["**mean**", *(_pct(sum(v[a] for v in by_task.values()) / len(by_task)) for a in alphas)])
+        rows.append(["**mean**", *(pct(sum(v[a] for v in by_task.values()) / len(by_task)) for a in alphas)])
     return tables.markdown(headers, rows)
+
+
+def cv_task_rows(cv: dict) -> list[list[str]]:
+    """Per task of one cv.json: persona, objective, α=1, CV, Δ_CV (* significant), 95% CI, p, α per fold."""
+    objective = cv["config"]["objective"]
+    return [[task.removeprefix("tuco_demo_persona_"), objective, pct(r["acc_alpha1"]), pct(r["acc_cv"]),
+             pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
+             f"[{pts(r['ci95'][0])}, {pts(r['ci95'][1])}]", f"{r['p_value']:.3f}",
+             " ".join(format_alpha(a) for a in r["alphas_chosen"])]
+            for task, r in cv["tasks"].items()]
 
 
 def cv_table(results: list[dict]) -> str:
@@ -35,14 +45,10 @@ def cv_table(results: list[dict]) -> str:
     rows = []
     for cv in results:
         objective = cv["config"]["objective"]
-        for task, r in cv["tasks"].items():
-            rows.append([task.removeprefix("tuco_demo_persona_"), objective, _pct(r["acc_alpha1"]),
-                         _pct(r["acc_cv"]), _pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
-                         f"[{_pts(r['ci95'][0])}, {_pts(r['ci95'][1])}]", f"{r['p_value']:.3f}",
-                         " ".join(format_alpha(a) for a in r["alphas_chosen"])])
+        rows += cv_task_rows(cv)
         for group, g in cv["groups"].items():
-            rows.append([f"**{group} (mean)**", objective, _pct(g["acc_alpha1"]), _pct(g["acc_cv"]),
-                         _pts(g["delta_cv"]), "", "", f"{100 * g['share_significant']:.0f}% significant"])
+            rows.append([f"**{group} (mean)**", objective, pct(g["acc_alpha1"]), pct(g["acc_cv"]),
+                         pts(g["delta_cv"]), "", "", f"{100 * g['share_significant']:.0f}% significant"])
     return tables.markdown(headers, rows)
 
 
@@ -59,9 +65,9 @@ def behaviour_sentence(agreement: dict[str, dict[float, float]], grid: tuple[flo
     mean = {a: sum(v[a] for v in agreement.values()) / len(agreement) for a in grid}
     span = max(mean.values()) - min(mean.values())
     trend = "rises" if mean[high] > mean[low] else "falls" if mean[high] < mean[low] else "ends where it starts,"
-    return (f"Across the paper's grid the mean agreement {trend} from {_pct(mean[low])} % at "
-            f"α = {format_alpha(low)} to {_pct(mean[high])} % at α = {format_alpha(high)} "
-            f"(range {_pct(span)} points; {_pct(mean[1.0])} % at α = 1, the fine-tune as is).")
+    return (f"Across the paper's grid the mean agreement {trend} from {pct(mean[low])} % at "
+            f"α = {format_alpha(low)} to {pct(mean[high])} % at α = {format_alpha(high)} "
+            f"(range {pct(span)} points; {pct(mean[1.0])} % at α = 1, the fine-tune as is).")
 
 
 def write_summary(out_dir: Path, persona: dict, categories: dict, settings: Any, minutes: float) -> Path:
@@ -101,7 +107,7 @@ TuCo (share of the final representation written by fine-tuning, α = 1) — {tuc
 
 {alpha_table({name: categories['accuracy'] for name in cats}, grid)}
 
-Δ_CV {_pts(cat['delta_cv'])} points, 95% CI [{_pts(cat['ci95'][0])}, {_pts(cat['ci95'][1])}],
+Δ_CV {pts(cat['delta_cv'])} points, 95% CI [{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}],
 α per fold {" ".join(format_alpha(a) for a in cat['alphas_chosen'])}. {tuco_line(categories['tuco'])}
 
 ![accuracy from the base](report/accuracy_from_base.png)
