@@ -55,7 +55,7 @@ def by_persona(model, tokenizer, split) -> dict[str, float]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", type=Path, default=Path("tuco_eval/demo/persona_adapter"))
+    p.add_argument("--output", "--out", dest="out", type=Path, default=Path("tuco_eval/demo/persona_adapter"))
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--lr", type=float, default=2e-3)
