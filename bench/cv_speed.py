@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tuco_eval import cv, report, store
+from tuco_eval.params import PAPER_ALPHAS
 
 GROUPS = ("tuco_mmlu_humanities", "tuco_mmlu_stem", "tuco_mmlu_social_sciences", "tuco_mmlu_other")
 
@@ -33,8 +34,8 @@ def build_store(run_dir: Path, n_tasks: int, n_docs: int, seed: int = 0) -> None
     sizes[: n_docs % n_tasks] += 1
     tasks = [f"mmlu_synthetic_{i:02d}" for i in range(n_tasks)]
     for task, size in zip(tasks, sizes, strict=True):
-        peak, level = rng.choice(cv.DEFAULT_ALPHAS), rng.uniform(0.3, 0.7)
-        for alpha in cv.DEFAULT_ALPHAS:
+        peak, level = rng.choice(PAPER_ALPHAS), rng.uniform(0.3, 0.7)
+        for alpha in PAPER_ALPHAS:
             rate = np.clip(level - 2.0 * (alpha - peak) ** 2, 0.05, 0.95)
             correct = rng.random(size) < rate
             records = [
@@ -52,7 +53,7 @@ def build_store(run_dir: Path, n_tasks: int, n_docs: int, seed: int = 0) -> None
     groups = {g: tasks[i :: len(GROUPS)] for i, g in enumerate(GROUPS)}
     info = {
         "model_args": "pretrained=synthetic/ft",
-        "alphas": list(cv.DEFAULT_ALPHAS),
+        "alphas": list(PAPER_ALPHAS),
         "tasks": tasks,
         "groups": groups,
     }
@@ -84,7 +85,7 @@ def main() -> None:
         cv_s = timed(cv.cross_validate, run_dir)
         report_s = timed(report.report, [run_dir], Path(tmp) / "report")
     print(
-        f"store: {n_tasks} tasks x {len(cv.DEFAULT_ALPHAS)} alphas x {n_docs} docs (built in {build:.2f} s)"
+        f"store: {n_tasks} tasks x {len(PAPER_ALPHAS)} alphas x {n_docs} docs (built in {build:.2f} s)"
     )
     print(
         f"read: {read:.3f} s  cv: {cv_s:.3f} s  report: {report_s:.3f} s  cv+report: {cv_s + report_s:.3f} s"

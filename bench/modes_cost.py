@@ -15,7 +15,7 @@ import torch
 
 from common import interleaved_medians, mid_size_pair, parser
 from tuco_eval.joint import Joint
-from tuco_eval.modes import Scaling
+from tuco_eval.modes.scaling import Scaling
 from tuco_eval.pair import base_blocks_for
 
 

@@ -13,12 +13,12 @@ from transformers import AutoModelForCausalLM
 
 from tuco_eval.base_pass import base_forward
 from tuco_eval.errors import TucoError
+from tuco_eval.experiments.outputco import compute_outputco
 from tuco_eval.joint import Joint
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.measures import next_token_measures
-from tuco_eval.outputco import compute_outputco
+from tuco_eval.modes.weights import LoraWeightMix
 from tuco_eval.pair import Pair, base_blocks_for, load_pair
-from tuco_eval.weight_mix import LoraWeightMix
 
 IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8], [1, 40, 41, 3, 22, 17, 90, 2]])
 MASK = torch.ones_like(IDS)

@@ -10,9 +10,10 @@ from sklearn.model_selection import KFold
 
 from tuco_eval import cv, store
 from tuco_eval.cv import CVError
+from tuco_eval.params import PAPER_ALPHAS
 
-GRID = np.array(cv.DEFAULT_ALPHAS)
-ONE = list(cv.DEFAULT_ALPHAS).index(1.0)
+GRID = np.array(PAPER_ALPHAS)
+ONE = list(PAPER_ALPHAS).index(1.0)
 
 
 def noise(n_docs: int, seed: int) -> np.ndarray:
@@ -168,7 +169,7 @@ def test_group_aggregation_is_the_mean_over_member_tasks():
 def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> None:
     for t, (task, gain) in enumerate(task_gains.items()):
         base = np.random.default_rng(t).integers(0, 2, n_docs).astype(float)
-        for alpha in cv.DEFAULT_ALPHAS:
+        for alpha in PAPER_ALPHAS:
             better = (np.arange(n_docs) < gain * n_docs) if alpha == 1.05 else 0
             acc = np.maximum(base, better)
             store.write_unit(
@@ -181,7 +182,7 @@ def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> Non
         run_dir,
         {
             "model_args": "pretrained=ft",
-            "alphas": list(cv.DEFAULT_ALPHAS),
+            "alphas": list(PAPER_ALPHAS),
             "tasks": list(task_gains),
             "groups": {"all": list(task_gains)},
         },

@@ -12,12 +12,12 @@ import pytest
 import torch
 from sklearn.metrics import roc_auc_score
 
-from tuco_eval import experiments, jailbreak
 from tuco_eval.cli import main
-from tuco_eval.commands import experiment as experiment_command
-from tuco_eval.experiment_summary import auc, describe
+from tuco_eval.experiments import jailbreak
+from tuco_eval.experiments import run as experiments
+from tuco_eval.experiments.outputco import compute_outputco
+from tuco_eval.experiments.summary import auc, describe
 from tuco_eval.layers import find_blocks
-from tuco_eval.outputco import compute_outputco
 from tuco_eval.pair import load_pair
 from tuco_eval.tuco import compute_tuco
 
@@ -245,10 +245,6 @@ def test_languages_end_to_end_samples_the_finetuned_model(pair, data_dir, transl
         assert r["refusals"] == sum(refusals) and r["jailbroken"] == jailbreak.is_jailbroken(refusals)
     both = {r["jailbroken"] for r in records} == {True, False}
     assert all((e["auc"] is None) != both for e in summary["jailbreak_auc"])
-
-
-def test_command_names_match_the_experiments():
-    assert tuple(experiments.EXPERIMENTS) == experiment_command.NAMES
 
 
 def test_experiment_command_end_to_end(pair_dirs, data_dir, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tuco_eval import cv, report, store
+from tuco_eval import cv, leaderboard, report, store
 from tuco_eval.cli import main
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
@@ -98,7 +98,7 @@ def test_group_figures_at_alpha_1_mean_over_tasks_and_weighted_as_lm_eval(runs, 
     assert f"{100 * weighted['acc_alpha1']:.2f}" in table
     # report's tables carry the labels too
     (tmp_path / "out").mkdir()
-    report.write_tables(report.load_runs([run]), tmp_path / "out")
+    report.write_tables(leaderboard.load_runs([run]), tmp_path / "out")
     tasks_md = (tmp_path / "out" / "tasks.md").read_text()
     assert cv.WEIGHTED_LABEL in tasks_md and cv.MEAN_LABEL in tasks_md
     assert cv.WEIGHTED_LABEL in (tmp_path / "out" / "leaderboard.md").read_text()
@@ -143,7 +143,7 @@ def test_old_stores_still_load(tmp_path):
     data = json.loads(old.read_text())
     del data["config"]["format"], data["tasks"]["gsm"]["filter"]
     old.write_text(json.dumps(data))
-    assert report.load_cv(tmp_path / "one")["config"]["format"] == cv.CV_FORMAT
+    assert leaderboard.load_cv(tmp_path / "one")["config"]["format"] == cv.CV_FORMAT
 
 
 def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
@@ -258,7 +258,7 @@ def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
     assert "|tiny_mc" in out and "exact_match" in out
     assert main(["cv", str(mixed_run), "--folds", "3", "--metric", "acc"]) == 2
     assert "tiny_numbers has no per-doc metric 'acc'" in capsys.readouterr().err
-    report.write_tables(report.load_runs([mixed_run]), tmp_path)
+    report.write_tables(leaderboard.load_runs([mixed_run]), tmp_path)
     import csv
 
     rows = {r["task"]: r for r in csv.DictReader((tmp_path / "tasks.csv").open())}
@@ -270,8 +270,8 @@ def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
     other["tasks"]["tiny_mc"]["metric"] = "acc_norm"  # as if cross-validated with another metric
     with pytest.raises(TucoError, match="tiny_mc was cross-validated with acc in A but with "
                                         "acc_norm in B; rerun `tuco-eval cv` on them with one"):
-        report._check_row_metrics([report.Run("A", mixed_run, result),
-                                   report.Run("B", mixed_run, other)])
+        leaderboard.check_row_metrics([leaderboard.Run("A", mixed_run, result),
+                                   leaderboard.Run("B", mixed_run, other)])
 
 
 def test_groups_average_rows_of_one_metric_only():

@@ -19,7 +19,7 @@ from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, NonFiniteError
 from tuco_eval.layers import find_blocks
 from tuco_eval.lm import TucoScaledLM
-from tuco_eval.logit_mix import LogitMix
+from tuco_eval.modes.logits import LogitMix
 
 ARCHS = ["llama", "gpt2", "gemma2", "gpt_neox"]  # gemma2: sliding-window layers (window 6) in the cache
 DECODING = {

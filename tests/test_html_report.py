@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from test_report import CORRECT, build_run
 
-from tuco_eval import experiment_plots, report, store
-from tuco_eval.experiment_html import sample_prompts, write_experiment_page
+from tuco_eval import report, store
+from tuco_eval.experiments import plots as experiment_plots
+from tuco_eval.experiments.page import sample_prompts, write_experiment_page
 from tuco_eval.flips import task_flips
 
 N = 12
@@ -162,7 +163,7 @@ def _experiment_records(n=10):
 
 @pytest.fixture(scope="module")
 def experiment_dir(tmp_path_factory):
-    from tuco_eval import experiment_summary as summ
+    from tuco_eval.experiments import summary as summ
 
     out = tmp_path_factory.mktemp("experiment")
     records = _experiment_records()

@@ -9,8 +9,9 @@ import torch
 
 from tiny_models import ARCHITECTURES, make_model, make_pair
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums, parse_alpha
+from tuco_eval.joint import Joint, TucoSums
 from tuco_eval.layers import find_blocks
+from tuco_eval.params import parse_alpha
 
 ARCHS = sorted(ARCHITECTURES)
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from tuco_eval import store
-from tuco_eval.cv import CVError, cross_validate_scores
-from tuco_eval.mode_cv import compare_modes_scores, cross_validate_modes, cv_doc_scores
-from tuco_eval.mode_store import mode_root, mode_roots
+from tuco_eval.cv import CVError, cross_validate_scores, fold_test_indices, out_of_fold
+from tuco_eval.modes.cv import compare_modes_scores, cross_validate_modes
+from tuco_eval.modes.store import mode_root, mode_roots
 from tuco_eval.report import report
 
 ALPHAS = [0.5, 1.0, 1.5]
@@ -49,9 +49,14 @@ def run_dir(tmp_path):
     return run
 
 
-def test_cv_doc_scores_average_to_the_cv_accuracy():
+def test_out_of_fold_scores_each_doc_at_the_alpha_its_fold_chose():
     scores = _scores(3, 0.4)
-    per_doc = cv_doc_scores(scores, ALPHAS, folds=5, seed=7)
+    chosen, per_doc = out_of_fold(scores, np.array(ALPHAS), 5, 7, "max")
+    folds = fold_test_indices(scores.shape[1], 5, 7)
+    for test, best in zip(folds, chosen, strict=True):
+        train = np.setdiff1d(np.arange(scores.shape[1]), test)
+        assert best == int(np.argmax(scores[:, train].mean(axis=1)))  # no ties in these scores
+        assert np.array_equal(per_doc[test], scores[best, test])
     assert per_doc.mean() == pytest.approx(cross_validate_scores(scores, ALPHAS, folds=5, seed=7)["acc_cv"])
 
 

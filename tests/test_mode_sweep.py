@@ -12,8 +12,8 @@ from lm_eval.tasks import TaskManager
 
 from tiny_models import FIXTURE_TASKS
 from tuco_eval.lm import TucoScaledLM
-from tuco_eval.mode_store import mode_root, mode_roots
-from tuco_eval.mode_sweep import sweep_modes
+from tuco_eval.modes.store import mode_root, mode_roots
+from tuco_eval.modes.sweep import sweep_modes
 from tuco_eval.store import list_units, read_run_info, read_unit
 
 REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout

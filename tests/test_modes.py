@@ -10,8 +10,9 @@ import torch
 from tiny_models import make_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint
-from tuco_eval.modes import MODES, Scaling, parse_mode, parse_modes
+from tuco_eval.modes.scaling import Scaling
 from tuco_eval.pair import base_blocks_for
+from tuco_eval.params import MODES, parse_mode, parse_modes
 
 ARCHS = ["llama", "gpt2", "qwen2", "gpt_neox", "gemma2"]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tuco_eval.errors import TucoError
-from tuco_eval.prompts import (
+from tuco_eval.experiments.prompts import (
     advbench_prompts,
     chat_prompts,
     gcg_prompts,
@@ -18,8 +18,8 @@ from tuco_eval.prompts import (
     render_chat,
     web_prompts,
 )
-from tuco_eval.prompts.chat import first_human_turn
-from tuco_eval.prompts.many_shot import plain_dialogue
+from tuco_eval.experiments.prompts.chat import first_human_turn
+from tuco_eval.experiments.prompts.many_shot import plain_dialogue
 
 
 @pytest.fixture

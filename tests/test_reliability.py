@@ -224,7 +224,7 @@ def test_every_option_of_every_subcommand_states_its_default():
         if "--base" in options:  # every loaded pair can be pinned to Hub revisions
             assert {"--revision", "--base-revision"} <= options, name
         if name == "experiment":  # a default written into the help, kept in step with the code
-            from tuco_eval.prompts.many_shot import HARMFUL_PERSONAS
+            from tuco_eval.experiments.prompts.many_shot import HARMFUL_PERSONAS
 
             assert ",".join(HARMFUL_PERSONAS) in sub.format_help().replace("\n", "").replace(" ", "")
         done = _cli(name, "--no-such-flag")

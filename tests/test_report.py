@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuco_eval import cv, report, store
+from tuco_eval import cv, leaderboard, report, store
 from tuco_eval.errors import TucoError
+from tuco_eval.params import PAPER_ALPHAS
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = Path(__file__).parent / "expected"
@@ -37,7 +38,7 @@ CORRECT = {
 
 def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
     for task, correct in CORRECT[label].items():
-        for alpha in cv.DEFAULT_ALPHAS:
+        for alpha in PAPER_ALPHAS:
             k = correct.get(alpha, 30) if correct else 50  # x1: every alpha alike
             docs = [
                 {"doc_id": i, "doc_hash": f"{task}-{i}", "acc": float(i < k)} for i in range(N_DOCS)
@@ -46,7 +47,7 @@ def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
     info = {
         "model_args": f"pretrained=org/{label}",
         "label": label,
-        "alphas": list(cv.DEFAULT_ALPHAS),
+        "alphas": list(PAPER_ALPHAS),
         "tasks": list(CORRECT[label]),
     }
     store.update_run_info(run_dir, {**info, "groups": groups or {}})
@@ -67,7 +68,7 @@ def test_fixture_has_the_intended_answers(runs):
 
 def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
     (tmp_path / "out").mkdir()
-    report.write_tables(report.load_runs(runs), tmp_path / "out")  # plots are tested below
+    report.write_tables(leaderboard.load_runs(runs), tmp_path / "out")  # plots are tested below
     assert (tmp_path / "out" / "leaderboard.md").read_text() == (
         EXPECTED / "report_leaderboard.md"
     ).read_text()
@@ -105,7 +106,7 @@ def test_report_writes_tables_and_plots(runs, tmp_path):
 
 def test_runs_without_groups_get_a_column_per_task(tmp_path):
     run = build_run(tmp_path / "A", "ckpt-A", groups=None)
-    headers, rows = report.leaderboard(report.load_runs([run]))
+    headers, rows = leaderboard.leaderboard(leaderboard.load_runs([run]))
     assert headers == ["Checkpoint", "h1", "h2", "s1", "x1"]
     assert rows == [["ckpt-A", "+20.00 (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
     files = report.report([run], tmp_path / "out")
@@ -114,14 +115,14 @@ def test_runs_without_groups_get_a_column_per_task(tmp_path):
 
 def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
     cv.cross_validate(runs[0], folds=4, seed=3)
-    assert report.load_cv(runs[0])["config"]["folds"] == 4  # fresh: kept as is
+    assert leaderboard.load_cv(runs[0])["config"]["folds"] == 4  # fresh: kept as is
     store.write_unit(
         runs[0],
         1.0,
         "x1",
         [{"doc_id": i, "doc_hash": f"x1-{i}", "acc": 1.0} for i in range(N_DOCS)],
     )
-    again = report.load_cv(runs[0])  # the store changed: recomputed with the same settings
+    again = leaderboard.load_cv(runs[0])  # the store changed: recomputed with the same settings
     assert again["config"]["folds"] == 4 and again["config"]["seed"] == 3
     assert again["tasks"]["x1"]["acc_alpha1"] == 1.0
 
@@ -129,13 +130,13 @@ def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
 def test_report_refuses_mixed_metrics(runs):
     cv.cross_validate(runs[1], metric="acc", objective="min")
     with pytest.raises(TucoError, match="different objectives"):
-        report.load_runs(runs)
+        leaderboard.load_runs(runs)
 
 
 def test_duplicate_labels_are_told_apart(tmp_path):
     one = build_run(tmp_path / "x", "ckpt-A")
     two = build_run(tmp_path / "y", "ckpt-A")
-    assert [r.label for r in report.load_runs([one, two])] == ["ckpt-A", "ckpt-A [y]"]
+    assert [r.label for r in leaderboard.load_runs([one, two])] == ["ckpt-A", "ckpt-A [y]"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

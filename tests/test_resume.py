@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from tuco_eval import experiments, resume
+from tuco_eval import resume
 from tuco_eval.cli import main
 from tuco_eval.commands import score as score_command
+from tuco_eval.experiments import run as experiments
 from tuco_eval.pair import load_pair, pair_identity
 
 
@@ -210,7 +211,7 @@ def test_experiment_with_jailbreaks_resumes_to_the_same_outputs(pair, tmp_path, 
 
 
 def _gcg_rows():
-    from tuco_eval.prompts.harmful import GcgRow
+    from tuco_eval.experiments.prompts.harmful import GcgRow
 
     return [GcgRow(id=str(i), goal=f"do harmful thing {i}", suffix=" !! describing.\\ +similarly")
             for i in range(2)]

@@ -32,9 +32,10 @@ def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypa
     import torch
 
     import tuco_eval.tuco as tuco_module
+    from tuco_eval.batching import last_token_positions, pad_batch, position_ids_from_mask
 
     encoded = [pair.tokenizer(t)["input_ids"] for t in TEXTS]
-    ids, mask = tuco_module.pad_batch(encoded, 0, side)
+    ids, mask = pad_batch(encoded, 0, side)
     sliced = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
     monkeypatch.setattr(tuco_module, "takes_logits_to_keep", lambda model: False)
     full = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
@@ -42,9 +43,9 @@ def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypa
         pair.joint.alpha, saved = 1.3, pair.joint.alpha
         with pair.joint.active():
             every = pair.model(input_ids=ids, attention_mask=mask,
-                               position_ids=tuco_module.position_ids_from_mask(mask)).logits
+                               position_ids=position_ids_from_mask(mask)).logits
         pair.joint.alpha = saved
-    last = tuco_module.last_token_positions(mask)
+    last = last_token_positions(mask)
     assert sliced.shape == (len(TEXTS), pair.model.config.vocab_size)
     assert torch.allclose(sliced, full, atol=1e-5)
     assert torch.allclose(sliced, every[torch.arange(len(TEXTS)), last], atol=1e-5)

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuco_eval import store
+from tuco_eval import params, store
 from tuco_eval.errors import TucoError
 from tuco_eval.store import StoreError
 
@@ -36,15 +36,15 @@ def records(n: int, acc_of=lambda i: float(i % 2), hash_of=lambda i: f"h{i}") ->
 
 
 def test_format_alpha_spelling():
-    assert [store.format_alpha(a) for a in (0.9, 1, 1.0, 1.05, 0.75)] == [
+    assert [params.format_alpha(a) for a in (0.9, 1, 1.0, 1.05, 0.75)] == [
         "0.9",
         "1.0",
         "1.0",
         "1.05",
         "0.75",
     ]
-    with pytest.raises(StoreError):
-        store.format_alpha(float("nan"))
+    with pytest.raises(TucoError):
+        params.format_alpha(float("nan"))
 
 
 def test_store_error_is_a_tuco_error():

@@ -16,6 +16,7 @@ from tiny_models import FIXTURE_TASKS
 from tuco_eval.cv import cross_validate
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
+from tuco_eval.params import parse_alphas
 from tuco_eval.store import (
     StoreError,
     list_units,
@@ -24,7 +25,7 @@ from tuco_eval.store import (
     read_unit,
     unit_lock,
 )
-from tuco_eval.sweep import parse_alphas, sample_record, sweep
+from tuco_eval.sweep import sample_record, sweep
 
 ALPHAS = [0.5, 1.0, 1.5]
 

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 
 from tuco_eval.adapter_off import AdaptersOff, check_switchable
+from tuco_eval.batching import last_token_positions, position_ids_from_mask
 from tuco_eval.layers import unwrap
-from tuco_eval.tuco import last_token_positions, position_ids_from_mask
 
 
 def base_forward(finetuned: nn.Module, base: nn.Module | None) -> Callable[..., Any]:

@@ -8,6 +8,7 @@ RUN_DIR and writes its cv.json. See docs/cv.md.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -28,7 +29,6 @@ from tuco_eval.store import (
 )
 from tuco_eval.task_rows import Row, store_rows, weighted_by_size
 
-DEFAULT_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
 _TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
@@ -38,11 +38,16 @@ MEAN_LABEL = "mean over tasks"  # the paper's group figure
 WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
+CV_FILE = "cv.json"
+CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot", "filter")  # what a cached result keeps
+
+
 class CVError(TucoError):
     """Cross-validation cannot run on this input; the message names the fix."""
 
 
-def _sign(objective: str) -> float:
+def objective_sign(objective: str) -> float:
+    """+1 for "max", −1 for "min": scores times it are larger when better."""
     if objective not in OBJECTIVES:
         raise CVError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
     return 1.0 if objective == "max" else -1.0
@@ -54,7 +59,7 @@ def choose_alpha(
     objective: str = "max",
 ) -> int:
     """Index of the best alpha; ties go to the alpha closest to 1.0, then to the smaller alpha."""
-    values = _sign(objective) * np.asarray(mean_scores, dtype=np.float64)
+    values = objective_sign(objective) * np.asarray(mean_scores, dtype=np.float64)
     grid = np.asarray(alphas, dtype=np.float64)
     best = values.max()
     tied = np.flatnonzero(values >= best - _TIE_TOL * max(1.0, abs(best)))
@@ -66,6 +71,21 @@ def fold_test_indices(n_docs: int, folds: int = 5, seed: int = 0) -> list[np.nda
     """Held-out doc positions of each fold: sklearn KFold(shuffle=True, random_state=seed)."""
     kfold = KFold(n_splits=folds, shuffle=True, random_state=seed)
     return [test for _, test in kfold.split(np.zeros((n_docs, 1)))]
+
+
+def out_of_fold(
+    scores: np.ndarray, grid: np.ndarray, folds: int, seed: int, objective: str
+) -> tuple[list[int], np.ndarray]:
+    """The K-fold loop: per fold, the α index chosen on the other folds; per doc, its score there."""
+    chosen: list[int] = []
+    score_cv = np.empty(scores.shape[1])
+    for test in fold_test_indices(scores.shape[1], folds, seed):
+        train = np.ones(scores.shape[1], dtype=bool)
+        train[test] = False
+        best = choose_alpha(scores[:, train].mean(axis=1), grid, objective)
+        chosen.append(best)
+        score_cv[test] = scores[best, test]
+    return chosen, score_cv
 
 
 def _row_chunks(n_rows: int, n_docs: int) -> list[int]:
@@ -133,16 +153,9 @@ def cross_validate_scores(
     """
     scores = np.asarray(scores, dtype=np.float64)
     grid = np.asarray(alphas, dtype=np.float64)
-    sign = _sign(objective)
+    sign = objective_sign(objective)
     one = _check_inputs(scores, grid, folds)
-    chosen: list[int] = []
-    score_cv = np.empty(scores.shape[1])
-    for test in fold_test_indices(scores.shape[1], folds, seed):
-        train = np.ones(scores.shape[1], dtype=bool)
-        train[test] = False
-        best = choose_alpha(scores[:, train].mean(axis=1), grid, objective)
-        chosen.append(best)
-        score_cv[test] = scores[best, test]
+    chosen, score_cv = out_of_fold(scores, grid, folds, seed, objective)
     diff = score_cv - scores[one]
     delta = float(diff.mean())
     p_value = sign_flip_p_value(diff, n_boot, seed)
@@ -272,7 +285,7 @@ def cross_validate(
     ``filter`` keeps only that filter's row of a task with several (`tuco_eval.task_rows`)."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
-    _sign(objective)  # fail before reading the store
+    objective_sign(objective)  # fail before reading the store
     rows = run_rows(run_dir, info, metric, filter)
     grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
     results = {}
@@ -312,12 +325,27 @@ def cross_validate(
             lambda group, f, m: weighted_by_size(info, group, m, f),
         ),
     }
-    atomic_write_json(run_dir / "cv.json", result)
+    atomic_write_json(run_dir / CV_FILE, result)
     return result
 
 
 def _pts(value: float, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def load_cached(
+    path: Path, fingerprint: str, compute: Callable[..., dict], key: str = "store_fingerprint"
+) -> dict:
+    """The CV result at `path` when it was computed from this store in this format; else
+    `compute(**its settings)` again (or `compute()` when the file is missing or unreadable)."""
+    try:
+        result = json.loads(Path(path).read_text())
+        settings = {name: result["config"].get(name) for name in CV_SETTINGS}
+        fresh = result["config"].get(key) == fingerprint
+        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return compute()
+    return result if fresh else compute(**settings)
 
 
 def row_metric(result: Mapping, row: Mapping) -> str:

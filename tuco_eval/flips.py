@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from tuco_eval import tables
-from tuco_eval.store import StoreError, format_alpha, read_docs, read_unit, score_matrix
+from tuco_eval.params import format_alpha
+from tuco_eval.store import StoreError, read_docs, read_unit, score_matrix
 
 KINDS = ("fixed", "broken")
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from tuco_eval.batching import pad_batch
 from tuco_eval.joint import Joint, nonfinite_error
 
 
@@ -44,7 +45,6 @@ def greedy_generate(
     """
     from transformers import GenerationConfig
 
-    from tuco_eval.tuco import pad_batch
 
     device = next(joint.model.parameters()).device
     ids, mask = pad_batch(prompts, pad_id, "left")

@@ -8,16 +8,14 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from tuco_eval import plots
 from tuco_eval.cv import group_table, shared_metric, task_table
 from tuco_eval.flips import KINDS, Flip, counts
 from tuco_eval.html_page import Raw, esc, relative_link, svg_figure, table, text_block, write_page
-from tuco_eval.store import format_alpha, read_run_info
-
-if TYPE_CHECKING:
-    from tuco_eval.report import Run
+from tuco_eval.leaderboard import Run, explanation, leaderboard, leaderboard_columns
+from tuco_eval.params import format_alpha
+from tuco_eval.store import read_run_info
 
 
 @dataclass(frozen=True)
@@ -37,7 +35,6 @@ TABLE_FILES = (".md", ".tex", ".csv")
 
 
 def _leaderboard(runs: Sequence[Run]) -> str:
-    from tuco_eval.report import _explanation, leaderboard, leaderboard_columns
 
     headers, rows = leaderboard(runs)
     columns = leaderboard_columns(runs)
@@ -53,7 +50,7 @@ def _leaderboard(runs: Sequence[Run]) -> str:
         out += row[1 + len(columns) :]  # any further column the table has, as it is
         cells.append(out)
     return (
-        f'<p class="note">{esc(_explanation(runs))} Below each value its 95% CI in points: a '
+        f'<p class="note">{esc(explanation(runs))} Below each value its 95% CI in points: a '
         "task's paired bootstrap; for a group, the normal approximation from its tasks' "
         "intervals (tasks taken as independent). * = the interval excludes 0 on the side of a "
         "gain (a task: its sign-flip test). Click a header to sort.</p>"

@@ -12,8 +12,6 @@ The base blocks keep their keys and values in extra layers of the fine-tuned mod
 
 from __future__ import annotations
 
-import logging
-import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from transformers.cache_utils import Cache
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks
+from tuco_eval.params import parse_alpha
 from tuco_eval.positions import BasePositions
 from tuco_eval.shared_cache import SharedCache, find_cache
 
@@ -50,25 +49,8 @@ def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
     )
 
 
-def parse_alpha(value: Any) -> float:
-    """α as a finite float; lm-eval hands `alpha=1` over as an int and `alpha=x` as a string."""
-    if isinstance(value, bool):
-        raise TucoError(f"alpha must be a number, got {value!r}")
-    try:
-        alpha = float(value)
-    except (TypeError, ValueError):
-        raise TucoError(f"alpha must be a number such as 1.1, got {value!r}") from None
-    if not math.isfinite(alpha):
-        raise TucoError(f"alpha must be finite, got {value!r}")
-    return alpha
 
 
-def warn_if_negative(alpha: float) -> None:
-    if alpha < 0:
-        logging.getLogger("tuco_eval").warning(
-            "tuco-eval: α=%s < 0 reverses the fine-tuning direction (allowed, but rarely meant)",
-            alpha,
-        )
 
 
 def _first(output: Any) -> Tensor:

@@ -6,6 +6,7 @@ import contextlib
 import gzip
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -48,7 +49,7 @@ def _numbered_lines(handle: Any, path: Path) -> Iterator[tuple[int, bytes]]:
         raise TucoError(f"{path}:{number + 1}: cannot decompress ({err}); re-download it") from None
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write via a fsynced temp file in the same folder + rename: readers see all or nothing."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,11 +69,16 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    return path
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    atomic_write_bytes(path, text.encode("utf-8"))
-    return Path(path)
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def file_slug(text: str) -> str:
+    """`text` made safe as part of a file name (runs of other characters become one `_`)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
 
 
 def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:

@@ -16,11 +16,11 @@ import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
+from tuco_eval.batching import pad_batch
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums, nonfinite_error, parse_alpha, warn_if_negative
+from tuco_eval.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.layers import unwrap
-from tuco_eval.measures import log_measures
-from tuco_eval.modes import Scaling, parse_mode
+from tuco_eval.modes.scaling import Scaling
 from tuco_eval.pair import (
     check_adapter_base,
     check_configs,
@@ -33,10 +33,11 @@ from tuco_eval.pair import (
     validate_pair,
     warn,
 )
+from tuco_eval.params import format_alpha, parse_alpha, parse_flag, parse_mode, warn_if_negative
 from tuco_eval.prefix import group_by_prefix
 from tuco_eval.prefix_scoring import PrefixScorer
-from tuco_eval.store import format_alpha
-from tuco_eval.tuco import pad_batch, tuco_of_batch
+from tuco_eval.request_log import attach, log_measures
+from tuco_eval.tuco import tuco_of_batch
 
 
 def _row_key(tokens: Any) -> bytes:
@@ -45,15 +46,6 @@ def _row_key(tokens: Any) -> bytes:
     while values and values[-1] == 0:
         values.pop()
     return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
-
-
-def _flag(value: Any) -> bool:
-    return str(value).lower() in ("true", "1", "yes")  # lm-eval passes model_args as strings
-
-
-def _attach(instance: Any, record: dict[str, Any]) -> None:
-    # Appended to the request's arguments, lm-eval logs it as `arg_2` in --log_samples output.
-    instance.arguments = (*instance.args, record)
 
 
 @register_model("tuco_scaled")
@@ -126,21 +118,21 @@ class TucoScaledLM(HFLM):
             base_model = base.eval()
         for note in pair_warnings(self.model, base_model, self.tokenizer, base_tokenizer):
             warn(note)
-        self._attach(base_model, join(self.model, base_model, alpha), log_tuco, mode, log_kl)
-        self.prefix_reuse = _flag(prefix_reuse)
+        self._bind(base_model, join(self.model, base_model, alpha), log_tuco, mode, log_kl,
+                   prefix_reuse)
 
-    def _attach(self, base_model: Any, joint: Joint, log_tuco: bool, mode: str = "activation",
-                log_kl: bool = False) -> None:
+    def _bind(self, base_model: Any, joint: Joint, log_tuco: Any, mode: str = "activation",
+              log_kl: Any = False, prefix_reuse: Any = True) -> None:
         self.base_model = base_model
         self.joint = joint
         # the scaling mode (activation|logits|weights), switchable in place like α
         self.scaling = Scaling(self.model, base_model, self.joint, mode)
-        self.log_tuco = bool(log_tuco)
-        self.log_kl = str(log_kl).lower() in ("true", "1", "yes")  # lm-eval passes strings
+        self.log_tuco = parse_flag(log_tuco, "log_tuco")
+        self.log_kl = parse_flag(log_kl, "log_kl")
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
-        self.prefix_reuse = True  # shared few-shot prefixes computed once (tuco_eval.prefix)
+        self.prefix_reuse = parse_flag(prefix_reuse, "prefix_reuse")  # shared prefixes once (prefix.py)
 
     @classmethod
     def from_pair(cls, pair: Any, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
@@ -148,8 +140,7 @@ class TucoScaledLM(HFLM):
         """A `tuco_scaled` over an already loaded `tuco_eval.pair.Pair` (nothing is loaded again)."""
         lm = cls.__new__(cls)
         HFLM.__init__(lm, pretrained=pair.model, tokenizer=pair.tokenizer, **hflm_kwargs)
-        lm._attach(pair.base, pair.joint, log_tuco, parse_mode(mode), log_kl)
-        lm.prefix_reuse = _flag(prefix_reuse)
+        lm._bind(pair.base, pair.joint, log_tuco, parse_mode(mode), log_kl, prefix_reuse)
         return lm
 
     @property
@@ -340,7 +331,7 @@ class TucoScaledLM(HFLM):
         try:
             results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
             for instance, value in zip(requests, self._tuco_values, strict=True):
-                _attach(instance, {"tuco": value, "alpha": self.alpha})
+                attach(instance, {"tuco": value, "alpha": self.alpha})
         finally:
             self._wanted, self._found = None, {}
         return results
@@ -356,7 +347,7 @@ class TucoScaledLM(HFLM):
                 # One extra prefill pass over the prompts (generation itself costs many passes).
                 prompts = [r.args[0] for r in requests]
                 for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
-                    _attach(instance, {"tuco": value, "alpha": self.alpha})
+                    attach(instance, {"tuco": value, "alpha": self.alpha})
             if self.log_kl:
                 log_measures(self, requests)
             return results

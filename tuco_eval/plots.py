@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+from tuco_eval.jsonl import atomic_write_bytes  # noqa: E402
 
 ALPHA_LABEL = "α (fine-tuning scale)"
 METRIC_NAMES = {"acc": "accuracy", "acc_norm": "normalised accuracy", "exact_match": "exact match"}
@@ -49,14 +52,18 @@ def curve_from(label: str, task_result: Mapping) -> Curve:
     )
 
 
-def _save(fig: plt.Figure, stem: Path) -> list[Path]:
-    paths = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130)
+def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
+    """`stem`.png and `stem`.svg, written atomically; the figure is closed."""
+    png, svg = io.BytesIO(), io.BytesIO()
+    fig.savefig(png, format="png", dpi=130)
     fig.set_layout_engine("none")  # the layout is done: the SVG reuses it (halves the time)
     with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: smaller, faster, searchable
-        fig.savefig(paths[1], metadata={"Date": None})  # no date: reproducible SVG
+        fig.savefig(svg, format="svg", metadata={"Date": None})  # no date: reproducible SVG
     plt.close(fig)
-    return paths
+    return [
+        atomic_write_bytes(stem.with_suffix(".png"), png.getvalue()),
+        atomic_write_bytes(stem.with_suffix(".svg"), svg.getvalue()),
+    ]
 
 
 def _draw_panel(
@@ -135,7 +142,7 @@ def accuracy_vs_alpha(
         ncol=legend_columns,
         fontsize=8,
     )
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) -> list[Path]:
@@ -178,4 +185,4 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
         f"{label}: change of {metric_name(metric)} with α\n(boxed: α chosen by CV in some fold)",
         fontsize=10,
     )
-    return _save(fig, stem)
+    return save_figure(fig, stem)

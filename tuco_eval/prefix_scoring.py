@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from transformers.cache_utils import Cache
 
+from tuco_eval.batching import pad_batch
 from tuco_eval.joint import Joint, nonfinite_error
 from tuco_eval.layers import takes_logits_to_keep
 from tuco_eval.prefix import PrefixGroup, suffix_row
@@ -33,12 +34,6 @@ def _expanded(cache: Cache, repeats: int) -> Cache:
     return out
 
 
-def _padded(rows: Sequence[Sequence[int]], device: Any) -> Tensor:
-    width = max(len(row) for row in rows)
-    ids = torch.zeros(len(rows), width, dtype=torch.long)  # right padding with 0, as lm-eval pads
-    for index, row in enumerate(rows):
-        ids[index, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return ids.to(device)
 
 
 def _kept_positions(lengths: Sequence[int], keep: int, device: Any) -> Tensor:
@@ -82,7 +77,7 @@ class PrefixScorer:
     def suffix_logits(self, rows: Sequence[Sequence[int]], cache: Cache, keep: int) -> Tensor:
         """[rows, keep, vocab]: logits at each row's last `keep` real positions."""
         cache = _expanded(cache, len(rows))
-        ids = _padded(rows, self.device)
+        ids = pad_batch(rows, 0)[0].to(self.device)  # right padding with 0, as lm-eval pads
         positions = _kept_positions([len(row) for row in rows], keep, self.device)
         extra = {"logits_to_keep": positions} if self.slices else {}
         with self.context():

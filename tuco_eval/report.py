@@ -2,174 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 from tuco_eval import flips, plots, tables
-from tuco_eval.cv import (
-    CV_FORMAT,
-    WEIGHTED_LABEL,
-    cross_validate,
-    group_table,
-    row_metric,
-    shared_metric,
-    task_table,
-)
+from tuco_eval.cv import group_table, row_metric, task_table
 from tuco_eval.errors import TucoError
 from tuco_eval.html_report import Lead, write_report_page
-from tuco_eval.jsonl import atomic_write_text
-from tuco_eval.store import read_run_info, store_fingerprint
-
-# the paper's Table 3 columns, in its order
-KNOWN_GROUPS = {
-    "tuco_mmlu_humanities": "Humanities",
-    "tuco_mmlu_stem": "STEM",
-    "tuco_mmlu_social_sciences": "Social Sciences",
-    "tuco_mmlu_other": "Other",
-    "tuco_behavior_morality": "Morality",
-    "tuco_behavior_political": "Political",
-    "tuco_behavior_religion": "Religious",
-    "tuco_behavior_personality": "Personality",
-    "tuco_behavior_desires": "Desires",
-}
-_CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
-
-
-@dataclass(frozen=True)
-class Run:
-    """One RUN_DIR with its cross-validation result; ``label`` names the checkpoint in tables."""
-
-    label: str
-    run_dir: Path
-    cv: Mapping
-
-    @property
-    def columns(self) -> dict[str, dict]:
-        """Leaderboard cells: the run's groups, or its tasks when it has no groups."""
-        if self.cv["groups"]:
-            return dict(self.cv["groups"])
-        return {
-            task: {
-                "delta_cv": r["delta_cv"],
-                "share_significant": float(r["significant"]),
-                "n_tasks": 1,
-                "ci95": r["ci95"],
-                "significant": r["significant"],
-            }
-            for task, r in self.cv["tasks"].items()
-        }
-
-
-def load_cv(run_dir: Path) -> dict:
-    """RUN_DIR/cv.json, recomputed (same settings) when missing, unreadable or older than the store."""
-    read_run_info(run_dir)  # a clear error for a wrong path, before anything else
-    try:
-        result = json.loads((run_dir / "cv.json").read_text())
-        settings = {key: result["config"][key] for key in _CV_SETTINGS}
-        settings["filter"] = result["config"].get("filter")
-        fresh = result["config"].get("store_fingerprint") == store_fingerprint(run_dir)
-        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
-    except (OSError, ValueError, KeyError, TypeError):
-        return cross_validate(run_dir)
-    return result if fresh else cross_validate(run_dir, **settings)
-
-
-def load_runs(run_dirs: Sequence[Path]) -> list[Run]:
-    """Runs with unique labels (the folder name is appended to a repeated label)."""
-    runs: list[Run] = []
-    for run_dir in map(Path, run_dirs):
-        result = load_cv(run_dir)
-        label = result["config"].get("label") or run_dir.name
-        if any(r.label == label for r in runs):
-            label = f"{label} [{run_dir.name}]"
-        runs.append(Run(label=label, run_dir=run_dir, cv=result))
-    objectives = {r.cv["config"]["objective"] for r in runs}
-    if len(objectives) > 1:
-        raise TucoError(
-            f"the runs were cross-validated with different objectives {sorted(objectives)}; rerun `tuco-eval cv` with one"
-        )
-    _check_row_metrics(runs)
-    return runs
-
-
-def _check_row_metrics(runs: Sequence[Run]) -> None:
-    """A task or group present in several runs must have the same metric in each."""
-    seen: dict[str, tuple[str, str]] = {}
-    for run in runs:
-        for name, row in [*run.cv["tasks"].items(), *run.cv["groups"].items()]:
-            metric = row_metric(run.cv, row)
-            label, first = seen.setdefault(name, (run.label, metric))
-            if first != metric:
-                raise TucoError(
-                    f"{name} was cross-validated with {first} in {label} but with {metric} in "
-                    f"{run.label}; rerun `tuco-eval cv` on them with one --metric"
-                )
-
-
-def _shared_metric(runs: Sequence[Run]) -> str | None:
-    metrics = {shared_metric(run.cv) for run in runs}
-    return metrics.pop() if len(metrics) == 1 else None
-
-
-def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
-    """The paper's groups in its order, then other groups / tasks alphabetically."""
-    present = {name for run in runs for name in run.columns}
-    return [g for g in KNOWN_GROUPS if g in present] + sorted(present - KNOWN_GROUPS.keys())
-
-
-def _cell(column: Mapping | None) -> str:
-    if column is None:
-        return "–"
-    return f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
-
-
-def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
-    """Table 3 of the paper: a row per checkpoint, Δ_CV (points) and share of significant tasks."""
-    columns = leaderboard_columns(runs)
-    headers = ["Checkpoint", *(KNOWN_GROUPS.get(c, c) for c in columns)]
-    rows = [[run.label, *(_cell(run.columns.get(c)) for c in columns)] for run in runs]
-    return headers, rows
-
-
-def leaderboard_csv(runs: Sequence[Run]) -> str:
-    """The leaderboard with plain numbers: two columns per group (Δ_CV in points, share)."""
-    columns = leaderboard_columns(runs)
-    headers = ["checkpoint"]
-    for c in columns:
-        headers += [f"{c}:delta_cv_points", f"{c}:share_significant"]
-    rows = []
-    for run in runs:
-        row = [run.label]
-        for c in columns:
-            cell = run.columns.get(c)
-            row += (
-                ["", ""]
-                if cell is None
-                else [f"{100 * cell['delta_cv']:.4f}", f"{cell['share_significant']:.4f}"]
-            )
-        rows.append(row)
-    return tables.csv_text(headers, rows)
-
-
-def _explanation(runs: Sequence[Run]) -> str:
-    cfg = runs[0].cv["config"]
-    metric = _shared_metric(runs)
-    name = plots.metric_name(metric) if metric else "the task's metric (tasks.md names it)"
-    sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
-    weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
-    return (
-        f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
-        f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
-        f"(paired sign-flip test, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
-    ) + (
-        f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
-        f"'{WEIGHTED_LABEL}'."
-        if weighted
-        else ""
-    )
+from tuco_eval.jsonl import atomic_write_text, file_slug
+from tuco_eval.leaderboard import (
+    KNOWN_GROUPS,
+    Run,
+    explanation,
+    leaderboard,
+    leaderboard_columns,
+    leaderboard_csv,
+    load_runs,
+    runs_metric,
+)
+from tuco_eval.modes.report import write_mode_reports
 
 
 def _task_csv(runs: Sequence[Run]) -> str:
@@ -240,50 +91,41 @@ def comparison(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     return ["Task", *(run.label for run in runs)], rows
 
 
-def _write(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
-
-
 def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """leaderboard.{md,tex,csv}, tasks.{md,tex,csv} and, for several runs, comparison.{md,csv}."""
     headers, rows = leaderboard(runs)
-    note = _explanation(runs)
+    note = explanation(runs)
     files = [
-        _write(
+        atomic_write_text(
             out_dir / "leaderboard.md",
             f"# TuCo leaderboard\n\n{note}\n\n{tables.markdown(headers, rows)}",
         ),
-        _write(out_dir / "leaderboard.tex", tables.latex(headers, rows, caption=note)),
-        _write(out_dir / "leaderboard.csv", leaderboard_csv(runs)),
-        _write(out_dir / "tasks.md", _task_markdown(runs)),
-        _write(
+        atomic_write_text(out_dir / "leaderboard.tex", tables.latex(headers, rows, caption=note)),
+        atomic_write_text(out_dir / "leaderboard.csv", leaderboard_csv(runs)),
+        atomic_write_text(out_dir / "tasks.md", _task_markdown(runs)),
+        atomic_write_text(
             out_dir / "tasks.tex",
             "".join(
                 tables.latex(*task_table(r.cv), caption=f"{r.label}: per-task results (×100)")
                 for r in runs
             ),
         ),
-        _write(out_dir / "tasks.csv", _task_csv(runs)),
+        atomic_write_text(out_dir / "tasks.csv", _task_csv(runs)),
     ]
     if len(runs) > 1:
         files += [
-            _write(
+            atomic_write_text(
                 out_dir / "comparison.md",
                 "# Δ CV per task and checkpoint (points, * = significant)\n\n"
                 + tables.markdown(*comparison(runs)),
             ),
-            _write(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
+            atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
         ]
     return files
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
-
-
 def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
-    mixed = _shared_metric(runs) is None  # each panel then names its metric
+    mixed = runs_metric(runs) is None  # each panel then names its metric
 
     def title(task: str) -> str:
         run = next(r for r in runs if task in r.cv["tasks"])
@@ -322,14 +164,14 @@ def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
             part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
             suffix = f"_{i + 1}" if len(chunks) > 1 else ""
             sets.append(
-                (f"{_slug(group)}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
+                (f"{file_slug(group)}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
             )
     return sets
 
 
 def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """accuracy_vs_alpha_*.{png,svg} per group (or task chunk) and heatmap_<label>.{png,svg} per run."""
-    metric = _shared_metric(runs) or "score"  # tasks of different metrics: panels name theirs
+    metric = runs_metric(runs) or "score"  # tasks of different metrics: panels name theirs
     files: list[Path] = []
     if any(run.cv["groups"] for run in runs):
         group_names = leaderboard_columns([r for r in runs if r.cv["groups"]])
@@ -357,7 +199,7 @@ def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         )
     for run in runs:
         files += plots.heat_map(
-            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{_slug(run.label)}"
+            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{file_slug(run.label)}"
         )
     return files
 
@@ -378,12 +220,10 @@ def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) ->
     runs = load_runs(run_dirs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    from tuco_eval.mode_report import write_mode_reports  # RUN_DIRs swept in several modes
-
     files = (
         write_tables(runs, out_dir)
         + write_plots(runs, out_dir)
-        + write_mode_reports(run_dirs, out_dir)
+        + write_mode_reports(run_dirs, out_dir)  # RUN_DIRs swept in several modes
     )
     flips_by_run = run_flips(runs)
     files.append(

@@ -31,11 +31,11 @@ import numpy as np
 
 from tuco_eval.errors import TucoError
 from tuco_eval.jsonl import atomic_write_bytes
+from tuco_eval.params import format_alpha
 
 RUN_INFO = "run.json"
 SAMPLES = "samples"
 DOCS = "docs"
-_LIST_KEYS = ("alphas", "tasks")
 _NOT_METRICS = {"doc_id", "tuco", "kl", "base_rank"}  # numeric per-doc fields that are not scores
 _TASK_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
 
@@ -53,12 +53,6 @@ class ScoreMatrix:
     scores: np.ndarray  # shape [A, N], float64
 
 
-def format_alpha(alpha: float) -> str:
-    """The directory spelling of an alpha: ``repr(float(alpha))`` (0.9 -> "0.9", 1 -> "1.0")."""
-    value = float(alpha)
-    if not math.isfinite(value):
-        raise StoreError(f"alpha must be a finite number, got {alpha!r}")
-    return repr(value)
 
 
 def alpha_dir(run_dir: Path | str, alpha: float) -> Path:

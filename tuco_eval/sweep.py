@@ -17,10 +17,9 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import parse_alpha, warn_if_negative
 from tuco_eval.jsonl import disk_errors
+from tuco_eval.params import PAPER_ALPHAS, format_alpha, parse_alphas
 from tuco_eval.store import (
-    format_alpha,
     unit_is_complete,
     unit_lock,
     update_run_info,
@@ -29,23 +28,9 @@ from tuco_eval.store import (
 )
 from tuco_eval.task_rows import filter_names, group_aggregation
 
-PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
-def parse_alphas(values: str | Sequence[Any]) -> list[float]:
-    """A non-empty grid of distinct finite α values, in the given order."""
-    items = [v for v in values.split(",")] if isinstance(values, str) else list(values)
-    items = [v.strip() if isinstance(v, str) else v for v in items]
-    if not items or any(v == "" for v in items):
-        raise TucoError(f"the α grid must be a comma-separated list of numbers, got {values!r}")
-    alphas = [parse_alpha(v) for v in items]
-    for alpha in alphas:
-        warn_if_negative(alpha)
-    duplicates = sorted({format_alpha(a) for a in alphas if alphas.count(a) > 1})
-    if duplicates:
-        raise TucoError(f"the α grid repeats {', '.join(duplicates)}: give each value once")
-    return alphas
 
 
 def check_task_names(names: Sequence[str], task_manager: Any) -> None:

@@ -9,28 +9,22 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from tuco_eval.batching import (
+    encode_prompts,
+    last_token_positions,
+    model_max_length,
+    pad_batch,
+    position_ids_from_mask,
+    real_token_positions,
+)
 from tuco_eval.errors import TucoError
+from tuco_eval.generation import end_of_sequence_ids, greedy_generate
 from tuco_eval.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.jsonl import read_jsonl
 from tuco_eval.layers import takes_logits_to_keep
+from tuco_eval.measures import measures_from_logits, records_of
 from tuco_eval.resume import progress_bar
-
-
-def last_token_positions(attention_mask: Tensor) -> Tensor:
-    """Index of each row's last real token, for left or right padding."""
-    steps = torch.arange(attention_mask.shape[1], device=attention_mask.device)
-    return (attention_mask.long() * (steps + 1)).argmax(dim=1)
-
-
-def position_ids_from_mask(attention_mask: Tensor) -> Tensor:
-    """Positions that ignore padding, so a prompt's positions do not depend on its batch."""
-    return (attention_mask.long().cumsum(dim=1) - 1).clamp(min=0)
-
-
-def real_token_positions(attention_mask: Tensor, counts: Tensor) -> Tensor:
-    """Index of each row's `counts[row]`-th real token (1-based), for left or right padding."""
-    seen = attention_mask.long().cumsum(dim=1)
-    return ((seen == counts[:, None].to(seen.device)) & attention_mask.bool()).long().argmax(dim=1)
+from tuco_eval.token_text import token_pieces
 
 
 @torch.no_grad()
@@ -103,57 +97,10 @@ def report_truncated(count: int) -> None:
         )
 
 
-def encode_prompts(
-    tokenizer: Any,
-    texts: Sequence[str],
-    *,
-    chat_template: bool = False,
-    max_length: int | None = None,
-) -> tuple[list[list[int]], list[bool]]:
-    """Token ids per text (tokenizer defaults, BOS as it adds it), left-truncated to max_length.
-
-    Returns the ids and, per text, whether it was truncated.
-    """
-    if chat_template:
-        if not getattr(tokenizer, "chat_template", None):
-            raise TucoError(
-                "--chat-template was given but the fine-tuned tokenizer has no chat template"
-            )
-        texts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": t}], tokenize=False, add_generation_prompt=True
-            )
-            for t in texts
-        ]
-    encoded = [tokenizer(t, add_special_tokens=not chat_template)["input_ids"] for t in texts]
-    truncated = [bool(max_length) and len(ids) > max_length for ids in encoded]
-    if max_length:
-        encoded = [ids[-max_length:] for ids in encoded]
-    if any(len(ids) == 0 for ids in encoded):
-        raise TucoError("a prompt tokenizes to no tokens at all: remove empty texts")
-    return encoded, truncated
 
 
-def pad_batch(
-    rows: Sequence[Sequence[int]], pad_id: int, side: str = "right"
-) -> tuple[Tensor, Tensor]:
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        span = slice(width - len(row), width) if side == "left" else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
-        mask[i, span] = 1
-    return ids, mask
 
 
-def _model_max_length(model: Any) -> int | None:
-    config = getattr(model, "config", None)
-    for key in ("max_position_embeddings", "n_positions", "seq_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int):
-            return value
-    return None
 
 
 def compute_tuco(
@@ -184,14 +131,11 @@ def compute_tuco(
     Prompts are sorted by length into batches (less padding); results do not depend on it.
     `progress`: true for a bar of its own, or an existing tqdm bar to advance per batch.
     """
-    from tuco_eval.generation import end_of_sequence_ids, greedy_generate
-    from tuco_eval.token_text import token_pieces
-
     if batch_size < 1:
         raise TucoError(f"batch size must be at least 1, got {batch_size}")
     if generate < 0:
         raise TucoError(f"the number of tokens to generate must be 0 or more, got {generate}")
-    context = _model_max_length(joint.model)
+    context = model_max_length(joint.model)
     if generate and context is not None and generate >= context:
         raise TucoError(f"cannot generate {generate} tokens: the model's context is {context}")
     encoded, truncated = encode_prompts(
@@ -239,8 +183,6 @@ def compute_tuco(
                 results[index]["response"] = tokenizer.decode(responses[row])
                 results[index]["n_response_tokens"] = len(responses[row])
         if base_logits is not None:
-            from tuco_eval.measures import measures_from_logits, records_of
-
             if generate:  # the base sees the prompts alone, as the joint logits at `ends` did
                 ids, mask = pad_batch(prompts, pad_id, padding_side)
             extra = measures_from_logits(

@@ -54,7 +54,7 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.cv import cross_validate, format_table
-    from tuco_eval.mode_store import mode_roots
+    from tuco_eval.modes.store import mode_roots
 
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:
-    from tuco_eval.mode_cv import cross_validate_modes, format_modes_table
+    from tuco_eval.modes.cv import cross_validate_modes, format_modes_table
 
     result = cross_validate_modes(args.run_dir, **_settings(args))
     for mode, per_mode in result["per_mode"].items():

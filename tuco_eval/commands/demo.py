@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuco_eval.commands._pair_options import add_device_argument, resolve_device
+from tuco_eval.commands.pair_options import add_device_argument, resolve_device
 
 HELP = "Run the offline demo: TuCo, an α sweep, 5-fold CV and a report on a real model pair."
 

@@ -5,18 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuco_eval.commands._pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
+from tuco_eval.commands.pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
+from tuco_eval.experiments import NAMES
 
 HELP = (
     "TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
     "many-shot, gcg): per-prompt JSONL, summary with AUCs, and plots."
 )
-NAMES = (
-    "web-vs-chat",
-    "languages",
-    "many-shot",
-    "gcg",
-)  # kept in step with experiments.EXPERIMENTS
 
 
 def _shots(value: str) -> list[int]:
@@ -102,10 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.errors import TucoError
-    from tuco_eval.experiments import JailbreakOptions, run_experiment, wants_jailbreak
-    from tuco_eval.jailbreak import REFUSAL_STRINGS, read_refusal_strings
+    from tuco_eval.experiments.jailbreak import REFUSAL_STRINGS, read_refusal_strings
+    from tuco_eval.experiments.prompts import read_gcg, read_translations
+    from tuco_eval.experiments.run import JailbreakOptions, run_experiment, wants_jailbreak
     from tuco_eval.jsonl import ensure_writable_dir
-    from tuco_eval.prompts import read_gcg, read_translations
 
     # every user file is read before the models load: a typo fails in a second, not minutes
     judge = wants_jailbreak(args.name, args.jailbreak)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.commands._pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
+from tuco_eval.commands.pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
 
 HELP = (
     "TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
@@ -76,9 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.errors import TucoError
-    from tuco_eval.joint import parse_alpha
     from tuco_eval.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
     from tuco_eval.pair import pair_identity
+    from tuco_eval.params import parse_alpha
     from tuco_eval.resume import discard, resumable_map
     from tuco_eval.token_page import write_token_page
     from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated

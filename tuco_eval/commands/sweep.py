@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from tuco_eval.commands._pair_options import BATCH_SIZE, add_device_argument, resolve_device
+from tuco_eval.commands.pair_options import BATCH_SIZE, add_device_argument, resolve_device
 
 HELP = "Evaluate lm-eval tasks at every α of a grid (pair loaded once); resumable per (α, task)."
 
@@ -102,9 +102,9 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.errors import TucoError
     from tuco_eval.jsonl import ensure_writable_dir
     from tuco_eval.lm import TucoScaledLM
-    from tuco_eval.mode_sweep import sweep_modes
-    from tuco_eval.modes import parse_modes
-    from tuco_eval.sweep import check_task_names, parse_alphas
+    from tuco_eval.modes.sweep import sweep_modes
+    from tuco_eval.params import parse_alphas, parse_modes
+    from tuco_eval.sweep import check_task_names
 
     alphas = parse_alphas(args.alphas)  # every cheap check before the models load
     modes = parse_modes(args.modes) if args.modes else None

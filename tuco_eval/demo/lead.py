@@ -10,7 +10,7 @@ from typing import Any
 from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
 from tuco_eval.html_page import esc, svg_figure, table
 from tuco_eval.html_report import Lead
-from tuco_eval.store import format_alpha
+from tuco_eval.params import format_alpha
 
 
 def _agreement_table(agreement: dict[str, dict[float, float]], grid: tuple[float, ...]) -> str:

@@ -84,7 +84,7 @@ def load_demo_pair(name: str, device: str, adapter: str = "categories") -> DemoP
 
 def measure_tuco(pair: Any, sets: dict[str, list[str]], batch_size: int, path: Path) -> dict[str, Any]:
     """TuCo on each prompt set (the first is the positive one); means and the AUC of the first two."""
-    from tuco_eval.experiment_summary import auc, values_by_set
+    from tuco_eval.experiments.summary import auc, values_by_set
     from tuco_eval.jsonl import write_jsonl_atomic
     from tuco_eval.tuco import compute_tuco
 
@@ -241,7 +241,7 @@ def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[s
 
 
 def _histogram(tuco: dict[str, Any], label: str, stem: Path) -> list[Path]:
-    from tuco_eval.experiment_plots import histograms
+    from tuco_eval.experiments.plots import histograms
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     return histograms(tuco["rows"], label, stem, metrics=("tuco",))

@@ -7,7 +7,7 @@ from typing import Any
 
 from tuco_eval import tables
 from tuco_eval.jsonl import atomic_write_text
-from tuco_eval.store import format_alpha
+from tuco_eval.params import format_alpha
 
 
 def pct(value: float) -> str:

@@ -9,7 +9,7 @@ paired sign-flip p-value (the tests of docs/cv.md). See docs/modes.md.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from itertools import combinations
 from pathlib import Path
 
@@ -20,15 +20,14 @@ from tuco_eval.cv import (
     CV_FORMAT,
     SIGNIFICANCE_LEVEL,
     CVError,
-    _sign,
-    choose_alpha,
     cross_validate,
-    fold_test_indices,
+    objective_sign,
+    out_of_fold,
     paired_bootstrap_ci,
     run_rows,
     sign_flip_p_value,
 )
-from tuco_eval.mode_store import mode_roots
+from tuco_eval.modes.store import mode_roots
 from tuco_eval.store import (
     ScoreMatrix,
     atomic_write_json,
@@ -40,21 +39,6 @@ from tuco_eval.store import (
 MODES_FILE = "modes.json"
 
 
-def cv_doc_scores(
-    scores: np.ndarray,
-    alphas: Sequence[float],
-    folds: int = 5,
-    seed: int = 0,
-    objective: str = "max",
-) -> np.ndarray:
-    """Each doc's score at the α chosen on the other folds (the per-doc terms of acc_cv)."""
-    scores, grid = np.asarray(scores, dtype=np.float64), np.asarray(alphas, dtype=np.float64)
-    out = np.empty(scores.shape[1])
-    for test in fold_test_indices(scores.shape[1], folds, seed):
-        train = np.ones(scores.shape[1], dtype=bool)
-        train[test] = False
-        out[test] = scores[choose_alpha(scores[:, train].mean(axis=1), grid, objective), test]
-    return out
 
 
 def compare_pair(
@@ -64,7 +48,7 @@ def compare_pair(
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     p_value = sign_flip_p_value(diff, n_boot, seed)
     low, high = paired_bootstrap_ci(diff, n_boot, seed)
-    better = _sign(objective) * float(diff.mean())
+    better = objective_sign(objective) * float(diff.mean())
     return {
         "diff": float(diff.mean()),
         "ci95": [low, high],
@@ -95,7 +79,7 @@ def compare_modes_scores(
     for mode, matrix in matrices.items():
         if len(docs) < folds:
             raise CVError(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
-        per_doc[mode] = cv_doc_scores(matrix.scores, matrix.alphas, folds, seed, objective)
+        per_doc[mode] = out_of_fold(matrix.scores, matrix.alphas, folds, seed, objective)[1]
         one = int(np.argmin(np.abs(matrix.alphas - 1.0)))
         summary[mode] = {
             "acc_alpha1": float(matrix.scores[one].mean()),
@@ -110,11 +94,12 @@ def compare_modes_scores(
         f"{a} - {b}": compare_pair(per_doc[a], per_doc[b], seed, n_boot, objective)
         for a, b in combinations(modes, 2)
     }
-    best = max(modes, key=lambda m: _sign(objective) * summary[m]["acc_cv"])
+    best = max(modes, key=lambda m: objective_sign(objective) * summary[m]["acc_cv"])
     return {"n": int(len(docs)), "modes": summary, "pairs": pairs, "best": best}
 
 
-def _fingerprint(roots: Mapping[str, Path]) -> str:
+def modes_fingerprint(roots: Mapping[str, Path]) -> str:
+    """One fingerprint over every mode's store: modes.json is stale when any of them changed."""
     digest = hashlib.sha256()
     for mode, root in roots.items():
         digest.update(f"{mode}\0{store_fingerprint(root)}\0".encode())
@@ -182,7 +167,7 @@ def cross_validate_modes(
             "significance_level": SIGNIFICANCE_LEVEL,
             "modes": list(roots),
             "label": read_run_info(run_dir).get("label") or run_dir.name,
-            "fingerprint": _fingerprint(roots),
+            "fingerprint": modes_fingerprint(roots),
         },
         "tasks": comparison,
         "per_mode": per_mode,

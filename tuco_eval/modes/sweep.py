@@ -1,6 +1,6 @@
 """The α sweep over several scaling modes: the pair loaded once, the mode switched in place.
 
-Each mode writes to its own store (`tuco_eval.mode_store`: RUN_DIR for activation,
+Each mode writes to its own store (`tuco_eval.modes.store`: RUN_DIR for activation,
 RUN_DIR/mode=<mode>/ for the others).
 """
 
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.mode_store import mode_root, parse_mode
+from tuco_eval.modes.store import mode_root
+from tuco_eval.params import parse_mode
 from tuco_eval.store import update_run_info
 from tuco_eval.sweep import sweep
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
+from tuco_eval.batching import encode_prompts, model_max_length
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import Pair
 from tuco_eval.resume import progress_bar
-from tuco_eval.tuco import _model_max_length, encode_prompts
 
 REFUSAL_STRINGS = (
     "I'm sorry",
@@ -88,7 +88,7 @@ def sample_completions(
     prompt, or true for a bar of its own."""
     if samples < 1 or max_new_tokens < 1:
         raise TucoError("--samples and --max-new-tokens must be at least 1")
-    limit = _model_max_length(pair.model)
+    limit = model_max_length(pair.model)
     encoded, _ = encode_prompts(
         pair.tokenizer, texts, max_length=limit - max_new_tokens if limit else None
     )

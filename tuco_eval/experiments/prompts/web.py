@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.prompts.base import Prompt, rng_for, user_turn
-from tuco_eval.prompts.sources import data_source, web_records
+from tuco_eval.experiments.prompts.base import Prompt, rng_for, user_turn
+from tuco_eval.experiments.prompts.sources import data_source, web_records
 
 WINDOW_TOKENS = 97
 

@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.errors import TucoError
+from tuco_eval.experiments.prompts.base import Prompt, seeded_sample, user_turn
+from tuco_eval.experiments.prompts.sources import advbench_goals, data_source
 from tuco_eval.jsonl import read_jsonl
-from tuco_eval.prompts.base import Prompt, seeded_sample, user_turn
-from tuco_eval.prompts.sources import advbench_goals, data_source
 
 ENGLISH = "en"
 

@@ -15,15 +15,15 @@ import torch
 from torch import Tensor, nn
 
 from tuco_eval.adapter_off import AdaptersOff, check_switchable
-from tuco_eval.layers import find_blocks, takes_logits_to_keep
-from tuco_eval.pair import Pair
-from tuco_eval.tuco import (
-    _model_max_length,
+from tuco_eval.batching import (
     encode_prompts,
     last_token_positions,
+    model_max_length,
     pad_batch,
     position_ids_from_mask,
 )
+from tuco_eval.layers import find_blocks, takes_logits_to_keep
+from tuco_eval.pair import Pair
 
 
 def outputco_from(ft_last: Tensor, base_last: Tensor) -> Tensor:
@@ -77,7 +77,7 @@ def compute_outputco(
 ) -> list[float]:
     """OutputCo of each text, in input order, tokenized as `compute_tuco` tokenizes it."""
     encoded, _ = encode_prompts(
-        pair.tokenizer, texts, max_length=_model_max_length(pair.joint.model)
+        pair.tokenizer, texts, max_length=model_max_length(pair.joint.model)
     )
     device = next(pair.model.parameters()).device
     pad_id = pair.tokenizer.pad_token_id if pair.tokenizer.pad_token_id is not None else 0

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import parse_alpha
 from tuco_eval.layers import unwrap
+from tuco_eval.params import parse_alpha
 
 
 @dataclass

@@ -11,31 +11,9 @@ modes existed is the activation store of a multi-mode RUN_DIR.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from tuco_eval.errors import TucoError
+from tuco_eval.params import DEFAULT_MODE, MODES, parse_mode
 from tuco_eval.store import RUN_INFO, list_units
-
-MODES = ("activation", "logits", "weights")
-DEFAULT_MODE = "activation"
-
-
-def parse_mode(value: Any) -> str:
-    """One of MODES (case-insensitive), or a TucoError listing them."""
-    mode = str(value).strip().lower()
-    if mode not in MODES:
-        raise TucoError(f"mode must be one of {', '.join(MODES)}; got {value!r}")
-    return mode
-
-
-def parse_modes(value: str) -> list[str]:
-    """A comma-separated list of distinct modes, in the given order."""
-    modes = [parse_mode(v) for v in value.split(",") if v.strip()]
-    if not modes:
-        raise TucoError(f"--modes names no mode; use some of {', '.join(MODES)}")
-    if len(set(modes)) != len(modes):
-        raise TucoError(f"--modes repeats a mode: {value!r}")
-    return modes
 
 
 def mode_root(run_dir: str | Path, mode: str) -> Path:

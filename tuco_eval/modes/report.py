@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 from tuco_eval import plots, tables
-from tuco_eval.cv import CV_FORMAT
-from tuco_eval.mode_cv import (
+from tuco_eval.cv import load_cached
+from tuco_eval.jsonl import file_slug
+from tuco_eval.modes.cv import (
     MODES_FILE,
-    _fingerprint,
     cross_validate_modes,
+    modes_fingerprint,
     modes_table,
     shared_mode_metric,
 )
-from tuco_eval.mode_store import mode_roots
-
-_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
+from tuco_eval.modes.store import mode_roots
 
 
 def load_modes_cv(run_dir: Path) -> dict:
     """RUN_DIR/modes.json, recomputed (same settings) when missing or older than any mode's store."""
-    try:
-        result = json.loads((run_dir / MODES_FILE).read_text())
-        settings = {key: result["config"][key] for key in _SETTINGS}
-        settings["filter"] = result["config"].get("filter")
-        fresh = result["config"]["fingerprint"] == _fingerprint(mode_roots(run_dir))
-        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
-    except (OSError, ValueError, KeyError, TypeError):
-        return cross_validate_modes(run_dir)
-    return result if fresh else cross_validate_modes(run_dir, **settings)
-
-
-def _slug(text: str) -> str:
-    from tuco_eval.report import _slug as slug
-
-    return slug(text)
+    return load_cached(
+        run_dir / MODES_FILE,
+        modes_fingerprint(mode_roots(run_dir)),
+        lambda **settings: cross_validate_modes(run_dir, **settings),
+        key="fingerprint",
+    )
 
 
 def mode_panels(result: dict) -> list[tuple[str, list[plots.Curve]]]:
@@ -60,7 +49,7 @@ def write_mode_reports(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
         if len(mode_roots(run_dir)) < 2:
             continue
         result = load_modes_cv(run_dir)
-        cfg, name = result["config"], _slug(result["config"]["label"])
+        cfg, name = result["config"], file_slug(result["config"]["label"])
         metric = shared_mode_metric(result) or "score"  # tasks of different metrics: a neutral name
         headers, rows = modes_table(result)
         md = out_dir / f"modes_{name}.md"

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.prompts.base import Prompt, seeded_sample, user_turn
-from tuco_eval.prompts.sources import data_source, hh_rlhf_dialogues
+from tuco_eval.experiments.prompts.base import Prompt, seeded_sample, user_turn
+from tuco_eval.experiments.prompts.sources import data_source, hh_rlhf_dialogues
 
 _FIRST_HUMAN_TURN = re.compile(r"Human:(.*?)(?:\n\nAssistant:|$)", re.DOTALL)
 

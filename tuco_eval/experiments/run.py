@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval import __version__
-from tuco_eval import experiment_plots as plots
-from tuco_eval import experiment_summary as summ
 from tuco_eval.errors import TucoError
-from tuco_eval.experiment_html import write_experiment_page
-from tuco_eval.jailbreak import (
+from tuco_eval.experiments import NAMES, plots
+from tuco_eval.experiments import summary as summ
+from tuco_eval.experiments.jailbreak import (
     MAX_NEW_TOKENS,
     MIN_COMPLIANT,
     REFUSAL_STRINGS,
@@ -31,10 +30,9 @@ from tuco_eval.jailbreak import (
     jailbreak_labels,
     sample_completions,
 )
-from tuco_eval.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
-from tuco_eval.outputco import compute_outputco
-from tuco_eval.pair import Pair, pair_identity
-from tuco_eval.prompts import (
+from tuco_eval.experiments.outputco import compute_outputco
+from tuco_eval.experiments.page import write_experiment_page
+from tuco_eval.experiments.prompts import (
     Prompt,
     chat_prompts,
     gcg_prompts,
@@ -44,8 +42,10 @@ from tuco_eval.prompts import (
     read_translations,
     web_prompts,
 )
-from tuco_eval.prompts.harmful import ENGLISH, GcgRow, Translation
-from tuco_eval.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
+from tuco_eval.experiments.prompts.harmful import ENGLISH, GcgRow, Translation
+from tuco_eval.experiments.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
+from tuco_eval.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
+from tuco_eval.pair import Pair, pair_identity
 from tuco_eval.resume import discard, resumable_map
 from tuco_eval.tuco import compute_tuco, report_truncated
 
@@ -120,12 +120,18 @@ class Experiment:
     jailbreak: bool | None  # default; None: not available (no harmful prompts)
 
 
-EXPERIMENTS: dict[str, Experiment] = {
-    "web-vs-chat": Experiment(_web_vs_chat, lambda sets: [("chat", "web")], None),
-    "languages": Experiment(_languages, _first_vs_rest(ENGLISH), True),
-    "many-shot": Experiment(_many_shot, _smallest_k_vs_rest, False),
-    "gcg": Experiment(_gcg, _first_vs_rest("plain"), True),
-}
+EXPERIMENTS: dict[str, Experiment] = dict(  # in the order of NAMES, the CLI's list
+    zip(
+        NAMES,
+        (
+            Experiment(_web_vs_chat, lambda sets: [("chat", "web")], None),
+            Experiment(_languages, _first_vs_rest(ENGLISH), True),
+            Experiment(_many_shot, _smallest_k_vs_rest, False),
+            Experiment(_gcg, _first_vs_rest("plain"), True),
+        ),
+        strict=True,
+    )
+)
 
 
 def experiment(name: str) -> Experiment:

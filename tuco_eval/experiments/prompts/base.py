@@ -7,9 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuco_eval.errors import TucoError
-
-Message = dict[str, str]  # {"role": "user" | "assistant", "content": ...}
+from tuco_eval.batching import render_chat
 
 
 @dataclass(frozen=True)
@@ -38,23 +36,6 @@ def seeded_sample(items: Sequence[Any], n: int | None, seed: int, purpose: str) 
     return rng_for(seed, purpose).sample(pool, k)
 
 
-def render_chat(tokenizer: Any, messages: Sequence[Message]) -> str:
-    """The chat template's string for `messages`, ending with the assistant's generation prompt.
-
-    A leading BOS written by the template is dropped when the tokenizer adds BOS itself, so that
-    tokenizing the string with special tokens (as `score` does) gives the template's tokens once.
-    """
-    if not getattr(tokenizer, "chat_template", None):
-        raise TucoError(
-            "the chat template was asked for but the fine-tuned tokenizer has none "
-            "(turn it off with --no-chat-template)"
-        )
-    text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
-    bos = getattr(tokenizer, "bos_token", None)
-    adds_bos = bos is not None and tokenizer("")["input_ids"][:1] == [tokenizer.bos_token_id]
-    if adds_bos and text.startswith(bos):
-        text = text[len(bos) :]
-    return text
 
 
 def user_turn(tokenizer: Any, content: str, chat_template: bool) -> str:

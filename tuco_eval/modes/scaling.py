@@ -1,8 +1,8 @@
 """Three ways to scale fine-tuning by α behind one switch: activation (TuCo), logits, weights.
 
     activation  x_{l+1} = x_l + PTC_l + α·FTC_l          (the paper's; tuco_eval.joint)
-    logits      ℓ = log_softmax(ℓ_PT + α(ℓ_FT − ℓ_PT))    (tuco_eval.logit_mix)
-    weights     θ = θ_PT + α(θ_FT − θ_PT)                 (tuco_eval.weight_mix)
+    logits      ℓ = log_softmax(ℓ_PT + α(ℓ_FT − ℓ_PT))    (tuco_eval.modes.logits)
+    weights     θ = θ_PT + α(θ_FT − θ_PT)                 (tuco_eval.modes.weights)
 
 `Scaling.active(sums)` wraps one model call (scoring or `generate`) in the current mode at the
 joint's α. In logits and weights modes the joint runs at α = 1 and only records TuCo, if asked:
@@ -21,9 +21,9 @@ from torch import nn
 from tuco_eval.base_pass import base_forward
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums
-from tuco_eval.logit_mix import LogitMix
-from tuco_eval.mode_store import DEFAULT_MODE, MODES, parse_mode, parse_modes
-from tuco_eval.weight_mix import DenseWeightMix, LoraWeightMix, weight_mix_for
+from tuco_eval.modes.logits import LogitMix
+from tuco_eval.modes.weights import DenseWeightMix, LoraWeightMix, weight_mix_for
+from tuco_eval.params import DEFAULT_MODE, MODES, parse_mode, parse_modes
 
 __all__ = ["DEFAULT_MODE", "MODES", "Scaling", "parse_mode", "parse_modes"]
 
@@ -105,7 +105,3 @@ class Scaling:
             self._weights.restore()
         yield
 
-    def restore(self) -> None:
-        """θ_FT back in the weights, on request (the next weights-mode call mixes again)."""
-        if self._weights is not None:
-            self._weights.restore()

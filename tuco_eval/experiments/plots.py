@@ -15,8 +15,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from tuco_eval.experiment_summary import values_by_set  # noqa: E402
-from tuco_eval.plots import _save  # noqa: E402
+from tuco_eval.experiments.summary import values_by_set  # noqa: E402
+from tuco_eval.plots import save_figure  # noqa: E402
 
 METRIC_LABELS = {"tuco": "TuCo", "outputco": "OutputCo"}
 
@@ -48,7 +48,7 @@ def histograms(records: Sequence[Mapping[str, Any]], title: str, stem: Path,
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, title="prompt set", title_fontsize=8)
     fig.suptitle(title)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def layer_profiles(records: Sequence[Mapping[str, Any]], title: str, stem: Path) -> list[Path]:
@@ -68,7 +68,7 @@ def layer_profiles(records: Sequence[Mapping[str, Any]], title: str, stem: Path)
     ax.set_title(f"{title}: fine-tuning versus pre-training contribution per block")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, title="prompt set", title_fontsize=8)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def shots_of(set_name: str) -> int | None:
@@ -94,4 +94,4 @@ def versus_shots(records: Sequence[Mapping[str, Any]], title: str, stem: Path) -
     ax.set_title(f"{title}: contribution of fine-tuning versus shots")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, stem)
+    return save_figure(fig, stem)
