@@ -5,3 +5,12 @@
 
 # the experiments `run.EXPERIMENTS` defines, named here so the CLI lists them without torch
 NAMES = ("web-vs-chat", "languages", "many-shot", "gcg")
+
+
+def __getattr__(name: str):
+    # `from tuco_eval.experiments import run_experiment` works; torch loads on that first use only
+    if name in ("run_experiment", "EXPERIMENTS"):
+        from tuco_eval.experiments import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'tuco_eval.experiments' has no attribute {name!r}")
