@@ -1,4 +1,10 @@
-"""Render a table of already formatted cells as Markdown (lm-eval `make_table` look), LaTeX, CSV."""
+"""Render a table of already formatted cells as Markdown (lm-eval `make_table` look), LaTeX, CSV.
+
+Markdown is pytablewriter's, as lm-eval's own tables; CSV is the `csv` module's. LaTeX stays
+written here: pytablewriter's LaTeX writers emit a math-mode `array` of `\\verb` cells (for
+Jupyter), which does not compile in a document body, breaks on a `|` in a cell and has neither
+caption nor booktabs rules.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,10 @@ import csv
 import io
 import re
 from collections.abc import Sequence
+
+from pytablewriter import MarkdownTableWriter
+from pytablewriter.style import Style
+from pytablewriter.typehint import String
 
 Row = Sequence[str]
 
@@ -16,26 +26,17 @@ def _is_numeric(cell: str) -> bool:
 
 
 def markdown(headers: Row, rows: Sequence[Row]) -> str:
-    """Pipe table; numeric columns right-aligned, headers centred, like lm-eval's make_table."""
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """Pipe table by pytablewriter, as lm-eval's make_table: numeric columns right-aligned,
+    headers centred, a `|` inside a cell escaped."""
     numeric = [bool(rows) and all(_is_numeric(r[i]) for r in rows) for i in range(len(headers))]
-    head = "|" + "|".join(h.center(w) for h, w in zip(headers, widths, strict=True)) + "|"
-    rule = (
-        "|"
-        + "|".join(
-            "-" * (w - 1) + (":" if n else "-") for w, n in zip(widths, numeric, strict=True)
-        )
-        + "|"
+    writer = MarkdownTableWriter(
+        headers=list(headers),
+        value_matrix=[list(r) for r in rows],
+        margin=0,
+        type_hints=[String] * len(headers),  # cells come formatted: no re-reading "+5.00" as 5.000
+        column_styles=[Style(align="right" if n else "left") for n in numeric],
     )
-    body = [
-        "|"
-        + "|".join(
-            c.rjust(w) if n else c.ljust(w) for c, w, n in zip(r, widths, numeric, strict=True)
-        )
-        + "|"
-        for r in rows
-    ]
-    return "\n".join([head, rule, *body]) + "\n"
+    return writer.dumps()
 
 
 _LATEX_ESCAPES = {
