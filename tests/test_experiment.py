@@ -172,7 +172,10 @@ def _records(out):
 def _check_outputs(out, summary, figures):
     records = _records(out)
     assert json.loads((out / "summary.json").read_text()) == summary
-    assert "| set | n | mean |" in (out / "summary.md").read_text()
+    table_rows = [line.split("|")[1:-1] for line in (out / "summary.md").read_text().splitlines()
+                  if line.startswith("|")]
+    assert [c.strip() for c in table_rows[0][:3]] == ["set", "n", "mean"]
+    assert {row[0].strip() for row in table_rows} >= set(summary["sets"])
     page = (out / "index.html").read_text()  # the browser checks are in test_html_report.py
     assert page.count("data:image/svg+xml;base64,") == len(figures) and 'id="auc"' in page
     for stem in figures:

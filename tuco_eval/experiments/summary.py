@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from tuco_eval import tables
+
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 METRICS = ("tuco", "outputco")
 
@@ -93,6 +95,10 @@ def _entry(
     }
 
 
+STATS_HEADERS = ["set", "n", "mean", "std", "q05", "q25", "median", "q75", "q95"]
+AUC_HEADERS = ["metric", "positive", "negative", "n+", "n−", "AUC"]
+
+
 def _fmt(value: float | None) -> str:
     return "—" if value is None else f"{value:.3f}"
 
@@ -106,10 +112,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     ]
     for metric, title in (("tuco", "TuCo"), ("outputco", "OutputCo")):
         lines += [f"## {title} per set", ""]
-        lines += [
-            "| set | n | mean | std | q05 | q25 | median | q75 | q95 |",
-            "|---|---|---|---|---|---|---|---|---|",
-        ]
+        rows = []
         for name, stats in summary["sets"].items():
             s = stats[metric]
             q = s.get("quantiles", {})
@@ -118,7 +121,8 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
                 s.get("std"),
                 *(q.get(k) for k in ("q05", "q25", "q50", "q75", "q95")),
             ]
-            lines.append(f"| {name} | {s['n']} | " + " | ".join(_fmt(c) for c in cells) + " |")
+            rows.append([name, str(s["n"]), *(_fmt(c) for c in cells)])
+        lines.append(tables.markdown(STATS_HEADERS, rows).rstrip("\n"))
         lines.append("")
     for key, title in (("auc", "AUC between sets"), ("jailbreak_auc", "AUC for jailbreak success")):
         if not summary.get(key):
@@ -129,12 +133,12 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
             "AUC > 0.5: the positive set scores higher; — when a side is empty.",
             "",
         ]
-        lines += ["| metric | positive | negative | n+ | n− | AUC |", "|---|---|---|---|---|---|"]
-        for e in summary[key]:
-            lines.append(
-                f"| {e['metric']} | {e['positive']} | {e['negative']} | {e['n_positive']} | "
-                f"{e['n_negative']} | {_fmt(e['auc'])} |"
-            )
+        rows = [
+            [e["metric"], e["positive"], e["negative"], str(e["n_positive"]),
+             str(e["n_negative"]), _fmt(e["auc"])]
+            for e in summary[key]
+        ]
+        lines.append(tables.markdown(AUC_HEADERS, rows).rstrip("\n"))
         lines.append("")
     if "jailbreak" in summary:
         j = summary["jailbreak"]
