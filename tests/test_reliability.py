@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_eval import simple_evaluate
+from test_exactness import _reference_loglikelihood
 
 from tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval import store
@@ -68,8 +69,12 @@ def test_out_of_memory_names_the_batch_size(lm, task_manager, monkeypatch):
 def test_automatic_batch_size_still_works(pair_dirs, task_manager):
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=1.1, device="cpu",
                       batch_size="auto", max_batch_size=8)
-    out = simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=4, bootstrap_iters=0)
-    assert 0 <= out["results"]["tiny_mc"]["acc,none"] <= 1
+    out = simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=4,
+                          bootstrap_iters=0, log_samples=True)
+    for sample in out["samples"]["tiny_mc"]:  # each log-likelihood against the naive block loop
+        for (context, continuation), resp in zip(sample["arguments"], sample["resps"], strict=True):
+            expected, _ = _reference_loglikelihood(lm.model, lm.base_model, *lm._encode_pair(context, continuation), 1.1)
+            assert resp[0][0] == pytest.approx(expected, abs=1e-4)
 
 
 def test_negative_alpha_is_allowed_with_a_warning(lm, caplog):
