@@ -12,8 +12,9 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
+from transformers import AutoModelForCausalLM
 
-from tiny_models import FIXTURE_TASKS
+from tiny_models import FIXTURE_TASKS, make_hybrid
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.tuco import tuco_of_batch
 
@@ -35,7 +36,9 @@ def _logliks(samples):
 
 def test_alpha_one_and_zero_match_plain_hf(lm, pair_dirs, task_manager):
     ft_hf = HFLM(pretrained=pair_dirs[0], device="cpu", batch_size=4)
-    base_hf = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
+    # α = 0: base blocks on the fine-tuned embedding, final norm and head (the pair differs in all)
+    ft, base = (AutoModelForCausalLM.from_pretrained(d) for d in pair_dirs)
+    base_hf = HFLM(pretrained=make_hybrid(ft, base), tokenizer=ft_hf.tokenizer, device="cpu", batch_size=4)
     lm.alpha = 1.0
     assert _logliks(_samples(lm, task_manager)) == _logliks(_samples(ft_hf, task_manager))
     lm.alpha = 0.0  # in place: nothing reloaded
