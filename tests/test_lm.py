@@ -85,6 +85,7 @@ def _run(args, tmp_path):
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
 
 
+@pytest.mark.slow
 def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     lm_eval = Path(sys.executable).with_name("lm_eval")
     out = tmp_path / "out"
@@ -101,6 +102,7 @@ def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     assert logged["alpha"] == 1.1 and 0 < logged["tuco"] < 1
 
 
+@pytest.mark.slow
 def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
     lm_eval = Path(sys.executable).with_name("lm_eval")
     done = _run([str(lm_eval), "--model", "tuco_scaled", "--model_args",
@@ -111,6 +113,7 @@ def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
     assert done.stderr.splitlines()[-1] == "lm_eval: error: alpha must be a number such as 1.1, got 'abc'"
 
 
+@pytest.mark.slow
 def test_module_fallback_and_builtin_models_still_registered(pair_dirs, tmp_path):
     done = _run([sys.executable, "-c",
                  "import sys; from lm_eval.api.registry import get_model; "

@@ -173,12 +173,13 @@ def test_unwritable_output_fails_before_loading(pair_dirs, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_old_spellings_still_reach_the_command(pair_dirs, tmp_path):
+def test_old_spellings_still_reach_the_command(pair_dirs, tmp_path, run_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = _cli("sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
-                "--include_path", FIXTURE_TASKS, "--batch_size", "auto", "--out", str(blocker / "run"))
-    assert done.returncode == 2 and "cannot write to --output" in done.stderr, done.stderr
+    code, _, err = run_cli(["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
+                            "tiny_mc", "--include_path", FIXTURE_TASKS, "--batch_size", "auto", "--out",
+                            blocker / "run"])
+    assert code == 2 and "cannot write to --output" in err, err
 
 
 @pytest.mark.parametrize(("old", "new"), [

@@ -164,19 +164,18 @@ def test_cli_report(runs, tmp_path):
     assert str(tmp_path / "rep" / "leaderboard.md") in done.stdout.splitlines()
 
 
-def test_cli_missing_run_dir_is_one_line_exit_2(tmp_path):
-    for args in (
-        ["cv", str(tmp_path / "nope")],
-        ["report", str(tmp_path / "nope"), "--output", str(tmp_path)],
-    ):
-        done = cli(*args)
-        assert done.returncode == 2
-        assert len(done.stderr.strip().splitlines()) == 1 and "does not exist" in done.stderr
+def test_cli_missing_run_dir_is_one_line_exit_2(tmp_path, run_cli):
+    done = cli("cv", str(tmp_path / "nope"))  # one real process; the same for report in process
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "does not exist" in done.stderr
+    code, _, err = run_cli(["report", tmp_path / "nope", "--output", tmp_path])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and "does not exist" in err
 
 
-def test_cli_help_states_defaults():
-    done = cli("cv", "--help")
-    assert done.returncode == 0
+def test_cli_help_states_defaults(run_cli):
+    code, stdout, _ = run_cli(["cv", "--help"])
+    assert code == 0
     for default in ("(default: 5)", "(default: max)", "(default: 0)",
                     "(default: each task's primary metric"):
-        assert default in " ".join(done.stdout.split())
+        assert default in " ".join(stdout.split())
