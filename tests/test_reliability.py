@@ -288,6 +288,7 @@ def test_pickled_weights_load_without_running_code(pair_dirs, tmp_path):
     assert not _Payload.marker.exists()  # weights_only=True: the pickle's code never ran
 
 
+@pytest.mark.slow
 def test_lm_eval_passthrough_reports_user_errors_in_one_line(pair_dirs):
     done = _cli("lm-eval", "--model", "tuco_scaled", "--model_args", f"pretrained={pair_dirs[0]}",
                 "--tasks", "tiny_mc", "--include_path", FIXTURE_TASKS, "--device", "cpu")
