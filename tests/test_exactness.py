@@ -1,6 +1,7 @@
 """Every log-likelihood request type of `tuco_scaled` against a cache-free, one-prompt-at-a-time
 reference: the residual stream written out block by block (x + PTC + α·FTC, as in test_joint),
-then the fine-tuned model's own final norm and head. Generation: tests/test_generation.py."""
+then the fine-tuned model's own final norm and head; and `generate_until` against greedy
+decoding of the same reference (cached-generation modes: tests/test_generation.py)."""
 
 from __future__ import annotations
 
