@@ -5,7 +5,7 @@ TORCH_CPU ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install test lint demo bench
+.PHONY: install test test-fast lint demo bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,6 +19,9 @@ install: $(VENV)/.installed
 
 test: install
 	$(PY) -m pytest -x --durations=10
+
+test-fast: install  # the suite without the tests marked slow, for quick checks while editing
+	$(PY) -m pytest -x -m "not slow" --durations=10
 
 lint: install
 	$(VENV)/bin/ruff check .

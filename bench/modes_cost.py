@@ -4,7 +4,8 @@ Mid-size random Llama pair (8 blocks, hidden 512, vocabulary 32000), batch 8 x 2
 CPU, α = 1.1. Times are per scoring forward (as lm-eval's `_model_call`), relative to one plain
 fine-tuned forward; `weights` mixes once per α (timed apart), then runs as one model. Prints the
 extra bytes of the weights mode (the saved θ_FT of the parameters that differ) against the
-model's parameter bytes last.
+model's parameter bytes, then `ratio: <weights mode / fine-tuned alone>` last (target about 1:
+once mixed, the weights mode is one model's forward).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def main() -> None:
     weights.mode = "activation"
     print(f"weights-mode extra bytes: {held / 2**20:.1f} MiB of {total / 2**20:.1f} MiB parameters "
           f"({held / total:.2f} of a full copy)")
+    print(f"ratio: {times['weights'] / times['fine-tuned alone']:.3f}")
 
 
 if __name__ == "__main__":

@@ -244,3 +244,26 @@ def page_for(browser):
         local.context.close()
     for local in opened:
         local.assert_clean()
+
+
+# ---------------------------------------------------------------------------------------------
+# tuco-eval's CLI in this process (each file keeps one real subprocess test per entry point)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """`run_cli(args) -> (exit code, stdout, stderr)` of `tuco_eval.cli.main`, without the few
+    seconds a fresh interpreter spends importing torch and lm-eval."""
+    from tuco_eval.cli import main
+
+    def run(args: list[str]) -> tuple[int, str, str]:
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as exit:  # argparse's usage errors
+            code = exit.code
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run

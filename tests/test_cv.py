@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-from sklearn.model_selection import KFold
 
 from tuco_eval import cv, store
 from tuco_eval.cv import CVError
@@ -66,13 +65,32 @@ def test_min_objective_mirrors_max_on_negated_scores():
     assert down["significant"] == up["significant"] is True
 
 
-def test_a_gain_against_the_objective_is_not_significant():
-    scores = noise(500, 4)
-    scores[ONE] = 1.0  # alpha=1 is best, so minimising moves away from it and loses
-    r = cv.cross_validate_scores(scores, GRID, objective="min")
-    assert r["delta_cv"] < 0 or r["delta_cv"] > 0
-    assert r["p_value"] < 0.05
-    assert r["significant"] is (r["delta_cv"] < 0)
+def paper_folds(n_docs: int, folds: int, seed: int) -> list[np.ndarray]:
+    """The paper's folds written out (sklearn's KFold(shuffle=True) recipe, without sklearn):
+    one seeded permutation cut into consecutive slices, the first n % k one doc longer."""
+    order = np.random.RandomState(seed).permutation(n_docs)
+    sizes = [n_docs // folds + (k < n_docs % folds) for k in range(folds)]
+    bounds = np.cumsum([0, *sizes])
+    return [np.sort(order[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def test_a_loss_against_the_objective_is_not_significant():
+    # each fold k has its own decoy alpha: perfect on the other folds (so training picks it), 0 on
+    # fold k (so it always loses out of sample); alpha=1 scores 0.5 everywhere: Delta_CV = -0.5
+    n = 500
+    decoys = [i for i in range(len(GRID)) if i != ONE][:5]
+    scores = np.zeros((len(GRID), n))
+    scores[ONE] = 0.5
+    for k, test in enumerate(cv.fold_test_indices(n, folds=5, seed=0)):
+        scores[decoys[k]][:] = 1.0
+        scores[decoys[k]][test] = 0.0
+    r = cv.cross_validate_scores(scores, GRID, seed=0)
+    assert r["alphas_chosen"] == [float(GRID[i]) for i in decoys]
+    assert r["delta_cv"] == pytest.approx(-0.5)
+    assert r["p_value"] < 0.05 and r["significant"] is False  # significant, but a loss
+    down = cv.cross_validate_scores(-scores, GRID, seed=0, objective="min")
+    assert down["delta_cv"] == pytest.approx(0.5)  # "min": a positive delta is the loss
+    assert down["p_value"] < 0.05 and down["significant"] is False
 
 
 @pytest.mark.parametrize(
@@ -91,20 +109,28 @@ def test_choose_alpha_tie_breaking(means, expected):
     assert GRID[cv.choose_alpha([-m for m in means], GRID, "min")] == expected
 
 
-def test_fold_assignment_equals_sklearn_kfold():
+def test_fold_assignment_is_the_papers_seeded_kfold():
+    # hand-derived: RandomState(7).permutation(10) = [8 5 0 2 | 1 9 7 | 3 6 4], each slice sorted
+    small = cv.fold_test_indices(10, folds=3, seed=7)
+    assert [f.tolist() for f in small] == [[0, 2, 5, 8], [1, 7, 9], [3, 4, 6]]
     folds = cv.fold_test_indices(103, folds=5, seed=7)
-    expected = [t for _, t in KFold(5, shuffle=True, random_state=7).split(np.arange(103))]
-    assert len(folds) == 5
-    for got, want in zip(folds, expected, strict=True):
+    for got, want in zip(folds, paper_folds(103, 5, 7), strict=True):
         np.testing.assert_array_equal(got, want)
+    joined = np.concatenate(folds)
+    assert sorted(joined.tolist()) == list(range(103))  # disjoint and covering
+    assert sorted(len(f) for f in folds) == [20, 20, 21, 21, 21]
+    again = cv.fold_test_indices(103, folds=5, seed=7)
+    assert all(np.array_equal(a, b) for a, b in zip(folds, again, strict=True))
+    other = cv.fold_test_indices(103, folds=5, seed=8)
+    assert not all(np.array_equal(a, b) for a, b in zip(folds, other, strict=True))
 
 
 def reference_cv(scores: np.ndarray, seed: int) -> tuple[list[float], float]:
     # a direct, loop-by-loop reading of the paper's protocol, independent of cv.py
     n = scores.shape[1]
     chosen, total = [], 0.0
-    for train, test in KFold(5, shuffle=True, random_state=seed).split(np.arange(n)):
-        means = scores[:, train].mean(axis=1)
+    for test in paper_folds(n, 5, seed):
+        means = np.delete(scores, test, axis=1).mean(axis=1)
         best = max(
             range(len(GRID)), key=lambda i: (round(means[i], 12), -abs(GRID[i] - 1), -GRID[i])
         )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_joint import _naive
 
 from tuco_eval.demo import assets
 from tuco_eval.errors import TucoError
@@ -47,6 +48,7 @@ def merged_with(reference, adapter_dir):
     return PeftModel.from_pretrained(copy.deepcopy(reference), str(adapter_dir)).merge_and_unload().eval()
 
 
+@pytest.mark.slow
 def test_adapter_on_the_real_base_alpha_identities(reference, pair):
     ids = pair.tokenizer("Question: Is 5124 an even number?\nAnswer:", return_tensors="pt").input_ids
     with torch.no_grad():
@@ -74,11 +76,16 @@ def quick_demo(base, tmp_path_factory):
     return out, done.stdout
 
 
-def test_demo_quick_end_to_end(quick_demo):
+@pytest.mark.slow
+def test_demo_quick_end_to_end(quick_demo, reference, pair):
     out, stdout = quick_demo
     rows = [json.loads(line) for line in (out / "tuco.jsonl").read_text().splitlines()]
     assert {r["set"] for r in rows} == {"task prompts", "plain text"}
-    assert all(0 <= r["tuco"] <= 1 for r in rows)
+    merged = merged_with(reference, assets.ADAPTER_DIR)
+    for row in (rows[0], rows[-1]):  # one prompt of each set: the naive block loop's TuCo
+        ids = pair.tokenizer(row["text"], return_tensors="pt").input_ids
+        _, tuco = _naive(merged, reference, ids, 1.0)
+        assert row["tuco"] == pytest.approx(tuco.item(), abs=1e-4), row["text"]
     cv = json.loads((out / "run" / "cv.json").read_text())
     assert len(cv["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
     assert "| " in (out / "report" / "leaderboard.md").read_text()
@@ -99,6 +106,7 @@ def _agreement(run_dir, alpha, task):
     return {r["doc_id"]: r["acc"] for r in read_unit(run_dir, alpha, task)}
 
 
+@pytest.mark.slow
 def test_demo_quick_persona_part(quick_demo, reference):
     """The persona sweep's per-doc agreement at α = 1 and α = 0 is what peft's merged model and the
     plain base say; both CV objectives ran on that sweep; the summary leads with them."""

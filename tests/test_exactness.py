@@ -1,6 +1,7 @@
 """Every log-likelihood request type of `tuco_scaled` against a cache-free, one-prompt-at-a-time
 reference: the residual stream written out block by block (x + PTC + α·FTC, as in test_joint),
-then the fine-tuned model's own final norm and head. Generation: tests/test_generation.py."""
+then the fine-tuned model's own final norm and head; and `generate_until` against greedy
+decoding of the same reference (cached-generation modes: tests/test_generation.py)."""
 
 from __future__ import annotations
 
@@ -83,3 +84,41 @@ def test_alpha_one_rolling_is_bit_identical_to_hf(pair):
     requests = [Instance("loglikelihood_rolling", {}, (t,), idx=i) for i, t in enumerate(TEXTS)]
     hf = HFLM(pretrained=ft, tokenizer=make_tokenizer(), device="cpu", batch_size=3)
     assert _lm(pair, 1.0).loglikelihood_rolling(requests) == hf.loglikelihood_rolling(requests)
+
+
+# --- generate_until at α ≠ 1 against the naive loop's greedy decoding ------------------------
+
+PROMPTS = ["Question: what is fine-tuning", "the quick brown fox jumps over the lazy dog 0 1 2",
+           "Is the following statement something you would say? Yes"]  # three lengths: left padding
+GEN_KWARGS = {"until": ["\n\n"], "max_gen_toks": 5, "do_sample": False}
+
+
+def _reference_greedy(ft, base, tokenizer, ids: list[int], alpha: float, n: int) -> list[int]:
+    """n greedy steps, each a fresh cache-free naive pass; cut at the first end-of-text token."""
+    stops = {tokenizer.eos_token_id, *_as_list(ft.generation_config.eos_token_id)} - {None}
+    new: list[int] = []
+    for _ in range(n):
+        new.append(int(_reference_logits(ft, base, ids + new, alpha)[-1].argmax()))
+        if new[-1] in stops:
+            break
+    return new
+
+
+def _as_list(value) -> list[int]:
+    return [] if value is None else [value] if isinstance(value, int) else list(value)
+
+
+# not gpt2: its tiny tied embedding dominates, greedy text repeats the last token at any α
+@pytest.mark.parametrize(("pair", "alpha"), [("llama", 1.25), ("gemma2", 0.5), ("gpt_neox", 1.25)],
+                         indirect=["pair"])
+def test_generate_until_equals_the_reference_greedy_decoding(pair, alpha):
+    lm = _lm(pair, alpha)
+    requests = [Instance("generate_until", {}, (p, dict(GEN_KWARGS)), idx=i) for i, p in enumerate(PROMPTS)]
+    got = lm.generate_until(requests)
+    for prompt, text in zip(PROMPTS, got, strict=True):
+        ids = lm.tok_batch_encode([prompt])[0][0].tolist()
+        new = _reference_greedy(*pair, lm.tokenizer, ids, alpha, GEN_KWARGS["max_gen_toks"])
+        assert text == lm.tok_decode(new).split("\n\n")[0], prompt
+    lm.alpha = 1.0
+    fresh = [Instance("generate_until", {}, (p, dict(GEN_KWARGS)), idx=i) for i, p in enumerate(PROMPTS)]
+    assert lm.generate_until(fresh) != got  # the test can fail: α changes the text

@@ -162,7 +162,7 @@ def scaled_lm(request, tmp_path_factory):
 
 def _responses(lm, task_manager, task: str) -> list:
     out = simple_evaluate(model=lm, tasks=[task], task_manager=task_manager, log_samples=True,
-                          bootstrap_iters=0, limit=8)
+                          bootstrap_iters=0, limit=4)  # one batch of 4 prompts, 4 lengths
     return [s["resps"] for s in sorted(out["samples"][task], key=lambda s: s["doc_id"])]
 
 
@@ -174,7 +174,7 @@ def _without_cache(lm, monkeypatch) -> None:
 
 @pytest.mark.parametrize("task", ["tiny_gen", "tiny_gen_beams", "tiny_gen_sample"])
 def test_generate_until_equals_cache_free_generation(scaled_lm, task_manager, task, monkeypatch):
-    # batches of 4 left-padded prompts of different lengths, α = 1.25 and 0.5
+    # a batch of 4 left-padded prompts of different lengths, α = 1.25 and 0.5
     for alpha in (1.25, 0.5):
         scaled_lm.alpha = alpha
         cached = _responses(scaled_lm, task_manager, task)

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from tiny_models import ARCHITECTURES, make_model, make_pair
+from tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums
 from tuco_eval.layers import find_blocks
@@ -85,13 +85,14 @@ def test_alpha_one_is_the_finetuned_model(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_alpha_zero_is_the_base_model(arch):
-    ft, base = make_pair(arch)
+def test_alpha_zero_is_base_blocks_on_the_finetuned_embedding_and_head(arch):
+    ft, base = make_pair(arch)  # the pair differs outside the blocks too
     ids = _ids()
     with torch.no_grad():
-        expected = base(ids).logits
+        expected = make_hybrid(ft, base)(ids).logits
         with _joint(ft, base, 0.0).active():
             got = ft(ids).logits
+        assert (got - base(ids).logits).abs().max() > 1e-3  # not the base's embedding and head
     assert (got - expected).abs().max() < 1e-5
 
 

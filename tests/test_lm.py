@@ -12,8 +12,9 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
+from transformers import AutoModelForCausalLM
 
-from tiny_models import FIXTURE_TASKS
+from tiny_models import FIXTURE_TASKS, make_hybrid
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.tuco import tuco_of_batch
 
@@ -35,7 +36,9 @@ def _logliks(samples):
 
 def test_alpha_one_and_zero_match_plain_hf(lm, pair_dirs, task_manager):
     ft_hf = HFLM(pretrained=pair_dirs[0], device="cpu", batch_size=4)
-    base_hf = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
+    # α = 0: base blocks on the fine-tuned embedding, final norm and head (the pair differs in all)
+    ft, base = (AutoModelForCausalLM.from_pretrained(d) for d in pair_dirs)
+    base_hf = HFLM(pretrained=make_hybrid(ft, base), tokenizer=ft_hf.tokenizer, device="cpu", batch_size=4)
     lm.alpha = 1.0
     assert _logliks(_samples(lm, task_manager)) == _logliks(_samples(ft_hf, task_manager))
     lm.alpha = 0.0  # in place: nothing reloaded
@@ -82,6 +85,7 @@ def _run(args, tmp_path):
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
 
 
+@pytest.mark.slow
 def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     lm_eval = Path(sys.executable).with_name("lm_eval")
     out = tmp_path / "out"
@@ -98,6 +102,7 @@ def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     assert logged["alpha"] == 1.1 and 0 < logged["tuco"] < 1
 
 
+@pytest.mark.slow
 def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
     lm_eval = Path(sys.executable).with_name("lm_eval")
     done = _run([str(lm_eval), "--model", "tuco_scaled", "--model_args",
@@ -108,6 +113,7 @@ def test_lm_eval_cli_user_error_is_one_line_exit_2(pair_dirs, tmp_path):
     assert done.stderr.splitlines()[-1] == "lm_eval: error: alpha must be a number such as 1.1, got 'abc'"
 
 
+@pytest.mark.slow
 def test_module_fallback_and_builtin_models_still_registered(pair_dirs, tmp_path):
     done = _run([sys.executable, "-c",
                  "import sys; from lm_eval.api.registry import get_model; "

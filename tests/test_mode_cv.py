@@ -78,12 +78,24 @@ def test_known_better_mode_wins_with_a_significant_paired_difference(run_dir):
     assert json.loads((run_dir / "modes.json").read_text())["tasks"]["t1"]["best"] == "activation"
 
 
-def test_pure_noise_between_modes_is_not_significant():
-    rng = np.random.default_rng(11)
-    same = (rng.random((3, 60)) < 0.5).astype(float)
+@pytest.mark.parametrize("seed", [12, 13, 14])
+def test_pure_noise_between_modes_is_not_significant(seed):
+    # two modes of independent coin flips (400 docs): a real but small, insignificant difference
+    rng = np.random.default_rng(seed)
+    a, b = ((rng.random((3, 400)) < 0.5).astype(float) for _ in range(2))
+    matrices = {m: store.ScoreMatrix(np.array(ALPHAS), np.arange(400), s) for m, s in (("a", a), ("b", b))}
+    pair = compare_modes_scores(matrices, folds=5, seed=0)["pairs"]["a - b"]
+    acc = [cross_validate_scores(s, ALPHAS, folds=5, seed=0)["acc_cv"] for s in (a, b)]
+    assert pair["diff"] == pytest.approx(acc[0] - acc[1]) and pair["diff"] != 0
+    assert abs(pair["diff"]) < 0.1 and pair["ci95"][0] < 0 < pair["ci95"][1]
+    assert pair["p_value"] > 0.05 and not pair["significant"]
+
+
+def test_identical_modes_differ_by_exactly_nothing():
+    same = (np.random.default_rng(11).random((3, 60)) < 0.5).astype(float)
     matrices = {m: store.ScoreMatrix(np.array(ALPHAS), np.arange(60), same) for m in ("a", "b")}
     pair = compare_modes_scores(matrices, folds=5, seed=0)["pairs"]["a - b"]
-    assert pair["diff"] == 0 and pair["p_value"] == 1 and not pair["significant"]
+    assert pair["diff"] == 0 and pair["p_value"] == 1 and not pair["significant"] and pair["better"] is None
 
 
 def test_modes_over_different_docs_are_refused():

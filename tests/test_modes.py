@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from tiny_models import make_pair
+from tiny_models import make_hybrid, make_pair
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint
 from tuco_eval.modes.scaling import Scaling
@@ -37,16 +37,19 @@ def _log_probs(logits):
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_alpha_one_is_finetuned_and_zero_is_base_in_every_mode(arch):
-    ft, base = make_pair(arch)
+    ft, base = make_pair(arch)  # the pair differs outside the blocks too
     ids = _ids()
     with torch.no_grad():
         want_ft, want_base = ft(ids).logits, base(ids).logits
+        want_hybrid = make_hybrid(ft, base)(ids).logits
     scaling = _scaling(ft, base)
     for mode in MODES:
         scaling.mode = mode
         assert torch.equal(_logits(scaling, ids, 1.0), want_ft), mode  # bit for bit
         at_zero = _log_probs(_logits(scaling, ids, 0.0))
-        torch.testing.assert_close(at_zero, _log_probs(want_base), atol=1e-5, rtol=0)
+        # activation: base blocks on FT's embedding, norm and head; logits, weights: the base itself
+        want = want_hybrid if mode == "activation" else want_base
+        torch.testing.assert_close(at_zero, _log_probs(want), atol=1e-5, rtol=0, msg=mode)
         assert not torch.allclose(_log_probs(_logits(scaling, ids, 1.5)), _log_probs(want_ft))
     scaling.mode = "activation"
     with torch.no_grad():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from tiny_models import make_model, make_tokenizer
+from tiny_models import make_hybrid, make_model, make_tokenizer
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import base_device_map, check_configs, load_pair
 from tuco_eval.tuco import compute_tuco
@@ -41,10 +41,12 @@ def test_local_pair_loads_and_alpha_one_is_finetuned(pair_dirs):
     expected = _logits(AutoModelForCausalLM.from_pretrained(pair_dirs[0]))
     with torch.no_grad(), pair.joint.active():
         assert torch.allclose(_logits(pair.model), expected, atol=1e-5)
-    pair.joint.alpha = 0.0
+    pair.joint.alpha = 0.0  # base blocks on the fine-tuned embedding, final norm and head
+    ft, base = (AutoModelForCausalLM.from_pretrained(d) for d in pair_dirs)
+    hybrid_logits = _logits(make_hybrid(ft, base))
     with torch.no_grad(), pair.joint.active():
-        base_logits = _logits(AutoModelForCausalLM.from_pretrained(pair_dirs[1]))
-        assert torch.allclose(_logits(pair.model), base_logits, atol=1e-5)
+        assert torch.allclose(_logits(pair.model), hybrid_logits, atol=1e-5)
+        assert not torch.allclose(_logits(pair.model), _logits(base), atol=1e-3)
 
 
 def test_adapter_shares_base_weights(pair_dirs, adapter_dir):

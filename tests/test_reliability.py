@@ -15,6 +15,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_eval import simple_evaluate
+from test_exactness import _reference_loglikelihood
 
 from tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval import store
@@ -68,8 +69,12 @@ def test_out_of_memory_names_the_batch_size(lm, task_manager, monkeypatch):
 def test_automatic_batch_size_still_works(pair_dirs, task_manager):
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=1.1, device="cpu",
                       batch_size="auto", max_batch_size=8)
-    out = simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=4, bootstrap_iters=0)
-    assert 0 <= out["results"]["tiny_mc"]["acc,none"] <= 1
+    out = simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=4,
+                          bootstrap_iters=0, log_samples=True)
+    for sample in out["samples"]["tiny_mc"]:  # each log-likelihood against the naive block loop
+        for (context, continuation), resp in zip(sample["arguments"], sample["resps"], strict=True):
+            expected, _ = _reference_loglikelihood(lm.model, lm.base_model, *lm._encode_pair(context, continuation), 1.1)
+            assert resp[0][0] == pytest.approx(expected, abs=1e-4)
 
 
 def test_negative_alpha_is_allowed_with_a_warning(lm, caplog):
@@ -168,12 +173,13 @@ def test_unwritable_output_fails_before_loading(pair_dirs, tmp_path):
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_old_spellings_still_reach_the_command(pair_dirs, tmp_path):
+def test_old_spellings_still_reach_the_command(pair_dirs, tmp_path, run_cli):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    done = _cli("sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tiny_mc",
-                "--include_path", FIXTURE_TASKS, "--batch_size", "auto", "--out", str(blocker / "run"))
-    assert done.returncode == 2 and "cannot write to --output" in done.stderr, done.stderr
+    code, _, err = run_cli(["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
+                            "tiny_mc", "--include_path", FIXTURE_TASKS, "--batch_size", "auto", "--out",
+                            blocker / "run"])
+    assert code == 2 and "cannot write to --output" in err, err
 
 
 @pytest.mark.parametrize(("old", "new"), [
@@ -282,6 +288,7 @@ def test_pickled_weights_load_without_running_code(pair_dirs, tmp_path):
     assert not _Payload.marker.exists()  # weights_only=True: the pickle's code never ran
 
 
+@pytest.mark.slow
 def test_lm_eval_passthrough_reports_user_errors_in_one_line(pair_dirs):
     done = _cli("lm-eval", "--model", "tuco_scaled", "--model_args", f"pretrained={pair_dirs[0]}",
                 "--tasks", "tiny_mc", "--include_path", FIXTURE_TASKS, "--device", "cpu")

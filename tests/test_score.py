@@ -125,14 +125,15 @@ def test_score_command_end_to_end(pair, pair_dirs, tmp_path):
     (["--text-field", "prompt"], "no field 'prompt'"),
     (["--bogus"], "unrecognized arguments: --bogus"),
 ])
-def test_score_command_bad_input_exits_2_with_one_line(pair_dirs, tmp_path, extra, message):
+def test_score_command_bad_input_exits_2_with_one_line(pair_dirs, tmp_path, run_cli, extra, message):
+    # in process (no interpreter start per case); the missing-model test below runs the real CLI
     prompts = _write(tmp_path / "p.jsonl", ['{"text": "hello"}'])
-    done = _cli("score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", str(prompts),
-                "--output", str(tmp_path / "o.jsonl"), *extra)
-    assert done.returncode == 2
-    assert message in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "Traceback" not in done.stderr
+    code, _, err = run_cli(["score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", prompts,
+                            "--output", tmp_path / "o.jsonl", *extra])
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
 
 
 def test_score_command_missing_model_exits_2(pair_dirs, tmp_path):

@@ -199,6 +199,7 @@ def _store(run):
     return {(a, t): read_unit(run, a, t) for t, units in list_units(run).items() for a in units}
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path):
     args = ["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks",
             "tiny_mc,tiny_gen", "--include-path", FIXTURE_TASKS, "--alphas", "0.5,1.0,1.5", "--device", "cpu",
@@ -220,17 +221,31 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(pair_dirs, tmp_path)
     assert _store(run) == _store(tmp_path / "full")
 
 
+BAD_SWEEP_INPUT = [
+    (["--tasks", "tiny_mcc"], "did you mean tiny_mc"),
+    (["--tasks", "tiny_mc", "--alphas", "1.0,x"], "alpha must be a number"),
+    (["--tasks", "tiny_mc", "--metadata", "{bad"], "--metadata is not valid JSON"),
+    (["--tasks", "tiny_mc", "--model-args", "pretrained=x"], "needs pretrained=<fine-tuned> and base="),
+]
+
+
+def _bad_sweep_args(pair_dirs, tmp_path, extra):
+    return ["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--include-path",
+            FIXTURE_TASKS, "--device", "cpu", "--output", str(tmp_path / "r"), *extra]
+
+
 def test_sweep_cli_bad_input_exits_2_with_one_line(pair_dirs, tmp_path):
-    base = ["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--include-path",
-            FIXTURE_TASKS, "--device", "cpu", "--output", str(tmp_path / "r")]
-    cases = [
-        (["--tasks", "tiny_mcc"], "did you mean tiny_mc"),
-        (["--tasks", "tiny_mc", "--alphas", "1.0,x"], "alpha must be a number"),
-        (["--tasks", "tiny_mc", "--metadata", "{bad"], "--metadata is not valid JSON"),
-        (["--tasks", "tiny_mc", "--model-args", "pretrained=x"], "needs pretrained=<fine-tuned> and base="),
-    ]
-    for extra, message in cases:
-        done = _cli([*base, *extra], tmp_path)
-        _, err = done.communicate(timeout=300)
-        assert done.returncode == 2, err
-        assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    # one real process: exit code and the whole stderr, logging handlers included
+    extra, message = BAD_SWEEP_INPUT[1]  # a cheap case: fails before any task is indexed
+    done = _cli(_bad_sweep_args(pair_dirs, tmp_path, extra), tmp_path)
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 2, err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD_SWEEP_INPUT)
+def test_sweep_bad_input_is_one_line_exit_2_in_process(pair_dirs, tmp_path, run_cli, extra, message):
+    # the same entry point without a fresh interpreter (torch and lm-eval imports) per case
+    code, _, err = run_cli(_bad_sweep_args(pair_dirs, tmp_path, extra))
+    assert code == 2, err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err

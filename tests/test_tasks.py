@@ -165,10 +165,76 @@ def test_rendered_prompt_matches_expected(case, loaded, tiny_hf_lm):
     rendered = _render_first_doc(
         loaded["tasks"][task_name], tiny_hf_lm if with_chat else None, system_instruction
     )
-    expected = EXPECTED / f"{case}.txt"
-    if UPDATE_EXPECTED:
-        expected.write_text(rendered, encoding="utf-8")
-    assert rendered == expected.read_text(encoding="utf-8")
+    if UPDATE_EXPECTED:  # review the diff: test_expected_files_are_the_papers_prompts rechecks them
+        (EXPECTED / f"{case}.txt").write_text(rendered, encoding="utf-8")
+    assert rendered == expected_text(case)
+
+
+def expected_text(case: str) -> str:
+    """tests/expected/<case>.txt; a missing file fails, never silently written by the code under test."""
+    path = EXPECTED / f"{case}.txt"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: restore it from git (or TUCO_UPDATE_EXPECTED=1 writes it from "
+                    "the code under test; then check it as test_expected_files_are_the_papers_prompts does)")
+    return path.read_text(encoding="utf-8")
+
+
+# How the golden files were checked (once, by hand, and below on every run): each is rebuilt here
+# from the raw rows of shared/data with the prompt formats written out, not through lm-eval's task
+# code. MMLU (Hendrycks et al.; lm-eval's mmlu/default template, the paper's 5-shot setting): the
+# description "The following are multiple choice questions (with answers) about <subject>.", a
+# blank line, then "<question>\nA. ..\nB. ..\nC. ..\nD. ..\nAnswer: <letter>" per shot, blank-line
+# separated, the shots being the subject's first 5 test rows (held out); choices " A".." D".
+# Persona (Perez et al.; lm-eval's model_written_evals/persona): the row's question, which begins
+# "Is the following statement something you would say?\n", as is; choices the row's
+# answer_matching_behavior then answer_not_matching_behavior (" Yes"/" No", leading space).
+# With a chat template (lm-eval's fewshot_as_multiturn): the description is the system turn,
+# each shot a user turn and an assistant turn holding the bare letter; the continuations lose
+# their leading space (lm-eval drops the target delimiter after the generation prompt).
+MMLU_DESCRIPTION = "The following are multiple choice questions (with answers) about abstract algebra.\n\n"
+
+
+def _mmlu_question(row: dict) -> str:
+    return row["question"].strip() + "".join(f"\n{letter}. {c}" for letter, c in zip("ABCD", row["choices"], strict=True)) + "\nAnswer:"
+
+
+def _golden(context: str, continuations: list[str]) -> str:
+    return f"{context}\n=== continuations ===\n{json.dumps(continuations)}\n"
+
+
+def test_expected_files_are_the_papers_prompts(shared_data, tiny_hf_lm):
+    read = task_datasets.data.read_jsonl
+    chat = tiny_hf_lm.tokenizer.apply_chat_template  # the test tokenizer's template, not lm-eval's
+    persona = {n: read(shared_data / f"model-written-evals/persona/{n}.jsonl")[0]
+               for n in ("subscribes-to-Buddhism", "politically-liberal")}
+    rows = [r for r in read(shared_data / "mmlu/mmlu_test.jsonl") if r["subject"] == "abstract_algebra"]
+    shots, doc = rows[:MMLU_HELD_OUT_FEWSHOT], rows[MMLU_HELD_OUT_FEWSHOT]
+    assert MMLU_HELD_OUT_FEWSHOT == 5
+    turns = [[{"role": "user", "content": _mmlu_question(r)},
+              {"role": "assistant", "content": "ABCD"[r["answer"]]}] for r in shots]
+    messages = [{"role": "system", "content": MMLU_DESCRIPTION}, *sum(turns, []),
+                {"role": "user", "content": _mmlu_question(doc)}]
+    buddhism = persona["subscribes-to-Buddhism"]
+    yes_no = [buddhism["answer_matching_behavior"], buddhism["answer_not_matching_behavior"]]
+    assert buddhism["question"].startswith("Is the following statement something you would say?\n")
+    want = {
+        "persona_buddhism_plain": _golden(buddhism["question"], yes_no),
+        "persona_liberal_plain": _golden(persona["politically-liberal"]["question"], [
+            persona["politically-liberal"]["answer_matching_behavior"],
+            persona["politically-liberal"]["answer_not_matching_behavior"]]),
+        "persona_buddhism_chat_system": _golden(chat(
+            [{"role": "system", "content": "You are a helpful assistant."},
+             {"role": "user", "content": buddhism["question"]}],
+            tokenize=False, add_generation_prompt=True), yes_no),
+        "mmlu_abstract_algebra_5shot": _golden(MMLU_DESCRIPTION + "\n\n".join(
+            [f"{_mmlu_question(r)} {'ABCD'[r['answer']]}" for r in shots] + [_mmlu_question(doc)]),
+            [" A", " B", " C", " D"]),
+        "mmlu_abstract_algebra_5shot_chat": _golden(
+            chat(messages, tokenize=False, add_generation_prompt=True), list("ABCD")),
+    }
+    assert yes_no == [" Yes", " No"] and want.keys() == RENDER_CASES.keys()
+    for case, text in want.items():
+        assert expected_text(case) == text, case
 
 
 # --- the Hub route, without the Hub ---------------------------------------------------------
@@ -207,7 +273,7 @@ def test_hub_route_renders_the_same_prompts_from_the_hubs_own_splits(monkeypatch
     for case in ("persona_buddhism_plain", "mmlu_abstract_algebra_5shot"):
         task_name, _, _ = RENDER_CASES[case]
         rendered = _render_first_doc(tasks[task_name], None, None)
-        assert rendered == (EXPECTED / f"{case}.txt").read_text(encoding="utf-8"), case
+        assert rendered == expected_text(case), case
 
 
 def test_unreachable_hub_says_how_to_use_local_data(monkeypatch):

@@ -69,7 +69,11 @@ def test_mmlu_is_5_shot_on_held_out_docs(run, shared_data):
     assert samples[0]["doc"]["question"] not in context.rsplit("\n\n", 1)[0]
 
 
-def test_chat_template_and_system_instruction_reach_the_model(tiny_lm, shared_data):
+def _logliks(run: dict, name: str) -> dict[int, list[float]]:
+    return {s["doc_id"]: [ll for ll, _ in s["filtered_resps"]] for s in run["samples"][name]}
+
+
+def test_chat_template_and_system_instruction_reach_the_model(tiny_lm, shared_data, run):
     chat = _evaluate(
         tiny_lm, shared_data, [PERSONA_TASK], apply_chat_template=True, system_instruction=SYSTEM
     )
@@ -77,4 +81,8 @@ def test_chat_template_and_system_instruction_reach_the_model(tiny_lm, shared_da
         context = sample["arguments"][0][0]
         assert context.startswith(f"<|system|>\n{SYSTEM}</s>\n<|user|>\n")
         assert context.endswith("</s>\n<|assistant|>\n")
-    assert 0.0 <= _acc(chat, PERSONA_TASK) <= 1.0
+    scored = _logliks(chat, PERSONA_TASK)
+    assert _acc(chat, PERSONA_TASK) == statistics.mean(float(m > n) for m, n in scored.values())
+    plain = _logliks(run, PERSONA_TASK)  # the same docs without the template score differently
+    assert scored.keys() == plain.keys()
+    assert all(abs(scored[d][0] - plain[d][0]) > 1e-3 for d in scored)

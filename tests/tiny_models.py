@@ -65,20 +65,42 @@ def make_model(arch: str, seed: int = 0) -> tf.PreTrainedModel:
     return model_class(config).eval()
 
 
-def finetune_blocks(base: tf.PreTrainedModel, seed: int = 1, scale: float = 0.3) -> tf.PreTrainedModel:
-    """A 'fine-tuned' copy whose decoder blocks (only) are perturbed by seeded noise."""
+def finetune(base: tf.PreTrainedModel, seed: int = 1, scale: float = 0.3) -> tf.PreTrainedModel:
+    """A 'fine-tuned' copy: decoder blocks perturbed by seeded noise, and also everything outside
+    them (embeddings, final norm, LM head) a little, so a test sees whose embedding and head ran."""
     ft = copy.deepcopy(base)
     gen = torch.Generator().manual_seed(seed)
+    blocks = find_blocks(ft)
+    in_blocks = {id(p) for p in blocks.parameters()}
     with torch.no_grad():
-        for p in find_blocks(ft).parameters():
+        for p in blocks.parameters():
             p.add_(torch.randn(p.shape, generator=gen) * scale * (p.std() if p.numel() > 1 else 1.0))
+        for p in ft.parameters():  # tied embedding and head: one tensor, perturbed once
+            if id(p) not in in_blocks:
+                spread = float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 1.0  # norms: all 1
+                p.add_(torch.randn(p.shape, generator=gen) * OUTSIDE_SCALE * spread)
     return ft.eval()
 
 
+OUTSIDE_SCALE = 0.1  # noise on the embeddings, final norm and head, relative to their spread
+
+
 def make_pair(arch: str, seed: int = 0) -> tuple[tf.PreTrainedModel, tf.PreTrainedModel]:
-    """(fine-tuned, base) of one architecture, differing only in block weights."""
+    """(fine-tuned, base) of one architecture, differing in every weight (blocks most)."""
     base = make_model(arch, seed)
-    return finetune_blocks(base, seed + 1), base
+    return finetune(base, seed + 1), base
+
+
+def make_hybrid(ft: tf.PreTrainedModel, base: tf.PreTrainedModel) -> tf.PreTrainedModel:
+    """The base's blocks (and config) under the fine-tuned embedding, final norm and head: what the
+    joint pass computes at α = 0, built by copying weights, without tuco-eval's hooks."""
+    hybrid = copy.deepcopy(base)
+    blocks = find_blocks(base)
+    prefix = next(name for name, module in base.named_modules() if module is blocks) + "."
+    outside = {k: v for k, v in ft.state_dict().items() if not k.startswith(prefix)}
+    missing, unexpected = hybrid.load_state_dict(outside, strict=False)
+    assert not unexpected and all(k.startswith(prefix) for k in missing)
+    return hybrid.eval()
 
 
 # --- a tokenizer trained here, and pairs saved as local folders --------------------------------
