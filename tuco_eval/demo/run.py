@@ -29,7 +29,7 @@ class Settings:
     n_persona: int  # held-out docs per persona task
     n_prompts: int  # prompts per TuCo set
     alphas: tuple[float, ...]
-    batch_size: int  # small: lm-eval pads each batch to its longest prompt (25 rows: +50% tokens)
+    batch_size: int
     from_base: tuple[float, ...]  # α below the grid, for the picture only (not cross-validated)
     persona_from_base: tuple[float, ...]  # the same for the persona tasks (longer prompts: fewer)
 
@@ -41,12 +41,12 @@ FULL = Settings(
     n_persona=30,
     n_prompts=24,
     alphas=(0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25),
-    batch_size=8,
+    batch_size=25,
     from_base=(0.0, 0.5),
     persona_from_base=(0.0,),
 )
 # the CI test's size: 3 α of the grid plus the base, 10 docs per persona (2 per CV fold)
-QUICK = Settings(n_eval=20, n_persona=10, n_prompts=8, alphas=(0.9, 1.0, 1.1), batch_size=8,
+QUICK = Settings(n_eval=20, n_persona=10, n_prompts=8, alphas=(0.9, 1.0, 1.1), batch_size=20,
                  from_base=(0.0,), persona_from_base=(0.0,))
 
 
