@@ -113,6 +113,42 @@ def test_dora_at_alpha_zero_is_the_base_and_one_the_adapter(pair_dirs):
     torch.testing.assert_close(_at_alpha(dora, 1.0), want_ft, atol=1e-5, rtol=0)
 
 
+def test_blocks_without_adapter_layers_run_once_and_change_nothing(pair_dirs):
+    """LoRA on the middle block only: the other blocks' base is skipped where no cache is filled,
+    and logits and TuCo equal the pass that runs every base block (and peft's own α = 0 and 1)."""
+    from tuco_eval.joint import TucoSums
+    from tuco_eval.pair import adapter_free_blocks, join
+
+    base = _base(pair_dirs)
+    want_base = _logits(base)
+    model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj", "down_proj"],
+                  layers_to_transform=[1])
+    want_ft = _logits(model)
+    assert (want_ft - want_base).abs().max() > 1e-2
+    assert adapter_free_blocks(model, None) == frozenset({0, 2})
+    fast = join(model, None)
+    full = Joint(model, base_blocks_for(model, None))  # every base block run: the reference
+    calls = []
+    fast.base_blocks = [lambda *a, f=f, i=i, **k: calls.append(i) or f(*a, **k)
+                        for i, f in enumerate(fast.base_blocks)]
+    for alpha in (0.0, 0.6, 1.0, 1.3):
+        got = {}
+        for name, joint in (("fast", fast), ("full", full)):
+            joint.alpha, sums = alpha, TucoSums()
+            with torch.no_grad(), joint.active(sums):
+                got[name] = (model(IDS, use_cache=False).logits, sums.tuco())
+        assert torch.equal(got["fast"][0], got["full"][0]) and torch.equal(got["fast"][1], got["full"][1])
+        assert got["fast"][1].abs().max() > 0  # the adapted block still contributes
+        if alpha in (0.0, 1.0):
+            torch.testing.assert_close(got["fast"][0], want_ft if alpha else want_base, atol=1e-5, rtol=0)
+    assert set(calls) == {1}  # blocks 0 and 2: their base never ran without a cache
+    calls.clear()
+    fast.alpha = 0.6
+    with torch.no_grad(), fast.active():
+        model.generate(IDS[:1], max_new_tokens=2, do_sample=False)
+    assert {0, 2} <= set(calls)  # with a cache the base blocks run and fill their own layers
+
+
 @pytest.mark.parametrize("active", ["second", "stack", "weighted"])
 def test_several_adapters_at_alpha_zero_are_the_base(pair_dirs, active):
     from peft import LoraConfig

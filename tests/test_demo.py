@@ -67,7 +67,7 @@ def test_adapter_on_the_real_base_alpha_identities(reference, pair):
 
 @pytest.fixture(scope="module")
 def quick_demo(base, tmp_path_factory):
-    """`tuco-eval demo --quick` run once: (output folder, stdout)."""
+    """`tuco-eval demo --quick` (the persona part, as `make demo`) run once: (output folder, stdout)."""
     out = tmp_path_factory.mktemp("demo") / "d"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     done = subprocess.run([sys.executable, "-m", "tuco_eval", "demo", "--quick", "--output", str(out)],
@@ -79,25 +79,24 @@ def quick_demo(base, tmp_path_factory):
 @pytest.mark.slow
 def test_demo_quick_end_to_end(quick_demo, reference, pair):
     out, stdout = quick_demo
-    rows = [json.loads(line) for line in (out / "tuco.jsonl").read_text().splitlines()]
-    assert {r["set"] for r in rows} == {"task prompts", "plain text"}
-    merged = merged_with(reference, assets.ADAPTER_DIR)
+    rows = [json.loads(line) for line in (out / "tuco-persona.jsonl").read_text().splitlines()]
+    assert {r["set"] for r in rows} == {"persona prompts", "plain text"}
+    merged = merged_with(reference, assets.PERSONA_ADAPTER_DIR)
     for row in (rows[0], rows[-1]):  # one prompt of each set: the naive block loop's TuCo
         ids = pair.tokenizer(row["text"], return_tensors="pt").input_ids
         _, tuco = _naive(merged, reference, ids, 1.0)
         assert row["tuco"] == pytest.approx(tuco.item(), abs=1e-4), row["text"]
-    cv = json.loads((out / "run" / "cv.json").read_text())
-    assert len(cv["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
+    assert not (out / "run").exists() and not (out / "tuco.jsonl").exists()  # capability: opt-in
+    assert "--capability" in stdout and "## 2. Capability: not run" in (out / "summary.md").read_text()
     assert "| " in (out / "report" / "leaderboard.md").read_text()
-    assert "accuracy at α = 0" in stdout
-    for name in ("tuco_histogram.png", "tuco_histogram.svg", "accuracy_from_base.png",
-                 "persona_vs_alpha.png", "tuco_histogram_persona.png"):
+    for name in ("persona_vs_alpha.png", "persona_vs_alpha.svg", "tuco_histogram_persona.png"):
         assert (out / "report" / name).stat().st_size > 1000
     assert "ROC AUC of TuCo" in stdout and "done in" in stdout
     page = (out / "report" / "index.html").read_text()  # opens on the findings, figure inline
     assert stdout.strip().splitlines()[-1].startswith(f"The findings: open {out / 'report' / 'index.html'}")
     assert page.index("What the demo shows") < page.index("data:image/svg+xml") < page.index('id="s-leaderboard"')
     assert page.index('id="lead-cv"') < page.index('id="leaderboard"')
+    assert "Capability: the categories fine-tune" not in page
 
 
 def _agreement(run_dir, alpha, task):
@@ -141,7 +140,7 @@ def test_demo_quick_persona_part(quick_demo, reference):
             _agreement(out / "run-persona-from-base", 0.0, task).values())
     assert moved >= 4  # the adapter moves the behaviour on held-out docs (30 in all; about +10 expected)
     summary = (out / "summary.md").read_text()
-    assert summary.index("Behaviour follows α") < summary.index("Capability follows α")
+    assert summary.index("Behaviour follows α") < summary.index("## 2. Capability")
     for objective in ("max", "min"):  # a row of the CV table per objective
         assert re.search(rf"\|\s*narcissism\s*\|\s*{objective}\s*\|", summary), objective
 
@@ -248,10 +247,19 @@ def test_hub_pair_demo_path_with_the_hub_ids_served_locally(pair_dirs, tmp_path,
         return real(served[finetuned], served[base], **kwargs)
 
     monkeypatch.setattr(tuco_eval.pair, "load_pair", from_the_hub)
-    result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub")
+    result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub", capability=True)
     assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]  # once
-    assert len(result["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
+    assert len(result["categories"]["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
     assert result["persona"]["cv_min"]["config"]["objective"] == "min"
     assert all(path.exists() for path in result["files"])
+    out = tmp_path / "d"  # the capability part, on request: TuCo of both sets, its sweep, CV, figures
+    rows = [json.loads(line) for line in (out / "tuco.jsonl").read_text().splitlines()]
+    assert {r["set"] for r in rows} == {"task prompts", "plain text"}
+    assert all(0 <= r["tuco"] <= 1 for r in rows)
+    assert set(result["categories"]["accuracy"]) == {0.0, 0.9, 1.0, 1.1}
+    for name in ("tuco_histogram.png", "accuracy_from_base.png"):
+        assert (out / "report" / name).stat().st_size > 1000
+    assert "Capability follows α" in (out / "summary.md").read_text()
+    assert "Capability: the categories fine-tune" in (out / "report" / "index.html").read_text()
     said = capsys.readouterr().out
     assert "HuggingFaceTB/SmolLM2-135M-Instruct" in said and "(Hugging Face Hub)" in said

@@ -125,7 +125,7 @@ class Joint:
     """
 
     def __init__(self, model: nn.Module, base_blocks: Sequence[BlockFn], alpha: float = 1.0,
-                 positions: BasePositions | None = None):
+                 positions: BasePositions | None = None, same_blocks: frozenset[int] = frozenset()):
         self.model = model
         self.blocks = find_blocks(model)
         if len(base_blocks) != len(self.blocks):
@@ -135,6 +135,8 @@ class Joint:
         self.base_blocks = list(base_blocks)
         self.alpha = parse_alpha(alpha)
         self.positions = positions
+        # blocks whose base is the fine-tuned block itself (an adapter that skips them): run once
+        self.same_blocks = frozenset(same_blocks) if positions is None else frozenset()
         # the base blocks' layers in the fine-tuned cache, from the base's config where it differs
         self._twin = SharedCache(len(self.blocks), "joint", base_layers=self._base_cache_layers)
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
@@ -194,11 +196,14 @@ class Joint:
         base_block = self.base_blocks[index]
 
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
-            base_args, base_kwargs = self._twin.swap(args, kwargs)
-            if self.positions is not None:
-                base_args, base_kwargs = self.positions.for_block(index, base_args, base_kwargs)
-            base_out = _first(base_block(*base_args, **base_kwargs))
             ft_out = _first(output)
+            if index in self.same_blocks and find_cache(args, kwargs) is None:
+                base_out = ft_out  # what the base block gives, bit for bit (a cache still needs it run)
+            else:
+                base_args, base_kwargs = self._twin.swap(args, kwargs)
+                if self.positions is not None:
+                    base_args, base_kwargs = self.positions.for_block(index, base_args, base_kwargs)
+                base_out = _first(base_block(*base_args, **base_kwargs))
             if sums is not None:
                 sums.add(_block_input(args, kwargs), base_out, ft_out)
             mixed = ft_out if self.alpha == 1.0 else torch.lerp(base_out, ft_out, self.alpha)

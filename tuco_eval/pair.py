@@ -202,7 +202,15 @@ def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockF
 def join(finetuned: nn.Module, base: nn.Module | None, alpha: float = 1.0) -> Joint:
     """The joint pass of a loaded pair; the base computes its own positions where the configs differ."""
     return Joint(finetuned, base_blocks_for(finetuned, base), alpha=alpha,
-                 positions=base_positions(finetuned, base))
+                 positions=base_positions(finetuned, base), same_blocks=adapter_free_blocks(finetuned, base))
+
+
+def adapter_free_blocks(finetuned: nn.Module, base: nn.Module | None) -> frozenset[int]:
+    """Blocks of a PEFT model without any adapter layer (e.g. LoRA's layers_to_transform): there
+    the base block is the fine-tuned block, and the joint pass runs it once."""
+    if base is not None:
+        return frozenset()
+    return frozenset(i for i, block in enumerate(find_blocks(finetuned)) if not switches(block))
 
 
 def pair_warnings(

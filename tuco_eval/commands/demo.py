@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder for the results and report",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="a reduced run (3 α, 30 docs) for CI and a first look"
+        "--quick", action="store_true", help="a reduced run (3 α, 10 docs per persona) for CI and a first look"
     )
     parser.add_argument(
         "--pair",
@@ -25,11 +25,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="offline: SmolLM2-135M-Instruct + the project's LoRA adapter; "
         "smollm2-hub: SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub",
     )
+    parser.add_argument(
+        "--capability", action="store_true",
+        help="also run the categories fine-tune (accuracy from the base to the fine-tune; a few "
+        "minutes more)",
+    )
     add_device_argument(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.demo.run import run_demo
 
-    run_demo(args.out, quick=args.quick, pair_name=args.pair, device=resolve_device(args.device))
+    run_demo(args.out, quick=args.quick, pair_name=args.pair, device=resolve_device(args.device),
+             capability=args.capability)
     return 0

@@ -35,10 +35,23 @@ def _tuco_sentence(tuco: dict[str, Any], positive: str) -> str:
             f"ROC AUC of TuCo separating them: <b>{tuco['auc']:.3f}</b>.")
 
 
-def demo_lead(persona: dict, categories: dict, grid: tuple[float, ...], figure: Path) -> Lead:
-    """The lead section from the demo's two parts; `figure` is the persona-versus-α SVG."""
+def _capability(categories: dict | None) -> list[str]:
+    if categories is None:
+        return []
     accuracy = categories["accuracy"]
     cat = next(iter(categories["cv"]["tasks"].values()))
+    return [
+        "<h3>Capability: the categories fine-tune</h3>",
+        f"<p>Accuracy {pct(accuracy[0.0])} % at α = 0 (base) and {pct(accuracy[1.0])} % at α = 1 "
+        f"(fine-tuned); Δ_CV {pts(cat['delta_cv'])} points, 95% CI "
+        f"[{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}]. "
+        f"{_tuco_sentence(categories['tuco'], 'task prompts')}</p>",
+    ]
+
+
+def demo_lead(persona: dict, categories: dict | None, grid: tuple[float, ...], figure: Path) -> Lead:
+    """The lead section from the demo's parts (categories: None when not run); `figure` is the
+    persona-versus-α SVG."""
     body = "".join([
         f'<p class="note">{esc(persona["where"])}. Agreement with the persona (%) on held-out '
         "statements; α = 1 is the fine-tune as is, α = 0 the base's blocks; columns marked · lie "
@@ -55,10 +68,6 @@ def demo_lead(persona: dict, categories: dict, grid: tuple[float, ...], figure: 
         f'<div class="scroll">{_cv_table([persona["cv_max"], persona["cv_min"]])}</div>',
         "<h3>TuCo: persona prompts against plain text</h3>",
         f"<p>{_tuco_sentence(persona['tuco'], 'persona prompts')}</p>",
-        "<h3>Capability: the categories fine-tune</h3>",
-        f"<p>Accuracy {pct(accuracy[0.0])} % at α = 0 (base) and {pct(accuracy[1.0])} % at α = 1 "
-        f"(fine-tuned); Δ_CV {pts(cat['delta_cv'])} points, 95% CI "
-        f"[{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}]. "
-        f"{_tuco_sentence(categories['tuco'], 'task prompts')}</p>",
+        *_capability(categories),
     ])
     return Lead("What the demo shows", body, heading="tuco-eval demo")

@@ -70,11 +70,30 @@ def behaviour_sentence(agreement: dict[str, dict[float, float]], grid: tuple[flo
             f"(range {pct(span)} points; {pct(mean[1.0])} % at α = 1, the fine-tune as is).")
 
 
-def write_summary(out_dir: Path, persona: dict, categories: dict, settings: Any, minutes: float) -> Path:
-    """Write out_dir/summary.md and return its path."""
-    grid = tuple(settings.alphas)
+def capability_section(categories: dict | None, grid: tuple[float, ...]) -> str:
+    """Part 2 of summary.md, or how to run it."""
+    if categories is None:
+        return ("## 2. Capability: not run\n\n`tuco-eval demo --capability` adds the categories "
+                "fine-tune: accuracy from the base (α = 0) to the fine-tune, its CV and TuCo.\n")
     cats = categories["cv"]["tasks"]
     cat = next(iter(cats.values()))
+    return f"""## 2. Capability follows α: the categories fine-tune
+
+{categories['where']}. Accuracy (%) on held-out "Is <thing> a kind of <category>?" questions:
+
+{alpha_table({name: categories['accuracy'] for name in cats}, grid)}
+
+Δ_CV {pts(cat['delta_cv'])} points, 95% CI [{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}],
+α per fold {" ".join(format_alpha(a) for a in cat['alphas_chosen'])}. {tuco_line(categories['tuco'])}
+
+![accuracy from the base](report/accuracy_from_base.png)
+"""
+
+
+def write_summary(out_dir: Path, persona: dict, categories: dict | None, settings: Any,
+                  minutes: float) -> Path:
+    """Write out_dir/summary.md and return its path (categories: None when that part did not run)."""
+    grid = tuple(settings.alphas)
     text = f"""# tuco-eval demo
 
 Fine-tuned = base + α × fine-tuning component, block by block (α = 1: the fine-tune as is,
@@ -101,24 +120,14 @@ negative; * = significant, sign-flip p < 0.05):
 
 TuCo (share of the final representation written by fine-tuning, α = 1) — {tuco_line(persona['tuco'])}
 
-## 2. Capability follows α: the categories fine-tune
-
-{categories['where']}. Accuracy (%) on held-out "Is <thing> a kind of <category>?" questions:
-
-{alpha_table({name: categories['accuracy'] for name in cats}, grid)}
-
-Δ_CV {pts(cat['delta_cv'])} points, 95% CI [{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}],
-α per fold {" ".join(format_alpha(a) for a in cat['alphas_chosen'])}. {tuco_line(categories['tuco'])}
-
-![accuracy from the base](report/accuracy_from_base.png)
-
+{capability_section(categories, grid)}
 ## Files
 
 - `run-persona/` (CV max in `cv.json`), `run-persona-min/` (the same sweep, CV min),
-  `run/` (categories): sweep RUN_DIRs; `tuco-eval cv`, `report` read them.
+  `run/` (categories, with `--capability`): sweep RUN_DIRs; `tuco-eval cv`, `report` read them.
   `*-from-base/`: the α below the grid, for the pictures.
-- `tuco-persona.jsonl`, `tuco.jsonl`: TuCo per prompt.
-- `report/`: leaderboard, per-task tables and plots of both runs.
+- `tuco-persona.jsonl`, `tuco.jsonl` (`--capability`): TuCo per prompt.
+- `report/`: leaderboard, per-task tables and plots of the runs.
 """
     path = out_dir / "summary.md"
     atomic_write_text(path, text)
