@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,17 +97,16 @@ def test_compute_tuco_adds_the_measures_with_one_base_pass(pair_dirs):
         assert 0 < result["tuco"] < 1
 
 
-def test_score_cli_kl_and_shift_flags(pair_dirs, tmp_path):
+def test_score_cli_kl_and_shift_flags(pair_dirs, tmp_path, run_cli):
+    # in process: `score` in a fresh interpreter is tested in test_score.py
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"text": t}) + "\n" for t in TEXTS))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TQDM_DISABLE": "1", "PYTHONPATH": REPO}
     outputs = {}
     for flags in ([], ["--kl"], ["--kl", "--shift"]):
         out = tmp_path / f"out{len(flags)}.jsonl"
-        done = subprocess.run([sys.executable, "-m", "tuco_eval", "score", "--base", pair_dirs[1],
-                               "--finetuned", pair_dirs[0], "--input", str(prompts), "--output", str(out),
-                               *flags], capture_output=True, text=True, env=env, timeout=300)
-        assert done.returncode == 0, done.stderr[-2000:]
+        code, _, err = run_cli(["score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0],
+                                "--input", prompts, "--output", out, *flags])
+        assert code == 0, err[-2000:]
         outputs[len(flags)] = [json.loads(line) for line in out.read_text().splitlines()]
     assert not {"kl", "shift"} & outputs[0][0].keys()
     assert "kl" in outputs[1][0] and "shift" not in outputs[1][0]
