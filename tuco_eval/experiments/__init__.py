@@ -3,9 +3,6 @@
 (`summary`, `plots`, `page`). See docs/experiments.md.
 """
 
-# the experiments `run.EXPERIMENTS` defines, named here so the CLI lists them without torch
-NAMES = ("web-vs-chat", "languages", "many-shot", "gcg")
-
 
 def __getattr__(name: str):
     # `from tuco_eval.experiments import run_experiment` works; torch loads on that first use only
