@@ -49,10 +49,6 @@ def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
     )
 
 
-
-
-
-
 def _first(output: Any) -> Tensor:
     return output[0] if isinstance(output, tuple) else output
 

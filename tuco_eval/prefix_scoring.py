@@ -34,8 +34,6 @@ def _expanded(cache: Cache, repeats: int) -> Cache:
     return out
 
 
-
-
 def _kept_positions(lengths: Sequence[int], keep: int, device: Any) -> Tensor:
     # per row, its last `keep` real positions (clamped at 0): the only logits scoring needs
     rows = [[max(length - keep + k, 0) for k in range(keep)] for length in lengths]

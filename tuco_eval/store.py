@@ -53,8 +53,6 @@ class ScoreMatrix:
     scores: np.ndarray  # shape [A, N], float64
 
 
-
-
 def alpha_dir(run_dir: Path | str, alpha: float) -> Path:
     """``RUN_DIR/samples/alpha=<alpha>``."""
     return Path(run_dir) / SAMPLES / f"alpha={format_alpha(alpha)}"

@@ -31,8 +31,6 @@ from tuco_eval.task_rows import filter_names, group_aggregation
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
-
-
 def check_task_names(names: Sequence[str], task_manager: Any) -> None:
     """Unknown names fail with close matches; cheap (the index only, no task is built)."""
     known = set(task_manager.all_tasks)

@@ -97,12 +97,6 @@ def report_truncated(count: int) -> None:
         )
 
 
-
-
-
-
-
-
 def compute_tuco(
     joint: Joint,
     tokenizer: Any,

@@ -39,8 +39,6 @@ from tuco_eval.store import (
 MODES_FILE = "modes.json"
 
 
-
-
 def compare_pair(
     a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000, objective: str = "max"
 ) -> dict:

@@ -36,8 +36,6 @@ def seeded_sample(items: Sequence[Any], n: int | None, seed: int, purpose: str) 
     return rng_for(seed, purpose).sample(pool, k)
 
 
-
-
 def user_turn(tokenizer: Any, content: str, chat_template: bool) -> str:
     """`content` as one user turn of the chat template, or unchanged."""
     return (
