@@ -4,8 +4,8 @@
 by a multi-checkpoint sweep: the base's RUN_DIR and one per checkpoint, in training order) or any
 folder whose sub-folders are RUN_DIRs (older sweeps side by side). A RUN_DIR whose run.json says
 `"kind": "base"` is the base model alone: its row has a score but no α sweep. Rows come base
-first, then the checkpoints by step when every one has a step, else in checkpoints.json's order
-when they all come from one, else by label (see docs/cv.md, "Rows and their order").
+first, then the checkpoints in checkpoints.json's order when they all come from one, else by
+step when every one has a step, else by label (see docs/cv.md, "Rows and their order").
 """
 
 from __future__ import annotations
@@ -126,13 +126,16 @@ def _natural(label: str) -> list[Any]:
 
 
 def training_order(entries: Sequence[Entry]) -> list[Entry]:
-    """Base rows first (as given), then the checkpoints by step when every one has a step, in
-    their checkpoints.json order when they all come from one, else by label (numbers by value)."""
+    """Base rows first (as given), then the checkpoints in their checkpoints.json order when they
+    all come from one, else by step when every one has a step, else by label (numbers by value)."""
     bases = [e for e in entries if e.kind == BASE]
     checkpoints = [e for e in entries if e.kind != BASE]
-    if checkpoints and all(e.step is not None for e in checkpoints):
+    one_series = len({e.series for e in checkpoints}) == 1 and checkpoints[0].series is not None
+    if one_series:
+        pass  # the sweep wrote them in training order
+    elif all(e.step is not None for e in checkpoints):
         checkpoints.sort(key=lambda e: e.step)  # stable: equal steps keep the order given
-    elif not (checkpoints and len({e.series for e in checkpoints}) == 1 and checkpoints[0].series):
+    else:
         checkpoints.sort(key=lambda e: _natural(e.label))
     return bases + checkpoints
 

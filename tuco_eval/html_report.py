@@ -98,8 +98,8 @@ def _leaderboard(runs: Sequence[Run], board: Mapping) -> str:
         f'<p class="note">One row per checkpoint, in training order, and the base model alone '
         f"(italic) where the sweep evaluated it; per {esc(what)}: <b>score</b> = {esc(name)} at "
         "α = 1 (the checkpoint as is; the base row: the base) ×100, below it its standard error "
-        "(lm-eval's: sample std / √n; a group: √(Σ se²) / tasks); <b>Δ_CV</b>: "
-        f"{esc(explanation(runs).removeprefix('Cells: '))} Below each Δ_CV its 95% CI in points: a task's paired "
+        "(lm-eval's: sample std / √n; a group: √(Σ se²) / tasks); <b>Δ_CV</b> = "
+        f"{esc(explanation(runs).removeprefix('Cells: Δ_CV = '))} Below each Δ_CV its 95% CI in points: a task's paired "
         "bootstrap; for a group, the normal approximation from its tasks' intervals (tasks taken "
         "as independent). * = the interval excludes 0 on the side of a gain (a task: its "
         "sign-flip test). <b>α</b> = the α cross-validation chose in most folds (a group: in "
@@ -311,10 +311,9 @@ def write_report_page(
     leaderboard.json object ``board`` (checkpoint_board.build_board); `lead`, when given, is
     the first section."""
     sections = [("lead", lead.title, lead.html)] if lead else []
-    sections += [
-        ("leaderboard", "Leaderboard", _leaderboard(runs, board)),
-        ("pairs", "Paired tests between checkpoints", pairs_section(board, KNOWN_GROUPS)),
-    ]
+    sections.append(("leaderboard", "Leaderboard", _leaderboard(runs, board)))
+    if len(board["rows"]) > 1:  # one row has nothing to be compared with
+        sections.append(("pairs", "Paired tests between checkpoints", pairs_section(board, KNOWN_GROUPS)))
     series = _series(files)
     if series:
         sections.append(("series", "Checkpoints by training step", series))
