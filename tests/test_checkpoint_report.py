@@ -201,7 +201,7 @@ def test_folder_of_old_run_dirs_and_steps_from_names(tmp_path):
 
 def test_a_base_with_other_docs_is_refused_in_one_line(tmp_path, run_cli):
     root = build_root(tmp_path / "root", base_docs=N - 5)  # the base swept with a smaller --limit
-    with pytest.raises(TucoError, match="task ta: base and step-100 were scored on different documents"):
+    with pytest.raises(TucoError, match=r"task ta: base and step-100 were scored on different documents \(e\.g\. doc_id 35, 5 in all\)"):
         report.report([root], tmp_path / "out")
     code, _, err = run_cli(["report", root, "--output", tmp_path / "out"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "ta" in err and "step-100" in err

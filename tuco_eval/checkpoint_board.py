@@ -160,14 +160,15 @@ def _read_rows(
 
 
 def _check_same_docs(name: str, labels: Sequence[str], docs: Sequence[TaskDocs]) -> None:
-    first = docs[0]
+    first = dict(zip(docs[0].doc_ids.tolist(), docs[0].doc_hashes, strict=True))
     for label, other in zip(labels[1:], docs[1:], strict=True):
-        same = np.array_equal(first.doc_ids, other.doc_ids) and first.doc_hashes == other.doc_hashes
-        if not same:
+        theirs = dict(zip(other.doc_ids.tolist(), other.doc_hashes, strict=True))
+        differing = sorted(d for d in first.keys() | theirs.keys() if first.get(d) != theirs.get(d))
+        if differing:
             raise TucoError(
-                f"task {name}: {labels[0]} and {label} were scored on different documents "
-                f"({len(first.doc_ids)} and {len(other.doc_ids)} docs, or other doc_id/doc_hash); "
-                "sweep both with the same task config and --limit to compare them"
+                f"task {name}: {labels[0]} and {label} were scored on different documents (e.g. "
+                f"doc_id {differing[0]}, {len(differing)} in all); sweep both with the same task "
+                "config and --limit to compare them"
             )
 
 

@@ -5,7 +5,7 @@ by a multi-checkpoint sweep: the base's RUN_DIR and one per checkpoint, in train
 folder whose sub-folders are RUN_DIRs (older sweeps side by side). A RUN_DIR whose run.json says
 `"kind": "base"` is the base model alone: its row has a score but no α sweep. Rows come base
 first, then the checkpoints in checkpoints.json's order when they all come from one, else by
-step when every one has a step, else by label (see docs/cv.md, "Rows and their order").
+step when every one has a step, else by label (docs/cv.md, "Checkpoints: the rows of a report").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,11 @@ def training_order(entries: Sequence[Entry]) -> list[Entry]:
     bases = [e for e in entries if e.kind == BASE]
     checkpoints = [e for e in entries if e.kind != BASE]
     one_series = len({e.series for e in checkpoints}) == 1 and checkpoints[0].series is not None
-    if one_series:
-        pass  # the sweep wrote them in training order
-    elif all(e.step is not None for e in checkpoints):
-        checkpoints.sort(key=lambda e: e.step)  # stable: equal steps keep the order given
-    else:
-        checkpoints.sort(key=lambda e: _natural(e.label))
-    return bases + checkpoints
+    if one_series:  # the sweep wrote them in training order
+        return bases + checkpoints
+    if all(e.step is not None for e in checkpoints):
+        return bases + sorted(checkpoints, key=lambda e: e.step)  # stable for equal steps
+    return bases + sorted(checkpoints, key=lambda e: _natural(e.label))
 
 
 def _unique_labels(entries: Sequence[Entry]) -> list[Entry]:
@@ -157,7 +155,7 @@ def _unique_labels(entries: Sequence[Entry]) -> list[Entry]:
         else:
             label = f"{e.label} [{e.run_dir}]"
         seen.add(label)
-        out.append(Entry(label, e.source, e.step, e.kind, e.run_dir, e.series))
+        out.append(replace(e, label=label))
     return out
 
 

@@ -49,7 +49,7 @@ SERIES = "checkpoint_series"
 
 def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Num]:
     """(run label, column) → the paper's Table 3 cell: Δ_CV (share significant), * and its CI."""
-    headers, rows = leaderboard(runs)
+    _, rows = leaderboard(runs)
     columns = leaderboard_columns(runs)
     cells: dict[tuple[str, str], str | Num] = {}
     for run, row in zip(runs, rows, strict=True):
