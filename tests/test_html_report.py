@@ -95,6 +95,19 @@ def _column(page, table, header):
     return index, page.locator(f"{table} tbody tr:not([hidden]) td:nth-child({index + 1})").all_inner_texts()
 
 
+def _leaderboard_column(page, band, cell):
+    """Index of the sortable header `cell` ("score", "Δ_CV", "α", "TuCo") under the band `band`."""
+    bands = page.locator("#leaderboard thead tr.band th")
+    start = 0
+    for i in range(bands.count()):
+        if bands.nth(i).inner_text().strip() == band:
+            heads = page.locator("#leaderboard thead tr:last-child th").all_inner_texts()
+            names = [h.replace("↕", "").replace("▲", "").replace("▼", "").strip() for h in heads]
+            return start + names[start:].index(cell)
+        start += int(bands.nth(i).get_attribute("colspan"))
+    raise AssertionError(f"no band {band!r}")
+
+
 def _number(cell):
     return float(cell.replace("−", "-").split()[0].rstrip("*%"))
 
@@ -120,10 +133,11 @@ def test_report_page_in_chromium(report_dir, page_for):
     page.locator("#tasks thead th").nth(index).click()
     _, descending = _column(page, "#tasks", "Δ CV")
     assert [_number(c) for c in descending] == sorted((_number(c) for c in before), reverse=True)
-    col, _ = _column(page, "#leaderboard", "Humanities")
-    page.locator("#leaderboard thead th").nth(col).click()
+    col = _leaderboard_column(page, "Humanities", "Δ_CV")  # ckpt-A +10.00, ckpt-B +17.50
+    heads = page.locator("#leaderboard thead tr:last-child th")
+    heads.nth(col).click()
     assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-A", "ckpt-B"]
-    page.locator("#leaderboard thead th").nth(col).click()
+    heads.nth(col).click()
     assert page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()[:2] == ["ckpt-B", "ckpt-A"]
 
     # the filter hides the task rows (and flip lists) that do not match

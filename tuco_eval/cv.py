@@ -89,13 +89,14 @@ def out_of_fold(
     return chosen, score_cv
 
 
-def _batch(n_docs: int) -> int:
-    # resamples per batch, so that at most _CHUNK resampled values are in memory at once
-    return max(1, _CHUNK // max(1, n_docs))
+def resample_batch(n_values: int) -> int:
+    """Resamples per batch of a sample of `n_values` values, so that at most about 4 million
+    resampled values are in memory at once."""
+    return max(1, _CHUNK // max(1, n_values))
 
 
 def _row_chunks(n_rows: int, n_docs: int) -> list[int]:
-    per_chunk = _batch(n_docs)
+    per_chunk = resample_batch(n_docs)
     return [min(per_chunk, n_rows - start) for start in range(0, n_rows, per_chunk)]
 
 
@@ -111,7 +112,7 @@ def paired_bootstrap_ci(
         (diff,),
         np.mean,
         n_resamples=n_boot,
-        batch=_batch(len(diff)),
+        batch=resample_batch(len(diff)),
         vectorized=True,
         confidence_level=level,
         method="percentile",
@@ -120,20 +121,27 @@ def paired_bootstrap_ci(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def sign_flip_p_value(diff: np.ndarray, n_perm: int = 2000, seed: int = 0) -> float:
+def sign_flip_p_value(
+    diff: np.ndarray, n_perm: int = 2000, seed: int = 0
+) -> float | np.ndarray:
     """Two-sided paired permutation test of mean(diff) = 0: flip each doc's sign at random.
 
     p = (1 + #{|mean(s * diff)| >= |mean(diff)|}) / (1 + n_perm), so p > 0 always.
+    ``diff`` of shape (rows × docs) gives a p per row, every row flipped with the same signs.
     """
     # not scipy.stats.permutation_test: its one-sample sign flip permutes each doc's (d, -d) pair
     # in a Python loop over docs, 3-6x slower at 250-14,000 docs (docs/cv.md)
+    diff = np.asarray(diff, dtype=np.float64)
+    n_docs = diff.shape[-1]
     rng = np.random.default_rng([seed, 2])
-    observed = abs(diff.mean())
-    hits = 0
-    for rows in _row_chunks(n_perm, len(diff)):
-        signs = rng.integers(0, 2, size=(rows, len(diff))).astype(np.float64) * 2 - 1
-        hits += int(np.sum(np.abs(signs @ diff) / len(diff) >= observed - _TIE_TOL))
-    return (1 + hits) / (1 + n_perm)
+    observed = np.abs(diff.mean(axis=-1))
+    hits = np.zeros(observed.shape, dtype=np.int64)
+    for rows in _row_chunks(n_perm, n_docs):
+        signs = rng.integers(0, 2, size=(rows, n_docs)).astype(np.float64) * 2 - 1
+        means = np.abs(signs @ diff.T) / n_docs  # (draws,) or (draws × rows)
+        hits += np.sum(means >= observed - _TIE_TOL, axis=0)
+    p = (1 + hits) / (1 + n_perm)
+    return float(p) if diff.ndim == 1 else p
 
 
 def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: int) -> int:

@@ -2,8 +2,9 @@
 
 Shared by the `report` and `experiment` pages. Nothing on a page asks for anything outside the
 file (no CDN, no web font, no external image), so it can be mailed or attached to a paper.
-Tables with class `sortable` sort on a header click (numbers numerically, a second click
-reverses); an `<input data-filter="SELECTOR">` hides the elements of SELECTOR that do not
+Tables with class `sortable` sort on a click on their last header row (numbers numerically, a
+second click reverses); a `<select data-choices="SELECTOR">` shows the one element of SELECTOR
+whose `data-choice` is the selected value; an `<input data-filter="SELECTOR">` hides the elements of SELECTOR that do not
 contain its text (an element's `data-task` when it has one, else its text).
 """
 
@@ -20,6 +21,10 @@ from tuco_eval.jsonl import atomic_write_text
 
 class Raw(str):
     """Markup built here (already escaped): inserted as is by `table`."""
+
+
+class Num(Raw):
+    """Markup of a number with notes (already escaped): inserted as is, right-aligned."""
 
 
 def esc(text: object) -> str:
@@ -51,16 +56,22 @@ def table(
     table_id: str | None = None,
     sortable: bool = True,
     row_attrs: Sequence[str] | None = None,
+    bands: Sequence[tuple[str, int]] | None = None,
 ) -> str:
-    """`<table>` with `<thead>` and `<tbody>`; `Raw` cells go in as they are, the rest escaped."""
+    """`<table>` with `<thead>` and `<tbody>`; `Raw` cells go in as they are, the rest escaped.
+    ``bands``: (title, columns spanned) of a header row above ``headers`` (which sort)."""
     attrs = (f' id="{esc(table_id)}"' if table_id else "") + (
         ' class="sortable"' if sortable else ""
     )
+    band = "".join(f'<th scope="colgroup" colspan="{n}">{esc(t)}</th>' for t, n in bands or [])
+    band = f'<tr class="band">{band}</tr>' if bands else ""
     head = "".join(f'<th scope="col" title="click to sort">{esc(h)}</th>' for h in headers)
     body = []
     for i, row in enumerate(rows):
         cells = "".join(
-            f"<td>{cell}</td>"
+            f'<td class="num">{cell}</td>'
+            if isinstance(cell, Num)
+            else f"<td>{cell}</td>"
             if isinstance(cell, Raw)
             else f'<td class="num">{esc(cell)}</td>'
             if is_number(cell)
@@ -69,7 +80,7 @@ def table(
         )
         extra = f" {row_attrs[i]}" if row_attrs else ""
         body.append(f"<tr{extra}>{cells}</tr>")
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<table{attrs}><thead>{band}<tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def text_block(text: str, limit: int = 2000) -> Raw:
@@ -101,10 +112,17 @@ a { color: var(--accent); }
 table { border-collapse: collapse; margin: 0.4rem 0 1rem; font-size: 0.88rem; }
 th, td { border: 1px solid var(--line); padding: 0.25rem 0.55rem; vertical-align: top; white-space: nowrap; }
 thead th { background: var(--head); position: sticky; top: 0; text-align: center; white-space: nowrap; }
-table.sortable thead th { cursor: pointer; user-select: none; }
-table.sortable thead th::after { content: " ↕"; color: #9aa3b2; font-size: 0.8em; }
+table.sortable thead tr:last-child th { cursor: pointer; user-select: none; }
+table.sortable thead tr:last-child th::after { content: " ↕"; color: #9aa3b2; font-size: 0.8em; }
 table.sortable thead th[aria-sort="ascending"]::after { content: " ▲"; color: var(--accent); }
 table.sortable thead th[aria-sort="descending"]::after { content: " ▼"; color: var(--accent); }
+thead tr.band th { position: static; border-bottom: 2px solid #aab3c2; }
+tr.base td { font-style: italic; }
+.win, .loss { padding: 0.05rem 0.3rem; border-radius: 3px; font-weight: 700; }
+td .win, td .loss, td .even { display: block; text-align: right; }
+.win { background: #d6f0dc; color: var(--good); }
+.loss { background: #fadcd9; color: var(--bad); }
+select { font: inherit; padding: 0.2rem 0.4rem; }
 tbody tr:nth-child(even) { background: #f8f9fb; }
 tbody tr:hover { background: #eef4ff; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
@@ -161,13 +179,23 @@ JS = """
     order.forEach(function (i) { body.appendChild(rows[i]); });
   }
   document.querySelectorAll("table.sortable").forEach(function (table) {
-    table.querySelectorAll("thead th").forEach(function (th, col) {
+    var head = table.tHead.rows[table.tHead.rows.length - 1];  // below any band row
+    Array.prototype.forEach.call(head.cells, function (th, col) {
       th.tabIndex = 0;
       th.addEventListener("click", function () { sortBy(table, th, col); });
       th.addEventListener("keydown", function (e) {
         if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sortBy(table, th, col); }
       });
     });
+  });
+  document.querySelectorAll("select[data-choices]").forEach(function (select) {
+    function show() {  // the one element of data-choices whose data-choice is selected
+      document.querySelectorAll(select.dataset.choices).forEach(function (el) {
+        el.hidden = el.dataset.choice !== select.value;
+      });
+    }
+    select.addEventListener("change", show);
+    show();
   });
   document.querySelectorAll("input[data-filter]").forEach(function (input) {
     input.addEventListener("input", function () {

@@ -1,5 +1,6 @@
-"""`index.html` of `tuco-eval report`: the leaderboard, per-task results, plots, per-doc flips and
-the run configurations on one self-contained page (see tuco_eval.html_page)."""
+"""`index.html` of `tuco-eval report`: the leaderboard of checkpoints (and the base), the paired
+tests between them, per-task results, plots, per-doc flips and the run configurations on one
+self-contained page (see tuco_eval.html_page)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,18 @@ from pathlib import Path
 from tuco_eval import plots
 from tuco_eval.cv import group_table, shared_metric, task_table
 from tuco_eval.flips import KINDS, Flip, counts
-from tuco_eval.html_page import Raw, esc, relative_link, svg_figure, table, text_block, write_page
-from tuco_eval.leaderboard import Run, explanation, leaderboard, leaderboard_columns
+from tuco_eval.html_page import (
+    Num,
+    Raw,
+    esc,
+    relative_link,
+    svg_figure,
+    table,
+    text_block,
+    write_page,
+)
+from tuco_eval.html_pairs import pairs_section
+from tuco_eval.leaderboard import KNOWN_GROUPS, Run, explanation, leaderboard, leaderboard_columns
 from tuco_eval.params import format_alpha
 from tuco_eval.store import read_run_info
 
@@ -31,30 +42,71 @@ class Lead:
 
 
 LISTED = 25  # docs listed per (task, α, kind); flips.csv has them all
-TABLE_FILES = (".md", ".tex", ".csv")
+TABLE_FILES = (".md", ".tex", ".csv", ".json")
+CELLS = ("score", "Δ_CV", "α", "TuCo")  # the leaderboard's columns per group (or task)
+SERIES = "checkpoint_series"
 
 
-def _leaderboard(runs: Sequence[Run]) -> str:
-
-    headers, rows = leaderboard(runs)
+def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Num]:
+    """(run label, column) → the paper's Table 3 cell: Δ_CV (share significant), * and its CI."""
+    _, rows = leaderboard(runs)
     columns = leaderboard_columns(runs)
-    cells = []
+    cells: dict[tuple[str, str], str | Num] = {}
     for run, row in zip(runs, rows, strict=True):
-        out = [row[0]]
         for name, text in zip(columns, row[1:], strict=False):
             entry = run.columns.get(name) or {}
             ci, significant = _interval(run, entry)
             extra = "" if ci is None else f'<br><span class="ci">[{ci[0]:+.2f}, {ci[1]:+.2f}]</span>'
             mark = '<span class="sig">*</span>' if significant else ""
-            out.append(Raw(f"{esc(text)}{mark}{extra}") if extra or mark else text)
-        out += row[1 + len(columns) :]  # any further column the table has, as it is
-        cells.append(out)
+            cells[run.label, name] = Num(f"{esc(text)}{mark}{extra}") if extra or mark else text
+    return cells
+
+
+def _score(entry: Mapping) -> str | Num:
+    if entry.get("stderr") is None:
+        return f"{100 * entry['score']:.2f}"
+    return Num(f'{100 * entry["score"]:.2f}<br><span class="ci">±{100 * entry["stderr"]:.2f}</span>')
+
+
+def _leaderboard(runs: Sequence[Run], board: Mapping) -> str:
+    columns = leaderboard_columns(runs)
+    level = "groups" if any(row["groups"] for row in board["rows"]) else "tasks"
+    deltas = _delta_cells(runs)
+    rows, attrs = [], []
+    for row in board["rows"]:
+        cells: list[str | Num] = [row["label"], "–" if row["step"] is None else str(row["step"])]
+        for name in columns:
+            entry = row[level].get(name)
+            if entry is None:
+                cells += ["–"] * len(CELLS)
+                continue
+            alpha = entry.get("alpha_chosen")
+            cells += [
+                _score(entry),
+                deltas.get((row["label"], name), "–"),
+                "–" if alpha is None else format_alpha(alpha),
+                "–" if entry.get("tuco") is None else f"{entry['tuco']:.3f}",
+            ]
+        rows.append(cells)
+        attrs.append(f'class="{esc(row["kind"])}"')
+    headers = ["Checkpoint", "step", *(c for _ in columns for c in CELLS)]
+    bands = [("", 2), *((KNOWN_GROUPS.get(c, c), len(CELLS)) for c in columns)]
+    metric = board["metric"]
+    name = plots.metric_name(metric) if metric else "each task's metric"
+    what = "group (the unweighted mean over its tasks, as the paper)" if level == "groups" else "task"
     return (
-        f'<p class="note">{esc(explanation(runs))} Below each value its 95% CI in points: a '
-        "task's paired bootstrap; for a group, the normal approximation from its tasks' "
-        "intervals (tasks taken as independent). * = the interval excludes 0 on the side of a "
-        "gain (a task: its sign-flip test). Click a header to sort.</p>"
-        f'<div class="scroll">{table(headers, cells, "leaderboard")}</div>'
+        f'<p class="note">One row per checkpoint, in training order, and the base model alone '
+        f"(italic) where the sweep evaluated it; per {esc(what)}: <b>score</b> = {esc(name)} at "
+        "α = 1 (the checkpoint as is; the base row: the base) ×100, below it its standard error "
+        "(lm-eval's: sample std / √n; a group: √(Σ se²) / tasks); <b>Δ_CV</b> = "
+        f"{esc(explanation(runs).removeprefix('Cells: Δ_CV = '))} Below each Δ_CV its 95% CI in points: a task's paired "
+        "bootstrap; for a group, the normal approximation from its tasks' intervals (tasks taken "
+        "as independent). * = the interval excludes 0 on the side of a gain (a task: its "
+        "sign-flip test). <b>α</b> = the α cross-validation chose in most folds (a group: in "
+        "most of its tasks); <b>TuCo</b> = mean TuCo at α = 1 over the docs (the share of the "
+        "final representation fine-tuning wrote; – where the sweep did not log it). Click a "
+        "header to sort; every value is in leaderboard.json.</p>"
+        f'<div class="scroll">{table(headers, rows, "leaderboard", row_attrs=attrs, bands=bands)}</div>'
     )
 
 
@@ -120,9 +172,21 @@ def _row(figures: list[str]) -> list[str]:
     return ['<div class="figures">', *figures, "</div>"]
 
 
+def _series(files: Sequence[Path]) -> str:
+    svg = next((f for f in files if f.name == f"{SERIES}.svg"), None)
+    if svg is None:
+        return ""
+    return (
+        '<p class="note">Per group (or task), against each checkpoint\'s training step: the '
+        "score at α = 1, the score at the cross-validated α and the mean TuCo at α = 1; the "
+        "base model's score as a dashed line of the same colour. Also checkpoint_series.png/.svg."
+        f"</p>{svg_figure(svg.read_text(), 'checkpoints by training step')}"
+    )
+
+
 def _figures(files: Sequence[Path]) -> str:
     svgs = [f for f in files if f.suffix == ".svg"]
-    curves = [f for f in svgs if not f.stem.startswith("heatmap_")]
+    curves = [f for f in svgs if f.stem.startswith("accuracy_vs_alpha_")]
     heat = [f for f in svgs if f.stem.startswith("heatmap_")]
     parts = ["<h3>Accuracy versus α</h3>"]
     parts += _row([svg_figure(f.read_text(), _caption(f.stem)) for f in curves])
@@ -228,7 +292,11 @@ def _configs(runs: Sequence[Run]) -> str:
 def _links(files: Sequence[Path], out_dir: Path) -> str:
     tabular = [f for f in files if f.suffix in TABLE_FILES]
     items = "".join(f"<li>{relative_link(f, out_dir)}</li>" for f in tabular)
-    return f"<ul>{items}</ul><p class=\"note\">Figures are also beside this page as PNG and SVG.</p>"
+    return (
+        f"<ul>{items}</ul><p class=\"note\">leaderboard.json holds every row's values and every "
+        "paired test (its keys: docs/cv.md); pairs.csv the paired tests. Figures are also beside "
+        "this page as PNG and SVG.</p>"
+    )
 
 
 def write_report_page(
@@ -236,13 +304,20 @@ def write_report_page(
     out_dir: Path,
     files: Sequence[Path],
     flips_by_run: Mapping[str, tuple[dict, list[Flip]]],
+    board: Mapping,
     lead: Lead | None = None,
 ) -> Path:
-    """Write ``out_dir/index.html`` from the runs, the files `report` wrote and the flips;
-    `lead`, when given, is the first section."""
+    """Write ``out_dir/index.html`` from the runs, the files `report` wrote, the flips and the
+    leaderboard.json object ``board`` (checkpoint_board.build_board); `lead`, when given, is
+    the first section."""
     sections = [("lead", lead.title, lead.html)] if lead else []
+    sections.append(("leaderboard", "Leaderboard", _leaderboard(runs, board)))
+    if len(board["rows"]) > 1:  # one row has nothing to be compared with
+        sections.append(("pairs", "Paired tests between checkpoints", pairs_section(board, KNOWN_GROUPS)))
+    series = _series(files)
+    if series:
+        sections.append(("series", "Checkpoints by training step", series))
     sections += [
-        ("leaderboard", "Leaderboard", _leaderboard(runs)),
         ("per-task", "Per-task results", _tasks(runs)),
         ("figures", "Figures", _figures(files)),
         ("flips", "Docs that flip between α = 1 and other α", _flips(runs, flips_by_run)),
@@ -250,7 +325,7 @@ def write_report_page(
         ("files", "Tables as files", _links(files, out_dir)),
     ]
     nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title, _ in sections)
-    labels = ", ".join(run.label for run in runs)
+    labels = ", ".join(row["label"] for row in board["rows"])
     heading = lead.heading if lead and lead.heading else "TuCo leaderboard"
     body = (
         f"<h1>{esc(heading)}</h1><p class=\"muted\">{esc(labels)}</p><nav>{nav}</nav>"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import json
 import os
 import re
 import tempfile
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,33 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 def file_slug(text: str) -> str:
     """`text` made safe as part of a file name (runs of other characters become one `_`)."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "run"
+
+
+_STEM_LENGTH = 80  # of the readable part; file names stay far below 255 bytes
+
+
+def file_stems(names: Iterable[str]) -> dict[str, str]:
+    """A file-name stem per name, unique whatever the names hold: the name's `file_slug` (no
+    leading or trailing dot, at most 80 characters), and where two names would share a stem,
+    also on a file system that ignores case, or where the name is longer than that, each such
+    stem ends in `-` and 8 hex digits of the name's sha256. Append suffixes to a stem with
+    `stem + ".png"`, never `Path.with_suffix` (it would cut `model-v1.0` at its dot)."""
+    names = list(dict.fromkeys(names))
+    slugs = {name: file_slug(name).strip(".") or "run" for name in names}
+    clash = Counter(slug.casefold() for slug in slugs.values())
+    stems: dict[str, str] = {}
+    taken: set[str] = set()
+    for name, slug in slugs.items():
+        stem = slug
+        if clash[slug.casefold()] > 1 or len(slug) > _STEM_LENGTH:
+            digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+            stem = f"{slug[:_STEM_LENGTH]}-{digest}"
+        base, count = stem, 2
+        while stem.casefold() in taken:  # a name that happens to look like another's hashed stem
+            stem, count = f"{base}-{count}", count + 1
+        taken.add(stem.casefold())
+        stems[name] = stem
+    return stems
 
 
 def dumps_jsonl(records: Iterable[dict[str, Any]]) -> str:

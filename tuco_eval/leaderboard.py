@@ -71,12 +71,13 @@ def load_cv(run_dir: Path) -> dict:
     )
 
 
-def load_runs(run_dirs: Sequence[Path]) -> list[Run]:
-    """Runs with unique labels (the folder name is appended to a repeated label)."""
+def load_runs(run_dirs: Sequence[Path], labels: Sequence[str] | None = None) -> list[Run]:
+    """Runs with unique labels: ``labels`` when given, else each cv label with the folder name
+    appended to a repeated one."""
     runs: list[Run] = []
-    for run_dir in map(Path, run_dirs):
+    for i, run_dir in enumerate(map(Path, run_dirs)):
         result = load_cv(run_dir)
-        label = result["config"].get("label") or run_dir.name
+        label = labels[i] if labels else result["config"].get("label") or run_dir.name
         if any(r.label == label for r in runs):
             label = f"{label} [{run_dir.name}]"
         runs.append(Run(label=label, run_dir=run_dir, cv=result))

@@ -60,9 +60,10 @@ def save_figure(fig: plt.Figure, stem: Path) -> list[Path]:
     with plt.rc_context({"svg.fonttype": "none"}):  # text stays text: smaller, faster, searchable
         fig.savefig(svg, format="svg", metadata={"Date": None})  # no date: reproducible SVG
     plt.close(fig)
+    # the suffix is appended: with_suffix would cut a stem such as heatmap_model-v1.0 at its dot
     return [
-        atomic_write_bytes(stem.with_suffix(".png"), png.getvalue()),
-        atomic_write_bytes(stem.with_suffix(".svg"), svg.getvalue()),
+        atomic_write_bytes(stem.with_name(f"{stem.name}.png"), png.getvalue()),
+        atomic_write_bytes(stem.with_name(f"{stem.name}.svg"), svg.getvalue()),
     ]
 
 
@@ -185,4 +186,57 @@ def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) 
         f"{label}: change of {metric_name(metric)} with α\n(boxed: α chosen by CV in some fold)",
         fontsize=10,
     )
+    return save_figure(fig, stem)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One group's (or task's) values at each checkpoint's training step; NaN where missing."""
+
+    name: str
+    steps: np.ndarray
+    score: np.ndarray  # at α = 1, in [0, 1]
+    score_cv: np.ndarray  # at the cross-validated α
+    tuco: np.ndarray  # mean TuCo at α = 1
+    base: float | None = None  # the base model's score, drawn as a horizontal line
+
+
+SERIES_PANELS = (
+    ("score", "{metric} at α = 1 (%)"),
+    ("score_cv", "{metric}, cross-validated α (%)"),
+    ("tuco", "mean TuCo at α = 1"),
+)
+
+
+def checkpoint_series(series: Sequence[Series], title: str, metric: str, stem: Path) -> list[Path]:
+    """Three panels against training step (score at α = 1, cross-validated score, mean TuCo),
+    one line per group or task, the base's score as a dashed horizontal line of the same colour."""
+    palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    legend_columns = min(len(series), 4)
+    legend_rows = math.ceil(len(series) / legend_columns)
+    height = 3.6 + 0.22 * legend_rows
+    fig, axes = plt.subplots(1, 3, figsize=(13.5, height), squeeze=False)
+    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.7 / height,
+                        bottom=(0.75 + 0.22 * legend_rows) / height, wspace=0.28)  # fmt: skip
+    for ax, (field, label) in zip(axes.flat, SERIES_PANELS, strict=True):
+        scale = 1.0 if field == "tuco" else 100.0
+        for i, line in enumerate(series):
+            color = palette[i % len(palette)]
+            ax.plot(line.steps, scale * getattr(line, field), marker="o", markersize=3.5,
+                    color=color, label=line.name)  # fmt: skip
+            if field != "tuco" and line.base is not None:
+                ax.axhline(scale * line.base, color=color, linestyle="--", linewidth=1, alpha=0.8)
+        ax.set_title(label.format(metric=metric_name(metric)), fontsize=10)
+        ax.set_xlabel("training step", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(alpha=0.3)
+    handles = [
+        Line2D([], [], color=palette[i % len(palette)], marker="o", label=line.name)
+        for i, line in enumerate(series)
+    ]
+    if any(line.base is not None for line in series):
+        handles.append(Line2D([], [], color="0.4", linestyle="--", label="base model (dashed)"))
+    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
+               bbox_to_anchor=(0.5, 0.02 / height))  # fmt: skip
+    fig.suptitle(title, fontsize=12, y=1 - 0.12 / height)
     return save_figure(fig, stem)

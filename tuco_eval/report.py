@@ -1,15 +1,20 @@
-"""Leaderboard tables and plots for one or more RUN_DIRs (one fine-tuned checkpoint each)."""
+"""Leaderboard tables, leaderboard.json, paired tests and plots for RUN_DIRs and ROOTs (one
+fine-tuned checkpoint per RUN_DIR, and the base model alone where a ROOT has it)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from tuco_eval import flips, plots, tables
+from tuco_eval.checkpoint_board import build_board, write_board
+from tuco_eval.checkpoint_rows import BASE, resolve_rows
 from tuco_eval.cv import group_table, row_metric, task_table
 from tuco_eval.errors import TucoError
 from tuco_eval.html_report import Lead, write_report_page
-from tuco_eval.jsonl import atomic_write_text, file_slug
+from tuco_eval.jsonl import atomic_write_text, file_stems
 from tuco_eval.leaderboard import (
     KNOWN_GROUPS,
     Run,
@@ -155,7 +160,9 @@ def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
     if not groups:
         groups = {"tasks": sorted({t for run in runs for t in run.cv["tasks"]})}
     sets = []
-    for group in leaderboard_columns(runs) if runs[0].cv["groups"] else list(groups):
+    names = leaderboard_columns(runs) if runs[0].cv["groups"] else list(groups)
+    stems = file_stems(names)
+    for group in names:
         members = groups.get(group, [])
         chunks = [
             members[i : i + plots.MAX_PANELS] for i in range(0, len(members), plots.MAX_PANELS)
@@ -164,7 +171,7 @@ def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
             part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
             suffix = f"_{i + 1}" if len(chunks) > 1 else ""
             sets.append(
-                (f"{file_slug(group)}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
+                (f"{stems[group]}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
             )
     return sets
 
@@ -197,9 +204,10 @@ def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
             metric,
             out_dir / f"accuracy_vs_alpha_{name}",
         )
+    stems = file_stems(run.label for run in runs)  # labels may hold dots, slashes, case twins
     for run in runs:
         files += plots.heat_map(
-            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{file_slug(run.label)}"
+            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{stems[run.label]}"
         )
     return files
 
@@ -212,18 +220,57 @@ def _group_curve(run: Run, group: str) -> dict:
     return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
 
 
+def write_series(board: Mapping, out_dir: Path) -> list[Path]:
+    """checkpoint_series.{png,svg}: score, cross-validated score and mean TuCo against training
+    step, one line per group (else task); only where at least two checkpoints have a step."""
+    rows = [r for r in board["rows"] if r["kind"] != BASE and r["step"] is not None]
+    if len(rows) < 2:
+        return []
+    level = "groups" if any(r["groups"] for r in board["rows"]) else "tasks"
+    names = list(dict.fromkeys(name for r in rows for name in r[level]))
+    base = next((r for r in board["rows"] if r["kind"] == BASE), None)
+
+    def values(name: str, key: str) -> np.ndarray:
+        cells = [r[level].get(name, {}).get(key) for r in rows]
+        return np.array([np.nan if v is None else v for v in cells], dtype=np.float64)
+
+    series = [
+        plots.Series(
+            name=KNOWN_GROUPS.get(name, name),
+            steps=np.array([r["step"] for r in rows], dtype=np.float64),
+            score=values(name, "score"),
+            score_cv=values(name, "score_cv"),
+            tuco=values(name, "tuco"),
+            base=(base[level].get(name) or {}).get("score") if base else None,
+        )
+        for name in names
+    ]
+    metric = board["metric"] or "score"
+    title = f"Checkpoints by training step, {'per group' if level == 'groups' else 'per task'}"
+    return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
+
+
 def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) -> list[Path]:
-    """Write the leaderboard, per-task tables, plots, flips.csv and index.html into ``out_dir``;
-    `lead` is a section index.html opens on (see html_report.Lead)."""
+    """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
+    tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs and ROOTs
+    in any mix (tuco_eval.checkpoint_rows); `lead` is a section index.html opens on (see
+    html_report.Lead)."""
     if not run_dirs:
-        raise TucoError("give at least one RUN_DIR")
-    runs = load_runs(run_dirs)
+        raise TucoError("give at least one RUN_DIR or ROOT")
+    entries = resolve_rows(run_dirs)
+    checkpoints = [e for e in entries if e.kind != BASE]
+    runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
+    board = build_board(entries, runs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    stems = file_stems(run.label for run in runs)
     files = (
         write_tables(runs, out_dir)
+        + write_board(board, out_dir)
         + write_plots(runs, out_dir)
-        + write_mode_reports(run_dirs, out_dir)  # RUN_DIRs swept in several modes
+        + write_series(board, out_dir)
+        # RUN_DIRs swept in several modes
+        + write_mode_reports([(r.run_dir, stems[r.label]) for r in runs], out_dir)
     )
     flips_by_run = run_flips(runs)
     files.append(
@@ -232,7 +279,7 @@ def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) ->
             flips.csv_text({label: found for label, (_, found) in flips_by_run.items()}),
         )
     )
-    return [*files, write_report_page(runs, out_dir, files, flips_by_run, lead)]
+    return [*files, write_report_page(runs, out_dir, files, flips_by_run, board, lead)]
 
 
 def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], list[flips.Flip]]]:

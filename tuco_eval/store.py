@@ -318,7 +318,9 @@ def _task_alphas(run_dir: Path, task: str) -> list[float]:
     return [a for a, d in _alpha_dirs(run_dir) if (d / f"{task}.done.json").exists()]
 
 
-def _doc_scores(records: list[dict], metric: str, where: str) -> dict[int, tuple[str, float]]:
+def doc_scores(records: list[dict], metric: str, where: str) -> dict[int, tuple[str, float]]:
+    """``{doc_id: (doc_hash, score)}`` of verified records; StoreError naming ``where`` for a
+    repeated doc_id or a missing or non-finite ``metric``."""
     docs: dict[int, tuple[str, float]] = {}
     for record in records:
         doc_id, value = record["doc_id"], record.get(metric)
@@ -352,7 +354,7 @@ def score_matrix(
     if not grid:
         raise StoreError(f"RUN_DIR {run_dir} has no complete results for task {task!r}")
     per_alpha = {
-        a: _doc_scores(read_unit(run_dir, a, task), metric, f"task {task} alpha={format_alpha(a)}")
+        a: doc_scores(read_unit(run_dir, a, task), metric, f"task {task} alpha={format_alpha(a)}")
         for a in grid
     }
     ref_alpha, ref = grid[0], per_alpha[grid[0]]

@@ -1,4 +1,4 @@
-"""`tuco-eval report RUN_DIR [RUN_DIR ...] --output DIR`: leaderboard tables and plots."""
+"""`tuco-eval report RUN_DIR|ROOT [...] --output DIR`: leaderboard tables, paired tests, plots."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 
 HELP = (
-    "leaderboard (Markdown, LaTeX, CSV), per-task tables and plots for one or more RUN_DIRs; "
-    "runs `cv` with default settings where cv.json is missing"
+    "leaderboard (Markdown, LaTeX, CSV, leaderboard.json), paired tests between checkpoints "
+    "(pairs.csv), per-task tables and plots for RUN_DIRs and ROOTs of checkpoints; runs `cv` "
+    "with default settings where cv.json is missing"
 )
 
 
@@ -16,8 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "run_dirs",
         type=Path,
         nargs="+",
-        metavar="RUN_DIR",
-        help="sweep outputs, one per checkpoint",
+        metavar="RUN_DIR_OR_ROOT",
+        help="sweep outputs: a RUN_DIR per checkpoint, or a ROOT (a folder with checkpoints.json, "
+        "or of RUN_DIRs; the base model's own RUN_DIR gives the base row), in any mix",
     )
     parser.add_argument(
         "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco_report"),

@@ -7,7 +7,6 @@ from pathlib import Path
 
 from tuco_eval import plots, tables
 from tuco_eval.cv import load_cached
-from tuco_eval.jsonl import file_slug
 from tuco_eval.modes.cv import (
     MODES_FILE,
     cross_validate_modes,
@@ -42,14 +41,15 @@ def mode_panels(result: dict) -> list[tuple[str, list[plots.Curve]]]:
     ]
 
 
-def write_mode_reports(run_dirs: Sequence[Path], out_dir: Path) -> list[Path]:
-    """modes_<label>.{md,csv} and accuracy_vs_alpha_modes_<label>[_k].{png,svg} per multi-mode RUN_DIR."""
+def write_mode_reports(runs: Sequence[tuple[Path, str]], out_dir: Path) -> list[Path]:
+    """modes_<stem>.{md,csv} and accuracy_vs_alpha_modes_<stem>[_k].{png,svg} per multi-mode
+    RUN_DIR of ``runs`` (RUN_DIR, its row's unique file stem: `jsonl.file_stems`)."""
     files: list[Path] = []
-    for run_dir in map(Path, run_dirs):
+    for run_dir, name in runs:
         if len(mode_roots(run_dir)) < 2:
             continue
-        result = load_modes_cv(run_dir)
-        cfg, name = result["config"], file_slug(result["config"]["label"])
+        result = load_modes_cv(Path(run_dir))
+        cfg = result["config"]
         metric = shared_mode_metric(result) or "score"  # tasks of different metrics: a neutral name
         headers, rows = modes_table(result)
         md = out_dir / f"modes_{name}.md"
