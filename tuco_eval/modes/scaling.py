@@ -35,8 +35,10 @@ class Scaling:
         self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
     ):
         self.model, self.base, self.joint = model, base, joint
-        own_layers = joint.positions.cache_layers if joint.positions is not None else None  # configs differ
-        self.logit_mix = LogitMix(model, base_forward(model, base), own_layers)
+        positions = joint.positions  # where the configs differ above the blocks: the base's own layers, masks
+        own_layers = positions.cache_layers if positions is not None else None
+        own_masks = positions is not None and not positions.same_masks
+        self.logit_mix = LogitMix(model, base_forward(model, base), own_layers, own_masks)
         self._weights: DenseWeightMix | LoraWeightMix | None = None  # built on first use
         self._mode = parse_mode(mode)
 
