@@ -122,3 +122,53 @@ def test_generate_until_with_a_static_cache_and_differing_windows(window_dirs, t
         lm.mode = mode
         assert static[mode] == _responses(lm, task_manager), mode
     assert static["logits"] != static["activation"]  # the modes differ: each was really computed
+
+
+# --- a PEFT pair whose adapters change after `join` ---------------------------------------------
+
+
+def _peft_logits(model, context=None):
+    with torch.no_grad(), context or nullcontext():
+        return model(PEFT_IDS, use_cache=False).logits
+
+
+PEFT_IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8], [1, 40, 41, 3, 22, 17, 90, 2]])
+
+
+@pytest.mark.parametrize("change", ["load_adapter", "add_adapter"])
+def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_path, change):
+    """join, then a second adapter (on other modules and blocks) loaded and made active: α = 0 is the
+    base model, α = 1 the model with the new adapter, α = 0.5 the naive loop; in every mode."""
+    from peft import LoraConfig
+    from test_adapters import _base, _peft
+    from test_exactness import _reference_logits
+
+    base = _base(pair_dirs)
+    model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
+    scalings = {mode: Scaling(model, None, join(model, None), mode) for mode in ("activation", "logits", "weights")}
+    for scaling in scalings.values():  # each used once before the change: its state is built
+        scaling.joint.alpha = 0.5
+        _peft_logits(model, scaling.active())
+    second = _peft(copy.deepcopy(base), seed=7, target_modules=["k_proj", "down_proj"])  # every block
+    if change == "load_adapter":
+        second.save_pretrained(tmp_path / "second")
+        model.load_adapter(str(tmp_path / "second"), adapter_name="second")
+    else:
+        model.add_adapter("second", LoraConfig(r=4, lora_alpha=8, target_modules=["k_proj", "down_proj"],
+                                               init_lora_weights=False))
+        model.load_state_dict({k.replace(".default.", ".second."): v for k, v in second.state_dict().items()
+                               if "lora_" in k}, strict=False)
+    model.set_adapter("second")
+    model.eval()
+    want_base, want_ft = _peft_logits(base), _peft_logits(second)
+    assert torch.equal(_peft_logits(model), want_ft)  # the new adapter is what the model now runs
+    merged = copy.deepcopy(second).merge_and_unload()  # peft's own merge: a plain fine-tuned model
+    naive = torch.stack([_reference_logits(merged, base, row.tolist(), 0.5) for row in PEFT_IDS])
+    for mode, scaling in scalings.items():
+        for alpha, want in ((0.0, want_base), (1.0, want_ft)):
+            scaling.joint.alpha = alpha
+            torch.testing.assert_close(_peft_logits(model, scaling.active()).log_softmax(-1),
+                                       want.log_softmax(-1), atol=1e-5, rtol=0, msg=f"{mode} α={alpha}")
+    scalings["activation"].joint.alpha = 0.5
+    half = _peft_logits(model, scalings["activation"].active()).log_softmax(-1)
+    torch.testing.assert_close(half, naive, atol=1e-5, rtol=0)

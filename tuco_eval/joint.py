@@ -136,6 +136,8 @@ class Joint:
         # the base blocks' layers in the fine-tuned cache, from the base's config where it differs
         self._twin = SharedCache(len(self.blocks), "joint", base_layers=self._base_cache_layers)
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
+        # asked at each pass: new (base_blocks, same_blocks) once a PEFT model's adapters changed, else None
+        self.refresh: Callable[[], tuple[Sequence[BlockFn], frozenset[int]] | None] | None = None
 
     def any_nonfinite(self) -> bool:
         """Whether any block output held NaN/inf since the hooks were installed (one sync)."""
@@ -157,6 +159,9 @@ class Joint:
     def active(self, sums: TucoSums | None = None) -> Iterator[None]:
         """Hooks installed for the duration of the block; TuCo sums accumulate into `sums`."""
         self._nonfinite = [None] * len(self.blocks)  # flags belong to this pass only
+        found = self.refresh() if self.refresh is not None else None
+        if found is not None:  # never the adapter-off switches of an adapter set that is gone
+            self.base_blocks, self.same_blocks = list(found[0]), frozenset(found[1])
         if not self.needs_base(sums):
             yield
             return
