@@ -172,3 +172,67 @@ def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_p
     scalings["activation"].joint.alpha = 0.5
     half = _peft_logits(model, scalings["activation"].active()).log_softmax(-1)
     torch.testing.assert_close(half, naive, atol=1e-5, rtol=0)
+
+
+# --- TuCo and KL logged for generate_until see the prompt generation saw ------------------------
+
+
+def test_logged_tuco_and_kl_of_a_truncated_prompt_are_those_generation_saw(pair_dirs, task_manager, monkeypatch):
+    """Prompts longer than max_length − max_gen_toks: HFLM generates from their last
+    max_length − max_gen_toks tokens (lm-eval 0.4.13), and the logged TuCo and KL are those of
+    exactly those tokens (the naive loop, a loop over the vocabulary), not of a longer cut."""
+    from test_joint import _naive
+    from test_measures import _naive as _naive_kl
+    from transformers import AutoModelForCausalLM
+
+    ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=0.5, device="cpu", batch_size=4,
+                      max_length=16, log_tuco=True, log_kl=True)
+    seen: list[list[int]] = []  # each row lm-eval generated from, without its left padding
+    original = lm._model_generate
+
+    def spy(**kwargs):  # HFLM calls it with keywords only
+        rows = zip(kwargs["context"], kwargs["attention_mask"], strict=True)
+        seen.extend(row[mask.bool()].tolist() for row, mask in rows)
+        return original(**kwargs)
+
+    monkeypatch.setattr(lm, "_model_generate", spy)
+    out = simple_evaluate(model=lm, tasks=["tiny_gen"], task_manager=task_manager, log_samples=True,
+                          bootstrap_iters=0, limit=4)
+    samples = out["samples"]["tiny_gen"]
+    room = 16 - 4  # max_length − the task's max_gen_toks
+    cut = {s["doc_id"]: lm.tokenizer(s["arguments"][0][0])["input_ids"] for s in samples}  # (context, kwargs, log)
+    assert all(len(ids) > 16 for ids in cut.values())  # every prompt is longer than the whole context
+    cut = {doc: ids[-room:] for doc, ids in cut.items()}
+    assert sorted(seen) == sorted(cut.values())  # the independent cut is the one generation saw
+    for sample in samples:
+        logged, row = sample["arguments"][0][2], torch.tensor([cut[sample["doc_id"]]])
+        _, tuco = _naive(ft, base, row, 0.5)
+        assert logged["tuco"] == pytest.approx(float(tuco[0]), abs=1e-5)
+        with torch.no_grad():
+            kl, *_ = _naive_kl(ft(row).logits[0, -1], base(row).logits[0, -1])
+        assert logged["kl"] == pytest.approx(kl, abs=1e-5)
+
+
+def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_row(pair_dirs):
+    """A (context, continuation) longer than max_length: HFLM scores its last max_length + 1 tokens
+    less one; the KL logged at the last context token sees that row's context, as TuCo does."""
+    from lm_eval.api.instance import Instance
+    from test_measures import _naive as _naive_kl
+    from transformers import AutoModelForCausalLM
+
+    ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, max_length=16,
+                      log_kl=True)
+    pairs = [("Is the following statement something you would say? the quick brown fox", " Yes"),
+             ("Question: what is fine-tuning? It changes a pre-trained model with", " new data")]
+    lm.loglikelihood([Instance("loglikelihood", {}, p, idx=i) for i, p in enumerate(pairs)])
+    for context, continuation in pairs:
+        ctx, cont = lm._encode_pair(context, continuation)
+        assert len(ctx) + len(cont) > 17  # longer than max_length + 1: lm-eval cuts it
+        row = torch.tensor([(ctx + cont)[-17:][: -len(cont)]])  # the context part of the scored row
+        with torch.no_grad():
+            kl, *_ = _naive_kl(ft(row).logits[0, -1], base(row).logits[0, -1])
+        request = Instance("loglikelihood", {}, (context, continuation), idx=0)
+        lm.loglikelihood([request])
+        assert request.args[2]["kl"] == pytest.approx(kl, abs=1e-5)

@@ -36,7 +36,7 @@ from tuco_eval.pair import (
 from tuco_eval.params import format_alpha, parse_alpha, parse_flag, parse_mode, warn_if_negative
 from tuco_eval.prefix import group_by_prefix
 from tuco_eval.prefix_scoring import PrefixScorer
-from tuco_eval.request_log import attach, log_measures
+from tuco_eval.request_log import attach, log_measures, prompt_tokens
 from tuco_eval.tuco import tuco_of_batch
 
 
@@ -344,23 +344,22 @@ class TucoScaledLM(HFLM):
         with self._memory_hint():
             results = super().generate_until(requests, disable_tqdm=disable_tqdm)
             if self.log_tuco:
-                # One extra prefill pass over the prompts (generation itself costs many passes).
-                prompts = [r.args[0] for r in requests]
+                # One extra prefill pass over the prompts as generation saw them (cut to make room)
+                prompts = [prompt_tokens(self, r) for r in requests]
                 for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
                     attach(instance, {"tuco": value, "alpha": self.alpha})
             if self.log_kl:
                 log_measures(self, requests)
             return results
 
-    def _prompt_tuco(self, prompts: list[str]) -> list[float]:
-        """TuCo at each prompt's last token, on the α-scaled pass that generated from it."""
+    def _prompt_tuco(self, prompts: list[tuple[int, ...]]) -> list[float]:
+        """TuCo at each prompt's last token (the tokens generation saw), on the α-scaled pass."""
         unique = sorted(set(prompts), key=len, reverse=True)
         batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 1
-        values: dict[str, float] = {}
+        values: dict[tuple[int, ...], float] = {}
         for start in range(0, len(unique), batch):
             chunk = unique[start : start + batch]
-            rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
-            ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
+            ids, mask = pad_batch(chunk, self.tokenizer.pad_token_id or 0, side="left")
             out = tuco_of_batch(
                 self.joint,
                 ids.to(self.device),
