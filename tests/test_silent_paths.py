@@ -15,8 +15,11 @@ from test_positions import IDS, _pair
 
 from tiny_models import LLAMA_LIKE, make_tokenizer
 from tuco_eval.errors import TucoError
+from tuco_eval.joint import NonFiniteError
+from tuco_eval.layers import unwrap
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.modes.scaling import Scaling
+from tuco_eval.nonfinite import finite_answer
 from tuco_eval.pair import join
 
 # --- a static cache on a pair whose sliding windows differ, both directions ---------------------
@@ -236,3 +239,117 @@ def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_ro
         request = Instance("loglikelihood", {}, (context, continuation), idx=0)
         lm.loglikelihood([request])
         assert request.args[2]["kl"] == pytest.approx(kl, abs=1e-5)
+
+
+# --- NaN and inf refused in every mode at every α, named by α and the place ---------------------
+
+PLACES = {"nan in fine-tuned block 1": "block 1 of 3", "inf in the fine-tuned final norm": "the final norm"}
+
+
+def _poison(model, fault):
+    inner = unwrap(model)
+    with torch.no_grad():
+        if fault == "nan in fine-tuned block 1":
+            inner.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
+        else:
+            inner.model.norm.weight[0] = float("inf")
+
+
+def _evaluate(lm, task_manager, task, limit=1):
+    return simple_evaluate(model=lm, tasks=[task], task_manager=task_manager, limit=limit, bootstrap_iters=0,
+                           log_samples=True)
+
+
+@pytest.mark.parametrize("mode", ["activation", "logits", "weights"])
+@pytest.mark.parametrize("fault", sorted(PLACES))
+def test_nonfinite_values_are_refused_in_every_mode_at_every_alpha(pair_dirs, task_manager, fault, mode):
+    """The place is known by construction (the poisoned weight). Before the final check: at α = 1
+    (no hook runs) the block's NaN came back as [(nan, False), ...], and the final norm's inf as NaN
+    at every α, without an error."""
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], mode=mode, device="cpu", batch_size=4)
+    _poison(lm.model, fault)
+    for alpha in (0.0, 0.5, 1.0, 1.25):
+        lm.alpha = alpha
+        tasks = [("tiny_mc", "logits"), ("tiny_gen", "logits during generation")]
+        if alpha == 1.0:  # sampling from NaN fails inside generate: the one line still comes out
+            tasks.append(("tiny_gen_sample", "logits during generation"))
+        for task, what in tasks:
+            match = rf"^non-finite {what} at α={alpha} \(first in the output of {PLACES[fault]}\); not averaged"
+            with pytest.raises(NonFiniteError, match=match):
+                _evaluate(lm, task_manager, task)
+
+
+def test_nan_in_the_base_is_named_and_alpha_one_is_untouched(pair_dirs, task_manager):
+    """NaN in the base's block 1: named by mode (the logits mode's base pass is the base model's
+    own); at α = 1 the base does not count, and every mode gives `--model hf`'s answers bit for bit."""
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    with torch.no_grad():
+        lm.base_model.model.layers[1].mlp.down_proj.weight[0, 0] = float("nan")
+    hf = HFLM(pretrained=pair_dirs[0], device="cpu", batch_size=4)
+    want = [s["resps"] for s in _evaluate(hf, task_manager, "tiny_mc", limit=4)["samples"]["tiny_mc"]]
+    for mode, place in (("activation", "block 1 of 3"), ("logits", "the base model's block 1 of 3"),
+                        ("weights", "block 1 of 3")):
+        lm.mode, lm.alpha = mode, 0.5
+        with pytest.raises(NonFiniteError, match=rf"at α=0.5 \(first in the output of {place}\)"):
+            _evaluate(lm, task_manager, "tiny_mc")
+        lm.alpha = 1.0
+        got = [s["resps"] for s in _evaluate(lm, task_manager, "tiny_mc", limit=4)["samples"]["tiny_mc"]]
+        assert got == want, mode
+
+
+def test_a_peft_base_pass_is_named_as_the_base(pair_dirs):
+    """Logits mode on a PEFT pair runs the same modules twice: what goes wrong only with the adapter
+    off (here a hook that turns block 1's output to NaN then) is named as the base model's."""
+    from lm_eval.api.instance import Instance
+    from test_adapters import _base, _peft
+
+    from tuco_eval.pair import Pair
+
+    model = _peft(_base(pair_dirs))
+    block = unwrap(model).model.layers[1]
+    lora = block.self_attn.q_proj
+    block.register_forward_hook(lambda m, a, out: out * float("nan") if lora.disable_adapters else None)
+    lm = TucoScaledLM.from_pair(Pair(model, make_tokenizer(), None, join(model, None)), mode="logits",
+                                device="cpu", batch_size=4)
+    lm.alpha = 0.5
+    request = Instance("loglikelihood", {}, ("the quick brown fox", " jumps"), idx=0)
+    with pytest.raises(NonFiniteError, match=r"at α=0.5 \(first in the output of the base model's block 1 of 3\)"):
+        lm.loglikelihood([request])
+    lm.alpha = 1.0  # the fine-tuned pass alone: finite
+    assert all(finite_answer(answer) for answer in lm.loglikelihood([request]))
+
+
+def test_a_nonfinite_answer_is_never_stored_in_lm_evals_request_cache(pair_dirs, tmp_path):
+    """HFLM stores each answer as it computes it; a NaN stored there would come back unchecked."""
+    from lm_eval.api.instance import Instance
+    from lm_eval.api.model import CachingLM
+
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, prefix_reuse=False)
+    cached = CachingLM(lm, str(tmp_path / "alpha=1.0.db"))
+    requests = [Instance("loglikelihood", {}, ("the quick brown fox", " jumps"), idx=0)]
+    _poison(lm.model, "nan in fine-tuned block 1")
+    with pytest.raises(NonFiniteError):
+        cached.loglikelihood(requests)
+    assert len(cached.dbdict) == 0
+
+
+def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pair_dirs, monkeypatch):
+    """The prefix-reuse path (α = 1 runs no hook there either) and `score --generate`'s greedy loop."""
+    from test_positions import _shared_prefix_requests
+
+    from tuco_eval.generation import greedy_generate
+    from tuco_eval.prefix_scoring import PrefixScorer
+
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    _poison(lm.model, "inf in the fine-tuned final norm")
+    groups = []
+    original = PrefixScorer.score
+    monkeypatch.setattr(PrefixScorer, "score", lambda self, *args: groups.append(1) or original(self, *args))
+    for alpha in (1.0, 1.3):
+        lm.alpha = alpha
+        with pytest.raises(NonFiniteError, match=rf"at α={alpha} \(first in the output of the final norm\)"):
+            lm._loglikelihood_tokens(_shared_prefix_requests())
+    assert groups  # the shared prefix was really scored once per group
+    for alpha in (1.0, 0.5):
+        with pytest.raises(NonFiniteError, match=rf"at α={alpha} \(first in the output of the final norm\)"):
+            greedy_generate(lm.joint, [[1, 5, 9, 14], [1, 40]], 3, alpha=alpha, pad_id=0, eos_ids=[2])

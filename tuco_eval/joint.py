@@ -34,9 +34,10 @@ class NonFiniteError(TucoError):
     """NaN or inf in logits or TuCo: reported with α and the first block where it appeared."""
 
 
-def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
+def nonfinite_error(joint: Joint, what: str, where: str | None = None) -> NonFiniteError:
+    """The one line: α, and `where` the value first appeared (else the joint's own block flags)."""
     block = joint.first_nonfinite_block()
-    where = (
+    where = where or (
         f"first in the output of block {block} of {len(joint.blocks)}"
         if block is not None
         else "in the fine-tuned model's own pass"
@@ -45,7 +46,7 @@ def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
     )
     return NonFiniteError(
         f"non-finite {what} at α={joint.alpha} ({where}); not averaged into any result: "
-        f"use dtype=float32, or a smaller α"
+        f"use dtype=float32 or a smaller α, or check the weights"
     )
 
 
