@@ -20,7 +20,14 @@ from tuco_eval.batching import pad_batch
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, NonFiniteError, TucoSums, nonfinite_error
 from tuco_eval.modes.scaling import Scaling
-from tuco_eval.nonfinite import FiniteCacheHook, finite_answer, is_set, logits_flag, where_in
+from tuco_eval.nonfinite import (
+    FiniteCacheHook,
+    finite_answer,
+    is_set,
+    logits_flag,
+    nonfinite,
+    where_in,
+)
 from tuco_eval.pair import (
     check_adapter_base,
     check_configs,
@@ -205,8 +212,8 @@ class TucoScaledLM(HFLM):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
         # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
         # log-likelihood is checked again before it goes back to lm-eval (_loglikelihood_tokens)
-        finite = not self.joint.any_nonfinite() if self.mode == "activation" else torch.isfinite(logits).all()
-        if not finite:
+        bad = self.joint.any_nonfinite() if self.mode == "activation" else bool(nonfinite(logits))
+        if bad:
             raise self._nonfinite("logits", [inps], tuco=sums is not None)
         if sums is not None:
             self._collect(inps, sums.tuco())
