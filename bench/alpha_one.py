@@ -1,6 +1,6 @@
 """α = 1 costs one model: `tuco_scaled` at α = 1 (no TuCo logged) beside lm-eval's own `hf`.
 
-At α = 1 with nothing to log, `tuco_scaled` installs no hooks and runs the fine-tuned model
+At α = 1 with nothing to log, `tuco_scaled` installs no block hooks and runs the fine-tuned model
 alone (bit-identical log-likelihoods: tests/test_lm.py). Mid-size random Llama (8 blocks, hidden
 512), CPU, float32, batch 8, one torch thread by default; 48 docs of a 100-token context and 4
 one-token choices with no shared prefix (so prefix reuse has nothing to do). Round-robin timing;

@@ -65,6 +65,33 @@ class AdaptersOff:
         return forward
 
 
+class AdapterSet:
+    """Which adapters a PEFT model has loaded and which are active, as when last asked.
+
+    The switches above are found once; `load_adapter`, `add_adapter`, `delete_adapter` or
+    `set_adapter` afterwards can wrap other modules. `changed()` compares the loaded configs (by
+    identity) and the active names, a dictionary and a list: cheap enough to ask at every pass.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self._seen = self._now()
+
+    def _now(self) -> tuple[list[tuple[str, Any]], list[str]]:
+        configs = getattr(self.model, "peft_config", None) or {}
+        return list(configs.items()), list(getattr(self.model, "active_adapters", None) or ())
+
+    def changed(self) -> bool:
+        """Whether the adapter set differs from the last call's (or from construction)."""
+        now = self._now()
+        (configs, active), (seen, seen_active) = now, self._seen
+        same = active == seen_active and len(configs) == len(seen) and all(
+            name == old_name and config is old for (name, config), (old_name, old) in zip(configs, seen, strict=True)
+        )
+        self._seen = now
+        return not same
+
+
 def check_switchable(model: nn.Module) -> None:
     """A TucoError, at load, for a PEFT model whose adapters off would not be the base model."""
     configs = getattr(model, "peft_config", {}) or {}

@@ -9,6 +9,7 @@ import torch
 
 from tuco_eval.batching import pad_batch
 from tuco_eval.joint import Joint, nonfinite_error
+from tuco_eval.nonfinite import is_set, logits_flag, where_in
 
 
 def end_of_sequence_ids(model: Any, tokenizer: Any) -> list[int]:
@@ -27,6 +28,11 @@ def _until(row: list[int], stops: Sequence[int]) -> list[int]:
         if token in stops:
             return row[:index]
     return row
+
+
+def _rerun(joint: Joint, ids: torch.Tensor) -> None:
+    with joint.active():
+        joint.model(ids, use_cache=False)
 
 
 @torch.no_grad()
@@ -55,13 +61,15 @@ def greedy_generate(
         eos_token_id=list(eos_ids) or None,
     )
     saved, joint.alpha = joint.alpha, alpha
+    flag: list[torch.Tensor] = []  # every step's output logits, α = 1 (no hook) included
     try:
-        with joint.active():
+        with joint.active(), logits_flag(joint.model, flag):
             out = joint.model.generate(
                 input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config
             )
-            if joint.any_nonfinite():
-                raise nonfinite_error(joint, "logits")
+        if joint.any_nonfinite() or is_set(flag):
+            raise nonfinite_error(joint, "logits", where_in([out[i : i + 1] for i in range(len(out))],
+                                                            lambda row: _rerun(joint, row), joint))
     finally:
         joint.alpha = saved
     return [_until(row, eos_ids) for row in out[:, ids.shape[1] :].tolist()]

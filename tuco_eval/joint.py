@@ -34,9 +34,10 @@ class NonFiniteError(TucoError):
     """NaN or inf in logits or TuCo: reported with α and the first block where it appeared."""
 
 
-def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
+def nonfinite_error(joint: Joint, what: str, where: str | None = None) -> NonFiniteError:
+    """The one line: α, and `where` the value first appeared (else the joint's own block flags)."""
     block = joint.first_nonfinite_block()
-    where = (
+    where = where or (
         f"first in the output of block {block} of {len(joint.blocks)}"
         if block is not None
         else "in the fine-tuned model's own pass"
@@ -45,7 +46,7 @@ def nonfinite_error(joint: Joint, what: str) -> NonFiniteError:
     )
     return NonFiniteError(
         f"non-finite {what} at α={joint.alpha} ({where}); not averaged into any result: "
-        f"use dtype=float32, or a smaller α"
+        f"use dtype=float32 or a smaller α, or check the weights"
     )
 
 
@@ -136,6 +137,8 @@ class Joint:
         # the base blocks' layers in the fine-tuned cache, from the base's config where it differs
         self._twin = SharedCache(len(self.blocks), "joint", base_layers=self._base_cache_layers)
         self._nonfinite: list[Tensor | None] = [None] * len(self.blocks)  # per block, on its device
+        # asked at each pass: new (base_blocks, same_blocks) once a PEFT model's adapters changed, else None
+        self.refresh: Callable[[], tuple[Sequence[BlockFn], frozenset[int]] | None] | None = None
 
     def any_nonfinite(self) -> bool:
         """Whether any block output held NaN/inf since the hooks were installed (one sync)."""
@@ -157,6 +160,9 @@ class Joint:
     def active(self, sums: TucoSums | None = None) -> Iterator[None]:
         """Hooks installed for the duration of the block; TuCo sums accumulate into `sums`."""
         self._nonfinite = [None] * len(self.blocks)  # flags belong to this pass only
+        found = self.refresh() if self.refresh is not None else None
+        if found is not None:  # never the adapter-off switches of an adapter set that is gone
+            self.base_blocks, self.same_blocks = list(found[0]), frozenset(found[1])
         if not self.needs_base(sums):
             yield
             return

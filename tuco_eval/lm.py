@@ -8,7 +8,7 @@ entry points (`_model_call`, `_model_generate`) in the joint hooks. `alpha` is a
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,9 +18,16 @@ from lm_eval.models.huggingface import HFLM
 
 from tuco_eval.batching import pad_batch
 from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums, nonfinite_error
-from tuco_eval.layers import unwrap
+from tuco_eval.joint import Joint, NonFiniteError, TucoSums, nonfinite_error
 from tuco_eval.modes.scaling import Scaling
+from tuco_eval.nonfinite import (
+    FiniteCacheHook,
+    finite_answer,
+    is_set,
+    logits_flag,
+    nonfinite,
+    where_in,
+)
 from tuco_eval.pair import (
     check_adapter_base,
     check_configs,
@@ -36,7 +43,7 @@ from tuco_eval.pair import (
 from tuco_eval.params import format_alpha, parse_alpha, parse_flag, parse_mode, warn_if_negative
 from tuco_eval.prefix import group_by_prefix
 from tuco_eval.prefix_scoring import PrefixScorer
-from tuco_eval.request_log import attach, log_measures
+from tuco_eval.request_log import attach, log_measures, prompt_tokens
 from tuco_eval.tuco import tuco_of_batch
 
 
@@ -176,7 +183,7 @@ class TucoScaledLM(HFLM):
                 f"answers without it: e.g. --use_cache cache/alpha={format_alpha(self.alpha)}"
             )
         self._cache_path = path or None
-        super().set_cache_hook(cache_hook)
+        super().set_cache_hook(FiniteCacheHook(cache_hook))  # a NaN answer is never stored for reuse
 
     def get_model_info(self) -> dict[str, Any]:
         return {**super().get_model_info(), "tuco_alpha": self.alpha, "tuco_log": self.log_tuco}
@@ -203,48 +210,47 @@ class TucoScaledLM(HFLM):
         sums = TucoSums() if self._wanted is not None else None
         with self._scoring(sums):
             logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
-        # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits)
-        finite = not self.joint.any_nonfinite() if self.mode == "activation" else torch.isfinite(logits).all()
-        if not finite:
-            raise nonfinite_error(self.joint, "logits")
+        # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
+        # log-likelihood is checked again before it goes back to lm-eval (_loglikelihood_tokens)
+        bad = self.joint.any_nonfinite() if self.mode == "activation" else bool(nonfinite(logits))
+        if bad:
+            raise self._nonfinite("logits", [inps], tuco=sums is not None)
         if sums is not None:
             self._collect(inps, sums.tuco())
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        logits_flag: list[torch.Tensor] = []  # outside activation mode: the output logits' own flag
+        tokens, flag = None, []
         try:
-            with self.scaling.active(), self._flag_logits(logits_flag):
+            with self.scaling.active(), logits_flag(self.model, flag):  # every step's output logits
                 tokens = super()._model_generate(*args, **kwargs)
-        except RuntimeError:
-            self._check_generation(logits_flag)  # e.g. sampling from NaN: the one-line error instead
+        except RuntimeError:  # e.g. sampling from NaN: the one-line error instead, where it applies
+            self._check_generation(flag, args, kwargs, tokens)
             raise
-        self._check_generation(logits_flag)
+        self._check_generation(flag, args, kwargs, tokens)
         return tokens
 
-    @contextmanager
-    def _flag_logits(self, flag: list[torch.Tensor]) -> Iterator[None]:
-        """Per step, a device flag of non-finite output logits (no sync); activation mode has block flags."""
-        if self.mode == "activation":
-            yield
+    def _check_generation(self, flag: list[torch.Tensor], args: tuple, kwargs: dict, tokens: Any) -> None:
+        """The final check of a generation, every mode and α: a NonFiniteError if any step's logits
+        (or, activation mode, any block output) held NaN/inf, located on the prompts or the output."""
+        if not (is_set(flag) or self.joint.any_nonfinite()):
             return
+        context, mask = kwargs.get("context", args[0] if args else None), kwargs.get("attention_mask")
+        rows = [row if mask is None else row[mask[i].bool()] for i, row in enumerate(context)]
+        if tokens is not None:  # the prompts with what was generated from them
+            rows += [torch.cat([row, tokens[i, context.shape[1]:]]) for i, row in enumerate(rows)]
+        raise self._nonfinite("logits during generation", [row[None] for row in rows])
 
-        def hook(module: Any, args: Any, output: Any) -> None:
-            bad = ~torch.isfinite(output.logits).all()
-            flag[:] = [bad if not flag else flag[0] | bad]
+    def _nonfinite(self, what: str, rows: Sequence[torch.Tensor], tuco: bool = False) -> NonFiniteError:
+        """The one-line error naming α and the first block, final norm or head whose output held
+        NaN/inf, found by running `rows` ([1 or B, T] ids) again in the current mode and α."""
 
-        handle = unwrap(self.model).register_forward_hook(hook)  # after the logits mode's own hook
-        try:
-            yield
-        finally:
-            handle.remove()
+        def rerun(ids: torch.Tensor) -> None:
+            with self._scoring(TucoSums() if tuco else None):
+                self.model(ids.to(self.device), use_cache=False)
 
-    def _check_generation(self, logits_flag: list[torch.Tensor]) -> None:
-        """The same one-line NonFiniteError as scoring when any generation step was non-finite."""
-        if self.mode == "activation":
-            self.joint.check_finite("logits during generation")
-        elif logits_flag and bool(logits_flag[0]):
-            raise nonfinite_error(self.joint, "logits during generation")
+        base = self.base_model if self.mode == "logits" else None
+        return nonfinite_error(self.joint, what, where_in(rows, rerun, self.joint, base))
 
     # --- TuCo in logged samples -------------------------------------------------------------
 
@@ -258,6 +264,18 @@ class TucoScaledLM(HFLM):
     def _loglikelihood_tokens(
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
+        results = self._scored_tokens(requests, disable_tqdm, override_bs)
+        self._check_answers(requests, results)
+        return results
+
+    def _check_answers(self, requests: list, results: list) -> None:
+        """The final check on what goes back to lm-eval, every mode and α: each log-likelihood finite."""
+        for (_, context, continuation), answer in zip(requests, results, strict=True):
+            if not finite_answer(answer):
+                row = (context + continuation)[-(self.max_length + 1) :][:-1]  # the row HFLM scored
+                raise self._nonfinite("logits", [torch.tensor([row])], tuco=self._wanted is not None)
+
+    def _scored_tokens(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
         truncated = sum(
             len(context) + len(continuation) > self.max_length + 1
             for _, context, continuation in requests
@@ -344,23 +362,22 @@ class TucoScaledLM(HFLM):
         with self._memory_hint():
             results = super().generate_until(requests, disable_tqdm=disable_tqdm)
             if self.log_tuco:
-                # One extra prefill pass over the prompts (generation itself costs many passes).
-                prompts = [r.args[0] for r in requests]
+                # One extra prefill pass over the prompts as generation saw them (cut to make room)
+                prompts = [prompt_tokens(self, r) for r in requests]
                 for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
                     attach(instance, {"tuco": value, "alpha": self.alpha})
             if self.log_kl:
                 log_measures(self, requests)
             return results
 
-    def _prompt_tuco(self, prompts: list[str]) -> list[float]:
-        """TuCo at each prompt's last token, on the α-scaled pass that generated from it."""
+    def _prompt_tuco(self, prompts: list[tuple[int, ...]]) -> list[float]:
+        """TuCo at each prompt's last token (the tokens generation saw), on the α-scaled pass."""
         unique = sorted(set(prompts), key=len, reverse=True)
         batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 1
-        values: dict[str, float] = {}
+        values: dict[tuple[int, ...], float] = {}
         for start in range(0, len(unique), batch):
             chunk = unique[start : start + batch]
-            rows = [self.tok_encode(p, left_truncate_len=self.max_length) for p in chunk]
-            ids, mask = pad_batch(rows, self.tokenizer.pad_token_id or 0, side="left")
+            ids, mask = pad_batch(chunk, self.tokenizer.pad_token_id or 0, side="left")
             out = tuco_of_batch(
                 self.joint,
                 ids.to(self.device),

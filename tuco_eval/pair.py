@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
-from tuco_eval.adapter_off import AdaptersOff, check_switchable, switches
+from tuco_eval.adapter_off import AdapterSet, AdaptersOff, check_switchable, switches
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import BlockFn, Joint
 from tuco_eval.layers import find_blocks, unwrap
@@ -200,9 +200,21 @@ def base_blocks_for(finetuned: nn.Module, base: nn.Module | None) -> list[BlockF
 
 
 def join(finetuned: nn.Module, base: nn.Module | None, alpha: float = 1.0) -> Joint:
-    """The joint pass of a loaded pair; the base computes its own positions where the configs differ."""
-    return Joint(finetuned, base_blocks_for(finetuned, base), alpha=alpha,
-                 positions=base_positions(finetuned, base), same_blocks=adapter_free_blocks(finetuned, base))
+    """The joint pass of a loaded pair; the base computes its own positions where the configs differ.
+
+    With a PEFT adapter, the base blocks are found again at the first pass after the loaded or
+    active adapters change (`load_adapter`, `set_adapter`, ...); `join` again gives a fresh joint too.
+    """
+    joint = Joint(finetuned, base_blocks_for(finetuned, base), alpha=alpha,
+                  positions=base_positions(finetuned, base), same_blocks=adapter_free_blocks(finetuned, base))
+    if base is None:
+        adapters = AdapterSet(finetuned)
+        joint.refresh = lambda: _adapter_blocks(finetuned) if adapters.changed() else None
+    return joint
+
+
+def _adapter_blocks(model: nn.Module) -> tuple[list[BlockFn], frozenset[int]]:
+    return base_blocks_for(model, None), adapter_free_blocks(model, None)
 
 
 def adapter_free_blocks(finetuned: nn.Module, base: nn.Module | None) -> frozenset[int]:

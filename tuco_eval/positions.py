@@ -9,6 +9,9 @@ blocks' forwards swapped for recorders, and gives each base block the arguments 
 No architecture is special-cased: whatever the base model computes for its blocks is what they get.
 The base blocks' cache layers are then built from the base's config too (`cache_layers`), so a
 cache continued by generation or prefix reuse keeps exactly the tokens each base block attends to.
+Where the windows or layer types differ, the masks `generate` expands beforehand for a static cache
+(for the fine-tuned config only) are traced back to their 2-D padding mask (`GenerateMasks`), from
+which the base builds its own, here and in the logits mode's base pass.
 """
 
 from __future__ import annotations
@@ -17,8 +20,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 from transformers.cache_utils import Cache, get_layer_types_and_kwargs
+from transformers.masking_utils import create_masks_for_generate
 
 from tuco_eval.errors import TucoError
 from tuco_eval.layers import find_blocks, unwrap
@@ -95,7 +100,8 @@ class BasePositions:
         self.cache_layers = config_layers(base.config)
         # whether the two models mask alike (same layer types and windows): then a mask computed
         # beforehand for the fine-tuned model (generate does so for a static cache) serves the base too
-        self._same_masks = _mask_layout(unwrap(finetuned).config) == _mask_layout(base.config)
+        self.same_masks = _mask_layout(unwrap(finetuned).config) == _mask_layout(base.config)
+        self._masks = GenerateMasks(finetuned)  # otherwise the base builds its own from the 2-D mask
         self.fields = list(fields or [])  # the config fields that differ (named in refusals)
         self._call: tuple[tuple, dict] | None = None  # the fine-tuned owner's arguments, this pass
         self._recorded: list[tuple[tuple, dict] | None] = []
@@ -109,7 +115,9 @@ class BasePositions:
         def record(module: nn.Module, args: tuple, kwargs: dict) -> None:
             self.record(base_cache(args, kwargs))
 
+        own_masks = [] if self.same_masks else self._masks.install()
         return [
+            *own_masks,
             self._ft_owner.register_forward_pre_hook(keep_call, with_kwargs=True),
             first_block.register_forward_pre_hook(record, with_kwargs=True),
             _Clear(self),
@@ -124,12 +132,8 @@ class BasePositions:
         if self._call is None:
             raise RuntimeError("block 0 ran outside its model's forward")
         args, kwargs = self._call
-        mask = kwargs.get("attention_mask")
-        if not self._same_masks and (isinstance(mask, dict) or getattr(mask, "ndim", 2) > 2):
-            raise TucoError(
-                "the attention mask came computed for the fine-tuned model's sliding windows (generate "
-                "does this for a static cache), and the base's windows differ: use the default dynamic cache"
-            )
+        if not self.same_masks and "attention_mask" in kwargs:
+            kwargs = {**kwargs, "attention_mask": self._masks.padding_mask(kwargs["attention_mask"])}
         swap = lambda v: cache if isinstance(v, Cache) and cache is not None else v  # noqa: E731
         args, kwargs = tuple(swap(a) for a in args), {k: swap(v) for k, v in kwargs.items()}
         self._recorded = [None] * len(self._base_blocks)
@@ -178,6 +182,75 @@ class BasePositions:
 
     def clear(self) -> None:
         self._call, self._recorded = None, []
+
+
+def _precomputed(mask: Any) -> bool:
+    """A mask already expanded for one config's layers (4-D, or one per layer type), not a padding mask."""
+    return isinstance(mask, dict) or getattr(mask, "ndim", 2) > 2
+
+
+def _same_mask(mask: Any, made: Any) -> bool:
+    if mask is made:
+        return True
+    if isinstance(mask, dict) and isinstance(made, dict):  # generate rebuilds the dict, same values
+        return mask.keys() == made.keys() and all(_same_mask(mask[k], made[k]) for k in mask)
+    return isinstance(mask, torch.Tensor) and isinstance(made, torch.Tensor) and mask.shape == made.shape \
+        and bool(torch.equal(mask, made))  # .contiguous() may have copied it
+
+
+class GenerateMasks:
+    """The 2-D padding mask behind the masks `generate` computes beforehand for the fine-tuned model.
+
+    For a static cache, `generate` expands the 2-D padding mask into the fine-tuned config's masks
+    (its windows, its layer types) before each model call. A base whose windows differ builds its
+    own from the 2-D mask, as in any other call: for one span the model's `create_masks_for_generate`
+    is wrapped to keep the 2-D mask beside what it made.
+    """
+
+    def __init__(self, model: nn.Module):
+        self.model = unwrap(model)  # the transformers model `generate` runs on
+        self._made: tuple[Any, Any] | None = None  # (the masks made, the 2-D mask they came from)
+
+    def install(self) -> list[Any]:
+        """Handles whose `remove()` puts the model's own mask maker back."""
+        model, own = self.model, self.model.__dict__.get("create_masks_for_generate")
+        original = getattr(model, "create_masks_for_generate", create_masks_for_generate)
+
+        def create(*args: Any, **kwargs: Any) -> Any:
+            made = original(*args, **kwargs)
+            self._made = (made, kwargs.get("attention_mask"))
+            return made
+
+        model.create_masks_for_generate = create  # an instance attribute: generate looks it up there
+        return [_Restore(self, own)]
+
+    def padding_mask(self, mask: Any) -> Any:
+        """`mask` for a model that builds its own masks (once per model call): the 2-D mask `generate`
+        made it from, else `mask` itself when 2-D or None; a mask expanded elsewhere is refused."""
+        made, self._made = self._made, None  # one model call consumes what generate made for it
+        if made is not None and _same_mask(mask, made[0]):  # None too: sdpa may skip an unpadded mask
+            return made[1]
+        if not _precomputed(mask):
+            return mask
+        raise TucoError(
+            "an attention mask came expanded for the fine-tuned model's sliding windows, and the base's "
+            "windows differ: pass the 2-D padding mask (generate's own expansion is handled)"
+        )
+
+
+class _Restore:
+    """A handle whose `remove()` undoes `GenerateMasks.install`."""
+
+    def __init__(self, masks: GenerateMasks, own: Any):
+        self.masks, self.own = masks, own
+
+    def remove(self) -> None:
+        model = self.masks.model
+        if self.own is None:
+            model.__dict__.pop("create_masks_for_generate", None)
+        else:
+            model.create_masks_for_generate = self.own
+        self.masks._made = None
 
 
 class _Clear:

@@ -21,10 +21,22 @@ def prompt_tokens(lm: Any, instance: Any) -> tuple[int, ...]:
     """The tokens lm-eval conditions on: the context of a (context, continuation) pair, or the prompt."""
     context = instance.args[0]
     if instance.request_type == "generate_until":
-        return tuple(lm.tok_encode(context, left_truncate_len=lm.max_length))
+        return generation_prompt(lm, context, instance.args[1])
     if context == "":
         return (lm.prefix_token_id,)
-    return tuple(lm._encode_pair(context, instance.args[1])[0][-lm.max_length :])
+    context_enc, continuation_enc = lm._encode_pair(context, instance.args[1])
+    row = (context_enc + continuation_enc)[-(lm.max_length + 1) :][:-1]  # the row HFLM scores
+    return tuple(row[: max(len(row) - len(continuation_enc), 0) + 1])  # up to its last context token
+
+
+def generation_prompt(lm: Any, context: str, gen_kwargs: dict) -> tuple[int, ...]:
+    """The tokens HFLM.generate_until generates from (lm-eval 0.4.13): the prompt encoded as its
+    batches are (`tok_batch_encode`), then its last max_length − max_gen_toks tokens."""
+    from lm_eval.models.utils import normalize_gen_kwargs
+
+    room = lm.max_length - normalize_gen_kwargs(gen_kwargs, lm.max_gen_toks)["max_gen_toks"]
+    ids, _ = lm.tok_batch_encode([context], truncation=lm.truncation)  # one row: no padding
+    return tuple(ids[0, -room:].tolist()) if room > 0 else ()
 
 
 def log_measures(lm: Any, requests: list) -> None:

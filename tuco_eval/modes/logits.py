@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from tuco_eval.layers import find_blocks, unwrap
+from tuco_eval.positions import GenerateMasks
 from tuco_eval.shared_cache import LayerFactory, SharedCache
 
 
@@ -33,11 +34,14 @@ def mix_log_probs(ft_logits: Tensor, base_logits: Tensor, alpha: float) -> Tenso
 class LogitMix:
     """Hooks that turn the fine-tuned model's logits into the α-mix with the base's."""
 
-    def __init__(self, model: nn.Module, base_forward: Callable[..., Any], base_layers: LayerFactory | None = None):
+    def __init__(self, model: nn.Module, base_forward: Callable[..., Any], base_layers: LayerFactory | None = None,
+                 own_masks: bool = False):
         self.target = unwrap(model)  # the transformers model whose output carries `.logits`
         self.base_forward = base_forward
         # the base's layers in FT's cache; `base_layers` builds them from the base's config where it differs
         self._twin = SharedCache(len(find_blocks(model)), "logits", base_layers)
+        # where the two models' windows or layer types differ, the base builds its masks from the 2-D one
+        self._masks = GenerateMasks(model) if own_masks else None
 
     @contextmanager
     def active(
@@ -61,11 +65,14 @@ class LogitMix:
         def after(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
             stack.close()  # e.g. TuCo hooks: they must not see the base pass of a PEFT pair
             base_args, base_kwargs = self._twin.swap(args, kwargs)
+            if self._masks is not None and "attention_mask" in base_kwargs:
+                base_kwargs["attention_mask"] = self._masks.padding_mask(base_kwargs["attention_mask"])
             base_logits = self.base_forward(*base_args, **base_kwargs).logits
             output.logits = mix_log_probs(output.logits, base_logits, alpha)
             return output
 
         handles = [
+            *(self._masks.install() if self._masks is not None else []),
             self.target.register_forward_pre_hook(before, with_kwargs=True),
             self.target.register_forward_hook(after, with_kwargs=True),
         ]

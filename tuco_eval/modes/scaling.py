@@ -18,6 +18,7 @@ from typing import Any
 
 from torch import nn
 
+from tuco_eval.adapter_off import AdapterSet
 from tuco_eval.base_pass import base_forward
 from tuco_eval.errors import TucoError
 from tuco_eval.joint import Joint, TucoSums
@@ -35,9 +36,12 @@ class Scaling:
         self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
     ):
         self.model, self.base, self.joint = model, base, joint
-        own_layers = joint.positions.cache_layers if joint.positions is not None else None  # configs differ
-        self.logit_mix = LogitMix(model, base_forward(model, base), own_layers)
+        positions = joint.positions  # where the configs differ above the blocks: the base's own layers, masks
+        own_layers = positions.cache_layers if positions is not None else None
+        own_masks = positions is not None and not positions.same_masks
+        self.logit_mix = LogitMix(model, base_forward(model, base), own_layers, own_masks)
         self._weights: DenseWeightMix | LoraWeightMix | None = None  # built on first use
+        self._adapters = AdapterSet(model) if base is None else None  # rebuilt once they change
         self._mode = parse_mode(mode)
 
     @property
@@ -53,6 +57,10 @@ class Scaling:
 
     @property
     def weights(self) -> DenseWeightMix | LoraWeightMix:
+        stale = self._adapters is not None and self._adapters.changed()  # load_adapter, set_adapter, ...
+        if stale and self._weights is not None:
+            self._weights.release()  # the old layers' own scaling back before the new mix
+            self._weights = None
         if self._weights is None:
             self._weights = weight_mix_for(self.model, self.base)
         return self._weights
