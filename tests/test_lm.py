@@ -87,6 +87,24 @@ def test_generation_runs_scaled_and_logs_tuco(lm, pair_dirs, task_manager):
     assert abs(logged["tuco"] - at_one) > 1e-4
 
 
+@pytest.mark.xfail(strict=True, reason="issue #20: _prompt_tuco truncates prompts to max_length, HFLM "
+                   "generates from max_length - max_gen_toks (the fix is on branch `exact`)")
+def test_logged_tuco_of_a_long_prompt_sees_what_the_generation_saw(lm):
+    from lm_eval.api.instance import Instance
+
+    prompt = "the quick brown fox jumps over the lazy dog " * 40  # longer than the 256-token context
+    request = Instance("generate_until", {}, (prompt, {"until": ["\n"], "max_gen_toks": 4}), idx=0)
+    lm.alpha, lm.log_tuco = 1.25, True
+    try:
+        lm.generate_until([request])
+    finally:
+        lm.alpha, lm.log_tuco = 1.0, False
+    seen = lm.tok_batch_encode([prompt], left_truncate_len=lm.max_length - 4)[0][0].tolist()
+    assert len(lm.tok_encode(prompt)) > lm.max_length > len(seen)
+    logged = request.args[2]["tuco"]
+    assert logged == pytest.approx(naive_tuco(lm.model, lm.base_model, seen, 1.25), abs=1e-5)
+
+
 def _run(args, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
     return subprocess.run(args, capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
