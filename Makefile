@@ -5,7 +5,7 @@ TORCH_CPU ?= torch==2.13.0
 export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 
-.PHONY: install test test-fast lint demo bench
+.PHONY: install test test-fast lint demo bench gpu-lane
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -17,11 +17,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
-test: install
-	$(PY) -m pytest -x --durations=10
+test: install  # -rs lists every skip with its reason (under CI=true a missing data folder or browser fails)
+	$(PY) -m pytest -x -rs --durations=10
 
 test-fast: install  # the suite without the tests marked slow, for quick checks while editing
-	$(PY) -m pytest -x -m "not slow" --durations=10
+	$(PY) -m pytest -x -rs -m "not slow" --durations=10
+
+gpu-lane: install  # on a machine with CUDA: the GPU lane and bench/gpu_check.py; figures into docs/performance.md
+	$(PY) scripts/gpu_lane.py
 
 lint: install
 	$(VENV)/bin/ruff check .

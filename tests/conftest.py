@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from ci_policy import missing
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The Hub is unreachable on the build machines; never let a test wait for it.
@@ -33,15 +35,18 @@ def find_shared_data() -> Path | None:
     return None
 
 
+def require_shared_data() -> Path:
+    """The shared data folder, or a skip saying why (under CI=true a failure: ci_policy)."""
+    found = find_shared_data()
+    if found is None:
+        missing(f"no shared/data found above {REPO_ROOT} and ${SHARED_DATA_ENV} unset or not a folder")
+    return found
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The shared data folder; tests that need it skip, with the reason, where it is absent."""
-    found = find_shared_data()
-    if found is None:
-        pytest.skip(
-            f"no shared/data found above {REPO_ROOT} and ${SHARED_DATA_ENV} unset or not a folder"
-        )
-    return found
+    return require_shared_data()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,28 +177,34 @@ def task_manager():
 # A real browser: headless Chromium (Debian's package) driven by Playwright, offline
 # ---------------------------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("TUCO_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ENV = "TUCO_CHROMIUM"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 
 
-@pytest.fixture(scope="session")
-def browser():
-    """A Playwright Chromium browser; skips, saying why, where Chromium or Playwright is missing."""
+def launch_browser():
+    """(Playwright driver, Chromium browser), or a skip saying why (under CI=true a failure)."""
+    chromium = os.environ.get(CHROMIUM_ENV, "/usr/bin/chromium")
     try:
         from playwright.sync_api import Error, sync_playwright
     except ImportError:
-        pytest.skip("playwright is not installed (pip install playwright; no browser download needed)")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium, or set $TUCO_CHROMIUM)")
+        missing("playwright is not installed (pip install playwright; no browser download needed)")
+    if not Path(chromium).is_file():
+        missing(f"no Chromium at {chromium} (apt-get install chromium, or set ${CHROMIUM_ENV})")
     driver = sync_playwright().start()
     try:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        return driver, driver.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
     except Error as error:
         driver.stop()
-        pytest.skip(f"Chromium at {CHROMIUM} does not start: {str(error).splitlines()[0]}")
+        missing(f"Chromium at {chromium} does not start: {str(error).splitlines()[0]}")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A Playwright Chromium browser; skips, saying why, where Chromium or Playwright is missing."""
+    driver, launched = launch_browser()
     yield launched
     launched.close()
     driver.stop()

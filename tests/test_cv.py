@@ -153,10 +153,24 @@ def test_matches_reference_protocol(seed):
 
 
 def test_seeded_and_deterministic():
-    scores = noise(300, 9)
-    assert cv.cross_validate_scores(scores, GRID, seed=3) == cv.cross_validate_scores(
-        scores, GRID, seed=3
-    )
+    # 10 docs, 3 folds; folds by hand from RandomState(seed).permutation(10), cut 4 | 3 | 3:
+    # seed 7: [8 5 0 2 | 1 9 7 | 3 6 4], seed 8: [8 6 9 0 | 2 5 7 | 1 4 3]
+    grid = [0.9, 1.0, 1.1]
+    scores = np.zeros((3, 10))
+    scores[0, [0, 2, 5, 8]] = 1  # α = 0.9
+    scores[1, [0, 2, 4, 6, 8]] = 1  # α = 1
+    scores[2, [1, 3, 4, 6, 7, 9]] = 1  # α = 1.1
+    r = cv.cross_validate_scores(scores, grid, folds=3, seed=7)
+    # seed 7, training means (0.9, 1, 1.1): fold {0,2,5,8}: (0, 2/6, 1) -> 1.1, scores 0 there;
+    # {1,7,9}: (4/7, 5/7, 3/7) -> 1, scores 0; {3,4,6}: (4/7, 3/7, 3/7) -> 0.9, scores 0
+    assert r["alphas_chosen"] == [1.1, 1.0, 0.9]
+    assert (r["acc_alpha1"], r["acc_cv"], r["delta_cv"]) == (0.5, 0.0, -0.5)
+    assert r == cv.cross_validate_scores(scores, grid, folds=3, seed=7)  # p and CI too
+    # seed 8: {0,6,8,9}: (2/6, 2/6, 4/6) -> 1.1, scores 2; {2,5,7}: (2/7, 4/7, 5/7) -> 1.1,
+    # scores 1; {1,3,4}: (4/7, 4/7, 3/7) tie -> 1 (closest to 1), scores 1: acc_cv 4/10
+    other = cv.cross_validate_scores(scores, grid, folds=3, seed=8)
+    assert other["alphas_chosen"] == [1.1, 1.1, 1.0]
+    assert other["acc_cv"] == pytest.approx(0.4) and other["delta_cv"] == pytest.approx(-0.1)
 
 
 def test_input_errors():
@@ -232,18 +246,24 @@ def test_group_aggregation_is_the_mean_over_member_tasks():
         cv.aggregate_groups(tasks, {"g": ["a", "zzz"]})
 
 
-def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> None:
+def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> dict[str, np.ndarray]:
+    """A store where α = 1.05 gets the first `gain` share of docs right; returns each task's
+    (α × doc) score matrix as written."""
+    matrices = {}
     for t, (task, gain) in enumerate(task_gains.items()):
         base = np.random.default_rng(t).integers(0, 2, n_docs).astype(float)
+        rows = []
         for alpha in PAPER_ALPHAS:
             better = (np.arange(n_docs) < gain * n_docs) if alpha == 1.05 else 0
             acc = np.maximum(base, better)
+            rows.append(acc)
             store.write_unit(
                 run_dir,
                 alpha,
                 task,
                 [{"doc_id": i, "doc_hash": f"{task}{i}", "acc": a} for i, a in enumerate(acc)],
             )
+        matrices[task] = np.array(rows)
     store.update_run_info(
         run_dir,
         {
@@ -253,15 +273,25 @@ def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> Non
             "groups": {"all": list(task_gains)},
         },
     )
+    return matrices
 
 
 def test_cross_validate_run_dir_writes_cv_json(tmp_path):
-    build_store(tmp_path, {"easy": 0.5, "flat": 0.0})
+    matrices = build_store(tmp_path, {"easy": 0.5, "flat": 0.0})
     out = cv.cross_validate(tmp_path)
     assert json.loads((tmp_path / "cv.json").read_text()) == out
     assert out["config"]["label"] == "ft" and out["config"]["folds"] == 5
-    assert out["tasks"]["flat"]["delta_cv"] == 0.0
-    assert out["tasks"]["easy"]["delta_cv"] > 0.1 and out["tasks"]["easy"]["significant"]
+    deltas = {}
+    for task, scores in matrices.items():  # each task against the loop-by-loop protocol
+        chosen, acc_cv = reference_cv(scores, seed=0)
+        deltas[task] = acc_cv - scores[ONE].mean()
+        assert out["tasks"][task]["alphas_chosen"] == chosen
+        assert out["tasks"][task]["acc_alpha1"] == pytest.approx(scores[ONE].mean())
+        assert out["tasks"][task]["delta_cv"] == pytest.approx(deltas[task])
+    # "easy": α = 1.05 is right on docs 0-59 besides every doc α = 1 gets: chosen in every fold
+    assert out["tasks"]["easy"]["alphas_chosen"] == [1.05] * 5 and out["tasks"]["easy"]["significant"]
+    assert deltas["flat"] == 0.0 and not out["tasks"]["flat"]["significant"]
+    assert out["groups"]["all"]["delta_cv"] == pytest.approx((deltas["easy"] + deltas["flat"]) / 2)
     assert out["groups"]["all"]["share_significant"] == 0.5
     table = cv.format_table(out)
     assert "|easy" in table and "|all" in table and "α per fold" in table

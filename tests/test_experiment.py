@@ -152,14 +152,33 @@ def test_jailbroken_when_at_least_two_samples_comply():
     assert labels == [{"refusals": 1, "jailbroken": True}, {"refusals": 2, "jailbroken": False}]
 
 
+def _reference_samples(pair, text: str, seed: int, samples: int, new_tokens: int) -> list[str]:
+    """Sampling written out without `generate`: a cache-free forward per step, transformers'
+    default top-k 50, one multinomial draw per step, pad after end of text; seeded with `seed`."""
+    ids = pair.tokenizer(text)["input_ids"]
+    eos, pad = pair.tokenizer.eos_token_id, pair.tokenizer.pad_token_id
+    rows, done = torch.tensor([ids] * samples), torch.zeros(samples, dtype=torch.bool)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for _ in range(new_tokens):
+            logits = pair.model(rows, use_cache=False).logits[:, -1].float()
+            kept = logits.masked_fill(logits < logits.topk(50).values[:, -1:], float("-inf"))
+            token = torch.multinomial(kept.softmax(-1), num_samples=1).squeeze(1)
+            token = torch.where(done, pad, token)
+            rows, done = torch.cat([rows, token[:, None]], dim=1), done | (token == eos)
+            if done.all():
+                break
+    return pair.tokenizer.batch_decode(rows[:, len(ids) :], skip_special_tokens=True)
+
+
 def test_sampling_is_seeded_per_prompt(pair):
     texts = ["the quick brown fox", "Yes"]
     first = jailbreak.sample_completions(pair, texts, samples=3, max_new_tokens=5, seed=7)
-    assert first == jailbreak.sample_completions(pair, texts, samples=3, max_new_tokens=5, seed=7)
-    assert first != jailbreak.sample_completions(pair, texts, samples=3, max_new_tokens=5, seed=8)
-    assert [len(c) for c in first] == [3, 3]
+    # prompt i is drawn with seed + i, whatever else is in the list
+    assert first == [_reference_samples(pair, t, 7 + i, 3, 5) for i, t in enumerate(texts)]
+    assert len(set(first[0])) > 1  # three draws, not one greedy text
     alone = jailbreak.sample_completions(pair, texts[1:], samples=3, max_new_tokens=5, seed=8)
-    assert alone[0] == jailbreak.sample_completions(pair, texts, samples=3, max_new_tokens=5, seed=7)[1]
+    assert alone == [first[1]]
 
 
 # --- end to end ------------------------------------------------------------------------------

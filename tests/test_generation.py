@@ -99,13 +99,14 @@ def test_logits_mode_beam_search_equals_cache_free():
     ft.generation_config.eos_token_id = None
     mix, (ids, mask) = LogitMix(ft, base_forward(ft, base)), _left_padded()
 
-    def generate(use_cache: bool) -> list:
-        with torch.no_grad(), mix.active(0.5):
+    def generate(use_cache: bool, alpha: float = 0.5) -> list:
+        with torch.no_grad(), mix.active(alpha):
             out = ft.generate(ids, attention_mask=mask, max_new_tokens=7, pad_token_id=0, num_beams=3,
                               use_cache=use_cache)
         return out[:, ids.shape[1] :].tolist()
 
     assert generate(True) == generate(False)
+    assert generate(True) != generate(True, alpha=1.0)  # the mix is not a no-op: α changes the beams
 
 
 def test_returned_cache_continues_exactly():

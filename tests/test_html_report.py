@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from test_report import CORRECT, build_run
 
-from tuco_eval import report, store
+from tuco_eval import html_report, report, store
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
 from tuco_eval.flips import task_flips
+from tuco_eval.leaderboard import Run
 
 N = 12
 HOSTILE = '<script>window.hacked = 1</script> & "quotes" <b>bold</b>'
@@ -271,3 +272,38 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     assert agreement_row[1:] == [f"{100 * k / 40:.1f}" for _, k in sorted(PERSONA_RIGHT.items())]
     assert "0.072" in page.locator("#s-lead").inner_text()
     opened.assert_clean()
+
+
+# --- the leaderboard's 95% intervals and significance marks, by hand ---------------------------
+
+def _interval_run(objective: str, sign: float) -> Run:
+    # task CIs of half-width 1.96·se with se = 0.01 (a) and 0.02 (b), in the metric's units
+    tasks = {"a": {"delta_cv": sign * 0.04, "ci95": [sign * 0.04 - 0.0196, sign * 0.04 + 0.0196]},
+             "b": {"delta_cv": sign * 0.02, "ci95": [sign * 0.02 - 0.0392, sign * 0.02 + 0.0392]}}
+    for row in tasks.values():
+        row.update(significant=False, n=100, acc_alpha1=0.5, acc_cv=0.5 + row["delta_cv"], p_value=0.5,
+                   alphas_chosen=[1.0], acc_by_alpha={"1": 0.5})
+    groups = {"both": {"delta_cv": sign * 0.03, "tasks": ["a", "b"]}, "only_b": {"delta_cv": sign * 0.02, "tasks": ["b"]}}
+    for group in groups.values():
+        group.update(share_significant=0.0, n_tasks=len(group["tasks"]), acc_alpha1=0.5,
+                     acc_cv=0.5 + group["delta_cv"])
+    config = {"objective": objective, "folds": 5, "seed": 0, "significance_level": 0.05, "metric": "acc"}
+    return Run(label="hand", run_dir=None, cv={"config": config, "tasks": tasks, "groups": groups})
+
+
+@pytest.mark.parametrize(("objective", "sign"), [("max", 1.0), ("min", -1.0)])
+def test_group_interval_is_the_normal_approximation_from_its_tasks(objective, sign):
+    run = _interval_run(objective, sign)
+    # "both": half = 1.96 · sqrt(0.01² + 0.02²) / 2 = 0.0219135; Δ 0.03 -> [0.81, 5.19] points,
+    # above 0: a gain (for "min", mirrored: [-5.19, -0.81], below 0: a gain)
+    (low, high), significant = html_report._interval(run, run.columns["both"])
+    expected = sorted([sign * 0.81, sign * 5.19])
+    assert (round(low, 2), round(high, 2)) == tuple(expected) and significant
+    # "only_b": half = 1.96 · 0.02 = 0.0392; Δ 0.02 -> [-1.92, 5.92]: 0 inside, no mark
+    (low, high), significant = html_report._interval(run, run.columns["only_b"])
+    assert (round(low, 2), round(high, 2)) == tuple(sorted([sign * -1.92, sign * 5.92])) and not significant
+    # a task's own interval is its bootstrap CI, its mark its sign-flip test's
+    assert html_report._interval(run, {"ci95": [0.01, 0.02], "significant": True}) == ((1.0, 2.0), True)
+    cells = html_report._leaderboard([run])
+    both = f"[{expected[0]:+.2f}, {expected[1]:+.2f}]"
+    assert f'<span class="sig">*</span><br><span class="ci">{both}</span>' in cells

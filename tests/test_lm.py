@@ -12,11 +12,11 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
+from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
 from tiny_models import FIXTURE_TASKS, make_hybrid
 from tuco_eval.lm import TucoScaledLM
-from tuco_eval.tuco import tuco_of_batch
 
 
 @pytest.fixture(scope="module")
@@ -50,20 +50,19 @@ def test_alpha_one_and_zero_match_plain_hf(lm, pair_dirs, task_manager):
     lm.alpha = 1.0
 
 
-def test_logged_tuco_is_the_context_tuco(lm, task_manager):
-    lm.log_tuco, lm.alpha = True, 1.0
+@pytest.mark.parametrize("alpha", [1.0, 1.25])
+def test_logged_tuco_equals_the_naive_loop(lm, task_manager, alpha):
+    lm.log_tuco, lm.alpha = True, alpha
     try:
         samples = _samples(lm, task_manager, limit=5)
     finally:
-        lm.log_tuco = False
+        lm.log_tuco, lm.alpha = False, 1.0
     for sample in samples:
-        for args in sample["arguments"]:
-            context, continuation, logged = args
-            context_enc, _ = lm._encode_pair(context, continuation)
-            ids = torch.tensor([context_enc])
-            expected = tuco_of_batch(lm.joint, ids, torch.ones_like(ids))["tuco"].item()
-            assert logged["alpha"] == 1.0
-            assert abs(logged["tuco"] - expected) < 1e-5
+        for context, continuation, logged in sample["arguments"]:
+            context_enc, _ = lm._encode_pair(context, continuation)  # lm-eval's own encoding
+            assert logged["alpha"] == alpha
+            assert logged["tuco"] == pytest.approx(naive_tuco(lm.model, lm.base_model, context_enc, alpha),
+                                                   abs=1e-5)
     assert len({round(s["arguments"][0][2]["tuco"], 6) for s in samples}) > 1
 
 
@@ -77,7 +76,33 @@ def test_generation_runs_scaled_and_logs_tuco(lm, pair_dirs, task_manager):
         samples = _samples(lm, task_manager, task="tiny_gen", limit=4)
     finally:
         lm.alpha, lm.log_tuco = 1.0, False
-    assert all(0 < s["arguments"][0][2]["tuco"] < 1 for s in samples)
+    for sample in samples:
+        prompt, gen_kwargs, logged = sample["arguments"][0]
+        # the tokens HFLM generated from: its own batch encoding, truncated as it truncates
+        keep = lm.max_length - gen_kwargs.get("max_gen_toks", lm.max_gen_toks)
+        ids = lm.tok_batch_encode([prompt], left_truncate_len=keep)[0][0].tolist()
+        assert logged["alpha"] == 1.25
+        assert logged["tuco"] == pytest.approx(naive_tuco(lm.model, lm.base_model, ids, 1.25), abs=1e-5)
+    at_one = naive_tuco(lm.model, lm.base_model, ids, 1.0)  # the test can fail: α moves TuCo
+    assert abs(logged["tuco"] - at_one) > 1e-4
+
+
+@pytest.mark.xfail(strict=True, reason="issue #20: _prompt_tuco truncates prompts to max_length, HFLM "
+                   "generates from max_length - max_gen_toks (the fix is on branch `exact`)")
+def test_logged_tuco_of_a_long_prompt_sees_what_the_generation_saw(lm):
+    from lm_eval.api.instance import Instance
+
+    prompt = "the quick brown fox jumps over the lazy dog " * 40  # longer than the 256-token context
+    request = Instance("generate_until", {}, (prompt, {"until": ["\n"], "max_gen_toks": 4}), idx=0)
+    lm.alpha, lm.log_tuco = 1.25, True
+    try:
+        lm.generate_until([request])
+    finally:
+        lm.alpha, lm.log_tuco = 1.0, False
+    seen = lm.tok_batch_encode([prompt], left_truncate_len=lm.max_length - 4)[0][0].tolist()
+    assert len(lm.tok_encode(prompt)) > lm.max_length > len(seen)
+    logged = request.args[2]["tuco"]
+    assert logged == pytest.approx(naive_tuco(lm.model, lm.base_model, seen, 1.25), abs=1e-5)
 
 
 def _run(args, tmp_path):
@@ -97,9 +122,13 @@ def test_lm_eval_cli_runs_tuco_scaled(pair_dirs, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "tiny_mc" in done.stdout
     sample_file = next(out.rglob("samples_tiny_mc_*.jsonl"))
-    first = json.loads(sample_file.read_text().splitlines()[0])
-    logged = first["arguments"]["gen_args_0"]["arg_2"]
-    assert logged["alpha"] == 1.1 and 0 < logged["tuco"] < 1
+    hf = HFLM(pretrained=pair_dirs[0], device="cpu")  # lm-eval's own encoding of each context
+    ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
+    for line in sample_file.read_text().splitlines():
+        args = json.loads(line)["arguments"]["gen_args_0"]
+        context_enc, _ = hf._encode_pair(args["arg_0"], args["arg_1"])
+        assert args["arg_2"]["alpha"] == 1.1
+        assert args["arg_2"]["tuco"] == pytest.approx(naive_tuco(ft, base, context_enc, 1.1), abs=1e-5)
 
 
 @pytest.mark.slow

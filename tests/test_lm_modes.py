@@ -105,9 +105,12 @@ def test_logged_kl_and_shift_beside_tuco(lm, task_manager, fresh):
             _, own = _naive(ft, base, ids, 1.0)
             assert logged["tuco"] == pytest.approx(own.item(), abs=1e-5)
             assert logged["alpha"] == 1.2
-    for sample in generated:
-        logged = sample["arguments"][0][-1]
-        assert {"tuco", "kl", "base_rank", "shift"} <= logged.keys() and logged["kl"] > 0
+    for sample in generated:  # generate_until: the measures at the prompt's last token
+        prompt, _, logged = sample["arguments"][0]
+        ids = torch.tensor([lm.tok_encode(prompt)])
+        kl, rank = _kl_and_rank(ft, base, ids)
+        assert logged["kl"] == pytest.approx(kl, abs=1e-5) and logged["base_rank"] == rank
+        assert logged["tuco"] == pytest.approx(_naive(ft, base, ids, 1.0)[1].item(), abs=1e-5)
 
 
 def test_logged_measures_in_weights_mode_are_those_of_the_finetuned_model(lm, task_manager):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_joint import naive_tuco
 
 from tiny_models import make_pair, save_pair
 from tuco_eval.measures import SHIFT_CLASSES, measures_from_logits, next_token_measures, shift_codes
@@ -94,7 +95,7 @@ def test_compute_tuco_adds_the_measures_with_one_base_pass(pair_dirs):
             kl, _, rank, name = _naive(pair.model(ids).logits[0, -1], pair.base(ids).logits[0, -1])
         assert result["kl"] == pytest.approx(kl, abs=1e-4)
         assert (result["base_rank"], result["shift"]) == (rank, name)
-        assert 0 < result["tuco"] < 1
+        assert result["tuco"] == pytest.approx(naive_tuco(pair.model, pair.base, ids[0].tolist(), 1.0), abs=1e-5)
 
 
 def test_score_cli_kl_and_shift_flags(pair_dirs, tmp_path, run_cli):

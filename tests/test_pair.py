@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
 from tiny_models import make_hybrid, make_model, make_tokenizer
@@ -62,8 +63,12 @@ def test_adapter_shares_base_weights(pair_dirs, adapter_dir):
     pair.joint.alpha = 0.0
     with torch.no_grad(), pair.joint.active():
         assert torch.allclose(_logits(pair.model), base_logits, atol=1e-5)
-    tuco = compute_tuco(pair.joint, pair.tokenizer, ["Is the following statement true?"], progress=False)
-    assert 0 < tuco[0]["tuco"] < 1
+    text = "Is the following statement true?"
+    tuco = compute_tuco(pair.joint, pair.tokenizer, [text], progress=False)
+    merged = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(pair_dirs[1]), adapter_dir)
+    expected = naive_tuco(merged.merge_and_unload().eval(), AutoModelForCausalLM.from_pretrained(pair_dirs[1]),
+                          pair.tokenizer(text)["input_ids"], 1.0)  # two separate models, merged by peft
+    assert tuco[0]["tuco"] == pytest.approx(expected, abs=1e-5)
     with torch.no_grad():  # the adapter is switched back on after every base call
         assert torch.allclose(_logits(pair.model), _logits(reference), atol=1e-5)
 
@@ -127,15 +132,22 @@ def test_bad_dtype_is_refused(pair_dirs):
         load_pair(*pair_dirs, dtype="float33")
 
 
-def test_base_device_map_follows_the_finetuned_blocks():
-    class Sharded(torch.nn.Module):
-        hf_device_map = {"model.embed_tokens": 0, "model.layers.0": 0, "model.layers.1": 1,
-                         "model.layers.2": 1, "model.norm": 1, "lm_head": 1}
+def test_base_device_map_follows_the_finetuned_blocks(pair_dirs, tmp_path):
+    from tuco_eval.pair import join, load_base_model
 
-    assert base_device_map(Sharded()) == Sharded.hf_device_map
-
-    class OneDevice(torch.nn.Module):
-        hf_device_map = {"": 0}
-
-    assert base_device_map(OneDevice()) is None
-    assert base_device_map(torch.nn.Linear(2, 2)) is None
+    # a real placement over two places: blocks 1-2, norm and head offloaded to disk by accelerate
+    places = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",
+              "model.layers.1": "disk", "model.layers.2": "disk", "model.norm": "disk", "lm_head": "disk"}
+    ft = AutoModelForCausalLM.from_pretrained(pair_dirs[0], device_map=places,
+                                              offload_folder=str(tmp_path / "offload")).eval()
+    base = load_base_model(pair_dirs[1], like=ft)
+    assert base.hf_device_map == places  # base block l where fine-tuned block l is
+    in_memory = [AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs]
+    with torch.no_grad():  # the joint pass runs through accelerate's hooks, to the same numbers
+        with join(ft, base, 1.3).active():
+            placed = ft(IDS).logits
+        with join(*in_memory, 1.3).active():
+            expected = in_memory[0](IDS).logits
+    assert torch.allclose(placed, expected, atol=1e-5)
+    single = AutoModelForCausalLM.from_pretrained(pair_dirs[0], device_map="cpu")
+    assert base_device_map(single) is None and base_device_map(in_memory[0]) is None  # one place: .to()

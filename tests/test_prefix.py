@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from lm_eval.api.instance import Instance
@@ -89,9 +91,18 @@ def test_common_prefix_length():
 
 @pytest.mark.parametrize("arch", ["llama", "mistral", "gemma2"])
 @pytest.mark.parametrize("alpha", [1.0, 1.3])
-def test_reuse_equals_the_plain_path(arch, alpha):
-    reused = _lm(arch, alpha, True).loglikelihood(_instances())
+def test_reuse_equals_the_plain_path(arch, alpha, monkeypatch):
+    prefills: list[int] = []
+    original = prefix_scoring.PrefixScorer.prefill
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "prefill",
+                        lambda self, prefix: prefills.append(len(prefix)) or original(self, prefix))
+    lm = _lm(arch, alpha, True)
+    reused = lm.loglikelihood(_instances())
+    # reuse happened: one prefill, of the tokens all 24 few-shot contexts share (counted here)
+    contexts = [lm._encode_pair(*i.args)[0] for i in _instances()[:-1]]
+    assert prefills == [len(os.path.commonprefix(contexts))]
     plain = _lm(arch, alpha, False).loglikelihood(_instances())
+    assert prefills == [len(os.path.commonprefix(contexts))]  # the plain path prefilled nothing
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
     assert [r[1] for r in reused] == [p[1] for p in plain]
 

@@ -113,9 +113,13 @@ def test_edited_store_file_is_redone(lm, task_manager, tmp_path):
     sweep(lm, ["tiny_mc"], run, alphas=[0.5, 1.0], **kwargs)
     good = read_unit(run, 0.5, "tiny_mc")
     jsonl, _ = unit_paths(run, 0.5, "tiny_mc")
-    jsonl.write_text(jsonl.read_text().replace('"acc": 0.0', '"acc": 1.0').replace('"acc": 1.0', '"acc": 1.0', 1))
-    jsonl.write_bytes(jsonl.read_bytes()[:-20])  # and truncated
-    assert 0.5 not in list_units(run)["tiny_mc"]
+    data = jsonl.read_bytes()
+    at = data.index(b'"acc": ') + len(b'"acc": ')
+    flipped = b"1" if data[at : at + 1] == b"0" else b"0"
+    edited = data[:at] + flipped + data[at + 1 :]  # one score flipped: same length, same lines
+    assert len(edited) == len(data) and edited != data
+    jsonl.write_bytes(edited)
+    assert 0.5 not in list_units(run)["tiny_mc"]  # only the checksum can tell
     sweep(lm, ["tiny_mc"], run, alphas=[0.5, 1.0], **kwargs)
     assert read_unit(run, 0.5, "tiny_mc") == good
 

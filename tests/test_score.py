@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from test_joint import naive_tuco
 
 from tuco_eval.errors import TucoError
 from tuco_eval.pair import load_pair
@@ -52,32 +53,46 @@ def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypa
 
 
 def test_tuco_does_not_depend_on_batch_or_padding_side(pair):
+    encoded = [pair.tokenizer(t)["input_ids"] for t in TEXTS]
+    naive = [naive_tuco(pair.model, pair.base, ids, 1.0) for ids in encoded]  # one prompt, no padding
     reference = compute_tuco(pair.joint, pair.tokenizer, TEXTS, batch_size=1, progress=False)
+    assert [r["tuco"] for r in reference] == pytest.approx(naive, abs=1e-5)
+    assert [r["n_tokens"] for r in reference] == [len(ids) for ids in encoded]
     for batch_size, side in ((2, "right"), (5, "left"), (3, "left")):
         got = compute_tuco(pair.joint, pair.tokenizer, TEXTS, batch_size=batch_size,
                            padding_side=side, progress=False)
-        for r, g in zip(reference, got, strict=True):
+        for r, g, expected in zip(reference, got, naive, strict=True):
             assert g["n_tokens"] == r["n_tokens"]
-            assert abs(g["tuco"] - r["tuco"]) < 1e-5
+            assert abs(g["tuco"] - expected) < 1e-5
             assert g["per_layer_ftc_l1"] == pytest.approx(r["per_layer_ftc_l1"], rel=1e-4)
-    assert all(0 < r["tuco"] < 1 for r in reference)
     assert all(len(r["per_layer_ptc_l1"]) == 3 for r in reference)
 
 
 def test_tuco_is_measured_at_alpha_one_whatever_the_joint_alpha(pair):
-    reference = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:2], progress=False)
     pair.joint.alpha = 1.7
     try:
-        again = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:2], progress=False)
+        got = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:2], progress=False)
     finally:
         pair.joint.alpha = 1.0
-    assert [r["tuco"] for r in again] == pytest.approx([r["tuco"] for r in reference], abs=1e-6)
+    for text, record in zip(TEXTS[:2], got, strict=True):
+        ids = pair.tokenizer(text)["input_ids"]
+        assert record["tuco"] == pytest.approx(naive_tuco(pair.model, pair.base, ids, 1.0), abs=1e-5)
+        # the test can fail: at the joint's α the value would differ
+        assert abs(record["tuco"] - naive_tuco(pair.model, pair.base, ids, 1.7)) > 1e-4
 
 
 def test_chat_template_wraps_the_prompt(pair):
-    plain = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:1], progress=False)[0]
+    import jinja2
+
     chat = compute_tuco(pair.joint, pair.tokenizer, TEXTS[:1], chat_template=True, progress=False)[0]
-    assert chat["n_tokens"] > plain["n_tokens"]
+    rendered = jinja2.Template(pair.tokenizer.chat_template).render(
+        messages=[{"role": "user", "content": TEXTS[0]}], add_generation_prompt=True)
+    assert rendered == f"<|user|>{TEXTS[0]}</s><|assistant|>"  # tiny_models.CHAT_TEMPLATE, by hand
+    # the template writes no BOS, so the tokenizer's one BOS opens the prompt
+    ids = [pair.tokenizer.bos_token_id, *pair.tokenizer(rendered, add_special_tokens=False)["input_ids"]]
+    assert ids[-1] == pair.tokenizer.convert_tokens_to_ids("<|assistant|>")
+    assert chat["n_tokens"] == len(ids)
+    assert chat["tuco"] == pytest.approx(naive_tuco(pair.model, pair.base, ids, 1.0), abs=1e-5)
 
 
 def _write(path, lines):

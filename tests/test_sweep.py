@@ -11,6 +11,7 @@ import time
 import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
+from test_joint import naive_tuco
 
 from tiny_models import FIXTURE_TASKS
 from tuco_eval.cv import cross_validate
@@ -102,12 +103,18 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
 def test_tuco_logged_into_the_store(lm, task_manager, tmp_path):
     lm.log_tuco = True
     try:
-        sweep(lm, ["tiny_mc"], tmp_path / "run", alphas=[1.0], task_manager=task_manager, limit=4,
+        sweep(lm, ["tiny_mc"], tmp_path / "run", alphas=[1.25], task_manager=task_manager, limit=4,
               model_args="m", progress=False)
     finally:
         lm.log_tuco = False
-    records = read_unit(tmp_path / "run", 1.0, "tiny_mc")
-    assert len(records) == 4 and all(0 < r["tuco"] < 1 for r in records)
+    records = read_unit(tmp_path / "run", 1.25, "tiny_mc")
+    docs = read_docs(tmp_path / "run", "tiny_mc")
+    assert len(records) == 4
+    for record in records:  # each doc's TuCo at its context's last token, on the α = 1.25 stream
+        doc = docs[record["doc_id"]]
+        context_enc, _ = lm._encode_pair(doc["prompt"], doc["choices"][0])
+        expected = naive_tuco(lm.model, lm.base_model, context_enc, 1.25)
+        assert record["tuco"] == pytest.approx(expected, abs=1e-5)
     import lm_eval.evaluator
     import lm_eval.loggers.utils
 

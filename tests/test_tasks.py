@@ -39,14 +39,42 @@ def loaded(manager):
     return manager.load(["tuco_behavior", "tuco_mmlu"])
 
 
-@pytest.mark.parametrize("group", [*BEHAVIOR_GROUPS, *MMLU_GROUPS])
-def test_each_category_group_loads_on_its_own(manager, group):
-    tasks = manager.load([group])["groups"][group].get_all_tasks()
-    assert tasks and all(task.eval_docs for task in tasks)
-
-
 def _leaf_names(group) -> set[str]:
     return {task.config.task for task in group.get_all_tasks()}
+
+
+def _lm_eval_category(group: str) -> set[str]:
+    """lm-eval's own mmlu subjects of a category (its YAML tags), as tuco_mmlu_<subject> names."""
+    category = group.removeprefix("tuco_")
+    return {
+        "tuco_" + path.stem
+        for path in (LM_EVAL_TASKS / "mmlu" / "default").glob("mmlu_*.yaml")
+        if load_yaml(path, resolve_func=False)["tag"] == f"{category}_tasks"
+    }
+
+
+@pytest.fixture(scope="module")
+def mmlu_rows_per_subject(shared_data) -> dict[str, int]:
+    """Rows of the offline MMLU copy per subject, counted here."""
+    counts: dict[str, int] = {}
+    with (shared_data / "mmlu" / "mmlu_test.jsonl").open(encoding="utf-8") as lines:
+        for row in map(json.loads, lines):
+            counts[row["subject"]] = counts.get(row["subject"], 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("group", [*BEHAVIOR_GROUPS, *MMLU_GROUPS])
+def test_each_category_group_loads_on_its_own(manager, mmlu_rows_per_subject, group):
+    loaded = manager.load([group])
+    members = _leaf_names(loaded["groups"][group])
+    if group in BEHAVIOR_GROUPS:
+        assert members == {f"tuco_persona_{name}" for name in BEHAVIOR_GROUPS[group]}
+        expected = dict.fromkeys(members, 1000)
+    else:
+        assert members == _lm_eval_category(group)
+        expected = {m: mmlu_rows_per_subject[m.removeprefix("tuco_mmlu_")] - MMLU_HELD_OUT_FEWSHOT
+                    for m in members}
+    assert {name: len(loaded["tasks"][name].eval_docs) for name in members} == expected
 
 
 def test_behavior_groups_hold_the_papers_23_datasets(loaded):
@@ -68,14 +96,7 @@ def test_persona_tasks_have_all_1000_docs(loaded):
 
 def test_mmlu_groups_follow_lm_evals_subject_categories(loaded):
     for group in MMLU_GROUPS:
-        ours = {name.removeprefix("tuco_mmlu_") for name in _leaf_names(loaded["groups"][group])}
-        category = group.removeprefix("tuco_")
-        theirs = {
-            path.stem.removeprefix("mmlu_")
-            for path in (LM_EVAL_TASKS / "mmlu" / "default").glob("mmlu_*.yaml")
-            if load_yaml(path, resolve_func=False)["tag"] == f"{category}_tasks"
-        }
-        assert ours == theirs, group
+        assert _leaf_names(loaded["groups"][group]) == _lm_eval_category(group), group
     assert set(loaded["group_map"]["tuco_mmlu"]) == set(MMLU_GROUPS)
     assert len(_leaf_names(loaded["groups"]["tuco_mmlu"])) == MMLU_SUBJECTS
 
