@@ -304,6 +304,6 @@ def test_group_interval_is_the_normal_approximation_from_its_tasks(objective, si
     assert (round(low, 2), round(high, 2)) == tuple(sorted([sign * -1.92, sign * 5.92])) and not significant
     # a task's own interval is its bootstrap CI, its mark its sign-flip test's
     assert html_report._interval(run, {"ci95": [0.01, 0.02], "significant": True}) == ((1.0, 2.0), True)
-    cells = html_report._leaderboard([run])
+    cells = html_report._delta_cells([run])  # the leaderboard's Δ_CV cell as rendered
     both = f"[{expected[0]:+.2f}, {expected[1]:+.2f}]"
-    assert f'<span class="sig">*</span><br><span class="ci">{both}</span>' in cells
+    assert f'<span class="sig">*</span><br><span class="ci">{both}</span>' in str(cells["hand", "both"])

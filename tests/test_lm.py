@@ -87,8 +87,6 @@ def test_generation_runs_scaled_and_logs_tuco(lm, pair_dirs, task_manager):
     assert abs(logged["tuco"] - at_one) > 1e-4
 
 
-@pytest.mark.xfail(strict=True, reason="issue #20: _prompt_tuco truncates prompts to max_length, HFLM "
-                   "generates from max_length - max_gen_toks (the fix is on branch `exact`)")
 def test_logged_tuco_of_a_long_prompt_sees_what_the_generation_saw(lm):
     from lm_eval.api.instance import Instance
 
