@@ -17,12 +17,21 @@ SKIPPED, FAILED = pytest.skip.Exception, pytest.fail.Exception
 
 
 def outcome(call) -> tuple[type | None, str]:
-    """(Skipped or Failed, message) that `call` raised; caught here, so a wrong one fails this test."""
-    try:
-        call()
-    except (SKIPPED, FAILED) as raised:
-        return type(raised), str(raised)
-    return None, ""
+    """(Skipped or Failed, message) that `call` raised; caught here, so a wrong one fails this test.
+
+    Run in a thread of its own: a session browser another test opened keeps Playwright's event
+    loop on the main thread, where a second sync Playwright refuses to start."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def caught() -> tuple[type | None, str]:
+        try:
+            call()
+        except (SKIPPED, FAILED) as raised:
+            return type(raised), str(raised)
+        return None, ""
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(caught).result()
 
 
 @pytest.fixture
