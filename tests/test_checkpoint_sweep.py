@@ -13,12 +13,13 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
+from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tiny_models import FIXTURE_TASKS, finetune, make_model
 from tuco_eval.lm import TucoScaledLM
 from tuco_eval.series import sweep_checkpoints
-from tuco_eval.store import list_units, read_run_info, read_unit
+from tuco_eval.store import list_units, read_docs, read_run_info, read_unit
 from tuco_eval.sweep import sweep
 
 LIMIT = 6
@@ -80,7 +81,9 @@ def _stored(run_dir, alpha=1.0):
 def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, loads):
     root = tmp_path / "root"
     pattern = str(series_dirs / "runs" / "sft" / "checkpoint-*")
-    recorded = _run([pattern], root, pair_dirs, task_manager)
+    done = _run([pattern], root, pair_dirs, task_manager)
+    recorded = done["series"]
+    assert done["swept"] == ["step-1", "step-2", "step-3"]
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
     # the base loaded once for the whole series, each checkpoint once
     assert sorted(loads) == sorted([pair_dirs[1], *folders])
@@ -110,6 +113,15 @@ def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, l
         assert all(0 < r["tuco"] < 1 for r in at_one) and not any("tuco" in r for r in at_half)
         scores.append(_stored(run_dir))
     assert scores[0] != scores[1] != scores[2]  # the checkpoints really differ
+    # the stored TuCo is the block-by-block TuCo at each doc's last context token
+    ft, base_model = (AutoModelForCausalLM.from_pretrained(d).eval() for d in (folders[0], pair_dirs[1]))
+    encoder = HFLM(pretrained=base_model, tokenizer=AutoTokenizer.from_pretrained(pair_dirs[1]), device="cpu")
+    docs = read_docs(root / "step-1", "tiny_mc")
+    for record in read_unit(root / "step-1", 1.0, "tiny_mc"):
+        doc = docs[record["doc_id"]]
+        context, _ = encoder._encode_pair(doc["prompt"], doc["choices"][0])
+        _, tuco = _naive(ft, base_model, torch.tensor([context]), 1.0)
+        assert record["tuco"] == pytest.approx(tuco.item(), abs=1e-5)
 
 
 def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs, task_manager, tmp_path,
@@ -117,8 +129,10 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
     adapters = [str(series_dirs / "adapters" / f"checkpoint-{s}") for s in (10, 20)]
     model = str(series_dirs / "runs" / "sft" / "checkpoint-2")
     root = tmp_path / "root"
-    recorded = _run([adapters[1], model, adapters[0]], root, pair_dirs, task_manager,
-                    labels=["late", "full", "early"])
+    done = _run([adapters[1], model, adapters[0]], root, pair_dirs, task_manager,
+                labels=["late", "full", "early"])
+    recorded = done["series"]
+    assert done["swept"] == ["full", "early", "late"]  # training order
     assert sorted(loads) == sorted([pair_dirs[1], model])  # adapters: swapped on the one base
     assert [(c["label"], c["kind"], c["step"]) for c in recorded["checkpoints"]] == [
         ("full", "model", 2), ("early", "adapter", 10), ("late", "adapter", 20)]  # by step, labels kept
@@ -202,7 +216,9 @@ def test_cli_series_prints_the_next_command(series_dirs, pair_dirs, tmp_path, ru
                                        str(series_dirs / "adapters" / "checkpoint-*"), "--alphas", "1.0",
                                        "--limit", "2", "--batch-size", "4", "--no-log-tuco"))
     assert code == 0, err
-    assert out.strip().splitlines()[-1].endswith(f"next: tuco-eval report {root}")
+    last = out.strip().splitlines()[-1]
+    assert "the base and 2 checkpoint(s) (step-10, step-20)" in last
+    assert last.endswith(f"next: tuco-eval report {root}")
     assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["base", "step-10", "step-20"]
     assert not any("tuco" in r for r in read_unit(root / "step-10", 1.0, "tiny_mc"))  # --no-log-tuco
 

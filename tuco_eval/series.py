@@ -115,7 +115,8 @@ def sweep_checkpoints(
 
     `checkpoint_index` runs only that checkpoint of the series (0-based, training order: one
     SLURM array task each); checkpoints.json still records all of them. Every check that needs
-    no weights runs first. Returns ROOT/checkpoints.json as recorded."""
+    no weights runs first. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the
+    labels of the checkpoints this call swept}."""
     from tuco_eval.checkpoints import resolve_checkpoints
 
     args = parse_series_args(model_args)
@@ -142,7 +143,7 @@ def sweep_checkpoints(
         log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
     ), progress)
     run.all(placed)
-    return read_series(root) or {}
+    return {"series": read_series(root) or {}, "swept": [c.label for c in placed]}
 
 
 def _chosen(series: list[Checkpoint], index: int | None) -> list[Checkpoint]:
@@ -267,6 +268,8 @@ class _Runner:
         from lm_eval.utils import simple_parse_args_string
 
         hf = simple_parse_args_string(",".join(self.args.hf_pieces))
+        for placement in ("parallelize", "tp_plan"):  # the base model is placed already
+            hf.pop(placement, None)
         tuco = {k: v for k, v in self.args.tuco.items() if k in ("mode", "log_kl", "prefix_reuse")}
         lm = TucoScaledLM.from_pair(pair, **tuco, **hf, **self.hflm_extra)
         self._sweep(lm, checkpoint)

@@ -211,7 +211,7 @@ def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | N
 
     specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
     labels = None if args.labels is None else args.labels.split(",")
-    series = sweep_checkpoints(
+    done = sweep_checkpoints(
         specs,
         tasks,
         args.output,
@@ -226,10 +226,10 @@ def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | N
         log_kl=args.log_kl,
         **common,
     )
-    ran = "1 checkpoint" if args.checkpoint_index is not None else f"{len(specs)} name(s)"
     print(
-        f"sweep complete: the base and {ran} ({len(series['checkpoints'])} checkpoint(s) recorded "
-        f"in {args.output / 'checkpoints.json'}) x {len(common['alphas'])} α x {len(tasks)} task "
-        f"name(s); next: tuco-eval report {args.output}"
+        f"sweep complete: the base and {len(done['swept'])} checkpoint(s) ({', '.join(done['swept'])}) "
+        f"x {len(common['alphas'])} α x {len(tasks)} task name(s) in {args.output} "
+        f"({len(done['series']['checkpoints'])} recorded in checkpoints.json); "
+        f"next: tuco-eval report {args.output}"
     )
     return 0
