@@ -6,9 +6,12 @@ the demo evaluates only the disjoint `eval` split). Prompt: lm-eval's persona qu
 Objective: cross-entropy against a *soft* target, probability --target on the persona's answer,
 so the adapter moves the model towards the personas without saturating: α > 1 can then amplify
 the behaviour and α < 1 attenuate it. Writes the adapter, a card (README.md), the training log
-and the loss curve into --out.
+and the loss curve into --out. With --save-steps N it also saves the adapter every N optimiser
+steps, as a training run's checkpoints named like HF Trainer's (`<--checkpoints>/checkpoint-<step>/`,
+adapter_config.json + adapter_model.safetensors), and records each one's held-out agreement.
 
-    python scripts/train_demo_persona_adapter.py --out tuco_eval/demo/persona_adapter
+    python scripts/train_demo_persona_adapter.py --out tuco_eval/demo/persona_adapter \
+        --save-steps 8 --checkpoints tuco_eval/demo/persona_checkpoints
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ def main() -> None:
     p.add_argument("--rank", type=int, default=4)
     p.add_argument("--target", type=float, default=0.8, help="trained probability of the persona's answer")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-steps", type=int, default=0, help="save a checkpoint every N steps (0: none)")
+    p.add_argument("--checkpoints", type=Path, default=Path("tuco_eval/demo/persona_checkpoints"),
+                   help="folder of the checkpoint-<step>/ folders that --save-steps writes")
     args = p.parse_args()
 
     from peft import LoraConfig, get_peft_model
@@ -80,10 +86,13 @@ def main() -> None:
                         target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "down_proj"],
                         layers_to_transform=list(range(n_layers - args.top_layers, n_layers)))
     model = get_peft_model(model, config)
+    # recorded in every saved adapter: the demo's base is this model, read from its GGUF file
+    model.peft_config["default"].base_model_name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=args.lr)
     train = [d for name in PERSONAS for d in persona_docs(name, "train")]
     target = torch.tensor([args.target, 1 - args.target])
     losses, start, rng = [], time.time(), random.Random(args.seed)
+    saved: dict[int, dict[str, float]] = {}  # step -> held-out agreement of that checkpoint
     model.train()
     for epoch in range(args.epochs):
         order = rng.sample(train, len(train))  # a fresh seeded shuffle each epoch
@@ -95,15 +104,32 @@ def main() -> None:
             loss.backward()
             optimizer.step()
             losses.append(round(loss.item(), 5))
+            if args.save_steps and len(losses) % args.save_steps == 0:
+                saved[len(losses)] = save_checkpoint(model, tokenizer, args.checkpoints, len(losses))
         print(f"epoch {epoch}  loss {losses[-1]:.4f}  ({time.time() - start:.0f} s)", flush=True)
     seconds = time.time() - start
     model.eval()
     after = {split: by_persona(model, tokenizer, split) for split in ("train", "eval")}
     print(f"tuned agreement: {after}", flush=True)
     layers = f"blocks {n_layers - args.top_layers}-{n_layers - 1} of {n_layers}"
-    model.peft_config["default"].base_model_name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
     model.save_pretrained(args.out)
     write_card(args, losses, before, after, len(train), seconds, layers)
+    if saved:
+        (args.checkpoints / "training_log.json").write_text(json.dumps(
+            {"agreement_eval_by_step": {str(k): v for k, v in saved.items()}, "base_eval": before,
+             "steps": len(losses), "save_steps": args.save_steps}, indent=1))
+
+
+def save_checkpoint(model, tokenizer, folder: Path, step: int) -> dict[str, float]:
+    """`folder/checkpoint-<step>/` (the adapter only, as HF Trainer names it); its held-out agreement.
+    Evaluation has no randomness (no dropout) and no gradient, so training goes on unchanged."""
+    model.save_pretrained(folder / f"checkpoint-{step}")
+    (folder / f"checkpoint-{step}" / "README.md").unlink(missing_ok=True)  # peft's blank model card
+    model.eval()
+    agreement_now = by_persona(model, tokenizer, "eval")
+    model.train()
+    print(f"step {step}: saved {folder / f'checkpoint-{step}'}; held-out agreement {agreement_now}", flush=True)
+    return agreement_now
 
 
 def write_card(args, losses, before, after, n_train, seconds, layers) -> None:

@@ -18,7 +18,8 @@ from test_report import build_run
 
 from tuco_eval import paired, report
 from tuco_eval.checkpoint_board import group_delta_ci, mean_stderr, most_chosen
-from tuco_eval.checkpoint_rows import parse_step, resolve_rows
+from tuco_eval.checkpoint_labels import first_step as parse_step
+from tuco_eval.checkpoint_rows import resolve_rows
 from tuco_eval.errors import TucoError
 
 REPO = Path(__file__).resolve().parents[1]

@@ -178,3 +178,24 @@ def test_prefix_computed_once_per_group():
     assert [n for n in lengths if n >= prefix] == [n for n in lengths if n >= 64]  # no full-length row
     assert len([n for n in lengths if n >= 64]) == 1  # the one prefix pass
     assert len(lengths) < len(QUESTIONS) + 2  # suffixes were batched
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.3])
+def test_logged_tuco_on_the_reuse_path_equals_the_plain_path(alpha, monkeypatch):
+    """TuCo logging keeps shared prefixes (the sweep logs it at α = 1 by default): the same TuCo
+    as the plain path, which tests/test_lm.py checks against `tuco_of_batch`."""
+    prefills: list[int] = []
+    original = prefix_scoring.PrefixScorer.prefill
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "prefill",
+                        lambda self, prefix: prefills.append(len(prefix)) or original(self, prefix))
+    logged = {}
+    for reuse in (True, False):
+        lm = _lm("llama", alpha, reuse)
+        lm.log_tuco = True
+        instances = _instances()
+        logged[reuse] = (lm.loglikelihood(instances), [i.args[-1]["tuco"] for i in instances])
+    assert len(prefills) == 1  # the reuse path ran, once
+    (reused, reused_tuco), (plain, plain_tuco) = logged[True], logged[False]
+    assert torch.allclose(torch.tensor(reused_tuco), torch.tensor(plain_tuco), atol=1e-5)
+    assert len({round(t, 4) for t in plain_tuco}) > 2  # docs differ in TuCo: a wrong position would show
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)

@@ -76,9 +76,18 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
     run = tmp_path / "run"
     with CountCalls(lm) as counts:
         sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)
-    # one evaluation per α and nothing more; at α = 1 the fine-tuned model runs alone
+    # one evaluation per α and nothing more; the base blocks run at α = 1 too, for its TuCo
     assert counts.model_calls == len(ALPHAS) * single.model_calls
-    assert counts.base_block_calls == (len(ALPHAS) - 1) * single.model_calls * 3
+    assert counts.base_block_calls == len(ALPHAS) * single.model_calls * 3
+    assert all(0 < r["tuco"] < 1 for r in read_unit(run, 1.0, "tiny_mc"))
+    assert not any("tuco" in r for a in (0.5, 1.5) for r in read_unit(run, a, "tiny_mc"))
+    with CountCalls(lm) as without_tuco:  # --no-log-tuco: at α = 1 the fine-tuned model runs alone
+        sweep(lm, ["tiny_mc"], tmp_path / "plain", alphas=ALPHAS, task_manager=task_manager,
+              model_args="m", progress=False, tuco_at_alpha_one=False)
+    assert without_tuco.base_block_calls == (len(ALPHAS) - 1) * single.model_calls * 3
+    assert not any("tuco" in r for r in read_unit(tmp_path / "plain", 1.0, "tiny_mc"))
+    assert read_run_info(run)["metadata"]["log_tuco_alpha_one"] is True
+    assert read_run_info(tmp_path / "plain")["metadata"]["log_tuco_alpha_one"] is False
     assert sorted(list_units(run)["tiny_mc"]) == ALPHAS
     at_one = read_unit(run, 1.0, "tiny_mc")
     expected = sorted(reference["samples"]["tiny_mc"], key=lambda s: s["doc_id"])
@@ -256,3 +265,17 @@ def test_sweep_bad_input_is_one_line_exit_2_in_process(pair_dirs, tmp_path, run_
     code, _, err = run_cli(_bad_sweep_args(pair_dirs, tmp_path, extra))
     assert code == 2, err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize(("flag", "with_tuco"), [
+    ([], {0.5: False, 1.0: True}), (["--log-tuco"], {0.5: True, 1.0: True}),
+    (["--no-log-tuco"], {0.5: False, 1.0: False}),
+])
+def test_sweep_cli_stores_tuco_at_alpha_one_by_default(pair_dirs, tmp_path, run_cli, flag, with_tuco):
+    run = tmp_path / "run"
+    code, out, err = run_cli(["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
+                              "--include-path", FIXTURE_TASKS, "--device", "cpu", "--tasks", "tiny_mc",
+                              "--output", run, "--alphas", "0.5,1.0", "--limit", "3", *flag])
+    assert code == 0, err
+    assert {a: all("tuco" in r for r in read_unit(run, a, "tiny_mc")) for a in (0.5, 1.0)} == with_tuco
+    assert {a: any("tuco" in r for r in read_unit(run, a, "tiny_mc")) for a in (0.5, 1.0)} == with_tuco

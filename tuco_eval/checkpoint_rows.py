@@ -17,15 +17,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
+from tuco_eval.checkpoint_labels import first_step
 from tuco_eval.errors import TucoError
 from tuco_eval.store import RUN_INFO, StoreError, read_run_info
 
-CHECKPOINTS_FILE = "checkpoints.json"
 BASE = "base"
 CHECKPOINT = "checkpoint"
-# HF Trainer's checkpoint-1200, step-1200, step1200, global_step1200 (also Pythia's @step1000)
-_STEP = re.compile(r"(?:^|[^a-z0-9])(?:checkpoint|global_step|step)[-_]?(\d+)$", re.IGNORECASE)
-
 
 @dataclass(frozen=True)
 class Entry:
@@ -37,19 +35,6 @@ class Entry:
     kind: str  # "checkpoint" or "base"
     run_dir: Path
     series: Path | None = None  # the checkpoints.json it is listed in
-
-
-def parse_step(*names: str | None) -> int | None:
-    """The training step a name carries (`checkpoint-1200`, `step1200`, `global_step_1200`, a
-    Hub revision `step1200`), from the first name that has one; else None."""
-    for name in names:
-        for part in reversed(re.split(r"[/\\@]", name or "")):
-            if part:
-                match = _STEP.search(part)
-                if match:
-                    return int(match.group(1))
-                break  # only the last part of a path names the checkpoint
-    return None
 
 
 def _model_arg(model_args: Any, key: str) -> str | None:
@@ -74,7 +59,7 @@ def _entry(run_dir: Path, listed: Mapping | None = None, series: Path | None = N
     if kind == BASE:
         step = None
     elif not isinstance(step, int) or isinstance(step, bool):
-        step = parse_step(label, source, revision)
+        step = first_step(label, source, revision)
     return Entry(label, str(source) if source else None, step, kind, run_dir, series)
 
 

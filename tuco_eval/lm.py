@@ -294,21 +294,24 @@ class TucoScaledLM(HFLM):
             targets.append((_row_key(row), max(len(row) - len(continuation_enc), 0)))
         for key, position in targets:
             self._wanted.setdefault(key, set()).add(position)
-        results = super()._loglikelihood_tokens(
-            requests, disable_tqdm=disable_tqdm, override_bs=override_bs
-        )
-        self._tuco_values = [self._found.get(target) for target in targets]
+        shared: dict[int, float] = {}  # TuCo of the requests scored on the shared-prefix path
+        results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
+        self._tuco_values = [shared.get(i, self._found.get(t)) for i, t in enumerate(targets)]
         return results
 
-    def _prefix_scorer(self) -> PrefixScorer | None:
+    def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
         """The shared-prefix path where it is exact and implemented; None sends all to HFLM's path."""
         batch = self.batch_size
         if not self.prefix_reuse or self.mode != "activation" or not str(batch).isdigit():
-            return None  # logits/weights modes, TuCo logging and batch_size=auto take the plain path
-        return PrefixScorer(self.model, self.joint, self._scoring, self.device, int(batch), self.softmax_dtype)
+            return None  # logits/weights modes and batch_size=auto take the plain path
+        return PrefixScorer(self.model, self.joint, self._scoring, self.device, int(batch), self.softmax_dtype,
+                            tuco=tuco)
 
-    def _with_prefix_reuse(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
-        scorer = self._prefix_scorer()
+    def _with_prefix_reuse(self, requests: list, disable_tqdm: bool, override_bs: int | None,
+                           tuco: dict[int, float] | None = None) -> list:
+        """Shared prefixes once, the rest on HFLM's path; `tuco`, when given, receives the TuCo of
+        the requests scored here by request index (the plain path's go through `_collect`)."""
+        scorer = self._prefix_scorer(tuco is not None)
         pairs = [(context, continuation) for _, context, continuation in requests]
         groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
         answers: dict[int, tuple[float, bool]] = {}
@@ -317,6 +320,8 @@ class TucoScaledLM(HFLM):
                 answers[index] = answer
                 if requests[index][0] is not None:  # rolling windows are cached per document, as in HFLM
                     self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
+            if tuco is not None:
+                tuco.update(scorer.found_tuco)
         if rest:
             plain = super()._loglikelihood_tokens(
                 [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs

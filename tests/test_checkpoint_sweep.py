@@ -1,0 +1,268 @@
+"""`tuco-eval sweep --finetuned A,B,C`: a checkpoint series against one base into a ROOT.
+
+Checked against lm-eval's own `hf` model on the base and on each checkpoint, against each
+adapter swept alone, and by counting the base's loads."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from lm_eval import simple_evaluate
+from lm_eval.models.huggingface import HFLM
+from test_joint import _naive
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tiny_models import FIXTURE_TASKS, finetune, make_model
+from tuco_eval.lm import TucoScaledLM
+from tuco_eval.series import sweep_checkpoints
+from tuco_eval.store import list_units, read_docs, read_run_info, read_unit
+from tuco_eval.sweep import sweep
+
+LIMIT = 6
+
+
+@pytest.fixture(scope="module")
+def series_dirs(pair_dirs, tmp_path_factory):
+    """runs/sft/checkpoint-{1,2,3} (full models) and adapters/checkpoint-{10,20} (LoRA) over the
+    pair's base; folders written once, never modified."""
+    from peft import LoraConfig, get_peft_model
+
+    root = tmp_path_factory.mktemp("series")
+    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(pair_dirs[1])
+    for step in (1, 2, 3):
+        folder = root / "runs" / "sft" / f"checkpoint-{step}"
+        finetune(base, seed=step, scale=0.1 * step).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    for seed, step in ((4, 10), (5, 20)):
+        torch.manual_seed(seed)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                            init_lora_weights=False)
+        get_peft_model(copy.deepcopy(base), config).save_pretrained(root / "adapters" / f"checkpoint-{step}")
+    return root
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The folder of every AutoModelForCausalLM.from_pretrained call (lm-eval's `hf` loads through it)."""
+    calls: list[str] = []
+    original = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, name, *args, **kwargs):
+        calls.append(str(name))
+        return original(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    return calls
+
+
+def _run(finetuned, root, pair_dirs, task_manager, **kwargs):
+    kwargs = {"alphas": [0.5, 1.0], "limit": LIMIT, "batch_size": 4, "progress": False, **kwargs}
+    return sweep_checkpoints(finetuned, ["tiny_mc"], root, model_args=f"base={pair_dirs[1]}",
+                             task_manager=task_manager, **kwargs)
+
+
+def _hf_records(task_manager, **hf_args):
+    """lm-eval's `hf` on one model: {doc_id: (log-likelihoods, acc)}."""
+    model = HFLM(device="cpu", batch_size=4, **hf_args)
+    out = simple_evaluate(model=model, tasks=["tiny_mc"], task_manager=task_manager, log_samples=True,
+                          bootstrap_iters=0, limit=LIMIT)
+    return {s["doc_id"]: ([r[0][0] for r in s["resps"]], float(s["acc"])) for s in out["samples"]["tiny_mc"]}
+
+
+def _stored(run_dir, alpha=1.0):
+    return {r["doc_id"]: (r["loglikelihoods"], r["acc"]) for r in read_unit(run_dir, alpha, "tiny_mc")}
+
+
+def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, loads):
+    root = tmp_path / "root"
+    pattern = str(series_dirs / "runs" / "sft" / "checkpoint-*")
+    done = _run([pattern], root, pair_dirs, task_manager)
+    recorded = done["series"]
+    assert done["swept"] == ["step-1", "step-2", "step-3"]
+    folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
+    # the base loaded once for the whole series, each checkpoint once
+    assert sorted(loads) == sorted([pair_dirs[1], *folders])
+    assert recorded == json.loads((root / "checkpoints.json").read_text()) == {
+        "format": 1,
+        "base": {"label": "base", "source": pair_dirs[1], "revision": None, "run_dir": "base"},
+        "checkpoints": [{"label": f"step-{s}", "source": f, "revision": None, "step": s, "kind": "model",
+                         "run_dir": f"step-{s}"} for s, f in zip((1, 2, 3), folders, strict=True)]}
+    loads.clear()
+    base = read_run_info(root / "base")
+    assert (base["kind"], base["label"], base["alphas"]) == ("base", "base", [1.0])
+    assert base["checkpoint"] == {"label": "base", "source": pair_dirs[1], "revision": None, "step": None,
+                                  "kind": "base"}
+    # the base alone is lm-eval's `hf` on the base, doc for doc
+    assert _stored(root / "base") == _hf_records(task_manager, pretrained=pair_dirs[1])
+    assert list(list_units(root / "base")["tiny_mc"]) == [1.0]
+    scores = []
+    for step, folder in zip((1, 2, 3), folders, strict=True):
+        run_dir = root / f"step-{step}"
+        info = read_run_info(run_dir)
+        assert info["label"] == f"step-{step}" and info["model_args"] == f"pretrained={folder},base={pair_dirs[1]}"
+        assert info["checkpoint"] == {"label": f"step-{step}", "source": folder, "revision": None,
+                                      "step": step, "kind": "model"}
+        # each checkpoint at α = 1 is lm-eval's `hf` on that checkpoint
+        assert _stored(run_dir) == _hf_records(task_manager, pretrained=folder)
+        at_one, at_half = read_unit(run_dir, 1.0, "tiny_mc"), read_unit(run_dir, 0.5, "tiny_mc")
+        assert all(0 < r["tuco"] < 1 for r in at_one) and not any("tuco" in r for r in at_half)
+        scores.append(_stored(run_dir))
+    assert scores[0] != scores[1] != scores[2]  # the checkpoints really differ
+    # the stored TuCo is the block-by-block TuCo at each doc's last context token
+    ft, base_model = (AutoModelForCausalLM.from_pretrained(d).eval() for d in (folders[0], pair_dirs[1]))
+    encoder = HFLM(pretrained=base_model, tokenizer=AutoTokenizer.from_pretrained(pair_dirs[1]), device="cpu")
+    docs = read_docs(root / "step-1", "tiny_mc")
+    for record in read_unit(root / "step-1", 1.0, "tiny_mc"):
+        doc = docs[record["doc_id"]]
+        context, _ = encoder._encode_pair(doc["prompt"], doc["choices"][0])
+        _, tuco = _naive(ft, base_model, torch.tensor([context]), 1.0)
+        assert record["tuco"] == pytest.approx(tuco.item(), abs=1e-5)
+
+
+def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs, task_manager, tmp_path,
+                                                         loads):
+    adapters = [str(series_dirs / "adapters" / f"checkpoint-{s}") for s in (10, 20)]
+    model = str(series_dirs / "runs" / "sft" / "checkpoint-2")
+    root = tmp_path / "root"
+    done = _run([adapters[1], model, adapters[0]], root, pair_dirs, task_manager,
+                labels=["late", "full", "early"])
+    recorded = done["series"]
+    assert done["swept"] == ["full", "early", "late"]  # training order
+    assert sorted(loads) == sorted([pair_dirs[1], model])  # adapters: swapped on the one base
+    assert [(c["label"], c["kind"], c["step"]) for c in recorded["checkpoints"]] == [
+        ("full", "model", 2), ("early", "adapter", 10), ("late", "adapter", 20)]  # by step, labels kept
+    for label, adapter in (("early", adapters[0]), ("late", adapters[1])):
+        alone = tmp_path / f"alone-{label}"
+        lm = TucoScaledLM(pretrained=adapter, base=pair_dirs[1], device="cpu", batch_size=4)
+        sweep(lm, ["tiny_mc"], alone, alphas=[0.5, 1.0], task_manager=task_manager, limit=LIMIT,
+              progress=False)
+        for alpha in (0.5, 1.0):
+            swapped, own = read_unit(root / label, alpha, "tiny_mc"), read_unit(alone, alpha, "tiny_mc")
+            assert [r["doc_id"] for r in swapped] == [r["doc_id"] for r in own]
+            for a, b in zip(swapped, own, strict=True):
+                assert a["loglikelihoods"] == pytest.approx(b["loglikelihoods"], abs=1e-6)
+                assert a.get("tuco") == pytest.approx(b.get("tuco"), abs=1e-6)
+        assert _stored(root / label) == _hf_records(task_manager, pretrained=pair_dirs[1], peft=adapter)
+    assert _stored(root / "early") != _stored(root / "late")  # a missed swap would make them equal
+    assert _stored(root / "full") == _hf_records(task_manager, pretrained=model)
+    assert read_run_info(root / "early")["checkpoint"]["kind"] == "adapter"
+
+
+def test_resume_adds_only_missing_units_and_one_checkpoint_per_array_task(
+        series_dirs, pair_dirs, task_manager, tmp_path, monkeypatch):
+    import tuco_eval.sweep
+
+    evaluated: list[tuple[str, float]] = []
+    original = tuco_eval.sweep._evaluate_unit
+
+    def counted(lm, run_dir, alpha, *args):
+        evaluated.append((Path(run_dir).name, alpha))
+        return original(lm, run_dir, alpha, *args)
+
+    monkeypatch.setattr(tuco_eval.sweep, "_evaluate_unit", counted)
+    root, pattern = tmp_path / "root", str(series_dirs / "adapters" / "checkpoint-*")
+    _run([pattern], root, pair_dirs, task_manager, alphas=[1.0], checkpoint_index=1)
+    assert evaluated == [("base", 1.0), ("step-20", 1.0)]  # the array task for checkpoint 1 only
+    assert [c["label"] for c in json.loads((root / "checkpoints.json").read_text())["checkpoints"]] == [
+        "step-10", "step-20"]  # ... records the whole series
+    evaluated.clear()
+    _run([pattern], root, pair_dirs, task_manager, alphas=[0.5, 1.0])
+    assert sorted(evaluated) == [("step-10", 0.5), ("step-10", 1.0), ("step-20", 0.5)]
+
+
+def test_base_alone_is_left_to_the_job_holding_its_lock(pair_dirs, task_manager, tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    from tuco_eval.sweep import sweep_alone
+
+    run_dir, ready, release = tmp_path / "base", tmp_path / "locked", tmp_path / "release"
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import time, pathlib\n"
+        "from tuco_eval.store import unit_lock\n"
+        f"with unit_lock({str(run_dir)!r}, 1.0, 'tiny_mc'):\n"
+        f"    pathlib.Path({str(ready)!r}).touch()\n"
+        f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])
+    base = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
+    kwargs = dict(task_manager=task_manager, limit=2, label="base", progress=False)
+    try:
+        for _ in range(400):
+            if ready.exists():
+                break
+            time.sleep(0.05)
+        sweep_alone(base, ["tiny_mc", "tiny_gen"], run_dir, **kwargs)  # no error, no second computation
+        assert list(list_units(run_dir)) == ["tiny_gen"]
+    finally:
+        release.touch()
+        holder.wait(timeout=30)
+    sweep_alone(base, ["tiny_mc", "tiny_gen"], run_dir, **kwargs)
+    assert list(list_units(run_dir)) == ["tiny_gen", "tiny_mc"]
+
+
+def _cli_args(root, pair_dirs, *extra):
+    return ["sweep", "--model-args", f"base={pair_dirs[1]}", "--tasks", "tiny_mc", "--include-path",
+            FIXTURE_TASKS, "--device", "cpu", "--output", str(root), *extra]
+
+
+def test_cli_series_prints_the_next_command(series_dirs, pair_dirs, tmp_path, run_cli):
+    root = tmp_path / "root"
+    code, out, err = run_cli(_cli_args(root, pair_dirs, "--finetuned",
+                                       str(series_dirs / "adapters" / "checkpoint-*"), "--alphas", "1.0",
+                                       "--limit", "2", "--batch-size", "4", "--no-log-tuco"))
+    assert code == 0, err
+    last = out.strip().splitlines()[-1]
+    assert "the base and 2 checkpoint(s) (step-10, step-20)" in last
+    assert last.endswith(f"next: tuco-eval report {root}")
+    assert sorted(p.name for p in root.iterdir() if p.is_dir()) == ["base", "step-10", "step-20"]
+    assert not any("tuco" in r for r in read_unit(root / "step-10", 1.0, "tiny_mc"))  # --no-log-tuco
+
+
+@pytest.fixture(scope="module")
+def other_architecture(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("gpt2") / "checkpoint-5"
+    make_model("gpt2").save_pretrained(folder)
+    return folder
+
+
+def _bad_cases(series_dirs, other_architecture):
+    adapters = str(series_dirs / "adapters" / "checkpoint-10")
+    return [
+        (["--finetuned", str(series_dirs / "nothing-*")], "matches no folder"),
+        (["--finetuned", adapters, adapters], "is given twice"),
+        (["--finetuned", f"{adapters},{series_dirs / 'runs/sft/checkpoint-1'}", "--labels", "a,a"],
+         "two checkpoints have the label 'a'"),
+        (["--finetuned", adapters, "--labels", "a,b"], "--labels gives 2 label(s) for 1 checkpoint(s)"),
+        (["--finetuned", str(other_architecture)], "checkpoint 'step-5'"),
+        (["--finetuned", adapters, "--checkpoint-index", "3"], "--checkpoint-index 3 is out of range"),
+        (["--labels", "a"], "--labels goes with --finetuned"),
+        (["--finetuned", adapters, "--log-tuco", "--no-log-tuco"], "not allowed with argument"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_bad_series_input_is_one_line_exit_2_before_any_model_loads(
+        case, series_dirs, other_architecture, pair_dirs, tmp_path, run_cli, monkeypatch):
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the input was checked")
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", no_loading)
+    extra, message = _bad_cases(series_dirs, other_architecture)[case]
+    args = _cli_args(tmp_path / "root", pair_dirs, *extra)
+    if extra[0] == "--labels":  # the old form with a series option
+        args[2] = f"pretrained={pair_dirs[0]},base={pair_dirs[1]}"
+    code, _, err = run_cli(args)
+    assert code == 2, err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_pretrained_with_finetuned_is_refused(pair_dirs, tmp_path, run_cli):
+    code, _, err = run_cli(["sweep", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
+                            "--finetuned", pair_dirs[0], "--tasks", "tiny_mc", "--output", str(tmp_path)])
+    assert code == 2 and "pretrained= names one fine-tuned model" in err, err
+    assert len(err.strip().splitlines()) == 1
