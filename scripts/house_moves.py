@@ -1,0 +1,211 @@
+"""Where each module of tuco_eval went when the package was laid out by layer (issue #21), and a
+rewrite of code written against the old paths.
+
+    python scripts/house_moves.py                       # the table, old -> new
+    python scripts/house_moves.py --rewrite FILES...    # rewrite tuco_eval.<old> in FILES in place
+
+The rewrite handles `from tuco_eval.<old> import a, b` (split by where each name went: a few
+names moved to another module than the rest of theirs, SYMBOLS), `from tuco_eval import <old
+module>` (the local name is kept), `import tuco_eval.<old> [as x]`, dotted names in strings and
+prose (`"tuco_eval.sweep._evaluate_unit"`) and file paths (`tuco_eval/cv.py`). Names already at
+their new place are left alone, so a second run changes nothing. `lm_eval.models` entry points
+written `tuco_eval.lm:TucoScaledLM` stay (tuco_eval/lm.py re-exports it). Run `ruff check --fix`
+on the files afterwards to sort the imports.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+# old module (under tuco_eval.) -> new module
+MOVES = {
+    # util: no torch; errors, the values users type, files, resume, checkpoint names
+    "errors": "util.errors",
+    "params": "util.params",
+    "jsonl": "util.jsonl",
+    "resume": "util.resume",
+    "checkpoint_labels": "util.checkpoint_labels",
+    # core: the joint pass and everything computed on a loaded pair
+    "layers": "core.layers",
+    "joint": "core.joint",
+    "positions": "core.positions",
+    "shared_cache": "core.shared_cache",
+    "adapter_off": "core.adapter_off",
+    "nonfinite": "core.nonfinite",
+    "batching": "core.batching",
+    "pair": "core.pair",
+    "tuco": "core.tuco",
+    "generation": "core.generation",
+    "token_text": "core.token_text",
+    "measures": "core.measures",
+    "base_pass": "core.base_pass",
+    "modes.scaling": "core.scaling",
+    "modes.logits": "core.logit_mix",
+    "modes.weights": "core.weight_mix",
+    # harness: the lm-eval model type and the paper's task data
+    "lm": "harness.tuco_scaled",
+    "request_log": "harness.request_log",
+    "prefix": "harness.prefix",
+    "prefix_scoring": "harness.prefix_scoring",
+    "data": "harness.task_data",
+    "task_datasets": "harness.task_datasets",
+    # sweeps: runs written through lm-eval
+    "sweep": "sweeps.alphas",
+    "modes.sweep": "sweeps.modes",
+    "series": "sweeps.series",
+    # store: what a sweep leaves on disk (no torch)
+    "store": "store.units",
+    "modes.store": "store.modes",
+    "task_rows": "store.task_rows",
+    "checkpoints": "store.checkpoints",
+    # analysis: statistics over stores (no torch)
+    "cv": "analysis.cv",
+    "modes.cv": "analysis.modes",
+    "paired": "analysis.paired",
+    "flips": "analysis.flips",
+    "leaderboard": "analysis.leaderboard",
+    "checkpoint_rows": "analysis.checkpoint_rows",
+    "checkpoint_board": "analysis.checkpoint_board",
+    # render: tables, figures, pages (no torch)
+    "tables": "render.tables",
+    "plots": "render.plots",
+    "html_page": "render.html_page",
+    "html_report": "render.html_report",
+    "html_pairs": "render.html_pairs",
+    "token_page": "render.token_page",
+    "report": "render.report",
+    "modes.report": "render.modes",
+}
+
+# names that left the module MOVES sends the rest of theirs to: old "module.name" -> (new module, name)
+SYMBOLS: dict[str, tuple[str, str]] = {}
+
+# public names that stay valid at their old place: not rewritten
+KEEP = ("tuco_eval.lm:",)
+
+PACKAGE = "tuco_eval"
+OLD = {f"{PACKAGE}.{old}": f"{PACKAGE}.{new}" for old, new in MOVES.items()}
+NEW = set(OLD.values()) | {name.rsplit(".", 1)[0] for name in OLD.values()}
+
+
+def resolve(dotted: str) -> str:
+    """The new spelling of a dotted name (module, or module.attribute...); unchanged if not moved."""
+    parts = dotted.split(".")
+    prefixes = [".".join(parts[:k]) for k in range(len(parts), 1, -1)]
+    old = next((p for p in prefixes if p in OLD), None)
+    new = next((p for p in prefixes if p in NEW), None)
+    if old is None or (new is not None and len(new) > len(old)):
+        return dotted  # not an old name, or already a new one (tuco_eval.store.units.x)
+    rest = dotted[len(old) + 1 :].split(".") if dotted != old else []
+    if rest:
+        old_module = old.removeprefix(f"{PACKAGE}.")
+        moved = SYMBOLS.get(f"{old_module}.{rest[0]}")
+        if moved:
+            return ".".join([f"{PACKAGE}.{moved[0]}", moved[1], *rest[1:]])
+    return ".".join([OLD[old], *rest])
+
+
+def _names(text: str) -> list[tuple[str, str | None]]:
+    names = []
+    for item in text.replace("(", " ").replace(")", " ").split(","):
+        item = re.sub(r"#.*", "", item).strip()
+        if item:
+            name, _, alias = item.partition(" as ")
+            names.append((name.strip(), alias.strip() or None))
+    return names
+
+
+def _import_line(indent: str, module: str, names: list[str]) -> str:
+    line = f"{indent}from {module} import {', '.join(names)}"
+    if len(line) <= 100:
+        return line
+    inner = "".join(f"{indent}    {n},\n" for n in names)
+    return f"{indent}from {module} import (\n{inner}{indent})"
+
+
+FROM_IMPORT = re.compile(
+    r"^(?P<indent>[ \t]*)from (?P<module>tuco_eval(?:\.\w+)*) import "
+    r"(?P<names>\([^)]*\)|[^\n]*?)(?P<comment>[ \t]*#[^\n]*)?$",
+    re.M,
+)
+
+
+def _rewrite_from(match: re.Match) -> str:
+    indent, module = match["indent"], match["module"]
+    comment = match["comment"] or ""
+    groups: dict[str, list[str]] = {}
+    for name, alias in _names(match["names"]):
+        if module == PACKAGE and f"{PACKAGE}.{name}" in OLD:  # from tuco_eval import cv
+            target = OLD[f"{PACKAGE}.{name}"]
+            parent, leaf = target.rsplit(".", 1)
+            local = alias or name
+            groups.setdefault(parent, []).append(leaf if leaf == local else f"{leaf} as {local}")
+            continue
+        full = resolve(f"{module}.{name}")
+        new_module, new_name = full.rsplit(".", 1)
+        if module == PACKAGE and full == f"{module}.{name}":
+            new_module, new_name = module, name
+        local = alias or name
+        groups.setdefault(new_module, []).append(new_name if new_name == local else f"{new_name} as {local}")
+    lines = [_import_line(indent, m, names) for m, names in groups.items()]
+    if comment and lines:
+        lines[0] += comment
+    return "\n".join(lines)
+
+
+DOTTED = re.compile(r"(?<![\w.])tuco_eval(?:\.\w+)+")
+PATH = re.compile(r"(?<![\w/])tuco_eval/(?:\w+/)*\w+\.py\b")
+
+
+def _rewrite_path(match: re.Match) -> str:
+    dotted = match[0].removesuffix(".py").replace("/", ".")
+    new = resolve(dotted)
+    return match[0] if new == dotted else new.replace(".", "/") + ".py"
+
+
+def _rewrite_dotted(match: re.Match) -> str:
+    if any(match.string.startswith(keep, match.start()) for keep in KEEP):
+        return match[0]
+    return resolve(match[0])
+
+
+IMPORT = re.compile(r"^(?P<indent>[ \t]*)import (?P<module>tuco_eval(?:\.\w+)+)", re.M)
+
+
+def rewrite(text: str) -> str:
+    """`text` with every old tuco_eval module path replaced by its new one."""
+    done: list[str] = []  # rewritten import statements, kept out of the dotted-name pass
+
+    def keep(new: str) -> str:
+        done.append(new)
+        return f"\x00{len(done) - 1}\x00"
+
+    text = FROM_IMPORT.sub(lambda m: keep(_rewrite_from(m)), text)
+    text = IMPORT.sub(lambda m: keep(f"{m['indent']}import {resolve(m['module'])}"), text)
+    text = PATH.sub(_rewrite_path, text)
+    text = DOTTED.sub(_rewrite_dotted, text)
+    return re.sub("\x00(\\d+)\x00", lambda m: done[int(m[1])], text)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] != ["--rewrite"]:
+        width = max(len(k) for k in OLD)
+        for old, new in OLD.items():
+            print(f"{old:<{width}}  ->  {new}")
+        for old, (module, name) in SYMBOLS.items():
+            print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  {PACKAGE}.{module}.{name}")
+        return 0
+    for name in argv[1:]:
+        path = Path(name)
+        before = path.read_text()
+        after = rewrite(before)
+        if after != before:
+            path.write_text(after)
+            print(f"rewrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
