@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from tuco_eval import cv, store
+from tuco_eval import cv, cv_tables, store
 from tuco_eval.cv import CVError
 from tuco_eval.params import PAPER_ALPHAS
 
@@ -293,7 +293,7 @@ def test_cross_validate_run_dir_writes_cv_json(tmp_path):
     assert deltas["flat"] == 0.0 and not out["tasks"]["flat"]["significant"]
     assert out["groups"]["all"]["delta_cv"] == pytest.approx((deltas["easy"] + deltas["flat"]) / 2)
     assert out["groups"]["all"]["share_significant"] == 0.5
-    table = cv.format_table(out)
+    table = cv_tables.format_table(out)
     assert "|easy" in table and "|all" in table and "α per fold" in table
 
 

@@ -12,7 +12,7 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tuco_eval import cv, leaderboard, report, store
+from tuco_eval import cv, cv_tables, leaderboard, report_tables, store
 from tuco_eval.cli import main
 from tuco_eval.errors import TucoError
 from tuco_eval.lm import TucoScaledLM
@@ -92,13 +92,13 @@ def test_group_figures_at_alpha_1_mean_over_tasks_and_weighted_as_lm_eval(runs, 
     )
     assert weighted["n_docs"] == LIMIT + 5
     assert weighted["acc_alpha1"] != pytest.approx(group["acc_alpha1"])  # the sizes differ
-    table = cv.format_table(result)
+    table = cv_tables.format_table(result)
     assert "|tiny_weighted|mean over tasks" in table
     assert f"|tiny_weighted|{cv.WEIGHTED_LABEL}" in table
     assert f"{100 * weighted['acc_alpha1']:.2f}" in table
     # report's tables carry the labels too
     (tmp_path / "out").mkdir()
-    report.write_tables(leaderboard.load_runs([run]), tmp_path / "out")
+    report_tables.write_tables(leaderboard.load_runs([run]), tmp_path / "out")
     tasks_md = (tmp_path / "out" / "tasks.md").read_text()
     assert cv.WEIGHTED_LABEL in tasks_md and cv.MEAN_LABEL in tasks_md
     assert cv.WEIGHTED_LABEL in (tmp_path / "out" / "leaderboard.md").read_text()
@@ -238,7 +238,7 @@ def test_mixed_metrics_cross_validate_in_one_call_each_with_its_own(mixed_run, t
     assert groups["mix,none [acc]"]["tasks"] == ["tiny_mc"]
     assert groups["mix,none [acc]"]["acc_cv"] == rows["tiny_mc"]["acc_cv"]
     # the printed table names each row's metric
-    table = cv.format_table(result)
+    table = cv_tables.format_table(result)
     assert "each task's own metric (acc, exact_match" in table
     assert "|metric|" in table.replace(" ", "")
     assert "|tiny_mc|8|acc|" in table.replace(" ", "")
@@ -260,7 +260,7 @@ def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
     assert "|tiny_mc" in out and "exact_match" in out
     assert main(["cv", str(mixed_run), "--folds", "3", "--metric", "acc"]) == 2
     assert "tiny_numbers has no per-doc metric 'acc'" in capsys.readouterr().err
-    report.write_tables(leaderboard.load_runs([mixed_run]), tmp_path)
+    report_tables.write_tables(leaderboard.load_runs([mixed_run]), tmp_path)
     import csv
 
     rows = {r["task"]: r for r in csv.DictReader((tmp_path / "tasks.csv").open())}

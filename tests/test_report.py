@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tuco_eval import cv, leaderboard, report, store
+from tuco_eval import cv, leaderboard, report, report_tables, store
 from tuco_eval.errors import TucoError
 from tuco_eval.params import PAPER_ALPHAS
 
@@ -68,7 +68,7 @@ def test_fixture_has_the_intended_answers(runs):
 
 def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
     (tmp_path / "out").mkdir()
-    report.write_tables(leaderboard.load_runs(runs), tmp_path / "out")  # plots are tested below
+    report_tables.write_tables(leaderboard.load_runs(runs), tmp_path / "out")  # plots are tested below
     # checked by hand against CORRECT: e.g. ckpt-B humanities = mean(h1 +5, h2 +30) = +17.50, h2 alone significant
     golden = EXPECTED / "report_leaderboard.md"
     assert golden.is_file(), f"{golden} is missing: restore it from git"
@@ -107,7 +107,7 @@ def test_report_writes_tables_and_plots(runs, tmp_path):
 
 def test_runs_without_groups_get_a_column_per_task(tmp_path):
     run = build_run(tmp_path / "A", "ckpt-A", groups=None)
-    headers, rows = leaderboard.leaderboard(leaderboard.load_runs([run]))
+    headers, rows = report_tables.leaderboard(leaderboard.load_runs([run]))
     assert headers == ["Checkpoint", "h1", "h2", "s1", "x1"]
     assert rows == [["ckpt-A", "+20.00 (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
     files = report.report([run], tmp_path / "out")

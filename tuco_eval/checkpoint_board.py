@@ -14,24 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval import tables
 from tuco_eval.checkpoint_rows import Entry
 from tuco_eval.cv import SIGNIFICANCE_LEVEL, row_metric
 from tuco_eval.errors import TucoError
-from tuco_eval.jsonl import atomic_write_text
 from tuco_eval.leaderboard import Run
 from tuco_eval.paired import PairTests, group_pairs, task_pairs
-from tuco_eval.store import StoreError, atomic_write_json, doc_scores, read_unit, unit_is_complete
+from tuco_eval.store import StoreError, doc_scores, read_unit, unit_is_complete
 
 BOARD_FORMAT = 1
 LEVEL = 0.95  # of every interval
 Z = 1.96  # the normal quantile of LEVEL, for a group's Δ_CV interval
-CSV_HEADERS = [
-    "a", "b", "task", "level", "metric", "n", "test", "diff", "ci_low", "ci_high", "p", "p_holm",
-    "significant",
-]  # fmt: skip
-
-
 @dataclass(frozen=True)
 class TaskDocs:
     """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
@@ -259,25 +251,3 @@ def build_board(entries: Sequence[Entry], runs: Sequence[Run]) -> dict:
         "rows": rows,
         "pairs": pairs,
     }
-
-
-def pairs_csv(board: Mapping) -> str:
-    """pairs.csv: one line per (pair of rows, task or group)."""
-    rows = [
-        [
-            p["a"], p["b"], p["task"], p["level"], p["metric"] or "", str(p["n"]), p["test"],
-            repr(p["diff"]), repr(p["ci"][0]), repr(p["ci"][1]), repr(p["p"]), repr(p["p_holm"]),
-            str(p["significant"]).lower(),
-        ]
-        for p in board["pairs"]
-    ]  # fmt: skip
-    return tables.csv_text(CSV_HEADERS, rows)
-
-
-def write_board(board: Mapping, out_dir: Path) -> list[Path]:
-    """leaderboard.json and pairs.csv in ``out_dir``, written atomically."""
-    atomic_write_json(out_dir / "leaderboard.json", board)
-    return [
-        out_dir / "leaderboard.json",
-        atomic_write_text(out_dir / "pairs.csv", pairs_csv(board)),
-    ]

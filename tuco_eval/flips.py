@@ -12,8 +12,6 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval import tables
-from tuco_eval.params import format_alpha
 from tuco_eval.store import StoreError, read_docs, read_unit, score_matrix
 
 KINDS = ("fixed", "broken")
@@ -111,22 +109,3 @@ def counts(flips: Sequence[Flip]) -> dict[tuple[str, float], dict[str, int]]:
         cell = out.setdefault((flip.task, flip.alpha), dict.fromkeys(KINDS, 0))
         cell[flip.kind] += 1
     return out
-
-
-CSV_HEADERS = [
-    "checkpoint", "task", "alpha", "kind", "doc_id", "score_alpha1", "score_alpha",
-    "target", "answer_alpha1", "answer_alpha", "prompt",
-]
-
-
-def csv_text(flips_by_run: Mapping[str, Sequence[Flip]]) -> str:
-    """flips.csv: one row per (checkpoint, task, α, doc) that flips."""
-    rows = [
-        [
-            label, f.task, format_alpha(f.alpha), f.kind, str(f.doc_id), repr(f.score_at_one),
-            repr(f.score_at_alpha), f.target, f.answer_at_one, f.answer_at_alpha, f.prompt,
-        ]
-        for label, flips in flips_by_run.items()
-        for f in flips
-    ]
-    return tables.csv_text(CSV_HEADERS, rows)

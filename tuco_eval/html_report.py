@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuco_eval import plots
-from tuco_eval.cv import group_table, shared_metric, task_table
+from tuco_eval.cv import shared_metric
+from tuco_eval.cv_tables import group_table, task_table
 from tuco_eval.flips import KINDS, Flip, counts
 from tuco_eval.html_page import (
     Num,
@@ -24,8 +25,9 @@ from tuco_eval.html_page import (
     write_page,
 )
 from tuco_eval.html_pairs import pairs_section
-from tuco_eval.leaderboard import KNOWN_GROUPS, Run, explanation, leaderboard, leaderboard_columns
+from tuco_eval.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns
 from tuco_eval.params import format_alpha
+from tuco_eval.report_tables import explanation, leaderboard
 from tuco_eval.store import read_run_info
 
 

@@ -10,17 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval import tables
 from tuco_eval.cv import (
     CV_FILE,
-    WEIGHTED_LABEL,
     cross_validate,
     load_cached,
     row_metric,
     shared_metric,
 )
 from tuco_eval.errors import TucoError
-from tuco_eval.plots import metric_name
 from tuco_eval.store import read_run_info, store_fingerprint
 
 # the paper's Table 3 columns, in its order
@@ -114,58 +111,3 @@ def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
     """The paper's groups in its order, then other groups / tasks alphabetically."""
     present = {name for run in runs for name in run.columns}
     return [g for g in KNOWN_GROUPS if g in present] + sorted(present - KNOWN_GROUPS.keys())
-
-
-def _cell(column: Mapping | None) -> str:
-    if column is None:
-        return "–"
-    return f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
-
-
-def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
-    """Table 3 of the paper: a row per checkpoint, Δ_CV (points) and share of significant tasks."""
-    columns = leaderboard_columns(runs)
-    headers = ["Checkpoint", *(KNOWN_GROUPS.get(c, c) for c in columns)]
-    rows = [[run.label, *(_cell(run.columns.get(c)) for c in columns)] for run in runs]
-    return headers, rows
-
-
-def leaderboard_csv(runs: Sequence[Run]) -> str:
-    """The leaderboard with plain numbers: two columns per group (Δ_CV in points, share)."""
-    columns = leaderboard_columns(runs)
-    headers = ["checkpoint"]
-    for c in columns:
-        headers += [f"{c}:delta_cv_points", f"{c}:share_significant"]
-    rows = []
-    for run in runs:
-        row = [run.label]
-        for c in columns:
-            cell = run.columns.get(c)
-            row += (
-                ["", ""]
-                if cell is None
-                else [f"{100 * cell['delta_cv']:.4f}", f"{cell['share_significant']:.4f}"]
-            )
-        rows.append(row)
-    return tables.csv_text(headers, rows)
-
-
-def explanation(runs: Sequence[Run]) -> str:
-    """The leaderboard's caption: what a cell means, with the runs' CV settings."""
-    cfg = runs[0].cv["config"]
-    metric = runs_metric(runs)
-    name = metric_name(metric) if metric else "the task's metric (tasks.md names it)"
-    sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
-    weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
-    return (
-        f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
-        f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
-        f"(paired sign-flip test, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
-    ) + (
-        f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
-        f"'{WEIGHTED_LABEL}'."
-        if weighted
-        else ""
-    )
-
-

@@ -8,125 +8,22 @@ from pathlib import Path
 
 import numpy as np
 
-from tuco_eval import flips, plots, tables
-from tuco_eval.checkpoint_board import build_board, write_board
+from tuco_eval import flips, plots
+from tuco_eval.checkpoint_board import build_board
 from tuco_eval.checkpoint_rows import BASE, resolve_rows
-from tuco_eval.cv import group_table, row_metric, task_table
+from tuco_eval.cv import row_metric
 from tuco_eval.errors import TucoError
 from tuco_eval.html_report import Lead, write_report_page
 from tuco_eval.jsonl import atomic_write_text, file_stems
 from tuco_eval.leaderboard import (
     KNOWN_GROUPS,
     Run,
-    explanation,
-    leaderboard,
     leaderboard_columns,
-    leaderboard_csv,
     load_runs,
     runs_metric,
 )
 from tuco_eval.modes.report import write_mode_reports
-
-
-def _task_csv(runs: Sequence[Run]) -> str:
-    headers = [
-        "checkpoint",
-        "task",
-        "metric",
-        "n",
-        "acc_alpha1",
-        "acc_cv",
-        "delta_cv",
-        "ci95_low",
-        "ci95_high",
-        "p_value",
-        "significant",
-        "alphas_chosen",
-    ]
-    rows = [
-        [
-            run.label,
-            task,
-            row_metric(run.cv, r),
-            str(r["n"]),
-            repr(r["acc_alpha1"]),
-            repr(r["acc_cv"]),
-            repr(r["delta_cv"]),
-            repr(r["ci95"][0]),
-            repr(r["ci95"][1]),
-            repr(r["p_value"]),
-            str(r["significant"]).lower(),
-            " ".join(map(repr, r["alphas_chosen"])),
-        ]
-        for run in runs
-        for task, r in run.cv["tasks"].items()
-    ]
-    return tables.csv_text(headers, rows)
-
-
-def _task_markdown(runs: Sequence[Run]) -> str:
-    parts = [
-        "# Per-task cross-validation results",
-        "",
-        "Values ×100; Δ CV in points with its paired-bootstrap 95% CI; * = significant gain.",
-        "",
-    ]
-    for run in runs:
-        parts += [f"## {run.label}", "", tables.markdown(*task_table(run.cv))]
-        if run.cv["groups"]:
-            parts += [tables.markdown(*group_table(run.cv))]
-    return "\n".join(parts)
-
-
-def comparison(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
-    """Δ_CV (points, * = significant) of every task, a column per checkpoint."""
-    tasks = sorted({task for run in runs for task in run.cv["tasks"]})
-    rows = []
-    for task in tasks:
-        cells = [run.cv["tasks"].get(task) for run in runs]
-        rows.append(
-            [
-                task,
-                *(
-                    "–" if r is None else f"{100 * r['delta_cv']:+.2f}" + "*" * r["significant"]
-                    for r in cells
-                ),
-            ]
-        )
-    return ["Task", *(run.label for run in runs)], rows
-
-
-def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
-    """leaderboard.{md,tex,csv}, tasks.{md,tex,csv} and, for several runs, comparison.{md,csv}."""
-    headers, rows = leaderboard(runs)
-    note = explanation(runs)
-    files = [
-        atomic_write_text(
-            out_dir / "leaderboard.md",
-            f"# TuCo leaderboard\n\n{note}\n\n{tables.markdown(headers, rows)}",
-        ),
-        atomic_write_text(out_dir / "leaderboard.tex", tables.latex(headers, rows, caption=note)),
-        atomic_write_text(out_dir / "leaderboard.csv", leaderboard_csv(runs)),
-        atomic_write_text(out_dir / "tasks.md", _task_markdown(runs)),
-        atomic_write_text(
-            out_dir / "tasks.tex",
-            "".join(
-                tables.latex(*task_table(r.cv), caption=f"{r.label}: per-task results (×100)")
-                for r in runs
-            ),
-        ),
-        atomic_write_text(out_dir / "tasks.csv", _task_csv(runs)),
-    ]
-    if len(runs) > 1:
-        files += [
-            atomic_write_text(
-                out_dir / "comparison.md",
-                "# Δ CV per task and checkpoint (points, * = significant)\n\n"
-                + tables.markdown(*comparison(runs)),
-            ),
-            atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
-        ]
-    return files
+from tuco_eval.report_tables import flips_csv, write_board, write_tables
 
 
 def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
@@ -276,7 +173,7 @@ def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) ->
     files.append(
         atomic_write_text(
             out_dir / "flips.csv",
-            flips.csv_text({label: found for label, (_, found) in flips_by_run.items()}),
+            flips_csv({label: found for label, (_, found) in flips_by_run.items()}),
         )
     )
     return [*files, write_report_page(runs, out_dir, files, flips_by_run, board, lead)]

@@ -1,19 +1,14 @@
-"""Report pages for a RUN_DIR swept in several modes: a comparison table and accuracy-vs-α plots."""
+"""Report pages for a RUN_DIR swept in several modes: a comparison table and accuracy-vs-α plots,
+and the table `tuco-eval cv` prints for it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tuco_eval import plots, tables
 from tuco_eval.cv import load_cached
-from tuco_eval.modes.cv import (
-    MODES_FILE,
-    cross_validate_modes,
-    modes_fingerprint,
-    modes_table,
-    shared_mode_metric,
-)
+from tuco_eval.modes.cv import MODES_FILE, cross_validate_modes, modes_fingerprint
 from tuco_eval.modes.store import mode_roots
 
 
@@ -80,3 +75,55 @@ def _note(cfg: dict, metric: str) -> str:
         f"over α = 1. 'a - b' is the mean per-doc difference of the two modes' CV scores in points, "
         f"* = paired sign-flip p < {cfg['significance_level']}."
     )
+
+
+def _pts(value: float, signed: bool = False) -> str:
+    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def _task_metric(result: Mapping, row: Mapping) -> str:
+    return row.get("metric") or result["config"].get("metric") or "acc"  # older files: the config's
+
+
+def shared_mode_metric(result: Mapping) -> str | None:
+    """The metric of every task of modes.json, or None when tasks use different metrics."""
+    metrics = {_task_metric(result, r) for r in result["tasks"].values()}
+    metrics = metrics or {result["config"].get("metric") or "acc"}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
+def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+    """Per task: each mode's CV score (Δ CV vs its α=1), then each pair's difference (* = significant)."""
+    modes = result["config"]["modes"]
+    metric = shared_mode_metric(result)
+    per_row = metric is None  # tasks scored with different metrics: a metric column
+    pair_names = list(next(iter(result["tasks"].values()))["pairs"]) if result["tasks"] else []
+    headers = ["Task", "n", *(["metric"] if per_row else []), f"{metric} α=1" if metric else "α=1"]
+    headers += [*(f"{m} CV (Δ)" for m in modes), *pair_names, "best"]
+    rows = []
+    for task, r in result["tasks"].items():
+        first = r["modes"][modes[0]]
+        cells = [
+            f"{_pts(r['modes'][m]['acc_cv'])} ({_pts(r['modes'][m]['delta_cv'], True)})"
+            for m in modes
+        ]
+        pairs = [
+            f"{_pts(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
+            for p in r["pairs"].values()
+        ]
+        metric_cell = [_task_metric(result, r)] if per_row else []
+        rows.append(
+            [task, str(r["n"]), *metric_cell, _pts(first["acc_alpha1"]), *cells, *pairs, r["best"]]
+        )
+    return headers, rows
+
+
+def format_modes_table(result: Mapping) -> str:
+    """The Markdown table printed by `tuco-eval cv` for a RUN_DIR with several modes."""
+    cfg = result["config"]
+    note = (
+        f"{cfg['label']}: modes {', '.join(cfg['modes'])} with the same {cfg['folds']} folds "
+        f"(seed {cfg['seed']}); values x100; 'a - b' = mean per-doc difference of CV scores, "
+        f"* = paired sign-flip p < {cfg['significance_level']}"
+    )
+    return "\n".join([note, "", tables.markdown(*modes_table(result))])
