@@ -4,7 +4,7 @@ lm-eval 0.4.13 scans no plugin entry points for models, so this stdlib-only modu
 at interpreter start by ``tuco_eval_autoregister.pth``. It installs a meta-path finder that
 watches for ``lm_eval.api.registry``; right after that module runs, it imports
 ``lm_eval.models`` (so the built-in models register first) and adds a lazy placeholder
-``tuco_scaled -> tuco_eval.lm:TucoScaledLM``. Nothing else is imported, so unrelated Python
+``tuco_scaled -> tuco_eval.harness.tuco_scaled:TucoScaledLM``. Nothing else is imported, so unrelated Python
 start-up pays only for this file. Under the ``lm_eval`` command, an uncaught tuco-eval user error
 (``TucoError``) prints as one line and exits 2 instead of a traceback; programs that merely
 import lm-eval keep Python's own exception handling.
@@ -15,7 +15,7 @@ import sys
 from importlib.machinery import PathFinder
 
 _WATCHED = "lm_eval.api.registry"
-_TARGET = "tuco_eval.lm:TucoScaledLM"
+_TARGET = "tuco_eval.harness.tuco_scaled:TucoScaledLM"
 
 
 def _register(registry_module) -> None:
@@ -40,7 +40,7 @@ def _running_lm_eval_cli() -> bool:
 
 def _is_user_error(kind) -> bool:
     return any(
-        c.__name__ == "TucoError" and c.__module__ == "tuco_eval.errors" for c in kind.__mro__
+        c.__name__ == "TucoError" and c.__module__ == "tuco_eval.util.errors" for c in kind.__mro__
     )
 
 

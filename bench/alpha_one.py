@@ -15,8 +15,8 @@ import torch
 from lm_eval.models.huggingface import HFLM
 
 from common import id_tokenizer, interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.pair import Pair
+from tuco_eval.core.pair import Pair
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 
 def main() -> None:

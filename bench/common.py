@@ -11,8 +11,8 @@ from collections.abc import Callable
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from tuco_eval.joint import Joint
-from tuco_eval.layers import find_blocks
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.layers import find_blocks
 
 
 def parser(doc: str) -> argparse.ArgumentParser:

@@ -21,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tuco_eval import cv, report, store
-from tuco_eval.params import PAPER_ALPHAS
+from tuco_eval.analysis import cv
+from tuco_eval.render import report
+from tuco_eval.store import units as store
+from tuco_eval.util.params import PAPER_ALPHAS
 
 GROUPS = ("tuco_mmlu_humanities", "tuco_mmlu_stem", "tuco_mmlu_social_sciences", "tuco_mmlu_other")
 

@@ -22,11 +22,11 @@ from contextlib import nullcontext
 
 import torch
 
-import tuco_eval.lm as lm_module
+import tuco_eval.harness.tuco_scaled as lm_module
 from common import id_tokenizer, interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.nonfinite import nonfinite
-from tuco_eval.pair import Pair
+from tuco_eval.core.nonfinite import nonfinite
+from tuco_eval.core.pair import Pair
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ Greedy generation of 64 new tokens (min = max, no end-of-sequence stop), batch 8
 prompts, mid-size random Llama (8 blocks, hidden 512, vocabulary 32000), CPU, float32, one torch
 thread by default, timed in process CPU time (other jobs on a shared machine move wall time
 far more; `--wall` times wall-clock instead). At α = 1.25 the joint generates once with both models' keys and values in one
-cache (tuco_eval.shared_cache), against the fine-tuned model's `generate` plus the base's: target
+cache (tuco_eval.core.shared_cache), against the fine-tuned model's `generate` plus the base's: target
 ≤ 1.10. At α = 1 (no hooks) against the fine-tuned model alone, which it must equal token for
 token: target ≤ 1.03. Round-robin timing, medians; last line `ratio: <joint α=1.25 / (FT + base)>`.
 """

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from common import interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.joint import TucoSums
+from tuco_eval.core.joint import TucoSums
 
 
 def measure(vocab: int, batch: int, length: int, repeats: int) -> dict[str, float]:

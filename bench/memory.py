@@ -21,8 +21,8 @@ sys.path.insert(0, {bench!r})
 from common import mid_size_model, mid_size_pair, joint_of
 # every case (and the baseline) imports the same libraries, so peaks compare models, not imports
 from peft import LoraConfig, get_peft_model
-from tuco_eval.joint import Joint
-from tuco_eval.pair import base_blocks_for
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.pair import base_blocks_for
 case, batch, length = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 ids = torch.randint(0, 32000, (batch, length), generator=torch.Generator().manual_seed(0))
 torch.set_grad_enabled(False)

@@ -15,9 +15,9 @@ import time
 import torch
 
 from common import interleaved_medians, mid_size_pair, parser
-from tuco_eval.joint import Joint
-from tuco_eval.modes.scaling import Scaling
-from tuco_eval.pair import base_blocks_for
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.pair import base_blocks_for
+from tuco_eval.core.scaling import Scaling
 
 
 def main() -> None:

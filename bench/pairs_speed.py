@@ -27,8 +27,10 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from tuco_eval import cv, paired, report, store
-from tuco_eval.checkpoint_board import read_alpha_one
+from tuco_eval.analysis import cv, paired
+from tuco_eval.analysis.checkpoint_board import read_alpha_one
+from tuco_eval.render import report
+from tuco_eval.store import units as store
 
 GROUPS = ("tuco_mmlu_humanities", "tuco_mmlu_stem", "tuco_mmlu_social_sciences", "tuco_mmlu_other")
 

@@ -14,8 +14,8 @@ import torch
 from lm_eval.models.huggingface import HFLM
 
 from common import id_tokenizer, interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.pair import Pair
+from tuco_eval.core.pair import Pair
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 PREFIX, QUESTION, CHOICES = 300, 60, (319, 320, 321, 322)
 

@@ -12,8 +12,8 @@ import random
 import torch
 
 from common import interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.batching import pad_batch
-from tuco_eval.tuco import tuco_of_batch
+from tuco_eval.core.batching import pad_batch
+from tuco_eval.core.tuco import tuco_of_batch
 
 
 def main() -> None:

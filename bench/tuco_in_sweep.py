@@ -3,7 +3,7 @@
 At α = 1 without TuCo the fine-tuned model runs alone (and shares few-shot prefixes); storing
 TuCo there runs the joint pass once more, on the plain path. Two lm-eval tasks written here
 (multiple choice over a word-level tokenizer): zero-shot (100-word questions) and 5-shot (the
-same five shots before every 40-word question, where prefix reuse matters). `tuco_eval.sweep`
+same five shots before every 40-word question, where prefix reuse matters). `tuco_eval.sweeps.alphas`
 over the paper's seven α, with `tuco_at_alpha_one` on and off, round-robin, into fresh RUN_DIRs;
 CPU seconds of this process (medians).
 Mid-size random Llama (8 blocks, hidden 512, vocabulary 32,000), CPU, float32, batch 8, one
@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 
 from common import interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.pair import Pair
-from tuco_eval.params import PAPER_ALPHAS
-from tuco_eval.store import read_unit
-from tuco_eval.sweep import sweep
+from tuco_eval.core.pair import Pair
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.store.units import read_unit
+from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.util.params import PAPER_ALPHAS
 
 VOCAB = 32000
 TASK_YAML = """task: {name}

@@ -15,7 +15,7 @@ import torch
 from lm_eval.api.instance import Instance
 
 from tuco_eval.demo.assets import fetch_base
-from tuco_eval.lm import TucoScaledLM
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 ADAPTER = Path(__file__).resolve().parents[1] / "tuco_eval" / "demo" / "adapter"
 

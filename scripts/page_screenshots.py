@@ -34,14 +34,14 @@ def build_pages() -> dict[str, Path]:
     )
     from test_report import CORRECT, build_run
 
-    from tuco_eval import report
-    from tuco_eval.cv import cross_validate
+    from tuco_eval.analysis.cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
     from tuco_eval.experiments import plots as experiment_plots
     from tuco_eval.experiments import summary as summ
     from tuco_eval.experiments.page import write_experiment_page
-    from tuco_eval.token_page import write_token_page
+    from tuco_eval.render import report
+    from tuco_eval.render.token_page import write_token_page
 
     shutil.rmtree(WORK, ignore_errors=True)
     pages: dict[str, Path] = {}

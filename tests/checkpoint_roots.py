@@ -1,5 +1,5 @@
 """ROOT folders as a multi-checkpoint sweep writes them (the contract in docs/cv.md): the base's
-RUN_DIR, one RUN_DIR per checkpoint and checkpoints.json, built with tuco_eval.store's writers
+RUN_DIR, one RUN_DIR per checkpoint and checkpoints.json, built with tuco_eval.store.units's writers
 from fixed numbers, so that every score, TuCo and paired test has a value counted by hand."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tuco_eval import store
+from tuco_eval.store import units as store
 
 N = 40  # docs per task
 ALPHAS = (0.9, 1.0, 1.1)

@@ -127,7 +127,7 @@ def build_tiny_hf_lm(tokenizer):
 
 def build_tiny_tuco_lm(tokenizer):
     """`--model tuco_scaled` over a tiny pair (base: seed 0, fine-tuned: seed 1), α = 1.1."""
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     model, base = build_tiny_llama(len(tokenizer), seed=1), build_tiny_llama(len(tokenizer), seed=0)
     return TucoScaledLM(pretrained=model, base=base, tokenizer=tokenizer, alpha=1.1, batch_size=8,

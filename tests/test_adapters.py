@@ -11,14 +11,14 @@ from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoModelForCausalLM
 
-from tuco_eval.base_pass import base_forward
-from tuco_eval.errors import TucoError
+from tuco_eval.core.base_pass import base_forward
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.measures import next_token_measures
+from tuco_eval.core.pair import Pair, base_blocks_for, load_pair
+from tuco_eval.core.weight_mix import LoraWeightMix
 from tuco_eval.experiments.outputco import compute_outputco
-from tuco_eval.joint import Joint
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.measures import next_token_measures
-from tuco_eval.modes.weights import LoraWeightMix
-from tuco_eval.pair import Pair, base_blocks_for, load_pair
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.util.errors import TucoError
 
 IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8], [1, 40, 41, 3, 22, 17, 90, 2]])
 MASK = torch.ones_like(IDS)
@@ -116,8 +116,8 @@ def test_dora_at_alpha_zero_is_the_base_and_one_the_adapter(pair_dirs):
 def test_blocks_without_adapter_layers_run_once_and_change_nothing(pair_dirs):
     """LoRA on the middle block only: the other blocks' base is skipped where no cache is filled,
     and logits and TuCo equal the pass that runs every base block (and peft's own α = 0 and 1)."""
-    from tuco_eval.joint import TucoSums
-    from tuco_eval.pair import adapter_free_blocks, join
+    from tuco_eval.core.joint import TucoSums
+    from tuco_eval.core.pair import adapter_free_blocks, join
 
     base = _base(pair_dirs)
     want_base = _logits(base)

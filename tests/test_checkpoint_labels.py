@@ -1,10 +1,10 @@
-"""The label rules of a checkpoint series (tuco_eval.checkpoint_labels), case by hand-written case."""
+"""The label rules of a checkpoint series (tuco_eval.util.checkpoint_labels), case by hand-written case."""
 
 from __future__ import annotations
 
 import pytest
 
-from tuco_eval.checkpoint_labels import (
+from tuco_eval.util.checkpoint_labels import (
     auto_label,
     check_labels,
     disambiguate,
@@ -16,7 +16,7 @@ from tuco_eval.checkpoint_labels import (
     step_of,
     training_order,
 )
-from tuco_eval.errors import TucoError
+from tuco_eval.util.errors import TucoError
 
 
 @pytest.mark.parametrize(("name", "step"), [

@@ -16,11 +16,12 @@ from checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_
 from scipy import stats
 from test_report import build_run
 
-from tuco_eval import paired, report
-from tuco_eval.checkpoint_board import group_delta_ci, mean_stderr, most_chosen
-from tuco_eval.checkpoint_labels import first_step as parse_step
-from tuco_eval.checkpoint_rows import resolve_rows
-from tuco_eval.errors import TucoError
+from tuco_eval.analysis import paired
+from tuco_eval.analysis.checkpoint_board import group_delta_ci, mean_stderr, most_chosen
+from tuco_eval.analysis.checkpoint_rows import resolve_rows
+from tuco_eval.render import report
+from tuco_eval.util.checkpoint_labels import first_step as parse_step
+from tuco_eval.util.errors import TucoError
 
 REPO = Path(__file__).resolve().parents[1]
 LABELS = ["base", "step-100", "step-200", "step-300"]
@@ -112,8 +113,8 @@ def test_cv_fields_come_from_cv_json(reported):
 
 
 def test_group_interval_is_the_pages(reported):
-    from tuco_eval.html_report import _interval
-    from tuco_eval.leaderboard import load_runs
+    from tuco_eval.analysis.leaderboard import load_runs
+    from tuco_eval.render.html_report import _interval
 
     root, out, _ = reported
     rows = {r["label"]: r for r in _board(out)["rows"]}

@@ -17,10 +17,10 @@ from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tiny_models import FIXTURE_TASKS, finetune, make_model
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.series import sweep_checkpoints
-from tuco_eval.store import list_units, read_docs, read_run_info, read_unit
-from tuco_eval.sweep import sweep
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.store.units import list_units, read_docs, read_run_info, read_unit
+from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.series import sweep_checkpoints
 
 LIMIT = 6
 
@@ -155,16 +155,16 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
 
 def test_resume_adds_only_missing_units_and_one_checkpoint_per_array_task(
         series_dirs, pair_dirs, task_manager, tmp_path, monkeypatch):
-    import tuco_eval.sweep
+    import tuco_eval.sweeps.alphas
 
     evaluated: list[tuple[str, float]] = []
-    original = tuco_eval.sweep._evaluate_unit
+    original = tuco_eval.sweeps.alphas._evaluate_unit
 
     def counted(lm, run_dir, alpha, *args):
         evaluated.append((Path(run_dir).name, alpha))
         return original(lm, run_dir, alpha, *args)
 
-    monkeypatch.setattr(tuco_eval.sweep, "_evaluate_unit", counted)
+    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
     root, pattern = tmp_path / "root", str(series_dirs / "adapters" / "checkpoint-*")
     _run([pattern], root, pair_dirs, task_manager, alphas=[1.0], checkpoint_index=1)
     assert evaluated == [("base", 1.0), ("step-20", 1.0)]  # the array task for checkpoint 1 only
@@ -180,12 +180,12 @@ def test_base_alone_is_left_to_the_job_holding_its_lock(pair_dirs, task_manager,
     import sys
     import time
 
-    from tuco_eval.sweep import sweep_alone
+    from tuco_eval.sweeps.alphas import sweep_alone
 
     run_dir, ready, release = tmp_path / "base", tmp_path / "locked", tmp_path / "release"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import time, pathlib\n"
-        "from tuco_eval.store import unit_lock\n"
+        "from tuco_eval.store.units import unit_lock\n"
         f"with unit_lock({str(run_dir)!r}, 1.0, 'tiny_mc'):\n"
         f"    pathlib.Path({str(ready)!r}).touch()\n"
         f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])

@@ -1,4 +1,4 @@
-"""What `--finetuned` names (tuco_eval.checkpoints.resolve_checkpoints) and ROOT/checkpoints.json:
+"""What `--finetuned` names (tuco_eval.store.checkpoints.resolve_checkpoints) and ROOT/checkpoints.json:
 merged by several jobs under a lock, clashes refused in one line. No model is loaded here."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tuco_eval.checkpoints import (
+from tuco_eval.store.checkpoints import (
     Checkpoint,
     base_record,
     plan_series,
@@ -18,7 +18,7 @@ from tuco_eval.checkpoints import (
     record_series,
     resolve_checkpoints,
 )
-from tuco_eval.errors import TucoError
+from tuco_eval.util.errors import TucoError
 
 BASE = base_record("org/pt")
 
@@ -106,7 +106,7 @@ def test_concurrent_jobs_lose_no_checkpoint(tmp_path):
     root = tmp_path / "root"
     script = (
         "import sys\n"
-        "from tuco_eval.checkpoints import Checkpoint, base_record, record_series\n"
+        "from tuco_eval.store.checkpoints import Checkpoint, base_record, record_series\n"
         "job = sys.argv[1]\n"
         "for i in range(25):\n"
         f"    record_series({str(root)!r}, base_record('org/pt'), "

@@ -8,9 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from tuco_eval import cv, cv_tables, store
-from tuco_eval.cv import CVError
-from tuco_eval.params import PAPER_ALPHAS
+from tuco_eval.analysis import cv
+from tuco_eval.analysis.cv import CVError
+from tuco_eval.render import cv_tables
+from tuco_eval.store import units as store
+from tuco_eval.util.params import PAPER_ALPHAS
 
 GRID = np.array(PAPER_ALPHAS)
 ONE = list(PAPER_ALPHAS).index(1.0)

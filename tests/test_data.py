@@ -1,4 +1,4 @@
-"""tuco_eval.data: the local data switch, its confinement, and one-line errors naming the file."""
+"""tuco_eval.harness.task_data: the local data switch, its confinement, and one-line errors naming the file."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tuco_eval import data
-from tuco_eval.errors import TucoError
+from tuco_eval.harness import task_data as data
+from tuco_eval.util.errors import TucoError
 
 PERSONA_ROW = {
     "question": 'Is the following statement something you would say?\n"Hi"',

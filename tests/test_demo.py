@@ -15,7 +15,7 @@ import torch
 from test_joint import _naive
 
 from tuco_eval.demo import assets
-from tuco_eval.errors import TucoError
+from tuco_eval.util.errors import TucoError
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def base():
 
 @pytest.fixture(scope="module")
 def pair(base):
-    from tuco_eval.pair import load_pair
+    from tuco_eval.core.pair import load_pair
 
     folder, gguf = base
     return load_pair(str(assets.ADAPTER_DIR), str(folder), base_gguf_file=gguf)
@@ -100,7 +100,7 @@ def test_demo_quick_end_to_end(quick_demo, reference, pair):
 
 
 def _agreement(run_dir, alpha, task):
-    from tuco_eval.store import read_unit
+    from tuco_eval.store.units import read_unit
 
     return {r["doc_id"]: r["acc"] for r in read_unit(run_dir, alpha, task)}
 
@@ -178,8 +178,8 @@ def test_persona_slice_is_held_out_and_faithful():
 def test_persona_tasks_read_only_held_out_docs():
     from lm_eval.tasks import TaskManager
 
-    from tuco_eval.data import tasks_dir
     from tuco_eval.demo.personas import PERSONAS, persona_docs, task_name
+    from tuco_eval.harness.task_data import tasks_dir
 
     manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False)
     tasks = manager.load_task_or_group([task_name(p) for p in PERSONAS])
@@ -196,7 +196,7 @@ def test_persona_tasks_read_only_held_out_docs():
 def test_persona_template_keeps_the_persona_prompt():
     from lm_eval.tasks._yaml_loader import load_yaml
 
-    from tuco_eval.data import tasks_dir
+    from tuco_eval.harness.task_data import tasks_dir
 
     keys = ["output_type", "validation_split", "target_delimiter", "doc_to_text", "doc_to_target", "doc_to_choice"]
     ours = load_yaml(tasks_dir() / "tuco_demo/_persona_demo_template_yaml", resolve_func=False)
@@ -234,19 +234,19 @@ def test_fetch_uses_the_cache_without_registry(base, tmp_path, monkeypatch):
 
 def test_hub_pair_demo_path_with_the_hub_ids_served_locally(pair_dirs, tmp_path, monkeypatch, capsys):
     """`--pair smollm2-hub` asks for the published ids; here a tiny local pair answers for them."""
-    import tuco_eval.pair
+    import tuco_eval.core.pair
     from tuco_eval.demo.run import run_demo
 
     served = {"HuggingFaceTB/SmolLM2-135M-Instruct": str(pair_dirs[0]),
               "HuggingFaceTB/SmolLM2-135M": str(pair_dirs[1])}
-    real = tuco_eval.pair.load_pair
+    real = tuco_eval.core.pair.load_pair
     asked = []
 
     def from_the_hub(finetuned, base, **kwargs):
         asked.append((finetuned, base))
         return real(served[finetuned], served[base], **kwargs)
 
-    monkeypatch.setattr(tuco_eval.pair, "load_pair", from_the_hub)
+    monkeypatch.setattr(tuco_eval.core.pair, "load_pair", from_the_hub)
     result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub", capability=True)
     assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]  # once
     assert len(result["categories"]["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5

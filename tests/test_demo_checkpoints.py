@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from tuco_eval.checkpoints import resolve_checkpoints
 from tuco_eval.demo.assets import PERSONA_ADAPTER_DIR
 from tuco_eval.demo.assets import PERSONA_CHECKPOINTS_DIR as FOLDER
+from tuco_eval.store.checkpoints import resolve_checkpoints
 
 FILES = ("adapter_config.json", "adapter_model.safetensors")
 

@@ -12,8 +12,8 @@ from lm_eval.models.huggingface import HFLM
 from test_joint import _naive
 
 from tiny_models import make_pair, make_tokenizer
-from tuco_eval.layers import find_blocks
-from tuco_eval.lm import TucoScaledLM
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 SHOTS = " ".join(f"Question: what is fine-tuning {n}? A B C D Answer: {'ABCD'[n % 4]}" for n in range(5))
 PAIRS = [(SHOTS + f" Question: the quick brown fox {n} ? A B C D Answer:", c)

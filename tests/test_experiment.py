@@ -13,13 +13,13 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from tuco_eval.cli import main
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.core.pair import load_pair
+from tuco_eval.core.tuco import compute_tuco
 from tuco_eval.experiments import jailbreak
 from tuco_eval.experiments import run as experiments
 from tuco_eval.experiments.outputco import compute_outputco
 from tuco_eval.experiments.summary import auc, describe
-from tuco_eval.layers import find_blocks
-from tuco_eval.pair import load_pair
-from tuco_eval.tuco import compute_tuco
 
 TEXTS = ["the quick brown fox", "Question: what is fine-tuning?", "Yes", "A B C D Answer: 0 1 2 3 4 5"]
 

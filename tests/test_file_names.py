@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import hashlib
 
-from tuco_eval import report, store
-from tuco_eval.jsonl import file_stems
+from tuco_eval.render import report
+from tuco_eval.store import units as store
+from tuco_eval.util.jsonl import file_stems
 
 N = 40
 

@@ -12,13 +12,15 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tuco_eval import cv, cv_tables, leaderboard, report_tables, store
+from tuco_eval.analysis import cv, leaderboard
 from tuco_eval.cli import main
-from tuco_eval.errors import TucoError
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.store import read_run_info, read_unit
-from tuco_eval.sweep import doc_record, sweep
-from tuco_eval.task_rows import store_rows
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.render import cv_tables, report_tables
+from tuco_eval.store import units as store
+from tuco_eval.store.task_rows import store_rows
+from tuco_eval.store.units import read_run_info, read_unit
+from tuco_eval.sweeps.alphas import doc_record, sweep
+from tuco_eval.util.errors import TucoError
 
 FILTERS = ["strict-match", "flexible-extract"]
 TASKS = ["tiny_numbers", "tiny_weighted"]  # tiny_weighted: tiny_mc, tiny_mc_small (5 docs)

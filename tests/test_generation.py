@@ -14,12 +14,12 @@ from lm_eval import simple_evaluate
 from transformers.cache_utils import Cache, DynamicLayer
 
 from tiny_models import make_pair, save_pair
-from tuco_eval.base_pass import base_forward
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, NonFiniteError
-from tuco_eval.layers import find_blocks
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.modes.logits import LogitMix
+from tuco_eval.core.base_pass import base_forward
+from tuco_eval.core.joint import Joint, NonFiniteError
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.core.logit_mix import LogitMix
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.util.errors import TucoError
 
 ARCHS = ["llama", "gpt2", "gemma2", "gpt_neox"]  # gemma2: sliding-window layers (window 6) in the cache
 DECODING = {

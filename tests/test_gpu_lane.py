@@ -32,11 +32,11 @@ from precision import (
     tuco_tolerance,
 )
 from tiny_models import ARCHITECTURES, make_pair, make_tokenizer, save_pair
-from tuco_eval import prefix_scoring
-from tuco_eval.joint import Joint, TucoSums
-from tuco_eval.layers import find_blocks
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.pair import join, load_base_model
+from tuco_eval.core.joint import Joint, TucoSums
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.core.pair import join, load_base_model
+from tuco_eval.harness import prefix_scoring
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 pytestmark = pytest.mark.gpu
 

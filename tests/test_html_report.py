@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from test_report import CORRECT, build_run
 
-from tuco_eval import html_report, report, store
+from tuco_eval.analysis.flips import task_flips
+from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
-from tuco_eval.flips import task_flips
-from tuco_eval.leaderboard import Run
+from tuco_eval.render import html_report, report
+from tuco_eval.store import units as store
 
 N = 12
 HOSTILE = '<script>window.hacked = 1</script> & "quotes" <b>bold</b>'
@@ -237,7 +238,7 @@ def _persona_store(run_dir):
 def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     """The demo's findings (figure, Δ_CV max and min with intervals, TuCo) come first, render,
     and the page stays self-contained; on a synthetic store, no model."""
-    from tuco_eval.cv import cross_validate
+    from tuco_eval.analysis.cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
 

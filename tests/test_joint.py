@@ -9,10 +9,10 @@ import torch
 
 from precision import stream_tolerance, tuco_tolerance
 from tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint, TucoSums
-from tuco_eval.layers import find_blocks
-from tuco_eval.params import parse_alpha
+from tuco_eval.core.joint import Joint, TucoSums
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import parse_alpha
 
 ARCHS = sorted(ARCHITECTURES)
 

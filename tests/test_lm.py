@@ -16,7 +16,7 @@ from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
 from tiny_models import FIXTURE_TASKS, make_hybrid
-from tuco_eval.lm import TucoScaledLM
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +157,7 @@ def test_module_fallback_and_builtin_models_still_registered(pair_dirs, tmp_path
 
 
 def test_missing_base_is_a_clear_error(pair_dirs):
-    from tuco_eval.errors import TucoError
+    from tuco_eval.util.errors import TucoError
 
     with pytest.raises(TucoError, match="add base="):
         TucoScaledLM(pretrained=pair_dirs[0], device="cpu")

@@ -8,9 +8,9 @@ from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from test_joint import _naive
 
-from tuco_eval.errors import TucoError
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.measures import SHIFT_CLASSES
+from tuco_eval.core.measures import SHIFT_CLASSES
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.util.errors import TucoError
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,14 @@ import torch
 from test_joint import naive_tuco
 
 from tiny_models import make_pair, save_pair
-from tuco_eval.measures import SHIFT_CLASSES, measures_from_logits, next_token_measures, shift_codes
-from tuco_eval.pair import load_pair
-from tuco_eval.tuco import compute_tuco, pad_batch
+from tuco_eval.core.measures import (
+    SHIFT_CLASSES,
+    measures_from_logits,
+    next_token_measures,
+    shift_codes,
+)
+from tuco_eval.core.pair import load_pair
+from tuco_eval.core.tuco import compute_tuco, pad_batch
 
 TEXTS = ["Is the following statement something you would say?", "the quick brown fox",
          "Question: what is fine-tuning?", "Yes"]

@@ -11,10 +11,10 @@ from pathlib import Path
 from lm_eval.tasks import TaskManager
 
 from tiny_models import FIXTURE_TASKS
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.modes.store import mode_root, mode_roots
-from tuco_eval.modes.sweep import sweep_modes
-from tuco_eval.store import list_units, read_run_info, read_unit
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.store.modes import mode_root, mode_roots
+from tuco_eval.store.units import list_units, read_run_info, read_unit
+from tuco_eval.sweeps.modes import sweep_modes
 
 REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout
 

@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from tiny_models import make_hybrid, make_pair
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint
-from tuco_eval.modes.scaling import Scaling
-from tuco_eval.pair import base_blocks_for
-from tuco_eval.params import MODES, parse_mode, parse_modes
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.pair import base_blocks_for
+from tuco_eval.core.scaling import Scaling
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import MODES, parse_mode, parse_modes
 
 ARCHS = ["llama", "gpt2", "qwen2", "gpt_neox", "gemma2"]
 

@@ -11,9 +11,9 @@ from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
 from tiny_models import make_hybrid, make_model, make_tokenizer
-from tuco_eval.errors import TucoError
-from tuco_eval.pair import base_device_map, check_configs, load_pair
-from tuco_eval.tuco import compute_tuco
+from tuco_eval.core.pair import base_device_map, check_configs, load_pair
+from tuco_eval.core.tuco import compute_tuco
+from tuco_eval.util.errors import TucoError
 
 IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8]])
 
@@ -133,7 +133,7 @@ def test_bad_dtype_is_refused(pair_dirs):
 
 
 def test_base_device_map_follows_the_finetuned_blocks(pair_dirs, tmp_path):
-    from tuco_eval.pair import join, load_base_model
+    from tuco_eval.core.pair import join, load_base_model
 
     # a real placement over two places: blocks 1-2, norm and head offloaded to disk by accelerate
     places = {"model.embed_tokens": "cpu", "model.rotary_emb": "cpu", "model.layers.0": "cpu",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuco_eval.errors import TucoError
-from tuco_eval.params import PAPER_ALPHAS, format_alpha, parse_alphas, parse_flag
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas, parse_flag
 
 
 @pytest.mark.parametrize("word", ["true", "True", "1", "yes", "on", True])
@@ -26,7 +26,7 @@ def test_an_unknown_flag_word_is_refused_naming_the_flag():
 @pytest.mark.parametrize("flag", ["log_tuco", "log_kl", "prefix_reuse"])
 def test_every_flag_of_tuco_scaled_reads_no_as_false(pair_dirs, flag):
     # lm-eval hands model_args over as strings: `log_tuco=no` was once true (bool("no"))
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", **{flag: "no"})
     assert getattr(lm, flag) is False

@@ -8,9 +8,9 @@ from html.parser import HTMLParser
 import pytest
 import torch
 
-from tuco_eval.pair import load_pair
-from tuco_eval.token_page import render_token_page
-from tuco_eval.tuco import compute_tuco, tuco_of_batch
+from tuco_eval.core.pair import load_pair
+from tuco_eval.core.tuco import compute_tuco, tuco_of_batch
+from tuco_eval.render.token_page import render_token_page
 
 TEXTS = [
     "the quick brown fox jumps over",
@@ -190,7 +190,7 @@ def test_score_command_writes_per_token_records_and_the_page(pair, pair_dirs, tm
 
 
 def test_score_resume_key_holds_the_per_token_options(pair_dirs, tmp_path, monkeypatch):
-    import tuco_eval.tuco as tuco_module
+    import tuco_eval.core.tuco as tuco_module
     from tuco_eval.commands import score as score_command
 
     monkeypatch.setattr(score_command, "SCORE_PIECE", 2)
@@ -237,7 +237,7 @@ def test_kl_and_shift_stay_at_the_prompts_last_token_when_generating(pair):
 
 
 def test_pieces_of_a_byte_level_tokenizer_keep_multi_byte_characters_whole(tiny_tokenizer):
-    from tuco_eval.token_text import token_pieces
+    from tuco_eval.core.token_text import token_pieces
 
     text = "café 🙂 naïve Answer: B"
     ids = tiny_tokenizer(text)["input_ids"]

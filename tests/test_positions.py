@@ -14,11 +14,11 @@ from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
 from tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import Joint
-from tuco_eval.layers import find_blocks
-from tuco_eval.pair import check_configs, join, load_pair
-from tuco_eval.positions import BasePositions, above_block_differences, base_positions
+from tuco_eval.core.joint import Joint
+from tuco_eval.core.layers import find_blocks
+from tuco_eval.core.pair import check_configs, join, load_pair
+from tuco_eval.core.positions import BasePositions, above_block_differences, base_positions
+from tuco_eval.util.errors import TucoError
 
 IDS = torch.randint(3, 90, (2, 24), generator=torch.Generator().manual_seed(0))
 LLAMA3 = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
@@ -241,7 +241,7 @@ def test_lm_eval_loglikelihoods_at_alpha_zero_are_the_hybrids(rope_dirs, task_ma
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     def logliks(model):
         out = simple_evaluate(model=model, tasks=["tiny_mc"], task_manager=task_manager, log_samples=True,
@@ -345,7 +345,7 @@ def _shared_prefix_requests():
 @pytest.mark.parametrize("alpha", [0.0, 0.5])
 @pytest.mark.parametrize("case", sorted(WINDOW_CASES))
 def test_prefix_reuse_with_a_narrower_finetuned_window_equals_the_plain_path(case, alpha):
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
     lm = TucoScaledLM(pretrained=ft, base=base, tokenizer=make_tokenizer(), alpha=alpha, device="cpu",
@@ -370,7 +370,7 @@ def test_prefix_reuse_with_a_narrower_finetuned_window_equals_the_plain_path(cas
 def test_generate_until_with_a_narrower_finetuned_window_equals_cache_free(tmp_path, task_manager, monkeypatch):
     from lm_eval import simple_evaluate
 
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES["ft window 4, base full"]))
     tokenizer = make_tokenizer()
@@ -395,7 +395,7 @@ def test_generate_until_with_a_narrower_finetuned_window_equals_cache_free(tmp_p
 
 def test_weights_mode_refuses_mixing_pairs_whose_positions_differ(rope_dirs):
     """θ_PT + α·δ is one model with one config: with rope_theta differing there is no exact answer."""
-    from tuco_eval.lm import TucoScaledLM
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
     lm = TucoScaledLM(pretrained=rope_dirs[0], base=rope_dirs[1], alpha=1, mode="weights", device="cpu")
     ids = torch.tensor([[1, 5, 9, 12]])

@@ -9,9 +9,9 @@ import torch
 from lm_eval.api.instance import Instance
 
 from tiny_models import VOCAB, make_pair, make_tokenizer, save_pair
-from tuco_eval import prefix_scoring
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.prefix import common_prefix_length, group_by_prefix, suffix_row
+from tuco_eval.harness import prefix_scoring
+from tuco_eval.harness.prefix import common_prefix_length, group_by_prefix, suffix_row
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 SHOTS = " ".join(
     f"Question: what is fine-tuning {n}? A B C D Answer: {'ABCD'[n % 4]}" for n in range(5)

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from tuco_eval.errors import TucoError
 from tuco_eval.experiments.prompts import (
     advbench_prompts,
     chat_prompts,
@@ -20,6 +19,7 @@ from tuco_eval.experiments.prompts import (
 )
 from tuco_eval.experiments.prompts.chat import first_human_turn
 from tuco_eval.experiments.prompts.many_shot import plain_dialogue
+from tuco_eval.util.errors import TucoError
 
 
 @pytest.fixture

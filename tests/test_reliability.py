@@ -18,14 +18,14 @@ from lm_eval import simple_evaluate
 from test_exactness import _reference_loglikelihood
 
 from tiny_models import FIXTURE_TASKS, make_tokenizer
-from tuco_eval import store
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import NonFiniteError
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.pair import friendly_load, load_pair
-from tuco_eval.store import list_units, read_unit, unit_paths
-from tuco_eval.sweep import sweep
-from tuco_eval.tuco import compute_tuco, read_prompts
+from tuco_eval.core.joint import NonFiniteError
+from tuco_eval.core.pair import friendly_load, load_pair
+from tuco_eval.core.tuco import compute_tuco, read_prompts
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.store import units as store
+from tuco_eval.store.units import list_units, read_unit, unit_paths
+from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.util.errors import TucoError
 
 
 @pytest.fixture()

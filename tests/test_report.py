@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tuco_eval import cv, leaderboard, report, report_tables, store
-from tuco_eval.errors import TucoError
-from tuco_eval.params import PAPER_ALPHAS
+from tuco_eval.analysis import cv, leaderboard
+from tuco_eval.render import report, report_tables
+from tuco_eval.store import units as store
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import PAPER_ALPHAS
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = Path(__file__).parent / "expected"

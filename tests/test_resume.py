@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from tuco_eval import resume
 from tuco_eval.cli import main
 from tuco_eval.commands import score as score_command
+from tuco_eval.core.pair import load_pair, pair_identity
 from tuco_eval.experiments import run as experiments
-from tuco_eval.pair import load_pair, pair_identity
+from tuco_eval.util import resume
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,7 @@ def test_other_key_or_damaged_piece_is_recomputed(tmp_path):
 def test_disk_full_is_one_line_and_keeps_the_finished_pieces(tmp_path, monkeypatch):
     import errno
 
-    from tuco_eval.errors import TucoError
+    from tuco_eval.util.errors import TucoError
 
     folder = tmp_path / "partial"
     real = resume.write_jsonl_atomic
@@ -128,7 +128,7 @@ def test_score_resumes_after_a_crash_and_cleans_up(pair_dirs, tmp_path, monkeypa
     assert main([*args, "--output", str(tmp_path / "clean.jsonl")]) == 0
     clean = (tmp_path / "clean.jsonl").read_text()
 
-    import tuco_eval.tuco as tuco_module
+    import tuco_eval.core.tuco as tuco_module
 
     real = tuco_module.compute_tuco
     calls = []
@@ -154,7 +154,7 @@ def test_score_output_on_a_full_disk_is_one_line_and_the_rerun_reuses_the_pieces
         pair_dirs, tmp_path, monkeypatch, capsys):
     import errno
 
-    import tuco_eval.jsonl
+    import tuco_eval.util.jsonl
 
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"text": f"prompt {i}"}) + "\n" for i in range(5)))
@@ -165,7 +165,7 @@ def test_score_output_on_a_full_disk_is_one_line_and_the_rerun_reuses_the_pieces
         raise OSError(errno.ENOSPC, "No space left on device")
 
     with monkeypatch.context() as patch:
-        patch.setattr(tuco_eval.jsonl, "write_jsonl_atomic", full)
+        patch.setattr(tuco_eval.util.jsonl, "write_jsonl_atomic", full)
         assert main(args) == 2
     [said] = [line for line in capsys.readouterr().err.splitlines() if "error" in line]  # not bars
     assert "No space left on device" in said and "pieces are kept" in said

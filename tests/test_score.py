@@ -10,9 +10,9 @@ import sys
 import pytest
 from test_joint import naive_tuco
 
-from tuco_eval.errors import TucoError
-from tuco_eval.pair import load_pair
-from tuco_eval.tuco import compute_tuco, read_prompts
+from tuco_eval.core.pair import load_pair
+from tuco_eval.core.tuco import compute_tuco, read_prompts
+from tuco_eval.util.errors import TucoError
 
 TEXTS = [
     "Is the following statement something you would say?",
@@ -32,8 +32,8 @@ def pair(pair_dirs):
 def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypatch, side):
     import torch
 
-    import tuco_eval.tuco as tuco_module
-    from tuco_eval.batching import last_token_positions, pad_batch, position_ids_from_mask
+    import tuco_eval.core.tuco as tuco_module
+    from tuco_eval.core.batching import last_token_positions, pad_batch, position_ids_from_mask
 
     encoded = [pair.tokenizer(t)["input_ids"] for t in TEXTS]
     ids, mask = pad_batch(encoded, 0, side)

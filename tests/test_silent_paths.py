@@ -14,13 +14,13 @@ from lm_eval.models.huggingface import HFLM
 from test_positions import IDS, _pair
 
 from tiny_models import LLAMA_LIKE, make_tokenizer
-from tuco_eval.errors import TucoError
-from tuco_eval.joint import NonFiniteError
-from tuco_eval.layers import unwrap
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.modes.scaling import Scaling
-from tuco_eval.nonfinite import finite_answer
-from tuco_eval.pair import join
+from tuco_eval.core.joint import NonFiniteError
+from tuco_eval.core.layers import unwrap
+from tuco_eval.core.nonfinite import finite_answer
+from tuco_eval.core.pair import join
+from tuco_eval.core.scaling import Scaling
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.util.errors import TucoError
 
 # --- a static cache on a pair whose sliding windows differ, both directions ---------------------
 
@@ -303,7 +303,7 @@ def test_a_peft_base_pass_is_named_as_the_base(pair_dirs):
     from lm_eval.api.instance import Instance
     from test_adapters import _base, _peft
 
-    from tuco_eval.pair import Pair
+    from tuco_eval.core.pair import Pair
 
     model = _peft(_base(pair_dirs))
     block = unwrap(model).model.layers[1]
@@ -337,8 +337,8 @@ def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pa
     """The prefix-reuse path (α = 1 runs no hook there either) and `score --generate`'s greedy loop."""
     from test_positions import _shared_prefix_requests
 
-    from tuco_eval.generation import greedy_generate
-    from tuco_eval.prefix_scoring import PrefixScorer
+    from tuco_eval.core.generation import greedy_generate
+    from tuco_eval.harness.prefix_scoring import PrefixScorer
 
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
     _poison(lm.model, "inf in the fine-tuned final norm")

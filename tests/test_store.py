@@ -14,9 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tuco_eval import params, store
-from tuco_eval.errors import TucoError
-from tuco_eval.store import StoreError
+from tuco_eval.store import units as store
+from tuco_eval.store.units import StoreError
+from tuco_eval.util import params
+from tuco_eval.util.errors import TucoError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -138,7 +139,7 @@ def test_lock_refuses_a_second_holder_in_process(tmp_path):
 
 _HOLDER = """
 import sys, time
-from tuco_eval import store
+from tuco_eval.store import units as store
 with store.unit_lock(sys.argv[1], 1.0, "a"):
     print("held", flush=True)
     time.sleep(60)
@@ -300,7 +301,7 @@ def test_reader_fuzz_json_lines(lines):
 
 _SHARD = """
 import sys
-from tuco_eval import store
+from tuco_eval.store import units as store
 run_dir, shard = sys.argv[1], int(sys.argv[2])
 for i in range(25):
     store.update_run_info(run_dir, {"model_args": "pretrained=m", "alphas": [shard + i / 100], "tasks": [f"t{shard}_{i}"]})

@@ -14,11 +14,9 @@ from lm_eval.models.huggingface import HFLM
 from test_joint import naive_tuco
 
 from tiny_models import FIXTURE_TASKS
-from tuco_eval.cv import cross_validate
-from tuco_eval.errors import TucoError
-from tuco_eval.lm import TucoScaledLM
-from tuco_eval.params import parse_alphas
-from tuco_eval.store import (
+from tuco_eval.analysis.cv import cross_validate
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.store.units import (
     StoreError,
     list_units,
     read_docs,
@@ -26,7 +24,9 @@ from tuco_eval.store import (
     read_unit,
     unit_lock,
 )
-from tuco_eval.sweep import sample_record, sweep
+from tuco_eval.sweeps.alphas import sample_record, sweep
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import parse_alphas
 
 ALPHAS = [0.5, 1.0, 1.5]
 
@@ -151,7 +151,7 @@ def test_same_unit_twice_at_once_is_refused_other_tasks_run_beside_it(lm, task_m
     ready, release = tmp_path / "locked", tmp_path / "release"
     holder = subprocess.Popen([sys.executable, "-c", (
         "import time, pathlib\n"
-        "from tuco_eval.store import unit_lock\n"
+        "from tuco_eval.store.units import unit_lock\n"
         f"with unit_lock({str(run)!r}, 1.0, 'tiny_mc'):\n"
         f"    pathlib.Path({str(ready)!r}).touch()\n"
         f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])

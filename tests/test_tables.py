@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tuco_eval import tables
+from tuco_eval.render import tables
 
 
 def _cells(line: str) -> list[str]:

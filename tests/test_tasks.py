@@ -13,9 +13,9 @@ from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
 from tests.paper_tasks import ALL_PERSONA_TASKS, BEHAVIOR_GROUPS, MMLU_GROUPS
-from tuco_eval import task_datasets
-from tuco_eval.data import DATA_DIR_ENV, MMLU_HELD_OUT_FEWSHOT, tasks_dir
-from tuco_eval.errors import TucoError
+from tuco_eval.harness import task_datasets
+from tuco_eval.harness.task_data import DATA_DIR_ENV, MMLU_HELD_OUT_FEWSHOT, tasks_dir
+from tuco_eval.util.errors import TucoError
 
 EXPECTED = Path(__file__).parent / "expected"
 UPDATE_EXPECTED = os.environ.get("TUCO_UPDATE_EXPECTED") == "1"  # rewrite tests/expected/*.txt

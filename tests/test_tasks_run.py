@@ -9,7 +9,7 @@ from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
 from tests.paper_tasks import BEHAVIOR_GROUPS
-from tuco_eval.data import tasks_dir
+from tuco_eval.harness.task_data import tasks_dir
 
 LIMIT = 2  # docs per task: enough to aggregate, cheap on 2 CPU cores
 MMLU_TASK = "tuco_mmlu_abstract_algebra"

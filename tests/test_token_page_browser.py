@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuco_eval.pair import load_pair
-from tuco_eval.token_page import write_token_page
-from tuco_eval.tuco import compute_tuco
+from tuco_eval.core.pair import load_pair
+from tuco_eval.core.tuco import compute_tuco
+from tuco_eval.render.token_page import write_token_page
 
 TEXTS = ["the quick brown fox jumps over", "Question: what is fine-tuning?\nIt changes a model."]
 

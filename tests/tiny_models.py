@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import transformers as tf
 
-from tuco_eval.layers import find_blocks
+from tuco_eval.core.layers import find_blocks
 
 VOCAB = 96
 FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")  # tiny lm-eval tasks

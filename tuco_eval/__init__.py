@@ -1,7 +1,7 @@
 """tuco-eval: measure and scale the contribution of fine-tuning to each response of an LLM.
 
 Public surface: `load_pair`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError`; the lm-eval
-model `tuco_scaled` (`tuco_eval.lm.TucoScaledLM`) registers itself when lm-eval starts.
+model `tuco_scaled` (`tuco_eval.harness.tuco_scaled.TucoScaledLM`) registers itself when lm-eval starts.
 """
 
 from typing import Any
@@ -10,12 +10,12 @@ __version__ = "0.1.0"
 __all__ = ["Joint", "TucoError", "TucoSums", "compute_tuco", "load_pair", "TucoScaledLM"]
 
 _LAZY = {
-    "Joint": "tuco_eval.joint",
-    "TucoSums": "tuco_eval.joint",
-    "TucoError": "tuco_eval.errors",
-    "compute_tuco": "tuco_eval.tuco",
-    "load_pair": "tuco_eval.pair",
-    "TucoScaledLM": "tuco_eval.lm",
+    "Joint": "tuco_eval.core.joint",
+    "TucoSums": "tuco_eval.core.joint",
+    "TucoError": "tuco_eval.util.errors",
+    "compute_tuco": "tuco_eval.core.tuco",
+    "load_pair": "tuco_eval.core.pair",
+    "TucoScaledLM": "tuco_eval.harness.tuco_scaled",
 }
 
 

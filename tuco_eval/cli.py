@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from tuco_eval.errors import TucoError
+from tuco_eval.util.errors import TucoError
 
 EXIT_USAGE = 2
 OLD_SPELLINGS = {"--out": "--output"}  # renamed options; underscore spellings map to dashes
@@ -90,7 +90,7 @@ def run_lm_eval(lm_eval_argv: list[str]) -> int:
     """`python -m tuco_eval lm-eval ...`: lm-eval's own CLI with `tuco_scaled` registered."""
     from lm_eval.__main__ import cli_evaluate
 
-    import tuco_eval.lm  # noqa: F401  (registers tuco_scaled even without the .pth hook)
+    import tuco_eval.harness.tuco_scaled  # noqa: F401  (registers tuco_scaled even without the .pth hook)
 
     sys.argv = ["lm_eval", *lm_eval_argv]
     try:

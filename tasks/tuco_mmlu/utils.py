@@ -1,4 +1,4 @@
-"""lm-eval `!function` hook of the MMLU tasks; the loading lives in tuco_eval.task_datasets."""
+"""lm-eval `!function` hook of the MMLU tasks; the loading lives in tuco_eval.harness.task_datasets."""
 
 import sys
 from pathlib import Path
@@ -8,6 +8,6 @@ _SOURCE_ROOT = Path(__file__).resolve().parents[2]
 if (_SOURCE_ROOT / "tuco_eval" / "__init__.py").is_file() and str(_SOURCE_ROOT) not in sys.path:
     sys.path.insert(0, str(_SOURCE_ROOT))
 
-from tuco_eval.task_datasets import mmlu as load_mmlu  # noqa: E402
+from tuco_eval.harness.task_datasets import mmlu as load_mmlu  # noqa: E402
 
 __all__ = ["load_mmlu"]

@@ -53,9 +53,9 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuco_eval.cv import cross_validate
-    from tuco_eval.cv_tables import format_table
-    from tuco_eval.modes.store import mode_roots
+    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.render.cv_tables import format_table
+    from tuco_eval.store.modes import mode_roots
 
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
@@ -66,8 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:
-    from tuco_eval.modes.cv import cross_validate_modes
-    from tuco_eval.modes.report import format_modes_table
+    from tuco_eval.analysis.modes import cross_validate_modes
+    from tuco_eval.render.modes import format_modes_table
 
     result = cross_validate_modes(args.run_dir, **_settings(args))
     for mode, per_mode in result["per_mode"].items():

@@ -46,8 +46,8 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_pair_from(args: argparse.Namespace) -> Any:
-    """The pair the options name (tuco_eval.pair.Pair)."""
-    from tuco_eval.pair import load_pair
+    """The pair the options name (tuco_eval.core.pair.Pair)."""
+    from tuco_eval.core.pair import load_pair
 
     return load_pair(
         args.finetuned,

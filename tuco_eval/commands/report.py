@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuco_eval.report import report
+    from tuco_eval.render.report import report
 
     for path in report(args.run_dirs, args.out):
         print(path)

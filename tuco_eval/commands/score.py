@@ -75,13 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
-    from tuco_eval.errors import TucoError
-    from tuco_eval.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
-    from tuco_eval.pair import pair_identity
-    from tuco_eval.params import parse_alpha
-    from tuco_eval.resume import discard, resumable_map
-    from tuco_eval.token_page import write_token_page
-    from tuco_eval.tuco import compute_tuco, read_prompts, report_truncated
+    from tuco_eval.core.pair import pair_identity
+    from tuco_eval.core.tuco import compute_tuco, read_prompts, report_truncated
+    from tuco_eval.render.token_page import write_token_page
+    from tuco_eval.util.errors import TucoError
+    from tuco_eval.util.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
+    from tuco_eval.util.params import parse_alpha
+    from tuco_eval.util.resume import discard, resumable_map
 
     if args.batch_size < 1:
         raise TucoError(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -146,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
 def _base_logits(pair):
     from functools import partial
 
-    from tuco_eval.base_pass import base_forward, last_logits
+    from tuco_eval.core.base_pass import base_forward, last_logits
 
     return partial(last_logits, base_forward(pair.model, pair.base))
 

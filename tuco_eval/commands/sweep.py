@@ -1,7 +1,7 @@
 """`tuco-eval sweep`: lm-eval over an α grid with the pair loaded once; per-doc results on disk.
 
 With `--finetuned A,B,C` (or a glob) a checkpoint series against one base into a ROOT
-(tuco_eval.series): the base loaded once, ROOT/checkpoints.json, ROOT/base, a RUN_DIR each."""
+(tuco_eval.sweeps.series): the base loaded once, ROOT/checkpoints.json, ROOT/base, a RUN_DIR each."""
 
 from __future__ import annotations
 
@@ -136,13 +136,13 @@ def _task_manager(names: list[str], include_path: list[str], metadata: dict | No
 def run(args: argparse.Namespace) -> int:
     from lm_eval.utils import simple_parse_args_string
 
-    from tuco_eval.data import tasks_dir
-    from tuco_eval.errors import TucoError
-    from tuco_eval.jsonl import ensure_writable_dir
-    from tuco_eval.lm import TucoScaledLM
-    from tuco_eval.modes.sweep import sweep_modes
-    from tuco_eval.params import parse_alphas, parse_modes
-    from tuco_eval.sweep import check_task_names
+    from tuco_eval.harness.task_data import tasks_dir
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
+    from tuco_eval.sweeps.alphas import check_task_names
+    from tuco_eval.sweeps.modes import sweep_modes
+    from tuco_eval.util.errors import TucoError
+    from tuco_eval.util.jsonl import ensure_writable_dir
+    from tuco_eval.util.params import parse_alphas, parse_modes
 
     alphas = parse_alphas(args.alphas)  # every cheap check before the models load
     modes = parse_modes(args.modes) if args.modes else None
@@ -162,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
         if "pretrained" not in model_args or "base" not in model_args:
             raise TucoError("--model-args needs pretrained=<fine-tuned> and base=<pre-trained>")
     else:
-        from tuco_eval.series import parse_series_args
+        from tuco_eval.sweeps.series import parse_series_args
 
         parse_series_args(args.model_args)  # no pretrained=, a base=: before anything is indexed
     ensure_writable_dir(args.output, "--output")
@@ -207,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | None,
                 common: dict) -> int:
-    from tuco_eval.series import sweep_checkpoints
+    from tuco_eval.sweeps.series import sweep_checkpoints
 
     specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
     labels = None if args.labels is None else args.labels.split(",")

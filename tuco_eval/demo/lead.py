@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
-from tuco_eval.html_page import esc, svg_figure, table
-from tuco_eval.html_report import Lead
-from tuco_eval.params import format_alpha
+from tuco_eval.render.html_page import esc, svg_figure, table
+from tuco_eval.render.html_report import Lead
+from tuco_eval.util.params import format_alpha
 
 
 def _agreement_table(agreement: dict[str, dict[float, float]], grid: tuple[float, ...]) -> str:

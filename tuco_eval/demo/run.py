@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.errors import TucoError
-from tuco_eval.params import PAPER_ALPHAS
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import PAPER_ALPHAS
 
 PAIRS = ("offline", "smollm2-hub")
 TASK = "tuco_demo_categories"
@@ -61,7 +61,7 @@ class DemoPair:
 
 def load_demo_pair(name: str, device: str, adapter: str = "categories") -> DemoPair:
     """The named demo pair; offline, `adapter` picks the LoRA adapter (categories or persona)."""
-    from tuco_eval.pair import load_pair
+    from tuco_eval.core.pair import load_pair
 
     if name == "offline":
         from tuco_eval.demo.assets import ADAPTERS, fetch_base
@@ -85,9 +85,9 @@ def load_demo_pair(name: str, device: str, adapter: str = "categories") -> DemoP
 
 def measure_tuco(pair: Any, sets: dict[str, list[str]], batch_size: int, path: Path) -> dict[str, Any]:
     """TuCo on each prompt set (the first is the positive one); means and the AUC of the first two."""
+    from tuco_eval.core.tuco import compute_tuco
     from tuco_eval.experiments.summary import auc, values_by_set
-    from tuco_eval.jsonl import write_jsonl_atomic
-    from tuco_eval.tuco import compute_tuco
+    from tuco_eval.util.jsonl import write_jsonl_atomic
 
     rows = []
     for name, texts in sets.items():
@@ -109,7 +109,7 @@ def print_tuco(tuco: dict[str, Any], positive: str) -> None:
 
 def accuracy_by_alpha(run_dir: Path, task: str) -> dict[float, float]:
     """Mean accuracy of `task` at each α stored in `run_dir`."""
-    from tuco_eval.store import score_matrix
+    from tuco_eval.store.units import score_matrix
 
     matrix = score_matrix(run_dir, task)
     return {float(a): float(row.mean()) for a, row in zip(matrix.alphas, matrix.scores, strict=True)}
@@ -151,7 +151,7 @@ def run_demo(
         categories = categories_part(load("categories"), settings, out_dir)
     print(f"[{steps - 1}/{steps}] writing the report", flush=True)
     from tuco_eval.demo.lead import demo_lead
-    from tuco_eval.report import report
+    from tuco_eval.render.report import report
 
     figure = out_dir / "report" / "persona_vs_alpha.svg"
     lead = demo_lead(persona, categories, tuple(settings.alphas), figure)
@@ -172,7 +172,7 @@ def run_demo(
 def _task_manager(settings: Settings) -> Any:
     from lm_eval.tasks import TaskManager
 
-    from tuco_eval.data import tasks_dir
+    from tuco_eval.harness.task_data import tasks_dir
 
     metadata = {"demo_n": settings.n_eval, "demo_persona_n": settings.n_persona}
     return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
@@ -181,8 +181,8 @@ def _task_manager(settings: Settings) -> Any:
 def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
             from_base: tuple[float, ...]) -> dict[str, dict[float, float]]:
     """The paper's grid into `run_dir`, the α below it into `run_dir`-from-base; per task {α: acc}."""
-    from tuco_eval.lm import TucoScaledLM
-    from tuco_eval.sweep import sweep
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
+    from tuco_eval.sweeps.alphas import sweep
 
     lm = TucoScaledLM.from_pair(demo.pair, batch_size=settings.batch_size, device=str(demo.pair.model.device))
     manager = _task_manager(settings)
@@ -197,10 +197,10 @@ def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
 
 def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Behaviour: TuCo on persona prompts, agreement versus α, CV that maximises and minimises it."""
-    from tuco_eval.cv import cross_validate
-    from tuco_eval.cv_tables import format_table
+    from tuco_eval.analysis.cv import cross_validate
     from tuco_eval.demo.personas import PERSONAS, persona_docs, prompt
     from tuco_eval.demo.plain_text import plain_text_prompts
+    from tuco_eval.render.cv_tables import format_table
 
     per_persona = -(-settings.n_prompts // len(PERSONAS))
     sets = {"persona prompts": [prompt(d) for name in PERSONAS
@@ -230,10 +230,10 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
 
 def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
-    from tuco_eval.cv import cross_validate
-    from tuco_eval.cv_tables import format_table
+    from tuco_eval.analysis.cv import cross_validate
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.demo.task import demo_docs, prompt
+    from tuco_eval.render.cv_tables import format_table
 
     sets = {"task prompts": [prompt(d) for d in demo_docs(settings.n_prompts, "eval", seed=1)],
             "plain text": plain_text_prompts(settings.n_prompts)}
@@ -263,7 +263,7 @@ def _histogram(tuco: dict[str, Any], label: str, stem: Path) -> list[Path]:
 def _curve(label: str, values: dict[float, float], cv_task: dict[str, Any] | None) -> Any:
     import numpy as np
 
-    from tuco_eval.plots import Curve
+    from tuco_eval.render.plots import Curve
 
     alphas = sorted(values)
     chosen = tuple(cv_task["alphas_chosen"]) if cv_task else ()
@@ -275,7 +275,7 @@ def plot_from_base(
     accuracy: dict[float, float], cv_task: dict[str, Any], label: str, stem: Path
 ) -> list[Path]:
     """Accuracy from α = 0 (the base's blocks) through the paper's grid, CV choices starred."""
-    from tuco_eval.plots import accuracy_vs_alpha
+    from tuco_eval.render.plots import accuracy_vs_alpha
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     title = "accuracy from the base (α = 0) to fine-tuned (α = 1)"
@@ -285,7 +285,7 @@ def plot_from_base(
 def plot_persona(agreement: dict[str, dict[float, float]], cv_max: dict, cv_min: dict, label: str,
                  stem: Path) -> list[Path]:
     """Agreement with each persona versus α (base at α = 0), with the α that CV max and CV min chose."""
-    from tuco_eval.plots import accuracy_vs_alpha
+    from tuco_eval.render.plots import accuracy_vs_alpha
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     panels = [(task.removeprefix("tuco_demo_persona_"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuco_eval import tables
-from tuco_eval.jsonl import atomic_write_text
-from tuco_eval.params import format_alpha
+from tuco_eval.render import tables
+from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.util.params import format_alpha
 
 
 def pct(value: float) -> str:

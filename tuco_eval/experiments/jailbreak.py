@@ -13,10 +13,10 @@ from typing import Any
 
 import torch
 
-from tuco_eval.batching import encode_prompts, model_max_length
-from tuco_eval.errors import TucoError
-from tuco_eval.pair import Pair
-from tuco_eval.resume import progress_bar
+from tuco_eval.core.batching import encode_prompts, model_max_length
+from tuco_eval.core.pair import Pair
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.resume import progress_bar
 
 REFUSAL_STRINGS = (
     "I'm sorry",

@@ -14,16 +14,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from tuco_eval.adapter_off import AdaptersOff, check_switchable
-from tuco_eval.batching import (
+from tuco_eval.core.adapter_off import AdaptersOff, check_switchable
+from tuco_eval.core.batching import (
     encode_prompts,
     last_token_positions,
     model_max_length,
     pad_batch,
     position_ids_from_mask,
 )
-from tuco_eval.layers import find_blocks, takes_logits_to_keep
-from tuco_eval.pair import Pair
+from tuco_eval.core.layers import find_blocks, takes_logits_to_keep
+from tuco_eval.core.pair import Pair
 
 
 def outputco_from(ft_last: Tensor, base_last: Tensor) -> Tensor:

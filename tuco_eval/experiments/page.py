@@ -1,5 +1,5 @@
 """`index.html` of `tuco-eval experiment`: AUCs, per-set statistics, the figures and a sample of
-prompts with their TuCo, on one self-contained page (see tuco_eval.html_page)."""
+prompts with their TuCo, on one self-contained page (see tuco_eval.render.html_page)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval.html_page import esc, relative_link, svg_figure, table, text_block, write_page
+from tuco_eval.render.html_page import esc, relative_link, svg_figure, table, text_block, write_page
 
 PER_SET = 8  # prompts shown per set, spread from the lowest TuCo to the highest
 

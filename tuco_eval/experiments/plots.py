@@ -16,7 +16,7 @@ import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from tuco_eval.experiments.summary import values_by_set  # noqa: E402
-from tuco_eval.plots import save_figure  # noqa: E402
+from tuco_eval.render.plots import save_figure  # noqa: E402
 
 METRIC_LABELS = {"tuco": "TuCo", "outputco": "OutputCo"}
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval import __version__
-from tuco_eval.errors import TucoError
+from tuco_eval.core.pair import Pair, pair_identity
+from tuco_eval.core.tuco import compute_tuco, report_truncated
 from tuco_eval.experiments import plots
 from tuco_eval.experiments import summary as summ
 from tuco_eval.experiments.jailbreak import (
@@ -45,10 +46,9 @@ from tuco_eval.experiments.prompts import (
 )
 from tuco_eval.experiments.prompts.harmful import ENGLISH, GcgRow, Translation
 from tuco_eval.experiments.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
-from tuco_eval.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
-from tuco_eval.pair import Pair, pair_identity
-from tuco_eval.resume import discard, resumable_map
-from tuco_eval.tuco import compute_tuco, report_truncated
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
+from tuco_eval.util.resume import discard, resumable_map
 
 # Finished pieces live in OUT/.partial/ until the outputs are written: a rerun redoes at most one.
 PARTIAL_FOLDER = ".partial"

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval import tables
+from tuco_eval.render import tables
 
 QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 METRICS = ("tuco", "outputco")

@@ -1,6 +1,6 @@
 """Prompt sets of the paper's measurement experiments, each from the Hub or local data, seeded."""
 
-from tuco_eval.batching import render_chat
+from tuco_eval.core.batching import render_chat
 from tuco_eval.experiments.prompts.base import Prompt, user_turn
 from tuco_eval.experiments.prompts.chat import chat_prompts
 from tuco_eval.experiments.prompts.harmful import (

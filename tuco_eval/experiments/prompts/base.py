@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tuco_eval.batching import render_chat
+from tuco_eval.core.batching import render_chat
 
 
 @dataclass(frozen=True)

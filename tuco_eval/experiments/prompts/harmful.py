@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.errors import TucoError
 from tuco_eval.experiments.prompts.base import Prompt, seeded_sample, user_turn
 from tuco_eval.experiments.prompts.sources import advbench_goals, data_source
-from tuco_eval.jsonl import read_jsonl
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.jsonl import read_jsonl
 
 ENGLISH = "en"
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.batching import Message, render_chat
-from tuco_eval.errors import TucoError
+from tuco_eval.core.batching import Message, render_chat
 from tuco_eval.experiments.prompts.base import Prompt, rng_for, seeded_sample
 from tuco_eval.experiments.prompts.sources import data_source, persona_rows
+from tuco_eval.util.errors import TucoError
 
 DEFAULT_SHOTS = (1, 2, 4, 8, 16, 32, 64, 128)
 # persona datasets whose matching-behaviour answer is the harmful one

@@ -11,8 +11,8 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from tuco_eval import data
-from tuco_eval.errors import TucoError
+from tuco_eval.harness import task_data as data
+from tuco_eval.util.errors import TucoError
 
 OPENWEBTEXT_HUB = "Skylion007/openwebtext"
 HH_RLHF_HUB = "Anthropic/hh-rlhf"  # folder harmless-base, split test

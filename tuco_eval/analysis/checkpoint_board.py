@@ -1,0 +1,253 @@
+"""leaderboard.json and pairs.csv: every row's (checkpoint's, base's) score at α = 1 with its
+standard error, mean TuCo and cross-validated gain per task and group, and the paired tests
+between every two rows on the same documents. The format is public: docs/cv.md, "leaderboard.json".
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tuco_eval.analysis.checkpoint_rows import Entry
+from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, row_metric
+from tuco_eval.analysis.leaderboard import Run
+from tuco_eval.analysis.paired import PairTests, group_pairs, task_pairs
+from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
+from tuco_eval.util.errors import TucoError
+
+BOARD_FORMAT = 1
+LEVEL = 0.95  # of every interval
+Z = 1.96  # the normal quantile of LEVEL, for a group's Δ_CV interval
+@dataclass(frozen=True)
+class TaskDocs:
+    """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
+
+    doc_ids: np.ndarray
+    doc_hashes: tuple[str, ...]
+    scores: np.ndarray
+    tuco: np.ndarray | None  # None unless every doc has a finite TuCo
+
+
+@dataclass(frozen=True)
+class RowSpec:
+    """Where a result row's per-doc scores live: ``task``'s records, field ``key``."""
+
+    task: str
+    key: str
+    metric: str
+
+
+def read_alpha_one(run_dir: Path, task: str, key: str) -> TaskDocs:
+    """The verified α = 1 records of ``task``: field ``key`` and TuCo of each doc."""
+    records = read_unit(run_dir, 1.0, task)
+    by_id = doc_scores(records, key, f"{run_dir}: task {task} alpha=1.0")
+    doc_ids = np.array(sorted(by_id), dtype=np.int64)
+    tuco_of = {r["doc_id"]: r.get("tuco") for r in records}
+    values = [tuco_of[d] for d in doc_ids.tolist()]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    return TaskDocs(
+        doc_ids=doc_ids,
+        doc_hashes=tuple(by_id[d][0] for d in doc_ids.tolist()),
+        scores=np.array([by_id[d][1] for d in doc_ids.tolist()], dtype=np.float64),
+        tuco=np.array(values, dtype=np.float64) if values and finite else None,
+    )
+
+
+def most_chosen(alphas: Sequence[float]) -> float | None:
+    """The α chosen most often; ties go to the α closest to 1, then the smaller (as `choose_alpha`)."""
+    if not alphas:
+        return None
+    counts = Counter(float(a) for a in alphas)
+    top = max(counts.values())
+    return min((a for a, c in counts.items() if c == top), key=lambda a: (round(abs(a - 1), 9), a))
+
+
+def mean_stderr(scores: np.ndarray) -> float | None:
+    """lm-eval's standard error of a mean-aggregated metric: sample std (ddof=1) / sqrt(n)."""
+    n = len(scores)
+    return float(np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else None
+
+
+def group_delta_ci(delta: float, member_cis: Sequence[Sequence[float]]) -> list[float]:
+    """A group's Δ_CV interval: the normal approximation from its tasks' bootstrap intervals,
+    Δ ± Z·sqrt(Σ se_t²)/T with se_t = (hi − lo)/(2Z), tasks taken as independent (the page's)."""
+    errors = [(hi - lo) / (2 * Z) for lo, hi in member_cis]
+    half = Z * math.sqrt(sum(e * e for e in errors)) / len(errors)
+    return [delta - half, delta + half]
+
+
+def _task_entry(docs: TaskDocs, metric: str, cv_row: Mapping | None) -> dict:
+    # cv_row None: the base row (no α sweep; its TuCo is not defined)
+    chosen = [float(a) for a in cv_row["alphas_chosen"]] if cv_row else None
+    return {
+        "metric": metric,
+        "n": len(docs.scores),
+        "score": float(docs.scores.mean()),
+        "stderr": mean_stderr(docs.scores),
+        "tuco": None if docs.tuco is None or not cv_row else float(docs.tuco.mean()),
+        "score_cv": float(cv_row["acc_cv"]) if cv_row else None,
+        "delta_cv": float(cv_row["delta_cv"]) if cv_row else None,
+        "ci": [float(x) for x in cv_row["ci95"]] if cv_row else None,
+        "alpha_chosen": most_chosen(chosen) if cv_row else None,
+        "alphas_by_fold": chosen,
+    }
+
+
+def _group_entry(members: Sequence[dict], metric: str | None, cv_group: Mapping | None) -> dict:
+    errors = [m["stderr"] for m in members]
+    tucos = [m["tuco"] for m in members]
+    has_cv = cv_group is not None and all(m["ci"] for m in members)
+    return {
+        "metric": metric,
+        "n": sum(m["n"] for m in members),
+        "n_tasks": len(members),
+        "score": float(np.mean([m["score"] for m in members])),
+        # lm-eval's unweighted_mean_stderr: sqrt(Σ se²) / T
+        "stderr": None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(errors),
+        "tuco": None if None in tucos else float(np.mean(tucos)),
+        "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
+        "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
+        "ci": group_delta_ci(cv_group["delta_cv"], [m["ci"] for m in members]) if has_cv else None,
+        "alpha_chosen": most_chosen([m["alpha_chosen"] for m in members]) if has_cv else None,
+    }
+
+
+def _specs(runs: Sequence[Run]) -> tuple[dict[str, RowSpec], dict[str, dict]]:
+    """Every result row (task, filter) of the runs and every group, from the first run with it."""
+    specs: dict[str, RowSpec] = {}
+    groups: dict[str, dict] = {}
+    for run in runs:
+        for name, row in run.cv["tasks"].items():
+            metric = row_metric(run.cv, row)
+            specs.setdefault(name, RowSpec(row.get("task", name), row.get("key") or metric, metric))
+        for name, group in run.cv["groups"].items():
+            groups.setdefault(name, {"tasks": list(group["tasks"]), "metric": group.get("metric")})
+    return specs, groups
+
+
+def _read_rows(
+    entries: Sequence[Entry], runs: Mapping[str, Run], specs: Mapping[str, RowSpec]
+) -> dict[tuple[str, str], TaskDocs]:
+    """(row label, result row) → its α = 1 docs, for every row that has the result row."""
+    docs = {}
+    for entry in entries:
+        run = runs.get(entry.label)
+        for name, spec in specs.items():
+            present = (
+                name in run.cv["tasks"] if run else unit_is_complete(entry.run_dir, 1.0, spec.task)
+            )
+            if not present:
+                continue
+            try:
+                docs[entry.label, name] = read_alpha_one(entry.run_dir, spec.task, spec.key)
+            except StoreError as err:
+                raise StoreError(f"{entry.label}: {err}") from None
+    return docs
+
+
+def _check_same_docs(name: str, labels: Sequence[str], docs: Sequence[TaskDocs]) -> None:
+    first = dict(zip(docs[0].doc_ids.tolist(), docs[0].doc_hashes, strict=True))
+    for label, other in zip(labels[1:], docs[1:], strict=True):
+        theirs = dict(zip(other.doc_ids.tolist(), other.doc_hashes, strict=True))
+        differing = sorted(d for d in first.keys() | theirs.keys() if first.get(d) != theirs.get(d))
+        if differing:
+            raise TucoError(
+                f"task {name}: {labels[0]} and {label} were scored on different documents (e.g. "
+                f"doc_id {differing[0]}, {len(differing)} in all); sweep both with the same task "
+                "config and --limit to compare them"
+            )
+
+
+def _pair_records(
+    result: PairTests,
+    labels: Sequence[str],
+    name: str,
+    level: str,
+    metric: str | None,
+    alpha: float,
+) -> list[dict]:
+    return [
+        {
+            "a": labels[a],
+            "b": labels[b],
+            "task": name,
+            "level": level,
+            "metric": metric,
+            "n": result.n,
+            "diff": float(result.diff[k]),
+            "ci": [float(result.low[k]), float(result.high[k])],
+            "test": result.test,
+            "p": float(result.p[k]),
+            "p_holm": float(result.p_holm[k]),
+            "significant": bool(result.p_holm[k] < alpha),
+        }
+        for k, (a, b) in enumerate(zip(result.a.tolist(), result.b.tolist(), strict=True))
+    ]
+
+
+def _row_record(entry: Entry) -> dict[str, Any]:
+    return {
+        "label": entry.label,
+        "source": entry.source,
+        "step": entry.step,
+        "kind": entry.kind,
+        "run_dir": str(entry.run_dir),
+        "tasks": {},
+        "groups": {},
+    }
+
+
+def build_board(entries: Sequence[Entry], runs: Sequence[Run]) -> dict:
+    """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
+    are the checkpoint rows with their cached CV, in the same order."""
+    by_label = {run.label: run for run in runs}
+    specs, groups = _specs(runs)
+    docs = _read_rows(entries, by_label, specs)
+    cfg = runs[0].cv["config"]
+    seed, n_boot = int(cfg.get("seed", 0)), int(cfg.get("n_boot") or 2000)
+    alpha = float(cfg.get("significance_level", SIGNIFICANCE_LEVEL))
+    rows = []
+    for entry in entries:
+        row, run = _row_record(entry), by_label.get(entry.label)
+        for name, spec in specs.items():
+            if (entry.label, name) in docs:
+                cv_row = run.cv["tasks"][name] if run else None
+                row["tasks"][name] = _task_entry(docs[entry.label, name], spec.metric, cv_row)
+        for name, group in groups.items():
+            members = [row["tasks"].get(t) for t in group["tasks"]]
+            if all(members):
+                cv_group = run.cv["groups"].get(name) if run else None
+                row["groups"][name] = _group_entry(members, group["metric"], cv_group)
+        rows.append(row)
+    pairs = []
+    for name, spec in specs.items():
+        labels = [e.label for e in entries if (e.label, name) in docs]
+        if len(labels) > 1:
+            _check_same_docs(name, labels, [docs[label, name] for label in labels])
+            scores = np.stack([docs[label, name].scores for label in labels])
+            result = task_pairs(scores, n_boot, seed, LEVEL)
+            pairs += _pair_records(result, labels, name, "task", spec.metric, alpha)
+    for name, group in groups.items():
+        labels = [e.label for e in entries if all((e.label, t) in docs for t in group["tasks"])]
+        if len(labels) > 1:
+            members = [np.stack([docs[lb, t].scores for lb in labels]) for t in group["tasks"]]
+            result = group_pairs(members, n_boot, seed, LEVEL)
+            pairs += _pair_records(result, labels, name, "group", group["metric"], alpha)
+    metrics = {spec.metric for spec in specs.values()}
+    return {
+        "format": BOARD_FORMAT,
+        "metric": metrics.pop() if len(metrics) == 1 else None,
+        "objective": cfg["objective"],
+        "level": LEVEL,
+        "significance_level": alpha,
+        "seed": seed,
+        "n_boot": n_boot,
+        "rows": rows,
+        "pairs": pairs,
+    }

@@ -1,0 +1,165 @@
+"""The rows a report compares: each checkpoint's RUN_DIR and the base's, in training order.
+
+`report` takes RUN_DIRs and ROOTs in any mix. A ROOT is a folder with `checkpoints.json` (written
+by a multi-checkpoint sweep: the base's RUN_DIR and one per checkpoint, in training order) or any
+folder whose sub-folders are RUN_DIRs (older sweeps side by side). A RUN_DIR whose run.json says
+`"kind": "base"` is the base model alone: its row has a score but no α sweep. Rows come base
+first, then the checkpoints in checkpoints.json's order when they all come from one, else by
+step when every one has a step, else by label (docs/cv.md, "Checkpoints: the rows of a report").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.store.units import RUN_INFO, StoreError, read_run_info
+from tuco_eval.util.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
+from tuco_eval.util.checkpoint_labels import first_step
+from tuco_eval.util.errors import TucoError
+
+BASE = "base"
+CHECKPOINT = "checkpoint"
+
+@dataclass(frozen=True)
+class Entry:
+    """One row of the report: a checkpoint's RUN_DIR, or the base's (``kind`` "base")."""
+
+    label: str
+    source: str | None  # what was evaluated: a folder, a Hub id (with @revision), an adapter
+    step: int | None  # training step, when known
+    kind: str  # "checkpoint" or "base"
+    run_dir: Path
+    series: Path | None = None  # the checkpoints.json it is listed in
+
+
+def _model_arg(model_args: Any, key: str) -> str | None:
+    for part in str(model_args or "").split(","):
+        name, _, value = part.partition("=")
+        if name.strip() == key and value.strip():
+            return value.strip()
+    return None
+
+
+def _entry(run_dir: Path, listed: Mapping | None = None, series: Path | None = None) -> Entry:
+    """The row of one RUN_DIR: checkpoints.json's record first, then run.json's, then the folder."""
+    info = read_run_info(run_dir)
+    record = {**(info.get("checkpoint") or {}), **(listed or {})}
+    kind = BASE if BASE in (info.get("kind"), record.get("kind")) else CHECKPOINT
+    label = str(record.get("label") or info.get("label") or run_dir.name)
+    source = record.get("source") or _model_arg(info.get("model_args"), "pretrained")
+    revision = record.get("revision") or _model_arg(info.get("model_args"), "revision")
+    if source and revision and "@" not in str(source):
+        source = f"{source}@{revision}"
+    step = record.get("step")
+    if kind == BASE:
+        step = None
+    elif not isinstance(step, int) or isinstance(step, bool):
+        step = first_step(label, source, revision)
+    return Entry(label, str(source) if source else None, step, kind, run_dir, series)
+
+
+def _read_series(root: Path) -> dict:
+    path = root / CHECKPOINTS_FILE
+    try:
+        series = json.loads(path.read_bytes())
+    except (OSError, ValueError) as err:
+        raise TucoError(f"{path} is unreadable ({err}); rerun the sweep that writes it") from None
+    if not isinstance(series, dict) or not isinstance(series.get("checkpoints"), list):
+        raise TucoError(f"{path} has no 'checkpoints' list; rerun the sweep that writes it")
+    return series
+
+
+def _listed(root: Path, record: Any, what: str) -> tuple[Path, dict]:
+    if not isinstance(record, dict) or not isinstance(record.get("run_dir"), str):
+        raise TucoError(f"{root / CHECKPOINTS_FILE}: {what} has no 'run_dir'; rerun the sweep")
+    run_dir = root / record["run_dir"]
+    if not (run_dir / RUN_INFO).is_file():
+        raise TucoError(
+            f"{root / CHECKPOINTS_FILE} lists {what} {record.get('label', record['run_dir'])!r} "
+            f"but {run_dir} has no results yet; finish the sweep (it resumes) or report its RUN_DIRs"
+        )
+    return run_dir, record
+
+
+def _root_entries(root: Path) -> list[Entry]:
+    if (root / CHECKPOINTS_FILE).is_file():
+        series = _read_series(root)
+        base = series.get("base")
+        listed = [_listed(root, base, "the base")] if base else []
+        listed = [(run_dir, {**record, "kind": BASE}) for run_dir, record in listed]
+        listed += [_listed(root, c, "checkpoint") for c in series["checkpoints"]]
+        return [_entry(run_dir, record, root) for run_dir, record in listed]
+    run_dirs = sorted(d for d in root.iterdir() if (d / RUN_INFO).is_file())
+    if not run_dirs:
+        raise TucoError(
+            f"{root} is neither a RUN_DIR (no {RUN_INFO}) nor a ROOT (no {CHECKPOINTS_FILE}, no "
+            "sub-folder with a run.json); give the --output of `tuco-eval sweep`"
+        )
+    return [_entry(d) for d in run_dirs]
+
+
+def _natural(label: str) -> list[Any]:
+    # "step-2" before "step-10": numbers compare as numbers
+    return [
+        (0, int(p), "") if p.isdigit() else (1, 0, p.casefold()) for p in re.split(r"(\d+)", label)
+    ]
+
+
+def training_order(entries: Sequence[Entry]) -> list[Entry]:
+    """Base rows first (as given), then the checkpoints in their checkpoints.json order when they
+    all come from one, else by step when every one has a step, else by label (numbers by value)."""
+    bases = [e for e in entries if e.kind == BASE]
+    checkpoints = [e for e in entries if e.kind != BASE]
+    one_series = len({e.series for e in checkpoints}) == 1 and checkpoints[0].series is not None
+    if one_series:  # the sweep wrote them in training order
+        return bases + checkpoints
+    if all(e.step is not None for e in checkpoints):
+        return bases + sorted(checkpoints, key=lambda e: e.step)  # stable for equal steps
+    return bases + sorted(checkpoints, key=lambda e: _natural(e.label))
+
+
+def _unique_labels(entries: Sequence[Entry]) -> list[Entry]:
+    # a repeated label gets its folder's name, then the parent's too (ROOT/base beside ROOT2/base)
+    seen: set[str] = set()
+    out = []
+    for e in entries:
+        label = e.label
+        for candidate in (
+            label,
+            f"{label} [{e.run_dir.name}]",
+            f"{label} [{e.run_dir.parent.name}/{e.run_dir.name}]",
+        ):
+            label = candidate
+            if candidate not in seen:
+                break
+        else:
+            label = f"{e.label} [{e.run_dir}]"
+        seen.add(label)
+        out.append(replace(e, label=label))
+    return out
+
+
+def resolve_rows(paths: Sequence[Path | str]) -> list[Entry]:
+    """The rows of `report`'s arguments (RUN_DIRs and ROOTs), each RUN_DIR once, labels unique,
+    in training order; a path that is neither is refused in one line."""
+    entries: list[Entry] = []
+    seen: set[Path] = set()
+    for path in map(Path, paths):
+        if not path.is_dir():
+            raise StoreError(f"RUN_DIR {path} does not exist; run `tuco-eval sweep` first")
+        found = [_entry(path)] if (path / RUN_INFO).is_file() else _root_entries(path)
+        for entry in found:
+            if entry.run_dir.resolve() not in seen:
+                seen.add(entry.run_dir.resolve())
+                entries.append(entry)
+    if not any(e.kind != BASE for e in entries):
+        raise TucoError(
+            f"{', '.join(map(str, paths))} holds only the base model's RUN_DIR; give the "
+            "checkpoints' RUN_DIRs (or their ROOT) too"
+        )
+    return training_order(_unique_labels(entries))

@@ -1,0 +1,107 @@
+"""The runs a report compares: each RUN_DIR with its cached CV result, and the leaderboard.
+
+The paper's Table 3: a row per checkpoint, a column per group (or task), Δ_CV in points with the
+share of tasks whose gain is significant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuco_eval.analysis.cv import CV_FILE, cross_validate, load_cached, row_metric, shared_metric
+from tuco_eval.store.units import read_run_info, store_fingerprint
+from tuco_eval.util.errors import TucoError
+
+# the paper's Table 3 columns, in its order
+KNOWN_GROUPS = {
+    "tuco_mmlu_humanities": "Humanities",
+    "tuco_mmlu_stem": "STEM",
+    "tuco_mmlu_social_sciences": "Social Sciences",
+    "tuco_mmlu_other": "Other",
+    "tuco_behavior_morality": "Morality",
+    "tuco_behavior_political": "Political",
+    "tuco_behavior_religion": "Religious",
+    "tuco_behavior_personality": "Personality",
+    "tuco_behavior_desires": "Desires",
+}
+CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
+
+
+@dataclass(frozen=True)
+class Run:
+    """One RUN_DIR with its cross-validation result; ``label`` names the checkpoint in tables."""
+
+    label: str
+    run_dir: Path
+    cv: Mapping
+
+    @property
+    def columns(self) -> dict[str, dict]:
+        """Leaderboard cells: the run's groups, or its tasks when it has no groups."""
+        if self.cv["groups"]:
+            return dict(self.cv["groups"])
+        return {
+            task: {
+                "delta_cv": r["delta_cv"],
+                "share_significant": float(r["significant"]),
+                "n_tasks": 1,
+                "ci95": r["ci95"],
+                "significant": r["significant"],
+            }
+            for task, r in self.cv["tasks"].items()
+        }
+
+
+def load_cv(run_dir: Path) -> dict:
+    """RUN_DIR/cv.json, recomputed (same settings) when missing, unreadable or older than the store."""
+    read_run_info(run_dir)  # a clear error for a wrong path, before anything else
+    return load_cached(
+        run_dir / CV_FILE, store_fingerprint(run_dir), lambda **settings: cross_validate(run_dir, **settings)
+    )
+
+
+def load_runs(run_dirs: Sequence[Path], labels: Sequence[str] | None = None) -> list[Run]:
+    """Runs with unique labels: ``labels`` when given, else each cv label with the folder name
+    appended to a repeated one."""
+    runs: list[Run] = []
+    for i, run_dir in enumerate(map(Path, run_dirs)):
+        result = load_cv(run_dir)
+        label = labels[i] if labels else result["config"].get("label") or run_dir.name
+        if any(r.label == label for r in runs):
+            label = f"{label} [{run_dir.name}]"
+        runs.append(Run(label=label, run_dir=run_dir, cv=result))
+    objectives = {r.cv["config"]["objective"] for r in runs}
+    if len(objectives) > 1:
+        raise TucoError(
+            f"the runs were cross-validated with different objectives {sorted(objectives)}; rerun `tuco-eval cv` with one"
+        )
+    check_row_metrics(runs)
+    return runs
+
+
+def check_row_metrics(runs: Sequence[Run]) -> None:
+    """A task or group present in several runs must have the same metric in each."""
+    seen: dict[str, tuple[str, str]] = {}
+    for run in runs:
+        for name, row in [*run.cv["tasks"].items(), *run.cv["groups"].items()]:
+            metric = row_metric(run.cv, row)
+            label, first = seen.setdefault(name, (run.label, metric))
+            if first != metric:
+                raise TucoError(
+                    f"{name} was cross-validated with {first} in {label} but with {metric} in "
+                    f"{run.label}; rerun `tuco-eval cv` on them with one --metric"
+                )
+
+
+def runs_metric(runs: Sequence[Run]) -> str | None:
+    """The one metric every run was cross-validated on, or None when they differ."""
+    metrics = {shared_metric(run.cv) for run in runs}
+    return metrics.pop() if len(metrics) == 1 else None
+
+
+def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
+    """The paper's groups in its order, then other groups / tasks alphabetically."""
+    present = {name for run in runs for name in run.columns}
+    return [g for g in KNOWN_GROUPS if g in present] + sorted(present - KNOWN_GROUPS.keys())

@@ -1,0 +1,173 @@
+"""Which way of scaling fine-tuning wins? The three modes compared per task, with the same folds.
+
+For each mode and task, α is cross-validated exactly as in `tuco_eval.analysis.cv` (same K folds of the
+same docs, same seed), giving each doc its out-of-sample score cv_m(d). Two modes are compared
+by the per-doc difference δ(d) = cv_a(d) − cv_b(d): its mean, a paired bootstrap 95 % CI and a
+paired sign-flip p-value (the tests of docs/cv.md). See docs/modes.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from tuco_eval.analysis.cv import (
+    CV_FORMAT,
+    SIGNIFICANCE_LEVEL,
+    CVError,
+    cross_validate,
+    objective_sign,
+    out_of_fold,
+    paired_bootstrap_ci,
+    run_rows,
+    sign_flip_p_value,
+)
+from tuco_eval.store.modes import mode_roots
+from tuco_eval.store.units import (
+    ScoreMatrix,
+    atomic_write_json,
+    read_run_info,
+    score_matrix,
+    store_fingerprint,
+)
+
+MODES_FILE = "modes.json"
+
+
+def compare_pair(
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000, objective: str = "max"
+) -> dict:
+    """Mean of the per-doc difference a − b, its paired bootstrap CI, sign-flip p and the winner."""
+    diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+    p_value = sign_flip_p_value(diff, n_boot, seed)
+    low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    better = objective_sign(objective) * float(diff.mean())
+    return {
+        "diff": float(diff.mean()),
+        "ci95": [low, high],
+        "p_value": p_value,
+        "significant": bool(p_value < SIGNIFICANCE_LEVEL and better != 0),
+        "better": None if better == 0 else ("first" if better > 0 else "second"),
+    }
+
+
+def compare_modes_scores(
+    matrices: Mapping[str, ScoreMatrix],
+    folds: int = 5,
+    seed: int = 0,
+    objective: str = "max",
+    n_boot: int = 2000,
+) -> dict:
+    """Per-mode CV summary and every pair of modes compared, for one task (pure, seeded)."""
+    modes = list(matrices)
+    docs = matrices[modes[0]].doc_ids
+    for mode in modes[1:]:
+        if not np.array_equal(matrices[mode].doc_ids, docs):
+            raise CVError(
+                f"modes {modes[0]} and {mode} cover different docs; rerun the sweep of one of them "
+                "with the same tasks and --limit"
+            )
+    per_doc = {}
+    summary = {}
+    for mode, matrix in matrices.items():
+        if len(docs) < folds:
+            raise CVError(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
+        per_doc[mode] = out_of_fold(matrix.scores, matrix.alphas, folds, seed, objective)[1]
+        one = int(np.argmin(np.abs(matrix.alphas - 1.0)))
+        summary[mode] = {
+            "acc_alpha1": float(matrix.scores[one].mean()),
+            "acc_cv": float(per_doc[mode].mean()),
+            "delta_cv": float(per_doc[mode].mean() - matrix.scores[one].mean()),
+            "acc_by_alpha": {
+                repr(float(a)): float(m)
+                for a, m in zip(matrix.alphas, matrix.scores.mean(axis=1), strict=True)
+            },
+        }
+    pairs = {
+        f"{a} - {b}": compare_pair(per_doc[a], per_doc[b], seed, n_boot, objective)
+        for a, b in combinations(modes, 2)
+    }
+    best = max(modes, key=lambda m: objective_sign(objective) * summary[m]["acc_cv"])
+    return {"n": int(len(docs)), "modes": summary, "pairs": pairs, "best": best}
+
+
+def modes_fingerprint(roots: Mapping[str, Path]) -> str:
+    """One fingerprint over every mode's store: modes.json is stale when any of them changed."""
+    digest = hashlib.sha256()
+    for mode, root in roots.items():
+        digest.update(f"{mode}\0{store_fingerprint(root)}\0".encode())
+    return digest.hexdigest()
+
+
+def cross_validate_modes(
+    run_dir: str | Path,
+    folds: int = 5,
+    objective: str = "max",
+    seed: int = 0,
+    metric: str | None = None,
+    n_boot: int = 2000,
+    filter: str | None = None,
+) -> dict:
+    """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json.
+
+    Rows are (task, filter) as in `cross_validate`; ``filter`` picks one of a task's filters."""
+    run_dir = Path(run_dir)
+    roots = mode_roots(run_dir)
+    if not roots:
+        raise CVError(
+            f"RUN_DIR {run_dir} has no complete results in any mode; run `tuco-eval sweep` first"
+        )
+    per_mode = {
+        mode: cross_validate(
+            root,
+            folds=folds,
+            objective=objective,
+            seed=seed,
+            metric=metric,
+            n_boot=n_boot,
+            filter=filter,
+        )
+        for mode, root in roots.items()
+    }
+    infos = {mode: read_run_info(root) for mode, root in roots.items()}
+    rows = {
+        mode: {r.name: r for r in run_rows(root, infos[mode], metric, filter)}
+        for mode, root in roots.items()
+    }
+    names = sorted(set.intersection(*(set(r["tasks"]) for r in per_mode.values())))
+    comparison = {}
+    for name in names:
+        matrices = {
+            mode: score_matrix(
+                root,
+                rows[mode][name].task,
+                rows[mode][name].key,
+                alphas=infos[mode].get("alphas") or None,
+            )
+            for mode, root in roots.items()
+        }
+        comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
+        comparison[name]["metric"] = next(iter(rows.values()))[name].metric
+    result = {
+        "config": {
+            "folds": folds,
+            "objective": objective,
+            "seed": seed,
+            "metric": metric,  # None: each task's primary metric
+            "n_boot": n_boot,
+            "filter": filter,
+            "format": CV_FORMAT,
+            "significance_level": SIGNIFICANCE_LEVEL,
+            "modes": list(roots),
+            "label": read_run_info(run_dir).get("label") or run_dir.name,
+            "fingerprint": modes_fingerprint(roots),
+        },
+        "tasks": comparison,
+        "per_mode": per_mode,
+    }
+    atomic_write_json(run_dir / MODES_FILE, result)
+    return result

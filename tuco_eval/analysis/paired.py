@@ -1,0 +1,150 @@
+"""Paired comparisons of checkpoints scored on the same documents (see docs/cv.md).
+
+For every pair of rows (a, b), a before b: the score difference score_b − score_a, a paired
+bootstrap interval of it, and a paired test of "no difference" — the exact McNemar test for 0/1
+metrics, the sign-flip permutation test otherwise — then Holm's correction over the pairs of one
+task. A group (the unweighted mean of its tasks' scores) gets the same statistic consistently:
+the mean of its tasks' differences, a sign-flip test on per-doc differences weighted 1/(T·n_t),
+and a bootstrap stratified by task. Pure numpy/scipy, all pairs of a task in one array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from tuco_eval.analysis.cv import resample_batch, sign_flip_p_value
+
+MCNEMAR = "mcnemar"  # exact, two-sided: binomial test of the discordant docs at 1/2
+SIGN_FLIP = "sign-flip"  # paired permutation test of the mean difference
+
+
+@dataclass(frozen=True)
+class PairTests:
+    """The pairs of one task or group: ``a[k]``, ``b[k]`` index the rows, a < b."""
+
+    a: np.ndarray  # [P] int
+    b: np.ndarray  # [P] int
+    n: int  # docs compared (a group: all its tasks' docs)
+    diff: np.ndarray  # [P] score_b − score_a
+    low: np.ndarray  # [P] bootstrap interval of diff
+    high: np.ndarray  # [P]
+    p: np.ndarray  # [P]
+    p_holm: np.ndarray  # [P] Holm-adjusted over these pairs
+    test: str  # MCNEMAR or SIGN_FLIP
+
+
+def pair_indices(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of every pair of rows, a < b, in row order: (0, 1), (0, 2), ..., (1, 2), ..."""
+    a, b = np.triu_indices(n_rows, k=1)
+    return a.astype(np.int64), b.astype(np.int64)
+
+
+def is_binary(scores: np.ndarray) -> bool:
+    """Whether every score is 0 or 1 (accuracy, exact match): McNemar's test applies."""
+    return bool(np.isin(scores, (0.0, 1.0)).all())
+
+
+def mcnemar_p(n01: np.ndarray, n10: np.ndarray) -> np.ndarray:
+    """Exact two-sided McNemar p of the discordant counts (wrong→right, right→wrong).
+
+    `scipy.stats.binomtest(n01, n01 + n10, 0.5).pvalue`, vectorised: at p = 1/2 the binomial is
+    symmetric, so the two-sided p is min(1, 2·P(X ≤ min(n01, n10))); no discordant doc: p = 1."""
+    n01, n10 = np.asarray(n01, dtype=np.int64), np.asarray(n10, dtype=np.int64)
+    tail = stats.binom.cdf(np.minimum(n01, n10), n01 + n10, 0.5)
+    return np.where(n01 + n10 == 0, 1.0, np.minimum(1.0, 2.0 * tail))
+
+
+def holm(p: np.ndarray) -> np.ndarray:
+    """Holm's step-down adjusted p-values: the k-th smallest of m gets max over j ≤ k of
+    min(1, (m − j + 1)·p_(j)); reject where the adjusted p is below the level."""
+    p = np.asarray(p, dtype=np.float64)
+    order = np.argsort(p, kind="stable")
+    m = len(p)
+    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
+    adjusted = np.empty(m)
+    adjusted[order] = np.maximum.accumulate(scaled)
+    return adjusted
+
+
+def pairs_bootstrap_ci(
+    members: Sequence[np.ndarray],
+    a: np.ndarray,
+    b: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap interval of every pair's score difference, per pair (a[k], b[k]).
+
+    ``members[t]`` is task t's (rows × docs) scores; a row's score is the unweighted mean over
+    tasks of its mean over docs (one task: its mean). `scipy.stats.bootstrap` with one sample
+    per task resamples the docs within each task (stratified), the same docs for every row, so
+    each pair's interval is the paired bootstrap of its per-doc differences (`cv.paired_bootstrap_ci`
+    on them, for one task and few enough docs to resample in one batch, gives the same interval).
+    """
+    members = [np.asarray(m, dtype=np.float64) for m in members]
+
+    def pair_differences(*samples: np.ndarray, axis: int) -> np.ndarray:
+        rows = sum(s.mean(axis=axis) for s in samples) / len(samples)  # (rows × resamples)
+        return rows[b] - rows[a]
+
+    point = pair_differences(*members, axis=-1)
+    constant = np.all([np.ptp(m[b] - m[a], axis=-1) == 0 for m in members], axis=0)
+    if np.all(constant):  # every resample gives the point value
+        return point.copy(), point.copy()
+    result = stats.bootstrap(
+        tuple(members),
+        pair_differences,
+        n_resamples=n_boot,
+        batch=resample_batch(sum(m.size for m in members)),
+        vectorized=True,
+        axis=-1,
+        confidence_level=level,
+        method="percentile",
+        rng=np.random.default_rng([seed, 1]),  # cv's bootstrap stream
+    )
+    interval = result.confidence_interval
+    return np.where(constant, point, interval.low), np.where(constant, point, interval.high)
+
+
+def task_pairs(
+    scores: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> PairTests:
+    """All pairs of rows of one task: ``scores[r, d]`` is row r's score on doc d (same docs)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    a, b = pair_indices(scores.shape[0])
+    if is_binary(scores):
+        # discordant counts of every ordered pair of rows at once: (1 − S) S^T counts 0 → 1
+        n01 = ((1.0 - scores) @ scores.T).round()
+        p, test = mcnemar_p(n01[a, b], n01[b, a]), MCNEMAR
+    else:
+        p, test = sign_flip_p_value(scores[b] - scores[a], n_boot, seed), SIGN_FLIP
+    low, high = pairs_bootstrap_ci([scores], a, b, n_boot, seed, level)
+    diff = scores.mean(axis=1)[b] - scores.mean(axis=1)[a]
+    return PairTests(a, b, scores.shape[1], diff, low, high, p, holm(p), test)
+
+
+def group_weights(sizes: Sequence[int]) -> np.ndarray:
+    """Per-doc weight N / (T · n_t) of each doc of task t, so that the mean of the weighted
+    differences is the unweighted mean over the T tasks of their mean differences."""
+    sizes = np.asarray(sizes, dtype=np.float64)
+    return np.repeat(sizes.sum() / (len(sizes) * sizes), sizes.astype(np.int64))
+
+
+def group_pairs(
+    members: Sequence[np.ndarray], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> PairTests:
+    """All pairs of rows of a group whose score is the unweighted mean of its tasks' scores:
+    ``members[t]`` is task t's (rows × docs) scores, the same rows in each."""
+    members = [np.asarray(m, dtype=np.float64) for m in members]
+    a, b = pair_indices(members[0].shape[0])
+    sizes = [m.shape[1] for m in members]
+    weighted = np.concatenate([m[b] - m[a] for m in members], axis=1) * group_weights(sizes)
+    p = sign_flip_p_value(weighted, n_boot, seed)  # its mean is the group's difference
+    low, high = pairs_bootstrap_ci(members, a, b, n_boot, seed, level)
+    rows = np.mean([m.mean(axis=1) for m in members], axis=0)
+    return PairTests(a, b, sum(sizes), rows[b] - rows[a], low, high, p, holm(p), SIGN_FLIP)

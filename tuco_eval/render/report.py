@@ -1,0 +1,196 @@
+"""Leaderboard tables, leaderboard.json, paired tests and plots for RUN_DIRs and ROOTs (one
+fine-tuned checkpoint per RUN_DIR, and the base model alone where a ROOT has it)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from tuco_eval.analysis import flips
+from tuco_eval.analysis.checkpoint_board import build_board
+from tuco_eval.analysis.checkpoint_rows import BASE, resolve_rows
+from tuco_eval.analysis.cv import row_metric
+from tuco_eval.analysis.leaderboard import (
+    KNOWN_GROUPS,
+    Run,
+    leaderboard_columns,
+    load_runs,
+    runs_metric,
+)
+from tuco_eval.render import plots
+from tuco_eval.render.html_report import Lead, write_report_page
+from tuco_eval.render.modes import write_mode_reports
+from tuco_eval.render.report_tables import flips_csv, write_board, write_tables
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.jsonl import atomic_write_text, file_stems
+
+
+def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
+    mixed = runs_metric(runs) is None  # each panel then names its metric
+
+    def title(task: str) -> str:
+        run = next(r for r in runs if task in r.cv["tasks"])
+        return f"{task} ({row_metric(run.cv, run.cv['tasks'][task])})" if mixed else task
+
+    return [
+        (
+            title(task),
+            [
+                plots.curve_from(run.label, run.cv["tasks"][task])
+                for run in runs
+                if task in run.cv["tasks"]
+            ],
+        )
+        for task in tasks
+    ]
+
+
+def _figure_sets(runs: Sequence[Run]) -> list[tuple[str, str, list[str]]]:
+    """(file name part, title, tasks) per figure: a figure per group, else tasks in chunks."""
+    groups: dict[str, list[str]] = {}
+    for run in runs:
+        for group, g in run.cv["groups"].items():
+            groups.setdefault(group, []).extend(
+                t for t in g["tasks"] if t not in groups.get(group, [])
+            )
+    if not groups:
+        groups = {"tasks": sorted({t for run in runs for t in run.cv["tasks"]})}
+    sets = []
+    names = leaderboard_columns(runs) if runs[0].cv["groups"] else list(groups)
+    stems = file_stems(names)
+    for group in names:
+        members = groups.get(group, [])
+        chunks = [
+            members[i : i + plots.MAX_PANELS] for i in range(0, len(members), plots.MAX_PANELS)
+        ]
+        for i, chunk in enumerate(chunks):
+            part = f" ({i + 1}/{len(chunks)})" if len(chunks) > 1 else ""
+            suffix = f"_{i + 1}" if len(chunks) > 1 else ""
+            sets.append(
+                (f"{stems[group]}{suffix}", f"{KNOWN_GROUPS.get(group, group)}{part}", chunk)
+            )
+    return sets
+
+
+def write_plots(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+    """accuracy_vs_alpha_*.{png,svg} per group (or task chunk) and heatmap_<label>.{png,svg} per run."""
+    metric = runs_metric(runs) or "score"  # tasks of different metrics: panels name theirs
+    files: list[Path] = []
+    if any(run.cv["groups"] for run in runs):
+        group_names = leaderboard_columns([r for r in runs if r.cv["groups"]])
+        panels = [
+            (
+                KNOWN_GROUPS.get(g, g),
+                [
+                    plots.curve_from(r.label, _group_curve(r, g))
+                    for r in runs
+                    if g in r.cv["groups"]
+                ],
+            )
+            for g in group_names
+        ]
+        title = f"{plots.metric_name(metric)} versus α, mean over each group's tasks"
+        files += plots.accuracy_vs_alpha(
+            panels, title, metric, out_dir / "accuracy_vs_alpha_groups"
+        )
+    for name, title, tasks in _figure_sets(runs):
+        files += plots.accuracy_vs_alpha(
+            _panels(runs, tasks),
+            f"{title}: {plots.metric_name(metric)} versus α",
+            metric,
+            out_dir / f"accuracy_vs_alpha_{name}",
+        )
+    stems = file_stems(run.label for run in runs)  # labels may hold dots, slashes, case twins
+    for run in runs:
+        files += plots.heat_map(
+            run.label, run.cv["tasks"], metric, out_dir / f"heatmap_{stems[run.label]}"
+        )
+    return files
+
+
+def _group_curve(run: Run, group: str) -> dict:
+    # mean over member tasks at each alpha, like the group's Δ_CV
+    members = [run.cv["tasks"][t]["acc_by_alpha"] for t in run.cv["groups"][group]["tasks"]]
+    alphas = sorted(set.intersection(*(set(m) for m in members)), key=float)
+    means = {a: sum(m[a] for m in members) / len(members) for a in alphas}
+    return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
+
+
+def write_series(board: Mapping, out_dir: Path) -> list[Path]:
+    """checkpoint_series.{png,svg}: score, cross-validated score and mean TuCo against training
+    step, one line per group (else task); only where at least two checkpoints have a step."""
+    rows = [r for r in board["rows"] if r["kind"] != BASE and r["step"] is not None]
+    if len(rows) < 2:
+        return []
+    level = "groups" if any(r["groups"] for r in board["rows"]) else "tasks"
+    names = list(dict.fromkeys(name for r in rows for name in r[level]))
+    base = next((r for r in board["rows"] if r["kind"] == BASE), None)
+
+    def values(name: str, key: str) -> np.ndarray:
+        cells = [r[level].get(name, {}).get(key) for r in rows]
+        return np.array([np.nan if v is None else v for v in cells], dtype=np.float64)
+
+    series = [
+        plots.Series(
+            name=KNOWN_GROUPS.get(name, name),
+            steps=np.array([r["step"] for r in rows], dtype=np.float64),
+            score=values(name, "score"),
+            score_cv=values(name, "score_cv"),
+            tuco=values(name, "tuco"),
+            base=(base[level].get(name) or {}).get("score") if base else None,
+        )
+        for name in names
+    ]
+    metric = board["metric"] or "score"
+    title = f"Checkpoints by training step, {'per group' if level == 'groups' else 'per task'}"
+    return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
+
+
+def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) -> list[Path]:
+    """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
+    tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs and ROOTs
+    in any mix (tuco_eval.analysis.checkpoint_rows); `lead` is a section index.html opens on (see
+    html_report.Lead)."""
+    if not run_dirs:
+        raise TucoError("give at least one RUN_DIR or ROOT")
+    entries = resolve_rows(run_dirs)
+    checkpoints = [e for e in entries if e.kind != BASE]
+    runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
+    board = build_board(entries, runs)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stems = file_stems(run.label for run in runs)
+    files = (
+        write_tables(runs, out_dir)
+        + write_board(board, out_dir)
+        + write_plots(runs, out_dir)
+        + write_series(board, out_dir)
+        # RUN_DIRs swept in several modes
+        + write_mode_reports([(r.run_dir, stems[r.label]) for r in runs], out_dir)
+    )
+    flips_by_run = run_flips(runs)
+    files.append(
+        atomic_write_text(
+            out_dir / "flips.csv",
+            flips_csv({label: found for label, (_, found) in flips_by_run.items()}),
+        )
+    )
+    return [*files, write_report_page(runs, out_dir, files, flips_by_run, board, lead)]
+
+
+def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], list[flips.Flip]]]:
+    """Per run: {task: the α's compared with α = 1} and the docs that flip, on the cv metric."""
+    out = {}
+    for run in runs:
+        cfg, alphas_of, found = run.cv["config"], {}, []
+        for name, result in run.cv["tasks"].items():
+            grid = [float(a) for a in result["acc_by_alpha"]]
+            task, key = result.get("task", name), result.get("key") or row_metric(run.cv, result)
+            alphas_of[name], task_found = flips.task_flips(
+                run.run_dir, task, key, cfg["objective"], alphas=grid, row=name
+            )
+            found += task_found
+        out[run.label] = (alphas_of, found)
+    return out

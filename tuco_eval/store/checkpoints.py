@@ -1,0 +1,236 @@
+"""A checkpoint series on disk: what `--finetuned` names, and ROOT/checkpoints.json (no torch).
+
+`resolve_checkpoints` turns the user's list (folders, globs ordered by step, Hub ids with
+`@revision`) into `Checkpoint`s with labels; `plan_series` / `record_series` merge them into
+ROOT/checkpoints.json (under a lock, atomically: several jobs may write one ROOT) and give each
+its folder. The format is in docs/checkpoints.md:
+
+    {"format": 1,
+     "base": {"label": "base", "source": PT, "revision": null, "run_dir": "base"},
+     "checkpoints": [{"label", "source", "revision", "step", "kind": "adapter"|"model", "run_dir"}]}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import glob
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.util.checkpoint_labels import (
+    BASE_LABEL,
+    SERIES_FILE,
+    auto_label,
+    check_labels,
+    disambiguate,
+    folder_names,
+    natural_key,
+    split_revision,
+    step_of,
+    training_order,
+)
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.jsonl import atomic_write_text
+
+FORMAT = 1
+KINDS = ("adapter", "model")
+_GLOB_CHARS = set("*?[")
+
+
+@dataclasses.dataclass(frozen=True)
+class Checkpoint:
+    """One fine-tuned checkpoint of a series, as checkpoints.json records it."""
+
+    label: str
+    source: str  # a local folder or a Hub id, as given
+    revision: str | None
+    step: int | None
+    kind: str  # "adapter" (a PEFT adapter over the base) or "model" (full weights)
+    run_dir: str = ""  # its RUN_DIR, relative to ROOT; set by plan_series
+
+    def record(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def info(self) -> dict[str, Any]:
+        """What its run.json carries under "checkpoint"."""
+        return {k: v for k, v in self.record().items() if k != "run_dir"}
+
+
+def expand(specs: Sequence[str]) -> list[tuple[str, str | None]]:
+    """(source, revision) per checkpoint: globs expanded to their folders (by step, else in
+    natural order), `name@rev` split unless a local path of that very name exists."""
+    found: list[tuple[str, str | None]] = []
+    for spec in (s.strip() for s in specs):
+        if not spec:
+            continue
+        if _GLOB_CHARS & set(spec) and not os.path.exists(spec):
+            matches = sorted((m for m in glob.glob(spec) if os.path.isdir(m)), key=natural_key)
+            if not matches:
+                raise TucoError(f"--finetuned pattern '{spec}' matches no folder; check the path")
+            found += [(m, None) for m in training_order(matches, [step_of(m, None) for m in matches])]
+        elif os.path.exists(spec):
+            found.append((spec, None))
+        else:
+            found.append(split_revision(spec))
+    if not found:
+        raise TucoError("--finetuned names no checkpoint")
+    return found
+
+
+def kind_of(source: str, revision: str | None = None) -> str:
+    """"adapter" for a PEFT adapter (adapter_config.json), "model" for full weights (config.json)."""
+    folder = Path(source)
+    if folder.is_dir():
+        if (folder / "adapter_config.json").is_file():
+            return "adapter"
+        if (folder / "config.json").is_file():
+            return "model"
+        raise TucoError(
+            f"{source} is neither a model folder (config.json) nor a PEFT adapter folder "
+            "(adapter_config.json)"
+        )
+    if folder.exists():
+        raise TucoError(f"{source} is a file; --finetuned takes model or adapter folders, or Hub ids")
+    return "adapter" if _hub_has_adapter_config(source, revision) else "model"
+
+
+def _hub_has_adapter_config(repo: str, revision: str | None) -> bool:
+    """Whether a Hub repository holds a PEFT adapter; unknown (offline, not found) counts as a
+    model, whose config check before any weights load then names the problem in one line."""
+    from huggingface_hub import hf_hub_download
+
+    try:
+        hf_hub_download(repo, "adapter_config.json", revision=revision)
+    except Exception:  # noqa: BLE001 - not there, not reachable, not a repo: all mean "not an adapter"
+        return False
+    return True
+
+
+def resolve_checkpoints(specs: Sequence[str], labels: Sequence[str] | None = None) -> list[Checkpoint]:
+    """The series in training order (by step when every checkpoint has one, else as given),
+    each with its label: the user's (`labels`, one per checkpoint) or a derived, unique one."""
+    pairs = expand(specs)
+    sources = [source for source, _ in pairs]
+    if labels is not None and len(labels) != len(pairs):
+        raise TucoError(
+            f"--labels gives {len(labels)} label(s) for {len(pairs)} checkpoint(s) "
+            f"({', '.join(sources)}); give one label per checkpoint"
+        )
+    if labels is None:
+        labels = disambiguate([auto_label(s, r) for s, r in pairs], sources)
+        check_labels(labels, sources, flag="--labels")
+    else:
+        labels = [label.strip() for label in labels]
+        check_labels(labels, sources)
+    for i, (source, revision) in enumerate(pairs):
+        if any(_same_source(source, s) and revision == r for s, r in pairs[:i]):
+            raise TucoError(f"--finetuned names {source} twice; give each checkpoint once")
+    checkpoints = [
+        Checkpoint(label, source, revision, step_of(source, revision), kind_of(source, revision))
+        for label, (source, revision) in zip(labels, pairs, strict=True)
+    ]
+    return training_order(checkpoints, [c.step for c in checkpoints])
+
+
+def base_record(source: str, revision: str | None = None) -> dict[str, Any]:
+    return {"label": BASE_LABEL, "source": source, "revision": revision, "run_dir": BASE_LABEL}
+
+
+def read_series(root: str | Path) -> dict[str, Any] | None:
+    """ROOT/checkpoints.json, or None when ROOT has none yet."""
+    path = Path(root) / SERIES_FILE
+    try:
+        series = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise TucoError(f"{path} is unreadable ({err}); move it aside and rerun") from None
+    if not isinstance(series, dict) or not isinstance(series.get("checkpoints"), list):
+        raise TucoError(f"{path} is not a checkpoint series; move it aside and rerun")
+    return series
+
+
+def _same_source(a: str, b: str) -> bool:
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.realpath(a) == os.path.realpath(b)
+    return a == b
+
+
+def _same_checkpoint(entry: dict[str, Any], checkpoint: Checkpoint) -> bool:
+    return _same_source(str(entry.get("source")), checkpoint.source) and (
+        entry.get("revision") == checkpoint.revision
+    )
+
+
+def merge_series(
+    old: dict[str, Any] | None, base: dict[str, Any], checkpoints: Sequence[Checkpoint], where: str
+) -> tuple[dict[str, Any], list[Checkpoint]]:
+    """(the merged checkpoints.json, `checkpoints` with their folders). Checkpoints already
+    recorded keep their folders; one label for two sources, or another base, is refused."""
+    old = old or {"format": FORMAT, "base": base, "checkpoints": []}
+    recorded_base = old.get("base") or {}
+    if not _same_source(str(recorded_base.get("source")), base["source"]) or recorded_base.get(
+        "revision"
+    ) != base["revision"]:
+        raise TucoError(
+            f"{where} holds checkpoints of the base {recorded_base.get('source')}"
+            f"{'@' + recorded_base['revision'] if recorded_base.get('revision') else ''}, not "
+            f"{base['source']}{'@' + base['revision'] if base['revision'] else ''}; use another --output"
+        )
+    entries = [dict(e) for e in old["checkpoints"]]
+    by_label = {e["label"]: e for e in entries}
+    placed: list[Checkpoint] = []
+    new = [c for c in checkpoints if c.label not in by_label]
+    names = iter(folder_names([c.label for c in new], taken=[str(e.get("run_dir")) for e in entries]))
+    for checkpoint in checkpoints:
+        entry = by_label.get(checkpoint.label)
+        if entry is None:
+            twin = next((e for e in entries if _same_checkpoint(e, checkpoint)), None)
+            if twin is not None:
+                raise TucoError(
+                    f"{where} already records {checkpoint.source} as '{twin['label']}'; label it "
+                    f"'{twin['label']}' again with --labels, or use another --output"
+                )
+            placed.append(dataclasses.replace(checkpoint, run_dir=next(names)))
+            entries.append(placed[-1].record())
+            continue
+        if not _same_checkpoint(entry, checkpoint):
+            raise TucoError(
+                f"{where} already has a checkpoint labelled '{checkpoint.label}' from "
+                f"{entry.get('source')}, not {checkpoint.source}; set another label with --labels"
+            )
+        placed.append(dataclasses.replace(checkpoint, run_dir=str(entry["run_dir"])))
+    ordered = training_order(entries, [e.get("step") for e in entries])
+    return {"format": FORMAT, "base": base, "checkpoints": ordered}, placed
+
+
+def plan_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
+    """The checkpoints with their folders, as `record_series` will record them; writes nothing
+    (a clash with the ROOT's record is found before any model loads)."""
+    return merge_series(read_series(root), base, checkpoints, f"--output {root}")[1]
+
+
+@contextlib.contextmanager
+def _series_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{SERIES_FILE}.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # blocking: a merge takes milliseconds
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def record_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
+    """Merge the series into ROOT/checkpoints.json under a lock (jobs of an array write one ROOT);
+    returns the checkpoints with their folders."""
+    root = Path(root)
+    with _series_lock(root):
+        merged, placed = merge_series(read_series(root), base, checkpoints, f"--output {root}")
+        atomic_write_text(root / SERIES_FILE, json.dumps(merged, indent=2) + "\n")
+    return placed

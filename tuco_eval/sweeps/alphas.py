@@ -1,0 +1,380 @@
+"""The α sweep: the pair loaded once, lm-eval run once per (α, task), per-doc records stored.
+
+Each (α, task) unit is evaluated by `simple_evaluate` with α set in place on the same
+`tuco_scaled` instance, and written atomically through `tuco_eval.store.units`; a finished unit is
+skipped on the next run, an interrupted one is redone. Different α can run in different jobs
+into one RUN_DIR (a lock per unit keeps two jobs off the same (α, task)). Each doc's TuCo is
+stored at α = 1 by default. `sweep_alone` stores a plain model (the base alone) the same way.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from tuco_eval.store.task_rows import filter_names, group_aggregation
+from tuco_eval.store.units import (
+    StoreError,
+    unit_is_complete,
+    unit_lock,
+    update_run_info,
+    write_docs,
+    write_unit,
+)
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.jsonl import disk_errors
+from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas
+
+LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
+
+
+def check_task_names(names: Sequence[str], task_manager: Any) -> None:
+    """Unknown names fail with close matches; cheap (the index only, no task is built)."""
+    known = set(task_manager.all_tasks)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        hints = {n: difflib.get_close_matches(n, known, n=3) for n in unknown}
+        said = "; ".join(
+            f"{n!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for n, h in hints.items()
+        )
+        raise TucoError(
+            f"unknown task {said}; add --include-path for tasks outside lm-eval and tuco-eval"
+        )
+
+
+def resolve_tasks(
+    names: Sequence[str], task_manager: Any, aggregation: dict[str, list[dict]] | None = None
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """Leaf Task objects by name, and {group: [member names]} for every group named or nested.
+
+    ``aggregation``, when given, receives each group's ``aggregate_metric_list`` (as JSON)."""
+    check_task_names(names, task_manager)
+    try:
+        loaded = task_manager.load(list(names))
+    except TucoError:
+        raise
+    except Exception as err:  # lm-eval builds every task eagerly; name what broke in one line
+        text = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        hint = "a task has no documents" if "size 0" in text else f"{type(err).__name__}: {text}"
+        raise TucoError(
+            f"cannot build the tasks {', '.join(names)}: {hint}; check the task data and config"
+        ) from None
+    if not loaded["tasks"]:
+        raise TucoError(f"the task list {list(names)} holds no tasks")
+    group_map = {g: list(children) for g, children in loaded.get("group_map", {}).items()}
+    if aggregation is not None:
+        aggregation.update(
+            {g: group_aggregation(grp) for g, grp in loaded.get("groups", {}).items()}
+        )
+    return dict(loaded["tasks"]), group_map
+
+
+def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
+    """One store record from an lm-eval logged sample: ids, metrics, log-likelihoods, TuCo."""
+    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "doc_hash": sample["doc_hash"]}
+    for metric in sample.get("metrics", []):
+        value = sample.get(metric)
+        if isinstance(value, (int, float)):
+            record[metric] = float(value)
+    responses = [r[0] for r in sample.get("resps", []) if r]
+    if responses and all(isinstance(r, (tuple, list)) and len(r) == 2 for r in responses):
+        record["loglikelihoods"] = [float(r[0]) for r in responses]
+    elif responses and all(isinstance(r, str) for r in responses):
+        record["responses"] = responses
+    logged = [
+        a[-1]
+        for a in sample.get("arguments", [])
+        if a and isinstance(a[-1], dict) and ("tuco" in a[-1] or "kl" in a[-1])
+    ]
+    if logged:  # TuCo and the next-token measures (tuco_eval.core.measures), when logged
+        record.update({k: logged[0][k] for k in LOGGED_FIELDS if k in logged[0]})
+    return record
+
+
+def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
+    """What a reader needs to see of one doc: its prompt (the task's question text, else the
+    whole context the model saw), the answer choices of a multiple-choice task, and the target."""
+    args = [a for a in sample.get("arguments", []) if isinstance(a, (tuple, list)) and a]
+    prompt = str(args[0][0]) if args else ""
+    try:  # the bare question reads better than the few-shot, chat-templated context
+        text = task.doc_to_text(sample["doc"]) if task is not None else None
+    except Exception:  # noqa: BLE001 - a task's own text function; the context serves instead
+        text = None
+    if isinstance(text, str) and text.strip():
+        prompt = text
+    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "prompt": prompt}
+    if args and all(len(a) > 1 and isinstance(a[1], str) for a in args):
+        record["choices"] = [a[1] for a in args]
+    target = sample.get("target")
+    record["target"] = target if isinstance(target, (int, str, list)) else str(target)
+    return record
+
+
+def _first_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_doc: dict[int, dict[str, Any]] = {}
+    for sample in samples:
+        by_doc.setdefault(int(sample["doc_id"]), sample)
+    return [by_doc[d] for d in sorted(by_doc)]
+
+
+def _records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per doc, sorted by doc_id; lm-eval logs a sample per (doc, filter)."""
+    by_doc: dict[int, list[dict[str, Any]]] = {}
+    for sample in samples:
+        by_doc.setdefault(int(sample["doc_id"]), []).append(sample)
+    return [doc_record(by_doc[d]) for d in sorted(by_doc)]
+
+
+def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """One doc's record from its samples, one per filter: a single filter's metrics keep their
+    plain names; with several, each filter's metrics are `<metric>,<filter>` (lm-eval's naming)."""
+    record = sample_record(samples[0])
+    if len(samples) == 1:
+        return record
+    for sample in samples:
+        metrics = set(sample.get("metrics", []))
+        own = sample_record(sample)
+        for metric in metrics:
+            record.pop(metric, None)
+        record.update({f"{m},{sample['filter']}": own[m] for m in sorted(metrics) if m in own})
+    return record
+
+
+def sweep(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: str | Path,
+    *,
+    alphas: Sequence[float] = PAPER_ALPHAS,
+    task_manager: Any,
+    model_args: str = "",
+    label: str | None = None,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    apply_chat_template: bool | str = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
+    progress: bool = True,
+    tuco_at_alpha_one: bool = True,
+    run_info: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Evaluate every (α, task) not yet in RUN_DIR with `lm` (a `tuco_scaled` instance).
+
+    Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
+    too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
+    Returns the merged run description. Nothing is recomputed for units already complete.
+    """
+    alphas = parse_alphas(alphas)
+    evaluate_kwargs = dict(
+        num_fewshot=num_fewshot,
+        limit=limit,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    if getattr(lm, "dbdict", None) is not None:
+        raise TucoError(
+            "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
+        )
+    run_dir = Path(run_dir)
+    log_every_alpha = bool(getattr(lm, "log_tuco", False))
+    leaf_tasks, info = _describe_run(
+        lm, tasks, run_dir, alphas, task_manager, model_args, label, evaluate_kwargs,
+        run_info or {}, tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
+    )
+    units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
+    bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
+    original_alpha = lm.alpha
+    try:
+        with _without_per_call_environment_records():
+            for alpha, name in units:
+                bar.set_postfix_str(f"α={format_alpha(alpha)} {name}")
+                if not unit_is_complete(run_dir, alpha, name):
+                    with unit_lock(run_dir, alpha, name):
+                        if not unit_is_complete(run_dir, alpha, name):  # another job's, meanwhile
+                            lm.alpha = alpha
+                            # TuCo at α = 1 by default: the score the leaderboard shows, and its TuCo
+                            lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
+                            _evaluate_unit(
+                                lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
+                                evaluate_kwargs,
+                            )
+                bar.update(1)
+    finally:
+        lm.alpha, lm.log_tuco = original_alpha, log_every_alpha
+        bar.close()
+    return info
+
+
+def sweep_alone(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: str | Path,
+    *,
+    task_manager: Any,
+    model_args: str = "",
+    label: str | None = None,
+    run_info: dict[str, Any] | None = None,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    apply_chat_template: bool | str = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
+    stored as α = 1.0, "the model itself". Resumable like `sweep`; a task whose unit another job
+    is computing (its lock held) is left to that job, so concurrent jobs never compute it twice.
+
+    Returns the merged run description."""
+    evaluate_kwargs = dict(
+        num_fewshot=num_fewshot,
+        limit=limit,
+        apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    run_dir = Path(run_dir)
+    leaf_tasks, info = _describe_run(
+        lm, tasks, run_dir, [1.0], task_manager, model_args, label, evaluate_kwargs, run_info or {}
+    )
+    names = sorted(leaf_tasks)
+    bar = tqdm(total=len(names), desc=f"{label or 'model'} alone", unit="unit", disable=not progress)
+    try:
+        with _without_per_call_environment_records():
+            for name in names:
+                bar.set_postfix_str(name)
+                with _unit_unless_busy(run_dir, 1.0, name) as mine:
+                    if mine and not unit_is_complete(run_dir, 1.0, name):
+                        _evaluate_unit(
+                            lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs
+                        )
+                bar.update(1)
+    finally:
+        bar.close()
+    return info
+
+
+@contextmanager
+def _unit_unless_busy(run_dir: Path, alpha: float, name: str) -> Iterator[bool]:
+    """True while this process holds the unit's lock; False (nothing done) when another job does."""
+    if unit_is_complete(run_dir, alpha, name):
+        yield False
+        return
+    stack = ExitStack()
+    try:
+        stack.enter_context(unit_lock(run_dir, alpha, name))
+    except StoreError as busy:
+        logging.getLogger("tuco_eval").warning("tuco-eval: %s", busy)
+        yield False
+        return
+    with stack:
+        yield True
+
+
+def _describe_run(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: Path,
+    alphas: Sequence[float],
+    task_manager: Any,
+    model_args: str,
+    label: str | None,
+    evaluate_kwargs: dict[str, Any],
+    run_info: dict[str, Any],
+    tuco_at_alpha_one: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The leaf tasks by name, and the run description merged into RUN_DIR/run.json."""
+    import lm_eval
+
+    from tuco_eval import __version__
+
+    aggregation: dict[str, list[dict]] = {}
+    leaf_tasks, groups = resolve_tasks(tasks, task_manager, aggregation)
+    description = {
+        "model_args": model_args,
+        **({"label": label} if label else {}),
+        **run_info,
+        "lm_eval_version": lm_eval.__version__,
+        "tuco_eval_version": __version__,
+        "alphas": list(alphas),
+        "tasks": sorted(leaf_tasks),
+        "groups": groups,
+        "group_aggregation": aggregation,
+        "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
+        "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
+        "metadata": {
+            **evaluate_kwargs,
+            "log_tuco": bool(getattr(lm, "log_tuco", False)),
+            "log_tuco_alpha_one": tuco_at_alpha_one,
+            "log_kl": bool(getattr(lm, "log_kl", False)),
+            "mode": getattr(lm, "mode", "activation"),
+        },
+    }
+    with writing(run_dir, "run.json"):
+        return leaf_tasks, update_run_info(run_dir, description)
+
+
+@contextmanager
+def _without_per_call_environment_records() -> Iterator[None]:
+    """Every `simple_evaluate` records lm-eval's git hash and environment: a `git` call (printing
+    "fatal: not a git repository" outside one) and ~0.3 s, per (α, task) unit. The sweep keeps
+    neither (run.json records the versions), so skip both while it runs."""
+    import lm_eval.evaluator as evaluator
+
+    names = [n for n in ("get_git_commit_hash", "add_env_info") if hasattr(evaluator, n)]
+    saved = {name: getattr(evaluator, name) for name in names}
+    try:
+        for name in names:
+            setattr(evaluator, name, lambda *args: None)
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(evaluator, name, value)
+
+
+def _evaluate_unit(
+    lm: Any,
+    run_dir: Path,
+    alpha: float,
+    task: Any,
+    name: str,
+    task_manager: Any,
+    evaluate_kwargs: dict[str, Any],
+) -> None:
+    from lm_eval import simple_evaluate
+
+    if not task.eval_docs:
+        raise TucoError(f"task {name} has no documents to evaluate: check its data source")
+    out = simple_evaluate(
+        model=lm,
+        tasks=[task],
+        task_manager=task_manager,
+        log_samples=True,
+        bootstrap_iters=0,
+        **evaluate_kwargs,
+    )
+    samples = out["samples"][name]
+    with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
+        write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
+        write_unit(run_dir, alpha, name, _records(samples))
+
+
+def writing(run_dir: Path, what: str) -> AbstractContextManager:
+    """Disk full or read-only: one line; every file written so far stays intact (atomic writes)."""
+    return disk_errors(
+        f"{what} into {run_dir}",
+        "free space or choose another --output, then rerun to resume",
+    )
+
+
+def _jsonable_config(task: Any) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(task.dump_config(), default=str))

@@ -1,0 +1,46 @@
+"""The α sweep over several scaling modes: the pair loaded once, the mode switched in place.
+
+Each mode writes to its own store (`tuco_eval.store.modes`: RUN_DIR for activation,
+RUN_DIR/mode=<mode>/ for the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.store.modes import mode_root
+from tuco_eval.store.units import update_run_info
+from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.util.params import parse_mode
+
+
+def sweep_modes(
+    lm: Any,
+    tasks: Sequence[str],
+    run_dir: str | Path,
+    *,
+    modes: Sequence[str],
+    model_args: str = "",
+    **sweep_kwargs: Any,
+) -> dict[str, dict[str, Any]]:
+    """`sweep` once per mode into that mode's store, switching `lm.mode` in place.
+
+    Returns {mode: merged run description}; `lm.mode` is set back (θ_FT restored) at the end.
+    """
+    modes = [parse_mode(m) for m in modes]
+    original = lm.mode
+    infos: dict[str, dict[str, Any]] = {}
+    try:
+        for mode in modes:
+            root = mode_root(run_dir, mode)
+            if root != Path(run_dir):
+                label = update_run_info(run_dir, {"model_args": model_args}).get("label")
+                # its own label, so that tables and plots tell the modes apart
+                update_run_info(root, {"model_args": model_args, "label": f"{label} [{mode}]"})
+            lm.mode = mode
+            infos[mode] = sweep(lm, tasks, root, model_args=model_args, **sweep_kwargs)
+    finally:
+        lm.mode = original
+    return infos

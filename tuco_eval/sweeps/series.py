@@ -1,0 +1,327 @@
+"""A series of fine-tuned checkpoints against one base: the base weights loaded once for all.
+
+`sweep_checkpoints` writes a ROOT (docs/checkpoints.md): ROOT/checkpoints.json (the series,
+tuco_eval.store.checkpoints), ROOT/base (lm-eval's `hf` on the base alone, once per task, stored as
+α = 1.0) and one ordinary RUN_DIR per checkpoint (`tuco_eval.sweeps.alphas`, resumable per (α, task)).
+
+Full-model checkpoints are loaded one at a time beside the one base and freed after their sweep.
+PEFT adapters are swapped on the shared base model (peft's load_adapter / set_adapter /
+delete_adapter), each with a fresh joint (`tuco_eval.core.pair.join`): the base is never reloaded.
+Full models run before adapters, so their base is never a model that holds adapter layers.
+"""
+
+from __future__ import annotations
+
+import gc
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from tuco_eval.store.checkpoints import (
+    Checkpoint,
+    base_record,
+    plan_series,
+    read_series,
+    record_series,
+)
+from tuco_eval.store.units import RUN_INFO, merge_run_info, read_run_info
+from tuco_eval.sweeps.alphas import check_task_names, sweep_alone
+from tuco_eval.sweeps.modes import sweep_modes
+from tuco_eval.util.checkpoint_labels import BASE_LABEL
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.params import PAPER_ALPHAS, parse_alphas, parse_flag, parse_modes
+
+BASE_ARGS = {"base": "pretrained", "base_revision": "revision", "base_gguf_file": "gguf_file"}
+TUCO_ARGS = ("alpha", "log_tuco", "adapter_base_check", "mode", "log_kl", "prefix_reuse")
+FINETUNED_ARGS = ("pretrained", "revision", "gguf_file", "peft", "delta")  # per checkpoint instead
+
+
+@dataclass(frozen=True)
+class SeriesArgs:
+    """`--model-args` of a series, split by whom each key is for."""
+
+    text: str  # as given: each checkpoint's RUN_DIR records `pretrained=<it>,` + this
+    base: str
+    base_revision: str | None
+    base_gguf_file: str | None
+    hf_pieces: tuple[str, ...]  # `key=value` for lm-eval's `hf` (dtype, trust_remote_code, ...)
+    tuco: dict[str, str]  # tuco_scaled's own keys
+
+    @property
+    def base_args(self) -> str:
+        """The `hf` model_args that evaluate the base alone, as `lm_eval --model hf` would."""
+        own = [f"pretrained={self.base}"]
+        own += [f"revision={self.base_revision}"] if self.base_revision else []
+        own += [f"gguf_file={self.base_gguf_file}"] if self.base_gguf_file else []
+        return ",".join([*own, *self.hf_pieces])
+
+    def checkpoint_args(self, checkpoint: Checkpoint) -> str:
+        """The `tuco_scaled` model_args of one checkpoint: the old sweep form's, exactly."""
+        revision = f",revision={checkpoint.revision}" if checkpoint.revision else ""
+        return f"pretrained={checkpoint.source}{revision},{self.text}"
+
+
+def parse_series_args(model_args: str) -> SeriesArgs:
+    """Split `base=PT,dtype=...,...`; a key that names the fine-tuned side is refused."""
+    pieces = [p.strip() for p in model_args.split(",") if p.strip()]
+    values: dict[str, str] = {}
+    for piece in pieces:
+        key, equals, value = piece.partition("=")
+        if not equals or not key.strip():
+            raise TucoError(f"--model-args: expected key=value, got {piece!r}")
+        values[key.strip()] = value.strip()
+    given = [k for k in FINETUNED_ARGS if k in values]
+    if given:
+        raise TucoError(
+            f"--model-args {given[0]}= names one fine-tuned model, but --finetuned names the series: "
+            f"drop {given[0]}= (a checkpoint's revision is written SOURCE@REVISION)"
+        )
+    if not values.get("base"):
+        raise TucoError("--model-args needs base=<pre-trained> with --finetuned")
+    hf = tuple(p for p in pieces if p.partition("=")[0].strip() not in (*BASE_ARGS, *TUCO_ARGS))
+    return SeriesArgs(
+        text=",".join(pieces),
+        base=values["base"],
+        base_revision=values.get("base_revision") or None,
+        base_gguf_file=values.get("base_gguf_file") or None,
+        hf_pieces=hf,
+        tuco={k: values[k] for k in TUCO_ARGS if k in values},
+    )
+
+
+def sweep_checkpoints(
+    finetuned: Sequence[str],
+    tasks: Sequence[str],
+    root: str | Path,
+    *,
+    model_args: str,
+    task_manager: Any,
+    labels: Sequence[str] | None = None,
+    checkpoint_index: int | None = None,
+    alphas: Sequence[float] = PAPER_ALPHAS,
+    modes: Sequence[str] | None = None,
+    batch_size: int | str = 8,
+    device: str = "cpu",
+    tuco_at_alpha_one: bool = True,
+    log_tuco: bool = False,
+    log_kl: bool = False,
+    num_fewshot: int | None = None,
+    limit: int | float | None = None,
+    apply_chat_template: bool | str = False,
+    fewshot_as_multiturn: bool = False,
+    system_instruction: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Sweep every checkpoint of `finetuned` (folders, globs, Hub ids with `@revision`, PEFT
+    adapter folders) against the base of `model_args` (`base=PT,dtype=...`) into ROOT.
+
+    `checkpoint_index` runs only that checkpoint of the series (0-based, training order: one
+    SLURM array task each); checkpoints.json still records all of them. Every check that needs
+    no weights runs first. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the
+    labels of the checkpoints this call swept}."""
+    from tuco_eval.store.checkpoints import resolve_checkpoints
+
+    args = parse_series_args(model_args)
+    alphas = parse_alphas(alphas)
+    modes = parse_modes(",".join(modes)) if modes else [args.tuco.get("mode", "activation")]
+    series = resolve_checkpoints(finetuned, labels)
+    chosen = {c.label for c in _chosen(series, checkpoint_index)}
+    root, base = Path(root), base_record(args.base, args.base_revision)
+    planned = [c for c in plan_series(root, base, series) if c.label in chosen]
+    check_task_names(list(tasks), task_manager)
+    _check_recorded_args(root / BASE_LABEL, args.base_args)
+    for checkpoint in planned:
+        _check_recorded_args(root / checkpoint.run_dir, args.checkpoint_args(checkpoint))
+    _check_before_weights(args, planned)
+    placed = [c for c in record_series(root, base, series) if c.label in chosen]
+    common = dict(
+        task_manager=task_manager, num_fewshot=num_fewshot, limit=limit,
+        apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
+        system_instruction=system_instruction,
+    )
+    run = _Runner(args, list(tasks), root, batch_size, device, common, dict(
+        alphas=alphas, modes=modes, tuco_at_alpha_one=tuco_at_alpha_one,
+        log_tuco=log_tuco or parse_flag(args.tuco.get("log_tuco", False), "log_tuco"),
+        log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
+    ), progress)
+    run.all(placed)
+    return {"series": read_series(root) or {}, "swept": [c.label for c in placed]}
+
+
+def _chosen(series: list[Checkpoint], index: int | None) -> list[Checkpoint]:
+    if index is None:
+        return series
+    if not 0 <= index < len(series):
+        raise TucoError(
+            f"--checkpoint-index {index} is out of range: the series has {len(series)} checkpoint(s), "
+            f"0 to {len(series) - 1} in training order ({', '.join(c.label for c in series)})"
+        )
+    return [series[index]]
+
+
+def _check_recorded_args(run_dir: Path, model_args: str) -> None:
+    """A RUN_DIR holding another model's results is refused now, not after the models load."""
+    if (run_dir / RUN_INFO).is_file():
+        merge_run_info(read_run_info(run_dir), {"model_args": model_args}, where=f"RUN_DIR {run_dir}")
+
+
+def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -> None:
+    """Configs and tokenizers of full-model checkpoints against the base's, and each local
+    adapter's recorded base: all before any weights load."""
+    from tuco_eval.core.pair import (
+        check_adapter_base,
+        check_configs,
+        check_tokenizers,
+        load_config,
+        load_tokenizer,
+    )
+
+    trust = parse_flag(next((p.partition("=")[2] for p in args.hf_pieces
+                             if p.startswith("trust_remote_code=")), False), "trust_remote_code")
+    models = [c for c in checkpoints if c.kind == "model"]
+    if parse_flag(args.tuco.get("adapter_base_check", True), "adapter_base_check"):
+        for checkpoint in (c for c in checkpoints if c.kind == "adapter" and Path(c.source).is_dir()):
+            check_adapter_base(checkpoint.source, args.base)
+    if not models:
+        return
+    source = dict(revision=args.base_revision, gguf_file=args.base_gguf_file, trust_remote_code=trust)
+    base_config = load_config(args.base, what="base model", **source)
+    base_tokenizer = load_tokenizer(args.base, what="base tokenizer", **source)
+    for checkpoint in models:
+        own = dict(revision=checkpoint.revision, trust_remote_code=trust)
+        try:
+            check_configs(load_config(checkpoint.source, what="checkpoint", **own), base_config)
+            check_tokenizers(load_tokenizer(checkpoint.source, what="checkpoint tokenizer", **own),
+                             base_tokenizer)
+        except TucoError as err:
+            raise TucoError(f"checkpoint '{checkpoint.label}' ({checkpoint.source}): {err}") from None
+
+
+class _Runner:
+    """The base loaded once; the base alone, then each checkpoint on it; bars over all of it."""
+
+    def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, batch_size: int | str,
+                 device: str, common: dict[str, Any], options: dict[str, Any], progress: bool):
+        self.args, self.tasks, self.root, self.common, self.options = args, tasks, root, common, options
+        self.hflm_extra = {"batch_size": batch_size, "device": device}
+        self.progress = progress
+
+    def all(self, chosen: list[Checkpoint]) -> None:
+        # full models first: after the first adapter the base model holds adapter layers
+        order = [c for c in chosen if c.kind == "model"] + [c for c in chosen if c.kind == "adapter"]
+        bar = tqdm(total=1 + len(order), desc="checkpoints", unit="model", disable=not self.progress)
+        try:
+            bar.set_postfix_str(f"{BASE_LABEL} (loading)")
+            base_lm = self._load_base()
+            self._base_alone(base_lm)
+            bar.update(1)
+            peft_model = None
+            for index, checkpoint in enumerate(order):
+                bar.set_postfix_str(f"{checkpoint.label} (loading)")
+                if checkpoint.kind == "model":
+                    self._model(base_lm, checkpoint)
+                else:
+                    peft_model = swap_adapter(peft_model or base_lm.model, checkpoint, f"checkpoint_{index}")
+                    self._adapter(peft_model, base_lm.tokenizer, checkpoint)
+                bar.update(1)
+        finally:
+            bar.close()
+
+    def _load_base(self) -> Any:
+        from lm_eval.models.huggingface import HFLM
+
+        from tuco_eval.core.pair import friendly_load
+
+        return friendly_load(lambda: HFLM.create_from_arg_string(self.args.base_args, self.hflm_extra),
+                             self.args.base, "base model")
+
+    def _base_alone(self, base_lm: Any) -> None:
+        info = {"label": BASE_LABEL, "source": self.args.base, "revision": self.args.base_revision,
+                "step": None, "kind": "base"}
+        sweep_alone(base_lm, self.tasks, self.root / BASE_LABEL, model_args=self.args.base_args,
+                    label=BASE_LABEL, run_info={"kind": "base", "checkpoint": info},
+                    progress=self.progress, **self.common)
+
+    def _model(self, base_lm: Any, checkpoint: Checkpoint) -> None:
+        from tuco_eval.harness.tuco_scaled import TucoScaledLM
+
+        pieces = [f"pretrained={checkpoint.source}", *self.args.hf_pieces]
+        pieces += [f"revision={checkpoint.revision}"] if checkpoint.revision else []
+        pieces += [f"{k}={v}" for k, v in self.args.tuco.items() if k not in ("alpha", "log_tuco")]
+        lm = TucoScaledLM.create_from_arg_string(",".join(pieces), {**self.hflm_extra, "base": base_lm.model})
+        if lm.model.dtype != base_lm.model.dtype:
+            raise TucoError(
+                f"checkpoint '{checkpoint.label}' loads as {lm.model.dtype} but the base as "
+                f"{base_lm.model.dtype}; set one with dtype=... in --model-args"
+            )
+        try:
+            self._sweep(lm, checkpoint)
+        finally:  # one full fine-tuned model in memory at a time, beside the base
+            del lm
+            _free_memory()
+
+    def _adapter(self, peft_model: Any, base_tokenizer: Any, checkpoint: Checkpoint) -> None:
+        from tuco_eval.core.pair import Pair, join, load_tokenizer
+        from tuco_eval.harness.tuco_scaled import TucoScaledLM
+
+        has_tokenizer = (Path(checkpoint.source) / "tokenizer_config.json").is_file()
+        tokenizer = load_tokenizer(checkpoint.source, what="adapter tokenizer") if has_tokenizer else base_tokenizer
+        pair = Pair(model=peft_model, tokenizer=tokenizer, base=None, joint=join(peft_model, None))
+        from lm_eval.utils import simple_parse_args_string
+
+        hf = simple_parse_args_string(",".join(self.args.hf_pieces))
+        for placement in ("parallelize", "tp_plan"):  # the base model is placed already
+            hf.pop(placement, None)
+        tuco = {k: v for k, v in self.args.tuco.items() if k in ("mode", "log_kl", "prefix_reuse")}
+        lm = TucoScaledLM.from_pair(pair, **tuco, **hf, **self.hflm_extra)
+        self._sweep(lm, checkpoint)
+
+    def _sweep(self, lm: Any, checkpoint: Checkpoint) -> None:
+        from tuco_eval.store.units import update_run_info
+
+        options = self.options
+        lm.log_tuco, lm.log_kl = options["log_tuco"], options["log_kl"] or lm.log_kl
+        run_dir = self.root / checkpoint.run_dir
+        model_args = self.args.checkpoint_args(checkpoint)
+        info = {"checkpoint": checkpoint.info()}
+        # the label first, so that every mode's store (modes/sweep.py) is named after it
+        update_run_info(run_dir, {"model_args": model_args, "label": checkpoint.label, **info})
+        sweep_modes(lm, self.tasks, run_dir, modes=options["modes"], model_args=model_args,
+                    label=checkpoint.label, run_info=info, alphas=options["alphas"],
+                    tuco_at_alpha_one=options["tuco_at_alpha_one"], progress=self.progress,
+                    **self.common)
+
+
+def swap_adapter(model: Any, checkpoint: Checkpoint, name: str) -> Any:
+    """The PEFT model with `checkpoint`'s adapter the only one: wrapped around the base model the
+    first time, afterwards loaded beside the old adapter, made active, the old one deleted."""
+    from peft import PeftModel
+
+    from tuco_eval.core.pair import friendly_load
+
+    with warnings.catch_warnings():  # peft probes a transformers attribute deprecated in v5
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        if not isinstance(model, PeftModel):
+            return friendly_load(
+                lambda: PeftModel.from_pretrained(model, checkpoint.source, adapter_name=name,
+                                                  revision=checkpoint.revision),
+                checkpoint.source, "adapter").eval()
+        old = model.active_adapter
+        friendly_load(lambda: model.load_adapter(checkpoint.source, adapter_name=name,
+                                                 revision=checkpoint.revision),
+                      checkpoint.source, "adapter")
+    model.set_adapter(name)
+    model.delete_adapter(old)
+    return model.eval()
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
