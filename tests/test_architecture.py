@@ -50,6 +50,33 @@ def test_the_private_name_check_sees_a_private_import(tmp_path, monkeypatch):
         planted.unlink()
 
 
+def test_the_top_folder_holds_entry_points_only():
+    # everything else lives in a package of its layer (docs/architecture.md)
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert top == ["__init__.py", "__main__.py", "cli.py", "lm.py"]
+
+
+def test_public_names_resolve_lazily_without_loading_torch():
+    import tomllib
+
+    import tuco_eval
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
+
+    for name in tuco_eval.__all__:  # each is the object at its module (docs/architecture.md)
+        assert getattr(tuco_eval, name) is getattr(sys.modules[tuco_eval._LAZY[name]], name)
+    # the lm-eval entry point and the .pth hook's placeholder name the class lm-eval registers
+    # (a placeholder other than the class's own module:name makes lm-eval refuse the class)
+    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
+    module, _, attr = entry["lm_eval.models"]["tuco_scaled"].partition(":")
+    assert getattr(__import__(module, fromlist=[attr]), attr) is TucoScaledLM
+    hook = ast.parse((REPO / "_tuco_eval_lm_eval_hook.py").read_text())  # the file, not the installed copy
+    target = next(n.value.value for n in hook.body if isinstance(n, ast.Assign) and n.targets[0].id == "_TARGET")
+    assert target == f"{TucoScaledLM.__module__}:{TucoScaledLM.__name__}"
+    code = "import sys, tuco_eval; tuco_eval.TucoError; print(sorted(m for m in ('torch', 'lm_eval', 'transformers') if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
 _WITHOUT_TORCH = """
 import sys
 

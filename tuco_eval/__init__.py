@@ -1,13 +1,15 @@
 """tuco-eval: measure and scale the contribution of fine-tuning to each response of an LLM.
 
-Public surface: `load_pair`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError`; the lm-eval
-model `tuco_scaled` (`tuco_eval.harness.tuco_scaled.TucoScaledLM`) registers itself when lm-eval starts.
+Public surface, each name imported on first use (so `import tuco_eval` stays cheap and loads no
+torch): `load_pair`, `Pair`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError` (the joint pass);
+`TucoScaledLM` (lm-eval's `tuco_scaled`, which registers itself when lm-eval starts), `tasks_dir`
+(the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores), `cross_validate`, `report`
+(statistics and pages from stores). Where each lives: docs/architecture.md.
 """
 
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["Joint", "TucoError", "TucoSums", "compute_tuco", "load_pair", "TucoScaledLM"]
 
 _LAZY = {
     "Joint": "tuco_eval.core.joint",
@@ -15,8 +17,15 @@ _LAZY = {
     "TucoError": "tuco_eval.util.errors",
     "compute_tuco": "tuco_eval.core.tuco",
     "load_pair": "tuco_eval.core.pair",
+    "Pair": "tuco_eval.core.pair",
     "TucoScaledLM": "tuco_eval.harness.tuco_scaled",
+    "tasks_dir": "tuco_eval.harness.task_data",
+    "sweep": "tuco_eval.sweeps.alphas",
+    "sweep_checkpoints": "tuco_eval.sweeps.series",
+    "cross_validate": "tuco_eval.analysis.cv",
+    "report": "tuco_eval.render.report",
 }
+__all__ = sorted(_LAZY)
 
 
 def _register_with_lm_eval() -> None:
@@ -38,3 +47,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'tuco_eval' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
