@@ -94,7 +94,21 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "checkpoint_board.write_board": ("render.report_tables", "write_board"),
     "flips.CSV_HEADERS": ("render.report_tables", "FLIPS_CSV_HEADERS"),
     "flips.csv_text": ("render.report_tables", "flips_csv"),
-    **{f"modes.cv.{n}": ("render.modes", n) for n in ("modes_table", "format_modes_table", "shared_mode_metric")},
+    # the atomic writers and file names in one module; the warning line beside TucoError
+    **{f"jsonl.{n}": ("util.files", n) for n in ("atomic_write_bytes", "atomic_write_text", "file_slug", "file_stems", "ensure_writable_dir", "disk_errors")},
+    "store.atomic_write_json": ("util.files", "atomic_write_json"),
+    "pair.warn": ("util.errors", "warn"),
+    **{f"modes.cv.{n}": ("render.modes", n) for n in ("modes_table", "format_modes_table")},
+    # duplicates folded into the one kept
+    "modes.cv.shared_mode_metric": ("analysis.cv", "shared_metric"),
+    "experiments.prompts.sources.PERSONA_HUB": ("harness.task_data", "PERSONA_HUB"),
+    "task_datasets.PERSONA_HUB": ("harness.task_data", "PERSONA_HUB"),
+}
+
+# names deleted without a replacement (dead code): the rewrite lists their uses
+REMOVED = {
+    "leaderboard.CV_SETTINGS": "dead and drifted from cv.CV_SETTINGS, the one that is used",
+    "joint.Joint.caches": "unused",
 }
 
 # public names that stay valid at their old place: not rewritten
@@ -103,20 +117,30 @@ KEEP = ("tuco_eval.lm:",)
 PACKAGE = "tuco_eval"
 OLD = {f"{PACKAGE}.{old}": f"{PACKAGE}.{new}" for old, new in MOVES.items()}
 NEW = set(OLD.values()) | {name.rsplit(".", 1)[0] for name in OLD.values()}
+NEW_TO_OLD = {new: old for old, new in OLD.items()}
 
 
 def resolve(dotted: str) -> str:
-    """The new spelling of a dotted name (module, or module.attribute...); unchanged if not moved."""
+    """The new spelling of a dotted name (module, or module.attribute...); unchanged if not moved.
+    A name that left its module (SYMBOLS) is followed from its old module or from the new one."""
     parts = dotted.split(".")
     prefixes = [".".join(parts[:k]) for k in range(len(parts), 1, -1)]
     old = next((p for p in prefixes if p in OLD), None)
     new = next((p for p in prefixes if p in NEW), None)
-    if old is None or (new is not None and len(new) > len(old)):
-        return dotted  # not an old name, or already a new one (tuco_eval.store.units.x)
+    if new is not None and (old is None or len(new) > len(old)):
+        old = NEW_TO_OLD.get(new)  # already at the new module: only a moved name changes
+        rest = dotted[len(new) + 1 :].split(".") if dotted != new else []
+        moved = SYMBOLS.get(f"{old.removeprefix(f'{PACKAGE}.')}.{rest[0]}") if old and rest else None
+        return ".".join([f"{PACKAGE}.{moved[0]}", moved[1], *rest[1:]]) if moved else dotted
+    if old is None:  # a module that did not move: only a name that left it changes
+        for k in range(2, len(parts)):
+            moved = SYMBOLS.get(".".join(parts[1 : k + 1]))
+            if parts[0] == PACKAGE and moved:
+                return ".".join([f"{PACKAGE}.{moved[0]}", moved[1], *parts[k + 1 :]])
+        return dotted
     rest = dotted[len(old) + 1 :].split(".") if dotted != old else []
     if rest:
-        old_module = old.removeprefix(f"{PACKAGE}.")
-        moved = SYMBOLS.get(f"{old_module}.{rest[0]}")
+        moved = SYMBOLS.get(f"{old.removeprefix(f'{PACKAGE}.')}.{rest[0]}")
         if moved:
             return ".".join([f"{PACKAGE}.{moved[0]}", moved[1], *rest[1:]])
     return ".".join([OLD[old], *rest])
@@ -214,6 +238,11 @@ def attribute_uses(text: str) -> list[tuple[int, str, str]]:
         for number, line in enumerate(text.splitlines(), 1):
             if pattern.search(line):
                 found.append((number, f"{leaf.rsplit('.', 1)[-1]}.{attribute}", f"{PACKAGE}.{module}.{name}"))
+    for old, why in REMOVED.items():
+        name = old.rsplit(".", 1)[-1]
+        for number, line in enumerate(text.splitlines(), 1):
+            if re.search(rf"\b{name}\b", line):
+                found.append((number, name, f"removed ({why})"))
     return sorted(found)
 
 
@@ -224,6 +253,8 @@ def main(argv: list[str]) -> int:
             print(f"{old:<{width}}  ->  {new}")
         for old, (module, name) in SYMBOLS.items():
             print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  {PACKAGE}.{module}.{name}")
+        for old, why in REMOVED.items():
+            print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  removed: {why}")
         return 0
     for name in argv[1:]:
         path = Path(name)
@@ -233,7 +264,7 @@ def main(argv: list[str]) -> int:
             path.write_text(after)
             print(f"rewrote {path}")
         for number, used, new in attribute_uses(after):
-            print(f"{path}:{number}: {used} is now {new}: edit by hand")
+            print(f"{path}:{number}: {used}: now {new}: edit by hand")
     return 0
 
 

@@ -1,5 +1,5 @@
 """Every per-run file name is unique whatever the run's label holds (dots, slashes, spaces,
-case-only differences): `jsonl.file_stems`, and the report that once wrote the heat maps of
+case-only differences): `files.file_stems`, and the report that once wrote the heat maps of
 `model-v1.0` and `model-v1.5` to one file (`Path.with_suffix` cut both at the dot)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import hashlib
 
 from tuco_eval.render import report
 from tuco_eval.store import units as store
-from tuco_eval.util.jsonl import file_stems
+from tuco_eval.util.files import file_stems
 
 N = 40
 

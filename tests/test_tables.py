@@ -34,6 +34,25 @@ def test_markdown_right_aligns_numeric_columns_only():
     assert re.fullmatch(r"\|-+:\|", lines[1]) and lines[2].endswith("5|")
 
 
+# cells as the report writes them, classified by hand: a number (with unit, star, note) or not
+NUMBERS = ["+1.23*", "40%", "+0.50 (20%)", "+1.20* (p 0.010)", "1e-05", "−3.5", "12", "0.12 [x]"]
+TEXTS = ["abc", "[+1.00, +2.00]", "1.0 1.1 1.25", "v1.5", "0.9–1.1", "–"]
+
+
+def test_one_numeric_cell_rule_for_markdown_and_html():
+    from tuco_eval.render.html_page import table
+
+    assert [tables.is_number(c) for c in NUMBERS + TEXTS] == [True] * len(NUMBERS) + [False] * len(TEXTS)
+    for cell in NUMBERS + TEXTS[:-1]:  # a column of one cell: right-aligned exactly when a number
+        rule = _cells(tables.markdown(["x"], [[cell]]).splitlines()[1])
+        right = rule[0].endswith(":")
+        html = table(["x"], [[cell]])
+        assert right == tables.is_number(cell) == ('<td class="num">' in html), cell
+    # a missing value keeps a column of numbers numeric in Markdown; in HTML it is plain text
+    assert _cells(tables.markdown(["x"], [["1.0"], ["–"]]).splitlines()[1])[0].endswith(":")
+    assert '<td class="num">' not in table(["x"], [["–"]])
+
+
 def test_markdown_of_no_rows_is_a_header_and_a_rule():
     lines = tables.markdown(["Task", "Δ"], []).splitlines()
     assert [_cells(lines[0]), len(lines)] == [["Task", "Δ"], 2]

@@ -18,7 +18,6 @@ from sklearn.model_selection import KFold
 
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
 from tuco_eval.store.units import (
-    atomic_write_json,
     format_alpha,
     list_units,
     read_run_info,
@@ -28,6 +27,7 @@ from tuco_eval.store.units import (
     unit_metrics,
 )
 from tuco_eval.util.errors import TucoError
+from tuco_eval.util.files import atomic_write_json
 
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05

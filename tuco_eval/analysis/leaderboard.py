@@ -26,9 +26,6 @@ KNOWN_GROUPS = {
     "tuco_behavior_personality": "Personality",
     "tuco_behavior_desires": "Desires",
 }
-CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot")
-
-
 @dataclass(frozen=True)
 class Run:
     """One RUN_DIR with its cross-validation result; ``label`` names the checkpoint in tables."""

@@ -27,13 +27,8 @@ from tuco_eval.analysis.cv import (
     sign_flip_p_value,
 )
 from tuco_eval.store.modes import mode_roots
-from tuco_eval.store.units import (
-    ScoreMatrix,
-    atomic_write_json,
-    read_run_info,
-    score_matrix,
-    store_fingerprint,
-)
+from tuco_eval.store.units import ScoreMatrix, read_run_info, score_matrix, store_fingerprint
+from tuco_eval.util.files import atomic_write_json
 
 MODES_FILE = "modes.json"
 

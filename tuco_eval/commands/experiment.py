@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.experiments.prompts import read_gcg, read_translations
     from tuco_eval.experiments.run import JailbreakOptions, run_experiment, wants_jailbreak
     from tuco_eval.util.errors import TucoError
-    from tuco_eval.util.jsonl import ensure_writable_dir
+    from tuco_eval.util.files import ensure_writable_dir
 
     # every user file is read before the models load: a typo fails in a second, not minutes
     judge = wants_jailbreak(args.name, args.jailbreak)

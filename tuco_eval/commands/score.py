@@ -79,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.core.tuco import compute_tuco, read_prompts, report_truncated
     from tuco_eval.render.token_page import write_token_page
     from tuco_eval.util.errors import TucoError
-    from tuco_eval.util.jsonl import disk_errors, ensure_writable_dir, write_jsonl_atomic
+    from tuco_eval.util.files import disk_errors, ensure_writable_dir
+    from tuco_eval.util.jsonl import write_jsonl_atomic
     from tuco_eval.util.params import parse_alpha
     from tuco_eval.util.resume import discard, resumable_map
 

@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.sweeps.alphas import check_task_names
     from tuco_eval.sweeps.modes import sweep_modes
     from tuco_eval.util.errors import TucoError
-    from tuco_eval.util.jsonl import ensure_writable_dir
+    from tuco_eval.util.files import ensure_writable_dir
     from tuco_eval.util.params import parse_alphas, parse_modes
 
     alphas = parse_alphas(args.alphas)  # every cheap check before the models load

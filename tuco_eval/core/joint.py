@@ -185,10 +185,6 @@ class Joint:
     def _base_cache_layers(self, cache: Cache) -> list | None:
         return None if self.positions is None else self.positions.cache_layers(cache)
 
-    def caches(self) -> tuple[Cache, Cache] | None:
-        """(the shared cache, the base blocks' view of it) of the pass in progress; None without a cache."""
-        return self._twin.pair
-
     def check_finite(self, what: str) -> None:
         """Raise the one-line NonFiniteError if a block output held NaN/inf in the last `active` block."""
         if self.any_nonfinite():

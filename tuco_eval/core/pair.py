@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +23,7 @@ from tuco_eval.core.adapter_off import AdapterSet, AdaptersOff, check_switchable
 from tuco_eval.core.joint import BlockFn, Joint
 from tuco_eval.core.layers import find_blocks, unwrap
 from tuco_eval.core.positions import base_positions
-from tuco_eval.util.errors import TucoError
+from tuco_eval.util.errors import TucoError, warn
 
 # Config fields that must agree between the two models of a pair: they set tensor shapes (or the
 # architecture) on one side that the other side's tensors must match. Fields that only change what
@@ -253,11 +252,6 @@ def _identical(finetuned: nn.Module, base: nn.Module | None) -> bool:
         return bool(lora_b) and only_lora and all(not p.any() for p in lora_b)
     ft_params, base_params = find_blocks(finetuned).parameters(), find_blocks(base).parameters()
     return all(torch.equal(a, b.to(a.device)) for a, b in zip(ft_params, base_params, strict=True))
-
-
-def warn(message: str) -> None:
-    """One warning line on the `tuco_eval` logger (lm-eval's logging shows it)."""
-    logging.getLogger("tuco_eval").warning("tuco-eval: %s", message)
 
 
 @dataclass

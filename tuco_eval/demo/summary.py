@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.render import tables
-from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.util.files import atomic_write_text
 from tuco_eval.util.params import format_alpha
 
 

@@ -47,7 +47,8 @@ from tuco_eval.experiments.prompts import (
 from tuco_eval.experiments.prompts.harmful import ENGLISH, GcgRow, Translation
 from tuco_eval.experiments.prompts.many_shot import DEFAULT_SHOTS, HARMFUL_PERSONAS
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import atomic_write_text, disk_errors, write_jsonl_atomic
+from tuco_eval.util.files import atomic_write_text, disk_errors
+from tuco_eval.util.jsonl import write_jsonl_atomic
 from tuco_eval.util.resume import discard, resumable_map
 
 # Finished pieces live in OUT/.partial/ until the outputs are written: a rerun redoes at most one.

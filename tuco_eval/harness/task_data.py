@@ -20,6 +20,7 @@ from tuco_eval.util.errors import TucoError
 DATA_DIR_ENV = "TUCO_DATA_DIR"
 DATA_DIR_METADATA_KEY = "data_dir"
 PERSONA_FOLDER = "model-written-evals/persona"
+PERSONA_HUB = "EleutherAI/persona"  # lm-eval's own persona source: one parquet config per dataset
 PERSONA_FIELDS = ("question", "answer_matching_behavior", "answer_not_matching_behavior")
 MMLU_FILE = "mmlu/mmlu_test.jsonl"
 MMLU_FIELDS = ("subject", "question", "choices", "answer")

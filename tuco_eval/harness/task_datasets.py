@@ -15,7 +15,6 @@ from datasets import Dataset, DatasetDict, load_dataset
 from tuco_eval.harness import task_data as data
 from tuco_eval.util.errors import TucoError
 
-PERSONA_HUB = "EleutherAI/persona"  # lm-eval's own persona source: one parquet config per dataset
 MMLU_HUB = "cais/mmlu"
 LOCAL_SWITCH_HINT = (
     f"set {data.DATA_DIR_ENV} or --metadata '{{\"data_dir\": ...}}' to use local copies"
@@ -28,7 +27,7 @@ def persona(persona: str, **metadata: Any) -> DatasetDict:
     """One persona dataset as split `validation` (all 1000 rows), like lm-eval's persona tasks."""
     local = data.local_data(metadata)
     if local is None:
-        return _from_hub(PERSONA_HUB, persona)
+        return _from_hub(data.PERSONA_HUB, persona)
     return DatasetDict({"validation": Dataset.from_list(data.persona_rows(persona, local))})
 
 

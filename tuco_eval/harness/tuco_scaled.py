@@ -36,14 +36,13 @@ from tuco_eval.core.pair import (
     load_tokenizer,
     pair_warnings,
     validate_pair,
-    warn,
 )
 from tuco_eval.core.scaling import Scaling
 from tuco_eval.core.tuco import tuco_of_batch
 from tuco_eval.harness.prefix import group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
 from tuco_eval.harness.request_log import attach, log_measures, prompt_tokens
-from tuco_eval.util.errors import TucoError
+from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.params import (
     format_alpha,
     parse_alpha,

@@ -10,7 +10,8 @@ from tuco_eval.render import tables
 from tuco_eval.util.params import format_alpha
 
 
-def _pts(value: float, signed: bool = False) -> str:
+def points(value: float, signed: bool = False) -> str:
+    """A share or a gain in points (x100, two decimals; `signed`: with its sign)."""
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
@@ -31,10 +32,10 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
             task,
             str(r["n"]),
             *([row_metric(result, r)] if per_row else []),
-            _pts(r["acc_alpha1"]),
-            _pts(r["acc_cv"]),
-            _pts(r["delta_cv"], signed=True) + ("*" if r["significant"] else ""),
-            f"[{_pts(r['ci95'][0], True)}, {_pts(r['ci95'][1], True)}]",
+            points(r["acc_alpha1"]),
+            points(r["acc_cv"]),
+            points(r["delta_cv"], signed=True) + ("*" if r["significant"] else ""),
+            f"[{points(r['ci95'][0], True)}, {points(r['ci95'][1], True)}]",
             f"{r['p_value']:.4f}",
             " ".join(format_alpha(a) for a in r["alphas_chosen"]),
         ]
@@ -62,9 +63,9 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
                     label,
                     str(g["n_tasks"]),
                     *metric,
-                    _pts(figure["acc_alpha1"]),
-                    _pts(figure["acc_cv"]),
-                    _pts(figure["delta_cv"], signed=True),
+                    points(figure["acc_alpha1"]),
+                    points(figure["acc_cv"]),
+                    points(figure["delta_cv"], signed=True),
                     significant,
                 ]
             )

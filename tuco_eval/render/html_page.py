@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.render.tables import is_number
+from tuco_eval.util.files import atomic_write_text
 
 
 class Raw(str):
@@ -30,14 +30,6 @@ class Num(Raw):
 def esc(text: object) -> str:
     """Text as HTML, quotes included (safe in element content and in attribute values)."""
     return html.escape(str(text), quote=True)
-
-
-_NUMBER = re.compile(r"^\s*[+\-−]?\d+(\.\d+)?(e[+-]?\d+)?\s*([%*]|\(.*\)|\[.*\])?\s*\**$", re.I)
-
-
-def is_number(cell: str) -> bool:
-    """A cell that reads as a number ("+1.23*", "40%", "+0.50 (20%)"): right-aligned."""
-    return _NUMBER.match(cell) is not None
 
 
 def svg_figure(svg_text: str, caption: str) -> str:

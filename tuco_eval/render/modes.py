@@ -6,9 +6,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tuco_eval.analysis.cv import load_cached
+from tuco_eval.analysis.cv import load_cached, row_metric, shared_metric
 from tuco_eval.analysis.modes import MODES_FILE, cross_validate_modes, modes_fingerprint
 from tuco_eval.render import plots, tables
+from tuco_eval.render.cv_tables import points
 from tuco_eval.store.modes import mode_roots
 
 
@@ -38,14 +39,14 @@ def mode_panels(result: dict) -> list[tuple[str, list[plots.Curve]]]:
 
 def write_mode_reports(runs: Sequence[tuple[Path, str]], out_dir: Path) -> list[Path]:
     """modes_<stem>.{md,csv} and accuracy_vs_alpha_modes_<stem>[_k].{png,svg} per multi-mode
-    RUN_DIR of ``runs`` (RUN_DIR, its row's unique file stem: `jsonl.file_stems`)."""
+    RUN_DIR of ``runs`` (RUN_DIR, its row's unique file stem: `files.file_stems`)."""
     files: list[Path] = []
     for run_dir, name in runs:
         if len(mode_roots(run_dir)) < 2:
             continue
         result = load_modes_cv(Path(run_dir))
         cfg = result["config"]
-        metric = shared_mode_metric(result) or "score"  # tasks of different metrics: a neutral name
+        metric = shared_metric(result) or "score"  # tasks of different metrics: a neutral name
         headers, rows = modes_table(result)
         md = out_dir / f"modes_{name}.md"
         md.write_text(
@@ -77,25 +78,10 @@ def _note(cfg: dict, metric: str) -> str:
     )
 
 
-def _pts(value: float, signed: bool = False) -> str:
-    return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
-
-
-def _task_metric(result: Mapping, row: Mapping) -> str:
-    return row.get("metric") or result["config"].get("metric") or "acc"  # older files: the config's
-
-
-def shared_mode_metric(result: Mapping) -> str | None:
-    """The metric of every task of modes.json, or None when tasks use different metrics."""
-    metrics = {_task_metric(result, r) for r in result["tasks"].values()}
-    metrics = metrics or {result["config"].get("metric") or "acc"}
-    return metrics.pop() if len(metrics) == 1 else None
-
-
 def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     """Per task: each mode's CV score (Δ CV vs its α=1), then each pair's difference (* = significant)."""
     modes = result["config"]["modes"]
-    metric = shared_mode_metric(result)
+    metric = shared_metric(result)
     per_row = metric is None  # tasks scored with different metrics: a metric column
     pair_names = list(next(iter(result["tasks"].values()))["pairs"]) if result["tasks"] else []
     headers = ["Task", "n", *(["metric"] if per_row else []), f"{metric} α=1" if metric else "α=1"]
@@ -104,16 +90,16 @@ def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     for task, r in result["tasks"].items():
         first = r["modes"][modes[0]]
         cells = [
-            f"{_pts(r['modes'][m]['acc_cv'])} ({_pts(r['modes'][m]['delta_cv'], True)})"
+            f"{points(r['modes'][m]['acc_cv'])} ({points(r['modes'][m]['delta_cv'], True)})"
             for m in modes
         ]
         pairs = [
-            f"{_pts(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
+            f"{points(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
             for p in r["pairs"].values()
         ]
-        metric_cell = [_task_metric(result, r)] if per_row else []
+        metric_cell = [row_metric(result, r)] if per_row else []
         rows.append(
-            [task, str(r["n"]), *metric_cell, _pts(first["acc_alpha1"]), *cells, *pairs, r["best"]]
+            [task, str(r["n"]), *metric_cell, points(first["acc_alpha1"]), *cells, *pairs, r["best"]]
         )
     return headers, rows
 

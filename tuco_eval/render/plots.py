@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from tuco_eval.util.jsonl import atomic_write_bytes  # noqa: E402
+from tuco_eval.util.files import atomic_write_bytes  # noqa: E402
 
 ALPHA_LABEL = "α (fine-tuning scale)"
 METRIC_NAMES = {"acc": "accuracy", "acc_norm": "normalised accuracy", "exact_match": "exact match"}

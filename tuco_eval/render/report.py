@@ -24,7 +24,7 @@ from tuco_eval.render.html_report import Lead, write_report_page
 from tuco_eval.render.modes import write_mode_reports
 from tuco_eval.render.report_tables import flips_csv, write_board, write_tables
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import atomic_write_text, file_stems
+from tuco_eval.util.files import atomic_write_text, file_stems
 
 
 def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:

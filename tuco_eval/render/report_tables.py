@@ -13,8 +13,7 @@ from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_column
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import group_table, task_table
 from tuco_eval.render.plots import metric_name
-from tuco_eval.store.units import atomic_write_json
-from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.util.files import atomic_write_json, atomic_write_text
 from tuco_eval.util.params import format_alpha
 
 

@@ -20,15 +20,21 @@ from pytablewriter.typehint import String
 Row = Sequence[str]
 
 
-def _is_numeric(cell: str) -> bool:
-    # signed decimals with an optional unit, star or note: "+1.23*", "40%", "+0.50 (20%)", "–"
-    return re.fullmatch(r"[+\-−]?\d+(\.\d+)?[%*]?( \(.*\))?|–", cell.strip()) is not None
+MISSING = "–"  # a cell the row has no value for: it keeps a column of numbers right-aligned
+_NUMBER = re.compile(r"\s*[+\-−]?\d+(\.\d+)?(e[+-]?\d+)?\s*[%*]?\s*(\(.*\)|\[.*\])?\s*\**", re.I)
+
+
+def is_number(cell: str) -> bool:
+    """The one rule for a cell that reads as a number, right-aligned in Markdown and HTML tables:
+    a signed decimal with an optional exponent, unit or star and a note ("+1.23*", "40%",
+    "+0.50 (20%)", "+1.20* (p 0.010)", "1e-05")."""
+    return _NUMBER.fullmatch(cell) is not None
 
 
 def markdown(headers: Row, rows: Sequence[Row]) -> str:
     """Pipe table by pytablewriter, as lm-eval's make_table: numeric columns right-aligned,
     headers centred, a `|` inside a cell escaped."""
-    numeric = [bool(rows) and all(_is_numeric(r[i]) for r in rows) for i in range(len(headers))]
+    numeric = [bool(rows) and all(is_number(r[i]) or r[i].strip() == MISSING for r in rows) for i in range(len(headers))]
     writer = MarkdownTableWriter(
         headers=list(headers),
         value_matrix=[list(r) for r in rows],

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.util.files import atomic_write_text
 
 # white -> orange -> red, by the share of the page's colour scale
 STOPS = ((0.0, (255, 255, 255)), (0.5, (253, 174, 97)), (1.0, (215, 48, 39)))

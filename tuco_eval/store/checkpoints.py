@@ -35,7 +35,7 @@ from tuco_eval.util.checkpoint_labels import (
     training_order,
 )
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import atomic_write_text
+from tuco_eval.util.files import atomic_write_text
 
 FORMAT = 1
 KINDS = ("adapter", "model")

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import atomic_write_bytes
+from tuco_eval.util.files import atomic_write_bytes, atomic_write_json, jsonable
 from tuco_eval.util.params import format_alpha
 
 RUN_INFO = "run.json"
@@ -66,18 +66,6 @@ def unit_paths(run_dir: Path | str, alpha: float, task: str) -> tuple[Path, Path
     return directory / f"{task}.jsonl", directory / f"{task}.done.json"
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    """``atomic_write_bytes`` of pretty-printed JSON."""
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=_jsonable) + "\n").encode())
-
-
-def _jsonable(value: Any) -> Any:
-    # numpy scalars and arrays come straight out of lm-eval; store them as plain JSON
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -93,7 +81,7 @@ def _encode_records(records: Iterable[Mapping[str, Any]]) -> tuple[bytes, int, l
         if not isinstance(record.get("doc_hash"), str):
             raise StoreError(f"record {i} needs a string 'doc_hash'")
         try:
-            lines.append(json.dumps(dict(record), default=_jsonable))
+            lines.append(json.dumps(dict(record), default=jsonable))
         except (TypeError, ValueError) as err:
             raise StoreError(f"record {i} (doc_id {record['doc_id']}) is not JSON: {err}") from err
         metrics.update(k for k, v in record.items() if k not in _NOT_METRICS and _is_number(v))
@@ -384,7 +372,7 @@ def docs_path(run_dir: Path | str, task: str) -> Path:
 def write_docs(run_dir: Path | str, task: str, docs: Iterable[Mapping[str, Any]]) -> Path | None:
     """Store each doc's ``doc_id``, ``prompt``, ``choices``, ``target`` (written only when changed)."""
     path = docs_path(run_dir, task)
-    data = "".join(json.dumps(dict(d), default=_jsonable) + "\n" for d in docs).encode()
+    data = "".join(json.dumps(dict(d), default=jsonable) + "\n" for d in docs).encode()
     with contextlib.suppress(OSError):
         if path.read_bytes() == data:  # every alpha of a task writes the same docs
             return path

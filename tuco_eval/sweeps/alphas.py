@@ -10,7 +10,6 @@ stored at α = 1 by default. `sweep_alone` stores a plain model (the base alone)
 from __future__ import annotations
 
 import difflib
-import logging
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
@@ -27,8 +26,8 @@ from tuco_eval.store.units import (
     write_docs,
     write_unit,
 )
-from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import disk_errors
+from tuco_eval.util.errors import TucoError, warn
+from tuco_eval.util.files import disk_errors
 from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas
 
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
@@ -271,7 +270,7 @@ def _unit_unless_busy(run_dir: Path, alpha: float, name: str) -> Iterator[bool]:
     try:
         stack.enter_context(unit_lock(run_dir, alpha, name))
     except StoreError as busy:
-        logging.getLogger("tuco_eval").warning("tuco-eval: %s", busy)
+        warn(busy)
         yield False
         return
     with stack:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from tuco_eval.util.errors import TucoError
+from tuco_eval.util.errors import TucoError, warn
 
 PAPER_ALPHAS = (0.75, 0.9, 0.95, 1.0, 1.05, 1.1, 1.25)  # the paper's α grid
 MODES = ("activation", "logits", "weights")  # the three ways to scale fine-tuning (docs/modes.md)
@@ -31,10 +30,7 @@ def parse_alpha(value: Any) -> float:
 def warn_if_negative(alpha: float) -> None:
     """One warning line for α < 0, which reverses the fine-tuning direction."""
     if alpha < 0:
-        logging.getLogger("tuco_eval").warning(
-            "tuco-eval: α=%s < 0 reverses the fine-tuning direction (allowed, but rarely meant)",
-            alpha,
-        )
+        warn(f"α={alpha} < 0 reverses the fine-tuning direction (allowed, but rarely meant)")
 
 
 def format_alpha(alpha: float) -> str:

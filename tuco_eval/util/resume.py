@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 from tqdm.auto import tqdm
 
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.jsonl import atomic_write_text, disk_errors, read_jsonl, write_jsonl_atomic
+from tuco_eval.util.files import atomic_write_text, disk_errors
+from tuco_eval.util.jsonl import read_jsonl, write_jsonl_atomic
 
 T = TypeVar("T")
 KEY_FILE = "key.json"

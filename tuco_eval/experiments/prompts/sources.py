@@ -17,7 +17,6 @@ from tuco_eval.util.errors import TucoError
 OPENWEBTEXT_HUB = "Skylion007/openwebtext"
 HH_RLHF_HUB = "Anthropic/hh-rlhf"  # folder harmless-base, split test
 ADVBENCH_HUB = "walledai/AdvBench"
-PERSONA_HUB = "EleutherAI/persona"
 PARQUET_REVISION = "refs/convert/parquet"  # the Hub's automatic parquet copy of every dataset
 
 WEB_FOLDER = "web"
@@ -122,7 +121,7 @@ def persona_rows(name: str, source: data.LocalData | None) -> list[dict]:
     """All rows of one model-written-evals persona dataset."""
     if source is None:
         return hub_rows(
-            PERSONA_HUB,
+            data.PERSONA_HUB,
             name=name,
             split="validation",
             local_hint=f"{data.PERSONA_FOLDER}/{name}.jsonl",
