@@ -23,6 +23,7 @@ import numpy as np
 
 from tuco_eval.analysis import cv
 from tuco_eval.render import report
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS
 
@@ -59,7 +60,7 @@ def build_store(run_dir: Path, n_tasks: int, n_docs: int, seed: int = 0) -> None
         "tasks": tasks,
         "groups": groups,
     }
-    store.update_run_info(run_dir, info)
+    run_json.update_run_info(run_dir, info)
 
 
 def timed(fn, *args, **kwargs) -> float:
@@ -69,7 +70,7 @@ def timed(fn, *args, **kwargs) -> float:
 
 
 def read_all(run_dir: Path) -> None:
-    for task in store.read_run_info(run_dir)["tasks"]:
+    for task in run_json.read_run_info(run_dir)["tasks"]:
         store.score_matrix(run_dir, task)
 
 

@@ -30,6 +30,7 @@ from scipy import stats
 from tuco_eval.analysis import cv, paired
 from tuco_eval.analysis.checkpoint_board import read_alpha_one
 from tuco_eval.render import report
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 
 GROUPS = ("tuco_mmlu_humanities", "tuco_mmlu_stem", "tuco_mmlu_social_sciences", "tuco_mmlu_other")
@@ -61,7 +62,7 @@ def build_root(root: Path, n_rows: int, n_tasks: int, n_docs: int, seed: int = 0
         else:
             checkpoints.append({"label": label, "source": f"runs/{label}", "revision": None,
                                 "step": 100 * row, "kind": "adapter", "run_dir": label})  # fmt: skip
-        store.update_run_info(root / label, info)
+        run_json.update_run_info(root / label, info)
     series = {"format": 1, "base": {"label": "base", "source": "synthetic/pt", "run_dir": "base"},
               "checkpoints": checkpoints}  # fmt: skip
     (root / "checkpoints.json").write_text(json.dumps(series))
@@ -70,7 +71,7 @@ def build_root(root: Path, n_rows: int, n_tasks: int, n_docs: int, seed: int = 0
 
 def read_all(root: Path, labels: list[str]) -> dict[str, np.ndarray]:
     """task → (rows × docs) α = 1 scores."""
-    tasks = store.read_run_info(root / labels[0])["tasks"]
+    tasks = run_json.read_run_info(root / labels[0])["tasks"]
     return {
         task: np.stack([read_alpha_one(root / label, task, "acc").scores for label in labels])
         for task in tasks
@@ -119,7 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"
         build, labels = timed(build_root, root, n_rows, n_tasks, n_docs)
-        groups = store.read_run_info(root / labels[0])["groups"]
+        groups = run_json.read_run_info(root / labels[0])["groups"]
         read, scores = timed(read_all, root, labels)
         fast, results = timed(vectorised, scores, groups)
         slow, reference = timed(one_by_one, scores, groups)

@@ -10,8 +10,10 @@ module>` (the local name is kept), `import tuco_eval.<old> [as x]`, dotted names
 prose (`"tuco_eval.sweep._evaluate_unit"`) and file paths (`tuco_eval/cv.py`). Names already at
 their new place are left alone, so a second run changes nothing. `lm_eval.models` entry points
 written `tuco_eval.lm:TucoScaledLM` stay (tuco_eval/lm.py re-exports it). Run `ruff check --fix`
-on the files afterwards to sort the imports. A moved name reached through a module alias
-(`cv.format_table` after `from tuco_eval import cv`) is listed as FILE:LINE for a hand edit.
+on the files afterwards to sort the imports. A moved name reached through an imported module
+(`cv.format_table` after `from tuco_eval import cv`) becomes `cv_tables.format_table` with
+`from tuco_eval.render import cv_tables` added; a use the script cannot place (and a removed
+name) is listed as FILE:LINE for a hand edit.
 """
 
 from __future__ import annotations
@@ -98,6 +100,9 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     **{f"jsonl.{n}": ("util.files", n) for n in ("atomic_write_bytes", "atomic_write_text", "file_slug", "file_stems", "ensure_writable_dir", "disk_errors")},
     "store.atomic_write_json": ("util.files", "atomic_write_json"),
     "pair.warn": ("util.errors", "warn"),
+    # the store in three: units (samples, manifests, locks, score matrices), run.json, doc texts
+    **{f"store.{n}": ("store.run_json", n) for n in ("RUN_INFO", "merge_run_info", "read_run_info", "update_run_info")},
+    **{f"store.{n}": ("store.doc_texts", n) for n in ("DOCS", "docs_path", "write_docs", "read_docs")},
     **{f"modes.cv.{n}": ("render.modes", n) for n in ("modes_table", "format_modes_table")},
     # duplicates folded into the one kept
     "modes.cv.shared_mode_metric": ("analysis.cv", "shared_metric"),
@@ -106,9 +111,12 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 }
 
 # names deleted without a replacement (dead code): the rewrite lists their uses
-REMOVED = {
-    "leaderboard.CV_SETTINGS": "dead and drifted from cv.CV_SETTINGS, the one that is used",
-    "joint.Joint.caches": "unused",
+REMOVED = {  # old name -> (a pattern of its uses, why)
+    "leaderboard.CV_SETTINGS": (
+        r"leaderboard\.CV_SETTINGS|leaderboard import [^\n]*\bCV_SETTINGS",
+        "dead and drifted from cv.CV_SETTINGS, the one that is used",
+    ),
+    "joint.Joint.caches": (r"\.caches\(\)", "unused"),
 }
 
 # public names that stay valid at their old place: not rewritten
@@ -116,7 +124,8 @@ KEEP = ("tuco_eval.lm:",)
 
 PACKAGE = "tuco_eval"
 OLD = {f"{PACKAGE}.{old}": f"{PACKAGE}.{new}" for old, new in MOVES.items()}
-NEW = set(OLD.values()) | {name.rsplit(".", 1)[0] for name in OLD.values()}
+NEW = {*OLD.values(), *(f"{PACKAGE}.{module}" for module, _ in SYMBOLS.values())}
+NEW |= {name.rsplit(".", 1)[0] for name in NEW}
 NEW_TO_OLD = {new: old for old, new in OLD.items()}
 
 
@@ -213,8 +222,72 @@ def _rewrite_dotted(match: re.Match) -> str:
 IMPORT = re.compile(r"^(?P<indent>[ \t]*)import (?P<module>tuco_eval(?:\.\w+)+)", re.M)
 
 
+def _module_key(dotted: str) -> str | None:
+    """The old module key (`store`, `modes.cv`) of a module path, old or new; else None."""
+    if dotted in OLD:
+        return dotted.removeprefix(f"{PACKAGE}.")
+    old = NEW_TO_OLD.get(dotted)
+    return old.removeprefix(f"{PACKAGE}.") if old else None
+
+
+ALIASED = re.compile(r"^(?P<indent>[ \t]*)import (?P<module>tuco_eval(?:\.\w+)+) as (?P<alias>\w+)", re.M)
+
+
+def _module_aliases(text: str) -> list[tuple[str, str, int, str]]:
+    """(local name, old module key, end of its import statement, indent) of every module of
+    tuco_eval imported under a local name (`from tuco_eval import cv`, `import ... as lm`)."""
+    found = []
+    for m in FROM_IMPORT.finditer(text):
+        for name, alias in _names(m["names"]):
+            key = _module_key(f"{m['module']}.{name}")
+            if key:
+                found.append((alias or name, key, m.end(), m["indent"]))
+    for m in ALIASED.finditer(text):
+        key = _module_key(m["module"])
+        if key:
+            found.append((m["alias"], key, m.end(), m["indent"]))
+    return found
+
+
+def _import_block(text: str, start: int, indent: str) -> list[str]:
+    """The import lines around `start` at this indent (the block an import is added to)."""
+    lines = text.splitlines()
+    at = text.count("\n", 0, start)
+    is_import = re.compile(rf"{re.escape(indent)}(from|import) tuco_eval")
+    first, last = at, at
+    while first > 0 and is_import.match(lines[first - 1]):
+        first -= 1
+    while last + 1 < len(lines) and is_import.match(lines[last + 1]):
+        last += 1
+    return lines[first : last + 1]
+
+
+def rewrite_attributes(text: str) -> str:
+    """`cv.format_table` -> `cv_tables.format_table` where `cv` is an imported module whose name
+    moved (SYMBOLS), with the import of the new module added after the alias's import."""
+    inserts: dict[int, list[str]] = {}
+    renames: dict[str, str] = {}  # pattern -> replacement, applied once the imports are in
+    for local, key, end, indent in _module_aliases(text):
+        for old, (module, name) in SYMBOLS.items():
+            old_module, _, attribute = old.rpartition(".")
+            pattern = rf"(?<![\w.]){re.escape(local)}\.{attribute}\b"
+            if old_module != key or not re.search(pattern, text):
+                continue
+            parent, _, leaf = f"{PACKAGE}.{module}".rpartition(".")
+            renames[pattern] = f"{leaf}.{name}"
+            line = f"{indent}from {parent} import {leaf}"
+            if line not in _import_block(text, end, indent) + inserts.get(end, []):
+                inserts.setdefault(end, []).append(line)
+    for end in sorted(inserts, reverse=True):
+        text = text[:end] + "".join(f"\n{line}" for line in inserts[end]) + text[end:]
+    for pattern, replacement in renames.items():
+        text = re.sub(pattern, replacement, text)
+    return text
+
+
 def rewrite(text: str) -> str:
     """`text` with every old tuco_eval module path replaced by its new one."""
+    text = rewrite_attributes(text)
     done: list[str] = []  # rewritten import statements, kept out of the dotted-name pass
 
     def keep(new: str) -> str:
@@ -238,11 +311,10 @@ def attribute_uses(text: str) -> list[tuple[int, str, str]]:
         for number, line in enumerate(text.splitlines(), 1):
             if pattern.search(line):
                 found.append((number, f"{leaf.rsplit('.', 1)[-1]}.{attribute}", f"{PACKAGE}.{module}.{name}"))
-    for old, why in REMOVED.items():
-        name = old.rsplit(".", 1)[-1]
+    for old, (pattern, why) in REMOVED.items():
         for number, line in enumerate(text.splitlines(), 1):
-            if re.search(rf"\b{name}\b", line):
-                found.append((number, name, f"removed ({why})"))
+            if re.search(pattern, line):
+                found.append((number, old, f"removed ({why})"))
     return sorted(found)
 
 
@@ -253,7 +325,7 @@ def main(argv: list[str]) -> int:
             print(f"{old:<{width}}  ->  {new}")
         for old, (module, name) in SYMBOLS.items():
             print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  {PACKAGE}.{module}.{name}")
-        for old, why in REMOVED.items():
+        for old, (_, why) in REMOVED.items():
             print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  removed: {why}")
         return 0
     for name in argv[1:]:

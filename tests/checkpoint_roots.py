@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tuco_eval.store import doc_texts, run_json
 from tuco_eval.store import units as store
 
 N = 40  # docs per task
@@ -47,9 +48,9 @@ def write_run(run_dir: Path, label: str, info: dict, alphas=ALPHAS, n: int = N, 
     for task in ("ta", "tb", "tc"):
         for alpha in alphas:
             store.write_unit(run_dir, alpha, task, records(label, task, alpha, n, tuco))
-        store.write_docs(run_dir, task, [{"doc_id": i, "prompt": f"{task} question {i}?"} for i in range(n)])
+        doc_texts.write_docs(run_dir, task, [{"doc_id": i, "prompt": f"{task} question {i}?"} for i in range(n)])
     base = {"alphas": list(alphas), "tasks": ["ta", "tb", "tc"], "groups": GROUPS}
-    store.update_run_info(run_dir, {**base, **info})
+    run_json.update_run_info(run_dir, {**base, **info})
     return run_dir
 
 

@@ -18,7 +18,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tiny_models import FIXTURE_TASKS, finetune, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
-from tuco_eval.store.units import list_units, read_docs, read_run_info, read_unit
+from tuco_eval.store.doc_texts import read_docs
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.units import list_units, read_unit
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.series import sweep_checkpoints
 

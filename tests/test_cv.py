@@ -11,6 +11,7 @@ import pytest
 from tuco_eval.analysis import cv
 from tuco_eval.analysis.cv import CVError
 from tuco_eval.render import cv_tables
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS
 
@@ -266,7 +267,7 @@ def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> dic
                 [{"doc_id": i, "doc_hash": f"{task}{i}", "acc": a} for i, a in enumerate(acc)],
             )
         matrices[task] = np.array(rows)
-    store.update_run_info(
+    run_json.update_run_info(
         run_dir,
         {
             "model_args": "pretrained=ft",
@@ -301,6 +302,6 @@ def test_cross_validate_run_dir_writes_cv_json(tmp_path):
 
 def test_cross_validate_refuses_missing_alpha(tmp_path):
     build_store(tmp_path, {"t": 0.1})
-    store.update_run_info(tmp_path, {"model_args": "pretrained=ft", "alphas": [1.5]})
+    run_json.update_run_info(tmp_path, {"model_args": "pretrained=ft", "alphas": [1.5]})
     with pytest.raises(store.StoreError, match=r"alpha=1.5/t.jsonl is incomplete"):
         cv.cross_validate(tmp_path)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 
 from tuco_eval.render import report
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.files import file_stems
 
@@ -33,7 +34,7 @@ def test_dotted_labels_get_their_own_heat_maps(tmp_path, page_for):
         for alpha in (0.9, 1.0, 1.1):
             k = right + (5 if alpha == 1.1 and label == "model-v1.5" else 0)
             store.write_unit(run_dir, alpha, "t", [{"doc_id": i, "doc_hash": f"t{i}", "acc": float(i < k)} for i in range(N)])
-        store.update_run_info(run_dir, {"model_args": f"pretrained=org/{label}", "label": label,
+        run_json.update_run_info(run_dir, {"model_args": f"pretrained=org/{label}", "label": label,
                                         "alphas": [0.9, 1.0, 1.1], "tasks": ["t"]})
         runs.append(run_dir)
     files = report.report(runs, tmp_path / "out")

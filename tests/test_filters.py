@@ -16,9 +16,11 @@ from tuco_eval.analysis import cv, leaderboard
 from tuco_eval.cli import main
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.render import cv_tables, report_tables
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
+from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import store_rows
-from tuco_eval.store.units import read_run_info, read_unit
+from tuco_eval.store.units import read_unit
 from tuco_eval.sweeps.alphas import doc_record, sweep
 from tuco_eval.util.errors import TucoError
 
@@ -126,7 +128,7 @@ def _old_store(run_dir, filter_list):
             {"doc_id": i, "doc_hash": f"d{i}", "exact_match": float(i < 3)} for i in range(6)
         ])
     config = {"task": "gsm", "filter_list": [{"name": n, "filter": []} for n in filter_list]}
-    store.update_run_info(run_dir, {"model_args": "m", "alphas": [1.0, 1.5], "tasks": ["gsm"],
+    run_json.update_run_info(run_dir, {"model_args": "m", "alphas": [1.0, 1.5], "tasks": ["gsm"],
                                     "groups": {}, "task_configs": {"gsm": config}})
     assert json.loads((run_dir / "run.json").read_text())["filters"] == {}
 
@@ -177,7 +179,7 @@ def test_store_rows_names():
     assert [r.name for r in store_rows(info, ["gsm", "mc"], "x", "strict-match")] == [
         "gsm,strict-match", "mc"  # a task with one filter is kept as it is
     ]
-    merged = store.merge_run_info(info, {"filters": {"new": ["none"]}})
+    merged = run_json.merge_run_info(info, {"filters": {"new": ["none"]}})
     assert merged["filters"] == {"gsm": FILTERS, "mc": ["none"], "new": ["none"]}
 
 
@@ -192,7 +194,7 @@ def mixed_run(pair_dirs, task_manager, tmp_path_factory):
     run = tmp_path_factory.mktemp("mixed") / "run"
     sweep(lm, ["tiny_numbers", "tiny_mc"], run, alphas=MIXED_ALPHAS, task_manager=task_manager,
           model_args="m", limit=LIMIT, progress=False)
-    store.update_run_info(run, {"model_args": "m", "groups": {"mix": ["tiny_numbers", "tiny_mc"]}})
+    run_json.update_run_info(run, {"model_args": "m", "groups": {"mix": ["tiny_numbers", "tiny_mc"]}})
     return run
 
 
@@ -202,7 +204,7 @@ def _alone(run, task, tmp_path):
     alone = tmp_path / task
     for alpha in MIXED_ALPHAS:
         store.write_unit(alone, alpha, task, read_unit(run, alpha, task))
-    store.update_run_info(alone, {"model_args": "m", "alphas": MIXED_ALPHAS, "tasks": [task],
+    run_json.update_run_info(alone, {"model_args": "m", "alphas": MIXED_ALPHAS, "tasks": [task],
                                   "groups": {}, "filters": {task: info["filters"][task]},
                                   "task_configs": {task: info["task_configs"][task]}})
     return alone
@@ -301,7 +303,7 @@ def test_old_plain_records_mixed_with_per_filter_ones_are_named(tmp_path):
         {"doc_id": i, "doc_hash": f"d{i}", "exact_match,strict-match": 1.0,
          "exact_match,flexible-extract": 0.0} for i in range(6)
     ])
-    store.update_run_info(run, {"model_args": "m", "alphas": [2.0], "filters": {"gsm": FILTERS}})
+    run_json.update_run_info(run, {"model_args": "m", "alphas": [2.0], "filters": {"gsm": FILTERS}})
     message = (r"task gsm mixes records swept before tuco-eval kept every filter \(alpha 1.0, 1.5: "
                r"only 'strict-match', under plain names\) with per-filter ones \(alpha 2.0\); "
                r"sweep it into a new RUN_DIR, or delete its units of alpha 1.0, 1.5")
@@ -315,7 +317,7 @@ def test_old_plain_records_under_new_filters_entry_still_load(tmp_path):
     run = tmp_path / "run"
     _old_store(run, FILTERS)
     # a later sweep at the same alphas redoes nothing but records the task's filters
-    store.update_run_info(run, {"model_args": "m", "filters": {"gsm": FILTERS}})
+    run_json.update_run_info(run, {"model_args": "m", "filters": {"gsm": FILTERS}})
     result = cv.cross_validate(run, folds=3, metric="exact_match")
     assert list(result["tasks"]) == ["gsm,strict-match"]
     assert result["tasks"]["gsm,strict-match"]["acc_alpha1"] == 0.5

@@ -16,6 +16,7 @@ from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
 from tuco_eval.render import html_report, report
+from tuco_eval.store import doc_texts, run_json
 from tuco_eval.store import units as store
 
 N = 12
@@ -45,8 +46,8 @@ def build_flip_run(run_dir):
         {"doc_id": i, "prompt": HOSTILE if i == 0 else f"question {i}?", "choices": CHOICES, "target": i % 2}
         for i in range(N)
     ]
-    store.write_docs(run_dir, "flip", docs)
-    store.update_run_info(
+    doc_texts.write_docs(run_dir, "flip", docs)
+    run_json.update_run_info(
         run_dir,
         {"model_args": "pretrained=org/flipper", "label": "flipper", "alphas": sorted(RIGHT), "tasks": ["flip"]},
     )
@@ -230,7 +231,7 @@ def _persona_store(run_dir):
             right = k if slope else 30 + int(alpha > 1)
             store.write_unit(run_dir, alpha, task, [{"doc_id": i, "doc_hash": f"{task}{i}",
                                                     "acc": float(i < right)} for i in range(40)])
-    store.update_run_info(run_dir, {"model_args": "pretrained=synthetic", "label": "synthetic persona",
+    run_json.update_run_info(run_dir, {"model_args": "pretrained=synthetic", "label": "synthetic persona",
                                     "alphas": sorted(PERSONA_RIGHT), "tasks": []})
     return run_dir
 

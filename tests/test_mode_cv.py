@@ -14,6 +14,7 @@ import pytest
 from tuco_eval.analysis.cv import CVError, cross_validate_scores, fold_test_indices, out_of_fold
 from tuco_eval.analysis.modes import compare_modes_scores, cross_validate_modes
 from tuco_eval.render.report import report
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.store.modes import mode_root, mode_roots
 
@@ -32,7 +33,7 @@ def _scores(seed: int, gain: float) -> np.ndarray:
 
 def _write_mode(run_dir, mode, scores, task="t1"):
     root = mode_root(run_dir, mode)
-    store.update_run_info(root, {"model_args": "pretrained=ft,base=pt", "label": "ft" if root == run_dir else f"ft [{mode}]",
+    run_json.update_run_info(root, {"model_args": "pretrained=ft,base=pt", "label": "ft" if root == run_dir else f"ft [{mode}]",
                                  "alphas": ALPHAS, "tasks": [task], "groups": {}})
     for alpha, row in zip(ALPHAS, scores, strict=True):
         store.write_unit(root, alpha, task, [{"doc_id": d, "doc_hash": f"h{d}", "acc": float(v)}

@@ -13,6 +13,7 @@ import pytest
 
 from tuco_eval.analysis import cv, leaderboard
 from tuco_eval.render import report, report_tables
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import PAPER_ALPHAS
@@ -52,7 +53,7 @@ def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
         "alphas": list(PAPER_ALPHAS),
         "tasks": list(CORRECT[label]),
     }
-    store.update_run_info(run_dir, {**info, "groups": groups or {}})
+    run_json.update_run_info(run_dir, {**info, "groups": groups or {}})
     return run_dir
 
 

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.store.units import StoreError
 from tuco_eval.util import params
@@ -140,6 +141,7 @@ def test_lock_refuses_a_second_holder_in_process(tmp_path):
 _HOLDER = """
 import sys, time
 from tuco_eval.store import units as store
+from tuco_eval.store import run_json
 with store.unit_lock(sys.argv[1], 1.0, "a"):
     print("held", flush=True)
     time.sleep(60)
@@ -168,7 +170,7 @@ def test_lock_refuses_while_another_process_holds_it_and_frees_on_kill(tmp_path)
 
 def test_run_info_merges_two_shards(tmp_path):
     base = {"model_args": "pretrained=org/ft-7b,base=org/pt-7b", "lm_eval_version": "0.4.13"}
-    store.update_run_info(
+    run_json.update_run_info(
         tmp_path,
         {
             **base,
@@ -179,7 +181,7 @@ def test_run_info_merges_two_shards(tmp_path):
             "metadata": {"host": "a"},
         },
     )
-    merged = store.update_run_info(
+    merged = run_json.update_run_info(
         tmp_path,
         {
             **base,
@@ -190,7 +192,7 @@ def test_run_info_merges_two_shards(tmp_path):
             "metadata": {"shard": 2},
         },
     )
-    assert merged == store.read_run_info(tmp_path)
+    assert merged == run_json.read_run_info(tmp_path)
     assert merged["alphas"] == [0.9, 1.0, 1.25]
     assert merged["tasks"] == ["t1", "t2"]
     assert merged["groups"] == {"g": ["t1", "t2"], "h": ["t2"]}
@@ -200,16 +202,16 @@ def test_run_info_merges_two_shards(tmp_path):
 
 
 def test_run_info_refuses_other_model_args(tmp_path):
-    store.update_run_info(tmp_path, {"model_args": "pretrained=a"})
+    run_json.update_run_info(tmp_path, {"model_args": "pretrained=a"})
     with pytest.raises(StoreError, match=r"'pretrained=a'.*'pretrained=b'"):
-        store.update_run_info(tmp_path, {"model_args": "pretrained=b"})
+        run_json.update_run_info(tmp_path, {"model_args": "pretrained=b"})
 
 
 def test_read_run_info_missing(tmp_path):
     with pytest.raises(StoreError, match="does not exist"):
-        store.read_run_info(tmp_path / "nope")
+        run_json.read_run_info(tmp_path / "nope")
     with pytest.raises(StoreError, match="run.json is missing"):
-        store.read_run_info(tmp_path)
+        run_json.read_run_info(tmp_path)
 
 
 def test_score_matrix_sorted_by_doc_id(tmp_path):
@@ -302,9 +304,10 @@ def test_reader_fuzz_json_lines(lines):
 _SHARD = """
 import sys
 from tuco_eval.store import units as store
+from tuco_eval.store import run_json
 run_dir, shard = sys.argv[1], int(sys.argv[2])
 for i in range(25):
-    store.update_run_info(run_dir, {"model_args": "pretrained=m", "alphas": [shard + i / 100], "tasks": [f"t{shard}_{i}"]})
+    run_json.update_run_info(run_dir, {"model_args": "pretrained=m", "alphas": [shard + i / 100], "tasks": [f"t{shard}_{i}"]})
 """
 
 
@@ -315,5 +318,5 @@ def test_concurrent_shards_lose_no_update(tmp_path):
         for s in (1, 2)
     ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
-    info = store.read_run_info(tmp_path)
+    info = run_json.read_run_info(tmp_path)
     assert len(info["alphas"]) == 50 and len(info["tasks"]) == 50

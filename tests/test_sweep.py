@@ -16,14 +16,9 @@ from test_joint import naive_tuco
 from tiny_models import FIXTURE_TASKS
 from tuco_eval.analysis.cv import cross_validate
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
-from tuco_eval.store.units import (
-    StoreError,
-    list_units,
-    read_docs,
-    read_run_info,
-    read_unit,
-    unit_lock,
-)
+from tuco_eval.store.doc_texts import read_docs
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.units import StoreError, list_units, read_unit, unit_lock
 from tuco_eval.sweeps.alphas import sample_record, sweep
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import parse_alphas

@@ -17,7 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.store.units import RUN_INFO, StoreError, read_run_info
+from tuco_eval.store.run_json import RUN_INFO, read_run_info
+from tuco_eval.store.units import StoreError
 from tuco_eval.util.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
 from tuco_eval.util.checkpoint_labels import first_step
 from tuco_eval.util.errors import TucoError

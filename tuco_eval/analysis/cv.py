@@ -16,11 +16,11 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold
 
+from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
 from tuco_eval.store.units import (
     format_alpha,
     list_units,
-    read_run_info,
     score_matrix,
     store_fingerprint,
     task_alphas,

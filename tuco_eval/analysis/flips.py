@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval.store.units import StoreError, read_docs, read_unit, score_matrix
+from tuco_eval.store.doc_texts import read_docs
+from tuco_eval.store.units import StoreError, read_unit, score_matrix
 
 KINDS = ("fixed", "broken")
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tuco_eval.analysis.cv import CV_FILE, cross_validate, load_cached, row_metric, shared_metric
-from tuco_eval.store.units import read_run_info, store_fingerprint
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.units import store_fingerprint
 from tuco_eval.util.errors import TucoError
 
 # the paper's Table 3 columns, in its order

@@ -27,7 +27,8 @@ from tuco_eval.analysis.cv import (
     sign_flip_p_value,
 )
 from tuco_eval.store.modes import mode_roots
-from tuco_eval.store.units import ScoreMatrix, read_run_info, score_matrix, store_fingerprint
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint
 from tuco_eval.util.files import atomic_write_json
 
 MODES_FILE = "modes.json"

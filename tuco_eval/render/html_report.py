@@ -27,7 +27,7 @@ from tuco_eval.render.html_page import (
 )
 from tuco_eval.render.html_pairs import pairs_section
 from tuco_eval.render.report_tables import explanation, leaderboard
-from tuco_eval.store.units import read_run_info
+from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha
 
 

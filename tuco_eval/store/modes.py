@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuco_eval.store.units import RUN_INFO, list_units
+from tuco_eval.store.run_json import RUN_INFO
+from tuco_eval.store.units import list_units
 from tuco_eval.util.params import DEFAULT_MODE, MODES, parse_mode
 
 

@@ -2,11 +2,11 @@
 
 Layout of a RUN_DIR (see docs/cv.md)::
 
-    run.json                                  run description, merged by every shard
+    run.json                                  run description, merged by every shard (run_json)
     samples/alpha=<format_alpha(a)>/<task>.jsonl      one JSON object per doc
     samples/alpha=<format_alpha(a)>/<task>.done.json  manifest {"n", "sha256", "metrics"}
-    samples/alpha=<format_alpha(a)>/.lock             held by the sweep running that alpha
-    docs/<task>.jsonl                         each doc's prompt, choices and target (any alpha)
+    samples/alpha=<format_alpha(a)>/<task>.lock       held by the sweep writing that unit
+    docs/<task>.jsonl                         each doc's prompt, choices and target (doc_texts)
 
 A unit (alpha, task) is complete only when its manifest exists and matches the JSONL bytes.
 Every file is written to a temporary file in the same directory, fsynced, then renamed, so a
@@ -33,9 +33,7 @@ from tuco_eval.util.errors import TucoError
 from tuco_eval.util.files import atomic_write_bytes, atomic_write_json, jsonable
 from tuco_eval.util.params import format_alpha
 
-RUN_INFO = "run.json"
 SAMPLES = "samples"
-DOCS = "docs"
 _NOT_METRICS = {"doc_id", "tuco", "kl", "base_rank"}  # numeric per-doc fields that are not scores
 _TASK_RE = re.compile(r"^[^./\\\x00][^/\\\x00]*$")
 
@@ -222,71 +220,6 @@ def unit_lock(run_dir: Path | str, alpha: float, task: str) -> Iterator[Path]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _label_from(model_args: str) -> str:
-    for part in model_args.split(","):
-        key, _, value = part.partition("=")
-        if key.strip() == "pretrained" and value.strip():
-            return value.strip()
-    return model_args
-
-
-def merge_run_info(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "RUN_DIR") -> dict:
-    """Union of two run descriptions; refuses two different ``model_args``."""
-    old_args, new_args = old.get("model_args"), new.get("model_args")
-    if old_args is not None and new_args is not None and old_args != new_args:
-        raise StoreError(
-            f"{where} holds results for model_args {old_args!r}, not {new_args!r}; "
-            "use a separate RUN_DIR per model"
-        )
-    merged = {**new, **old}  # first writer wins for scalar fields (versions, label)
-    merged["model_args"] = old_args if old_args is not None else new_args
-    if not merged.get("label") and merged["model_args"]:
-        merged["label"] = _label_from(str(merged["model_args"]))
-    merged["alphas"] = sorted({float(a) for a in [*old.get("alphas", []), *new.get("alphas", [])]})
-    merged["tasks"] = sorted({*old.get("tasks", []), *new.get("tasks", [])})
-    groups: dict[str, set[str]] = {}
-    for source in (old, new):
-        for group, members in source.get("groups", {}).items():
-            groups.setdefault(group, set()).update(members)
-    merged["groups"] = {group: sorted(members) for group, members in sorted(groups.items())}
-    merged["task_configs"] = {**new.get("task_configs", {}), **old.get("task_configs", {})}
-    for key in ("filters", "group_aggregation"):  # per task / group, like task_configs
-        merged[key] = {**new.get(key, {}), **old.get(key, {})}
-    merged["metadata"] = {**old.get("metadata", {}), **new.get("metadata", {})}
-    return merged
-
-
-def read_run_info(run_dir: Path | str) -> dict:
-    """The parsed ``RUN_DIR/run.json``; StoreError when RUN_DIR or run.json is missing."""
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise StoreError(f"RUN_DIR {run_dir} does not exist; run `tuco-eval sweep` first")
-    path = run_dir / RUN_INFO
-    try:
-        info = json.loads(path.read_bytes())
-    except FileNotFoundError:
-        raise StoreError(
-            f"{path} is missing; is {run_dir} the output of `tuco-eval sweep`?"
-        ) from None
-    except (OSError, ValueError) as err:
-        raise StoreError(f"{path} is unreadable ({err})") from None
-    if not isinstance(info, dict):
-        raise StoreError(f"{path} is not a JSON object")
-    return info
-
-
-def update_run_info(run_dir: Path | str, info: Mapping[str, Any]) -> dict:
-    """Merge ``info`` into ``RUN_DIR/run.json`` under a lock (shards may run concurrently)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".run.json.lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-        old = read_run_info(run_dir) if (run_dir / RUN_INFO).exists() else {}
-        merged = merge_run_info(old, info, where=f"RUN_DIR {run_dir}")
-        atomic_write_json(run_dir / RUN_INFO, merged)
-    return merged
-
-
 def unit_metrics(run_dir: Path | str, alpha: float, task: str) -> list[str] | None:
     """The metric fields listed in the unit's manifest (not checksummed: `read_unit` does that);
     None when the manifest is missing, unreadable or lists none."""
@@ -361,33 +294,3 @@ def score_matrix(
         [[per_alpha[a][d][1] for d in doc_ids.tolist()] for a in grid], dtype=np.float64
     ).reshape(len(grid), len(doc_ids))
     return ScoreMatrix(alphas=np.array(grid, dtype=np.float64), doc_ids=doc_ids, scores=scores)
-
-
-def docs_path(run_dir: Path | str, task: str) -> Path:
-    """``RUN_DIR/docs/<task>.jsonl``: the task's doc texts, the same at every alpha."""
-    unit_paths(run_dir, 1.0, task)  # the same check of the task name
-    return Path(run_dir) / DOCS / f"{task}.jsonl"
-
-
-def write_docs(run_dir: Path | str, task: str, docs: Iterable[Mapping[str, Any]]) -> Path | None:
-    """Store each doc's ``doc_id``, ``prompt``, ``choices``, ``target`` (written only when changed)."""
-    path = docs_path(run_dir, task)
-    data = "".join(json.dumps(dict(d), default=jsonable) + "\n" for d in docs).encode()
-    with contextlib.suppress(OSError):
-        if path.read_bytes() == data:  # every alpha of a task writes the same docs
-            return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, data)
-    return path
-
-
-def read_docs(run_dir: Path | str, task: str) -> dict[int, dict]:
-    """``{doc_id: doc}`` of the task's doc texts; empty for a store written before they were kept."""
-    docs: dict[int, dict] = {}
-    with contextlib.suppress(OSError):
-        for line in docs_path(run_dir, task).read_bytes().splitlines():
-            with contextlib.suppress(ValueError, RecursionError):  # the texts are for display only
-                doc = json.loads(line)
-                if isinstance(doc, dict) and isinstance(doc.get("doc_id"), int):
-                    docs[doc["doc_id"]] = doc
-    return docs

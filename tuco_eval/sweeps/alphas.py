@@ -17,15 +17,10 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tuco_eval.store.doc_texts import write_docs
+from tuco_eval.store.run_json import update_run_info
 from tuco_eval.store.task_rows import filter_names, group_aggregation
-from tuco_eval.store.units import (
-    StoreError,
-    unit_is_complete,
-    unit_lock,
-    update_run_info,
-    write_docs,
-    write_unit,
-)
+from tuco_eval.store.units import StoreError, unit_is_complete, unit_lock, write_unit
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.files import disk_errors
 from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas

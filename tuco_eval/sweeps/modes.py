@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.store.modes import mode_root
-from tuco_eval.store.units import update_run_info
+from tuco_eval.store.run_json import update_run_info
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.util.params import parse_mode
 

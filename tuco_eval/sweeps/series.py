@@ -28,7 +28,7 @@ from tuco_eval.store.checkpoints import (
     read_series,
     record_series,
 )
-from tuco_eval.store.units import RUN_INFO, merge_run_info, read_run_info
+from tuco_eval.store.run_json import RUN_INFO, merge_run_info, read_run_info
 from tuco_eval.sweeps.alphas import check_task_names, sweep_alone
 from tuco_eval.sweeps.modes import sweep_modes
 from tuco_eval.util.checkpoint_labels import BASE_LABEL
@@ -281,7 +281,7 @@ class _Runner:
         self._sweep(lm, checkpoint)
 
     def _sweep(self, lm: Any, checkpoint: Checkpoint) -> None:
-        from tuco_eval.store.units import update_run_info
+        from tuco_eval.store.run_json import update_run_info
 
         options = self.options
         lm.log_tuco, lm.log_kl = options["log_tuco"], options["log_kl"] or lm.log_kl

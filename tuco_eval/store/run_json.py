@@ -1,0 +1,80 @@
+"""RUN_DIR/run.json: what a run is (model_args, label, α grid, tasks, groups, task configs,
+filters, versions), merged by every shard of a sweep under a lock and written atomically."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.store.units import StoreError
+from tuco_eval.util.files import atomic_write_json
+
+RUN_INFO = "run.json"
+
+
+def _label_from(model_args: str) -> str:
+    for part in model_args.split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "pretrained" and value.strip():
+            return value.strip()
+    return model_args
+
+
+def merge_run_info(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "RUN_DIR") -> dict:
+    """Union of two run descriptions; refuses two different ``model_args``."""
+    old_args, new_args = old.get("model_args"), new.get("model_args")
+    if old_args is not None and new_args is not None and old_args != new_args:
+        raise StoreError(
+            f"{where} holds results for model_args {old_args!r}, not {new_args!r}; "
+            "use a separate RUN_DIR per model"
+        )
+    merged = {**new, **old}  # first writer wins for scalar fields (versions, label)
+    merged["model_args"] = old_args if old_args is not None else new_args
+    if not merged.get("label") and merged["model_args"]:
+        merged["label"] = _label_from(str(merged["model_args"]))
+    merged["alphas"] = sorted({float(a) for a in [*old.get("alphas", []), *new.get("alphas", [])]})
+    merged["tasks"] = sorted({*old.get("tasks", []), *new.get("tasks", [])})
+    groups: dict[str, set[str]] = {}
+    for source in (old, new):
+        for group, members in source.get("groups", {}).items():
+            groups.setdefault(group, set()).update(members)
+    merged["groups"] = {group: sorted(members) for group, members in sorted(groups.items())}
+    merged["task_configs"] = {**new.get("task_configs", {}), **old.get("task_configs", {})}
+    for key in ("filters", "group_aggregation"):  # per task / group, like task_configs
+        merged[key] = {**new.get(key, {}), **old.get(key, {})}
+    merged["metadata"] = {**old.get("metadata", {}), **new.get("metadata", {})}
+    return merged
+
+
+def read_run_info(run_dir: Path | str) -> dict:
+    """The parsed ``RUN_DIR/run.json``; StoreError when RUN_DIR or run.json is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise StoreError(f"RUN_DIR {run_dir} does not exist; run `tuco-eval sweep` first")
+    path = run_dir / RUN_INFO
+    try:
+        info = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise StoreError(
+            f"{path} is missing; is {run_dir} the output of `tuco-eval sweep`?"
+        ) from None
+    except (OSError, ValueError) as err:
+        raise StoreError(f"{path} is unreadable ({err})") from None
+    if not isinstance(info, dict):
+        raise StoreError(f"{path} is not a JSON object")
+    return info
+
+
+def update_run_info(run_dir: Path | str, info: Mapping[str, Any]) -> dict:
+    """Merge ``info`` into ``RUN_DIR/run.json`` under a lock (shards may run concurrently)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".run.json.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        old = read_run_info(run_dir) if (run_dir / RUN_INFO).exists() else {}
+        merged = merge_run_info(old, info, where=f"RUN_DIR {run_dir}")
+        atomic_write_json(run_dir / RUN_INFO, merged)
+    return merged
