@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tuco_eval.analysis import cv
-from tuco_eval.analysis.cv import CVError
+from tuco_eval.analysis.cv import CVError, cross_validate
 from tuco_eval.render import cv_tables
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS
 
 GRID = np.array(PAPER_ALPHAS)
+EXPECTED = Path(__file__).parent / "expected"
 ONE = list(PAPER_ALPHAS).index(1.0)
 
 
@@ -305,3 +307,35 @@ def test_cross_validate_refuses_missing_alpha(tmp_path):
     run_json.update_run_info(tmp_path, {"model_args": "pretrained=ft", "alphas": [1.5]})
     with pytest.raises(store.StoreError, match=r"alpha=1.5/t.jsonl is incomplete"):
         cv.cross_validate(tmp_path)
+
+
+# ---- the same numbers as before cv was split (tests/expected/cv_before_split.json) ------------
+# Written by the code of commit 04aeae5 (cv.py before the statistics, groups and RUN_DIR I/O went
+# to separate modules): seeded score matrices, the folds of 103 docs, two fixture RUN_DIRs.
+
+
+def _before_split() -> dict:
+    return json.loads((EXPECTED / "cv_before_split.json").read_text())
+
+
+def test_task_results_equal_those_before_the_split():
+    for case in _before_split()["scores"]:
+        scores = np.array(case["scores"], dtype=np.float64)
+        result = cv.cross_validate_scores(
+            scores, PAPER_ALPHAS, folds=case["folds"], seed=case["seed"],
+            objective=case["objective"], n_boot=500,
+        )
+        assert dict(result) == case["result"]  # exactly: same folds, same draws
+
+
+def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
+    from test_report import build_run
+
+    before = _before_split()
+    folds = [t.tolist() for t in cv.fold_test_indices(103, folds=5, seed=7)]
+    assert folds == before["folds"]["103,5,7"]
+    for label in ("ckpt-A", "ckpt-B"):
+        run = build_run(tmp_path / label, label)
+        for objective in ("max", "min"):
+            result = cross_validate(run, objective=objective, n_boot=500)
+            assert {k: v for k, v in result.items() if k != "config"} == before["runs"][f"{label}/{objective}"]
