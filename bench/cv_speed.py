@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tuco_eval.analysis import cv
+from tuco_eval.analysis import run_cv
 from tuco_eval.render import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
@@ -85,7 +85,7 @@ def main() -> None:
         run_dir = Path(tmp) / "run"
         build = timed(build_store, run_dir, n_tasks, n_docs)
         read = timed(read_all, run_dir)
-        cv_s = timed(cv.cross_validate, run_dir)
+        cv_s = timed(run_cv.cross_validate, run_dir)
         report_s = timed(report.report, [run_dir], Path(tmp) / "report")
     print(
         f"store: {n_tasks} tasks x {len(PAPER_ALPHAS)} alphas x {n_docs} docs (built in {build:.2f} s)"

@@ -103,9 +103,15 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     # the store in three: units (samples, manifests, locks, score matrices), run.json, doc texts
     **{f"store.{n}": ("store.run_json", n) for n in ("RUN_INFO", "merge_run_info", "read_run_info", "update_run_info")},
     **{f"store.{n}": ("store.doc_texts", n) for n in ("DOCS", "docs_path", "write_docs", "read_docs")},
+    # cv split: statistics stay in analysis.cv; a RUN_DIR's cv.json in run_cv; groups apart
+    **{f"cv.{n}": ("analysis.run_cv", n) for n in ("CV_FORMAT", "CV_FILE", "CV_SETTINGS", "run_rows", "cross_validate", "load_cached", "row_metric", "shared_metric")},
+    **{f"cv.{n}": ("analysis.group_figures", n) for n in ("MEAN_LABEL", "WEIGHTED_LABEL", "aggregate_groups")},
+    "checkpoint_board.most_chosen": ("analysis.cv", "most_chosen"),
+    "checkpoint_board.group_delta_ci": ("analysis.intervals", "group_interval"),
+    "checkpoint_board.LEVEL": ("analysis.intervals", "LEVEL"),
     **{f"modes.cv.{n}": ("render.modes", n) for n in ("modes_table", "format_modes_table")},
     # duplicates folded into the one kept
-    "modes.cv.shared_mode_metric": ("analysis.cv", "shared_metric"),
+    "modes.cv.shared_mode_metric": ("analysis.run_cv", "shared_metric"),
     "experiments.prompts.sources.PERSONA_HUB": ("harness.task_data", "PERSONA_HUB"),
     "task_datasets.PERSONA_HUB": ("harness.task_data", "PERSONA_HUB"),
 }

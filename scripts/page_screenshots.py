@@ -34,7 +34,7 @@ def build_pages() -> dict[str, Path]:
     )
     from test_report import CORRECT, build_run
 
-    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
     from tuco_eval.experiments import plots as experiment_plots

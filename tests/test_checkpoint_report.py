@@ -17,8 +17,9 @@ from scipy import stats
 from test_report import build_run
 
 from tuco_eval.analysis import paired
-from tuco_eval.analysis.checkpoint_board import group_delta_ci, mean_stderr, most_chosen
+from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
+from tuco_eval.analysis.cv import most_chosen
 from tuco_eval.render import report
 from tuco_eval.util.checkpoint_labels import first_step as parse_step
 from tuco_eval.util.errors import TucoError
@@ -59,14 +60,10 @@ def test_standard_errors_are_lm_evals():
     assert group == pytest.approx(metrics.unweighted_mean_stderr(errors), rel=1e-12)
 
 
-def test_most_chosen_alpha_and_group_interval():
+def test_most_chosen_alpha():  # the group interval: test_intervals.py
     assert most_chosen([1.1, 0.9, 0.9]) == 0.9
     assert most_chosen([1.1, 1.1, 1.0, 1.0, 0.75]) == 1.0  # a tie goes to the α closest to 1
     assert most_chosen([1.1, 1.1, 0.9, 0.9, 1.0]) == 0.9  # equally close: the smaller
-    # two tasks with standard errors 0.01 and 0.02 (interval half-widths 1.96 × se)
-    low, high = group_delta_ci(0.05, [[0.1 - 0.0196, 0.1 + 0.0196], [0.0 - 0.0392, 0.0 + 0.0392]])
-    half = 1.96 * np.sqrt(0.01**2 + 0.02**2) / 2
-    assert (low, high) == pytest.approx((0.05 - half, 0.05 + half))
 
 
 def test_rows_base_first_then_training_order(reported):
@@ -113,14 +110,13 @@ def test_cv_fields_come_from_cv_json(reported):
 
 
 def test_group_interval_is_the_pages(reported):
-    from tuco_eval.analysis.leaderboard import load_runs
-    from tuco_eval.render.html_report import _interval
+    from tuco_eval.analysis.leaderboard import cell_interval, load_runs
 
     root, out, _ = reported
     rows = {r["label"]: r for r in _board(out)["rows"]}
     run = load_runs([root / "step-200"])[0]
-    (low, high), _ = _interval(run, run.columns["grp_ab"])
-    assert rows["step-200"]["groups"]["grp_ab"]["ci"] == pytest.approx([low / 100, high / 100])
+    (low, high), _ = cell_interval(run, run.columns["grp_ab"])
+    assert rows["step-200"]["groups"]["grp_ab"]["ci"] == [low, high]  # one computation for both
 
 
 def test_pairs_by_hand(reported):

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuco_eval.analysis import cv
-from tuco_eval.analysis.cv import CVError, cross_validate
+from tuco_eval.analysis import cv, group_figures, run_cv
+from tuco_eval.analysis.cv import CVError
+from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.render import cv_tables
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
@@ -240,7 +241,7 @@ def result(delta: float, significant: bool) -> dict:
 
 def test_group_aggregation_is_the_mean_over_member_tasks():
     tasks = {"a": result(0.02, True), "b": result(0.0, False), "c": result(-0.01, False)}
-    groups = cv.aggregate_groups(tasks, {"g": ["a", "b", "c"], "outer": ["g"], "h": ["a"]})
+    groups = group_figures.aggregate_groups(tasks, {"g": ["a", "b", "c"], "outer": ["g"], "h": ["a"]})
     assert groups["g"]["n_tasks"] == 3
     assert groups["g"]["delta_cv"] == pytest.approx(0.01 / 3)
     assert groups["g"]["acc_cv"] == pytest.approx(0.5 + 0.01 / 3)
@@ -248,7 +249,7 @@ def test_group_aggregation_is_the_mean_over_member_tasks():
     assert groups["outer"]["tasks"] == ["a", "b", "c"]  # nested groups expand to their tasks
     assert groups["h"]["share_significant"] == 1.0
     with pytest.raises(CVError, match="'g' has members without results \\(zzz\\)"):
-        cv.aggregate_groups(tasks, {"g": ["a", "zzz"]})
+        group_figures.aggregate_groups(tasks, {"g": ["a", "zzz"]})
 
 
 def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> dict[str, np.ndarray]:
@@ -283,7 +284,7 @@ def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> dic
 
 def test_cross_validate_run_dir_writes_cv_json(tmp_path):
     matrices = build_store(tmp_path, {"easy": 0.5, "flat": 0.0})
-    out = cv.cross_validate(tmp_path)
+    out = run_cv.cross_validate(tmp_path)
     assert json.loads((tmp_path / "cv.json").read_text()) == out
     assert out["config"]["label"] == "ft" and out["config"]["folds"] == 5
     deltas = {}
@@ -306,7 +307,7 @@ def test_cross_validate_refuses_missing_alpha(tmp_path):
     build_store(tmp_path, {"t": 0.1})
     run_json.update_run_info(tmp_path, {"model_args": "pretrained=ft", "alphas": [1.5]})
     with pytest.raises(store.StoreError, match=r"alpha=1.5/t.jsonl is incomplete"):
-        cv.cross_validate(tmp_path)
+        run_cv.cross_validate(tmp_path)
 
 
 # ---- the same numbers as before cv was split (tests/expected/cv_before_split.json) ------------
@@ -339,3 +340,54 @@ def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
         for objective in ("max", "min"):
             result = cross_validate(run, objective=objective, n_boot=500)
             assert {k: v for k, v in result.items() if k != "config"} == before["runs"][f"{label}/{objective}"]
+
+
+# ---- the splitter argument (scikit-learn's check_cv, with the paper's seeded K-fold default) ----
+
+
+def _naive_out_of_fold(scores, grid, tests):
+    """Per fold: the α with the best mean on the other docs (ties: closest to 1, then smaller)."""
+    out = np.empty(scores.shape[1])
+    for test in tests:
+        train = [d for d in range(scores.shape[1]) if d not in set(test.tolist())]
+        means = [sum(scores[i, d] for d in train) / len(train) for i in range(len(grid))]
+        best = max(range(len(grid)), key=lambda i: (round(means[i], 12), -abs(grid[i] - 1), -grid[i]))
+        out[test] = scores[best, test]
+    return out
+
+
+def test_a_splitter_gives_the_naive_loops_out_of_fold_scores():
+    from sklearn.model_selection import KFold
+
+    scores = noise(60, 3)
+    contiguous = KFold(n_splits=4)  # no shuffle: docs 0-14, 15-29, ...
+    tests = [test for _, test in contiguous.split(np.zeros((60, 1)))]
+    expected = _naive_out_of_fold(scores, GRID, tests)
+    r = cv.cross_validate_scores(scores, GRID, folds=contiguous)
+    assert r.acc_cv == pytest.approx(expected.mean(), abs=1e-12)
+    assert r.delta_cv == pytest.approx((expected - scores[ONE]).mean(), abs=1e-12)
+    # the same folds as (train, test) pairs: the same result
+    pairs = list(contiguous.split(np.zeros((60, 1))))
+    assert cv.cross_validate_scores(scores, GRID, folds=pairs) == r
+    # the default is the paper's: KFold(5, shuffle=True, random_state=seed)
+    seeded = KFold(n_splits=5, shuffle=True, random_state=11)
+    assert cv.cross_validate_scores(scores, GRID, seed=11) == cv.cross_validate_scores(
+        scores, GRID, folds=seeded, seed=11
+    )
+
+
+def test_a_splitter_that_does_not_hold_out_every_doc_once_is_refused():
+    from sklearn.model_selection import ShuffleSplit
+
+    with pytest.raises(CVError, match="exactly once"):
+        cv.cross_validate_scores(noise(40, 0), GRID, folds=ShuffleSplit(n_splits=3, random_state=0))
+    with pytest.raises(CVError, match="at least 2"):
+        cv.splitter(1)
+
+
+def test_task_result_is_a_dataclass_and_the_cv_json_row():
+    r = cv.cross_validate_scores(noise(50, 1), GRID)
+    assert isinstance(r, cv.TaskCV) and r["delta_cv"] == r.delta_cv
+    assert list(dict(r)) == ["n", "acc_alpha1", "acc_cv", "delta_cv", "alphas_chosen", "acc_by_alpha",
+                             "ci95", "p_value", "significant"]  # cv.json's key order
+    json.dumps(dict(r))  # plain JSON values

@@ -12,7 +12,7 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tuco_eval.analysis import cv, leaderboard
+from tuco_eval.analysis import cv, group_figures, leaderboard, run_cv
 from tuco_eval.cli import main
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.render import cv_tables, report_tables
@@ -60,7 +60,7 @@ def test_each_filter_is_stored_and_equals_lm_eval_at_alpha_1(runs, lm_eval_resul
     expected = {f: lm_eval_results["tiny_numbers"][f"exact_match,{f}"] for f in FILTERS}
     assert stored == pytest.approx(expected, abs=1e-12)
     assert stored["strict-match"] != stored["flexible-extract"]  # the test tells them apart
-    result = cv.cross_validate(run, folds=3, metric="exact_match")
+    result = run_cv.cross_validate(run, folds=3, metric="exact_match")
     rows = {f: result["tasks"][f"tiny_numbers,{f}"] for f in FILTERS}
     assert {f: r["acc_alpha1"] for f, r in rows.items()} == pytest.approx(expected, abs=1e-12)
     assert {r["filter"] for r in rows.values()} == set(FILTERS)
@@ -68,11 +68,11 @@ def test_each_filter_is_stored_and_equals_lm_eval_at_alpha_1(runs, lm_eval_resul
 
 def test_cv_filter_picks_one_and_the_cli_prints_the_row_names(runs, capsys):
     run = runs["tiny_numbers"]
-    picked = cv.cross_validate(run, folds=3, metric="exact_match", filter="flexible-extract")
+    picked = run_cv.cross_validate(run, folds=3, metric="exact_match", filter="flexible-extract")
     assert list(picked["tasks"]) == ["tiny_numbers,flexible-extract"]
     assert picked["config"]["filter"] == "flexible-extract"
     with pytest.raises(TucoError, match="no task in this RUN_DIR has the filter 'strict'"):
-        cv.cross_validate(run, folds=3, metric="exact_match", filter="strict")
+        run_cv.cross_validate(run, folds=3, metric="exact_match", filter="strict")
     assert main(["cv", str(run), "--folds", "3", "--metric", "exact_match"]) == 0
     out = capsys.readouterr().out
     assert "|tiny_numbers,strict-match" in out and "|tiny_numbers,flexible-extract" in out
@@ -85,7 +85,7 @@ def test_cv_filter_picks_one_and_the_cli_prints_the_row_names(runs, capsys):
 def test_group_figures_at_alpha_1_mean_over_tasks_and_weighted_as_lm_eval(runs, lm_eval_results,
                                                                           tmp_path):
     run = runs["tiny_weighted"]
-    result = cv.cross_validate(run, folds=3)
+    result = run_cv.cross_validate(run, folds=3)
     group = result["groups"]["tiny_weighted"]
     tasks = {t: lm_eval_results[t]["acc,none"] for t in ("tiny_mc", "tiny_mc_small")}
     assert group["tasks"] == ["tiny_mc", "tiny_mc_small"]
@@ -98,14 +98,14 @@ def test_group_figures_at_alpha_1_mean_over_tasks_and_weighted_as_lm_eval(runs, 
     assert weighted["acc_alpha1"] != pytest.approx(group["acc_alpha1"])  # the sizes differ
     table = cv_tables.format_table(result)
     assert "|tiny_weighted|mean over tasks" in table
-    assert f"|tiny_weighted|{cv.WEIGHTED_LABEL}" in table
+    assert f"|tiny_weighted|{group_figures.WEIGHTED_LABEL}" in table
     assert f"{100 * weighted['acc_alpha1']:.2f}" in table
     # report's tables carry the labels too
     (tmp_path / "out").mkdir()
     report_tables.write_tables(leaderboard.load_runs([run]), tmp_path / "out")
     tasks_md = (tmp_path / "out" / "tasks.md").read_text()
-    assert cv.WEIGHTED_LABEL in tasks_md and cv.MEAN_LABEL in tasks_md
-    assert cv.WEIGHTED_LABEL in (tmp_path / "out" / "leaderboard.md").read_text()
+    assert group_figures.WEIGHTED_LABEL in tasks_md and group_figures.MEAN_LABEL in tasks_md
+    assert group_figures.WEIGHTED_LABEL in (tmp_path / "out" / "leaderboard.md").read_text()
 
 
 def test_doc_record_keeps_each_filter_under_lm_eval_names():
@@ -135,19 +135,19 @@ def _old_store(run_dir, filter_list):
 
 def test_old_stores_still_load(tmp_path):
     _old_store(tmp_path / "two", FILTERS)  # the old sweep kept the first filter's records
-    result = cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match")
+    result = run_cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match")
     assert list(result["tasks"]) == ["gsm,strict-match"]
     assert result["tasks"]["gsm,strict-match"]["acc_alpha1"] == 0.5
     with pytest.raises(TucoError, match="task gsm holds only its filter 'strict-match'"):
-        cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match", filter="flexible-extract")
+        run_cv.cross_validate(tmp_path / "two", folds=3, metric="exact_match", filter="flexible-extract")
     _old_store(tmp_path / "one", [])
-    assert list(cv.cross_validate(tmp_path / "one", folds=3, metric="exact_match")["tasks"]) == ["gsm"]
+    assert list(run_cv.cross_validate(tmp_path / "one", folds=3, metric="exact_match")["tasks"]) == ["gsm"]
     # an old cv.json (no format) is recomputed by report, with its settings
     old = tmp_path / "one" / "cv.json"
     data = json.loads(old.read_text())
     del data["config"]["format"], data["tasks"]["gsm"]["filter"]
     old.write_text(json.dumps(data))
-    assert leaderboard.load_cv(tmp_path / "one")["config"]["format"] == cv.CV_FORMAT
+    assert leaderboard.load_cv(tmp_path / "one")["config"]["format"] == run_cv.CV_FORMAT
 
 
 def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
@@ -156,7 +156,7 @@ def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
 
     results = {"a,s": r(0.2, 10), "a,f": r(0.4, 10), "b,s": r(0.6, 30), "b,f": r(0.8, 30)}
     rows_of = {"a": [("a,s", "s"), ("a,f", "f")], "b": [("b,s", "s"), ("b,f", "f")]}
-    groups = cv.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f, m: f == "s")
+    groups = group_figures.aggregate_groups(results, {"g": ["a", "b"]}, rows_of, lambda g, f, m: f == "s")
     assert list(groups) == ["g,s", "g,f"]
     assert groups["g,s"]["acc_alpha1"] == pytest.approx(0.4)
     assert groups["g,s"]["weighted_by_size"]["acc_alpha1"] == pytest.approx((2 + 18) / 40)
@@ -211,7 +211,7 @@ def _alone(run, task, tmp_path):
 
 
 def test_mixed_metrics_cross_validate_in_one_call_each_with_its_own(mixed_run, tmp_path):
-    result = cv.cross_validate(mixed_run, folds=3)
+    result = run_cv.cross_validate(mixed_run, folds=3)
     rows = result["tasks"]
     assert list(rows) == ["tiny_mc", "tiny_numbers,strict-match", "tiny_numbers,flexible-extract"]
     assert rows["tiny_mc"]["metric"] == "acc"
@@ -220,7 +220,7 @@ def test_mixed_metrics_cross_validate_in_one_call_each_with_its_own(mixed_run, t
     assert result["config"]["metrics"] == ["acc", "exact_match"]
     # each row equals cv of that task alone with the metric forced, and the raw records
     for task, metric in (("tiny_mc", "acc"), ("tiny_numbers", "exact_match")):
-        alone = cv.cross_validate(_alone(mixed_run, task, tmp_path), folds=3, metric=metric)
+        alone = run_cv.cross_validate(_alone(mixed_run, task, tmp_path), folds=3, metric=metric)
         for name, row in alone["tasks"].items():
             assert {k: v for k, v in rows[name].items()} == row
     for name, key in (("tiny_mc", "acc"),
@@ -252,10 +252,10 @@ def test_mixed_metrics_cross_validate_in_one_call_each_with_its_own(mixed_run, t
 def test_forced_metric_names_the_task_lacking_it(mixed_run):
     with pytest.raises(TucoError, match=r"task tiny_numbers has no per-doc metric 'acc' "
                                         r"\(its metrics: exact_match\)"):
-        cv.cross_validate(mixed_run, folds=3, metric="acc")
+        run_cv.cross_validate(mixed_run, folds=3, metric="acc")
     with pytest.raises(TucoError, match=r"task tiny_mc has no per-doc metric 'exact_match' "
                                         r"\(its metrics: acc\)"):
-        cv.cross_validate(mixed_run, folds=3, metric="exact_match", filter="strict-match")
+        run_cv.cross_validate(mixed_run, folds=3, metric="exact_match", filter="strict-match")
 
 
 def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
@@ -271,7 +271,7 @@ def test_report_and_cli_of_mixed_metrics(mixed_run, tmp_path, capsys):
     assert rows["tiny_mc"]["metric"] == "acc"
     assert rows["tiny_numbers,strict-match"]["metric"] == "exact_match"
     assert "|mix,none [acc]" in (tmp_path / "leaderboard.md").read_text()
-    result = cv.cross_validate(mixed_run, folds=3)
+    result = run_cv.cross_validate(mixed_run, folds=3)
     other = json.loads(json.dumps(result))
     other["tasks"]["tiny_mc"]["metric"] = "acc_norm"  # as if cross-validated with another metric
     with pytest.raises(TucoError, match="tiny_mc was cross-validated with acc in A but with "
@@ -286,13 +286,13 @@ def test_groups_average_rows_of_one_metric_only():
                 "metric": metric}
 
     results = {"a": r(0.2, "acc"), "b": r(0.9, "exact_match"), "c": r(0.4, "acc")}
-    groups = cv.aggregate_groups(results, {"g": ["a", "b", "c"]})
+    groups = group_figures.aggregate_groups(results, {"g": ["a", "b", "c"]})
     assert list(groups) == ["g [acc]", "g [exact_match]"]
     assert groups["g [acc]"]["acc_alpha1"] == pytest.approx(0.3)
     assert groups["g [acc]"]["metric"] == "acc" and groups["g [acc]"]["tasks"] == ["a", "c"]
     assert groups["g [exact_match]"]["acc_alpha1"] == 0.9
     results["b"]["metric"] = "acc"  # one metric: one row, named as before
-    assert list(cv.aggregate_groups(results, {"g": ["a", "b", "c"]})) == ["g"]
+    assert list(group_figures.aggregate_groups(results, {"g": ["a", "b", "c"]})) == ["g"]
 
 
 def test_old_plain_records_mixed_with_per_filter_ones_are_named(tmp_path):
@@ -308,9 +308,9 @@ def test_old_plain_records_mixed_with_per_filter_ones_are_named(tmp_path):
                r"only 'strict-match', under plain names\) with per-filter ones \(alpha 2.0\); "
                r"sweep it into a new RUN_DIR, or delete its units of alpha 1.0, 1.5")
     with pytest.raises(TucoError, match=message):
-        cv.cross_validate(run, folds=3, metric="exact_match")
+        run_cv.cross_validate(run, folds=3, metric="exact_match")
     with pytest.raises(TucoError, match=message):
-        cv.cross_validate(run, folds=3)  # the default metric: the task config has no metric_list
+        run_cv.cross_validate(run, folds=3)  # the default metric: the task config has no metric_list
 
 
 def test_old_plain_records_under_new_filters_entry_still_load(tmp_path):
@@ -318,6 +318,6 @@ def test_old_plain_records_under_new_filters_entry_still_load(tmp_path):
     _old_store(run, FILTERS)
     # a later sweep at the same alphas redoes nothing but records the task's filters
     run_json.update_run_info(run, {"model_args": "m", "filters": {"gsm": FILTERS}})
-    result = cv.cross_validate(run, folds=3, metric="exact_match")
+    result = run_cv.cross_validate(run, folds=3, metric="exact_match")
     assert list(result["tasks"]) == ["gsm,strict-match"]
     assert result["tasks"]["gsm,strict-match"]["acc_alpha1"] == 0.5

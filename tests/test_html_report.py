@@ -12,7 +12,6 @@ import pytest
 from test_report import CORRECT, build_run
 
 from tuco_eval.analysis.flips import task_flips
-from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
 from tuco_eval.render import html_report, report
@@ -239,7 +238,7 @@ def _persona_store(run_dir):
 def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     """The demo's findings (figure, Δ_CV max and min with intervals, TuCo) come first, render,
     and the page stays self-contained; on a synthetic store, no model."""
-    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
 
@@ -276,36 +275,15 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     opened.assert_clean()
 
 
-# --- the leaderboard's 95% intervals and significance marks, by hand ---------------------------
-
-def _interval_run(objective: str, sign: float) -> Run:
-    # task CIs of half-width 1.96·se with se = 0.01 (a) and 0.02 (b), in the metric's units
-    tasks = {"a": {"delta_cv": sign * 0.04, "ci95": [sign * 0.04 - 0.0196, sign * 0.04 + 0.0196]},
-             "b": {"delta_cv": sign * 0.02, "ci95": [sign * 0.02 - 0.0392, sign * 0.02 + 0.0392]}}
-    for row in tasks.values():
-        row.update(significant=False, n=100, acc_alpha1=0.5, acc_cv=0.5 + row["delta_cv"], p_value=0.5,
-                   alphas_chosen=[1.0], acc_by_alpha={"1": 0.5})
-    groups = {"both": {"delta_cv": sign * 0.03, "tasks": ["a", "b"]}, "only_b": {"delta_cv": sign * 0.02, "tasks": ["b"]}}
-    for group in groups.values():
-        group.update(share_significant=0.0, n_tasks=len(group["tasks"]), acc_alpha1=0.5,
-                     acc_cv=0.5 + group["delta_cv"])
-    config = {"objective": objective, "folds": 5, "seed": 0, "significance_level": 0.05, "metric": "acc"}
-    return Run(label="hand", run_dir=None, cv={"config": config, "tasks": tasks, "groups": groups})
-
+# --- the leaderboard's Δ_CV cell with its interval and mark (the numbers: test_intervals.py) -----
 
 @pytest.mark.parametrize(("objective", "sign"), [("max", 1.0), ("min", -1.0)])
-def test_group_interval_is_the_normal_approximation_from_its_tasks(objective, sign):
-    run = _interval_run(objective, sign)
-    # "both": half = 1.96 · sqrt(0.01² + 0.02²) / 2 = 0.0219135; Δ 0.03 -> [0.81, 5.19] points,
-    # above 0: a gain (for "min", mirrored: [-5.19, -0.81], below 0: a gain)
-    (low, high), significant = html_report._interval(run, run.columns["both"])
-    expected = sorted([sign * 0.81, sign * 5.19])
-    assert (round(low, 2), round(high, 2)) == tuple(expected) and significant
-    # "only_b": half = 1.96 · 0.02 = 0.0392; Δ 0.02 -> [-1.92, 5.92]: 0 inside, no mark
-    (low, high), significant = html_report._interval(run, run.columns["only_b"])
-    assert (round(low, 2), round(high, 2)) == tuple(sorted([sign * -1.92, sign * 5.92])) and not significant
-    # a task's own interval is its bootstrap CI, its mark its sign-flip test's
-    assert html_report._interval(run, {"ci95": [0.01, 0.02], "significant": True}) == ((1.0, 2.0), True)
-    cells = html_report._delta_cells([run])  # the leaderboard's Δ_CV cell as rendered
-    both = f"[{expected[0]:+.2f}, {expected[1]:+.2f}]"
+def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, sign):
+    from test_intervals import interval_run
+
+    cells = html_report._delta_cells([interval_run(objective, sign)])
+    both = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * 0.81, sign * 5.19]))  # by hand, test_intervals
     assert f'<span class="sig">*</span><br><span class="ci">{both}</span>' in str(cells["hand", "both"])
+    only_b = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * -1.92, sign * 5.92]))
+    assert f'<br><span class="ci">{only_b}</span>' in str(cells["hand", "only_b"])
+    assert "sig" not in str(cells["hand", "only_b"])

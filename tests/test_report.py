@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tuco_eval.analysis import cv, leaderboard
+from tuco_eval.analysis import leaderboard, run_cv
 from tuco_eval.render import report, report_tables
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
@@ -63,7 +63,7 @@ def runs(tmp_path) -> list[Path]:
 
 
 def test_fixture_has_the_intended_answers(runs):
-    a = cv.cross_validate(runs[0])["tasks"]
+    a = run_cv.cross_validate(runs[0])["tasks"]
     assert a["h1"]["delta_cv"] == pytest.approx(0.20) and a["h1"]["significant"]
     assert a["h2"]["delta_cv"] == 0.0 and not a["h2"]["significant"]
     assert a["x1"]["alphas_chosen"] == [1.0] * 5
@@ -118,7 +118,7 @@ def test_runs_without_groups_get_a_column_per_task(tmp_path):
 
 
 def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
-    cv.cross_validate(runs[0], folds=4, seed=3)
+    run_cv.cross_validate(runs[0], folds=4, seed=3)
     assert leaderboard.load_cv(runs[0])["config"]["folds"] == 4  # fresh: kept as is
     store.write_unit(
         runs[0],
@@ -132,7 +132,7 @@ def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
 
 
 def test_report_refuses_mixed_metrics(runs):
-    cv.cross_validate(runs[1], metric="acc", objective="min")
+    run_cv.cross_validate(runs[1], metric="acc", objective="min")
     with pytest.raises(TucoError, match="different objectives"):
         leaderboard.load_runs(runs)
 

@@ -22,7 +22,7 @@ _LAZY = {
     "tasks_dir": "tuco_eval.harness.task_data",
     "sweep": "tuco_eval.sweeps.alphas",
     "sweep_checkpoints": "tuco_eval.sweeps.series",
-    "cross_validate": "tuco_eval.analysis.cv",
+    "cross_validate": "tuco_eval.analysis.run_cv",
     "report": "tuco_eval.render.report",
 }
 __all__ = sorted(_LAZY)

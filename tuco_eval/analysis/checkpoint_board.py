@@ -6,7 +6,6 @@ between every two rows on the same documents. The format is public: docs/cv.md, 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,15 +14,15 @@ from typing import Any
 import numpy as np
 
 from tuco_eval.analysis.checkpoint_rows import Entry
-from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, row_metric
+from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, most_chosen
+from tuco_eval.analysis.intervals import LEVEL, group_interval
 from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.analysis.paired import PairTests, group_pairs, task_pairs
+from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
 BOARD_FORMAT = 1
-LEVEL = 0.95  # of every interval
-Z = 1.96  # the normal quantile of LEVEL, for a group's Δ_CV interval
 @dataclass(frozen=True)
 class TaskDocs:
     """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
@@ -59,27 +58,10 @@ def read_alpha_one(run_dir: Path, task: str, key: str) -> TaskDocs:
     )
 
 
-def most_chosen(alphas: Sequence[float]) -> float | None:
-    """The α chosen most often; ties go to the α closest to 1, then the smaller (as `choose_alpha`)."""
-    if not alphas:
-        return None
-    counts = Counter(float(a) for a in alphas)
-    top = max(counts.values())
-    return min((a for a, c in counts.items() if c == top), key=lambda a: (round(abs(a - 1), 9), a))
-
-
 def mean_stderr(scores: np.ndarray) -> float | None:
     """lm-eval's standard error of a mean-aggregated metric: sample std (ddof=1) / sqrt(n)."""
     n = len(scores)
     return float(np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else None
-
-
-def group_delta_ci(delta: float, member_cis: Sequence[Sequence[float]]) -> list[float]:
-    """A group's Δ_CV interval: the normal approximation from its tasks' bootstrap intervals,
-    Δ ± Z·sqrt(Σ se_t²)/T with se_t = (hi − lo)/(2Z), tasks taken as independent (the page's)."""
-    errors = [(hi - lo) / (2 * Z) for lo, hi in member_cis]
-    half = Z * math.sqrt(sum(e * e for e in errors)) / len(errors)
-    return [delta - half, delta + half]
 
 
 def _task_entry(docs: TaskDocs, metric: str, cv_row: Mapping | None) -> dict:
@@ -113,7 +95,7 @@ def _group_entry(members: Sequence[dict], metric: str | None, cv_group: Mapping 
         "tuco": None if None in tucos else float(np.mean(tucos)),
         "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
         "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
-        "ci": group_delta_ci(cv_group["delta_cv"], [m["ci"] for m in members]) if has_cv else None,
+        "ci": list(group_interval(cv_group["delta_cv"], [m["ci"] for m in members])) if has_cv else None,
         "alpha_chosen": most_chosen([m["alpha_chosen"] for m in members]) if has_cv else None,
     }
 

@@ -1,45 +1,61 @@
-"""Cross-validated choice of the fine-tuning scale alpha, exactly as in the TuCo paper.
+"""Cross-validated choice of the fine-tuning scale α, exactly as in the TuCo paper.
 
-For each of K folds of the docs, alpha is chosen on the other K-1 folds and scored on the held-out
-fold; the out-of-sample score minus the alpha=1 score is the gain Delta_CV. Everything here is a
-pure, seeded function of an (alpha x doc) score matrix, except `cross_validate`, which reads a
-RUN_DIR and writes its cv.json. See docs/cv.md.
+For each of K folds of the docs, α is chosen on the other K-1 folds and scored on the held-out
+fold; the out-of-sample score minus the α = 1 score is the gain Δ_CV. Everything here is a pure,
+seeded function of an (α × doc) score matrix, scikit-learn style: the folds come from a splitter
+(`splitter`: the paper's seeded 5-fold by default, or any scikit-learn splitter), one task's
+result is a `TaskCV`. A RUN_DIR's cv.json is `run_cv`; groups of tasks `group_figures`. docs/cv.md.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+import numbers
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 from scipy import stats
-from sklearn.model_selection import KFold
+from sklearn.model_selection import KFold, check_cv
 
-from tuco_eval.store.run_json import read_run_info
-from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
-from tuco_eval.store.units import (
-    format_alpha,
-    list_units,
-    score_matrix,
-    store_fingerprint,
-    task_alphas,
-    unit_metrics,
-)
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.files import atomic_write_json
+from tuco_eval.util.params import format_alpha
 
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
 _TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
 _CHUNK = 1 << 22  # resampled values held in memory at once
-CV_FORMAT = 3  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per row
-MEAN_LABEL = "mean over tasks"  # the paper's group figure
-WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
-CV_FILE = "cv.json"
-CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot", "filter")  # what a cached result keeps
+@dataclass(frozen=True)
+class TaskCV(Mapping):
+    """One task's cross-validated gain (a row of cv.json's "tasks"): attributes for code, and a
+    read-only mapping with the JSON keys (`dict(result)`, `result["delta_cv"]`)."""
+
+    n: int
+    acc_alpha1: float  # mean score at α = 1
+    acc_cv: float  # mean out-of-fold score at the α chosen on the other folds
+    delta_cv: float  # acc_cv − acc_alpha1, in the metric's own direction
+    alphas_chosen: list[float]  # per fold
+    acc_by_alpha: dict[str, float]  # mean score at each α of the grid (format_alpha keys)
+    ci95: list[float]  # paired bootstrap interval of delta_cv
+    p_value: float  # paired sign-flip test of delta_cv = 0
+    significant: bool  # p < SIGNIFICANCE_LEVEL and a gain in the objective's direction
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    @classmethod
+    def _keys(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
 
 
 class CVError(TucoError):
@@ -63,18 +79,38 @@ def choose_alpha(
     grid = np.asarray(alphas, dtype=np.float64)
     best = values.max()
     tied = np.flatnonzero(values >= best - _TIE_TOL * max(1.0, abs(best)))
-    # rounded distance: |0.95 - 1| and |1.05 - 1| differ in the last bit but are the same tie
-    return int(min(tied, key=lambda i: (round(abs(grid[i] - 1.0), 9), grid[i])))
+    return int(min(tied, key=lambda i: closest_to_one(float(grid[i]))))
 
 
-def fold_test_indices(n_docs: int, folds: int = 5, seed: int = 0) -> list[np.ndarray]:
-    """Held-out doc positions of each fold: sklearn KFold(shuffle=True, random_state=seed)."""
-    kfold = KFold(n_splits=folds, shuffle=True, random_state=seed)
-    return [test for _, test in kfold.split(np.zeros((n_docs, 1)))]
+Folds = int | Any  # a number of folds, a scikit-learn splitter, or (train, test) index pairs
+
+
+def splitter(folds: Folds = 5, seed: int = 0) -> Any:
+    """scikit-learn's `check_cv` with the paper's default: a number k of folds is
+    `KFold(k, shuffle=True, random_state=seed)` (check_cv's own would not shuffle); a splitter
+    (anything with `split`) or an iterable of (train, test) index arrays is used as it is."""
+    if isinstance(folds, numbers.Integral) and not isinstance(folds, bool):
+        if folds < 2:
+            raise CVError(f"--folds must be at least 2, got {folds}")
+        return KFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    return check_cv(folds)
+
+
+def fold_test_indices(n_docs: int, folds: Folds = 5, seed: int = 0) -> list[np.ndarray]:
+    """Held-out doc positions of each fold; every doc must be held out exactly once (K-fold
+    style: each doc gets one out-of-sample score)."""
+    tests = [np.asarray(test) for _, test in splitter(folds, seed).split(np.zeros((n_docs, 1)))]
+    held_out = np.concatenate(tests) if tests else np.array([], dtype=np.int64)
+    if len(held_out) != n_docs or not np.array_equal(np.sort(held_out), np.arange(n_docs)):
+        raise CVError(
+            f"the folds must hold out each of the {n_docs} docs exactly once (as K-fold does); "
+            "use KFold-like splitters"
+        )
+    return tests
 
 
 def out_of_fold(
-    scores: np.ndarray, grid: np.ndarray, folds: int, seed: int, objective: str
+    scores: np.ndarray, grid: np.ndarray, folds: Folds, seed: int, objective: str
 ) -> tuple[list[int], np.ndarray]:
     """The K-fold loop: per fold, the α index chosen on the other folds; per doc, its score there."""
     chosen: list[int] = []
@@ -143,14 +179,14 @@ def sign_flip_p_value(
     return float(p) if diff.ndim == 1 else p
 
 
-def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: int) -> int:
+def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: Folds) -> int:
     if scores.ndim != 2 or scores.shape[0] != len(grid):
         raise CVError(f"scores must be (alphas x docs) = ({len(grid)} x N), got {scores.shape}")
     if not np.isclose(grid, 1.0, rtol=0, atol=1e-12).any():
         raise CVError(f"alpha=1.0 must be in the grid to measure a gain; got {grid.tolist()}")
-    if folds < 2:
+    if isinstance(folds, numbers.Integral) and folds < 2:
         raise CVError(f"--folds must be at least 2, got {folds}")
-    if scores.shape[1] < folds:
+    if isinstance(folds, numbers.Integral) and scores.shape[1] < folds:
         raise CVError(f"{scores.shape[1]} docs cannot be split into {folds} folds; use fewer folds")
     if not np.isfinite(scores).all():
         raise CVError("scores contain NaN or infinity")
@@ -160,15 +196,16 @@ def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: int) -> int:
 def cross_validate_scores(
     scores: np.ndarray,
     alphas: Sequence[float] | np.ndarray,
-    folds: int = 5,
+    folds: Folds = 5,
     seed: int = 0,
     objective: str = "max",
     n_boot: int = 2000,
-) -> dict:
-    """K-fold cross-validated gain of choosing alpha, for one task.
+) -> TaskCV:
+    """K-fold cross-validated gain of choosing α, for one task.
 
     ``scores[i, d]`` is doc d's score at ``alphas[i]``; columns must be sorted by doc_id.
-    ``delta_cv`` = acc_cv - acc_alpha1 in the metric's own direction: for objective "min" a
+    ``folds``: a number of folds (the paper's seeded K-fold) or a splitter (`splitter`).
+    ``delta_cv`` = acc_cv − acc_alpha1 in the metric's own direction: for objective "min" a
     gain is a negative delta. ``n_boot`` resamples serve both the CI and the permutation test.
     """
     scores = np.asarray(scores, dtype=np.float64)
@@ -180,197 +217,31 @@ def cross_validate_scores(
     delta = float(diff.mean())
     p_value = sign_flip_p_value(diff, n_boot, seed)
     low, high = paired_bootstrap_ci(diff, n_boot, seed)
-    return {
-        "n": int(scores.shape[1]),
-        "acc_alpha1": float(scores[one].mean()),
-        "acc_cv": float(score_cv.mean()),
-        "delta_cv": delta,
-        "alphas_chosen": [float(grid[i]) for i in chosen],
-        "acc_by_alpha": {
-            format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)
-        },
-        "ci95": [low, high],
-        "p_value": p_value,
-        "significant": bool(p_value < SIGNIFICANCE_LEVEL and sign * delta > 0),
-    }
+    return TaskCV(
+        n=int(scores.shape[1]),
+        acc_alpha1=float(scores[one].mean()),
+        acc_cv=float(score_cv.mean()),
+        delta_cv=delta,
+        alphas_chosen=[float(grid[i]) for i in chosen],
+        acc_by_alpha={format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)},
+        ci95=[low, high],
+        p_value=p_value,
+        significant=bool(p_value < SIGNIFICANCE_LEVEL and sign * delta > 0),
+    )
 
 
-def _leaf_tasks(
-    group: str, groups: Mapping[str, Sequence[str]], seen: frozenset = frozenset()
-) -> list[str]:
-    if group in seen:
-        raise CVError(f"group {group!r} contains itself (run.json 'groups')")
-    leaves: list[str] = []
-    for member in groups[group]:
-        nested = member in groups and member != group
-        leaves += _leaf_tasks(member, groups, seen | {group}) if nested else [member]
-    return leaves
+def most_chosen(alphas: Sequence[float]) -> float | None:
+    """The α chosen most often (over folds, or over a group's tasks); ties as in `choose_alpha`."""
+    if not alphas:
+        return None
+    counts: dict[float, int] = {}
+    for alpha in map(float, alphas):
+        counts[alpha] = counts.get(alpha, 0) + 1
+    top = max(counts.values())
+    return min((a for a, c in counts.items() if c == top), key=closest_to_one)
 
 
-def aggregate_groups(
-    task_results: Mapping[str, dict],
-    groups: Mapping[str, Sequence[str]],
-    rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
-    by_size: Callable[[str, str | None, str | None], bool] = lambda group, filter, metric: False,
-) -> dict:
-    """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
-    members with a significant gain and, where ``by_size(group, filter, metric)``, lm-eval's mean
-    weighted by each task's doc count. Nested groups are expanded to their tasks.
-
-    ``rows_of`` maps a task to its (row name, filter) pairs (default: the task is its own row).
-    Members with several filters give the group a row per filter, ``<group>,<filter>``, as lm-eval.
-    Only rows of one metric (their ``"metric"``) are averaged: members scored with different
-    metrics give the group a row per metric, ``<group> [<metric>]``.
-    """
-    out: dict[str, dict] = {}
-    for group in groups:
-        members = sorted(set(_leaf_tasks(group, groups)))
-        rows = {
-            t: [(r, f) for r, f in (rows_of or {}).get(t, [(t, None)]) if r in task_results]
-            for t in members
-        }
-        missing = [t for t in members if not rows[t]]
-        if missing or not members:
-            raise CVError(
-                f"group {group!r} has members without results ({', '.join(missing[:3]) or 'none listed'}); "
-                "finish the sweep for them or drop them from run.json 'groups'"
-            )
-        keys = list(
-            dict.fromkeys((f, task_results[r].get("metric")) for t in members for r, f in rows[t])
-        )
-        several_filters = len({f for f, _ in keys}) > 1
-        several_metrics = len({m for _, m in keys}) > 1
-        for filter, metric in keys:
-            names = [
-                r
-                for t in members
-                for r, f in rows[t]
-                if f == filter and task_results[r].get("metric") == metric
-            ]
-            name = group + (f",{filter}" if several_filters else "")
-            name += f" [{metric}]" if several_metrics else ""
-            out[name] = _group_figures(names, task_results, by_size(group, filter, metric))
-            out[name]["metric"] = metric
-    return out
-
-
-def _group_figures(names: Sequence[str], task_results: Mapping[str, dict], by_size: bool) -> dict:
-    rows = [task_results[t] for t in names]
-    figures = {
-        "n_tasks": len(rows),
-        "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
-        "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
-        "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
-        "share_significant": float(np.mean([r["significant"] for r in rows])),
-        "tasks": list(names),
-        "weighted_by_size": None,
-    }
-    if by_size:  # lm-eval's aggregate_subtask_metrics: sum(value * size) / sum(size)
-        sizes = np.array([r["n"] for r in rows], dtype=np.float64)
-        figures["weighted_by_size"] = {
-            key: float(np.dot(sizes, [r[key] for r in rows]) / sizes.sum())
-            for key in ("acc_alpha1", "acc_cv", "delta_cv")
-        } | {"n_docs": int(sizes.sum())}
-    return figures
-
-
-def run_rows(
-    run_dir: Path, info: Mapping, metric: str | None = None, filter: str | None = None
-) -> list[Row]:
-    """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json), each with its
-    task's primary metric unless ``metric`` forces one; checked against the units' manifests."""
-    tasks = list(info.get("tasks") or list_units(run_dir))
-    if not tasks:
-        raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
-    grid = info.get("alphas") or None
-    units = {
-        t: {a: unit_metrics(run_dir, a, t) for a in (grid or task_alphas(run_dir, t))}
-        for t in tasks
-    }
-    return store_rows(info, tasks, metric, filter, units)
-
-
-def cross_validate(
-    run_dir: Path | str,
-    folds: int = 5,
-    objective: str = "max",
-    seed: int = 0,
-    metric: str | None = None,
-    n_boot: int = 2000,
-    filter: str | None = None,
-) -> dict:
-    """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
-
-    ``metric`` None scores each task with its primary metric; a name forces it for every task.
-    ``filter`` keeps only that filter's row of a task with several (`tuco_eval.store.task_rows`)."""
-    run_dir = Path(run_dir)
-    info = read_run_info(run_dir)
-    objective_sign(objective)  # fail before reading the store
-    rows = run_rows(run_dir, info, metric, filter)
-    grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
-    results = {}
-    for row in rows:
-        matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
-        results[row.name] = {
-            **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
-            "filter": row.filter,
-            "metric": row.metric,
-            "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
-            "key": row.key,
-        }
-    rows_of: dict[str, list[tuple[str, str]]] = {}
-    for row in rows:
-        rows_of.setdefault(row.task, []).append((row.name, row.filter))
-    config = {
-        "format": CV_FORMAT,
-        "folds": folds,
-        "objective": objective,
-        "seed": seed,
-        "metric": metric,  # None: each task's primary metric
-        "metrics": list(dict.fromkeys(row.metric for row in rows)),
-        "n_boot": n_boot,
-        "filter": filter,
-        "significance_level": SIGNIFICANCE_LEVEL,
-        "label": info.get("label") or run_dir.name,
-        "model_args": info.get("model_args"),
-        "store_fingerprint": store_fingerprint(run_dir),
-    }
-    result = {
-        "config": config,
-        "tasks": results,
-        "groups": aggregate_groups(
-            results,
-            info.get("groups", {}),
-            rows_of,
-            lambda group, f, m: weighted_by_size(info, group, m, f),
-        ),
-    }
-    atomic_write_json(run_dir / CV_FILE, result)
-    return result
-
-
-def load_cached(
-    path: Path, fingerprint: str, compute: Callable[..., dict], key: str = "store_fingerprint"
-) -> dict:
-    """The CV result at `path` when it was computed from this store in this format; else
-    `compute(**its settings)` again (or `compute()` when the file is missing or unreadable)."""
-    try:
-        result = json.loads(Path(path).read_text())
-        settings = {name: result["config"].get(name) for name in CV_SETTINGS}
-        fresh = result["config"].get(key) == fingerprint
-        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return compute()
-    return result if fresh else compute(**settings)
-
-
-def row_metric(result: Mapping, row: Mapping) -> str:
-    """The metric of one task or group row of cv.json (older files: the config's)."""
-    return row.get("metric") or result["config"].get("metric") or "acc"
-
-
-def shared_metric(result: Mapping) -> str | None:
-    """The metric of every row of cv.json, or None when the rows use different metrics."""
-    rows = [*result["tasks"].values(), *result.get("groups", {}).values()]
-    metrics = {row_metric(result, r) for r in rows} or {result["config"].get("metric") or "acc"}
-    return metrics.pop() if len(metrics) == 1 else None
+def closest_to_one(alpha: float) -> tuple[float, float]:
+    """The tie-break of α: nearest to 1 first (distance rounded: |0.95 − 1| and |1.05 − 1| differ
+    in the last bit but are the same tie), then the smaller."""
+    return round(abs(alpha - 1.0), 9), alpha

@@ -10,7 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval.analysis.cv import CV_FILE, cross_validate, load_cached, row_metric, shared_metric
+from tuco_eval.analysis.intervals import group_interval, shows_gain
+from tuco_eval.analysis.run_cv import (
+    CV_FILE,
+    cross_validate,
+    load_cached,
+    row_metric,
+    shared_metric,
+)
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import store_fingerprint
 from tuco_eval.util.errors import TucoError
@@ -50,6 +57,19 @@ class Run:
             }
             for task, r in self.cv["tasks"].items()
         }
+
+
+def cell_interval(run: Run, column: Mapping) -> tuple[tuple[float, float] | None, bool]:
+    """(95% interval of Δ_CV, significant) of a leaderboard cell (`Run.columns`): a task's own
+    bootstrap interval and sign-flip test; a group's normal approximation from its tasks'
+    intervals (`intervals.group_interval`), significant when it excludes 0 on a gain's side."""
+    if "ci95" in column:
+        return (column["ci95"][0], column["ci95"][1]), bool(column.get("significant"))
+    members = [run.cv["tasks"][t] for t in column.get("tasks", []) if t in run.cv["tasks"]]
+    if not members or "delta_cv" not in column:
+        return None, False
+    interval = group_interval(column["delta_cv"], [r["ci95"] for r in members])
+    return interval, shows_gain(interval, run.cv["config"]["objective"])
 
 
 def load_cv(run_dir: Path) -> dict:

@@ -16,16 +16,14 @@ from pathlib import Path
 import numpy as np
 
 from tuco_eval.analysis.cv import (
-    CV_FORMAT,
     SIGNIFICANCE_LEVEL,
     CVError,
-    cross_validate,
     objective_sign,
     out_of_fold,
     paired_bootstrap_ci,
-    run_rows,
     sign_flip_p_value,
 )
+from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
 from tuco_eval.store.modes import mode_roots
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint

@@ -53,7 +53,7 @@ def _settings(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.render.cv_tables import format_table
     from tuco_eval.store.modes import mode_roots
 

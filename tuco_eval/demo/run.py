@@ -197,7 +197,7 @@ def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
 
 def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Behaviour: TuCo on persona prompts, agreement versus α, CV that maximises and minimises it."""
-    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.personas import PERSONAS, persona_docs, prompt
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.render.cv_tables import format_table
@@ -230,7 +230,7 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
 
 def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
-    from tuco_eval.analysis.cv import cross_validate
+    from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.demo.task import demo_docs, prompt
     from tuco_eval.render.cv_tables import format_table

@@ -5,14 +5,13 @@ self-contained page (see tuco_eval.render.html_page)."""
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval.analysis.cv import shared_metric
 from tuco_eval.analysis.flips import KINDS, Flip, counts
-from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns
+from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, cell_interval, leaderboard_columns
+from tuco_eval.analysis.run_cv import shared_metric
 from tuco_eval.render import plots
 from tuco_eval.render.cv_tables import group_table, task_table
 from tuco_eval.render.html_page import (
@@ -57,8 +56,8 @@ def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Num]:
     for run, row in zip(runs, rows, strict=True):
         for name, text in zip(columns, row[1:], strict=False):
             entry = run.columns.get(name) or {}
-            ci, significant = _interval(run, entry)
-            extra = "" if ci is None else f'<br><span class="ci">[{ci[0]:+.2f}, {ci[1]:+.2f}]</span>'
+            ci, significant = cell_interval(run, entry)
+            extra = "" if ci is None else f'<br><span class="ci">[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]</span>'
             mark = '<span class="sig">*</span>' if significant else ""
             cells[run.label, name] = Num(f"{esc(text)}{mark}{extra}") if extra or mark else text
     return cells
@@ -110,21 +109,6 @@ def _leaderboard(runs: Sequence[Run], board: Mapping) -> str:
         "header to sort; every value is in leaderboard.json.</p>"
         f'<div class="scroll">{table(headers, rows, "leaderboard", row_attrs=attrs, bands=bands)}</div>'
     )
-
-
-def _interval(run: Run, entry: Mapping) -> tuple[tuple[float, float] | None, bool]:
-    """(95% CI in points, significant) of a leaderboard cell: a task's own, or a group's
-    normal approximation sqrt(sum of its tasks' squared standard errors) / tasks."""
-    if "ci95" in entry:
-        return (100 * entry["ci95"][0], 100 * entry["ci95"][1]), bool(entry.get("significant"))
-    members = [run.cv["tasks"][t] for t in entry.get("tasks", []) if t in run.cv["tasks"]]
-    if not members or "delta_cv" not in entry:
-        return None, False
-    errors = [(r["ci95"][1] - r["ci95"][0]) / (2 * 1.96) for r in members]
-    half = 1.96 * math.sqrt(sum(e * e for e in errors)) / len(members)
-    low, high = 100 * (entry["delta_cv"] - half), 100 * (entry["delta_cv"] + half)
-    gain = low > 0 if run.cv["config"]["objective"] == "max" else high < 0
-    return (low, high), gain
 
 
 def _alphas(runs: Sequence[Run]) -> list[str]:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tuco_eval.analysis.cv import load_cached, row_metric, shared_metric
 from tuco_eval.analysis.modes import MODES_FILE, cross_validate_modes, modes_fingerprint
+from tuco_eval.analysis.run_cv import load_cached, row_metric, shared_metric
 from tuco_eval.render import plots, tables
 from tuco_eval.render.cv_tables import points
 from tuco_eval.store.modes import mode_roots

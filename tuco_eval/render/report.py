@@ -11,7 +11,6 @@ import numpy as np
 from tuco_eval.analysis import flips
 from tuco_eval.analysis.checkpoint_board import build_board
 from tuco_eval.analysis.checkpoint_rows import BASE, resolve_rows
-from tuco_eval.analysis.cv import row_metric
 from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
     Run,
@@ -19,6 +18,7 @@ from tuco_eval.analysis.leaderboard import (
     load_runs,
     runs_metric,
 )
+from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import plots
 from tuco_eval.render.html_report import Lead, write_report_page
 from tuco_eval.render.modes import write_mode_reports

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tuco_eval.analysis.cv import WEIGHTED_LABEL, row_metric
 from tuco_eval.analysis.flips import Flip
+from tuco_eval.analysis.group_figures import WEIGHTED_LABEL
 from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns, runs_metric
+from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import group_table, task_table
 from tuco_eval.render.plots import metric_name

@@ -1,0 +1,95 @@
+"""Groups of tasks (run.json "groups", as lm-eval's group YAMLs): each group's figures from its
+tasks' cross-validation results, the paper's unweighted mean over tasks and, where lm-eval
+weights the group by size, that figure too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+
+from tuco_eval.analysis.cv import CVError
+
+MEAN_LABEL = "mean over tasks"  # the paper's group figure
+
+
+WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
+
+
+def _leaf_tasks(
+    group: str, groups: Mapping[str, Sequence[str]], seen: frozenset = frozenset()
+) -> list[str]:
+    if group in seen:
+        raise CVError(f"group {group!r} contains itself (run.json 'groups')")
+    leaves: list[str] = []
+    for member in groups[group]:
+        nested = member in groups and member != group
+        leaves += _leaf_tasks(member, groups, seen | {group}) if nested else [member]
+    return leaves
+
+
+def aggregate_groups(
+    task_results: Mapping[str, dict],
+    groups: Mapping[str, Sequence[str]],
+    rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
+    by_size: Callable[[str, str | None, str | None], bool] = lambda group, filter, metric: False,
+) -> dict:
+    """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
+    members with a significant gain and, where ``by_size(group, filter, metric)``, lm-eval's mean
+    weighted by each task's doc count. Nested groups are expanded to their tasks.
+
+    ``rows_of`` maps a task to its (row name, filter) pairs (default: the task is its own row).
+    Members with several filters give the group a row per filter, ``<group>,<filter>``, as lm-eval.
+    Only rows of one metric (their ``"metric"``) are averaged: members scored with different
+    metrics give the group a row per metric, ``<group> [<metric>]``.
+    """
+    out: dict[str, dict] = {}
+    for group in groups:
+        members = sorted(set(_leaf_tasks(group, groups)))
+        rows = {
+            t: [(r, f) for r, f in (rows_of or {}).get(t, [(t, None)]) if r in task_results]
+            for t in members
+        }
+        missing = [t for t in members if not rows[t]]
+        if missing or not members:
+            raise CVError(
+                f"group {group!r} has members without results ({', '.join(missing[:3]) or 'none listed'}); "
+                "finish the sweep for them or drop them from run.json 'groups'"
+            )
+        keys = list(
+            dict.fromkeys((f, task_results[r].get("metric")) for t in members for r, f in rows[t])
+        )
+        several_filters = len({f for f, _ in keys}) > 1
+        several_metrics = len({m for _, m in keys}) > 1
+        for filter, metric in keys:
+            names = [
+                r
+                for t in members
+                for r, f in rows[t]
+                if f == filter and task_results[r].get("metric") == metric
+            ]
+            name = group + (f",{filter}" if several_filters else "")
+            name += f" [{metric}]" if several_metrics else ""
+            out[name] = _group_figures(names, task_results, by_size(group, filter, metric))
+            out[name]["metric"] = metric
+    return out
+
+
+def _group_figures(names: Sequence[str], task_results: Mapping[str, dict], by_size: bool) -> dict:
+    rows = [task_results[t] for t in names]
+    figures = {
+        "n_tasks": len(rows),
+        "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
+        "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
+        "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
+        "share_significant": float(np.mean([r["significant"] for r in rows])),
+        "tasks": list(names),
+        "weighted_by_size": None,
+    }
+    if by_size:  # lm-eval's aggregate_subtask_metrics: sum(value * size) / sum(size)
+        sizes = np.array([r["n"] for r in rows], dtype=np.float64)
+        figures["weighted_by_size"] = {
+            key: float(np.dot(sizes, [r[key] for r in rows]) / sizes.sum())
+            for key in ("acc_alpha1", "acc_cv", "delta_cv")
+        } | {"n_docs": int(sizes.sum())}
+    return figures

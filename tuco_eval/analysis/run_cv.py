@@ -1,0 +1,132 @@
+"""Cross-validation of a RUN_DIR: every (task, filter) row of its store through `cv`, its groups
+through `group_figures`, the result written to RUN_DIR/cv.json and read back from there while the store
+is unchanged (docs/cv.md, "cv.json")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_scores, objective_sign
+from tuco_eval.analysis.group_figures import aggregate_groups
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
+from tuco_eval.store.units import (
+    list_units,
+    score_matrix,
+    store_fingerprint,
+    task_alphas,
+    unit_metrics,
+)
+from tuco_eval.util.files import atomic_write_json
+
+CV_FORMAT = 3  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per row
+
+
+CV_FILE = "cv.json"
+
+
+CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot", "filter")  # what a cached result keeps
+
+
+def run_rows(
+    run_dir: Path, info: Mapping, metric: str | None = None, filter: str | None = None
+) -> list[Row]:
+    """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json), each with its
+    task's primary metric unless ``metric`` forces one; checked against the units' manifests."""
+    tasks = list(info.get("tasks") or list_units(run_dir))
+    if not tasks:
+        raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
+    grid = info.get("alphas") or None
+    units = {
+        t: {a: unit_metrics(run_dir, a, t) for a in (grid or task_alphas(run_dir, t))}
+        for t in tasks
+    }
+    return store_rows(info, tasks, metric, filter, units)
+
+
+def cross_validate(
+    run_dir: Path | str,
+    folds: int = 5,
+    objective: str = "max",
+    seed: int = 0,
+    metric: str | None = None,
+    n_boot: int = 2000,
+    filter: str | None = None,
+) -> dict:
+    """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
+
+    ``metric`` None scores each task with its primary metric; a name forces it for every task.
+    ``filter`` keeps only that filter's row of a task with several (`tuco_eval.store.task_rows`)."""
+    run_dir = Path(run_dir)
+    info = read_run_info(run_dir)
+    objective_sign(objective)  # fail before reading the store
+    rows = run_rows(run_dir, info, metric, filter)
+    grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
+    results = {}
+    for row in rows:
+        matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
+        results[row.name] = {
+            **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
+            "filter": row.filter,
+            "metric": row.metric,
+            "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
+            "key": row.key,
+        }
+    rows_of: dict[str, list[tuple[str, str]]] = {}
+    for row in rows:
+        rows_of.setdefault(row.task, []).append((row.name, row.filter))
+    config = {
+        "format": CV_FORMAT,
+        "folds": folds,
+        "objective": objective,
+        "seed": seed,
+        "metric": metric,  # None: each task's primary metric
+        "metrics": list(dict.fromkeys(row.metric for row in rows)),
+        "n_boot": n_boot,
+        "filter": filter,
+        "significance_level": SIGNIFICANCE_LEVEL,
+        "label": info.get("label") or run_dir.name,
+        "model_args": info.get("model_args"),
+        "store_fingerprint": store_fingerprint(run_dir),
+    }
+    result = {
+        "config": config,
+        "tasks": results,
+        "groups": aggregate_groups(
+            results,
+            info.get("groups", {}),
+            rows_of,
+            lambda group, f, m: weighted_by_size(info, group, m, f),
+        ),
+    }
+    atomic_write_json(run_dir / CV_FILE, result)
+    return result
+
+
+def load_cached(
+    path: Path, fingerprint: str, compute: Callable[..., dict], key: str = "store_fingerprint"
+) -> dict:
+    """The CV result at `path` when it was computed from this store in this format; else
+    `compute(**its settings)` again (or `compute()` when the file is missing or unreadable)."""
+    try:
+        result = json.loads(Path(path).read_text())
+        settings = {name: result["config"].get(name) for name in CV_SETTINGS}
+        fresh = result["config"].get(key) == fingerprint
+        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return compute()
+    return result if fresh else compute(**settings)
+
+
+def row_metric(result: Mapping, row: Mapping) -> str:
+    """The metric of one task or group row of cv.json (older files: the config's)."""
+    return row.get("metric") or result["config"].get("metric") or "acc"
+
+
+def shared_metric(result: Mapping) -> str | None:
+    """The metric of every row of cv.json, or None when the rows use different metrics."""
+    rows = [*result["tasks"].values(), *result.get("groups", {}).values()]
+    metrics = {row_metric(result, r) for r in rows} or {result["config"].get("metric") or "acc"}
+    return metrics.pop() if len(metrics) == 1 else None
