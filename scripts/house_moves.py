@@ -109,6 +109,10 @@ SYMBOLS: dict[str, tuple[str, str]] = {
     "checkpoint_board.most_chosen": ("analysis.cv", "most_chosen"),
     "checkpoint_board.group_delta_ci": ("analysis.intervals", "group_interval"),
     "checkpoint_board.LEVEL": ("analysis.intervals", "LEVEL"),
+    # one pair loader: a side's source and its loading in core.sources, load failures in load_errors
+    "pair.friendly_load": ("core.load_errors", "friendly_load"),
+    **{f"pair.{n}": ("core.sources", n) for n in ("is_adapter_folder", "adapter_base_name", "check_adapter_base", "load_config", "load_tokenizer")},
+    "request_log.prompt_tokens": ("harness.request_log", "context_rows"),
     **{f"modes.cv.{n}": ("render.modes", n) for n in ("modes_table", "format_modes_table")},
     # duplicates folded into the one kept
     "modes.cv.shared_mode_metric": ("analysis.run_cv", "shared_metric"),
@@ -120,9 +124,15 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 REMOVED = {  # old name -> (a pattern of its uses, why)
     "leaderboard.CV_SETTINGS": (
         r"leaderboard\.CV_SETTINGS|leaderboard import [^\n]*\bCV_SETTINGS",
-        "dead and drifted from cv.CV_SETTINGS, the one that is used",
+        "removed: dead, and drifted from cv.CV_SETTINGS (the one used)",
     ),
-    "joint.Joint.caches": (r"\.caches\(\)", "unused"),
+    "joint.Joint.caches": (r"\.caches\(\)", "removed: unused"),
+    "pair.validate_pair": (r"\bvalidate_pair\(", "removed: plan_pair(ModelSource, ModelSource) checks a pair before its weights"),
+    # a name that stayed but takes other arguments now
+    "request_log.log_measures": (
+        r"\blog_measures\(\w+, \w+\)",
+        "now log_measures(lm, requests, rows): the tokens each request conditions on",
+    ),
 }
 
 # public names that stay valid at their old place: not rewritten
@@ -316,11 +326,11 @@ def attribute_uses(text: str) -> list[tuple[int, str, str]]:
         pattern = re.compile(rf"(?<![\w.]){re.escape(leaf.rsplit('.', 1)[-1])}\.{attribute}\b")
         for number, line in enumerate(text.splitlines(), 1):
             if pattern.search(line):
-                found.append((number, f"{leaf.rsplit('.', 1)[-1]}.{attribute}", f"{PACKAGE}.{module}.{name}"))
+                found.append((number, f"{leaf.rsplit('.', 1)[-1]}.{attribute}", f"now {PACKAGE}.{module}.{name}"))
     for old, (pattern, why) in REMOVED.items():
         for number, line in enumerate(text.splitlines(), 1):
             if re.search(pattern, line):
-                found.append((number, old, f"removed ({why})"))
+                found.append((number, old, why))
     return sorted(found)
 
 
@@ -332,7 +342,7 @@ def main(argv: list[str]) -> int:
         for old, (module, name) in SYMBOLS.items():
             print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  {PACKAGE}.{module}.{name}")
         for old, (_, why) in REMOVED.items():
-            print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  removed: {why}")
+            print(f"{PACKAGE}.{old:<{width - len(PACKAGE) - 1}}  ->  {why}")
         return 0
     for name in argv[1:]:
         path = Path(name)
@@ -342,7 +352,7 @@ def main(argv: list[str]) -> int:
             path.write_text(after)
             print(f"rewrote {path}")
         for number, used, new in attribute_uses(after):
-            print(f"{path}:{number}: {used}: now {new}: edit by hand")
+            print(f"{path}:{number}: {used}: {new}: edit by hand")
     return 0
 
 

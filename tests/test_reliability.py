@@ -19,7 +19,7 @@ from test_exactness import _reference_loglikelihood
 
 from tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
-from tuco_eval.core.pair import friendly_load, load_pair
+from tuco_eval.core.pair import load_pair
 from tuco_eval.core.tuco import compute_tuco, read_prompts
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store import units as store
@@ -142,24 +142,6 @@ def test_disk_full_keeps_finished_units(lm, task_manager, tmp_path, monkeypatch)
 def test_empty_task_is_a_clear_error(lm, task_manager, tmp_path):
     with pytest.raises(TucoError, match="cannot build the tasks tiny_empty: a task has no documents"):
         sweep(lm, ["tiny_empty"], tmp_path / "run", alphas=[1.0], task_manager=task_manager, progress=False)
-
-
-def test_gated_and_offline_hub_errors_say_what_to_do():
-    class GatedRepoError(Exception):
-        pass
-
-    def gated():
-        raise GatedRepoError("401 Client Error. Cannot access gated repo meta-llama/Llama-2-7b-hf")
-
-    with pytest.raises(TucoError, match="gated: accept its licence on the Hub and run `hf auth login`"):
-        friendly_load(gated, "meta-llama/Llama-2-7b-hf", "base model")
-
-    def offline():
-        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
-
-    with pytest.raises(TucoError, match="'org/model': no local folder of that name; not in the local "
-                                        "Hub cache, and the Hub is unreachable"):
-        friendly_load(offline, "org/model", "fine-tuned model")
 
 
 def _cli(*args):

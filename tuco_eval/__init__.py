@@ -1,10 +1,11 @@
 """tuco-eval: measure and scale the contribution of fine-tuning to each response of an LLM.
 
 Public surface, each name imported on first use (so `import tuco_eval` stays cheap and loads no
-torch): `load_pair`, `Pair`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError` (the joint pass);
-`TucoScaledLM` (lm-eval's `tuco_scaled`, which registers itself when lm-eval starts), `tasks_dir`
-(the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores), `cross_validate`, `report`
-(statistics and pages from stores). Where each lives: docs/architecture.md.
+torch): `load_pair`, `Pair`, `ModelSource`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError`
+(the joint pass); `TucoScaledLM` (lm-eval's `tuco_scaled`, which registers itself when lm-eval
+starts), `tasks_dir` (the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores),
+`cross_validate`, `report` (statistics and pages from stores). Where each lives:
+docs/architecture.md.
 """
 
 from typing import Any
@@ -18,6 +19,7 @@ _LAZY = {
     "compute_tuco": "tuco_eval.core.tuco",
     "load_pair": "tuco_eval.core.pair",
     "Pair": "tuco_eval.core.pair",
+    "ModelSource": "tuco_eval.core.sources",
     "TucoScaledLM": "tuco_eval.harness.tuco_scaled",
     "tasks_dir": "tuco_eval.harness.task_data",
     "sweep": "tuco_eval.sweeps.alphas",

@@ -3,26 +3,39 @@
 The fine-tuned side is a model (Hub id, local folder, or GGUF file in a folder) or a PEFT adapter
 folder on top of the base; with an adapter the base weights are held once and the base blocks are
 the same modules with the adapter switched off.
+
+One loader in three steps, shared by `load_pair` and lm-eval's `tuco_scaled`: `plan_pair`
+refuses what it can before any weights load (the adapter's recorded base, configs, tokenizers);
+the caller loads the fine-tuned side's weights (`load_finetuned` here, HFLM there, so that
+lm-eval's own loading options apply); `finish_pair` loads the base beside them (same dtype,
+attention and placement) and joins the two.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
+from transformers import PreTrainedModel
 
 from tuco_eval.core.adapter_off import AdapterSet, AdaptersOff, check_switchable, switches
 from tuco_eval.core.joint import BlockFn, Joint
 from tuco_eval.core.layers import find_blocks, unwrap
+from tuco_eval.core.load_errors import friendly_load
 from tuco_eval.core.positions import base_positions
+from tuco_eval.core.sources import (
+    ModelSource,
+    adapter_tokenizer,
+    as_source,
+    check_adapter_base,
+    load_config,
+    load_tokenizer,
+    load_weights,
+)
 from tuco_eval.util.errors import TucoError, warn
 
 # Config fields that must agree between the two models of a pair: they set tensor shapes (or the
@@ -45,82 +58,6 @@ def _field(config: Any, name: str) -> Any:
         if value is not None:
             return value
     return getattr(config, _ALIASES.get(name, name), None)
-
-
-def friendly_load(load: Callable[[], Any], name: str, what: str) -> Any:
-    """Run a transformers/peft loader; turn 'not found', 'gated', 'no weights' into one line."""
-    try:
-        return load()
-    except TucoError:
-        raise
-    except Exception as err:  # transformers raises OSError/ValueError/HF errors with long texts
-        kind = type(err).__name__
-        text = str(err).strip().splitlines()[0] if str(err).strip() else kind
-        if "Gated" in kind or "gated" in text or "401" in text:
-            hint = "the repository is gated: accept its licence on the Hub and run `hf auth login`"
-        elif (
-            "RepositoryNotFound" in kind
-            or "is not a local folder" in text
-            or "not a valid model identifier" in text
-        ):
-            hint = "not a local folder and not found on the Hub (check the spelling or the path)"
-        elif "does not appear to have" in text or "no file named" in text:
-            hint = "the folder has no model weights (expected model.safetensors, pytorch_model.bin or a GGUF file)"
-        elif (
-            "offline" in text.lower() or "couldn't connect" in text or "LocalEntryNotFound" in kind
-        ):
-            hint = (
-                "not in the local Hub cache, and the Hub is unreachable (HF_HUB_OFFLINE is set or "
-                "no network)"
-            )
-            if not Path(name).exists():  # `org/name` could also be a mistyped local path
-                hint = f"no local folder of that name; {hint}"
-        else:
-            hint = f"{kind}: {text}"
-        raise TucoError(f"cannot load the {what} '{name}': {hint}") from None
-
-
-def is_adapter_folder(path: str | Path) -> bool:
-    return (Path(path) / "adapter_config.json").is_file()
-
-
-def adapter_base_name(adapter_dir: str | Path) -> str | None:
-    config = json.loads((Path(adapter_dir) / "adapter_config.json").read_text())
-    return config.get("base_model_name_or_path")
-
-
-def check_adapter_base(adapter_dir: str | Path, base: str) -> None:
-    """The adapter must have been trained on `base` (same id/path, or the same final path name)."""
-    recorded = adapter_base_name(adapter_dir)
-    if not recorded:
-        return
-    same = recorded.rstrip("/") == str(base).rstrip("/")
-    same_name = Path(recorded.rstrip("/")).name.lower() == Path(str(base).rstrip("/")).name.lower()
-    if not (same or same_name):
-        raise TucoError(
-            f"the adapter '{adapter_dir}' was trained on '{recorded}', but base='{base}'; pass the "
-            f"matching base, or adapter_base_check=false if they are the same model"
-        )
-
-
-def load_config(
-    name: str,
-    *,
-    what: str,
-    revision: str | None = None,
-    gguf_file: str | None = None,
-    trust_remote_code: bool = False,
-) -> Any:
-    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
-    return friendly_load(lambda: AutoConfig.from_pretrained(name, **kwargs), name, what)
-
-
-def _source_kwargs(revision: str | None, gguf_file: str | None, trust: bool) -> dict[str, Any]:
-    """Where transformers reads a model from: the same for its config, tokenizer and weights."""
-    kwargs: dict[str, Any] = dict(revision=revision, trust_remote_code=trust)
-    if gguf_file:
-        kwargs["gguf_file"] = gguf_file
-    return kwargs
 
 
 def check_configs(finetuned: Any, base: Any) -> None:
@@ -157,27 +94,17 @@ def base_device_map(finetuned: nn.Module) -> dict[str, Any] | None:
     return dict(device_map) if device_map and len(set(device_map.values())) > 1 else None
 
 
-def load_base_model(
-    name: str,
-    *,
-    like: PreTrainedModel,
-    revision: str | None = None,
-    gguf_file: str | None = None,
-    trust_remote_code: bool = False,
-) -> PreTrainedModel:
+def load_base_model(source: str | ModelSource, *, like: PreTrainedModel) -> PreTrainedModel:
     """The pre-trained model, in the fine-tuned model's dtype, attention and placement."""
-    model = unwrap(like)
-    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
-    kwargs.update(dtype=model.dtype, attn_implementation=model.config._attn_implementation)
+    source, model = as_source(source), unwrap(like)
+    extra: dict[str, Any] = {"attn_implementation": model.config._attn_implementation}
     device_map = base_device_map(like)
     if device_map:
-        kwargs["device_map"] = device_map
-    base = friendly_load(
-        lambda: AutoModelForCausalLM.from_pretrained(name, **kwargs), name, "base model"
-    )
+        extra["device_map"] = device_map
+    base = load_weights(source, "base model", dtype=model.dtype, **extra)
     if not device_map:
         base.to(model.device)
-    return base.eval()
+    return base
 
 
 def is_peft_model(model: nn.Module) -> bool:
@@ -265,123 +192,6 @@ class Pair:
     sources: dict[str, str] = field(default_factory=dict)  # revisions and GGUF files it came from
 
 
-def load_tokenizer(
-    name: str,
-    *,
-    what: str,
-    revision: str | None = None,
-    gguf_file: str | None = None,
-    trust_remote_code: bool = False,
-) -> Any:
-    kwargs = _source_kwargs(revision, gguf_file, trust_remote_code)
-    return friendly_load(lambda: AutoTokenizer.from_pretrained(name, **kwargs), name, what)
-
-
-def validate_pair(finetuned: str, base: str, *, revision: str | None = None,
-                  gguf_file: str | None = None, base_revision: str | None = None,
-                  base_gguf_file: str | None = None, trust_remote_code: bool = False,
-                  tokenizer: Any = None) -> tuple[Any, Any]:
-    """Compare configs and tokenizers of two model names before any weights load.
-
-    Returns (fine-tuned tokenizer, base tokenizer); `tokenizer` is used as the fine-tuned one if given.
-    """
-    names = dict(trust_remote_code=trust_remote_code)
-    check_configs(
-        load_config(finetuned, what="fine-tuned model", revision=revision, gguf_file=gguf_file, **names),
-        load_config(base, what="base model", revision=base_revision, gguf_file=base_gguf_file, **names))
-    base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
-                                    gguf_file=base_gguf_file, **names)
-    if tokenizer is None:
-        tokenizer = load_tokenizer(finetuned, what="fine-tuned tokenizer", revision=revision,
-                                   gguf_file=gguf_file, **names)
-    check_tokenizers(tokenizer, base_tokenizer)
-    return tokenizer, base_tokenizer
-
-
-def load_pair(
-    finetuned: str,
-    base: str,
-    *,
-    dtype: str = "float32",
-    device: str = "cpu",
-    revision: str | None = None,
-    base_revision: str | None = None,
-    gguf_file: str | None = None,
-    base_gguf_file: str | None = None,
-    trust_remote_code: bool = False,
-    adapter_base_check: bool = True,
-    alpha: float = 1.0,
-) -> Pair:
-    """Load, validate and join a pair. `finetuned` may be a PEFT adapter folder on top of `base`.
-
-    Configs and tokenizers are compared before any weights load.
-    """
-    trust = trust_remote_code
-    if is_adapter_folder(finetuned):
-        if adapter_base_check:
-            check_adapter_base(finetuned, base)
-        base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
-                                        gguf_file=base_gguf_file, trust_remote_code=trust)
-        has_tokenizer = (Path(finetuned) / "tokenizer_config.json").is_file()
-        tokenizer = (
-            load_tokenizer(finetuned, what="adapter tokenizer") if has_tokenizer else base_tokenizer
-        )
-        model = _load_weights(base, base_revision, base_gguf_file, dtype, trust, "base model").to(
-            device
-        )
-        from peft import PeftModel
-
-        with warnings.catch_warnings():  # peft probes a transformers attribute deprecated in v5
-            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
-            model = friendly_load(
-                lambda: PeftModel.from_pretrained(model, finetuned), finetuned, "adapter"
-            ).eval()
-        base_model = None
-    else:
-        tokenizer, base_tokenizer = validate_pair(
-            finetuned, base, revision=revision, gguf_file=gguf_file, base_revision=base_revision,
-            base_gguf_file=base_gguf_file, trust_remote_code=trust)
-        model = _load_weights(finetuned, revision, gguf_file, dtype, trust, "fine-tuned model").to(
-            device
-        )
-        base_model = load_base_model(
-            base,
-            like=model,
-            revision=base_revision,
-            gguf_file=base_gguf_file,
-            trust_remote_code=trust,
-        )
-    for note in pair_warnings(model, base_model, tokenizer, base_tokenizer):
-        warn(note)
-    sources = {"revision": revision, "base_revision": base_revision, "gguf_file": gguf_file,
-               "base_gguf_file": base_gguf_file}
-    return Pair(
-        model=model,
-        tokenizer=tokenizer,
-        base=base_model,
-        sources={k: v for k, v in sources.items() if v},
-        joint=join(model, base_model, alpha),
-    )
-
-
-def _load_weights(
-    name: str, revision: str | None, gguf_file: str | None, dtype: str, trust: bool, what: str
-) -> PreTrainedModel:
-    kwargs = {**_source_kwargs(revision, gguf_file, trust), "dtype": _torch_dtype(dtype)}
-    return friendly_load(
-        lambda: AutoModelForCausalLM.from_pretrained(name, **kwargs), name, what
-    ).eval()
-
-
-def _torch_dtype(dtype: str | torch.dtype) -> str | torch.dtype:
-    if isinstance(dtype, torch.dtype) or dtype == "auto":
-        return dtype
-    value = getattr(torch, str(dtype), None)
-    if not isinstance(value, torch.dtype):
-        raise TucoError(f"unknown dtype {dtype!r}: use float32, bfloat16, float16 or auto")
-    return value
-
-
 def pair_identity(pair: Pair) -> dict[str, Any]:
     """What names a loaded pair in a resume key: the paths it was loaded from and, for a PEFT
     adapter (whose folder the loaded model does not record), a digest of the adapter weights."""
@@ -401,3 +211,118 @@ def pair_identity(pair: Pair) -> dict[str, Any]:
             digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
         identity["adapter_sha256"] = digest.hexdigest()
     return identity
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """A pair checked before any weights load."""
+
+    finetuned: ModelSource  # whose weights carry the fine-tuned side (an adapter's: the base's)
+    base: ModelSource | None  # the separate base to load beside it; None: the adapter's own base
+    adapter: str | None  # a PEFT adapter to put on `finetuned`'s weights
+    tokenizer: Any  # the fine-tuned side's (an adapter folder's own, else the base's)
+    base_tokenizer: Any
+
+
+def plan_pair(
+    finetuned: ModelSource,
+    base: ModelSource,
+    *,
+    adapter: str | None = None,
+    tokenizer: Any = None,
+    adapter_base_check: bool = True,
+) -> PairPlan:
+    """What to load, and every refusal possible before a weight loads. `finetuned` is a model or
+    an adapter folder (then it rides on the base's weights); `adapter` puts one on `finetuned`
+    (lm-eval's `peft=`: on the base itself when `finetuned` names the base); `tokenizer` (an
+    object or a name) replaces the fine-tuned side's."""
+    if isinstance(tokenizer, str):
+        source = ModelSource(tokenizer, trust_remote_code=finetuned.trust_remote_code)
+        tokenizer = load_tokenizer(source, "tokenizer")
+    if finetuned.is_adapter:
+        adapter, finetuned = finetuned.name, base
+        if adapter_base_check:
+            check_adapter_base(adapter, base.name)
+    if adapter and finetuned.name == base.name:  # one set of weights: the adapter's base is the base
+        base_tokenizer = load_tokenizer(base, "base tokenizer")
+        own = tokenizer if tokenizer is not None else adapter_tokenizer(adapter, base_tokenizer)
+        return PairPlan(finetuned, None, adapter, own, base_tokenizer)
+    check_configs(load_config(finetuned, "fine-tuned model"), load_config(base, "base model"))
+    base_tokenizer = load_tokenizer(base, "base tokenizer")
+    if tokenizer is None:
+        tokenizer = load_tokenizer(finetuned, "fine-tuned tokenizer")
+    check_tokenizers(tokenizer, base_tokenizer)
+    return PairPlan(finetuned, base, adapter, tokenizer, base_tokenizer)
+
+
+def load_finetuned(plan: PairPlan, dtype: str = "float32", device: str = "cpu") -> nn.Module:
+    """The fine-tuned side's weights, with the plan's adapter on them."""
+    what = "base model" if plan.base is None else "fine-tuned model"
+    model = load_weights(plan.finetuned, what, dtype=dtype).to(device)
+    if plan.adapter is None:
+        return model
+    from peft import PeftModel
+
+    with warnings.catch_warnings():  # peft probes a transformers attribute deprecated in v5
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
+        peft_model = friendly_load(lambda: PeftModel.from_pretrained(model, plan.adapter), plan.adapter, "adapter")
+    return peft_model.eval()
+
+
+def finish_pair(
+    model: nn.Module,
+    tokenizer: Any,
+    base: ModelSource | nn.Module | None,
+    *,
+    base_tokenizer: Any = None,
+    alpha: float = 1.0,
+    sources: dict[str, str] | None = None,
+) -> Pair:
+    """The pair of a loaded fine-tuned model: `base` loaded beside it (a source), checked (a model
+    already loaded), or None (a PEFT model whose adapter switched off is the base); then joined."""
+    if isinstance(base, ModelSource):
+        base_model = load_base_model(base, like=model)
+    elif base is not None:
+        check_configs(unwrap(model).config, base.config)
+        base_model = base.eval()
+    else:
+        base_model = None
+    for note in pair_warnings(model, base_model, tokenizer, base_tokenizer):
+        warn(note)
+    return Pair(model, tokenizer, base_model, join(model, base_model, alpha), dict(sources or {}))
+
+
+def source_names(finetuned: ModelSource, base: ModelSource) -> dict[str, str]:
+    """The revisions and GGUF files a pair came from (part of its resume identity)."""
+    names = {"revision": finetuned.revision, "base_revision": base.revision,
+             "gguf_file": finetuned.gguf_file, "base_gguf_file": base.gguf_file}
+    return {key: value for key, value in names.items() if value}
+
+
+def load_pair(
+    finetuned: str | ModelSource,
+    base: str | ModelSource,
+    *,
+    dtype: str = "float32",
+    device: str = "cpu",
+    revision: str | None = None,
+    base_revision: str | None = None,
+    gguf_file: str | None = None,
+    base_gguf_file: str | None = None,
+    trust_remote_code: bool = False,
+    adapter_base_check: bool = True,
+    alpha: float = 1.0,
+) -> Pair:
+    """Load, validate and join a pair. `finetuned` may be a PEFT adapter folder on top of `base`.
+    Each side is a name with its `revision` / `gguf_file` (the base's: `base_...`), or a
+    `ModelSource`. Configs and tokenizers are compared before any weights load."""
+    ft = _source(finetuned, revision, gguf_file, trust_remote_code)
+    pt = _source(base, base_revision, base_gguf_file, trust_remote_code)
+    plan = plan_pair(ft, pt, adapter_base_check=adapter_base_check)
+    model = load_finetuned(plan, dtype, device)
+    return finish_pair(model, plan.tokenizer, plan.base, base_tokenizer=plan.base_tokenizer, alpha=alpha,
+                       sources=source_names(ft, pt))
+
+
+def _source(value: str | ModelSource, revision: str | None, gguf_file: str | None, trust: bool) -> ModelSource:
+    return value if isinstance(value, ModelSource) else ModelSource(str(value), revision, gguf_file, trust)

@@ -17,16 +17,20 @@ def attach(instance: Any, record: dict[str, Any]) -> None:
     instance.arguments = (*instance.args, record)
 
 
-def prompt_tokens(lm: Any, instance: Any) -> tuple[int, ...]:
-    """The tokens lm-eval conditions on: the context of a (context, continuation) pair, or the prompt."""
-    context = instance.args[0]
-    if instance.request_type == "generate_until":
-        return generation_prompt(lm, context, instance.args[1])
-    if context == "":
-        return (lm.prefix_token_id,)
-    context_enc, continuation_enc = lm._encode_pair(context, instance.args[1])
-    row = (context_enc + continuation_enc)[-(lm.max_length + 1) :][:-1]  # the row HFLM scores
-    return tuple(row[: max(len(row) - len(continuation_enc), 0) + 1])  # up to its last context token
+def scored_row(context: list[int], continuation: list[int], max_length: int) -> list[int]:
+    """The row HFLM scores for a (context, continuation) request: both cut to the last
+    max_length + 1 tokens, the last one dropped (its logits would score nothing)."""
+    return (context + continuation)[-(max_length + 1) :][:-1]
+
+
+def context_rows(encoded: list[tuple[list[int], list[int]]], max_length: int) -> list[tuple[int, ...]]:
+    """Per (context, continuation) request as lm-eval encoded it: the scored row up to its last
+    context token, the tokens lm-eval conditions the continuation on."""
+    rows = []
+    for context, continuation in encoded:
+        row = scored_row(context, continuation, max_length)
+        rows.append(tuple(row[: max(len(row) - len(continuation), 0) + 1]))
+    return rows
 
 
 def generation_prompt(lm: Any, context: str, gen_kwargs: dict) -> tuple[int, ...]:
@@ -39,9 +43,9 @@ def generation_prompt(lm: Any, context: str, gen_kwargs: dict) -> tuple[int, ...
     return tuple(ids[0, -room:].tolist()) if room > 0 else ()
 
 
-def log_measures(lm: Any, requests: list) -> None:
-    """Add kl / base_rank / shift to each request's logged record (merged with TuCo's)."""
-    rows = [prompt_tokens(lm, r) for r in requests]
+def log_measures(lm: Any, requests: list, rows: list[tuple[int, ...]]) -> None:
+    """Add kl / base_rank / shift to each request's logged record (merged with TuCo's); `rows`:
+    the tokens each request conditions on (`context_rows`, `generation_prompt`)."""
     unique = sorted(set(rows), key=len, reverse=True)
     batch = lm.batch_size if isinstance(lm.batch_size, int) and lm.batch_size > 0 else 1
     pad_id = lm.tokenizer.pad_token_id or 0

@@ -1,15 +1,16 @@
 """`tuco_scaled`: lm-eval's HF model with the fine-tuning contribution scaled by α.
 
 The pattern of lm-eval's `hf_steered.py`: HFLM loads the fine-tuned model and does batching,
-padding, generation and accelerate; this class loads the base beside it and wraps the two model
-entry points (`_model_call`, `_model_generate`) in the joint hooks. `alpha` is a plain attribute.
+padding, generation and accelerate; this class loads the base beside it (through the one pair
+loader, `tuco_eval.core.pair`) and wraps HFLM's two model entry points, `super()._model_call`
+and `super()._model_generate`, in the joint hooks. `alpha` is a plain attribute.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -17,7 +18,9 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 
 from tuco_eval.core.batching import pad_batch
-from tuco_eval.core.joint import Joint, NonFiniteError, TucoSums, nonfinite_error
+from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
+from tuco_eval.core.layers import unwrap
+from tuco_eval.core.load_errors import friendly_load
 from tuco_eval.core.nonfinite import (
     FiniteCacheHook,
     finite_answer,
@@ -26,22 +29,24 @@ from tuco_eval.core.nonfinite import (
     nonfinite,
     where_in,
 )
-from tuco_eval.core.pair import (
-    check_adapter_base,
-    check_configs,
-    friendly_load,
-    is_adapter_folder,
-    join,
-    load_base_model,
-    load_tokenizer,
-    pair_warnings,
-    validate_pair,
-)
+from tuco_eval.core.pair import Pair, finish_pair, plan_pair, source_names
 from tuco_eval.core.scaling import Scaling
+from tuco_eval.core.sources import (
+    ModelSource,
+    check_adapter_base,
+    is_adapter_folder,
+    load_tokenizer,
+)
 from tuco_eval.core.tuco import tuco_of_batch
 from tuco_eval.harness.prefix import group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
-from tuco_eval.harness.request_log import attach, log_measures, prompt_tokens
+from tuco_eval.harness.request_log import (
+    attach,
+    context_rows,
+    generation_prompt,
+    log_measures,
+    scored_row,
+)
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.params import (
     format_alpha,
@@ -60,100 +65,121 @@ def _row_key(tokens: Any) -> bytes:
     return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
 
 
+@contextmanager
+def without_kv_cache(*models: Any) -> Iterator[None]:
+    """The models' default `use_cache` off for the block: HFLM's scoring call `self.model(inps)`
+    then fills no KV cache (under the joint pass it would hold both models' layers)."""
+    configs = [unwrap(m).config for m in models if m is not None]
+    saved = [config.use_cache for config in configs]
+    for config in configs:
+        config.use_cache = False
+    try:
+        yield
+    finally:
+        for config, value in zip(configs, saved, strict=True):
+            config.use_cache = value
+
+
 @register_model("tuco_scaled")
 class TucoScaledLM(HFLM):
-    """HFLM over a (fine-tuned, base) pair; model_args: pretrained=FT, base=PT, alpha=1.0, ..."""
+    """HFLM over a (fine-tuned, base) pair; model_args: pretrained=FT, base=PT, alpha=1.0, ...
+
+    What is HFLM's and what is overridden, and why:
+    - `_model_call`, `_model_generate`: HFLM's own, called through `super()` inside the current
+      scaling mode at α (`Scaling.active`), as hf_steered does; the scoring call runs with the
+      models' default `use_cache` off (`without_kv_cache`), and both are followed by the NaN/inf
+      check that names where a bad value appeared.
+    - `_loglikelihood_tokens`: shared few-shot prefixes computed once (`PrefixScorer`), the rest
+      on HFLM's own path (`super()`); it also records which row and position carries each
+      request's TuCo (lm-eval does not say which request a `_model_call` row is) and checks every
+      answer for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
+      requests; `loglikelihood_rolling` adds the out-of-memory hint only.
+    - `set_cache_hook`: lm-eval's response cache keys answers without α, so a cache path must
+      name α, and NaN answers are never stored.
+    HFLM internals still read: `mixed_precision_dtype` and `softmax_dtype`, because prefix
+    scoring runs its own forward passes (a prefilled cache copied per batch of suffixes) and
+    must score exactly as HFLM's path does; `cache_hook.add_partial` for the answers it makes;
+    `max_length`, `batch_size`, `max_gen_toks`, `truncation`, `tok_batch_encode` for the tokens
+    generation saw. Nothing of HFLM's body is copied.
+    """
 
     def __init__(
         self,
-        pretrained: Any,
+        pretrained: Any = None,
         base: Any = None,
         alpha: Any = 1.0,
         base_revision: str | None = None,
         base_gguf_file: str | None = None,
-        log_tuco: bool = False,
-        adapter_base_check: bool = True,
+        log_tuco: Any = False,
+        adapter_base_check: Any = True,
         mode: str = "activation",
-        log_kl: bool = False,
+        log_kl: Any = False,
         prefix_reuse: Any = True,
+        pair: Pair | None = None,
         **kwargs: Any,
     ) -> None:
-        if base is None:
+        # every user value is checked before a weight loads
+        alpha, mode = parse_alpha(alpha), parse_mode(mode)
+        warn_if_negative(alpha)
+        self.log_tuco = parse_flag(log_tuco, "log_tuco")
+        self.log_kl = parse_flag(log_kl, "log_kl")
+        self.prefix_reuse = parse_flag(prefix_reuse, "prefix_reuse")  # shared prefixes once (prefix.py)
+        check = parse_flag(adapter_base_check, "adapter_base_check")
+        if pair is not None:  # a loaded pair (from_pair): HFLM wraps its model, nothing loads
+            super().__init__(pretrained=pair.model, tokenizer=pair.tokenizer, **kwargs)
+        elif base is None:
             raise TucoError(
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
-        alpha, mode = parse_alpha(alpha), parse_mode(mode)
-        warn_if_negative(alpha)
-        trust = bool(kwargs.get("trust_remote_code", False))
-        shared = False
-        if isinstance(pretrained, str) and is_adapter_folder(pretrained):
-            if adapter_base_check:
-                check_adapter_base(pretrained, str(base))
-            kwargs["peft"], pretrained = pretrained, base  # the adapter rides on the base weights
-            if base_gguf_file and not kwargs.get("gguf_file"):
-                kwargs["gguf_file"] = base_gguf_file
-            shared = True
-        elif kwargs.get("peft") and isinstance(base, str) and str(pretrained) == base:
-            shared = True
-        base_tokenizer = None
-        if isinstance(base, str) and isinstance(pretrained, str) and not shared:
-            # configs and tokenizers are compared before any weights load
-            if isinstance(kwargs.get("tokenizer"), str):  # tokenizer=<name> in model_args
-                kwargs["tokenizer"] = load_tokenizer(kwargs["tokenizer"], what="tokenizer",
-                                                     trust_remote_code=trust)
-            kwargs["tokenizer"], base_tokenizer = validate_pair(
-                pretrained, base, revision=kwargs.get("revision"), gguf_file=kwargs.get("gguf_file"),
-                base_revision=base_revision, base_gguf_file=base_gguf_file, trust_remote_code=trust,
-                tokenizer=kwargs.get("tokenizer"))
-        elif isinstance(base, str):
-            base_tokenizer = load_tokenizer(base, what="base tokenizer", revision=base_revision,
-                                            gguf_file=base_gguf_file, trust_remote_code=trust)
-        friendly_load(
-            lambda: super(TucoScaledLM, self).__init__(pretrained=pretrained, **kwargs),
-            str(pretrained),
-            "fine-tuned model",
-        )
+        else:
+            pair = self._load_pair(pretrained, ModelSource(str(base), base_revision, base_gguf_file,
+                                                           bool(kwargs.get("trust_remote_code", False)))
+                                   if isinstance(base, str) else base, alpha, check, kwargs)
         if self.backend != "causal":
             raise TucoError("tuco_scaled supports decoder-only (causal) models only")
-        if shared:
-            base_model = None
-        elif isinstance(base, str):
-            base_model = load_base_model(
-                base,
-                like=self.model,
-                revision=base_revision,
-                gguf_file=base_gguf_file,
-                trust_remote_code=trust,
-            )
-        else:
-            check_configs(self.model.config, base.config)
-            base_model = base.eval()
-        for note in pair_warnings(self.model, base_model, self.tokenizer, base_tokenizer):
-            warn(note)
-        self._bind(base_model, join(self.model, base_model, alpha), log_tuco, mode, log_kl,
-                   prefix_reuse)
-
-    def _bind(self, base_model: Any, joint: Joint, log_tuco: Any, mode: str = "activation",
-              log_kl: Any = False, prefix_reuse: Any = True) -> None:
-        self.base_model = base_model
-        self.joint = joint
+        self.base_model, self.joint = pair.base, pair.joint
         # the scaling mode (activation|logits|weights), switchable in place like α
-        self.scaling = Scaling(self.model, base_model, self.joint, mode)
-        self.log_tuco = parse_flag(log_tuco, "log_tuco")
-        self.log_kl = parse_flag(log_kl, "log_kl")
+        self.scaling = Scaling(self.model, pair.base, pair.joint, mode)
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
         self._found: dict[tuple[bytes, int], float] = {}
-        self.prefix_reuse = parse_flag(prefix_reuse, "prefix_reuse")  # shared prefixes once (prefix.py)
+        self._encoded: list[tuple[list[int], list[int]]] = []  # the last log-likelihood requests' tokens
+
+    def _load_pair(self, pretrained: Any, base: ModelSource | Any, alpha: float, check: bool,
+                   kwargs: dict[str, Any]) -> Pair:
+        """The pair loader's three steps with HFLM loading the fine-tuned side's weights."""
+        trust = bool(kwargs.get("trust_remote_code", False))
+        if isinstance(pretrained, str) and isinstance(base, ModelSource):
+            finetuned = ModelSource(pretrained, kwargs.pop("revision", None), kwargs.pop("gguf_file", None), trust)
+            plan = plan_pair(finetuned, base, adapter=kwargs.pop("peft", None),
+                             tokenizer=kwargs.pop("tokenizer", None), adapter_base_check=check)
+            self._hflm_load(plan.finetuned, peft=plan.adapter, tokenizer=plan.tokenizer, **kwargs)
+            return finish_pair(self.model, self.tokenizer, plan.base, base_tokenizer=plan.base_tokenizer,
+                               alpha=alpha, sources=source_names(finetuned, base))
+        # a loaded model on a side (the Python API): configs compared once both are loaded
+        if isinstance(pretrained, str) and is_adapter_folder(pretrained) and not isinstance(base, ModelSource):
+            if check:
+                check_adapter_base(pretrained, getattr(base, "name_or_path", ""))
+            kwargs["peft"], pretrained, base = pretrained, base, None  # the adapter rides on that model
+        self._hflm_load(pretrained, **kwargs)
+        base_tokenizer = load_tokenizer(base, "base tokenizer") if isinstance(base, ModelSource) else None
+        return finish_pair(self.model, self.tokenizer, base, base_tokenizer=base_tokenizer, alpha=alpha)
+
+    def _hflm_load(self, finetuned: ModelSource | Any, **kwargs: Any) -> None:
+        """HFLM's own loading of the fine-tuned side (its dtype, device, parallelize, peft, ...)."""
+        if isinstance(finetuned, ModelSource):
+            kwargs.update({k: v for k, v in finetuned.from_pretrained_kwargs().items() if v is not None})
+            finetuned = finetuned.name
+        name = finetuned if isinstance(finetuned, str) else getattr(finetuned, "name_or_path", "model")
+        friendly_load(lambda: super(TucoScaledLM, self).__init__(pretrained=finetuned, **kwargs), name,
+                      "fine-tuned model")
 
     @classmethod
-    def from_pair(cls, pair: Any, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
+    def from_pair(cls, pair: Pair, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
                   prefix_reuse: Any = True, **hflm_kwargs: Any) -> TucoScaledLM:
         """A `tuco_scaled` over an already loaded `tuco_eval.core.pair.Pair` (nothing is loaded again)."""
-        lm = cls.__new__(cls)
-        HFLM.__init__(lm, pretrained=pair.model, tokenizer=pair.tokenizer, **hflm_kwargs)
-        lm._bind(pair.base, pair.joint, log_tuco, parse_mode(mode), log_kl, prefix_reuse)
-        return lm
+        return cls(pair=pair, log_tuco=log_tuco, mode=mode, log_kl=log_kl, prefix_reuse=prefix_reuse,
+                   **hflm_kwargs)
 
     @property
     def alpha(self) -> float:
@@ -197,16 +223,19 @@ class TucoScaledLM(HFLM):
 
     @contextmanager
     def _scoring(self, sums: TucoSums | None = None) -> Iterator[None]:
-        """One scoring pass: no gradients, lm-eval's autocast, the current mode at α."""
-        with (
-            torch.no_grad(),
-            torch.autocast(
-                device_type=self.device.type,
-                dtype=self.mixed_precision_dtype,
-                enabled=self.mixed_precision_dtype is not None,
-            ),
-            self.scaling.active(sums),
-        ):
+        """Around HFLM's scoring call: the current mode at α, no KV cache filled."""
+        with self.scaling.active(sums), without_kv_cache(self.model, self.base_model):
+            yield
+
+    @contextmanager
+    def _own_pass(self, sums: TucoSums | None = None) -> Iterator[None]:
+        """Around a forward of our own (prefix scoring): what HFLM's `_model_call` puts around its
+        call (no gradients, its autocast), in the current mode at α."""
+        dtype = self.mixed_precision_dtype
+        with ExitStack() as stack:
+            stack.enter_context(torch.no_grad())
+            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None))
+            stack.enter_context(self.scaling.active(sums))
             yield
 
     def _model_call(
@@ -214,7 +243,7 @@ class TucoScaledLM(HFLM):
     ) -> torch.Tensor:
         sums = TucoSums() if self._wanted is not None else None
         with self._scoring(sums):
-            logits = self.model(inps, use_cache=False).logits  # no KV cache to fill for scoring
+            logits = super()._model_call(inps, attn_mask, labels)
         # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
         # log-likelihood is checked again before it goes back to lm-eval (_loglikelihood_tokens)
         bad = self.joint.any_nonfinite() if self.mode == "activation" else bool(nonfinite(logits))
@@ -252,7 +281,7 @@ class TucoScaledLM(HFLM):
 
         def rerun(ids: torch.Tensor) -> None:
             with self._scoring(TucoSums() if tuco else None):
-                self.model(ids.to(self.device), use_cache=False)
+                super(TucoScaledLM, self)._model_call(ids.to(self.device))
 
         base = self.base_model if self.mode == "logits" else None
         return nonfinite_error(self.joint, what, where_in(rows, rerun, self.joint, base))
@@ -269,6 +298,7 @@ class TucoScaledLM(HFLM):
     def _loglikelihood_tokens(
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
+        self._encoded = [(context, continuation) for _, context, continuation in requests]
         results = self._scored_tokens(requests, disable_tqdm, override_bs)
         self._check_answers(requests, results)
         return results
@@ -277,7 +307,7 @@ class TucoScaledLM(HFLM):
         """The final check on what goes back to lm-eval, every mode and α: each log-likelihood finite."""
         for (_, context, continuation), answer in zip(requests, results, strict=True):
             if not finite_answer(answer):
-                row = (context + continuation)[-(self.max_length + 1) :][:-1]  # the row HFLM scored
+                row = scored_row(context, continuation, self.max_length)
                 raise self._nonfinite("logits", [torch.tensor([row])], tuco=self._wanted is not None)
 
     def _scored_tokens(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
@@ -295,7 +325,7 @@ class TucoScaledLM(HFLM):
         # The row lm-eval builds for (context, continuation), and its last context token.
         targets = []
         for _, context_enc, continuation_enc in requests:
-            row = (context_enc + continuation_enc)[-(self.max_length + 1) :][:-1]
+            row = scored_row(context_enc, continuation_enc, self.max_length)
             targets.append((_row_key(row), max(len(row) - len(continuation_enc), 0)))
         for key, position in targets:
             self._wanted.setdefault(key, set()).add(position)
@@ -309,7 +339,7 @@ class TucoScaledLM(HFLM):
         batch = self.batch_size
         if not self.prefix_reuse or self.mode != "activation" or not str(batch).isdigit():
             return None  # logits/weights modes and batch_size=auto take the plain path
-        return PrefixScorer(self.model, self.joint, self._scoring, self.device, int(batch), self.softmax_dtype,
+        return PrefixScorer(self.model, self.joint, self._own_pass, self.device, int(batch), self.softmax_dtype,
                             tuco=tuco)
 
     def _with_prefix_reuse(self, requests: list, disable_tqdm: bool, override_bs: int | None,
@@ -348,8 +378,8 @@ class TucoScaledLM(HFLM):
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
             results = self._loglikelihood_with_tuco(requests, disable_tqdm)
-            if self.log_kl:
-                log_measures(self, requests)
+            if self.log_kl:  # the tokens lm-eval encoded for these requests (_loglikelihood_tokens)
+                log_measures(self, requests, context_rows(self._encoded, self.max_length))
             return results
 
     def _loglikelihood_with_tuco(self, requests: list, disable_tqdm: bool = False) -> list:
@@ -371,13 +401,14 @@ class TucoScaledLM(HFLM):
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
             results = super().generate_until(requests, disable_tqdm=disable_tqdm)
-            if self.log_tuco:
-                # One extra prefill pass over the prompts as generation saw them (cut to make room)
-                prompts = [prompt_tokens(self, r) for r in requests]
+            # the prompts as generation saw them (cut to make room for the new tokens)
+            logged = self.log_tuco or self.log_kl
+            prompts = [generation_prompt(self, r.args[0], r.args[1]) for r in requests] if logged else []
+            if self.log_tuco:  # one extra prefill pass over them
                 for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
                     attach(instance, {"tuco": value, "alpha": self.alpha})
             if self.log_kl:
-                log_measures(self, requests)
+                log_measures(self, requests, prompts)
             return results
 
     def _prompt_tuco(self, prompts: list[tuple[int, ...]]) -> list[float]:

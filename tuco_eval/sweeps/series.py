@@ -172,13 +172,8 @@ def _check_recorded_args(run_dir: Path, model_args: str) -> None:
 def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -> None:
     """Configs and tokenizers of full-model checkpoints against the base's, and each local
     adapter's recorded base: all before any weights load."""
-    from tuco_eval.core.pair import (
-        check_adapter_base,
-        check_configs,
-        check_tokenizers,
-        load_config,
-        load_tokenizer,
-    )
+    from tuco_eval.core.pair import check_configs, check_tokenizers
+    from tuco_eval.core.sources import ModelSource, check_adapter_base, load_config, load_tokenizer
 
     trust = parse_flag(next((p.partition("=")[2] for p in args.hf_pieces
                              if p.startswith("trust_remote_code=")), False), "trust_remote_code")
@@ -188,15 +183,13 @@ def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -
             check_adapter_base(checkpoint.source, args.base)
     if not models:
         return
-    source = dict(revision=args.base_revision, gguf_file=args.base_gguf_file, trust_remote_code=trust)
-    base_config = load_config(args.base, what="base model", **source)
-    base_tokenizer = load_tokenizer(args.base, what="base tokenizer", **source)
+    base = ModelSource(args.base, args.base_revision, args.base_gguf_file, trust)
+    base_config, base_tokenizer = load_config(base, "base model"), load_tokenizer(base, "base tokenizer")
     for checkpoint in models:
-        own = dict(revision=checkpoint.revision, trust_remote_code=trust)
+        own = ModelSource(checkpoint.source, checkpoint.revision, trust_remote_code=trust)
         try:
-            check_configs(load_config(checkpoint.source, what="checkpoint", **own), base_config)
-            check_tokenizers(load_tokenizer(checkpoint.source, what="checkpoint tokenizer", **own),
-                             base_tokenizer)
+            check_configs(load_config(own, "checkpoint"), base_config)
+            check_tokenizers(load_tokenizer(own, "checkpoint tokenizer"), base_tokenizer)
         except TucoError as err:
             raise TucoError(f"checkpoint '{checkpoint.label}' ({checkpoint.source}): {err}") from None
 
@@ -234,7 +227,7 @@ class _Runner:
     def _load_base(self) -> Any:
         from lm_eval.models.huggingface import HFLM
 
-        from tuco_eval.core.pair import friendly_load
+        from tuco_eval.core.load_errors import friendly_load
 
         return friendly_load(lambda: HFLM.create_from_arg_string(self.args.base_args, self.hflm_extra),
                              self.args.base, "base model")
@@ -265,12 +258,12 @@ class _Runner:
             _free_memory()
 
     def _adapter(self, peft_model: Any, base_tokenizer: Any, checkpoint: Checkpoint) -> None:
-        from tuco_eval.core.pair import Pair, join, load_tokenizer
+        from tuco_eval.core.pair import finish_pair
+        from tuco_eval.core.sources import adapter_tokenizer
         from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
-        has_tokenizer = (Path(checkpoint.source) / "tokenizer_config.json").is_file()
-        tokenizer = load_tokenizer(checkpoint.source, what="adapter tokenizer") if has_tokenizer else base_tokenizer
-        pair = Pair(model=peft_model, tokenizer=tokenizer, base=None, joint=join(peft_model, None))
+        tokenizer = adapter_tokenizer(checkpoint.source, base_tokenizer)
+        pair = finish_pair(peft_model, tokenizer, None, base_tokenizer=base_tokenizer)
         from lm_eval.utils import simple_parse_args_string
 
         hf = simple_parse_args_string(",".join(self.args.hf_pieces))
@@ -301,7 +294,7 @@ def swap_adapter(model: Any, checkpoint: Checkpoint, name: str) -> Any:
     first time, afterwards loaded beside the old adapter, made active, the old one deleted."""
     from peft import PeftModel
 
-    from tuco_eval.core.pair import friendly_load
+    from tuco_eval.core.load_errors import friendly_load
 
     with warnings.catch_warnings():  # peft probes a transformers attribute deprecated in v5
         warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated")
