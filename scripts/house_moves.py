@@ -128,6 +128,12 @@ REMOVED = {  # old name -> (a pattern of its uses, why)
     ),
     "joint.Joint.caches": (r"\.caches\(\)", "removed: unused"),
     "pair.validate_pair": (r"\bvalidate_pair\(", "removed: plan_pair(ModelSource, ModelSource) checks a pair before its weights"),
+    "html_page.Raw/Num/esc/table/svg_figure/text_block/relative_link/page": (
+        r"html_page import [^\n]*\b(Raw|Num|esc|table|svg_figure|text_block|relative_link|page)\b|html_page\.(Raw|Num|esc|table|svg_figure|text_block|relative_link|page)\b",
+        "removed: pages are jinja2 templates (render/templates, macros.html.j2); cells are "
+        "html_page.Table/Annotated/Tag/TextBlock/PairCell, files html_page.relative_name",
+    ),
+    "html_report.Lead.html": (r"Lead\([^)]*\)", "Lead.html is markupsafe.Markup rendered by a template now"),
     # a name that stayed but takes other arguments now
     "request_log.log_measures": (
         r"\blog_measures\(\w+, \w+\)",

@@ -2,7 +2,7 @@
 that must not alter what the pages show (e.g. moving them to templates).
 
     python scripts/page_screenshots.py OUT            # OUT/<page>.png, .html and .txt (visible text)
-    python scripts/page_screenshots.py --compare A B  # pixel and text differences of two such folders
+    python scripts/page_screenshots.py --compare A B  # pixel, text and markup differences of two such folders
 
 The pages: the report (leaderboard, per-task, figures, flips, configs), its pairs matrix (a ROOT
 of checkpoints), the demo's lead section, the experiment page and the token page. Inputs come
@@ -12,7 +12,9 @@ the pages are the same in every run. Chromium: /usr/bin/chromium or $TUCO_CHROMI
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -113,8 +115,15 @@ def screenshot(pages: dict[str, Path], out: Path) -> None:
         driver.stop()
 
 
+def markup(path: Path) -> str:
+    """A page's markup with what may differ between equal pages taken out: figures' data (their
+    SVG ids are random) and how a character is escaped (`&#x27;` or `&#39;`)."""
+    text = re.sub(r"data:image/svg\+xml;base64,[A-Za-z0-9+/=]+", "data:…", path.read_text())
+    return html.unescape(text)
+
+
 def compare(before: Path, after: Path) -> int:
-    """Prints per page: size, differing pixels, and whether the visible text is the same."""
+    """Prints per page: size, differing pixels, whether the visible text and the markup are the same."""
     import numpy as np
     from PIL import Image
 
@@ -123,12 +132,15 @@ def compare(before: Path, after: Path) -> int:
         a = np.asarray(Image.open(png).convert("RGB"), dtype=np.int16)
         b = np.asarray(Image.open(after / png.name).convert("RGB"), dtype=np.int16)
         same_text = (before / f"{png.stem}.txt").read_text() == (after / f"{png.stem}.txt").read_text()
+        same_markup = markup(before / f"{png.stem}.html") == markup(after / f"{png.stem}.html")
         if a.shape != b.shape:
-            print(f"{png.stem}: size {a.shape[1]}x{a.shape[0]} -> {b.shape[1]}x{b.shape[0]}, text same: {same_text}")
+            size = f"size {a.shape[1]}x{a.shape[0]} -> {b.shape[1]}x{b.shape[0]}"
+            print(f"{png.stem}: {size}, text same: {same_text}, markup same: {same_markup}")
             changed += 1
             continue
         differing = int((np.abs(a - b).max(axis=2) > 0).sum())
-        print(f"{png.stem}: {a.shape[1]}x{a.shape[0]} px, {differing} pixels differ, text same: {same_text}")
+        print(f"{png.stem}: {a.shape[1]}x{a.shape[0]} px, {differing} pixels differ, text same: "
+              f"{same_text}, markup same: {same_markup}")
         changed += bool(differing) or not same_text
     return changed
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,6 +76,21 @@ def test_public_names_resolve_lazily_without_loading_torch():
     code = "import sys, tuco_eval; tuco_eval.TucoError; print(sorted(m for m in ('torch', 'lm_eval', 'transformers') if m in sys.modules))"
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
+
+
+def _markup_in_python() -> list[str]:
+    tag = re.compile(r"<(/?)(html|body|td|tr|th|table|span|div|p|section|h[1-6]|a|ul|li|b|br|figure|details|script|style)[ >]")
+    found = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and tag.search(node.value):
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    return found
+
+
+def test_page_markup_lives_in_the_templates():
+    # every HTML page is a jinja2 template with autoescape (render/templates); Python passes values
+    assert _markup_in_python() == []
 
 
 _WITHOUT_TORCH = """

@@ -281,9 +281,12 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
 def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, sign):
     from test_intervals import interval_run
 
-    cells = html_report._delta_cells([interval_run(objective, sign)])
+    from tuco_eval.render.html_page import ENV
+
+    cell = ENV.from_string('{% import "macros.html.j2" as m %}{{ m.cell(c) }}')
+    cells = {k: cell.render(c=v) for k, v in html_report._delta_cells([interval_run(objective, sign)]).items()}
     both = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * 0.81, sign * 5.19]))  # by hand, test_intervals
-    assert f'<span class="sig">*</span><br><span class="ci">{both}</span>' in str(cells["hand", "both"])
+    assert f'<span class="sig">*</span><br><span class="ci">{both}</span></td>' in cells["hand", "both"]
     only_b = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * -1.92, sign * 5.92]))
-    assert f'<br><span class="ci">{only_b}</span>' in str(cells["hand", "only_b"])
-    assert "sig" not in str(cells["hand", "only_b"])
+    assert f'<br><span class="ci">{only_b}</span></td>' in cells["hand", "only_b"]
+    assert "sig" not in cells["hand", "only_b"]

@@ -1,5 +1,5 @@
 """`index.html` of `tuco-eval experiment`: AUCs, per-set statistics, the figures and a sample of
-prompts with their TuCo, on one self-contained page (see tuco_eval.render.html_page)."""
+prompts with their TuCo, on one self-contained page (template render/templates/experiment.html.j2)."""
 
 from __future__ import annotations
 
@@ -9,34 +9,33 @@ from typing import Any
 
 import numpy as np
 
-from tuco_eval.render.html_page import esc, relative_link, svg_figure, table, text_block, write_page
+from tuco_eval.render.html_page import Table, TextBlock, relative_name, write_page
 
 PER_SET = 8  # prompts shown per set, spread from the lowest TuCo to the highest
+FILES = ("tuco.jsonl", "summary.json", "summary.md")
 
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-def _auc_table(entries: Sequence[Mapping[str, Any]], table_id: str) -> str:
-    headers = ["metric", "positive", "negative", "n+", "n−", "AUC"]
+def auc_table(entries: Sequence[Mapping[str, Any]]) -> Table:
     rows = [
         [e["metric"], e["positive"], e["negative"], str(e["n_positive"]), str(e["n_negative"]),
          _fmt(e["auc"])]
         for e in entries
     ]
-    return f'<div class="scroll">{table(headers, rows, table_id)}</div>'
+    return Table(["metric", "positive", "negative", "n+", "n−", "AUC"], rows)
 
 
-def _stats_table(sets: Mapping[str, Mapping[str, Any]]) -> str:
-    headers = ["set", "metric", "n", "mean", "std", "q05", "q25", "median", "q75", "q95"]
+def statistics_table(sets: Mapping[str, Mapping[str, Any]]) -> Table:
     rows = []
     for name, by_metric in sets.items():
         for metric, s in by_metric.items():
             q = s.get("quantiles", {})
             cells = [s.get("mean"), s.get("std"), *(q.get(k) for k in ("q05", "q25", "q50", "q75", "q95"))]
             rows.append([name, metric, str(s["n"]), *(_fmt(c) for c in cells)])
-    return f'<div class="scroll">{table(headers, rows, "statistics")}</div>'
+    return Table(["set", "metric", "n", "mean", "std", "q05", "q25", "median", "q75", "q95"], rows)
 
 
 def sample_prompts(records: Sequence[Mapping[str, Any]], per_set: int = PER_SET) -> list[Mapping]:
@@ -50,7 +49,7 @@ def sample_prompts(records: Sequence[Mapping[str, Any]], per_set: int = PER_SET)
     return chosen
 
 
-def _prompts(records: Sequence[Mapping[str, Any]]) -> str:
+def prompts_table(records: Sequence[Mapping[str, Any]]) -> Table:
     sample = sample_prompts(records)
     judged = any("jailbroken" in r for r in sample)
     headers = ["set", "id", "TuCo", "OutputCo", *(["jailbroken"] if judged else []), "prompt"]
@@ -58,18 +57,11 @@ def _prompts(records: Sequence[Mapping[str, Any]]) -> str:
         [
             str(r["set"]), str(r["id"]), f"{r['tuco']:.4f}", f"{r['outputco']:.4f}",
             *([str(r.get("jailbroken", "–")).lower()] if judged else []),
-            text_block(str(r["text"])),
+            TextBlock(str(r["text"])),
         ]
         for r in sample
     ]
-    return (
-        f'<p class="note">{PER_SET} prompts per set, from the lowest TuCo to the highest; every '
-        "prompt is in tuco.jsonl. Prompts are shown as the model saw them (chat template "
-        "included).</p>"
-        '<p><label>Filter prompts: <input type="search" id="prompt-filter" placeholder="text …" '
-        'data-filter="#prompts tbody tr"></label></p>'
-        f'<div class="scroll">{table(headers, rows, "prompts")}</div>'
-    )
+    return Table(headers, rows)
 
 
 def write_experiment_page(
@@ -77,39 +69,23 @@ def write_experiment_page(
     figures: Sequence[Path],
 ) -> Path:
     """Write ``out/index.html`` for an experiment's records, summary and figures."""
-    sections = [("auc", "AUC between sets", _auc_table(summary.get("auc", []), "auc"))]
+    sections = [("auc", "AUC between sets")]
     if summary.get("jailbreak_auc"):
-        j = summary.get("jailbreak", {})
-        note = (
-            f'<p class="note">{j.get("jailbroken", "?")} of {j.get("prompts", "?")} prompts '
-            f"jailbroken ({j.get('samples', '?')} samples of ≤ {j.get('max_new_tokens', '?')} new "
-            f"tokens each; jailbroken when ≥ {j.get('min_compliant', '?')} are not refusals).</p>"
-        )
-        sections.append(
-            ("jailbreak", "AUC for jailbreak success",
-             note + _auc_table(summary["jailbreak_auc"], "jailbreak-auc"))
-        )
-    sections += [
-        ("statistics", "Per-set statistics", _stats_table(summary.get("sets", {}))),
-        ("figures", "Figures", '<div class="figures">' + "".join(
-            svg_figure(f.read_text(), f.stem.replace("_", " ")) for f in figures if f.suffix == ".svg"
-        ) + "</div>"),
-        ("prompts", "Sample of prompts", _prompts(records)),
-        ("files", "Files", "<ul>" + "".join(
-            f"<li>{relative_link(out / n, out)}</li>"
-            for n in ("tuco.jsonl", "summary.json", "summary.md")
-        ) + "</ul>"),
-    ]
-    nav = "".join(f'<a href="#s-{key}">{esc(title)}</a>' for key, title, _ in sections)
-    head = (
-        f"<h1>Experiment {esc(name)}</h1><p class=\"muted\">fine-tuned "
-        f"{esc(summary.get('finetuned', '?'))}, base {esc(summary.get('base', '?'))}; "
-        f"n = {esc(summary.get('n', '?'))} per set, seed {esc(summary.get('seed', '?'))}. "
-        "AUC &gt; 0.5: the positive set tends to score higher.</p>"
-        f"<nav>{nav}</nav>"
+        sections.append(("jailbreak", "AUC for jailbreak success"))
+    sections += [("statistics", "Per-set statistics"), ("figures", "Figures"),
+                 ("prompts", "Sample of prompts"), ("files", "Files")]
+    facts = ("finetuned", "base", "n", "seed")
+    jailbreak = summary.get("jailbreak", {})
+    return write_page(
+        out / "index.html", "experiment.html.j2",
+        title=f"TuCo experiment {name}", name=name, sections=sections, per_set=PER_SET,
+        summary={key: summary.get(key, "?") for key in facts},
+        auc=auc_table(summary.get("auc", [])),
+        jailbreak={key: jailbreak.get(key, "?") for key in
+                   ("jailbroken", "prompts", "samples", "max_new_tokens", "min_compliant")},
+        jailbreak_auc=auc_table(summary.get("jailbreak_auc") or []),
+        statistics=statistics_table(summary.get("sets", {})),
+        figures=[(f.read_text(), f.stem.replace("_", " ")) for f in figures if f.suffix == ".svg"],
+        prompts=prompts_table(records),
+        files=[relative_name(out / n, out) for n in FILES],
     )
-    body = head + "".join(
-        f'<section id="s-{key}"><h2>{esc(title)}</h2>{content}</section>'
-        for key, title, content in sections
-    )
-    return write_page(out / "index.html", f"TuCo experiment {name}", body)
