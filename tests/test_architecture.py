@@ -58,8 +58,6 @@ def test_the_top_folder_holds_entry_points_only():
 
 
 def test_public_names_resolve_lazily_without_loading_torch():
-    import tomllib
-
     import tuco_eval
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
@@ -67,8 +65,8 @@ def test_public_names_resolve_lazily_without_loading_torch():
         assert getattr(tuco_eval, name) is getattr(sys.modules[tuco_eval._LAZY[name]], name)
     # the lm-eval entry point and the .pth hook's placeholder name the class lm-eval registers
     # (a placeholder other than the class's own module:name makes lm-eval refuse the class)
-    entry = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"]
-    module, _, attr = entry["lm_eval.models"]["tuco_scaled"].partition(":")
+    entry = re.search(r'^tuco_scaled = "(.+)"$', (REPO / "pyproject.toml").read_text(), re.M)[1]
+    module, _, attr = entry.partition(":")
     assert getattr(__import__(module, fromlist=[attr]), attr) is TucoScaledLM
     hook = ast.parse((REPO / "_tuco_eval_lm_eval_hook.py").read_text())  # the file, not the installed copy
     target = next(n.value.value for n in hook.body if isinstance(n, ast.Assign) and n.targets[0].id == "_TARGET")
@@ -91,6 +89,18 @@ def _markup_in_python() -> list[str]:
 def test_page_markup_lives_in_the_templates():
     # every HTML page is a jinja2 template with autoescape (render/templates); Python passes values
     assert _markup_in_python() == []
+
+
+def test_architecture_doc_names_every_module_of_the_layers():
+    # docs/architecture.md's module table is drawn from the code: a new module is listed there
+    doc = (REPO / "docs" / "architecture.md").read_text()
+    for package in ("util", "core", "harness", "sweeps", "store", "analysis", "render"):
+        assert f"`{package}/`" in doc
+        for module in sorted((PACKAGE / package).glob("*.py")):
+            row = f"| {package} | " in doc and any(
+                line.startswith(f"| {package} |") and f"`{module.name}`" in line for line in doc.splitlines()
+            )
+            assert module.name == "__init__.py" or row, f"{package}/{module.name} is not in docs/architecture.md"
 
 
 _WITHOUT_TORCH = """
