@@ -40,7 +40,12 @@ TEXTS = ["abc", "[+1.00, +2.00]", "1.0 1.1 1.25", "v1.5", "0.9–1.1", "–"]
 
 
 def test_one_numeric_cell_rule_for_markdown_and_html():
-    from tuco_eval.render.html_page import table
+    from tuco_eval.render.html_page import ENV, Table
+
+    macro = ENV.from_string('{% import "macros.html.j2" as m %}{{ m.table(t) }}')
+
+    def table(headers, rows):
+        return macro.render(t=Table(headers, rows))
 
     assert [tables.is_number(c) for c in NUMBERS + TEXTS] == [True] * len(NUMBERS) + [False] * len(TEXTS)
     for cell in NUMBERS + TEXTS[:-1]:  # a column of one cell: right-aligned exactly when a number
