@@ -9,6 +9,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lm_eval import simple_evaluate
@@ -68,11 +69,16 @@ def _run(finetuned, root, pair_dirs, task_manager, **kwargs):
                              task_manager=task_manager, **kwargs)
 
 
-def _hf_records(task_manager, **hf_args):
-    """lm-eval's `hf` on one model: {doc_id: (log-likelihoods, acc)}."""
+def _hf_evaluate(task_manager, limit=LIMIT, **hf_args):
+    """lm-eval's `hf` on one model, its samples logged (lm-eval's acc_stderr needs bootstrap_iters > 0)."""
     model = HFLM(device="cpu", batch_size=4, **hf_args)
-    out = simple_evaluate(model=model, tasks=["tiny_mc"], task_manager=task_manager, log_samples=True,
-                          bootstrap_iters=0, limit=LIMIT)
+    return simple_evaluate(model=model, tasks=["tiny_mc"], task_manager=task_manager, log_samples=True,
+                           bootstrap_iters=1, limit=limit)
+
+
+def _hf_records(task_manager, limit=LIMIT, **hf_args):
+    """lm-eval's `hf` on one model: {doc_id: (log-likelihoods, acc)}."""
+    out = _hf_evaluate(task_manager, limit, **hf_args)
     return {s["doc_id"]: ([r[0][0] for r in s["resps"]], float(s["acc"])) for s in out["samples"]["tiny_mc"]}
 
 
@@ -268,3 +274,59 @@ def test_pretrained_with_finetuned_is_refused(pair_dirs, tmp_path, run_cli):
                             "--finetuned", pair_dirs[0], "--tasks", "tiny_mc", "--output", str(tmp_path)])
     assert code == 2 and "pretrained= names one fine-tuned model" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs, task_manager, tmp_path):
+    """The issue's acceptance check: sweep three checkpoints, `report` the ROOT, and read
+    leaderboard.json against lm-eval's `hf` on each model, the naive block-by-block TuCo and scipy's
+    exact McNemar test on lm-eval's per-doc correctness."""
+    from itertools import combinations
+
+    from scipy import stats
+
+    from tuco_eval.render.report import report
+
+    n_docs = 12  # all of tiny_mc
+    folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
+    root = tmp_path / "root"
+    _run([str(series_dirs / "runs" / "sft" / "checkpoint-*")], root, pair_dirs, task_manager,
+         alphas=[0.9, 1.0, 1.1], limit=n_docs)
+    report([root], tmp_path / "report")
+    board = json.loads((tmp_path / "report" / "leaderboard.json").read_text())
+    rows = {row["label"]: row for row in board["rows"]}
+    assert [(r["label"], r["kind"], r["step"]) for r in board["rows"]] == [
+        ("base", "base", None), ("step-1", "checkpoint", 1), ("step-2", "checkpoint", 2),
+        ("step-3", "checkpoint", 3)]
+    correct = {}  # lm-eval's per-doc correctness, by row
+    base_model = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
+    encoder = HFLM(pretrained=base_model, tokenizer=AutoTokenizer.from_pretrained(pair_dirs[1]), device="cpu")
+    docs = read_docs(root / "step-1", "tiny_mc")
+    for label, folder in zip(rows, [pair_dirs[1], *folders], strict=True):
+        out = _hf_evaluate(task_manager, n_docs, pretrained=folder)
+        samples = sorted(out["samples"]["tiny_mc"], key=lambda s: s["doc_id"])
+        correct[label] = np.array([float(s["acc"]) for s in samples])
+        cell = rows[label]["tasks"]["tiny_mc"]
+        assert cell["n"] == n_docs
+        assert cell["score"] == pytest.approx(out["results"]["tiny_mc"]["acc,none"], abs=1e-12)
+        assert cell["stderr"] == pytest.approx(out["results"]["tiny_mc"]["acc_stderr,none"], abs=1e-12)
+        if label == "base":
+            assert cell["tuco"] is None
+            continue
+        ft = AutoModelForCausalLM.from_pretrained(folder).eval()
+        naive = []
+        for doc_id in range(n_docs):  # TuCo at the last context token, as lm-eval encodes the context
+            context, _ = encoder._encode_pair(docs[doc_id]["prompt"], docs[doc_id]["choices"][0])
+            naive.append(_naive(ft, base_model, torch.tensor([context]), 1.0)[1].item())
+        assert cell["tuco"] == pytest.approx(float(np.mean(naive)), abs=1e-6)
+    discordant = 0
+    tested = {(p["a"], p["b"]): p for p in board["pairs"] if p["task"] == "tiny_mc"}
+    assert set(tested) == set(combinations(rows, 2))  # every pair of rows, the base included
+    for (a, b), pair in tested.items():
+        b_only = int(((correct[b] == 1) & (correct[a] == 0)).sum())
+        a_only = int(((correct[a] == 1) & (correct[b] == 0)).sum())
+        discordant += a_only + b_only
+        expected = stats.binomtest(b_only, b_only + a_only, 0.5).pvalue if a_only + b_only else 1.0
+        assert pair["test"] == "mcnemar"
+        assert pair["p"] == pytest.approx(expected, rel=1e-12)
+        assert pair["diff"] == pytest.approx(correct[b].mean() - correct[a].mean(), abs=1e-12)
+    assert discordant > 0  # some pair differs on some doc: the p's are not all 1 by default
