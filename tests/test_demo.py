@@ -87,7 +87,7 @@ def test_demo_quick_end_to_end(quick_demo, reference, pair):
         _, tuco = _naive(merged, reference, ids, 1.0)
         assert row["tuco"] == pytest.approx(tuco.item(), abs=1e-4), row["text"]
     assert not (out / "run").exists() and not (out / "tuco.jsonl").exists()  # capability: opt-in
-    assert "--capability" in stdout and "## 2. Capability: not run" in (out / "summary.md").read_text()
+    assert "--capability" in stdout and "## 3. Capability: not run" in (out / "summary.md").read_text()
     assert "| " in (out / "report" / "leaderboard.md").read_text()
     for name in ("persona_vs_alpha.png", "persona_vs_alpha.svg", "tuco_histogram_persona.png"):
         assert (out / "report" / name).stat().st_size > 1000
@@ -109,8 +109,7 @@ def _agreement(run_dir, alpha, task):
 def test_demo_quick_persona_part(quick_demo, reference):
     """The persona sweep's per-doc agreement at α = 1 and α = 0 is what peft's merged model and the
     plain base say; both CV objectives ran on that sweep; the summary leads with them."""
-    from tuco_eval.demo.personas import PERSONAS, persona_docs, task_name
-    from tuco_eval.demo.run import QUICK
+    from tuco_eval.demo.personas import PERSONAS, task_name
 
     out, _ = quick_demo
     cv_max = json.loads((out / "run-persona" / "cv.json").read_text())
@@ -118,31 +117,69 @@ def test_demo_quick_persona_part(quick_demo, reference):
     assert (cv_max["config"]["objective"], cv_min["config"]["objective"]) == ("max", "min")
     assert set(cv_max["tasks"]) == {task_name(p) for p in PERSONAS} == set(cv_min["tasks"])
     merged = merged_with(reference, assets.PERSONA_ADAPTER_DIR)
-    yes, no = (reference_tokenizer().convert_tokens_to_ids(t) for t in ("ĠYes", "ĠNo"))
     moved = 0
     for persona in PERSONAS:
         task = task_name(persona)
         assert cv_max["tasks"][task]["acc_by_alpha"] == cv_min["tasks"][task]["acc_by_alpha"]
         assert len(cv_min["tasks"][task]["alphas_chosen"]) == 5
-        docs = persona_docs(persona, "eval")[: QUICK.n_persona]
         for model, run_dir, alpha in ((merged, out / "run-persona", 1.0),
                                       (reference, out / "run-persona-from-base", 0.0)):
-            stored = _agreement(run_dir, alpha, task)
-            expected = {}
-            for doc_id, doc in enumerate(docs):  # lm-eval numbers the task's docs from 0
-                ids = reference_tokenizer()(doc["question"], return_tensors="pt").input_ids
-                with torch.no_grad():
-                    logits = model(ids).logits[0, -1]
-                says_yes = bool(logits[yes] > logits[no])
-                expected[doc_id] = float(says_yes == (doc["answer_matching_behavior"] == " Yes"))
-            assert stored == expected, (task, alpha)
+            assert _agreement(run_dir, alpha, task) == expected_agreement(model, persona), (task, alpha)
         moved += sum(_agreement(out / "run-persona", 1.0, task).values()) - sum(
             _agreement(out / "run-persona-from-base", 0.0, task).values())
     assert moved >= 4  # the adapter moves the behaviour on held-out docs (30 in all; about +10 expected)
     summary = (out / "summary.md").read_text()
-    assert summary.index("Behaviour follows α") < summary.index("## 2. Capability")
+    assert summary.index("Behaviour follows α") < summary.index("## 2. A training run") < summary.index("## 3. Capability")
     for objective in ("max", "min"):  # a row of the CV table per objective
         assert re.search(rf"\|\s*narcissism\s*\|\s*{objective}\s*\|", summary), objective
+
+
+def expected_agreement(model, persona):
+    """{doc_id: 1.0 where `model` finds the persona's answer likelier} over the quick demo's docs,
+    by a plain forward pass (lm-eval numbers the task's docs from 0)."""
+    from tuco_eval.demo.personas import persona_docs
+    from tuco_eval.demo.run import QUICK
+
+    yes, no = (reference_tokenizer().convert_tokens_to_ids(t) for t in ("ĠYes", "ĠNo"))
+    expected = {}
+    for doc_id, doc in enumerate(persona_docs(persona, "eval")[: QUICK.n_persona]):
+        ids = reference_tokenizer()(doc["question"], return_tensors="pt").input_ids
+        with torch.no_grad():
+            logits = model(ids).logits[0, -1]
+        says_yes = bool(logits[yes] > logits[no])
+        expected[doc_id] = float(says_yes == (doc["answer_matching_behavior"] == " Yes"))
+    return expected
+
+
+@pytest.mark.slow
+def test_demo_quick_training_run(quick_demo, reference):
+    """The training run: the shipped checkpoints against the base as one series; the base row is the
+    plain base model doc by doc, step 8 peft's merged checkpoint-8; the page and summary show it."""
+    from tuco_eval.demo.personas import PERSONAS, task_name
+
+    out, stdout = quick_demo
+    root = out / "training-run"
+    series = json.loads((root / "checkpoints.json").read_text())
+    assert [(c["label"], c["step"], c["kind"]) for c in series["checkpoints"]] == [
+        ("step-8", 8, "adapter"), ("step-16", 16, "adapter"), ("step-24", 24, "adapter")]
+    step_8 = merged_with(reference, assets.PERSONA_CHECKPOINTS_DIR / "checkpoint-8")
+    for persona in PERSONAS:
+        task = task_name(persona)
+        assert _agreement(root / "base", 1.0, task) == expected_agreement(reference, persona), task
+        assert _agreement(root / "step-8", 1.0, task) == expected_agreement(step_8, persona), task
+        # step 24 is the shipped persona adapter: the persona sweep's α = 1, doc for doc
+        assert _agreement(root / "step-24", 1.0, task) == _agreement(out / "run-persona", 1.0, task)
+    board = json.loads((root / "report" / "leaderboard.json").read_text())
+    assert [r["label"] for r in board["rows"]] == ["base", "step-8", "step-16", "step-24"]
+    group_pairs = [p for p in board["pairs"] if p["task"] == "tuco_demo_personas"]
+    assert len(group_pairs) == 6  # every two of the four rows
+    page = (out / "report" / "index.html").read_text()
+    assert page.index('id="lead-cv"') < page.index('id="lead-training-run"') < page.index('id="leaderboard"')
+    assert 'href="../training-run/report/index.html"' in page
+    assert (root / "report" / "checkpoint_series.png").stat().st_size > 1000
+    summary = (out / "summary.md").read_text()
+    assert "## 2. A training run: the persona adapter's checkpoints against the base" in summary
+    assert "Paired tests on the same docs (6 pairs" in summary and "Paired tests on the same docs" in stdout
 
 
 @functools.cache

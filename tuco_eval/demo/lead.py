@@ -1,7 +1,7 @@
 """The demo's findings as the section its report page opens on: behaviour versus α (the figure
 inline), Δ_CV of objective max and min with their 95% intervals, TuCo on persona prompts against
-plain text, and the categories fine-tune's capability in one line (template
-render/templates/demo_lead.html.j2)."""
+plain text, the training run's checkpoints against the base (demo/training_run.py), and the
+categories fine-tune's capability in one line (template render/templates/demo_lead.html.j2)."""
 
 from __future__ import annotations
 
@@ -43,9 +43,21 @@ def _capability(categories: dict | None) -> dict[str, Any] | None:
             "low": pts(cat["ci95"][0]), "high": pts(cat["ci95"][1]), "tuco": _tuco(categories["tuco"])}
 
 
-def demo_lead(persona: dict, categories: dict | None, grid: tuple[float, ...], figure: Path) -> Lead:
-    """The lead section from the demo's parts (categories: None when not run); `figure` is the
-    persona-versus-α SVG."""
+def _training(training: dict | None) -> dict[str, Any] | None:
+    if training is None:
+        return None
+    from tuco_eval.demo.training_run import findings
+
+    found = findings(training["board"])
+    figure = training["figure"]
+    return {"sentences": found["sentences"], "table": Table(found["headers"], found["rows"]),
+            "figure": figure.read_text() if figure.is_file() else None}
+
+
+def demo_lead(persona: dict, categories: dict | None, grid: tuple[float, ...], figure: Path,
+              training: dict | None = None) -> Lead:
+    """The lead section from the demo's parts (categories, training: None when not run); `figure`
+    is the persona-versus-α SVG."""
     html = render(
         "demo_lead.html.j2",
         where=persona["where"],
@@ -55,5 +67,6 @@ def demo_lead(persona: dict, categories: dict | None, grid: tuple[float, ...], f
         cv=_cv_table([persona["cv_max"], persona["cv_min"]]),
         persona_tuco=_tuco(persona["tuco"]),
         capability=_capability(categories),
+        training=_training(training),
     )
     return Lead("What the demo shows", Markup(html), heading="tuco-eval demo")

@@ -3,7 +3,9 @@
 The offline pairs are SmolLM2-135M-Instruct (base, a real model) and the same model with one of
 this project's LoRA adapters (fine-tuned): the persona adapter (behaviour: agreement with three
 persona datasets moves with α) and the categories adapter (capability: accuracy from the base at
-α = 0 to the fine-tune at α = 1; opt-in, `capability=True`). `--pair smollm2-hub` runs the same on the published pair
+α = 0 to the fine-tune at α = 1; opt-in, `capability=True`). Offline, the persona adapter's
+training checkpoints are also benchmarked against the base as a series (demo/training_run.py).
+`--pair smollm2-hub` runs the persona and capability parts on the published pair
 SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub instead.
 """
 
@@ -124,8 +126,9 @@ def run_demo(
 ) -> dict[str, Any]:
     """The whole demo; returns what it measured and the files it wrote.
 
-    `capability` adds the second part, the categories fine-tune (its accuracy is saturated on the
-    paper's grid, so it shows α from the base rather than a finding on the grid; opt-in for time).
+    Parts: the persona fine-tune; offline, its training run (checkpoints 8, 16, 24 against the
+    base); with `capability`, the categories fine-tune (its accuracy is saturated on the paper's
+    grid, so it shows α from the base rather than a finding on the grid; opt-in for time).
     """
     from tuco_eval.demo.summary import write_summary
 
@@ -133,7 +136,7 @@ def run_demo(
     started, settings, out_dir = time.time(), QUICK if quick else FULL, Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, DemoPair] = {}
-    steps = 4 if capability else 3
+    steps = 3 + (pair_name == "offline") + capability
 
     def load(adapter: str) -> DemoPair:  # the Hub pair serves both parts: load it once
         key = adapter if pair_name == "offline" else pair_name
@@ -143,30 +146,40 @@ def run_demo(
         print(f"      {loaded[key].where}")
         return loaded[key]
 
-    print(f"[1/{steps}] behaviour: the persona fine-tune ({pair_name}) ...", flush=True)
+    step = iter(range(1, steps + 1))
+    print(f"[{next(step)}/{steps}] behaviour: the persona fine-tune ({pair_name}) ...", flush=True)
     persona = persona_part(load("persona"), settings, out_dir)
+    training = None
+    if pair_name == "offline":  # the shipped checkpoints are adapters on the offline base
+        print(f"[{next(step)}/{steps}] a training run: the persona adapter's checkpoints against the base ...",
+              flush=True)
+        loaded.clear()  # the series loads its own base: one model family in memory at a time
+        from tuco_eval.demo.training_run import training_run_part
+
+        training = training_run_part(settings, out_dir, device, _task_manager(settings))
     categories = None
     if capability:
-        print(f"[2/{steps}] capability: the categories fine-tune ({pair_name}) ...", flush=True)
+        print(f"[{next(step)}/{steps}] capability: the categories fine-tune ({pair_name}) ...", flush=True)
         categories = categories_part(load("categories"), settings, out_dir)
-    print(f"[{steps - 1}/{steps}] writing the report", flush=True)
+    print(f"[{next(step)}/{steps}] writing the report", flush=True)
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.render.report import report
 
     figure = out_dir / "report" / "persona_vs_alpha.svg"
-    lead = demo_lead(persona, categories, tuple(settings.alphas), figure)
+    lead = demo_lead(persona, categories, tuple(settings.alphas), figure, training)
     runs = [persona["run_dir"]] + ([categories["run_dir"]] if categories else [])
     files = report(runs, out_dir / "report", lead=lead)
-    files += persona["files"] + (categories["files"] if categories else [])
+    files += persona["files"] + (training["files"] if training else []) + (categories["files"] if categories else [])
     minutes = (time.time() - started) / 60
-    summary = write_summary(out_dir, persona, categories, settings, minutes)
-    print(f"[{steps}/{steps}] done in {minutes:.1f} min; files in {out_dir / 'report'}:")
+    summary = write_summary(out_dir, persona, categories, settings, minutes, training)
+    print(f"[{next(step)}/{steps}] done in {minutes:.1f} min; files in {out_dir / 'report'}:")
     for path in files:
         print(f"      {path}")
     if not capability:
         print("      (`tuco-eval demo --capability` adds the categories fine-tune: accuracy from the base)")
     print(f"The findings: open {out_dir / 'report' / 'index.html'} (or read {summary})")
-    return {"persona": persona, "categories": categories, "files": [summary, *files], "minutes": minutes}
+    return {"persona": persona, "training": training, "categories": categories, "files": [summary, *files],
+            "minutes": minutes}
 
 
 def _task_manager(settings: Settings) -> Any:

@@ -1,0 +1,94 @@
+"""The demo's training run: the persona adapter's checkpoints (steps 8, 16, 24) against the base,
+benchmarked as a user benchmarks one (README "Benchmark your checkpoints"): one
+`sweep --finetuned 'persona_checkpoints/checkpoint-*'` with the base loaded once and the adapters
+swapped on it, then `report` of the ROOT (leaderboard.json, the paired tests, the series figure).
+
+Its findings (`findings`) feed the demo's page, summary.md and console: per step the agreement at
+α = 1 with each persona next to the base's, the mean TuCo, and which steps differ significantly.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.demo.summary import pct, pts
+from tuco_eval.util.params import format_alpha
+
+GROUP = "tuco_demo_personas"
+PREFIX = "tuco_demo_persona_"
+
+
+def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: Any) -> dict[str, Any]:
+    """Sweep the shipped checkpoints and the base into out_dir/training-run, report it into
+    out_dir/training-run/report; returns the leaderboard and the files."""
+    from tuco_eval.demo.assets import PERSONA_CHECKPOINTS_DIR, fetch_base
+    from tuco_eval.render.report import report
+    from tuco_eval.sweeps.series import sweep_checkpoints
+
+    folder, gguf = fetch_base(verbose=False)
+    root = out_dir / "training-run"
+    pattern = PERSONA_CHECKPOINTS_DIR / "checkpoint-*"
+    print(f"      tuco-eval sweep --finetuned '{pattern}' (steps 8, 16, 24; the last is the persona "
+          f"adapter) against the base, α {list(settings.alphas)}, {GROUP}; then tuco-eval report")
+    sweep_checkpoints([str(pattern)], [GROUP], root, model_args=f"base={folder},base_gguf_file={gguf}",
+                      task_manager=task_manager, alphas=settings.alphas, batch_size=settings.batch_size,
+                      device=device)
+    files = report([root], root / "report")
+    board = json.loads((root / "report" / "leaderboard.json").read_text())
+    run = {"root": root, "board": board, "figure": root / "report" / "checkpoint_series.svg", "files": files}
+    for line in findings(board)["sentences"]:
+        print(f"      {line}")
+    return run
+
+
+def _name(row: dict) -> str:
+    return "base" if row["kind"] == "base" else f"step {row['step']}"
+
+
+def findings(board: dict) -> dict[str, Any]:
+    """The training run in a table (one row per base/step: agreement per persona at α = 1, mean
+    TuCo, Δ_CV and chosen α of the group) and in sentences (TuCo by step, the paired tests)."""
+    rows = board["rows"]
+    tasks = [t for t in rows[0]["tasks"] if t.startswith(PREFIX)]
+    headers = ["model", *(t.removeprefix(PREFIX) for t in tasks), "mean", "mean TuCo",
+               "Δ_CV (pts)", "α chosen"]
+    table = []
+    for row in rows:
+        group = row["groups"].get(GROUP, {})
+        cv = group.get("delta_cv") is not None
+        table.append([_name(row), *(pct(row["tasks"][t]["score"]) for t in tasks), pct(group["score"]),
+                      "–" if group.get("tuco") is None else f"{group['tuco']:.3f}",
+                      pts(group["delta_cv"]) if cv else "–",
+                      format_alpha(group["alpha_chosen"]) if cv and group.get("alpha_chosen") else "–"])
+    return {"headers": headers, "rows": table, "sentences": [_tuco_sentence(rows), _pairs_sentence(board)]}
+
+
+def _tuco_sentence(rows: list[dict]) -> str:
+    steps = [r for r in rows if r["kind"] != "base"]
+    tuco = ", ".join(f"{r['groups'][GROUP]['tuco']:.3f} at step {r['step']}" for r in steps)
+    agreement = ", ".join(f"{pct(r['groups'][GROUP]['score'])} %" for r in rows)
+    return (f"Mean agreement with the personas at α = 1: {agreement} (base, then steps "
+            f"{', '.join(str(r['step']) for r in steps)}); mean TuCo: {tuco}.")
+
+
+def _pairs_sentence(board: dict) -> str:
+    """Which rows beat which on the same docs (the group's paired test, Holm-adjusted)."""
+    names = {r["label"]: _name(r) for r in board["rows"]}
+    level = board["significance_level"]
+    pairs = [p for p in board["pairs"] if p["task"] == GROUP]
+    significant = [p for p in pairs if p["p_holm"] < level]
+    not_significant = [p for p in pairs if p["p_holm"] >= level]
+
+    def said(p: dict) -> str:
+        winner, loser = (p["b"], p["a"]) if p["diff"] > 0 else (p["a"], p["b"])
+        return f"{names[winner]} over {names[loser]} ({pts(abs(p['diff']))} pts, p_holm {p['p_holm']:.3g})"
+
+    text = f"Paired tests on the same docs ({len(pairs)} pairs, Holm-adjusted, level {level:g}): "
+    text += ("significant: " + "; ".join(said(p) for p in significant)) if significant else "none significant"
+    if not_significant:
+        text += "; not significant: " + "; ".join(
+            f"{names[p['a']]} vs {names[p['b']]} ({pts(p['diff'])} pts, p_holm {p['p_holm']:.3g})"
+            for p in not_significant)
+    return text + "."
