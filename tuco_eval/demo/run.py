@@ -171,7 +171,9 @@ def run_demo(
     files = report(runs, out_dir / "report", lead=lead)
     files += persona["files"] + (training["files"] if training else []) + (categories["files"] if categories else [])
     minutes = (time.time() - started) / 60
-    summary = write_summary(out_dir, persona, categories, settings, minutes, training)
+    from tuco_eval.demo.training_run import summary_section
+
+    summary = write_summary(out_dir, persona, categories, settings, minutes, summary_section(training))
     print(f"[{next(step)}/{steps}] done in {minutes:.1f} min; files in {out_dir / 'report'}:")
     for path in files:
         print(f"      {path}")

@@ -70,33 +70,6 @@ def behaviour_sentence(agreement: dict[str, dict[float, float]], grid: tuple[flo
             f"(range {pct(span)} points; {pct(mean[1.0])} % at α = 1, the fine-tune as is).")
 
 
-def training_section(training: dict | None) -> str:
-    """Part 2 of summary.md: the persona adapter's checkpoints against the base (offline only)."""
-    if training is None:
-        return "## 2. A training run: not run (the shipped checkpoints are adapters on the offline base)\n"
-    from tuco_eval.demo.training_run import findings
-
-    found = findings(training["board"])
-    sentences = "\n\n".join(found["sentences"])
-    return f"""## 2. A training run: the persona adapter's checkpoints against the base
-
-The persona adapter's training saved steps 8, 16 and 24 (`tuco_eval/demo/persona_checkpoints/`;
-step 24 is the adapter above). One `tuco-eval sweep --finetuned 'persona_checkpoints/checkpoint-*'`
-benchmarked them against the base (loaded once, the adapters swapped on it), `tuco-eval report`
-compared them. Agreement (%) at α = 1 per persona (the base row: the base model alone), mean TuCo
-at α = 1, and the group's Δ_CV with the α chosen most often:
-
-{tables.markdown(found["headers"], found["rows"])}
-
-{sentences}
-
-![the checkpoints by training step](training-run/report/checkpoint_series.png)
-
-The checkpoints' own report: `training-run/report/index.html` (leaderboard.json, pairs.csv, the
-pairs matrix).
-"""
-
-
 def capability_section(categories: dict | None, grid: tuple[float, ...]) -> str:
     """Part 3 of summary.md, or how to run it."""
     if categories is None:
@@ -118,9 +91,9 @@ def capability_section(categories: dict | None, grid: tuple[float, ...]) -> str:
 
 
 def write_summary(out_dir: Path, persona: dict, categories: dict | None, settings: Any,
-                  minutes: float, training: dict | None = None) -> Path:
-    """Write out_dir/summary.md and return its path (categories, training: None when that part
-    did not run)."""
+                  minutes: float, training: str = "") -> Path:
+    """Write out_dir/summary.md and return its path (categories: None when that part did not
+    run; training: part 2's Markdown, demo.training_run.summary_section)."""
     grid = tuple(settings.alphas)
     text = f"""# tuco-eval demo
 
@@ -148,7 +121,7 @@ negative; * = significant, sign-flip p < 0.05):
 
 TuCo (share of the final representation written by fine-tuning, α = 1) — {tuco_line(persona['tuco'])}
 
-{training_section(training)}
+{training}
 {capability_section(categories, grid)}
 ## Files
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.demo.summary import pct, pts
+from tuco_eval.render import tables
 from tuco_eval.util.params import format_alpha
 
 GROUP = "tuco_demo_personas"
@@ -92,3 +93,28 @@ def _pairs_sentence(board: dict) -> str:
             f"{names[p['a']]} vs {names[p['b']]} ({pts(p['diff'])} pts, p_holm {p['p_holm']:.3g})"
             for p in not_significant)
     return text + "."
+
+
+def summary_section(training: dict | None) -> str:
+    """Part 2 of summary.md: the persona adapter's checkpoints against the base (offline only)."""
+    if training is None:
+        return "## 2. A training run: not run (the shipped checkpoints are adapters on the offline base)\n"
+    found = findings(training["board"])
+    sentences = "\n\n".join(found["sentences"])
+    return f"""## 2. A training run: the persona adapter's checkpoints against the base
+
+The persona adapter's training saved steps 8, 16 and 24 (`tuco_eval/demo/persona_checkpoints/`;
+step 24 is the adapter above). One `tuco-eval sweep --finetuned 'persona_checkpoints/checkpoint-*'`
+benchmarked them against the base (loaded once, the adapters swapped on it), `tuco-eval report`
+compared them. Agreement (%) at α = 1 per persona (the base row: the base model alone), mean TuCo
+at α = 1, and the group's Δ_CV with the α chosen most often:
+
+{tables.markdown(found["headers"], found["rows"])}
+
+{sentences}
+
+![the checkpoints by training step](training-run/report/checkpoint_series.png)
+
+The checkpoints' own report: `training-run/report/index.html` (leaderboard.json, pairs.csv, the
+pairs matrix).
+"""
