@@ -293,3 +293,39 @@ def test_right_at_fixture_is_what_the_hand_counts_assume():
     # the α = 1.1 bonus makes CV pick 1.1 in every fold; α = 1 counts are RIGHT's
     assert right_at("step-100", "ta", 1.0) == 10 and right_at("step-100", "tb", 1.0) == 8
     assert paired.is_binary(np.array([0.0, 1.0])) and not paired.is_binary(np.array([0.5]))
+
+
+def test_rows_with_and_without_groups_each_show_their_columns(tmp_path, monkeypatch):
+    """One run with groups, one without (its tasks are its columns): no row's cells go blank, on
+    the page's leaderboard nor in the series figure (the task columns were blank for every row)."""
+    from tuco_eval.analysis.checkpoint_board import build_board
+    from tuco_eval.analysis.leaderboard import load_runs
+    from tuco_eval.render import plots
+    from tuco_eval.render.html_report import leaderboard_section
+
+    grouped = write_run(tmp_path / "step-100", "step-100",
+                        {"label": "step-100", "model_args": "pretrained=out/checkpoint-100"})
+    plain = write_run(tmp_path / "step-200", "step-200",
+                      {"label": "step-200", "model_args": "pretrained=out/checkpoint-200", "groups": {}})
+    entries = resolve_rows([grouped, plain])
+    runs = load_runs([e.run_dir for e in entries], labels=[e.label for e in entries])
+    board = build_board(entries, runs)
+    section = leaderboard_section(runs, board)
+    headers, rows = section["table"].headers, section["table"].rows
+    columns = [band for band, _ in section["table"].bands[1:]]
+    assert columns == ["grp_ab", "grp_c", "ta", "tb", "tc"]
+    score = {(row[0], name): getattr(row[2 + 4 * k], "text", row[2 + 4 * k])
+             for row in rows for k, name in enumerate(columns)}
+    # by hand: ta has 20 of 40 docs right at α = 1 for step-200; grp_ab = mean of ta (10/40), tb (8/40)
+    assert score["step-200", "ta"].startswith("50.00") and score["step-100", "grp_ab"].startswith("22.50")
+    # a task that another run makes a column shows each row's score of it (10/40 docs), and a
+    # group each row holding its tasks (as the base row): ta 20/40, tb 18/40
+    assert score["step-100", "ta"] == "25.00" and score["step-200", "grp_ab"] == "47.50"
+    assert headers[:2] == ["Checkpoint", "step"] and section["what"].endswith("task for a run without groups")
+    drawn = {}
+    monkeypatch.setattr(plots, "checkpoint_series",
+                        lambda series, title, metric, stem: drawn.update({s.name: s for s in series}) or [])
+    report.write_series(board, tmp_path, columns)
+    assert set(drawn) == {"grp_ab", "grp_c", "ta", "tb", "tc"}
+    assert list(drawn["ta"].score) == [0.25, 0.5]
+    assert list(drawn["grp_ab"].score) == [0.225, 0.475]

@@ -185,6 +185,12 @@ def _row_record(entry: Entry) -> dict[str, Any]:
     }
 
 
+def board_cell(row: Mapping, name: str) -> dict | None:
+    """A leaderboard.json row's entry for a column: a group, or a task (a run without groups
+    has its tasks as columns, beside other runs' groups)."""
+    return row["groups"].get(name) or row["tasks"].get(name)
+
+
 def build_board(entries: Sequence[Entry], runs: Sequence[Run]) -> dict:
     """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
     are the checkpoint rows with their cached CV, in the same order."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tuco_eval.analysis.checkpoint_board import board_cell
 from tuco_eval.analysis.flips import KINDS, Flip, counts
 from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, cell_interval, leaderboard_columns
 from tuco_eval.analysis.run_cv import shared_metric
@@ -64,13 +65,13 @@ def _score(entry: Mapping) -> str | Annotated:
 
 def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     columns = leaderboard_columns(runs)
-    level = "groups" if any(row["groups"] for row in board["rows"]) else "tasks"
+    grouped = [bool(run.cv["groups"]) for run in runs]
     deltas = _delta_cells(runs)
     rows = []
     for row in board["rows"]:
         cells: list[Any] = [row["label"], "–" if row["step"] is None else str(row["step"])]
         for name in columns:
-            entry = row[level].get(name)
+            entry = board_cell(row, name)
             if entry is None:
                 cells += ["–"] * len(CELLS)
                 continue
@@ -88,7 +89,9 @@ def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     return {
         "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
-        "what": "group (the unweighted mean over its tasks, as the paper)" if level == "groups" else "task",
+        "what": ("group (the unweighted mean over its tasks, as the paper)" if all(grouped) else "task"
+                 if not any(grouped) else "group (the unweighted mean over its tasks, as the paper), or "
+                 "task for a run without groups"),
         "delta": explanation(runs).removeprefix("Cells: Δ_CV = "),
     }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tuco_eval.analysis import flips
-from tuco_eval.analysis.checkpoint_board import build_board
+from tuco_eval.analysis.checkpoint_board import board_cell, build_board
 from tuco_eval.analysis.checkpoint_rows import BASE, resolve_rows
 from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
@@ -118,18 +118,17 @@ def _group_curve(run: Run, group: str) -> dict:
     return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
 
 
-def write_series(board: Mapping, out_dir: Path) -> list[Path]:
+def write_series(board: Mapping, out_dir: Path, columns: Sequence[str]) -> list[Path]:
     """checkpoint_series.{png,svg}: score, cross-validated score and mean TuCo against training
-    step, one line per group (else task); only where at least two checkpoints have a step."""
+    step, one line per leaderboard column (a group, or a task of a run without groups); only
+    where at least two checkpoints have a step."""
     rows = [r for r in board["rows"] if r["kind"] != BASE and r["step"] is not None]
     if len(rows) < 2:
         return []
-    level = "groups" if any(r["groups"] for r in board["rows"]) else "tasks"
-    names = list(dict.fromkeys(name for r in rows for name in r[level]))
     base = next((r for r in board["rows"] if r["kind"] == BASE), None)
 
     def values(name: str, key: str) -> np.ndarray:
-        cells = [r[level].get(name, {}).get(key) for r in rows]
+        cells = [(board_cell(r, name) or {}).get(key) for r in rows]
         return np.array([np.nan if v is None else v for v in cells], dtype=np.float64)
 
     series = [
@@ -139,12 +138,14 @@ def write_series(board: Mapping, out_dir: Path) -> list[Path]:
             score=values(name, "score"),
             score_cv=values(name, "score_cv"),
             tuco=values(name, "tuco"),
-            base=(base[level].get(name) or {}).get("score") if base else None,
+            base=(board_cell(base, name) or {}).get("score") if base else None,
         )
-        for name in names
+        for name in columns
     ]
     metric = board["metric"] or "score"
-    title = f"Checkpoints by training step, {'per group' if level == 'groups' else 'per task'}"
+    grouped = [any(name in r["groups"] for r in rows) for name in columns]
+    per = "per group" if all(grouped) else "per task" if not any(grouped) else "per group or task"
+    title = f"Checkpoints by training step, {per}"
     return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
 
 
@@ -166,7 +167,7 @@ def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) ->
         write_tables(runs, out_dir)
         + write_board(board, out_dir)
         + write_plots(runs, out_dir)
-        + write_series(board, out_dir)
+        + write_series(board, out_dir, leaderboard_columns(runs))
         # RUN_DIRs swept in several modes
         + write_mode_reports([(r.run_dir, stems[r.label]) for r in runs], out_dir)
     )
