@@ -37,7 +37,7 @@ class Settings:
     persona_from_base: tuple[float, ...]  # the same for the persona tasks (longer prompts: fewer)
 
 
-# sized for `make demo` within 10 minutes on two CPU cores with the install (4.6 measured): the
+# sized for `make demo` within 10 minutes on two CPU cores with the install (4.6 min measured): the
 # persona sweep and the training run's 3 × 21 units of 30 docs dominate (n_eval, from_base: the
 # categories part, `--capability` only)
 FULL = Settings(
