@@ -281,9 +281,17 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
 def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, sign):
     from test_intervals import interval_run
 
-    from tuco_eval.render.html_page import ENV
+    from tuco_eval.render.html_page import ENV, Table
 
-    cell = ENV.from_string('{% import "macros.html.j2" as m %}{{ m.cell(c) }}')
+    table = ENV.from_string('{% import "macros.html.j2" as m %}{{ m.table(t) }}')
+
+    class OneCell:  # the cell as the table macro writes it
+        @staticmethod
+        def render(c):
+            page = table.render(t=Table(["h"], [[c]]))
+            return page[page.index("<tbody><tr>") + len("<tbody><tr>"):page.index("</tr></tbody>")]
+
+    cell = OneCell
     cells = {k: cell.render(c=v) for k, v in html_report._delta_cells([interval_run(objective, sign)]).items()}
     both = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * 0.81, sign * 5.19]))  # by hand, test_intervals
     assert f'<span class="sig">*</span><br><span class="ci">{both}</span></td>' in cells["hand", "both"]
