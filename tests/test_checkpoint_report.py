@@ -325,7 +325,7 @@ def test_rows_with_and_without_groups_each_show_their_columns(tmp_path, monkeypa
     drawn = {}
     monkeypatch.setattr(plots, "checkpoint_series",
                         lambda series, title, metric, stem: drawn.update({s.name: s for s in series}) or [])
-    report.write_series(board, tmp_path, columns)
+    report.write_series(board, runs, tmp_path)
     assert set(drawn) == {"grp_ab", "grp_c", "ta", "tb", "tc"}
     assert list(drawn["ta"].score) == [0.25, 0.5]
     assert list(drawn["grp_ab"].score) == [0.225, 0.475]

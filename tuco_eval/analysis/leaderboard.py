@@ -123,3 +123,12 @@ def leaderboard_columns(runs: Sequence[Run]) -> list[str]:
     """The paper's groups in its order, then other groups / tasks alphabetically."""
     present = {name for run in runs for name in run.columns}
     return [g for g in KNOWN_GROUPS if g in present] + sorted(present - KNOWN_GROUPS.keys())
+
+
+def column_kind(runs: Sequence[Run]) -> str:
+    """What the leaderboard's columns are: "group", "task" (no run has groups), or "group or
+    task" (runs with and without groups side by side)."""
+    grouped = {bool(run.cv["groups"]) for run in runs}
+    if len(grouped) == 2:
+        return "group or task"
+    return "group" if True in grouped else "task"

@@ -62,7 +62,7 @@ def findings(board: dict) -> dict[str, Any]:
         table.append([_name(row), *(pct(row["tasks"][t]["score"]) for t in tasks), pct(group["score"]),
                       "–" if group.get("tuco") is None else f"{group['tuco']:.3f}",
                       pts(group["delta_cv"]) if cv else "–",
-                      format_alpha(group["alpha_chosen"]) if cv and group.get("alpha_chosen") else "–"])
+                      format_alpha(group["alpha_chosen"]) if group.get("alpha_chosen") is not None else "–"])
     return {"headers": headers, "rows": table, "sentences": [_tuco_sentence(rows), _pairs_sentence(board)]}
 
 

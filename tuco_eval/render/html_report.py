@@ -15,7 +15,13 @@ from markupsafe import Markup
 
 from tuco_eval.analysis.checkpoint_board import board_cell
 from tuco_eval.analysis.flips import KINDS, Flip, counts
-from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, cell_interval, leaderboard_columns
+from tuco_eval.analysis.leaderboard import (
+    KNOWN_GROUPS,
+    Run,
+    cell_interval,
+    column_kind,
+    leaderboard_columns,
+)
 from tuco_eval.analysis.run_cv import shared_metric
 from tuco_eval.render import plots
 from tuco_eval.render.cv_tables import group_table, task_table
@@ -63,9 +69,13 @@ def _score(entry: Mapping) -> str | Annotated:
     return Annotated(f"{100 * entry['score']:.2f}", note=f"±{100 * entry['stderr']:.2f}")
 
 
+GROUP_WORDS = "group (the unweighted mean over its tasks, as the paper)"
+COLUMN_WORDS = {"group": GROUP_WORDS, "task": "task",
+                "group or task": f"{GROUP_WORDS}, or task for a run without groups"}
+
+
 def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     columns = leaderboard_columns(runs)
-    grouped = [bool(run.cv["groups"]) for run in runs]
     deltas = _delta_cells(runs)
     rows = []
     for row in board["rows"]:
@@ -89,9 +99,7 @@ def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     return {
         "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
-        "what": ("group (the unweighted mean over its tasks, as the paper)" if all(grouped) else "task"
-                 if not any(grouped) else "group (the unweighted mean over its tasks, as the paper), or "
-                 "task for a run without groups"),
+        "what": COLUMN_WORDS[column_kind(runs)],
         "delta": explanation(runs).removeprefix("Cells: Δ_CV = "),
     }
 

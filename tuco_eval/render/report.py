@@ -14,6 +14,7 @@ from tuco_eval.analysis.checkpoint_rows import BASE, resolve_rows
 from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
     Run,
+    column_kind,
     leaderboard_columns,
     load_runs,
     runs_metric,
@@ -118,7 +119,7 @@ def _group_curve(run: Run, group: str) -> dict:
     return {"acc_by_alpha": means, "delta_cv": run.cv["groups"][group]["delta_cv"]}
 
 
-def write_series(board: Mapping, out_dir: Path, columns: Sequence[str]) -> list[Path]:
+def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Path]:
     """checkpoint_series.{png,svg}: score, cross-validated score and mean TuCo against training
     step, one line per leaderboard column (a group, or a task of a run without groups); only
     where at least two checkpoints have a step."""
@@ -140,12 +141,10 @@ def write_series(board: Mapping, out_dir: Path, columns: Sequence[str]) -> list[
             tuco=values(name, "tuco"),
             base=(board_cell(base, name) or {}).get("score") if base else None,
         )
-        for name in columns
+        for name in leaderboard_columns(runs)
     ]
     metric = board["metric"] or "score"
-    grouped = [any(name in r["groups"] for r in rows) for name in columns]
-    per = "per group" if all(grouped) else "per task" if not any(grouped) else "per group or task"
-    title = f"Checkpoints by training step, {per}"
+    title = f"Checkpoints by training step, per {column_kind(runs)}"
     return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
 
 
@@ -167,7 +166,7 @@ def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) ->
         write_tables(runs, out_dir)
         + write_board(board, out_dir)
         + write_plots(runs, out_dir)
-        + write_series(board, out_dir, leaderboard_columns(runs))
+        + write_series(board, runs, out_dir)
         # RUN_DIRs swept in several modes
         + write_mode_reports([(r.run_dir, stems[r.label]) for r in runs], out_dir)
     )
