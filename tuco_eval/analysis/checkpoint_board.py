@@ -17,8 +17,16 @@ from tuco_eval.analysis.checkpoint_rows import Entry
 from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, most_chosen
 from tuco_eval.analysis.intervals import LEVEL, group_interval
 from tuco_eval.analysis.leaderboard import Run
+from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
 from tuco_eval.analysis.paired import PairTests, group_pairs, task_pairs
+from tuco_eval.analysis.prompt_checks import (
+    lm_eval_settings,
+    prompts_difference,
+    run_dir_settings,
+    settings_difference,
+)
 from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
@@ -31,6 +39,7 @@ class TaskDocs:
     doc_hashes: tuple[str, ...]
     scores: np.ndarray
     tuco: np.ndarray | None  # None unless every doc has a finite TuCo
+    prompt_hashes: tuple[str | None, ...] | None = None  # None: not stored (older RUN_DIRs)
 
 
 @dataclass(frozen=True)
@@ -44,17 +53,24 @@ class RowSpec:
 
 def read_alpha_one(run_dir: Path, task: str, key: str) -> TaskDocs:
     """The verified α = 1 records of ``task``: field ``key`` and TuCo of each doc."""
-    records = read_unit(run_dir, 1.0, task)
-    by_id = doc_scores(records, key, f"{run_dir}: task {task} alpha=1.0")
+    return records_docs(read_unit(run_dir, 1.0, task), key, f"{run_dir}: task {task} alpha=1.0")
+
+
+def records_docs(records: Sequence[Mapping], key: str, where: str) -> TaskDocs:
+    """Field ``key``, TuCo and prompt hash of each doc of store records (a RUN_DIR's unit, or an
+    lm-eval run's samples as tuco_eval.store.sample_records makes them)."""
+    by_id = doc_scores(list(records), key, where)
     doc_ids = np.array(sorted(by_id), dtype=np.int64)
-    tuco_of = {r["doc_id"]: r.get("tuco") for r in records}
-    values = [tuco_of[d] for d in doc_ids.tolist()]
+    by_doc = {r["doc_id"]: r for r in records}
+    values = [by_doc[d].get("tuco") for d in doc_ids.tolist()]
     finite = all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+    hashes = tuple(by_doc[d].get("prompt_hash") for d in doc_ids.tolist())
     return TaskDocs(
         doc_ids=doc_ids,
         doc_hashes=tuple(by_id[d][0] for d in doc_ids.tolist()),
         scores=np.array([by_id[d][1] for d in doc_ids.tolist()], dtype=np.float64),
         tuco=np.array(values, dtype=np.float64) if values and finite else None,
+        prompt_hashes=hashes if hashes and all(hashes) else None,
     )
 
 
@@ -64,15 +80,20 @@ def mean_stderr(scores: np.ndarray) -> float | None:
     return float(np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else None
 
 
-def _task_entry(docs: TaskDocs, metric: str, cv_row: Mapping | None) -> dict:
-    # cv_row None: the base row (no α sweep; its TuCo is not defined)
+def _task_entry(
+    docs: TaskDocs, metric: str, cv_row: Mapping | None, reported: Reported | None = None,
+    logged_tuco: bool = False,
+) -> dict:
+    # cv_row None: the base row or an lm-eval run (no α sweep; TuCo only where it was logged);
+    # reported: lm-eval's own figures for the row, taken as they are
     chosen = [float(a) for a in cv_row["alphas_chosen"]] if cv_row else None
+    has_tuco = docs.tuco is not None and (cv_row or logged_tuco)
     return {
         "metric": metric,
-        "n": len(docs.scores),
-        "score": float(docs.scores.mean()),
-        "stderr": mean_stderr(docs.scores),
-        "tuco": None if docs.tuco is None or not cv_row else float(docs.tuco.mean()),
+        "n": reported.n if reported else len(docs.scores),
+        "score": reported.score if reported else float(docs.scores.mean()),
+        "stderr": reported.stderr if reported else mean_stderr(docs.scores),
+        "tuco": float(docs.tuco.mean()) if has_tuco else None,
         "score_cv": float(cv_row["acc_cv"]) if cv_row else None,
         "delta_cv": float(cv_row["delta_cv"]) if cv_row else None,
         "ci": [float(x) for x in cv_row["ci95"]] if cv_row else None,
@@ -81,17 +102,35 @@ def _task_entry(docs: TaskDocs, metric: str, cv_row: Mapping | None) -> dict:
     }
 
 
-def _group_entry(members: Sequence[dict], metric: str | None, cv_group: Mapping | None) -> dict:
+def group_score(members: Sequence[dict], weighted: bool) -> tuple[float, float | None]:
+    """(score, stderr) of a group as lm-eval aggregates its members' (aggregate_subtask_metrics):
+    weighted by size with pooled_sample_stderr, else the plain mean with unweighted_mean_stderr."""
+    scores = np.array([m["score"] for m in members], dtype=np.float64)
     errors = [m["stderr"] for m in members]
+    if not weighted:  # sqrt(Σ se²) / T
+        stderr = None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(errors)
+        return float(scores.mean()), stderr
+    sizes = np.array([m["n"] for m in members], dtype=np.float64)
+    score = float(np.dot(scores, sizes) / sizes.sum())
+    if None in errors or sizes.sum() <= len(sizes):
+        return score, None
+    variance = float(np.sum((sizes - 1) * np.square(errors) * sizes)) / (sizes.sum() - len(sizes))
+    return score, math.sqrt(variance / sizes.sum())
+
+
+def _group_entry(
+    members: Sequence[dict], metric: str | None, cv_group: Mapping | None, weighted: bool = False,
+    reported: Reported | None = None,
+) -> dict:
     tucos = [m["tuco"] for m in members]
     has_cv = cv_group is not None and all(m["ci"] for m in members)
+    score, stderr = group_score(members, weighted)
     return {
         "metric": metric,
-        "n": sum(m["n"] for m in members),
+        "n": reported.n if reported else sum(m["n"] for m in members),
         "n_tasks": len(members),
-        "score": float(np.mean([m["score"] for m in members])),
-        # lm-eval's unweighted_mean_stderr: sqrt(Σ se²) / T
-        "stderr": None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(errors),
+        "score": reported.score if reported else score,
+        "stderr": reported.stderr if reported else stderr,
         "tuco": None if None in tucos else float(np.mean(tucos)),
         "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
         "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
@@ -100,8 +139,9 @@ def _group_entry(members: Sequence[dict], metric: str | None, cv_group: Mapping 
     }
 
 
-def _specs(runs: Sequence[Run]) -> tuple[dict[str, RowSpec], dict[str, dict]]:
-    """Every result row (task, filter) of the runs and every group, from the first run with it."""
+def _specs(runs: Sequence[Run], sources: Mapping[str, LmEvalRows]) -> tuple[dict[str, RowSpec], dict[str, dict]]:
+    """Every result row (task, filter) and every group of the runs (sweeps' cv.json, then lm-eval
+    runs' own records), each from the first run with it."""
     specs: dict[str, RowSpec] = {}
     groups: dict[str, dict] = {}
     for run in runs:
@@ -109,18 +149,30 @@ def _specs(runs: Sequence[Run]) -> tuple[dict[str, RowSpec], dict[str, dict]]:
             metric = row_metric(run.cv, row)
             specs.setdefault(name, RowSpec(row.get("task", name), row.get("key") or metric, metric))
         for name, group in run.cv["groups"].items():
-            groups.setdefault(name, {"tasks": list(group["tasks"]), "metric": group.get("metric")})
+            groups.setdefault(name, {"tasks": list(group["tasks"]), "metric": group.get("metric"),
+                                     "weighted": bool(group.get("weighted_by_size"))})
+    for rows in sources.values():
+        for name, row in rows.rows.items():
+            specs.setdefault(name, RowSpec(row.task, row.key, row.metric))
+        for name, group in rows.group_rows().items():
+            groups.setdefault(name, {**group, "weighted": False})
     return specs, groups
 
 
 def _read_rows(
-    entries: Sequence[Entry], runs: Mapping[str, Run], specs: Mapping[str, RowSpec]
+    entries: Sequence[Entry], runs: Mapping[str, Run], specs: Mapping[str, RowSpec],
+    sources: Mapping[str, LmEvalRows],
 ) -> dict[tuple[str, str], TaskDocs]:
     """(row label, result row) → its α = 1 docs, for every row that has the result row."""
     docs = {}
     for entry in entries:
-        run = runs.get(entry.label)
+        run, rows = runs.get(entry.label), sources.get(entry.label)
         for name, spec in specs.items():
+            if rows is not None:
+                if name in rows.rows:
+                    where = f"{rows.run.samples_path(spec.task)}"
+                    docs[entry.label, name] = records_docs(rows.records[spec.task], spec.key, where)
+                continue
             present = (
                 name in run.cv["tasks"] if run else unit_is_complete(entry.run_dir, 1.0, spec.task)
             )
@@ -131,6 +183,32 @@ def _read_rows(
             except StoreError as err:
                 raise StoreError(f"{entry.label}: {err}") from None
     return docs
+
+
+def _settings(entry: Entry, task: str) -> dict:
+    if entry.lm_eval is not None:
+        return lm_eval_settings(entry.lm_eval.results, task)
+    return run_dir_settings(read_run_info(entry.run_dir), task)
+
+
+def check_prompts(
+    name: str, task: str, entries: Sequence[Entry], docs: Sequence[TaskDocs], allow: bool
+) -> list[str]:
+    """Refuses, in one line naming both rows, to pair rows of `name` whose prompt settings or
+    per-doc prompt hashes differ; with `allow`, returns those lines instead (the page shows them)."""
+    found = []
+    first = _settings(entries[0], task)
+    for entry, other in zip(entries[1:], docs[1:], strict=True):
+        why = settings_difference(first, _settings(entry, task)) or prompts_difference(
+            docs[0].prompt_hashes, other.prompt_hashes, docs[0].doc_ids.tolist()
+        )
+        if why is None:
+            continue
+        line = f"task {name}: {entries[0].label} ({entries[0].run_dir}) and {entry.label} ({entry.run_dir}) differ in {why}"
+        if not allow:
+            raise TucoError(f"{line}; evaluate them alike, or pass --allow-different-prompts to pair them anyway")
+        found.append(line)
+    return found
 
 
 def _check_same_docs(name: str, labels: Sequence[str], docs: Sequence[TaskDocs]) -> None:
@@ -185,38 +263,60 @@ def _row_record(entry: Entry) -> dict[str, Any]:
     }
 
 
+def board_columns(board: Mapping, first: Sequence[str] = ()) -> list[str]:
+    """The leaderboard's columns: ``first`` (the swept runs' columns, in their order), then each
+    other row's groups, or its tasks when it has none, in order of appearance."""
+    names = list(first)
+    for row in board["rows"]:
+        names += list(row["groups"] or row["tasks"])
+    return list(dict.fromkeys(names))
+
+
 def board_cell(row: Mapping, name: str) -> dict | None:
     """A leaderboard.json row's entry for a column: a group, or a task (a run without groups
     has its tasks as columns, beside other runs' groups)."""
     return row["groups"].get(name) or row["tasks"].get(name)
 
 
-def build_board(entries: Sequence[Entry], runs: Sequence[Run]) -> dict:
+def build_board(
+    entries: Sequence[Entry], runs: Sequence[Run], allow_different_prompts: bool = False
+) -> dict:
     """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
-    are the checkpoint rows with their cached CV, in the same order."""
+    are the swept rows with their cached CV, in the same order. Rows whose prompts differ are
+    refused (prompt_checks) unless ``allow_different_prompts``; the board then lists them."""
     by_label = {run.label: run for run in runs}
-    specs, groups = _specs(runs)
-    docs = _read_rows(entries, by_label, specs)
-    cfg = runs[0].cv["config"]
+    sources = {e.label: LmEvalRows(e.lm_eval) for e in entries if e.lm_eval is not None}
+    specs, groups = _specs(runs, sources)
+    docs = _read_rows(entries, by_label, specs, sources)
+    cfg = runs[0].cv["config"] if runs else {"objective": "max"}
     seed, n_boot = int(cfg.get("seed", 0)), int(cfg.get("n_boot") or 2000)
     alpha = float(cfg.get("significance_level", SIGNIFICANCE_LEVEL))
     rows = []
     for entry in entries:
-        row, run = _row_record(entry), by_label.get(entry.label)
+        row, run, source = _row_record(entry), by_label.get(entry.label), sources.get(entry.label)
         for name, spec in specs.items():
             if (entry.label, name) in docs:
                 cv_row = run.cv["tasks"][name] if run else None
-                row["tasks"][name] = _task_entry(docs[entry.label, name], spec.metric, cv_row)
+                reported = source.reported(source.rows[name]) if source else None
+                row["tasks"][name] = _task_entry(docs[entry.label, name], spec.metric, cv_row, reported,
+                                                 logged_tuco=source is not None)
         for name, group in groups.items():
             members = [row["tasks"].get(t) for t in group["tasks"]]
             if all(members):
                 cv_group = run.cv["groups"].get(name) if run else None
-                row["groups"][name] = _group_entry(members, group["metric"], cv_group)
+                own = source.group_rows().get(name) if source else None
+                reported = source.reported_group(own) if own else None
+                row["groups"][name] = _group_entry(members, group["metric"], cv_group, group["weighted"], reported)
         rows.append(row)
-    pairs = []
+    pairs, differing = [], []
+    unchecked = set()
     for name, spec in specs.items():
-        labels = [e.label for e in entries if (e.label, name) in docs]
+        paired = [e for e in entries if (e.label, name) in docs]
+        labels = [e.label for e in paired]
         if len(labels) > 1:
+            differing += check_prompts(name, spec.task, paired, [docs[lb, name] for lb in labels],
+                                       allow_different_prompts)
+            unchecked |= {lb for lb in labels if docs[lb, name].prompt_hashes is None}
             _check_same_docs(name, labels, [docs[label, name] for label in labels])
             scores = np.stack([docs[label, name].scores for label in labels])
             result = task_pairs(scores, n_boot, seed, LEVEL)
@@ -236,6 +336,7 @@ def build_board(entries: Sequence[Entry], runs: Sequence[Run]) -> dict:
         "significance_level": alpha,
         "seed": seed,
         "n_boot": n_boot,
+        "prompts": {"unchecked": sorted(unchecked), "differ": differing},
         "rows": rows,
         "pairs": pairs,
     }

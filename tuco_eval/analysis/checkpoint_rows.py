@@ -3,7 +3,9 @@
 `report` takes RUN_DIRs and ROOTs in any mix. A ROOT is a folder with `checkpoints.json` (written
 by a multi-checkpoint sweep: the base's RUN_DIR and one per checkpoint, in training order) or any
 folder whose sub-folders are RUN_DIRs (older sweeps side by side). A RUN_DIR whose run.json says
-`"kind": "base"` is the base model alone: its row has a score but no α sweep. Rows come base
+`"kind": "base"` is the base model alone: its row has a score but no α sweep. lm-eval's own output
+folders (`--log_samples --output_path`) are rows too: one per run, labelled from its model_args
+(tuco_eval.util.lm_eval_labels) or by `labels`; the one labelled "base" is the base row. Rows come base
 first, then the checkpoints in checkpoints.json's order when they all come from one, else by
 step when every one has a step, else by label (docs/cv.md, "Checkpoints: the rows of a report").
 """
@@ -17,11 +19,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
 from tuco_eval.store.run_json import RUN_INFO, read_run_info
 from tuco_eval.store.units import StoreError
 from tuco_eval.util.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
 from tuco_eval.util.checkpoint_labels import first_step
 from tuco_eval.util.errors import TucoError
+from tuco_eval.util.lm_eval_labels import lm_eval_run_name
 
 BASE = "base"
 CHECKPOINT = "checkpoint"
@@ -36,6 +40,7 @@ class Entry:
     kind: str  # "checkpoint" or "base"
     run_dir: Path
     series: Path | None = None  # the checkpoints.json it is listed in
+    lm_eval: LmEvalRun | None = None  # an lm-eval output folder's run (run_dir: its folder)
 
 
 def _model_arg(model_args: Any, key: str) -> str | None:
@@ -98,8 +103,9 @@ def _root_entries(root: Path) -> list[Entry]:
     run_dirs = sorted(d for d in root.iterdir() if (d / RUN_INFO).is_file())
     if not run_dirs:
         raise TucoError(
-            f"{root} is neither a RUN_DIR (no {RUN_INFO}) nor a ROOT (no {CHECKPOINTS_FILE}, no "
-            "sub-folder with a run.json); give the --output of `tuco-eval sweep`"
+            f"{root} is neither a RUN_DIR (no {RUN_INFO}), a ROOT (no {CHECKPOINTS_FILE}, no "
+            "sub-folder with a run.json) nor an lm-eval --output_path (no results_*.json); give "
+            "the --output of `tuco-eval sweep` or of `lm_eval --log_samples`"
         )
     return [_entry(d) for d in run_dirs]
 
@@ -145,19 +151,52 @@ def _unique_labels(entries: Sequence[Entry]) -> list[Entry]:
     return out
 
 
-def resolve_rows(paths: Sequence[Path | str]) -> list[Entry]:
-    """The rows of `report`'s arguments (RUN_DIRs and ROOTs), each RUN_DIR once, labels unique,
-    in training order; a path that is neither is refused in one line."""
+def lm_eval_entries(path: Path, say: Any = print) -> list[Entry]:
+    """A row per lm-eval run under an --output_path (or the one results JSON it names)."""
+    entries = []
+    for run in find_runs(path, say):
+        name = lm_eval_run_name(run.model_args, run.folder.name)
+        entries.append(Entry(name.label, name.source, name.step, CHECKPOINT, run.folder, lm_eval=run))
+    return entries
+
+
+def _labelled(entries: list[Entry], labels: Sequence[str] | None) -> list[Entry]:
+    """The lm-eval rows named by `labels` (one each, in order); "base" makes a row the base."""
+    runs = [i for i, e in enumerate(entries) if e.lm_eval is not None]
+    if labels is None:
+        return entries
+    if len(labels) != len(runs):
+        raise TucoError(
+            f"--labels gives {len(labels)} label(s) for {len(runs)} lm-eval run(s) "
+            f"({', '.join(str(entries[i].lm_eval.results_path) for i in runs)}); give one per run"
+        )
+    out = list(entries)
+    for i, label in zip(runs, labels, strict=True):
+        kind = BASE if label.strip() == BASE else CHECKPOINT
+        out[i] = replace(entries[i], label=label.strip(), kind=kind, step=None if kind == BASE else entries[i].step)
+    return out
+
+
+def resolve_rows(
+    paths: Sequence[Path | str], labels: Sequence[str] | None = None, say: Any = print
+) -> list[Entry]:
+    """The rows of `report`'s arguments (RUN_DIRs, ROOTs and lm-eval output folders), each once,
+    labels unique, in training order; a path that is none of them is refused in one line."""
     entries: list[Entry] = []
     seen: set[Path] = set()
     for path in map(Path, paths):
-        if not path.is_dir():
+        if is_lm_eval_output(path):
+            found = lm_eval_entries(path, say)
+        elif not path.is_dir():
             raise StoreError(f"RUN_DIR {path} does not exist; run `tuco-eval sweep` first")
-        found = [_entry(path)] if (path / RUN_INFO).is_file() else _root_entries(path)
+        else:
+            found = [_entry(path)] if (path / RUN_INFO).is_file() else _root_entries(path)
         for entry in found:
-            if entry.run_dir.resolve() not in seen:
-                seen.add(entry.run_dir.resolve())
+            key = (entry.lm_eval.results_path if entry.lm_eval else entry.run_dir).resolve()
+            if key not in seen:
+                seen.add(key)
                 entries.append(entry)
+    entries = _labelled(entries, labels)
     if not any(e.kind != BASE for e in entries):
         raise TucoError(
             f"{', '.join(map(str, paths))} holds only the base model's RUN_DIR; give the "

@@ -1,4 +1,5 @@
-"""`tuco-eval report RUN_DIR|ROOT [...] --output DIR`: leaderboard tables, paired tests, plots."""
+"""`tuco-eval report RUN_DIR|ROOT|LM_EVAL_OUTPUT [...] --output DIR`: leaderboard tables, paired
+tests, plots."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from pathlib import Path
 
 HELP = (
     "leaderboard (Markdown, LaTeX, CSV, leaderboard.json), paired tests between checkpoints "
-    "(pairs.csv), per-task tables and plots for RUN_DIRs and ROOTs of checkpoints; runs `cv` "
-    "with default settings where cv.json is missing"
+    "(pairs.csv), per-task tables and plots for RUN_DIRs and ROOTs of checkpoints and for lm-eval "
+    "--log_samples output folders; runs `cv` with default settings where cv.json is missing"
 )
 
 
@@ -19,7 +20,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         metavar="RUN_DIR_OR_ROOT",
         help="sweep outputs: a RUN_DIR per checkpoint, or a ROOT (a folder with checkpoints.json, "
-        "or of RUN_DIRs; the base model's own RUN_DIR gives the base row), in any mix",
+        "or of RUN_DIRs; the base model's own RUN_DIR gives the base row); or lm-eval's "
+        "--output_path folders of runs made with --log_samples (the newest run of each model "
+        "folder, or the results_*.json named); in any mix",
+    )
+    parser.add_argument(
+        "--labels", default=None, metavar="A,B,...",
+        type=lambda text: [label.strip() for label in text.split(",")],
+        help="one label per lm-eval run, in the order given (default: from each run's model_args, "
+        "step-N for a checkpoint-N); the label 'base' makes that run the base row",
+    )
+    parser.add_argument(
+        "--allow-different-prompts", action="store_true",
+        help="pair rows whose prompts differ (few-shot count, chat template, --limit, per-doc "
+        "prompt); refused by default, and marked on the page when allowed",
     )
     parser.add_argument(
         "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco_report"),
@@ -30,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.render.report import report
 
-    for path in report(args.run_dirs, args.out):
+    for path in report(args.run_dirs, args.out, labels=args.labels,
+                       allow_different_prompts=args.allow_different_prompts):
         print(path)
     return 0

@@ -75,4 +75,5 @@ def pairs_section(board: Mapping, group_names: Mapping[str, str]) -> dict[str, A
         "total": len(pairs),
         "level": board["significance_level"],
         "better": "higher" if board["objective"] == "max" else "lower",
+        "prompts": board.get("prompts") or {},
     }

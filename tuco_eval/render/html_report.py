@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from tuco_eval.analysis.checkpoint_board import board_cell
+from tuco_eval.analysis.checkpoint_board import board_cell, board_columns
 from tuco_eval.analysis.flips import KINDS, Flip, counts
 from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
@@ -69,13 +69,14 @@ def _score(entry: Mapping) -> str | Annotated:
     return Annotated(f"{100 * entry['score']:.2f}", note=f"±{100 * entry['stderr']:.2f}")
 
 
-GROUP_WORDS = "group (the unweighted mean over its tasks, as the paper)"
+GROUP_WORDS = "group (Δ_CV the unweighted mean over its tasks, as the paper)"
+NO_SWEEP = "– for every row: no row was swept over α (lm-eval runs score the model as it is)."
 COLUMN_WORDS = {"group": GROUP_WORDS, "task": "task",
                 "group or task": f"{GROUP_WORDS}, or task for a run without groups"}
 
 
 def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
-    columns = leaderboard_columns(runs)
+    columns = board_columns(board, leaderboard_columns(runs))
     deltas = _delta_cells(runs)
     rows = []
     for row in board["rows"]:
@@ -99,8 +100,9 @@ def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     return {
         "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
-        "what": COLUMN_WORDS[column_kind(runs)],
-        "delta": explanation(runs).removeprefix("Cells: Δ_CV = "),
+        "what": COLUMN_WORDS[column_kind(runs) if runs else "group or task"],
+        "delta": explanation(runs).removeprefix("Cells: Δ_CV = ") if runs else NO_SWEEP,
+        "prompts": board.get("prompts") or {},
     }
 
 
@@ -230,9 +232,10 @@ def write_report_page(
     series = next((f.read_text() for f in files if f.name == f"{SERIES}.svg"), None)
     if series is not None:
         sections.append(("series", "Checkpoints by training step"))
-    sections += [("per-task", "Per-task results"), ("figures", "Figures"),
-                 ("flips", "Docs that flip between α = 1 and other α"), ("configs", "Run configurations"),
-                 ("files", "Tables as files")]
+    if runs:  # the α sweeps' sections
+        sections += [("per-task", "Per-task results"), ("figures", "Figures"),
+                     ("flips", "Docs that flip between α = 1 and other α"), ("configs", "Run configurations")]
+    sections.append(("files", "Tables as files"))
     labels = ", ".join(row["label"] for row in board["rows"])
     heading = lead.heading if lead and lead.heading else "TuCo leaderboard"
     return write_page(
@@ -240,7 +243,7 @@ def write_report_page(
         title=f"{heading}: {labels}", heading=heading, labels=labels, sections=sections, lead=lead,
         leaderboard=leaderboard_section(runs, board),
         pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
-        series=series, tasks=tasks_section(runs), figures=figures_section(files),
+        series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
         flips=flips_section(runs, flips_by_run), configs=configs_section(runs),
         files=[relative_name(f, out_dir) for f in files if f.suffix in TABLE_FILES],
     )

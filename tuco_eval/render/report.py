@@ -3,13 +3,13 @@ fine-tuned checkpoint per RUN_DIR, and the base model alone where a ROOT has it)
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from tuco_eval.analysis import flips
-from tuco_eval.analysis.checkpoint_board import board_cell, build_board
+from tuco_eval.analysis.checkpoint_board import board_cell, board_columns, build_board
 from tuco_eval.analysis.checkpoint_rows import BASE, resolve_rows
 from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
@@ -124,6 +124,7 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
     step, one line per leaderboard column (a group, or a task of a run without groups); only
     where at least two checkpoints have a step."""
     rows = [r for r in board["rows"] if r["kind"] != BASE and r["step"] is not None]
+    columns = board_columns(board, leaderboard_columns(runs))
     if len(rows) < 2:
         return []
     base = next((r for r in board["rows"] if r["kind"] == BASE), None)
@@ -141,31 +142,40 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
             tuco=values(name, "tuco"),
             base=(board_cell(base, name) or {}).get("score") if base else None,
         )
-        for name in leaderboard_columns(runs)
+        for name in columns
     ]
     metric = board["metric"] or "score"
-    title = f"Checkpoints by training step, per {column_kind(runs)}"
+    kind = column_kind(runs) if runs else ("group" if any(r["groups"] for r in rows) else "task")
+    title = f"Checkpoints by training step, per {kind}"
     return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
 
 
-def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) -> list[Path]:
+def report(
+    run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None, labels: Sequence[str] | None = None,
+    allow_different_prompts: bool = False, say: Callable[[str], None] = print,
+) -> list[Path]:
     """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
-    tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs and ROOTs
-    in any mix (tuco_eval.analysis.checkpoint_rows); `lead` is a section index.html opens on (see
-    html_report.Lead)."""
+    tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs, ROOTs and
+    lm-eval output folders in any mix (tuco_eval.analysis.checkpoint_rows; ``labels`` names the
+    lm-eval runs); `lead` is a section index.html opens on (see html_report.Lead); ``say`` hears
+    which of several lm-eval runs is read and which rows' prompts could not be checked."""
     if not run_dirs:
-        raise TucoError("give at least one RUN_DIR or ROOT")
-    entries = resolve_rows(run_dirs)
-    checkpoints = [e for e in entries if e.kind != BASE]
+        raise TucoError("give at least one RUN_DIR, ROOT or lm-eval output folder")
+    entries = resolve_rows(run_dirs, labels, say)
+    checkpoints = [e for e in entries if e.kind != BASE and e.lm_eval is None]  # the α sweeps
     runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
-    board = build_board(entries, runs)
+    board = build_board(entries, runs, allow_different_prompts)
+    if board["prompts"]["unchecked"]:
+        say(f"prompts could not be checked for {', '.join(board['prompts']['unchecked'])} (swept "
+            "before tuco-eval stored each doc's prompt hash); their settings were compared")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = file_stems(run.label for run in runs)
+    swept = runs or None  # lm-eval runs alone: no α, so no α tables, curves or flips
     files = (
-        write_tables(runs, out_dir)
+        (write_tables(runs, out_dir) if swept else [])
         + write_board(board, out_dir)
-        + write_plots(runs, out_dir)
+        + (write_plots(runs, out_dir) if swept else [])
         + write_series(board, runs, out_dir)
         # RUN_DIRs swept in several modes
         + write_mode_reports([(r.run_dir, stems[r.label]) for r in runs], out_dir)

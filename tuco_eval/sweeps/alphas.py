@@ -19,13 +19,17 @@ from tqdm.auto import tqdm
 
 from tuco_eval.store.doc_texts import write_docs
 from tuco_eval.store.run_json import update_run_info
+from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
+    LOGGED_FIELDS,
+    doc_record,
+    doc_records,
+    sample_record,
+)
 from tuco_eval.store.task_rows import filter_names, group_aggregation
 from tuco_eval.store.units import StoreError, unit_is_complete, unit_lock, write_unit
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.files import disk_errors
 from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas
-
-LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
 def check_task_names(names: Sequence[str], task_manager: Any) -> None:
@@ -69,28 +73,6 @@ def resolve_tasks(
     return dict(loaded["tasks"]), group_map
 
 
-def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
-    """One store record from an lm-eval logged sample: ids, metrics, log-likelihoods, TuCo."""
-    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "doc_hash": sample["doc_hash"]}
-    for metric in sample.get("metrics", []):
-        value = sample.get(metric)
-        if isinstance(value, (int, float)):
-            record[metric] = float(value)
-    responses = [r[0] for r in sample.get("resps", []) if r]
-    if responses and all(isinstance(r, (tuple, list)) and len(r) == 2 for r in responses):
-        record["loglikelihoods"] = [float(r[0]) for r in responses]
-    elif responses and all(isinstance(r, str) for r in responses):
-        record["responses"] = responses
-    logged = [
-        a[-1]
-        for a in sample.get("arguments", [])
-        if a and isinstance(a[-1], dict) and ("tuco" in a[-1] or "kl" in a[-1])
-    ]
-    if logged:  # TuCo and the next-token measures (tuco_eval.core.measures), when logged
-        record.update({k: logged[0][k] for k in LOGGED_FIELDS if k in logged[0]})
-    return record
-
-
 def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
     """What a reader needs to see of one doc: its prompt (the task's question text, else the
     whole context the model saw), the answer choices of a multiple-choice task, and the target."""
@@ -115,29 +97,6 @@ def _first_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for sample in samples:
         by_doc.setdefault(int(sample["doc_id"]), sample)
     return [by_doc[d] for d in sorted(by_doc)]
-
-
-def _records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per doc, sorted by doc_id; lm-eval logs a sample per (doc, filter)."""
-    by_doc: dict[int, list[dict[str, Any]]] = {}
-    for sample in samples:
-        by_doc.setdefault(int(sample["doc_id"]), []).append(sample)
-    return [doc_record(by_doc[d]) for d in sorted(by_doc)]
-
-
-def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """One doc's record from its samples, one per filter: a single filter's metrics keep their
-    plain names; with several, each filter's metrics are `<metric>,<filter>` (lm-eval's naming)."""
-    record = sample_record(samples[0])
-    if len(samples) == 1:
-        return record
-    for sample in samples:
-        metrics = set(sample.get("metrics", []))
-        own = sample_record(sample)
-        for metric in metrics:
-            record.pop(metric, None)
-        record.update({f"{m},{sample['filter']}": own[m] for m in sorted(metrics) if m in own})
-    return record
 
 
 def sweep(
@@ -357,7 +316,7 @@ def _evaluate_unit(
     samples = out["samples"][name]
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
         write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
-        write_unit(run_dir, alpha, name, _records(samples))
+        write_unit(run_dir, alpha, name, doc_records(samples))
 
 
 def writing(run_dir: Path, what: str) -> AbstractContextManager:
