@@ -1,11 +1,16 @@
-"""`tuco-eval cv RUN_DIR`: choose alpha by K-fold cross-validation, print the table, write cv.json."""
+"""`tuco-eval cv RUN_DIR` (or `cv --output DIR LM_EVAL_OUTPUT...`): choose alpha by K-fold
+cross-validation, print the table, write cv.json."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-HELP = "cross-validate alpha per task on a sweep's RUN_DIR; prints the table and writes RUN_DIR/cv.json"
+HELP = (
+    "cross-validate alpha per task on a sweep's RUN_DIR, or on lm-eval output folders of "
+    "`--model tuco_scaled` runs at different alpha (with --output DIR); prints the table and "
+    "writes cv.json"
+)
 
 
 def folds_count(text: str) -> int:
@@ -17,7 +22,15 @@ def folds_count(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "run_dir", type=Path, metavar="RUN_DIR", help="output folder of `tuco-eval sweep`"
+        "run_dir", type=Path, nargs="+", metavar="RUN_DIR",
+        help="output folder of `tuco-eval sweep`; or lm-eval --output_path folders (or "
+        "results_*.json files) of `lm_eval --model tuco_scaled ... alpha=X --log_samples` runs "
+        "of one pair, one per alpha",
+    )
+    parser.add_argument(
+        "--output", type=Path, default=None, metavar="DIR",
+        help="with lm-eval folders: the RUN_DIR to gather their alpha sweep in (cv.json is "
+        "written there; `tuco-eval report DIR` reads it)",
     )
     parser.add_argument(
         "--folds", type=folds_count, default=5, help="number of cross-validation folds K"
@@ -57,12 +70,39 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.render.cv_tables import format_table
     from tuco_eval.store.modes import mode_roots
 
+    args.run_dir = _run_dir(args)
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
     result = cross_validate(args.run_dir, **_settings(args))
     print(format_table(result))
     print(f"wrote {args.run_dir / 'cv.json'}")
     return 0
+
+
+def _run_dir(args: argparse.Namespace) -> Path:
+    """The RUN_DIR to cross-validate: the one given, or --output with the lm-eval α runs in it."""
+    from tuco_eval.analysis.lm_eval_sweep import import_alpha_runs
+    from tuco_eval.store.lm_eval_output import find_runs, is_lm_eval_output
+    from tuco_eval.util.errors import TucoError
+
+    paths = args.run_dir
+    lm_eval = [p for p in paths if is_lm_eval_output(p)]
+    if not lm_eval:
+        if len(paths) > 1 or args.output is not None:
+            raise TucoError(
+                "give one RUN_DIR (a sweep's output), or lm-eval output folders with --output DIR"
+            )
+        return paths[0]
+    if len(lm_eval) < len(paths):
+        other = next(p for p in paths if p not in lm_eval)
+        raise TucoError(f"{other} is not an lm-eval output folder (no results_*.json); give only lm-eval α runs")
+    if args.output is None:
+        raise TucoError("give --output DIR: the RUN_DIR to gather the lm-eval α runs in")
+    runs = [run for path in paths for run in find_runs(path)]
+    info = import_alpha_runs(runs, args.output)
+    print(f"{len(runs)} lm-eval runs of {info['model_args']} (alpha {', '.join(map(str, info['alphas']))}) "
+          f"gathered in {args.output}")
+    return args.output
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:

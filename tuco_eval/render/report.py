@@ -19,6 +19,7 @@ from tuco_eval.analysis.leaderboard import (
     load_runs,
     runs_metric,
 )
+from tuco_eval.analysis.lm_eval_sweep import gather_alpha_sweeps
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import plots
 from tuco_eval.render.html_report import Lead, write_report_page
@@ -26,6 +27,8 @@ from tuco_eval.render.modes import write_mode_reports
 from tuco_eval.render.report_tables import flips_csv, write_board, write_tables
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.files import atomic_write_text, file_stems
+
+ALPHA_SWEEPS = "lm_eval_alpha_sweeps"  # where report gathers lm-eval α runs into RUN_DIRs
 
 
 def _panels(runs: Sequence[Run], tasks: Sequence[str]) -> list[tuple[str, list[plots.Curve]]]:
@@ -161,14 +164,15 @@ def report(
     which of several lm-eval runs is read and which rows' prompts could not be checked."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR, ROOT or lm-eval output folder")
-    entries = resolve_rows(run_dirs, labels, say)
+    out_dir = Path(out_dir)
+    # a pair's tuco_scaled runs at several α: one swept row, gathered beside the report
+    entries = gather_alpha_sweeps(resolve_rows(run_dirs, labels, say), out_dir / ALPHA_SWEEPS)
     checkpoints = [e for e in entries if e.kind != BASE and e.lm_eval is None]  # the α sweeps
     runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
     board = build_board(entries, runs, allow_different_prompts)
     if board["prompts"]["unchecked"]:
         say(f"prompts could not be checked for {', '.join(board['prompts']['unchecked'])} (swept "
             "before tuco-eval stored each doc's prompt hash); their settings were compared")
-    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = file_stems(run.label for run in runs)
     swept = runs or None  # lm-eval runs alone: no α, so no α tables, curves or flips

@@ -57,3 +57,20 @@ def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
     return record
 
 
+def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
+    """What a reader needs to see of one doc: its prompt (the task's question text, else the
+    whole context the model saw), the answer choices of a multiple-choice task, and the target."""
+    args = [a for a in sample.get("arguments", []) if isinstance(a, (tuple, list)) and a]
+    prompt = str(args[0][0]) if args else ""
+    try:  # the bare question reads better than the few-shot, chat-templated context
+        text = task.doc_to_text(sample["doc"]) if task is not None else None
+    except Exception:  # noqa: BLE001 - a task's own text function; the context serves instead
+        text = None
+    if isinstance(text, str) and text.strip():
+        prompt = text
+    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "prompt": prompt}
+    if args and all(len(a) > 1 and isinstance(a[1], str) for a in args):
+        record["choices"] = [a[1] for a in args]
+    target = sample.get("target")
+    record["target"] = target if isinstance(target, (int, str, list)) else str(target)
+    return record

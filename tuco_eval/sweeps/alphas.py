@@ -23,6 +23,7 @@ from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
     LOGGED_FIELDS,
     doc_record,
     doc_records,
+    doc_text,
     sample_record,
 )
 from tuco_eval.store.task_rows import filter_names, group_aggregation
@@ -71,25 +72,6 @@ def resolve_tasks(
             {g: group_aggregation(grp) for g, grp in loaded.get("groups", {}).items()}
         )
     return dict(loaded["tasks"]), group_map
-
-
-def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
-    """What a reader needs to see of one doc: its prompt (the task's question text, else the
-    whole context the model saw), the answer choices of a multiple-choice task, and the target."""
-    args = [a for a in sample.get("arguments", []) if isinstance(a, (tuple, list)) and a]
-    prompt = str(args[0][0]) if args else ""
-    try:  # the bare question reads better than the few-shot, chat-templated context
-        text = task.doc_to_text(sample["doc"]) if task is not None else None
-    except Exception:  # noqa: BLE001 - a task's own text function; the context serves instead
-        text = None
-    if isinstance(text, str) and text.strip():
-        prompt = text
-    record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "prompt": prompt}
-    if args and all(len(a) > 1 and isinstance(a[1], str) for a in args):
-        record["choices"] = [a[1] for a in args]
-    target = sample.get("target")
-    record["target"] = target if isinstance(target, (int, str, list)) else str(target)
-    return record
 
 
 def _first_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,0 +1,158 @@
+"""An α sweep run as plain lm_eval jobs (`lm_eval --model tuco_scaled --model_args ...,alpha=X
+--log_samples --output_path out/alpha-X`, one job per α) turned into a RUN_DIR: the records
+`tuco-eval sweep` would store for the same samples (tuco_eval.store.sample_records), at each
+run's recorded α, with a run.json of the same tasks, filters, task configs, groups and prompt
+settings. `cv` and `report` then read it as any sweep's, so Δ_CV, the chosen α, CI and p are the
+sweep's doc for doc.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.analysis.checkpoint_rows import Entry
+from tuco_eval.analysis.lm_eval_rows import LmEvalRows
+from tuco_eval.analysis.prompt_checks import lm_eval_settings, settings_difference
+from tuco_eval.store.doc_texts import write_docs
+from tuco_eval.store.lm_eval_output import LmEvalRun
+from tuco_eval.store.run_json import update_run_info
+from tuco_eval.store.sample_records import doc_text
+from tuco_eval.store.units import write_unit
+from tuco_eval.util.checkpoint_labels import folder_name
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.lm_eval_labels import lm_eval_run_name, model_args_value
+from tuco_eval.util.params import format_alpha
+
+NOT_PAIR_ARGS = ("alpha", "log_tuco", "log_kl")  # model_args that change the α or what is logged, not the pair
+
+
+def pair_args(model_args: str) -> str:
+    """model_args without α and the log switches: the (fine-tuned, base) pair and its loading."""
+    parts = [p.strip() for p in model_args.split(",") if p.strip()]
+    return ",".join(p for p in parts if p.partition("=")[0].strip() not in NOT_PAIR_ARGS)
+
+
+def alpha_of(run: LmEvalRun) -> float:
+    value = model_args_value(run.model_args, "alpha")
+    try:
+        return float(value) if value is not None else 1.0  # tuco_scaled's default α
+    except ValueError:
+        raise TucoError(f"{run.results_path}: model_args alpha={value} is not a number") from None
+
+
+def check_alpha_runs(runs: Sequence[LmEvalRun]) -> None:
+    """One pair, one run per α, the same tasks and prompt settings; else one line naming both runs."""
+    first = runs[0]
+    for run in runs:
+        if run.model != "tuco_scaled":
+            raise TucoError(
+                f"{run.results_path} is a run of --model {run.model or '?'}; an α sweep needs "
+                "`lm_eval --model tuco_scaled --model_args ...,alpha=X` runs"
+            )
+        if pair_args(run.model_args) != pair_args(first.model_args):
+            raise TucoError(
+                f"{first.results_path} and {run.results_path} are runs of different pairs "
+                f"({pair_args(first.model_args)!r} vs {pair_args(run.model_args)!r}); give the α runs of one pair"
+            )
+        if sorted(run.tasks()) != sorted(first.tasks()):
+            raise TucoError(
+                f"{first.results_path} and {run.results_path} evaluated different tasks "
+                f"({', '.join(first.tasks())} vs {', '.join(run.tasks())}); give runs of the same tasks"
+            )
+        for task in first.tasks():
+            why = settings_difference(lm_eval_settings(first.results, task), lm_eval_settings(run.results, task))
+            if why:
+                raise TucoError(
+                    f"task {task}: {first.results_path} and {run.results_path} differ in {why}; "
+                    "run every α with the same settings"
+                )
+    alphas = [alpha_of(r) for r in runs]
+    for i, alpha in enumerate(alphas):
+        if alpha in alphas[:i]:
+            twin = runs[alphas.index(alpha)]
+            raise TucoError(
+                f"{twin.results_path} and {runs[i].results_path} are both alpha={format_alpha(alpha)}; "
+                "give one run per α (name the results_*.json to pick one)"
+            )
+
+
+def _weighted(rows: LmEvalRows, group: Mapping[str, Any]) -> bool:
+    """Whether lm-eval weighted the group by size: its reported score is the size-weighted mean
+    of its members' (lm-eval's default) rather than their plain mean."""
+    reported = rows.reported_group(group)
+    members = [rows.reported(rows.rows[t]) for t in group["tasks"]]
+    if reported is None or None in members:
+        return False
+    plain = sum(m.score for m in members) / len(members)
+    weighted = sum(m.score * m.n for m in members) / sum(m.n for m in members)
+    return abs(reported.score - weighted) <= abs(reported.score - plain)
+
+
+def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, Any]:
+    """The run.json of the sweep: what `tuco-eval sweep` records of the same pair and tasks."""
+    first = LmEvalRows(runs[0])
+    info = first.info()
+    results = runs[0].results
+    aggregation: dict[str, list[dict]] = {}
+    for group in first.group_rows().values():
+        aggregation.setdefault(group["group"], []).append(
+            {"metric": group["metric"], "filter_list": [group["filter"]], "weight_by_size": _weighted(first, group)}
+        )
+    name = lm_eval_run_name(runs[0].model_args, runs[0].folder.name)
+    return {
+        **info,
+        "model_args": pair_args(runs[0].model_args),
+        "label": label or name.label,
+        "alphas": sorted(alpha_of(r) for r in runs),
+        "group_aggregation": aggregation,
+        "lm_eval_version": results.get("lm_eval_version"),
+        "lm_eval_runs": {format_alpha(alpha_of(r)): str(r.results_path) for r in runs},
+        "metadata": {
+            "num_fewshot": None,  # each task's own count, as recorded in its config below
+            "limit": (results.get("config") or {}).get("limit"),
+            "apply_chat_template": results.get("chat_template") or False,
+            "fewshot_as_multiturn": bool(results.get("fewshot_as_multiturn")),
+            "system_instruction": results.get("system_instruction"),
+            "log_tuco": any(str(model_args_value(r.model_args, "log_tuco")).lower() == "true" for r in runs),
+        },
+        "task_configs": {
+            task: {**config, "num_fewshot": (results.get("n-shot") or {}).get(task, config.get("num_fewshot"))}
+            for task, config in info["task_configs"].items()
+        },
+    }
+
+
+def import_alpha_runs(runs: Sequence[LmEvalRun], run_dir: Path, label: str | None = None) -> dict[str, Any]:
+    """Write the α runs of one pair into RUN_DIR as `tuco-eval sweep` would have; returns run.json."""
+    check_alpha_runs(runs)
+    for run in runs:
+        rows = LmEvalRows(run)
+        for task, samples in rows.samples.items():
+            write_unit(run_dir, alpha_of(run), task, rows.records[task])
+            if alpha_of(run) == 1.0 or run is runs[0]:
+                firsts = {s["doc_id"]: s for s in reversed(samples)}  # the first filter's sample
+                write_docs(run_dir, task, [doc_text(firsts[d]) for d in sorted(firsts)])
+    return update_run_info(run_dir, run_info(runs, label))
+
+
+def gather_alpha_sweeps(entries: Sequence[Entry], where: Path) -> list[Entry]:
+    """The report's rows with every pair's `tuco_scaled` runs at two or more α gathered into one
+    swept row (a RUN_DIR under `where`, named after the row's label); other rows as they are."""
+    by_pair: dict[str, list[Entry]] = {}
+    for entry in entries:
+        if entry.lm_eval is not None and entry.lm_eval.model == "tuco_scaled":
+            by_pair.setdefault(pair_args(entry.lm_eval.model_args), []).append(entry)
+    swept = {key: group for key, group in by_pair.items() if len(group) > 1}
+    out: list[Entry] = []
+    for entry in entries:
+        group = swept.get(pair_args(entry.lm_eval.model_args)) if entry.lm_eval else None
+        if group is None:
+            out.append(entry)
+        elif entry is group[0]:
+            run_dir = where / folder_name(entry.label)  # the first run's label names the row
+            import_alpha_runs([e.lm_eval for e in group], run_dir, entry.label)
+            out.append(replace(entry, run_dir=run_dir, lm_eval=None))
+    return out
