@@ -156,7 +156,9 @@ def lm_eval_entries(path: Path, say: Any = print) -> list[Entry]:
     entries = []
     for run in find_runs(path, say):
         name = lm_eval_run_name(run.model_args, run.folder.name)
-        entries.append(Entry(name.label, name.source, name.step, CHECKPOINT, run.folder, lm_eval=run))
+        kind = BASE if name.label == BASE else CHECKPOINT  # a model folder called "base", as a ROOT's
+        step = None if kind == BASE else name.step
+        entries.append(Entry(name.label, name.source, step, kind, run.folder, lm_eval=run))
     return entries
 
 

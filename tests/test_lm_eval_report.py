@@ -1,0 +1,272 @@
+"""`tuco-eval report` and `cv` over lm-eval's own output folders (`lm_eval --log_samples
+--output_path`), written by lm-eval itself (tests/lm_eval_folders.py) from tiny models.
+
+Checked against the results JSON lm-eval wrote, scipy's exact McNemar test on the per-doc
+correctness read straight from the samples files, the same checkpoints swept as a ROOT, and
+`tuco-eval sweep` + `cv` of the same α grid."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from lm_eval_folders import lm_eval_run
+from scipy.stats import binomtest
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tiny_models import finetune
+from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.series import sweep_checkpoints
+
+TASKS = ["tiny_weighted", "tiny_numbers"]  # a group weighted by size (12 + 5 docs), two filters
+STEPS = (1, 2, 3)
+ALPHAS = (0.5, 0.75, 0.9, 1.0, 1.1, 1.25, 1.5)
+LIMIT = 8  # docs per task (tiny_mc_small has 5)
+
+
+@pytest.fixture(scope="module")
+def checkpoints(pair_dirs, tmp_path_factory):
+    """runs/checkpoint-{1,2,3} (full models over the pair's base) and the base folder."""
+    root = tmp_path_factory.mktemp("ckpts")
+    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(pair_dirs[1])
+    folders = []
+    for step in STEPS:
+        folder = root / "runs" / f"checkpoint-{step}"
+        finetune(base, seed=step, scale=0.3 * step).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        folders.append(str(folder))
+    return folders, pair_dirs[1]
+
+
+@pytest.fixture(scope="module")
+def hf_folders(checkpoints, task_manager, tmp_path_factory):
+    """`lm_eval --model hf --log_samples --output_path out/<name>` per checkpoint and the base."""
+    out = tmp_path_factory.mktemp("lm_eval_out")
+    folders, base = checkpoints
+    paths = []
+    for name, model in [*zip((f"step-{s}" for s in STEPS), folders, strict=True), ("base", base)]:
+        lm_eval_run(out / name, "hf", f"pretrained={model}", TASKS, task_manager, limit=LIMIT)
+        paths.append(out / name)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def board(hf_folders, tmp_path_factory):
+    from tuco_eval.render.report import report
+
+    out = tmp_path_factory.mktemp("report")
+    said: list[str] = []
+    files = report(hf_folders, out, say=said.append)
+    return json.loads((out / "leaderboard.json").read_text()), files, said
+
+
+def _results(folder: Path) -> dict:
+    return json.loads(next(folder.glob("*/results_*.json")).read_text())
+
+
+def _correct(folder: Path, task: str, filter: str, metric: str) -> dict[int, float]:
+    """Per doc, the metric lm-eval logged under `filter`, read from the samples file by hand."""
+    results = next(folder.glob("*/results_*.json"))
+    path = results.with_name(f"samples_{task}_{results.stem.removeprefix('results_')}.jsonl")
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    return {s["doc_id"]: s[metric] for s in lines if s["filter"] == filter}
+
+
+def test_rows_are_the_results_json(board, hf_folders):
+    leaderboard, _, said = board
+    rows = {r["label"]: r for r in leaderboard["rows"]}
+    assert [r["label"] for r in leaderboard["rows"]] == ["base", "step-1", "step-2", "step-3"]
+    assert [r["step"] for r in leaderboard["rows"]] == [None, 1, 2, 3]
+    assert rows["base"]["kind"] == "base" and said == []
+    for label, folder in zip(("step-1", "step-2", "step-3", "base"), hf_folders, strict=True):
+        results = _results(folder)["results"]
+        row = rows[label]
+        cells = {
+            "tiny_mc": ("tiny_mc", "acc,none"),
+            "tiny_mc_small": ("tiny_mc_small", "acc,none"),
+            "tiny_numbers,strict-match": ("tiny_numbers", "exact_match,strict-match"),
+            "tiny_numbers,flexible-extract": ("tiny_numbers", "exact_match,flexible-extract"),
+        }
+        for name, (task, key) in cells.items():
+            entry = row["tasks"][name]
+            assert entry["score"] == pytest.approx(results[task][key], abs=1e-12)
+            stderr_key = key.replace(",", "_stderr,")
+            assert entry["stderr"] == pytest.approx(results[task][stderr_key], abs=1e-12)
+            assert entry["tuco"] is None
+        group = row["groups"]["tiny_weighted"]  # lm-eval's size-weighted mean and pooled stderr
+        assert group["score"] == pytest.approx(results["tiny_weighted"]["acc,none"], abs=1e-12)
+        assert group["stderr"] == pytest.approx(results["tiny_weighted"]["acc_stderr,none"], abs=1e-12)
+        assert group["n"] == LIMIT + 5 and row["tasks"]["tiny_mc"]["n"] == LIMIT
+
+
+def test_pairs_are_exact_mcnemar_on_the_samples(board, hf_folders):
+    leaderboard, _, _ = board
+    folder_of = dict(zip(("step-1", "step-2", "step-3", "base"), hf_folders, strict=True))
+    checked = 0
+    for pair in leaderboard["pairs"]:
+        if pair["level"] != "task":
+            continue
+        task, _, filter = pair["task"].partition(",")
+        metric = "exact_match" if task == "tiny_numbers" else "acc"
+        a = _correct(folder_of[pair["a"]], task, filter or "none", metric)
+        b = _correct(folder_of[pair["b"]], task, filter or "none", metric)
+        only_a = sum(a[d] == 1 and b[d] == 0 for d in a)
+        only_b = sum(b[d] == 1 and a[d] == 0 for d in a)
+        expected = binomtest(only_a, only_a + only_b, 0.5).pvalue if only_a + only_b else 1.0
+        assert pair["test"] == "mcnemar" and pair["p"] == pytest.approx(expected, abs=1e-12)
+        assert pair["diff"] == pytest.approx((only_b - only_a) / len(a), abs=1e-12)
+        checked += 1
+    assert checked == 4 * 6  # 4 result rows × 6 pairs of 4 rows
+    assert any(p["p"] < 1 for p in leaderboard["pairs"])  # some pair differs
+
+
+def test_series_figure_by_step(board):
+    _, files, _ = board
+    svg = next(f for f in files if f.name == "checkpoint_series.svg")
+    assert "training step" in svg.read_text()
+
+
+def test_a_sweep_root_and_lm_eval_folders_give_the_same_board(checkpoints, hf_folders, board, task_manager,
+                                                               tmp_path):
+    from tuco_eval.render.report import report
+
+    folders, base = checkpoints
+    root = tmp_path / "root"
+    sweep_checkpoints(folders, TASKS, root, model_args=f"base={base}", task_manager=task_manager,
+                      alphas=[1.0], batch_size=4, limit=LIMIT, progress=False)
+    report([root], tmp_path / "swept")
+    swept = json.loads((tmp_path / "swept" / "leaderboard.json").read_text())
+    lm_eval = board[0]
+    kept = ("label", "step", "kind", "source")
+    assert [{k: r[k] for k in kept} for r in swept["rows"]] == [{k: r[k] for k in kept} for r in lm_eval["rows"]]
+    for ours, theirs in zip(swept["rows"], lm_eval["rows"], strict=True):
+        for level in ("tasks", "groups"):
+            assert ours[level].keys() == theirs[level].keys()
+            for name, cell in ours[level].items():
+                other = theirs[level][name]
+                assert (cell["metric"], cell["n"]) == (other["metric"], other["n"])
+                for key in ("score", "stderr"):
+                    assert cell[key] == pytest.approx(other[key], abs=1e-12), (ours["label"], name, key)
+    assert len(swept["pairs"]) == len(lm_eval["pairs"])
+    for ours, theirs in zip(swept["pairs"], lm_eval["pairs"], strict=True):
+        assert {k: v for k, v in ours.items() if not isinstance(v, (float, list))} == {
+            k: v for k, v in theirs.items() if not isinstance(v, (float, list))}
+        for key in ("diff", "p", "p_holm"):
+            assert ours[key] == pytest.approx(theirs[key], abs=1e-12)
+        assert ours["ci"] == pytest.approx(theirs["ci"], abs=1e-12)
+
+
+def test_lm_eval_alpha_runs_cross_validate_as_the_sweep(pair_dirs, task_manager, tmp_path, run_cli):
+    ft, base = pair_dirs
+    tasks, limit = ["tiny_weighted", "tiny_numbers"], 5  # 5 folds need 5 docs
+    for alpha in ALPHAS:
+        lm_eval_run(tmp_path / "lm" / f"alpha-{alpha}", "tuco_scaled", f"pretrained={ft},base={base},alpha={alpha}",
+                    tasks, task_manager, limit=limit)
+    lm = TucoScaledLM(pretrained=ft, base=base, device="cpu", batch_size=4)
+    sweep(lm, tasks, tmp_path / "swept", alphas=ALPHAS, task_manager=task_manager, limit=limit, progress=False)
+    code, out, err = run_cli(["cv", tmp_path / "swept"])
+    assert code == 0, err
+    code, out, err = run_cli(["cv", "--output", tmp_path / "gathered",
+                              *sorted((tmp_path / "lm").iterdir())])
+    assert code == 0, err
+    ours, theirs = (json.loads((tmp_path / d / "cv.json").read_text()) for d in ("gathered", "swept"))
+    assert ours["tasks"].keys() == theirs["tasks"].keys() and len(ours["tasks"]) == 4
+    assert ours["tasks"] == theirs["tasks"]  # Δ_CV, α per fold, CI, p: every figure
+    assert ours["groups"] == theirs["groups"]
+    # report takes the α folders as one swept row
+    code, out, err = run_cli(["report", *sorted((tmp_path / "lm").iterdir()), "--output", tmp_path / "rep"])
+    assert code == 0, err
+    board = json.loads((tmp_path / "rep" / "leaderboard.json").read_text())
+    assert [r["label"] for r in board["rows"]] == ["finetuned"]
+    assert board["rows"][0]["tasks"]["tiny_mc"]["delta_cv"] == theirs["tasks"]["tiny_mc"]["delta_cv"]
+
+
+def test_alpha_runs_of_two_pairs_are_refused(pair_dirs, hf_folders, tmp_path, run_cli):
+    code, out, err = run_cli(["cv", "--output", tmp_path / "x", *hf_folders[:2]])
+    assert code == 2 and "tuco_scaled" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def shots_and_limits(pair_dirs, task_manager, tmp_path_factory):
+    out = tmp_path_factory.mktemp("settings")
+    ft = pair_dirs[0]
+    for name, kwargs in (("limit-20", {"limit": 20}), ("limit-30", {"limit": 30}),
+                         ("shot-0", {"num_fewshot": 0, "limit": 4}), ("shot-5", {"num_fewshot": 5, "limit": 4})):
+        lm_eval_run(out / name, "hf", f"pretrained={ft}", ["tiny_mc"], task_manager, **kwargs)
+    return out
+
+
+@pytest.mark.parametrize(("a", "b", "why"), [("limit-20", "limit-30", "limit 20 vs 30"),
+                                              ("shot-0", "shot-5", "num_fewshot 0 vs 5")])
+def test_runs_with_other_settings_are_refused(shots_and_limits, a, b, why, run_cli, tmp_path):
+    code, out, err = run_cli(["report", shots_and_limits / a, shots_and_limits / b,
+                              "--labels", f"{a},{b}", "--output", tmp_path])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert why in err and a in err and b in err
+
+
+def test_allowed_different_prompts_are_marked(shots_and_limits, run_cli, tmp_path):
+    code, out, err = run_cli(["report", shots_and_limits / "shot-0", shots_and_limits / "shot-5",
+                              "--labels", "a,b", "--allow-different-prompts", "--output", tmp_path])
+    assert code == 0, err
+    board = json.loads((tmp_path / "leaderboard.json").read_text())
+    assert board["prompts"]["differ"] and "num_fewshot 0 vs 5" in board["prompts"]["differ"][0]
+    assert "Paired despite different prompts" in (tmp_path / "index.html").read_text()
+
+
+def test_newest_run_of_a_folder_unless_one_is_named(hf_folders, tmp_path, run_cli):
+    folder = tmp_path / "step-1"
+    shutil.copytree(hf_folders[0], folder)
+    model = next(folder.iterdir())
+    newest = next(model.glob("results_*.json"))
+    older = model / "results_2000-01-01T00-00-00.000000.json"
+    results = json.loads(newest.read_text())
+    results["results"]["tiny_mc"]["acc,none"] = 0.123  # tells the two runs apart
+    older.write_text(json.dumps(results))
+    for sample in model.glob("samples_*.jsonl"):
+        shutil.copy(sample, model / sample.name.replace(newest.stem.removeprefix("results_"),
+                                                         "2000-01-01T00-00-00.000000"))
+    code, out, err = run_cli(["report", folder, hf_folders[3], "--output", tmp_path / "a"])
+    assert code == 0, err
+    assert f"reading the newest {newest.name}" in out
+    rows = json.loads((tmp_path / "a" / "leaderboard.json").read_text())["rows"]
+    assert rows[1]["tasks"]["tiny_mc"]["score"] != 0.123
+    code, out, err = run_cli(["report", older, hf_folders[3], "--output", tmp_path / "b"])
+    rows = json.loads((tmp_path / "b" / "leaderboard.json").read_text())["rows"]
+    assert code == 0 and rows[1]["tasks"]["tiny_mc"]["score"] == 0.123
+
+
+def _sweep_run_dir(pair_dirs, task_manager, run_dir, num_fewshot):
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    sweep(lm, ["tiny_mc"], run_dir, alphas=[1.0], task_manager=task_manager, limit=5, num_fewshot=num_fewshot,
+          progress=False)
+    return run_dir
+
+
+def test_run_dirs_of_other_shots_are_refused_and_old_ones_unchecked(pair_dirs, task_manager, tmp_path, run_cli):
+    from tuco_eval.store.units import read_unit, write_unit
+
+    zero = _sweep_run_dir(pair_dirs, task_manager, tmp_path / "zero-shot", 0)
+    five = _sweep_run_dir(pair_dirs, task_manager, tmp_path / "five-shot", 5)
+    assert all(len(r["prompt_hash"]) == 64 for r in read_unit(zero, 1.0, "tiny_mc"))  # lm-eval's sha256
+    code, out, err = run_cli(["report", zero, five, "--output", tmp_path / "r"])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert ("num_fewshot 5 vs 0" in err or "num_fewshot 0 vs 5" in err) and str(zero) in err and str(five) in err
+    # the same settings but other prompts per doc: caught by the prompt hashes
+    info = json.loads((five / "run.json").read_text())
+    info["metadata"]["num_fewshot"] = 0
+    (five / "run.json").write_text(json.dumps(info))
+    code, out, err = run_cli(["report", zero, five, "--output", tmp_path / "r"])
+    assert code == 2 and "the prompts of 5 of 5 docs" in err
+    # a RUN_DIR swept before prompt hashes were stored: reported, said to be unchecked
+    old = tmp_path / "old"
+    shutil.copytree(zero, old)
+    records = [{k: v for k, v in r.items() if k != "prompt_hash"} for r in read_unit(old, 1.0, "tiny_mc")]
+    write_unit(old, 1.0, "tiny_mc", records)
+    code, out, err = run_cli(["report", zero, old, "--output", tmp_path / "r"])
+    assert code == 0, err
+    assert "prompts could not be checked for " in out and "old" in out.split("could not be checked for ")[1]
