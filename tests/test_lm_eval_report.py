@@ -270,3 +270,12 @@ def test_run_dirs_of_other_shots_are_refused_and_old_ones_unchecked(pair_dirs, t
     code, out, err = run_cli(["report", zero, old, "--output", tmp_path / "r"])
     assert code == 0, err
     assert "prompts could not be checked for " in out and "old" in out.split("could not be checked for ")[1]
+
+
+def test_a_run_without_samples_is_refused(hf_folders, tmp_path, run_cli):
+    folder = tmp_path / "no-samples"
+    shutil.copytree(hf_folders[0], folder)
+    for sample in folder.glob("*/samples_tiny_mc_*.jsonl"):
+        sample.unlink()
+    code, out, err = run_cli(["report", folder, hf_folders[3], "--output", tmp_path / "r"])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--log_samples" in err
