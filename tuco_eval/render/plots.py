@@ -210,15 +210,18 @@ SERIES_PANELS = (
 
 def checkpoint_series(series: Sequence[Series], title: str, metric: str, stem: Path) -> list[Path]:
     """Three panels against training step (score at α = 1, cross-validated score, mean TuCo),
-    one line per group or task, the base's score as a dashed horizontal line of the same colour."""
+    one line per group or task, the base's score as a dashed horizontal line of the same colour.
+    A panel no row has a value for (lm-eval runs: no α sweep, no TuCo) is left out."""
+    panels = [(field, label) for field, label in SERIES_PANELS
+              if field == "score" or any(np.isfinite(getattr(line, field)).any() for line in series)]
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     legend_columns = min(len(series), 4)
     legend_rows = math.ceil(len(series) / legend_columns)
     height = 3.6 + 0.22 * legend_rows
-    fig, axes = plt.subplots(1, 3, figsize=(13.5, height), squeeze=False)
-    fig.subplots_adjust(left=0.06, right=0.99, top=1 - 0.7 / height,
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), height), squeeze=False)
+    fig.subplots_adjust(left=0.18 / len(panels), right=0.99, top=1 - 0.7 / height,
                         bottom=(0.75 + 0.22 * legend_rows) / height, wspace=0.28)  # fmt: skip
-    for ax, (field, label) in zip(axes.flat, SERIES_PANELS, strict=True):
+    for ax, (field, label) in zip(axes.flat, panels, strict=True):
         scale = 1.0 if field == "tuco" else 100.0
         for i, line in enumerate(series):
             color = palette[i % len(palette)]
