@@ -279,3 +279,24 @@ def test_a_run_without_samples_is_refused(hf_folders, tmp_path, run_cli):
         sample.unlink()
     code, out, err = run_cli(["report", folder, hf_folders[3], "--output", tmp_path / "r"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--log_samples" in err
+
+
+def test_a_chat_template_on_one_side_only_is_refused(pair_dirs, task_manager, tmp_path, run_cli):
+    from tuco_eval.analysis.prompt_checks import run_dir_settings
+    from tuco_eval.store.run_json import read_run_info
+
+    lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
+    sweep(lm, ["tiny_mc"], tmp_path / "chat", alphas=[1.0], task_manager=task_manager, limit=5,
+          apply_chat_template=True, progress=False)
+    templated = lm_eval_run(tmp_path / "lm-chat", "hf", f"pretrained={pair_dirs[0]}", ["tiny_mc"], task_manager,
+                            limit=5, apply_chat_template=True)
+    lm_eval_run(tmp_path / "lm-plain", "hf", f"pretrained={pair_dirs[0]}", ["tiny_mc"], task_manager,
+                limit=5)
+    recorded = json.loads(next(templated.glob("results_*.json")).read_text())["chat_template_sha"]
+    assert run_dir_settings(read_run_info(tmp_path / "chat"), "tiny_mc")["chat template"] == recorded
+    code, out, err = run_cli(["report", tmp_path / "chat", tmp_path / "lm-chat", "--labels", "lm",
+                              "--output", tmp_path / "a"])
+    assert code == 0, err  # the same template and prompts: paired
+    code, out, err = run_cli(["report", tmp_path / "chat", tmp_path / "lm-plain", "--labels", "lm",
+                              "--output", tmp_path / "b"])
+    assert code == 2 and "chat template" in err and len(err.strip().splitlines()) == 1

@@ -114,6 +114,7 @@ def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, A
             "num_fewshot": None,  # each task's own count, as recorded in its config below
             "limit": (results.get("config") or {}).get("limit"),
             "apply_chat_template": results.get("chat_template") or False,
+            "chat_template_sha": results.get("chat_template_sha"),
             "fewshot_as_multiturn": bool(results.get("fewshot_as_multiturn")),
             "system_instruction": results.get("system_instruction"),
             "log_tuco": any(str(model_args_value(r.model_args, "log_tuco")).lower() == "true" for r in runs),

@@ -30,8 +30,16 @@ def lm_eval_settings(results: Mapping[str, Any], task: str) -> dict[str, Any]:
         "system instruction": results.get("system_instruction_sha") or OFF,
         "generation kwargs": config.get("generation_kwargs"),
     }
-    if chat != OFF:  # lm-eval records it true by default; it shapes prompts only with a template
-        settings["fewshot_as_multiturn"] = bool(results.get("fewshot_as_multiturn"))
+    settings["fewshot_as_multiturn"] = bool(results.get("fewshot_as_multiturn"))
+    return _multiturn_if_it_matters(settings)
+
+
+def _multiturn_if_it_matters(settings: dict[str, Any]) -> dict[str, Any]:
+    # lm-eval records fewshot_as_multiturn true by default; it shapes prompts only when a chat
+    # template renders few-shot examples
+    shots = settings.get("num_fewshot")
+    if settings.get("chat template") == OFF or (isinstance(shots, int) and shots == 0):
+        settings.pop("fewshot_as_multiturn", None)
     return settings
 
 
@@ -49,12 +57,13 @@ def run_dir_settings(info: Mapping[str, Any], task: str) -> dict[str, Any]:
         template = meta["apply_chat_template"]
         if template is False or template is None:
             settings["chat template"] = OFF
-        if template:
-            settings["fewshot_as_multiturn"] = bool(meta.get("fewshot_as_multiturn"))
+        elif meta.get("chat_template_sha"):
+            settings["chat template"] = meta["chat_template_sha"]
+        settings["fewshot_as_multiturn"] = bool(meta.get("fewshot_as_multiturn"))
     if "system_instruction" in meta:
         text = meta["system_instruction"]
         settings["system instruction"] = _sha(text) if text else OFF
-    return settings
+    return _multiturn_if_it_matters(settings)
 
 
 def _shown(key: str, value: Any) -> str:

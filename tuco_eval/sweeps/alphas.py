@@ -246,6 +246,7 @@ def _describe_run(
         "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
         "metadata": {
             **evaluate_kwargs,
+            "chat_template_sha": _chat_template_sha(lm, evaluate_kwargs.get("apply_chat_template")),
             "log_tuco": bool(getattr(lm, "log_tuco", False)),
             "log_tuco_alpha_one": tuco_at_alpha_one,
             "log_kl": bool(getattr(lm, "log_kl", False)),
@@ -307,6 +308,14 @@ def writing(run_dir: Path, what: str) -> AbstractContextManager:
         f"{what} into {run_dir}",
         "free space or choose another --output, then rerun to resume",
     )
+
+
+def _chat_template_sha(lm: Any, apply: bool | str | None) -> str | None:
+    """sha256 of the chat template the prompts are rendered with, as lm-eval's results record it."""
+    import hashlib
+
+    template = lm.chat_template(apply) if apply and hasattr(lm, "chat_template") else None
+    return hashlib.sha256(template.encode("utf-8")).hexdigest() if isinstance(template, str) else None
 
 
 def _jsonable_config(task: Any) -> dict[str, Any]:
