@@ -300,3 +300,18 @@ def test_a_chat_template_on_one_side_only_is_refused(pair_dirs, task_manager, tm
     code, out, err = run_cli(["report", tmp_path / "chat", tmp_path / "lm-plain", "--labels", "lm",
                               "--output", tmp_path / "b"])
     assert code == 2 and "chat template" in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(("model_args", "expected"), [
+    ("pretrained=runs/sft/checkpoint-1200,dtype=bfloat16", ("step-1200", "runs/sft/checkpoint-1200", 1200)),
+    ("pretrained=EleutherAI/pythia-160m,revision=step1000", ("pythia-160m@step1000",
+                                                             "EleutherAI/pythia-160m@step1000", 1000)),
+    ("pretrained=org/pt,peft=adapters/checkpoint-8", ("step-8", "adapters/checkpoint-8", 8)),
+    ("model=gpt-4o-mini,base_url=http://x", ("gpt-4o-mini", "gpt-4o-mini", None)),
+    ("", ("folder", None, None)),
+])
+def test_labels_from_model_args(model_args, expected):
+    from tuco_eval.util.lm_eval_labels import lm_eval_run_name
+
+    name = lm_eval_run_name(model_args, "folder")
+    assert (name.label, name.source, name.step) == expected

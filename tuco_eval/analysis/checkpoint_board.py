@@ -19,14 +19,8 @@ from tuco_eval.analysis.intervals import LEVEL, group_interval
 from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
 from tuco_eval.analysis.paired import PairTests, group_pairs, task_pairs
-from tuco_eval.analysis.prompt_checks import (
-    lm_eval_settings,
-    prompts_difference,
-    run_dir_settings,
-    settings_difference,
-)
+from tuco_eval.analysis.prompt_checks import check_prompts
 from tuco_eval.analysis.run_cv import row_metric
-from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
@@ -154,7 +148,7 @@ def _specs(runs: Sequence[Run], sources: Mapping[str, LmEvalRows]) -> tuple[dict
     for rows in sources.values():
         for name, row in rows.rows.items():
             specs.setdefault(name, RowSpec(row.task, row.key, row.metric))
-        for name, group in rows.group_rows().items():
+        for name, group in rows.group_rows.items():
             groups.setdefault(name, {**group, "weighted": False})
     return specs, groups
 
@@ -183,32 +177,6 @@ def _read_rows(
             except StoreError as err:
                 raise StoreError(f"{entry.label}: {err}") from None
     return docs
-
-
-def _settings(entry: Entry, task: str) -> dict:
-    if entry.lm_eval is not None:
-        return lm_eval_settings(entry.lm_eval.results, task)
-    return run_dir_settings(read_run_info(entry.run_dir), task)
-
-
-def check_prompts(
-    name: str, task: str, entries: Sequence[Entry], docs: Sequence[TaskDocs], allow: bool
-) -> list[str]:
-    """Refuses, in one line naming both rows, to pair rows of `name` whose prompt settings or
-    per-doc prompt hashes differ; with `allow`, returns those lines instead (the page shows them)."""
-    found = []
-    first = _settings(entries[0], task)
-    for entry, other in zip(entries[1:], docs[1:], strict=True):
-        why = settings_difference(first, _settings(entry, task)) or prompts_difference(
-            docs[0].prompt_hashes, other.prompt_hashes, docs[0].doc_ids.tolist()
-        )
-        if why is None:
-            continue
-        line = f"task {name}: {entries[0].label} ({entries[0].run_dir}) and {entry.label} ({entry.run_dir}) differ in {why}"
-        if not allow:
-            raise TucoError(f"{line}; evaluate them alike, or pass --allow-different-prompts to pair them anyway")
-        found.append(line)
-    return found
 
 
 def _check_same_docs(name: str, labels: Sequence[str], docs: Sequence[TaskDocs]) -> None:
@@ -304,7 +272,7 @@ def build_board(
             members = [row["tasks"].get(t) for t in group["tasks"]]
             if all(members):
                 cv_group = run.cv["groups"].get(name) if run else None
-                own = source.group_rows().get(name) if source else None
+                own = source.group_rows.get(name) if source else None
                 reported = source.reported_group(own) if own else None
                 row["groups"][name] = _group_entry(members, group["metric"], cv_group, group["weighted"], reported)
         rows.append(row)

@@ -77,6 +77,7 @@ class LmEvalRows:
         n = n if isinstance(n, int) else len(self.records[row.task])
         return Reported(score, _number(entry.get(f"{row.metric}_stderr,{row.filter}")), n)
 
+    @cached_property
     def group_rows(self) -> dict[str, dict]:
         """Per group row: its member rows, metric and filter (as aggregate_groups names them)."""
         groups = self.run.groups()

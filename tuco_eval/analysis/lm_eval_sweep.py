@@ -17,7 +17,7 @@ from tuco_eval.analysis.checkpoint_rows import Entry
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows
 from tuco_eval.analysis.prompt_checks import lm_eval_settings, settings_difference
 from tuco_eval.store.doc_texts import write_docs
-from tuco_eval.store.lm_eval_output import LmEvalRun
+from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
 from tuco_eval.store.run_json import update_run_info
 from tuco_eval.store.sample_records import doc_text
 from tuco_eval.store.units import write_unit
@@ -97,7 +97,7 @@ def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, A
     info = first.info()
     results = runs[0].results
     aggregation: dict[str, list[dict]] = {}
-    for group in first.group_rows().values():
+    for group in first.group_rows.values():
         aggregation.setdefault(group["group"], []).append(
             {"metric": group["metric"], "filter_list": [group["filter"]], "weight_by_size": _weighted(first, group)}
         )
@@ -157,3 +157,23 @@ def gather_alpha_sweeps(entries: Sequence[Entry], where: Path) -> list[Entry]:
             import_alpha_runs([e.lm_eval for e in group], run_dir, entry.label)
             out.append(replace(entry, run_dir=run_dir, lm_eval=None))
     return out
+
+
+def gather_for_cv(paths: Sequence[Path], output: Path | None, say: Any = print) -> Path:
+    """`cv`'s RUN_DIR: the one RUN_DIR given, or `output` with the lm-eval α runs of `paths`
+    gathered in it; a mix, or lm-eval runs without `output`, refused in one line."""
+    lm_eval = [p for p in paths if is_lm_eval_output(p)]
+    if not lm_eval:
+        if len(paths) > 1 or output is not None:
+            raise TucoError("give one RUN_DIR (a sweep's output), or lm-eval output folders with --output DIR")
+        return paths[0]
+    if len(lm_eval) < len(paths):
+        other = next(p for p in paths if p not in lm_eval)
+        raise TucoError(f"{other} is not an lm-eval output folder (no results_*.json); give only lm-eval α runs")
+    if output is None:
+        raise TucoError("give --output DIR: the RUN_DIR to gather the lm-eval α runs in")
+    runs = [run for path in paths for run in find_runs(path, say)]
+    info = import_alpha_runs(runs, output)
+    alphas = ", ".join(format_alpha(a) for a in info["alphas"])
+    say(f"{len(runs)} lm-eval runs of {info['model_args']} (alpha {alphas}) gathered in {output}")
+    return output

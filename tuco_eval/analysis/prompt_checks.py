@@ -12,6 +12,10 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from tuco_eval.analysis.checkpoint_rows import Entry
+from tuco_eval.store.run_json import read_run_info
+from tuco_eval.util.errors import TucoError
+
 OFF = "none"
 
 
@@ -95,3 +99,30 @@ def prompts_difference(
     if not differing:
         return None
     return f"the prompts of {len(differing)} of {len(doc_ids)} docs (e.g. doc_id {differing[0]})"
+
+
+def _settings(entry: Entry, task: str) -> dict:
+    if entry.lm_eval is not None:
+        return lm_eval_settings(entry.lm_eval.results, task)
+    return run_dir_settings(read_run_info(entry.run_dir), task)
+
+
+def check_prompts(
+    name: str, task: str, entries: Sequence[Entry], docs: Sequence[Any], allow: bool
+) -> list[str]:
+    """Refuses, in one line naming both rows, to pair rows of `name` whose prompt settings or
+    per-doc prompt hashes differ; with `allow`, returns those lines instead (the page shows them).
+    `docs`: each row's TaskDocs of the task (doc_ids, prompt_hashes)."""
+    found = []
+    first = _settings(entries[0], task)
+    for entry, other in zip(entries[1:], docs[1:], strict=True):
+        why = settings_difference(first, _settings(entry, task)) or prompts_difference(
+            docs[0].prompt_hashes, other.prompt_hashes, docs[0].doc_ids.tolist()
+        )
+        if why is None:
+            continue
+        line = f"task {name}: {entries[0].label} ({entries[0].run_dir}) and {entry.label} ({entry.run_dir}) differ in {why}"
+        if not allow:
+            raise TucoError(f"{line}; evaluate them alike, or pass --allow-different-prompts to pair them anyway")
+        found.append(line)
+    return found

@@ -81,28 +81,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_dir(args: argparse.Namespace) -> Path:
     """The RUN_DIR to cross-validate: the one given, or --output with the lm-eval α runs in it."""
-    from tuco_eval.analysis.lm_eval_sweep import import_alpha_runs
-    from tuco_eval.store.lm_eval_output import find_runs, is_lm_eval_output
-    from tuco_eval.util.errors import TucoError
+    from tuco_eval.analysis.lm_eval_sweep import gather_for_cv
 
-    paths = args.run_dir
-    lm_eval = [p for p in paths if is_lm_eval_output(p)]
-    if not lm_eval:
-        if len(paths) > 1 or args.output is not None:
-            raise TucoError(
-                "give one RUN_DIR (a sweep's output), or lm-eval output folders with --output DIR"
-            )
-        return paths[0]
-    if len(lm_eval) < len(paths):
-        other = next(p for p in paths if p not in lm_eval)
-        raise TucoError(f"{other} is not an lm-eval output folder (no results_*.json); give only lm-eval α runs")
-    if args.output is None:
-        raise TucoError("give --output DIR: the RUN_DIR to gather the lm-eval α runs in")
-    runs = [run for path in paths for run in find_runs(path)]
-    info = import_alpha_runs(runs, args.output)
-    print(f"{len(runs)} lm-eval runs of {info['model_args']} (alpha {', '.join(map(str, info['alphas']))}) "
-          f"gathered in {args.output}")
-    return args.output
+    return gather_for_cv(args.run_dir, args.output)
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:
