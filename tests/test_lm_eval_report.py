@@ -315,3 +315,18 @@ def test_labels_from_model_args(model_args, expected):
 
     name = lm_eval_run_name(model_args, "folder")
     assert (name.label, name.source, name.step) == expected
+
+
+def test_tuco_where_the_run_logged_it(pair_dirs, task_manager, tmp_path, run_cli):
+    ft, base = pair_dirs
+    scaled = lm_eval_run(tmp_path / "scaled", "tuco_scaled", f"pretrained={ft},base={base},log_tuco=true",
+                         ["tiny_mc"], task_manager, limit=5)
+    lm_eval_run(tmp_path / "plain", "hf", f"pretrained={base}", ["tiny_mc"], task_manager, limit=5)
+    code, out, err = run_cli(["report", tmp_path / "scaled", tmp_path / "plain", "--labels", "ft,pt",
+                              "--output", tmp_path / "r"])
+    assert code == 0, err
+    rows = {r["label"]: r for r in json.loads((tmp_path / "r" / "leaderboard.json").read_text())["rows"]}
+    samples = next(scaled.glob("samples_tiny_mc_*.jsonl")).read_text().splitlines()
+    logged = [json.loads(line)["arguments"]["gen_args_0"]["arg_2"]["tuco"] for line in samples]
+    assert rows["ft"]["tasks"]["tiny_mc"]["tuco"] == pytest.approx(sum(logged) / len(logged), abs=1e-12)
+    assert rows["pt"]["tasks"]["tiny_mc"]["tuco"] is None

@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--labels", default=None, metavar="A,B,...",
         type=lambda text: [label.strip() for label in text.split(",")],
-        help="one label per lm-eval run, in the order given (default: from each run's model_args, "
-        "step-N for a checkpoint-N); the label 'base' makes that run the base row",
+        help="one label per lm-eval run, in the order given; the label 'base' makes that run the "
+        "base row (default: from each run's model_args, step-N for a checkpoint-N, else the "
+        "model's last name part)",
     )
     parser.add_argument(
         "--allow-different-prompts", action="store_true",
