@@ -185,9 +185,25 @@ def test_lm_eval_alpha_runs_cross_validate_as_the_sweep(pair_dirs, task_manager,
     assert board["rows"][0]["tasks"]["tiny_mc"]["delta_cv"] == theirs["tasks"]["tiny_mc"]["delta_cv"]
 
 
-def test_alpha_runs_of_two_pairs_are_refused(pair_dirs, hf_folders, tmp_path, run_cli):
+def _as_alpha_run(folder: Path, to: Path, model_args: str) -> Path:
+    """A copy of an lm-eval folder whose results say `--model tuco_scaled --model_args ...`."""
+    shutil.copytree(folder, to)
+    results_path = next(to.glob("*/results_*.json"))
+    results = json.loads(results_path.read_text())
+    results["config"].update(model="tuco_scaled", model_args=model_args)
+    results_path.write_text(json.dumps(results))
+    return to
+
+
+def test_alpha_runs_not_of_one_pair_are_refused(hf_folders, tmp_path, run_cli):
     code, out, err = run_cli(["cv", "--output", tmp_path / "x", *hf_folders[:2]])
     assert code == 2 and "tuco_scaled" in err and len(err.strip().splitlines()) == 1
+    a = _as_alpha_run(hf_folders[0], tmp_path / "a", "pretrained=ft,base=pt,alpha=0.9")
+    b = _as_alpha_run(hf_folders[1], tmp_path / "b", "pretrained=ft,base=other,alpha=1.1")
+    c = _as_alpha_run(hf_folders[2], tmp_path / "c", "pretrained=ft,base=pt,alpha=0.9,log_tuco=true")
+    for runs, why in (((a, b), "different pairs"), ((a, c), "both alpha=0.9")):
+        code, out, err = run_cli(["cv", "--output", tmp_path / "x", *runs])
+        assert code == 2 and why in err and len(err.strip().splitlines()) == 1, err
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ sweep's doc for doc.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -16,11 +17,12 @@ from typing import Any
 from tuco_eval.analysis.checkpoint_rows import Entry
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows
 from tuco_eval.analysis.prompt_checks import lm_eval_settings, settings_difference
-from tuco_eval.store.doc_texts import write_docs
+from tuco_eval.analysis.run_cv import CV_FILE
+from tuco_eval.store.doc_texts import DOCS, write_docs
 from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
-from tuco_eval.store.run_json import update_run_info
+from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
 from tuco_eval.store.sample_records import doc_text
-from tuco_eval.store.units import write_unit
+from tuco_eval.store.units import SAMPLES, write_unit
 from tuco_eval.util.checkpoint_labels import folder_name
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.lm_eval_labels import lm_eval_run_name, model_args_value
@@ -126,9 +128,25 @@ def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, A
     }
 
 
+def _clear_earlier_gathering(run_dir: Path) -> None:
+    """A RUN_DIR gathered before is gathered anew (an α run removed since must not linger); a
+    sweep's own RUN_DIR is never touched."""
+    if not (run_dir / RUN_INFO).exists():
+        return
+    if "lm_eval_runs" not in read_run_info(run_dir):
+        raise TucoError(f"{run_dir} holds a `tuco-eval sweep`; gather the lm-eval runs in another --output")
+    for name in (SAMPLES, DOCS, RUN_INFO, CV_FILE):
+        path = run_dir / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def import_alpha_runs(runs: Sequence[LmEvalRun], run_dir: Path, label: str | None = None) -> dict[str, Any]:
     """Write the α runs of one pair into RUN_DIR as `tuco-eval sweep` would have; returns run.json."""
     check_alpha_runs(runs)
+    _clear_earlier_gathering(run_dir)
     for run in runs:
         rows = LmEvalRows(run)
         for task, samples in rows.samples.items():
