@@ -346,3 +346,21 @@ def test_tuco_where_the_run_logged_it(pair_dirs, task_manager, tmp_path, run_cli
     logged = [json.loads(line)["arguments"]["gen_args_0"]["arg_2"]["tuco"] for line in samples]
     assert rows["ft"]["tasks"]["tiny_mc"]["tuco"] == pytest.approx(sum(logged) / len(logged), abs=1e-12)
     assert rows["pt"]["tasks"]["tiny_mc"]["tuco"] is None
+
+
+def test_a_vllm_or_api_run_reads_as_an_hf_run(hf_folders, board, tmp_path, run_cli):
+    folders = []
+    for model, args, folder in (("vllm", "pretrained=runs/checkpoint-1,tensor_parallel_size=1", hf_folders[0]),
+                                ("local-completions", "model=org/pt,base_url=http://localhost:8000", hf_folders[3])):
+        folders.append(tmp_path / model)
+        shutil.copytree(folder, folders[-1])
+        results_path = next(folders[-1].glob("*/results_*.json"))
+        results = json.loads(results_path.read_text())
+        results["config"].update(model=model, model_args=args)
+        results_path.write_text(json.dumps(results))
+    code, out, err = run_cli(["report", *folders, "--output", tmp_path / "r"])
+    assert code == 0, err
+    rows = json.loads((tmp_path / "r" / "leaderboard.json").read_text())["rows"]
+    hf_rows = {r["label"]: r for r in board[0]["rows"]}
+    assert [r["label"] for r in rows] == ["pt", "step-1"]
+    assert rows[1]["tasks"] == hf_rows["step-1"]["tasks"] and rows[0]["tasks"] == hf_rows["base"]["tasks"]
