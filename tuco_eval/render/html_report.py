@@ -28,6 +28,7 @@ from tuco_eval.render.cv_tables import group_table, task_table
 from tuco_eval.render.html_page import Annotated, Table, Tag, TextBlock, relative_name, write_page
 from tuco_eval.render.html_pairs import pairs_section
 from tuco_eval.render.report_tables import explanation, leaderboard
+from tuco_eval.store.lm_eval_output import LmEvalRun
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha
 
@@ -214,6 +215,19 @@ def configs_section(runs: Sequence[Run]) -> list[tuple[str, dict[str, str]]]:
     return configs
 
 
+def lm_eval_config(run: LmEvalRun) -> dict[str, str]:
+    """What the page shows of an lm-eval run: which results file, model, and its settings."""
+    results, config = run.results, run.results.get("config") or {}
+    return {
+        "results file": str(run.results_path),
+        "model / model_args": f"{run.model} / {run.model_args}",
+        "limit": str(config.get("limit")),
+        "few-shot": json.dumps(results.get("n-shot") or {}),
+        "chat template": "sha " + str(results["chat_template_sha"])[:8] if results.get("chat_template_sha") else "none",
+        "lm-eval": str(results.get("lm_eval_version", "?")),
+    }
+
+
 def write_report_page(
     runs: Sequence[Run],
     out_dir: Path,
@@ -221,10 +235,12 @@ def write_report_page(
     flips_by_run: Mapping[str, tuple[dict, list[Flip]]],
     board: Mapping,
     lead: Lead | None = None,
+    lm_eval_runs: Mapping[str, LmEvalRun] | None = None,
 ) -> Path:
     """Write ``out_dir/index.html`` from the runs, the files `report` wrote, the flips and the
     leaderboard.json object ``board`` (checkpoint_board.build_board); `lead`, when given, is
-    the first section."""
+    the first section; ``lm_eval_runs`` the rows read from lm-eval output folders, by label."""
+    configs = configs_section(runs) + [(label, lm_eval_config(run)) for label, run in (lm_eval_runs or {}).items()]
     sections = [("lead", lead.title)] if lead else []
     sections.append(("leaderboard", "Leaderboard"))
     if len(board["rows"]) > 1:  # one row has nothing to be compared with
@@ -234,7 +250,9 @@ def write_report_page(
         sections.append(("series", "Checkpoints by training step"))
     if runs:  # the α sweeps' sections
         sections += [("per-task", "Per-task results"), ("figures", "Figures"),
-                     ("flips", "Docs that flip between α = 1 and other α"), ("configs", "Run configurations")]
+                     ("flips", "Docs that flip between α = 1 and other α")]
+    if configs:
+        sections.append(("configs", "Run configurations"))
     sections.append(("files", "Tables as files"))
     labels = ", ".join(row["label"] for row in board["rows"])
     heading = lead.heading if lead and lead.heading else "TuCo leaderboard"
@@ -244,6 +262,6 @@ def write_report_page(
         leaderboard=leaderboard_section(runs, board),
         pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
         series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
-        flips=flips_section(runs, flips_by_run), configs=configs_section(runs),
+        flips=flips_section(runs, flips_by_run), configs=configs,
         files=[relative_name(f, out_dir) for f in files if f.suffix in TABLE_FILES],
     )

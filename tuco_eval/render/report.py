@@ -191,7 +191,8 @@ def report(
             flips_csv({label: found for label, (_, found) in flips_by_run.items()}),
         )
     )
-    return [*files, write_report_page(runs, out_dir, files, flips_by_run, board, lead)]
+    lm_eval_runs = {e.label: e.lm_eval for e in entries if e.lm_eval is not None}
+    return [*files, write_report_page(runs, out_dir, files, flips_by_run, board, lead, lm_eval_runs)]
 
 
 def run_flips(runs: Sequence[Run]) -> dict[str, tuple[dict[str, list[float]], list[flips.Flip]]]:
