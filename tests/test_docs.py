@@ -364,3 +364,21 @@ def test_a_link_to_a_missing_heading_or_file_is_caught():
     assert link_problem(Ref(readme, 0, "docs/cv.md#leaderboardjson")) is None
     assert link_problem(Ref(readme, 0, "docs/cv.md#no-such-heading")) is not None
     assert link_problem(Ref(readme, 0, "docs/no-such-file.md")) is not None
+
+
+def table_problems(doc: Path) -> list[str]:
+    """A table row that starts a table without a `|---|` line under it: a table broken by a
+    paragraph or a blank line, which GitHub shows as plain text."""
+    from doc_references import prose
+
+    lines = dict(prose(doc))
+    problems = []
+    for number, line in lines.items():
+        starts = line.startswith("|") and not lines.get(number - 1, "").startswith("|")
+        if starts and not re.match(r"^\|\s*:?-", lines.get(number + 1, "")):
+            problems.append(f"{doc.relative_to(REPO)}:{number}: a table row outside a table")
+    return problems
+
+
+def test_every_table_is_whole():
+    _report([problem for doc in DOCS for problem in table_problems(doc)])
