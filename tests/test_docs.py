@@ -45,7 +45,14 @@ def _tuco_eval_parser(argv: list[str]):
 
     parser = build_parser()
     subparsers = parser._subparsers._group_actions[0].choices  # argparse keeps no public map
+    _no_abbreviations(parser, *subparsers.values())
     return parser, subparsers.get(argv[0]) if argv else None
+
+
+def _no_abbreviations(*parsers) -> None:
+    """Docs name options in full: `--fold` for `--folds` works at a prompt, not in the docs."""
+    for parser in parsers:
+        parser.allow_abbrev = False
 
 
 def _lm_eval_parser():
@@ -110,6 +117,7 @@ def _parse_tuco_eval(argv: list[str]) -> str | None:
 
 def _parse_lm_eval(argv: list[str]) -> str | None:
     cli = _lm_eval_parser()
+    _no_abbreviations(cli._parser, *cli._subparsers.choices.values())
     argv = _fill_placeholders(argv, _actions(cli._subparsers.choices["run"]))
     saved = sys.argv
     sys.argv = ["lm_eval", *argv]  # lm-eval's parser reads sys.argv (and inserts `run` itself)
@@ -192,6 +200,8 @@ def test_every_command_line_in_the_docs_parses():
     [
         ("tuco-eval cv runs/x --folds 5", False),
         ("tuco-eval cv runs/x --flods 5", True),  # a misspelt flag
+        ("tuco-eval cv runs/x --fold 5", True),  # an abbreviation argparse would take
+        ("lm_eval --model hf --model_args pretrained=P --task t", True),
         ("tuco-eval sweep --tasks t --output o", True),  # the required --model-args missing
         ("tuco-eval experiment gcg --base B --finetuned F --output d", True),  # --gcg FILE missing
         ("tuco-eval sweep --model-args pretrained=F,base=P --tasks t --output o [--limit N]", False),
@@ -382,3 +392,20 @@ def table_problems(doc: Path) -> list[str]:
 
 def test_every_table_is_whole():
     _report([problem for doc in DOCS for problem in table_problems(doc)])
+
+
+def test_the_readme_stays_short():
+    size = (REPO / "README.md").stat().st_size
+    assert size < 12 * 1024, f"README.md is {size} bytes: move reference material into docs/"
+
+
+def test_every_model_arg_in_the_reference_table_exists():
+    from doc_references import prose
+
+    names = []
+    for number, line in prose(REPO / "docs" / "cli.md"):
+        first = line.split("|")[1].strip() if line.startswith("| `") else ""
+        names += [(number, name) for name in re.findall(r"`(\w+)`", first)]
+    assert names, "docs/cli.md has no model_args table"
+    unknown = [f"docs/cli.md:{n}: `{name}`" for n, name in names if name not in _model_args_keys()]
+    _report(unknown)
