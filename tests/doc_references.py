@@ -121,9 +121,13 @@ def module_refs(doc: Path) -> list[Ref]:
 
 
 def python_imports(doc: Path) -> list[Ref]:
-    """`from tuco_eval... import a, b` in python blocks, as one dotted name per imported name."""
+    """`import tuco_eval.x` and `from tuco_eval... import a, b` in python blocks, as one dotted
+    name per imported module or name."""
     refs = []
     for number, line in code_blocks(doc, ("python", "py")):
+        plain = re.match(r"\s*import (tuco_eval[\w.]*)", line)
+        if plain:
+            refs.append(Ref(doc, number, plain.group(1)))
         match = re.match(r"\s*from (tuco_eval[\w.]*) import (.+?)\s*(#.*)?$", line)
         if match:
             names = [name.strip().split(" as ")[0] for name in match.group(2).strip("()").split(",")]
