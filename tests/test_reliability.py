@@ -198,6 +198,8 @@ def test_every_option_of_every_subcommand_states_its_default():
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices
     for name, sub in subparsers.items():
+        if name == "lm-eval":  # listed for --help; lm-eval's own parser takes its flags untouched
+            continue
         for action in sub._actions:
             if action.option_strings and action.dest != "help":
                 text = sub.formatter_class(sub.prog)._expand_help(action)

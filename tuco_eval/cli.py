@@ -10,6 +10,10 @@ from tuco_eval.util.errors import TucoError
 
 EXIT_USAGE = 2
 OLD_SPELLINGS = {"--out": "--output"}  # renamed options; underscore spellings map to dashes
+LM_EVAL_HELP = (
+    "lm-eval's own command line with the tuco_scaled model registered: every flag passes through "
+    "(tuco-eval lm-eval --model tuco_scaled --model_args pretrained=FT,base=PT,alpha=1.1 --tasks T)"
+)
 ALIASES_NOTE = "Older spellings still work: --out for --output, underscores for dashes (--model_args)."
 
 
@@ -70,8 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=_formatter,
         )
         module.add_arguments(p)
-        p.set_defaults(run=module.run)
+        p.set_defaults(run=module.run, check=getattr(module, "check", None))
+    # listed for --help only: main() hands `lm-eval ...` to lm-eval's own parser before this one
+    sub.add_parser("lm-eval", help=LM_EVAL_HELP, description=LM_EVAL_HELP, add_help=False)
     return parser
+
+
+def check_args(args: argparse.Namespace) -> argparse.Namespace:
+    """What the parser cannot say alone (a file one choice requires), checked before any work;
+    raises TucoError."""
+    if getattr(args, "check", None) is not None:
+        args.check(args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -80,7 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_lm_eval(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        return int(args.run(check_args(args)) or 0)
     except TucoError as err:
         print(f"tuco-eval {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

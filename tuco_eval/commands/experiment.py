@@ -95,21 +95,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    from tuco_eval.experiments.jailbreak import REFUSAL_STRINGS, read_refusal_strings
-    from tuco_eval.experiments.prompts import read_gcg, read_translations
-    from tuco_eval.experiments.run import JailbreakOptions, run_experiment, wants_jailbreak
+def check(args: argparse.Namespace) -> None:
+    """The input file an experiment cannot run without (tuco_eval.cli calls this after parsing)."""
     from tuco_eval.util.errors import TucoError
-    from tuco_eval.util.files import ensure_writable_dir
 
-    # every user file is read before the models load: a typo fails in a second, not minutes
-    judge = wants_jailbreak(args.name, args.jailbreak)
     if args.name == "languages" and args.translations is None:
         raise TucoError(
             "the languages experiment needs --translations FILE (JSONL: id, language, text)"
         )
     if args.name == "gcg" and args.gcg is None:
         raise TucoError("the gcg experiment needs --gcg FILE (JSONL: id, goal, suffix)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from tuco_eval.experiments.jailbreak import REFUSAL_STRINGS, read_refusal_strings
+    from tuco_eval.experiments.prompts import read_gcg, read_translations
+    from tuco_eval.experiments.run import JailbreakOptions, run_experiment, wants_jailbreak
+    from tuco_eval.util.files import ensure_writable_dir
+
+    # every user file is read before the models load: a typo fails in a second, not minutes
+    judge = wants_jailbreak(args.name, args.jailbreak)
     inputs = {
         "translations": read_translations(args.translations) if args.translations else None,
         "gcg": read_gcg(args.gcg) if args.gcg else None,

@@ -9,16 +9,23 @@ figures travel as data URIs, so a page can be mailed or attached to a paper. Tab
 reverses); a `<select data-choices="SELECTOR">` shows the one element of SELECTOR whose
 `data-choice` is the selected value; an `<input data-filter="SELECTOR">` hides the elements of
 SELECTOR that do not contain its text (an element's `data-task` when it has one, else its text).
+
+Each page's Content-Security-Policy allows no script but its own: the templates' scripts
+(`page.js`, `tokens.js`) by their sha256, computed here from the very text the page inlines, so a
+script element that got into a page any other way (a task name, a doc's text) does not run.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, ClassVar
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
 
 from tuco_eval.render.tables import is_number
 from tuco_eval.util.files import atomic_write_text
@@ -40,6 +47,23 @@ ENV = Environment(
 )
 ENV.tests["number_cell"] = is_number  # the one numeric-cell rule (render.tables)
 ENV.filters["svg_uri"] = svg_data_uri
+
+
+@cache
+def inline_script(name: str) -> Markup:
+    """A script of `render/templates/`, as the page inlines it (markup from the templates only)."""
+    source, _, _ = ENV.loader.get_source(ENV, name)
+    return Markup(source)
+
+
+def csp_hash(script: str) -> Markup:
+    """The CSP source that allows exactly this inline script: 'sha256-<base64 digest>'."""
+    digest = hashlib.sha256(str(script).encode("utf-8")).digest()
+    return Markup(f"'sha256-{base64.b64encode(digest).decode()}'")  # base64 and quotes: nothing to escape
+
+
+ENV.globals["inline_script"] = inline_script
+ENV.filters["csp_hash"] = csp_hash
 
 
 def render(template: str, **context: Any) -> str:

@@ -1,0 +1,254 @@
+"""The user docs (README.md, CONTRIBUTING.md, docs/*.md) name only what exists: every command
+line parses with the real parser (tuco-eval's, lm-eval's, the Makefile's targets), every test,
+module, name and file they cite is in the tree, every relative link and #anchor resolves.
+Nothing is run and no model loads: the whole file takes a few seconds."""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+import pytest
+import tomllib
+from doc_commands import command_problem, model_args_keys
+from doc_references import (
+    DOCS,
+    REPO,
+    Ref,
+    anchors,
+    cited_tests,
+    commands,
+    links,
+    module_refs,
+    path_refs,
+    python_imports,
+)
+
+
+def _report(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} stale reference(s) in the docs:\n" + "\n".join(problems)
+
+
+def test_every_command_line_in_the_docs_parses():
+    problems = []
+    for doc in DOCS:
+        for ref in commands(doc):
+            error = command_problem(ref)
+            if error:
+                problems.append(f"{ref.where()}: `{ref.text}`: {error}")
+    _report(problems)
+
+
+@pytest.mark.parametrize(
+    "line, broken",
+    [
+        ("tuco-eval cv runs/x --folds 5", False),
+        ("tuco-eval cv runs/x --flods 5", True),  # a misspelt flag
+        ("tuco-eval cv runs/x --fold 5", True),  # an abbreviation argparse would take
+        ("lm_eval --model hf --model_args pretrained=P --task t", True),
+        ("tuco-eval sweep --tasks t --output o", True),  # the required --model-args missing
+        ("tuco-eval experiment gcg --base B --finetuned F --output d", True),  # --gcg FILE missing
+        ("tuco-eval sweep --model-args pretrained=F,base=P --tasks t --output o [--limit N]", False),
+        ("tuco-eval lm-eval --model tuco_scaled --model_args pretrained=F,base=P,alfa=2", True),
+        ("lm_eval --model tuco_scaled --model_args pretrained=F,base=P --tasks t --num_fewshot five", True),
+        ("lm_eval --model tuco_scaled --model_args pretrained=F,base=P,alpha=1.1 ...", False),
+        ("make demo", False),
+        ("make docs", True),
+    ],
+)
+def test_the_command_check_catches_what_a_reader_would_trip_on(line, broken):
+    ref = Ref(DOCS[0], 0, line)
+    assert (command_problem(ref) is not None) == broken
+
+
+# --- tests, modules, files -----------------------------------------------------------------
+
+
+@cache
+def _defined(path: Path) -> dict[str, ast.AST]:
+    """Top-level names a module defines, binds or imports, with their nodes."""
+    names: dict[str, ast.AST] = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update({t.id: node for t in targets if isinstance(t, ast.Name)})
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update({(a.asname or a.name).split(".")[0]: node for a in node.names})
+    if path == REPO / "tuco_eval" / "__init__.py":  # the lazily imported public names
+        lazy = next(n for n in ast.parse(path.read_text()).body if isinstance(n, ast.Assign)
+                    and getattr(n.targets[0], "id", "") == "_LAZY")
+        names.update({key.value: lazy for key in lazy.value.keys})
+    return names
+
+
+def _member(path: Path, dotted: list[str]) -> bool:
+    node: ast.AST | None = _defined(path).get(dotted[0])
+    for name in dotted[1:]:
+        if not isinstance(node, ast.ClassDef):
+            return node is not None  # an attribute of a value: not checked statically
+        node = next((n for n in node.body if getattr(n, "name", None) == name
+                     or name in [getattr(t, "id", None) for t in getattr(n, "targets", [])]), None)
+    return node is not None
+
+
+def _module_file(parts: list[str]) -> Path | None:
+    base = REPO.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def module_problem(dotted: str) -> str | None:
+    parts = dotted.split(".")
+    if parts[0] != "tuco_eval":
+        parts = ["tuco_eval", *parts]
+    for cut in range(len(parts), 0, -1):
+        path = _module_file(parts[:cut])
+        if path is not None:
+            rest = parts[cut:]
+            if not rest or _member(path, rest):
+                return None
+            return f"{'.'.join(parts[:cut])} has no {'.'.join(rest)}"
+    return "no such module"
+
+
+def test_every_module_and_name_in_the_docs_exists():
+    problems = []
+    for doc in DOCS:
+        for ref in module_refs(doc) + python_imports(doc):
+            error = module_problem(ref.text)
+            if error:
+                problems.append(f"{ref.where()}: `{ref.text}`: {error}")
+    _report(problems)
+
+
+def cited_test_problem(text: str) -> str | None:
+    if "::" not in text:
+        found = [f for f in (REPO / "tests").glob("test_*.py") if text in _defined(f)]
+        return None if found else "no test of that name in tests/"
+    file, dotted = text.split("::", 1)
+    path = REPO / "tests" / file.removeprefix("tests/")
+    if not path.exists():
+        return "no such file"
+    return None if _member(path, dotted.split("::")) else f"{file} has no {dotted}"
+
+
+def test_every_test_the_docs_cite_exists():
+    problems = []
+    for doc in DOCS:
+        for ref in cited_tests(doc):
+            error = cited_test_problem(ref.text)
+            if error:
+                problems.append(f"{ref.where()}: `{ref.text}`: {error}")
+    _report(problems)
+
+
+@cache
+def _wheel_paths() -> dict[str, str]:
+    """Where the wheel puts folders of the checkout (`tasks` -> `tuco_eval/tasks`)."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())
+    include = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    return {installed: source for source, installed in include.items()}
+
+
+def _braces(text: str) -> list[str]:
+    match = re.search(r"\{([\w,]+)\}", text)
+    if not match:
+        return [text]
+    return [p for part in match.group(1).split(",")
+            for p in _braces(text[: match.start()] + part + text[match.end():])]
+
+
+def path_exists(text: str) -> bool:
+    for installed, source in _wheel_paths().items():
+        if text.rstrip("/") == installed or text.startswith(installed + "/"):
+            text = source + text[len(installed):]
+    return all(any(REPO.glob(p)) if "*" in p else (REPO / p).exists() for p in _braces(text))
+
+
+def test_every_file_path_in_the_docs_exists():
+    problems = [
+        f"{ref.where()}: `{ref.text}` is not in the repository"
+        for doc in DOCS
+        for ref in path_refs(doc)
+        if not path_exists(ref.text)
+    ]
+    _report(problems)
+
+
+# --- links and anchors ---------------------------------------------------------------------
+
+
+def link_problem(ref: Ref) -> str | None:
+    target, _, anchor = ref.text.partition("#")
+    path = (ref.doc.parent / target).resolve() if target else ref.doc
+    if not path.exists():
+        return "no such file"
+    if anchor and path.suffix == ".md" and anchor not in anchors(path):
+        return f"no heading #{anchor} in {path.relative_to(REPO)}"
+    return None
+
+
+def test_every_relative_link_and_anchor_resolves():
+    problems = []
+    for doc in DOCS:
+        for ref in links(doc):
+            error = link_problem(ref)
+            if error:
+                problems.append(f"{ref.where()}: ({ref.text}): {error}")
+    _report(problems)
+
+
+def test_anchors_are_githubs(tmp_path):
+    doc = tmp_path / "a.md"
+    doc.write_text("# `tuco_scaled` model_args\n## Δ_CV, in 5 lines!\n## Tests\n## Tests\n"
+                   "```bash\n# not a heading\n```\n### [Link](x.md) text\n")
+    assert anchors(doc) == {"tuco_scaled-model_args", "δ_cv-in-5-lines", "tests", "tests-1",
+                            "link-text"}
+
+
+def test_a_link_to_a_missing_heading_or_file_is_caught():
+    readme = DOCS[0]
+    assert link_problem(Ref(readme, 0, "docs/cv.md#leaderboardjson")) is None
+    assert link_problem(Ref(readme, 0, "docs/cv.md#no-such-heading")) is not None
+    assert link_problem(Ref(readme, 0, "docs/no-such-file.md")) is not None
+
+
+def table_problems(doc: Path) -> list[str]:
+    """A table row that starts a table without a `|---|` line under it: a table broken by a
+    paragraph or a blank line, which GitHub shows as plain text."""
+    from doc_references import prose
+
+    lines = dict(prose(doc))
+    problems = []
+    for number, line in lines.items():
+        starts = line.startswith("|") and not lines.get(number - 1, "").startswith("|")
+        if starts and not re.match(r"^\|\s*:?-", lines.get(number + 1, "")):
+            problems.append(f"{doc.relative_to(REPO)}:{number}: a table row outside a table")
+    return problems
+
+
+def test_every_table_is_whole():
+    _report([problem for doc in DOCS for problem in table_problems(doc)])
+
+
+def test_the_readme_stays_short():
+    size = (REPO / "README.md").stat().st_size
+    assert size < 12 * 1024, f"README.md is {size} bytes: move reference material into docs/"
+
+
+def test_every_model_arg_in_the_reference_table_exists():
+    from doc_references import prose
+
+    names = []
+    for number, line in prose(REPO / "docs" / "cli.md"):
+        first = line.split("|")[1].strip() if line.startswith("| `") else ""
+        names += [(number, name) for name in re.findall(r"`(\w+)`", first)]
+    assert names, "docs/cli.md has no model_args table"
+    unknown = [f"docs/cli.md:{n}: `{name}`" for n, name in names if name not in model_args_keys()]
+    _report(unknown)
