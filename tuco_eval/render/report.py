@@ -148,17 +148,23 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
     return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
 
 
-def report(run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None) -> list[Path]:
+def report(
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    lead: Lead | None = None,
+    pairs: Sequence[str] | None = None,
+) -> list[Path]:
     """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
     tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs and ROOTs
     in any mix (tuco_eval.analysis.checkpoint_rows); `lead` is a section index.html opens on (see
-    html_report.Lead)."""
+    html_report.Lead); `pairs` the families of paired tests (analysis.paired.FAMILIES; None: the
+    default for these rows)."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR or ROOT")
     entries = resolve_rows(run_dirs)
     checkpoints = [e for e in entries if e.kind != BASE]
     runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
-    board = build_board(entries, runs)
+    board = build_board(entries, runs, pairs)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stems = file_stems(run.label for run in runs)
