@@ -66,9 +66,9 @@ def permuted_deltas(
     per_chunk = max(1, _CHUNK // values.size)
     for start in range(0, n_draws, per_chunk):
         draws = min(per_chunk, n_draws - start)
-        order = _permutations(n_alphas, (draws, len(values)), rng)
-        permuted = np.take_along_axis(values[None], order, axis=2)  # [draws, docs, α]
-        fold_sums = np.einsum("bda,dk->bak", permuted, membership) + constant  # [draws, α, folds]
+        order = _permutations(n_alphas, (draws, len(values)), rng).transpose(0, 2, 1)
+        permuted = np.take_along_axis(values.T[None], order, axis=1)  # [draws, α, docs]
+        fold_sums = permuted @ membership + constant  # [draws, α, folds]
         totals = fold_sums.sum(axis=2)
         means = sign * (totals[:, :, None] - fold_sums) / n_train
         best = means.max(axis=1, keepdims=True)
