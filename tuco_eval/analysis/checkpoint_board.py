@@ -33,8 +33,6 @@ from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_com
 from tuco_eval.util.errors import TucoError
 
 BOARD_FORMAT = 1
-
-
 @dataclass(frozen=True)
 class TaskDocs:
     """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
@@ -107,9 +105,7 @@ def _group_entry(members: Sequence[dict], metric: str | None, cv_group: Mapping 
         "tuco": None if None in tucos else float(np.mean(tucos)),
         "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
         "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
-        "ci": list(group_interval(cv_group["delta_cv"], [m["ci"] for m in members]))
-        if has_cv
-        else None,
+        "ci": list(group_interval(cv_group["delta_cv"], [m["ci"] for m in members])) if has_cv else None,
         "alpha_chosen": most_chosen([m["alpha_chosen"] for m in members]) if has_cv else None,
     }
 

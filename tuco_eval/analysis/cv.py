@@ -200,9 +200,7 @@ def cross_validate_scores(
         acc_cv=float(score_cv.mean()),
         delta_cv=delta,
         alphas_chosen=[float(grid[i]) for i in chosen],
-        acc_by_alpha={
-            format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)
-        },
+        acc_by_alpha={format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)},
         ci95=[low, high],
         p_value=p_value,
         significant=bool(p_value < SIGNIFICANCE_LEVEL and sign * delta > 0),
