@@ -8,7 +8,7 @@ pairs use α = 1; `cv` then has one α, so Δ_CV = 0), every fourth task graded 
 * read:       every row's α = 1 records of every task (`checkpoint_board.read_alpha_one`),
 * vectorised: the 15 pairs × (57 tasks + 4 groups) as `report` computes them (`paired`),
 * one by one: the same numbers pair by pair through the one-sample functions (scipy's
-  binomtest, `cv.paired_bootstrap_ci`, `cv.sign_flip_p_value`; a group's stratified bootstrap
+  binomtest, `cv.paired_bootstrap_ci`, `sign_flip.sign_flip_p` per pair; a group's stratified bootstrap
   through `paired.pairs_bootstrap_ci` with one pair at a time), and checks they agree,
 * report:     `report ROOT` end to end (cv of the 5 checkpoints, tables, figures, page).
 
@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis import cv, paired
+from tuco_eval.analysis import cv, paired, sign_flip
 from tuco_eval.analysis.checkpoint_board import read_alpha_one
 from tuco_eval.render import report
 from tuco_eval.store import run_json
@@ -93,7 +93,7 @@ def one_by_one(scores: dict[str, np.ndarray], groups: dict[str, list[str]]) -> l
                 gained, lost = int(np.sum(diff > 0)), int(np.sum(diff < 0))
                 p = stats.binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
             else:
-                p = cv.sign_flip_p_value(diff)
+                p = sign_flip.sign_flip_p(diff)
             out.append((diff.mean(), *cv.paired_bootstrap_ci(diff), p))
     for members in groups.values():
         rows = [scores[t] for t in members]
@@ -102,7 +102,7 @@ def one_by_one(scores: dict[str, np.ndarray], groups: dict[str, list[str]]) -> l
             diff = np.concatenate([r[b] - r[a] for r in rows]) * paired.group_weights(sizes)
             pick = [r[[a, b]] for r in rows]
             low, high = paired.pairs_bootstrap_ci(pick, np.array([0]), np.array([1]))
-            out.append((diff.mean(), low[0], high[0], cv.sign_flip_p_value(diff)))
+            out.append((diff.mean(), low[0], high[0], sign_flip.sign_flip_p(diff)))
     return out
 
 

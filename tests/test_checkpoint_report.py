@@ -32,7 +32,7 @@ LABELS = ["base", "step-100", "step-200", "step-300"]
 def reported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ckpt")
     root = build_root(tmp / "root")
-    files = report.report([root], tmp / "out")
+    files = report.report([root], tmp / "out", pairs=("all",))
     return root, tmp / "out", files
 
 

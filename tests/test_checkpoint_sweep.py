@@ -291,7 +291,7 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
     root = tmp_path / "root"
     _run([str(series_dirs / "runs" / "sft" / "checkpoint-*")], root, pair_dirs, task_manager,
          alphas=[0.9, 1.0, 1.1], limit=n_docs)
-    report([root], tmp_path / "report")
+    report([root], tmp_path / "report", pairs=("all",))  # every pair, to check each p
     board = json.loads((tmp_path / "report" / "leaderboard.json").read_text())
     rows = {row["label"]: row for row in board["rows"]}
     assert [(r["label"], r["kind"], r["step"]) for r in board["rows"]] == [

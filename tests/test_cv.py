@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuco_eval.analysis import cv, group_figures, run_cv
+from tuco_eval.analysis import alpha_null, cv, group_figures, run_cv
 from tuco_eval.analysis.cv import CVError
 from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.render import cv_tables
@@ -35,8 +35,8 @@ def test_one_alpha_better_on_every_doc_gives_exactly_its_gain():
     assert r["alphas_chosen"] == [1.1] * 5
     assert r["delta_cv"] == pytest.approx(0.2, abs=1e-12)
     assert r["acc_cv"] - r["acc_alpha1"] == pytest.approx(0.2, abs=1e-12)
-    assert r["ci95"] == pytest.approx([0.2, 0.2], abs=1e-12)
-    assert r["p_value"] < 0.001 and r["significant"]
+    assert 0 < r["ci95"][0] < 0.2 < r["ci95"][1]
+    assert r["p_value"] == 2 / 2001 and r["significant"]  # no α-permuted data set comes close
     assert r["acc_by_alpha"]["1.1"] == pytest.approx(base.mean() + 0.2)
     assert r["n"] == 300
 
@@ -190,22 +190,8 @@ def test_input_errors():
         cv.cross_validate_scores(noise(50, 0)[:3], GRID)
 
 
-def test_sign_flip_p_value_is_calibrated_under_the_null():
-    rng = np.random.default_rng(0)
-    ps = [cv.sign_flip_p_value(rng.normal(size=60), 400, seed=s) for s in range(200)]
-    assert 0.02 < np.mean(np.array(ps) < 0.05) < 0.10
-
-
-def test_sign_flip_p_value_agrees_with_exact_enumeration_of_all_sign_patterns():
-    diff = np.array([0.9, 0.4, -0.2, 0.7, 0.1, 0.5, -0.3, 0.6])
-    signs = np.array(list(itertools.product([-1.0, 1.0], repeat=len(diff))))
-    exact = np.mean(np.abs(signs @ diff) >= abs(diff.sum()) - 1e-12)
-    assert cv.sign_flip_p_value(diff, 20000, seed=1) == pytest.approx(exact, abs=0.01)
-
-
-def test_clear_effect_gives_small_p_and_an_interval_above_zero():
+def test_clear_effect_gives_an_interval_above_zero():
     diff = (np.random.default_rng(5).random(200) < 0.3).astype(float)  # true mean 0.3
-    assert cv.sign_flip_p_value(diff) < 0.01
     low, high = cv.paired_bootstrap_ci(diff)
     assert 0 < low < diff.mean() < high
 
@@ -315,6 +301,14 @@ def test_cross_validate_refuses_missing_alpha(tmp_path):
 # to separate modules): seeded score matrices, the folds of 103 docs, two fixture RUN_DIRs.
 
 
+_INFERENCE = ("ci95", "p_value", "significant", "share_significant")  # Δ_CV's p and CI changed since
+
+
+def _point(result) -> dict:
+    """The point estimates of a task or group result: Δ_CV, the α's chosen, the scores."""
+    return {k: v for k, v in dict(result).items() if k not in _INFERENCE}
+
+
 def _before_split() -> dict:
     return json.loads((EXPECTED / "cv_before_split.json").read_text())
 
@@ -326,7 +320,7 @@ def test_task_results_equal_those_before_the_split():
             scores, PAPER_ALPHAS, folds=case["folds"], seed=case["seed"],
             objective=case["objective"], n_boot=500,
         )
-        assert dict(result) == case["result"]  # exactly: same folds, same draws
+        assert _point(result) == _point(case["result"])  # exactly: same folds, same choices
 
 
 def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
@@ -339,7 +333,11 @@ def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
         run = build_run(tmp_path / label, label)
         for objective in ("max", "min"):
             result = cross_validate(run, objective=objective, n_boot=500)
-            assert {k: v for k, v in result.items() if k != "config"} == before["runs"][f"{label}/{objective}"]
+            expected = before["runs"][f"{label}/{objective}"]
+            for name, row in result["tasks"].items():
+                assert _point(row) == _point(expected["tasks"][name])
+            for name, group in result["groups"].items():
+                assert _point(group) == _point(expected["groups"][name])
 
 
 # ---- the splitter argument (scikit-learn's check_cv, with the paper's seeded K-fold default) ----
@@ -391,3 +389,33 @@ def test_task_result_is_a_dataclass_and_the_cv_json_row():
     assert list(dict(r)) == ["n", "acc_alpha1", "acc_cv", "delta_cv", "alphas_chosen", "acc_by_alpha",
                              "ci95", "p_value", "significant"]  # cv.json's key order
     json.dumps(dict(r))  # plain JSON values
+
+
+# ---- Δ_CV's randomization distribution: α labels permuted within docs, the CV rerun -------------
+
+
+def test_permuted_deltas_follow_the_exact_distribution_over_all_label_permutations():
+    # 2 α's, 8 docs, 2 folds: 2^8 equally likely relabellings, each cross-validated by cv itself
+    rng = np.random.default_rng(3)
+    grid = [1.0, 1.1]
+    scores = (rng.random((2, 8)) < 0.5).astype(float)
+    scores[:, 0] = [0.0, 1.0]  # at least one doc varies
+    tests = cv.fold_test_indices(8, folds=2, seed=0)
+    exact = []
+    for swaps in itertools.product([False, True], repeat=8):
+        swapped = np.where(np.array(swaps), scores[::-1], scores)
+        exact.append(cv.cross_validate_scores(swapped, grid, folds=2, n_boot=10).delta_cv)
+    drawn = alpha_null.permuted_deltas(scores, tests, one=0, preference=[0, 1], n_draws=40000, seed=1)
+    for value in sorted(set(exact)):  # the CDF at every support point, within Monte Carlo error
+        assert np.mean(drawn <= value + 1e-12) == pytest.approx(np.mean(np.array(exact) <= value + 1e-12), abs=0.01)
+
+
+def test_p_and_interval_invert_the_same_randomization_distribution():
+    null = np.arange(-50, 50) / 1000  # 100 draws
+    p, (low, high) = alpha_null.permutation_inference(0.049, null, scale=1.0)
+    assert p == pytest.approx(2 * 2 / 101)  # the draw 0.049 itself and the observed data set
+    assert (low, high) == pytest.approx((0.049 - np.quantile(null, 0.975), 0.049 - np.quantile(null, 0.025)))
+    assert 0 < low  # 0.049 is above the central 95 % of the draws: p < 0.05 and 0 is left out
+    p, (low, high) = alpha_null.permutation_inference(0.040, null, scale=1.0)
+    assert p == pytest.approx(2 * 11 / 101) and low < 0 < high
+    assert alpha_null.permutation_inference(0.0, np.zeros(10), scale=1.0) == (1.0, (0.0, 0.0))

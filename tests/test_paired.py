@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tuco_eval.analysis import cv, paired
+from tuco_eval.analysis import cv, paired, sign_flip
 
 
 def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_docs():
@@ -17,7 +17,10 @@ def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_docs():
     assert paired.mcnemar_p(np.array([0]), np.array([0]))[0] == 1.0  # no discordant doc
     n01, n10 = np.array(list(itertools.product(range(31), repeat=2))).T
     ours = paired.mcnemar_p(n01, n10)
-    scipy_p = [stats.binomtest(b, b + c, 0.5).pvalue if b + c else 1.0 for b, c in zip(n01, n10, strict=True)]
+    scipy_p = [
+        stats.binomtest(b, b + c, 0.5).pvalue if b + c else 1.0
+        for b, c in zip(n01, n10, strict=True)
+    ]
     np.testing.assert_allclose(ours, scipy_p, rtol=1e-12, atol=0)
 
 
@@ -30,6 +33,7 @@ def test_holm_by_hand():
 
 def test_holm_matches_statsmodels():
     from statsmodels.stats import multitest  # a test dependency: a reference the code does not use
+
     p = np.random.default_rng(3).uniform(0, 0.08, size=15)
     p[4] = p[9]  # a tie
     expected = multitest.multipletests(p, alpha=0.05, method="holm")[1]
@@ -67,9 +71,13 @@ def test_pairs_of_three_rows_each_as_if_tested_alone():
     for k, (a, b) in enumerate(zip(result.a, result.b, strict=True)):
         diff = scores[b] - scores[a]
         b_only, a_only = int(np.sum(diff > 0)), int(np.sum(diff < 0))
-        assert result.p[k] == pytest.approx(stats.binomtest(b_only, b_only + a_only).pvalue, rel=1e-12)
+        assert result.p[k] == pytest.approx(
+            stats.binomtest(b_only, b_only + a_only).pvalue, rel=1e-12
+        )
         # the same resampled docs as cv's one-sample scipy bootstrap on this pair's differences
-        assert (result.low[k], result.high[k]) == pytest.approx(cv.paired_bootstrap_ci(diff), abs=1e-12)
+        assert (result.low[k], result.high[k]) == pytest.approx(
+            cv.paired_bootstrap_ci(diff), abs=1e-12
+        )
     np.testing.assert_allclose(result.p_holm, paired.holm(result.p))
 
 
@@ -80,13 +88,20 @@ def test_graded_scores_use_the_sign_flip_test():
     result = paired.task_pairs(scores)
     assert result.test == paired.SIGN_FLIP
     for k, (a, b) in enumerate(zip(result.a, result.b, strict=True)):
-        assert result.p[k] == cv.sign_flip_p_value(scores[b] - scores[a])  # its 1-D path
+        # 50 docs: the saddlepoint approximation, within Monte Carlo error of 40,000 sign draws
+        diff = scores[b] - scores[a]
+        signs = np.random.default_rng(k).choice([-1.0, 1.0], size=(40000, len(diff)))
+        mc = np.mean(np.abs(signs @ diff) >= abs(diff.sum()) - 1e-9)
+        assert result.p[k] == pytest.approx(mc, abs=4 * np.sqrt(mc * (1 - mc) / 40000) + 1e-4)
     assert result.p[2] < 0.01 and result.p[0] > 0.05
 
 
 def test_sign_flip_of_a_matrix_is_its_rows_one_by_one():
     diff = np.random.default_rng(2).normal(0.1, 1, size=(4, 30))
-    np.testing.assert_array_equal(cv.sign_flip_p_value(diff), [cv.sign_flip_p_value(d) for d in diff])
+    diff[1, 12:] = 0.0  # 12 docs differ: the exact path beside the approximate one
+    np.testing.assert_array_equal(
+        sign_flip.sign_flip_p(diff), [sign_flip.sign_flip_p(d) for d in diff]
+    )
 
 
 def test_group_difference_is_the_mean_of_its_tasks_differences():
@@ -106,8 +121,9 @@ def test_weighted_group_sign_flip_against_scipys_exact_permutation_test():
     exact = stats.permutation_test(
         (weighted,), np.mean, permutation_type="samples", n_resamples=np.inf
     ).pvalue
-    p = paired.group_pairs(members, n_boot=40000).p[0]
-    assert abs(p - exact) < 4 * np.sqrt(exact * (1 - exact) / 40000) + 1e-4
+    assert paired.group_pairs(members).p[0] == pytest.approx(
+        exact, rel=1e-12
+    )  # exact: 6 docs differ
 
 
 def test_stratified_bootstrap_against_a_naive_loop():
@@ -123,3 +139,89 @@ def test_stratified_bootstrap_against_a_naive_loop():
     low, high = np.percentile(draws, [2.5, 97.5])
     assert result.low[0] == pytest.approx(low, abs=0.015)
     assert result.high[0] == pytest.approx(high, abs=0.015)
+
+
+# ---- the sign-flip p: exact enumeration where few docs differ, saddlepoint above ------------------
+
+
+def naive_sign_flip_p(diff: np.ndarray) -> float:
+    """Every one of the 2^k sign patterns of the docs that differ, one by one."""
+    values = [abs(d) for d in diff if d != 0]
+    observed, scale = abs(sum(diff)), sum(values)
+    hits = sum(
+        abs(sum(s * v for s, v in zip(signs, values, strict=True))) >= observed - 1e-9 * scale
+        for signs in itertools.product((-1, 1), repeat=len(values))
+    )
+    return hits / 2 ** len(values)
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 9, 12])
+@pytest.mark.parametrize("kind", ["continuous", "graded", "large"])
+def test_p_equals_exact_enumeration_where_few_docs_differ(k, kind):
+    rng = np.random.default_rng(k)
+    values = {
+        "continuous": rng.normal(0.3, 1, k),
+        "graded": rng.choice([-1.0, -0.5, 0.5, 1.0], k),  # many tied sums
+        "large": rng.choice([-2.0, 1.0, 3.0], k) * 1e4 + 0.1,  # summed log-likelihoods' scale
+    }[kind]
+    diff = np.concatenate([values, np.zeros(30)])  # docs alike do not count
+    assert sign_flip.sign_flip_p(diff) == naive_sign_flip_p(values)
+
+
+def test_twenty_docs_differ_enumerated_exactly():
+    diff = np.random.default_rng(9).choice([-1.0, 1.0, 2.0], 20) * 7.3
+    signs = 1 - 2 * ((np.arange(2**20)[:, None] >> np.arange(20)) & 1)  # all 2^20 patterns
+    exact = np.mean(np.abs(signs @ np.abs(diff)) >= abs(diff.sum()) - 1e-9 * np.abs(diff).sum())
+    assert sign_flip.sign_flip_p(diff) == exact
+
+
+def test_ties_are_relative_to_the_scale():
+    # 12 docs of ±1e4: sums tie the observed one exactly, but float rounding breaks an absolute 1e-12
+    diff = np.array(
+        [1e4 + 0.1, 1e4 + 0.2, -(2e4 + 0.3), 1e4, 1e4, -1e4, 1e4, 1e4, -1e4, 1e4, 1e4, 1e4]
+    )
+    assert sign_flip.sign_flip_p(diff) == naive_sign_flip_p(diff)
+    assert sign_flip.sign_flip_p(diff * 1e-6) == sign_flip.sign_flip_p(diff)  # scale-free
+
+
+@pytest.mark.parametrize("k", [21, 23, 26])
+def test_saddlepoint_against_exact_enumeration_just_above_the_limit(k):
+    rng = np.random.default_rng(k)
+    for diff in (
+        rng.normal(0.5, 1, k),
+        rng.choice([-1.0, -0.5, 0.5, 1.0], k, p=[0.15, 0.1, 0.3, 0.45]),
+    ):
+        exact = sign_flip.exact_p(diff)  # meet in the middle, equal to enumeration above
+        assert sign_flip.sign_flip_p(diff) == pytest.approx(exact, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    ("n", "b"), [(30, 22), (100, 70), (1000, 560), (2000, 1100), (500, 400), (60, 60)]
+)
+def test_saddlepoint_on_a_lattice_against_the_binomial(n, b):
+    # ±1 differences: the sign-flip sum is 2·Bin(n, ½) − n, so p is scipy's exact binomial test
+    diff = np.array([1.0] * b + [-1.0] * (n - b))
+    assert sign_flip.sign_flip_p(diff) == pytest.approx(stats.binomtest(b, n).pvalue, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "diff",
+    [
+        np.r_[
+            [1e4, -1e4, 1e4, 1e4, -1e4, 1e4, 1e4, 1e4, -1e4, 1e4],
+            [1.0, -2, 3, 1, 2, -3, 1, 2, 3, -1, 2, 1, -2, 3, 1],
+        ],
+        np.r_[
+            [100.0, 100, -100], np.tile([1.0, 1, -1, 1, 1, -1, 1, 1], 3)
+        ],  # a 3-doc task in a group
+    ],
+)
+def test_saddlepoint_where_a_few_docs_dominate_against_exact_enumeration(diff):
+    # the few large |d| make S a mixture of separate clusters: they are enumerated, the rest approximated
+    assert sign_flip.sign_flip_p(diff) == pytest.approx(sign_flip.exact_p(diff), rel=0.05)
+
+
+def test_group_of_zero_one_members_against_exact_enumeration():
+    # two tasks of 10 and 15 docs: differences ±1/10 and ±1/15 (a lattice of 1/30), 25 differ
+    diff = np.array([0.1] * 7 + [-0.1] * 1 + [1 / 15] * 14 + [-1 / 15] * 3)
+    assert sign_flip.sign_flip_p(diff) == pytest.approx(sign_flip.exact_p(diff), rel=0.05)

@@ -6,21 +6,31 @@ between every two rows on the same documents. The format is public: docs/cv.md, 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tuco_eval.analysis.checkpoint_rows import Entry
+from tuco_eval.analysis.checkpoint_rows import BASE, Entry
 from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, most_chosen
+from tuco_eval.analysis.group_figures import leaf_tasks
 from tuco_eval.analysis.intervals import LEVEL, group_interval
 from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
-from tuco_eval.analysis.paired import PairTests, group_pairs, task_pairs
+from tuco_eval.analysis.paired import (
+    FAMILIES,
+    PairTests,
+    default_families,
+    family_pairs,
+    group_pairs,
+    task_pairs,
+)
 from tuco_eval.analysis.prompt_checks import check_prompts
 from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
@@ -133,9 +143,12 @@ def _group_entry(
     }
 
 
-def _specs(runs: Sequence[Run], sources: Mapping[str, LmEvalRows]) -> tuple[dict[str, RowSpec], dict[str, dict]]:
+def _specs(
+    runs: Sequence[Run], sources: Mapping[str, LmEvalRows]
+) -> tuple[dict[str, RowSpec], dict[str, dict]]:
     """Every result row (task, filter) and every group of the runs (sweeps' cv.json, then lm-eval
-    runs' own records), each from the first run with it."""
+    runs' own records); a group's members are read from each run's own record, and runs that list
+    different members are refused."""
     specs: dict[str, RowSpec] = {}
     groups: dict[str, dict] = {}
     for run in runs:
@@ -143,14 +156,52 @@ def _specs(runs: Sequence[Run], sources: Mapping[str, LmEvalRows]) -> tuple[dict
             metric = row_metric(run.cv, row)
             specs.setdefault(name, RowSpec(row.get("task", name), row.get("key") or metric, metric))
         for name, group in run.cv["groups"].items():
-            groups.setdefault(name, {"tasks": list(group["tasks"]), "metric": group.get("metric"),
-                                     "weighted": bool(group.get("weighted_by_size"))})
-    for rows in sources.values():
+            _add_group(groups, name, run.label, {
+                "tasks": list(group["tasks"]), "metric": group.get("metric"),
+                "weighted": bool(group.get("weighted_by_size")),
+            })
+    for label, rows in sources.items():
         for name, row in rows.rows.items():
             specs.setdefault(name, RowSpec(row.task, row.key, row.metric))
         for name, group in rows.group_rows.items():
-            groups.setdefault(name, {**group, "weighted": False})
+            _add_group(groups, name, label, {**group, "weighted": False})
     return specs, groups
+
+
+def _add_group(groups: dict[str, dict], name: str, label: str, group: dict) -> None:
+    """Record ``label``'s group ``name``; refuse when an earlier row lists other member tasks."""
+    first = groups.setdefault(name, {**group, "run": label})
+    if sorted(first["tasks"]) != sorted(group["tasks"]):
+        raise TucoError(_members_differ(name, first["run"], first["tasks"], label, group["tasks"]))
+
+
+def _members_differ(
+    group: str, label_a: str, tasks_a: Sequence[str], label_b: str, tasks_b: Sequence[str]
+) -> str:
+    only_a, only_b = sorted(set(tasks_a) - set(tasks_b)), sorted(set(tasks_b) - set(tasks_a))
+    return (
+        f"group {group}: {label_a} and {label_b} were swept with different member tasks (only in "
+        f"{label_a}: {', '.join(only_a) or 'none'}; only in {label_b}: {', '.join(only_b) or 'none'}); "
+        "sweep both with the same group config to compare them"
+    )
+
+
+def _check_base_groups(
+    entries: Sequence[Entry], specs: Mapping[str, RowSpec], groups: Mapping[str, dict]
+) -> None:
+    """A base row whose run.json lists a group must list the checkpoints' member tasks for it."""
+    for entry in entries:
+        if entry.kind != BASE or entry.lm_eval is not None:
+            continue  # an lm-eval base's groups were checked with the other runs' (_specs)
+        recorded = read_run_info(entry.run_dir).get("groups") or {}
+        for name, group in groups.items():
+            plain = name.split(" [")[0].split(",")[0]  # "<group>,<filter> [<metric>]" rows
+            if plain not in recorded:
+                continue  # not in the base's record: the checkpoints' members are read for it
+            theirs = sorted({specs[t].task for t in group["tasks"] if t in specs})
+            own = sorted(set(leaf_tasks(plain, recorded)))
+            if own != theirs:
+                raise TucoError(_members_differ(name, group["run"], theirs, entry.label, own))
 
 
 def _read_rows(
@@ -199,6 +250,7 @@ def _pair_records(
     level: str,
     metric: str | None,
     alpha: float,
+    family: str = "all",
 ) -> list[dict]:
     return [
         {
@@ -214,6 +266,8 @@ def _pair_records(
             "p": float(result.p[k]),
             "p_holm": float(result.p_holm[k]),
             "significant": bool(result.p_holm[k] < alpha),
+            "family": family,
+            "m": len(result.p),
         }
         for k, (a, b) in enumerate(zip(result.a.tolist(), result.b.tolist(), strict=True))
     ]
@@ -246,15 +300,74 @@ def board_cell(row: Mapping, name: str) -> dict | None:
     return row["groups"].get(name) or row["tasks"].get(name)
 
 
+def resolve_families(entries: Sequence[Entry], families: Sequence[str] | None) -> tuple[str, ...]:
+    """The families of pairs asked for (None: `paired.default_families` of these rows); "base"
+    without a base row is refused."""
+    has_base = any(e.kind == BASE for e in entries)
+    checkpoints = [e for e in entries if e.kind != BASE]
+    if families is None:
+        return default_families(has_base, all(e.step is not None for e in checkpoints))
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families:
+        raise TucoError(
+            f"--pairs takes {', '.join(FAMILIES)} (comma-separated), got {','.join(families)!r}"
+        )
+    if "base" in families and not has_base:
+        raise TucoError(
+            "--pairs base needs a base row (a ROOT with the base's RUN_DIR, or the base's RUN_DIR); "
+            "use --pairs adjacent or all"
+        )
+    return tuple(dict.fromkeys(families))
+
+
+def _family_tests(
+    labels: Sequence[str], kinds: Mapping[str, str], families: Sequence[str], test: Callable
+) -> list[tuple[str, PairTests]]:
+    """(family, its pairs tested) per family with at least one pair among these rows."""
+    is_base = [kinds[label] == BASE for label in labels]
+    out = []
+    for family in families:
+        pairs = family_pairs(family, is_base)
+        if len(pairs[0]):
+            out.append((family, test(pairs)))
+    return out
+
+
+def _family_counts(pairs: Sequence[dict]) -> list[dict]:
+    """Per (family, task or group): Holm's m and how many pairs are significant, never pooled."""
+    counts: dict[tuple[str, str], dict] = {}
+    for p in pairs:
+        key = (p["family"], p["task"])
+        entry = counts.setdefault(
+            key,
+            {
+                "family": p["family"],
+                "task": p["task"],
+                "level": p["level"],
+                "m": p["m"],
+                "significant": 0,
+            },
+        )
+        entry["significant"] += int(p["significant"])
+    return list(counts.values())
+
+
 def build_board(
-    entries: Sequence[Entry], runs: Sequence[Run], allow_different_prompts: bool = False
+    entries: Sequence[Entry],
+    runs: Sequence[Run],
+    families: Sequence[str] | None = None,
+    allow_different_prompts: bool = False,
 ) -> dict:
     """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
-    are the swept rows with their cached CV, in the same order. Rows whose prompts differ are
+    are the swept rows with their cached CV, in the same order; ``families`` the families of pairs
+    Holm's correction runs within (None: `paired.default_families`). Rows whose prompts differ are
     refused (prompt_checks) unless ``allow_different_prompts``; the board then lists them."""
+    families = resolve_families(entries, families)
+    kinds = {e.label: e.kind for e in entries}
     by_label = {run.label: run for run in runs}
     sources = {e.label: LmEvalRows(e.lm_eval) for e in entries if e.lm_eval is not None}
     specs, groups = _specs(runs, sources)
+    _check_base_groups(entries, specs, groups)
     docs = _read_rows(entries, by_label, specs, sources)
     cfg = runs[0].cv["config"] if runs else {"objective": "max"}
     seed, n_boot = int(cfg.get("seed", 0)), int(cfg.get("n_boot") or 2000)
@@ -287,14 +400,22 @@ def build_board(
             unchecked |= {lb for lb in labels if docs[lb, name].prompt_hashes is None}
             _check_same_docs(name, labels, [docs[label, name] for label in labels])
             scores = np.stack([docs[label, name].scores for label in labels])
-            result = task_pairs(scores, n_boot, seed, LEVEL)
-            pairs += _pair_records(result, labels, name, "task", spec.metric, alpha)
+            tests = _family_tests(
+                labels, kinds, families, partial(task_pairs, scores, n_boot, seed, LEVEL)
+            )
+            for family, result in tests:
+                pairs += _pair_records(result, labels, name, "task", spec.metric, alpha, family)
     for name, group in groups.items():
         labels = [e.label for e in entries if all((e.label, t) in docs for t in group["tasks"])]
         if len(labels) > 1:
             members = [np.stack([docs[lb, t].scores for lb in labels]) for t in group["tasks"]]
-            result = group_pairs(members, n_boot, seed, LEVEL)
-            pairs += _pair_records(result, labels, name, "group", group["metric"], alpha)
+            tests = _family_tests(
+                labels, kinds, families, partial(group_pairs, members, n_boot, seed, LEVEL)
+            )
+            for family, result in tests:
+                pairs += _pair_records(
+                    result, labels, name, "group", group["metric"], alpha, family
+                )
     metrics = {spec.metric for spec in specs.values()}
     return {
         "format": BOARD_FORMAT,
@@ -307,4 +428,6 @@ def build_board(
         "prompts": {"unchecked": sorted(unchecked), "differ": differing},
         "rows": rows,
         "pairs": pairs,
+        "pair_families": list(families),
+        "family_counts": _family_counts(pairs),
     }

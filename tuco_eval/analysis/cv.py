@@ -4,7 +4,8 @@ For each of K folds of the docs, α is chosen on the other K-1 folds and scored 
 fold; the out-of-sample score minus the α = 1 score is the gain Δ_CV. Everything here is a pure,
 seeded function of an (α × doc) score matrix, scikit-learn style: the folds come from a splitter
 (`splitter`: the paper's seeded 5-fold by default, or any scikit-learn splitter), one task's
-result is a `TaskCV`. A RUN_DIR's cv.json is `run_cv`; groups of tasks `group_figures`. docs/cv.md.
+result is a `TaskCV`, its p-value and interval from the CV rerun on α-permuted data (`alpha_null`).
+A RUN_DIR's cv.json is `run_cv`; groups of tasks `group_figures`. docs/cv.md.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold, check_cv
 
+from tuco_eval.analysis.alpha_null import permutation_inference, permuted_deltas
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import format_alpha
 
@@ -38,8 +40,8 @@ class TaskCV(Mapping):
     delta_cv: float  # acc_cv − acc_alpha1, in the metric's own direction
     alphas_chosen: list[float]  # per fold
     acc_by_alpha: dict[str, float]  # mean score at each α of the grid (format_alpha keys)
-    ci95: list[float]  # paired bootstrap interval of delta_cv
-    p_value: float  # paired sign-flip test of delta_cv = 0
+    ci95: list[float]  # interval of delta_cv inverting the α-permutation test
+    p_value: float  # α-permutation test of "α has no effect", the CV rerun per draw
     significant: bool  # p < SIGNIFICANCE_LEVEL and a gain in the objective's direction
 
     def __getitem__(self, key: str) -> Any:
@@ -130,11 +132,6 @@ def resample_batch(n_values: int) -> int:
     return max(1, _CHUNK // max(1, n_values))
 
 
-def _row_chunks(n_rows: int, n_docs: int) -> list[int]:
-    per_chunk = resample_batch(n_docs)
-    return [min(per_chunk, n_rows - start) for start in range(0, n_rows, per_chunk)]
-
-
 def paired_bootstrap_ci(
     diff: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
@@ -154,29 +151,6 @@ def paired_bootstrap_ci(
         rng=np.random.default_rng([seed, 1]),
     )
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
-
-
-def sign_flip_p_value(
-    diff: np.ndarray, n_perm: int = 2000, seed: int = 0
-) -> float | np.ndarray:
-    """Two-sided paired permutation test of mean(diff) = 0: flip each doc's sign at random.
-
-    p = (1 + #{|mean(s * diff)| >= |mean(diff)|}) / (1 + n_perm), so p > 0 always.
-    ``diff`` of shape (rows × docs) gives a p per row, every row flipped with the same signs.
-    """
-    # not scipy.stats.permutation_test: its one-sample sign flip permutes each doc's (d, -d) pair
-    # in a Python loop over docs, 3-6x slower at 250-14,000 docs (docs/cv.md)
-    diff = np.asarray(diff, dtype=np.float64)
-    n_docs = diff.shape[-1]
-    rng = np.random.default_rng([seed, 2])
-    observed = np.abs(diff.mean(axis=-1))
-    hits = np.zeros(observed.shape, dtype=np.int64)
-    for rows in _row_chunks(n_perm, n_docs):
-        signs = rng.integers(0, 2, size=(rows, n_docs)).astype(np.float64) * 2 - 1
-        means = np.abs(signs @ diff.T) / n_docs  # (draws,) or (draws × rows)
-        hits += np.sum(means >= observed - _TIE_TOL, axis=0)
-    p = (1 + hits) / (1 + n_perm)
-    return float(p) if diff.ndim == 1 else p
 
 
 def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: Folds) -> int:
@@ -206,17 +180,20 @@ def cross_validate_scores(
     ``scores[i, d]`` is doc d's score at ``alphas[i]``; columns must be sorted by doc_id.
     ``folds``: a number of folds (the paper's seeded K-fold) or a splitter (`splitter`).
     ``delta_cv`` = acc_cv − acc_alpha1 in the metric's own direction: for objective "min" a
-    gain is a negative delta. ``n_boot`` resamples serve both the CI and the permutation test.
+    gain is a negative delta. ``n_boot`` α-permuted data sets give both the p-value and the CI
+    (`alpha_null`: H0 "α has no effect on any doc", the choice of α rerun in each).
     """
     scores = np.asarray(scores, dtype=np.float64)
     grid = np.asarray(alphas, dtype=np.float64)
     sign = objective_sign(objective)
     one = _check_inputs(scores, grid, folds)
     chosen, score_cv = out_of_fold(scores, grid, folds, seed, objective)
-    diff = score_cv - scores[one]
-    delta = float(diff.mean())
-    p_value = sign_flip_p_value(diff, n_boot, seed)
-    low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    delta = float((score_cv - scores[one]).mean())
+    # the α choice inside the uncertainty: the whole CV rerun on α-permuted data (alpha_null)
+    tests = fold_test_indices(scores.shape[1], folds, seed)
+    preference = sorted(range(len(grid)), key=lambda i: closest_to_one(float(grid[i])))
+    null = permuted_deltas(scores, tests, one, preference, sign, n_boot, seed)
+    p_value, (low, high) = permutation_inference(delta, null, float(np.abs(scores).max()))
     return TaskCV(
         n=int(scores.shape[1]),
         acc_alpha1=float(scores[one].mean()),

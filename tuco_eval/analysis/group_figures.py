@@ -16,15 +16,16 @@ MEAN_LABEL = "mean over tasks"  # the paper's group figure
 WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
-def _leaf_tasks(
+def leaf_tasks(
     group: str, groups: Mapping[str, Sequence[str]], seen: frozenset = frozenset()
 ) -> list[str]:
+    """The tasks of ``group``, nested groups expanded (run.json 'groups')."""
     if group in seen:
         raise CVError(f"group {group!r} contains itself (run.json 'groups')")
     leaves: list[str] = []
     for member in groups[group]:
         nested = member in groups and member != group
-        leaves += _leaf_tasks(member, groups, seen | {group}) if nested else [member]
+        leaves += leaf_tasks(member, groups, seen | {group}) if nested else [member]
     return leaves
 
 
@@ -45,7 +46,7 @@ def aggregate_groups(
     """
     out: dict[str, dict] = {}
     for group in groups:
-        members = sorted(set(_leaf_tasks(group, groups)))
+        members = sorted(set(leaf_tasks(group, groups)))
         rows = {
             t: [(r, f) for r, f in (rows_of or {}).get(t, [(t, None)]) if r in task_results]
             for t in members

@@ -21,9 +21,9 @@ from tuco_eval.analysis.cv import (
     objective_sign,
     out_of_fold,
     paired_bootstrap_ci,
-    sign_flip_p_value,
 )
 from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
+from tuco_eval.analysis.sign_flip import sign_flip_p
 from tuco_eval.store.modes import mode_roots
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint
@@ -37,7 +37,7 @@ def compare_pair(
 ) -> dict:
     """Mean of the per-doc difference a − b, its paired bootstrap CI, sign-flip p and the winner."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    p_value = sign_flip_p_value(diff, n_boot, seed)
+    p_value = sign_flip_p(diff)
     low, high = paired_bootstrap_ci(diff, n_boot, seed)
     better = objective_sign(objective) * float(diff.mean())
     return {

@@ -2,10 +2,12 @@
 
 For every pair of rows (a, b), a before b: the score difference score_b − score_a, a paired
 bootstrap interval of it, and a paired test of "no difference" — the exact McNemar test for 0/1
-metrics, the sign-flip permutation test otherwise — then Holm's correction over the pairs of one
-task. A group (the unweighted mean of its tasks' scores) gets the same statistic consistently:
-the mean of its tasks' differences, a sign-flip test on per-doc differences weighted 1/(T·n_t),
-and a bootstrap stratified by task. Pure numpy/scipy, all pairs of a task in one array.
+metrics, the sign-flip randomization test otherwise (exact, or its saddlepoint approximation:
+`sign_flip`) — then Holm's correction within one family of pairs (`FAMILIES`: against the base,
+step against step, or all) of one task. A group (the unweighted mean of its tasks' scores) gets
+the same statistic consistently: the mean of its tasks' differences, a sign-flip test on per-doc
+differences weighted 1/(T·n_t), and a bootstrap stratified by task. Pure numpy/scipy, all pairs
+of a task in one array.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis.cv import resample_batch, sign_flip_p_value
+from tuco_eval.analysis.cv import resample_batch
+from tuco_eval.analysis.sign_flip import sign_flip_p
 
 MCNEMAR = "mcnemar"  # exact, two-sided: binomial test of the discordant docs at 1/2
 SIGN_FLIP = "sign-flip"  # paired permutation test of the mean difference
@@ -37,10 +40,45 @@ class PairTests:
     test: str  # MCNEMAR or SIGN_FLIP
 
 
-def pair_indices(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+Pairs = tuple[np.ndarray, np.ndarray]  # (a, b): row indices, a < b
+
+# the families of pairs Holm's correction runs within (docs/cv.md, "Families of pairs")
+FAMILIES = {
+    "base": "each checkpoint against the base",
+    "adjacent": "each row against the row before it (each step against the previous one)",
+    "all": "every two rows",
+}
+
+
+def pair_indices(n_rows: int) -> Pairs:
     """(a, b) of every pair of rows, a < b, in row order: (0, 1), (0, 2), ..., (1, 2), ..."""
     a, b = np.triu_indices(n_rows, k=1)
     return a.astype(np.int64), b.astype(np.int64)
+
+
+def family_pairs(family: str, is_base: Sequence[bool]) -> Pairs:
+    """The pairs of one family over rows in report order (``is_base[r]``: row r is a base):
+    "base" every (base, checkpoint), "adjacent" every (r − 1, r), "all" every two rows."""
+    n = len(is_base)
+    if family == "all":
+        return pair_indices(n)
+    if family == "adjacent":
+        return np.arange(n - 1, dtype=np.int64), np.arange(1, n, dtype=np.int64)
+    if family == "base":
+        a, b = pair_indices(n)
+        keep = np.array(
+            [is_base[i] and not is_base[j] for i, j in zip(a, b, strict=True)], dtype=bool
+        )
+        return a[keep], b[keep]
+    raise ValueError(f"unknown family of pairs {family!r}; one of {', '.join(FAMILIES)}")
+
+
+def default_families(has_base: bool, is_series: bool) -> tuple[str, ...]:
+    """The questions a report answers unless told: against the base where there is one, step
+    against step where the rows are a training series (every checkpoint has a step), else all
+    pairs. Holm's m then grows as k, not k(k + 1)/2, with the number k of checkpoints."""
+    chosen = (("base",) if has_base else ()) + (("adjacent",) if is_series else ())
+    return chosen or ("all",)
 
 
 def is_binary(scores: np.ndarray) -> bool:
@@ -112,17 +150,22 @@ def pairs_bootstrap_ci(
 
 
 def task_pairs(
-    scores: np.ndarray, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    scores: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    pairs: Pairs | None = None,
 ) -> PairTests:
-    """All pairs of rows of one task: ``scores[r, d]`` is row r's score on doc d (same docs)."""
+    """The pairs of rows of one task (all pairs unless ``pairs``; Holm over them): ``scores[r, d]``
+    is row r's score on doc d (same docs)."""
     scores = np.asarray(scores, dtype=np.float64)
-    a, b = pair_indices(scores.shape[0])
+    a, b = pairs if pairs is not None else pair_indices(scores.shape[0])
     if is_binary(scores):
         # discordant counts of every ordered pair of rows at once: (1 − S) S^T counts 0 → 1
         n01 = ((1.0 - scores) @ scores.T).round()
         p, test = mcnemar_p(n01[a, b], n01[b, a]), MCNEMAR
     else:
-        p, test = sign_flip_p_value(scores[b] - scores[a], n_boot, seed), SIGN_FLIP
+        p, test = sign_flip_p(scores[b] - scores[a]), SIGN_FLIP
     low, high = pairs_bootstrap_ci([scores], a, b, n_boot, seed, level)
     diff = scores.mean(axis=1)[b] - scores.mean(axis=1)[a]
     return PairTests(a, b, scores.shape[1], diff, low, high, p, holm(p), test)
@@ -136,15 +179,20 @@ def group_weights(sizes: Sequence[int]) -> np.ndarray:
 
 
 def group_pairs(
-    members: Sequence[np.ndarray], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    members: Sequence[np.ndarray],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+    pairs: Pairs | None = None,
 ) -> PairTests:
-    """All pairs of rows of a group whose score is the unweighted mean of its tasks' scores:
-    ``members[t]`` is task t's (rows × docs) scores, the same rows in each."""
+    """The pairs of rows (all unless ``pairs``; Holm over them) of a group whose score is the
+    unweighted mean of its tasks' scores: ``members[t]`` is task t's (rows × docs) scores, the
+    same rows in each."""
     members = [np.asarray(m, dtype=np.float64) for m in members]
-    a, b = pair_indices(members[0].shape[0])
+    a, b = pairs if pairs is not None else pair_indices(members[0].shape[0])
     sizes = [m.shape[1] for m in members]
     weighted = np.concatenate([m[b] - m[a] for m in members], axis=1) * group_weights(sizes)
-    p = sign_flip_p_value(weighted, n_boot, seed)  # its mean is the group's difference
+    p = sign_flip_p(weighted)  # its mean is the group's difference
     low, high = pairs_bootstrap_ci(members, a, b, n_boot, seed, level)
     rows = np.mean([m.mean(axis=1) for m in members], axis=0)
     return PairTests(a, b, sum(sizes), rows[b] - rows[a], low, high, p, holm(p), SIGN_FLIP)

@@ -40,12 +40,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco_report"),
         help="folder for the report files",
     )
+    parser.add_argument(
+        "--pairs", default=None, metavar="FAMILIES", type=lambda text: tuple(text.split(",")),
+        help="families of paired tests, Holm within each: base (each checkpoint vs the base), "
+        "adjacent (each step vs the previous), all (every two rows), comma-separated; default: "
+        "base,adjacent for a training series with its base, all for unrelated runs",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.render.report import report
 
-    for path in report(args.run_dirs, args.out, labels=args.labels,
+    for path in report(args.run_dirs, args.out, labels=args.labels, pairs=args.pairs,
                        allow_different_prompts=args.allow_different_prompts):
         print(path)
     return 0

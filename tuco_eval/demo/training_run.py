@@ -36,7 +36,7 @@ def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: A
     sweep_checkpoints([str(pattern)], [GROUP], root, model_args=f"base={folder},base_gguf_file={gguf}",
                       task_manager=task_manager, alphas=settings.alphas, batch_size=settings.batch_size,
                       device=device)
-    files = report([root], root / "report")
+    files = report([root], root / "report", pairs=("all",))  # its sentence reads every pair
     board = json.loads((root / "report" / "leaderboard.json").read_text())
     run = {"root": root, "board": board, "figure": root / "report" / "checkpoint_series.svg", "files": files}
     for line in findings(board)["sentences"]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tuco_eval.analysis.paired import FAMILIES
 from tuco_eval.render.html_page import PairCell, Table
 
 TESTS = {"mcnemar": "exact McNemar", "sign-flip": "sign-flip"}
@@ -54,25 +55,40 @@ def _matrix(name: str, title: str, pairs: Sequence[Mapping], labels: Sequence[st
         rows.append(cells)
     first = pairs[0]
     test = TESTS.get(first["test"], first["test"])
-    caption = f"{title} ({first['level']}, n = {first['n']} docs, {test} test)"
+    significant = sum(p["significant"] for p in pairs)
+    caption = (
+        f"{title} ({first['level']}, n = {first['n']} docs, {test} test; family: "
+        f"{FAMILIES[first['family']]}, Holm over its {first['m']} pairs: {significant} significant)"
+    )
     return Matrix(name, caption, Table(["row − column", *present], rows))
 
 
 def pairs_section(board: Mapping, group_names: Mapping[str, str]) -> dict[str, Any]:
-    """The selector's options (name, display name, is a group) and one matrix per group and task
-    (groups first); ``group_names`` gives a group's display name."""
+    """The selector's options (value, display name, is a group) and one matrix per family and
+    group or task (groups first); ``group_names`` gives a group's display name. With one family
+    a matrix's value is the task's name, with several ``<task>|<family>``."""
     pairs = board["pairs"]
     labels = [row["label"] for row in board["rows"]]
-    names: dict[str, list[Mapping]] = {}
+    families = board["pair_families"]
+    found: dict[tuple[str, str], list[Mapping]] = {}
     for level in ("group", "task"):
         for pair in pairs:
             if pair["level"] == level:
-                names.setdefault(pair["task"], []).append(pair)
+                found.setdefault((pair["task"], pair["family"]), []).append(pair)
+
+    def value(name: str, family: str) -> str:
+        return name if len(families) == 1 else f"{name}|{family}"
+
+    def shown(name: str, family: str) -> str:
+        title = group_names.get(name, name)
+        return title if len(families) == 1 else f"{title}: {FAMILIES[family]}"
+
     return {
-        "options": [(n, group_names.get(n, n), found[0]["level"] == "group") for n, found in names.items()],
-        "matrices": [_matrix(n, group_names.get(n, n), found, labels, board["objective"]) for n, found in names.items()],
-        "significant": sum(p["significant"] for p in pairs),
-        "total": len(pairs),
+        "options": [(value(*key), shown(*key), got[0]["level"] == "group") for key, got in found.items()],
+        "matrices": [
+            _matrix(value(*key), shown(*key), got, labels, board["objective"]) for key, got in found.items()
+        ],
+        "families": [FAMILIES[f] for f in families],
         "level": board["significance_level"],
         "better": "higher" if board["objective"] == "max" else "lower",
         "prompts": board.get("prompts") or {},

@@ -154,14 +154,20 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
 
 
 def report(
-    run_dirs: Sequence[Path], out_dir: Path, lead: Lead | None = None, labels: Sequence[str] | None = None,
-    allow_different_prompts: bool = False, say: Callable[[str], None] = print,
+    run_dirs: Sequence[Path],
+    out_dir: Path,
+    lead: Lead | None = None,
+    labels: Sequence[str] | None = None,
+    pairs: Sequence[str] | None = None,
+    allow_different_prompts: bool = False,
+    say: Callable[[str], None] = print,
 ) -> list[Path]:
     """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
     tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs, ROOTs and
     lm-eval output folders in any mix (tuco_eval.analysis.checkpoint_rows; ``labels`` names the
-    lm-eval runs); `lead` is a section index.html opens on (see html_report.Lead); ``say`` hears
-    which of several lm-eval runs is read and which rows' prompts could not be checked."""
+    lm-eval runs); `lead` is a section index.html opens on (see html_report.Lead); `pairs` the
+    families of paired tests (analysis.paired.FAMILIES; None: the default for these rows); ``say``
+    hears which of several lm-eval runs is read and which rows' prompts could not be checked."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR, ROOT or lm-eval output folder")
     out_dir = Path(out_dir)
@@ -169,7 +175,7 @@ def report(
     entries = gather_alpha_sweeps(resolve_rows(run_dirs, labels, say), out_dir / ALPHA_SWEEPS)
     checkpoints = [e for e in entries if e.kind != BASE and e.lm_eval is None]  # the α sweeps
     runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
-    board = build_board(entries, runs, allow_different_prompts)
+    board = build_board(entries, runs, pairs, allow_different_prompts)
     if board["prompts"]["unchecked"]:
         say(f"prompts could not be checked for {', '.join(board['prompts']['unchecked'])} (swept "
             "before tuco-eval stored each doc's prompt hash); their settings were compared")

@@ -174,7 +174,7 @@ def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 
 PAIRS_CSV_HEADERS = [
     "a", "b", "task", "level", "metric", "n", "test", "diff", "ci_low", "ci_high", "p", "p_holm",
-    "significant",
+    "significant", "family", "m",
 ]  # fmt: skip
 
 
@@ -184,7 +184,7 @@ def pairs_csv(board: Mapping) -> str:
         [
             p["a"], p["b"], p["task"], p["level"], p["metric"] or "", str(p["n"]), p["test"],
             repr(p["diff"]), repr(p["ci"][0]), repr(p["ci"][1]), repr(p["p"]), repr(p["p_holm"]),
-            str(p["significant"]).lower(),
+            str(p["significant"]).lower(), p["family"], str(p["m"]),
         ]
         for p in board["pairs"]
     ]  # fmt: skip

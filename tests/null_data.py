@@ -1,0 +1,66 @@
+"""Seeded simulated data sets for the calibration checks (tests/test_calibration.py and
+bench/cv_calibration.py): score matrices under nulls where α, or the row, has no effect, and
+with a known effect for power. Every array is drawn at once, data sets along the first axis."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import stats
+
+from tuco_eval.util.params import PAPER_ALPHAS
+
+GRID = np.array(PAPER_ALPHAS)
+ALPHA_NULLS = ("independent", "10%", "30%", "correlated", "graded")
+DOCS = {"independent": 200, "graded": 300}  # the others: 500
+
+
+def alpha_null(kind: str, n_sets: int, seed: int, n_docs: int | None = None) -> np.ndarray:
+    """[data set, α, doc] scores where a doc's outcome has the same distribution at every α:
+
+    * independent: 0/1, re-drawn independently at each α,
+    * 10% / 30%:   0/1, the same at every α except for 10 % / 30 % of the docs, re-drawn,
+    * correlated:  0/1 from a latent Gaussian per doc correlated across the grid, ρ = 0.8^|i − j|,
+    * graded:      a continuous score, doc effect plus independent noise at each α.
+    Each doc's probability (or mean) is uniform on [0.1, 0.9]."""
+    rng = np.random.default_rng(seed)
+    n_docs = n_docs or DOCS.get(kind, 500)
+    shape = (n_sets, len(GRID), n_docs)
+    p = rng.uniform(0.1, 0.9, size=(n_sets, 1, n_docs))
+    if kind == "independent":
+        return (rng.random(shape) < p).astype(float)
+    if kind in ("10%", "30%"):
+        fixed = np.broadcast_to(rng.random((n_sets, 1, n_docs)), shape)
+        redrawn = rng.random((n_sets, 1, n_docs)) < {"10%": 0.1, "30%": 0.3}[kind]
+        return (np.where(redrawn, rng.random(shape), fixed) < p).astype(float)
+    if kind == "correlated":
+        lags = np.abs(np.subtract.outer(np.arange(len(GRID)), np.arange(len(GRID))))
+        latent = np.einsum("ij,sjd->sid", np.linalg.cholesky(0.8**lags), rng.standard_normal(shape))
+        return (stats.norm.cdf(latent) < p).astype(float)
+    if kind == "graded":
+        return np.clip(p + rng.normal(0, 0.2, size=shape), 0, 1)
+    raise ValueError(kind)
+
+
+def alpha_gain(n_sets: int, seed: int, gain: float = 0.03, n_docs: int = 1000) -> np.ndarray:
+    """As the 30 % null, but α = 1.1 is ``gain`` more likely right on every doc."""
+    rng = np.random.default_rng(seed)
+    shape = (n_sets, len(GRID), n_docs)
+    p = rng.uniform(0.1, 0.9, size=(n_sets, 1, n_docs)) + gain * (GRID == 1.1)[None, :, None]
+    fixed = np.broadcast_to(rng.random((n_sets, 1, n_docs)), shape)
+    redrawn = rng.random((n_sets, 1, n_docs)) < 0.3
+    return (np.where(redrawn, rng.random(shape), fixed) < p).astype(float)
+
+
+def exchangeable_rows(
+    n_sets: int, rows: int, tasks: int, docs: int, binary: bool, shared: float, seed: int
+) -> list[list[np.ndarray]]:
+    """Per data set, per task, a (rows × docs) score matrix whose rows are exchangeable: a doc
+    effect shared by every row (correlation ``shared`` between rows) plus the row's own noise;
+    0/1 by thresholding, else continuous."""
+    rng = np.random.default_rng(seed)
+    latent = np.sqrt(shared) * rng.standard_normal((n_sets, tasks, 1, docs)) + np.sqrt(
+        1 - shared
+    ) * rng.standard_normal((n_sets, tasks, rows, docs))
+    level = rng.uniform(-1, 1, size=(n_sets, tasks, 1, 1))  # each task its own accuracy
+    scores = (latent < level).astype(float) if binary else latent
+    return [list(s) for s in scores]
