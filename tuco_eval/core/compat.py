@@ -1,14 +1,14 @@
 """The transformers APIs that moved within the supported releases (pyproject's floor to the newest).
 
 Each is found on the model itself, never assumed from a version number and never guessed:
-- the cache keyword: `cache=` from transformers 5.2x, `past_key_values=` before. Older forwards
+- the cache keyword: `cache=` from transformers 5.24, `past_key_values=` before. Older forwards
   take `**kwargs` and drop an unknown `cache=` without a word, so the keyword is read from the
   forward's own signature; a forward that names neither is refused.
 - the cache in the output: the output's field `cache`, or `past_key_values` before.
 - `logits_to_keep` as one row of positions per sample (2-D): only forwards that slice through
-  transformers' `slice_logits_to_keep` take it; an older forward would index every row with every
-  row's positions. Where it is not taken, callers project every position and pick theirs (the same
-  numbers, more work).
+  transformers' `slice_logits_to_keep` (5.21 on) take it; an older forward indexes every row
+  with every row's positions. Where it is not taken, callers project every position and pick
+  theirs (the same numbers, more work).
 """
 
 from __future__ import annotations
