@@ -8,7 +8,7 @@ export HF_DATASETS_OFFLINE ?= 1
 .PHONY: install test test-fast test-floor lint demo bench gpu-lane gpu-lane-rehearse
 
 # The floor lane: the lowest supported versions (constraints/floor.txt, Python 3.10, torch 2.5 from
-# PyPI: a CUDA build that runs on the CPU, ~3.5 GB), the exactness-critical tests (CONTRIBUTING.md)
+# PyPI: a CUDA build that runs on the CPU, 5 GB installed), the exactness-critical tests (CONTRIBUTING.md)
 FLOOR_VENV ?= .venv-floor
 FLOOR_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
 FLOOR_TESTS ?= tests/test_compat.py tests/test_prefix.py tests/test_exactness.py tests/test_joint.py \
