@@ -37,7 +37,7 @@ $(FLOOR_VENV)/.installed: pyproject.toml constraints/floor.txt
 	touch $@
 
 test-floor: $(FLOOR_VENV)/.installed  # the versions it ran on, then the exactness tests at the floors
-	$(FLOOR_VENV)/bin/python -c "import sys, torch, transformers, peft, accelerate, numpy, scipy; from importlib.metadata import version as v; print(f'floor lane: Python {sys.version.split()[0]}, torch {torch.__version__}, transformers {transformers.__version__}, peft {peft.__version__}, accelerate {accelerate.__version__}, lm-eval {v(\"lm_eval\")}, numpy {numpy.__version__}, scipy {scipy.__version__}, huggingface_hub {v(\"huggingface_hub\")}')"
+	$(FLOOR_VENV)/bin/python scripts/versions.py
 	$(FLOOR_VENV)/bin/python -m pytest -x -rs -p no:cacheprovider $(FLOOR_TESTS)
 
 gpu-lane-rehearse: install  # on the CPU: the GPU lane's one call in a venv of the GPU machine's versions
