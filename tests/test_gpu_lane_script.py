@@ -57,3 +57,22 @@ def test_junit_summary_counts_and_names_failures(lane, tmp_path):
     counts, seconds, failures = lane.junit_summary(path)
     assert dict(counts) == {"passed": 1, "failed": 1, "skipped": 1} and seconds == 12.5
     assert failures == ["test_a[bfloat16]: AssertionError: ('stream', 0.5, 0.03)"]
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_rehearsal_holds_the_image_and_the_wheels_carry_the_rest():
+    from packaging.utils import canonicalize_name
+
+    image = {canonicalize_name(n) for n in _script("gpu_lane_rehearse").IMAGE_HAS}
+    carried = {canonicalize_name(n) for n in _script("gpu_lane_wheels").MISSING_THERE}
+    pinned = {canonicalize_name(line.split("==")[0]) for line in
+              (SCRIPT.parents[1] / "constraints" / "gpu-machine.txt").read_text().splitlines()
+              if "==" in line and not line.startswith("#")}
+    assert not image & carried  # a package is either the machine's or carried, never both
+    assert pinned <= image  # every version read off the machine is installed in the rehearsal

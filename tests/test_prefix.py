@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from tiny_models import VOCAB, make_pair, make_tokenizer, save_pair
+from tiny_models import FIXTURE_TASKS, VOCAB, make_pair, make_tokenizer, save_pair
+from tuco_eval.core.compat import takes_logits_per_row
 from tuco_eval.harness import prefix_scoring
 from tuco_eval.harness.prefix import common_prefix_length, group_by_prefix, suffix_row
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
@@ -149,8 +154,11 @@ def _assert_reuse_is_plain(lm: TucoScaledLM, requests: list, monkeypatch) -> Non
 
 @pytest.mark.parametrize("slices", [True, False])
 def test_continuations_of_mixed_lengths(monkeypatch, slices):
-    monkeypatch.setattr(prefix_scoring, "takes_logits_to_keep", lambda model: slices)
-    _assert_reuse_is_plain(_lm("llama", 1.3, True), _mixed_requests(), monkeypatch)
+    lm = _lm("llama", 1.3, True)
+    if slices and not takes_logits_per_row(lm.model):
+        pytest.skip("this transformers release takes no per-row logits_to_keep (tests/test_compat.py)")
+    monkeypatch.setattr(prefix_scoring, "takes_logits_per_row", lambda model: slices)
+    _assert_reuse_is_plain(lm, _mixed_requests(), monkeypatch)
 
 
 def test_lora_adapter_pair(tmp_path, monkeypatch):
@@ -199,3 +207,29 @@ def test_logged_tuco_on_the_reuse_path_equals_the_plain_path(alpha, monkeypatch)
     assert torch.allclose(torch.tensor(reused_tuco), torch.tensor(plain_tuco), atol=1e-5)
     assert len({round(t, 4) for t in plain_tuco}) > 2  # docs differ in TuCo: a wrong position would show
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-4)
+
+
+def _lm_eval_samples(pair_dirs, out: Path, reuse: bool) -> list[dict]:
+    """`lm_eval --model tuco_scaled` 5-shot on the fixture task, its logged samples in doc order."""
+    lm_eval = Path(sys.executable).with_name("lm_eval")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+    done = subprocess.run(
+        [str(lm_eval), "--model", "tuco_scaled", "--model_args",
+         f"pretrained={pair_dirs[0]},base={pair_dirs[1]},alpha=1.3,log_tuco=true,prefix_reuse={reuse}",
+         "--tasks", "tiny_mc_fewshot", "--num_fewshot", "5", "--include_path", FIXTURE_TASKS,
+         "--device", "cpu", "--batch_size", "4", "--log_samples", "--output_path", str(out)],
+        capture_output=True, text=True, env=env, cwd=out.parent, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = next(out.rglob("samples_tiny_mc_fewshot_*.jsonl")).read_text().splitlines()
+    return sorted((json.loads(line) for line in lines), key=lambda sample: sample["doc_id"])
+
+
+@pytest.mark.slow
+def test_lm_eval_five_shot_with_reuse_equals_the_plain_path(pair_dirs, tmp_path):
+    """The paper's setting through lm-eval's own command line: 5 shots before every doc."""
+    reused, plain = (_lm_eval_samples(pair_dirs, tmp_path / str(reuse), reuse) for reuse in (True, False))
+    assert [s["doc_id"] for s in reused] == [s["doc_id"] for s in plain] and len(plain) == 12
+    for r, p in zip(reused, plain, strict=True):
+        assert r["arguments"] == p["arguments"] and r["arguments"]["gen_args_0"]["arg_0"].count("Answer:") == 6
+        assert [x[0][0] for x in r["resps"]] == pytest.approx([x[0][0] for x in p["resps"]], abs=1e-4)
+        assert [x[0][1] for x in r["resps"]] == [x[0][1] for x in p["resps"]]

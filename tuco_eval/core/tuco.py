@@ -17,9 +17,9 @@ from tuco_eval.core.batching import (
     position_ids_from_mask,
     real_token_positions,
 )
+from tuco_eval.core.compat import takes_logits_per_row
 from tuco_eval.core.generation import end_of_sequence_ids, greedy_generate
 from tuco_eval.core.joint import Joint, TucoSums, nonfinite_error
-from tuco_eval.core.layers import takes_logits_to_keep
 from tuco_eval.core.measures import measures_from_logits, records_of
 from tuco_eval.core.token_text import token_pieces
 from tuco_eval.util.errors import TucoError
@@ -48,7 +48,7 @@ def tuco_of_batch(
     sums = TucoSums(positions=None if per_token else positions)
     saved_alpha, joint.alpha = joint.alpha, alpha
     # only the next-token logits at each row's last real token are used: project only those
-    sliced = takes_logits_to_keep(joint.model)
+    sliced = takes_logits_per_row(joint.model)
     extra = {"logits_to_keep": positions[:, None].to(input_ids.device)} if sliced else {}
     try:
         with joint.active(sums):

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from transformers.cache_utils import Cache
 
 from tuco_eval.core.batching import pad_batch
+from tuco_eval.core.compat import cache_keyword, cache_of, takes_logits_per_row
 from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.layers import takes_logits_to_keep
 from tuco_eval.harness.prefix import PrefixGroup, suffix_row
@@ -66,7 +67,9 @@ class PrefixScorer:
         self.model, self.joint, self.context = model, joint, context
         self.device, self.batch_size, self.softmax_dtype = device, max(int(batch_size), 1), softmax_dtype
         # the vocabulary projection only where scored: most of a pass's cost on short suffixes
-        self.slices = takes_logits_to_keep(model)
+        self.slices = takes_logits_per_row(model)
+        self.trims_prefill = takes_logits_to_keep(model)
+        self.cache_keyword = cache_keyword(model)  # `cache=` or, in older releases, `past_key_values=`
         self.tuco = tuco
         self.found_tuco: dict[int, float] = {}  # with `tuco`: request index -> TuCo, of the last `score`
 
@@ -76,8 +79,8 @@ class PrefixScorer:
         # TuCo of the suffixes needs the base's layers in the cache, also at α = 1
         sums = TucoSums(positions=torch.zeros(1, dtype=torch.long)) if self.tuco else None
         with self.context(sums):
-            extra = {"logits_to_keep": 1} if self.slices else {}
-            return self.model(ids, use_cache=True, **extra).cache
+            extra = {"logits_to_keep": 1} if self.trims_prefill else {}
+            return cache_of(self.model(ids, use_cache=True, **extra))
 
     def suffix_logits(self, rows: Sequence[Sequence[int]], cache: Cache, keep: int,
                       sums: TucoSums | None = None) -> Tensor:
@@ -88,7 +91,7 @@ class PrefixScorer:
         positions = _kept_positions([len(row) for row in rows], keep, self.device)
         extra = {"logits_to_keep": positions} if self.slices else {}
         with self.context(sums):
-            logits = self.model(ids, cache=cache, use_cache=True, **extra).logits
+            logits = self.model(ids, use_cache=True, **{self.cache_keyword: cache}, **extra).logits
         if not self.slices:
             logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
         return logits  # NaN/inf: refused by tuco_scaled's final check on every answer, with its place
