@@ -364,3 +364,34 @@ def test_a_vllm_or_api_run_reads_as_an_hf_run(hf_folders, board, tmp_path, run_c
     hf_rows = {r["label"]: r for r in board[0]["rows"]}
     assert [r["label"] for r in rows] == ["pt", "step-1"]
     assert rows[1]["tasks"] == hf_rows["step-1"]["tasks"] and rows[0]["tasks"] == hf_rows["base"]["tasks"]
+
+
+def test_written_folders_have_the_layout_lm_eval_writes(hf_folders, tmp_path):
+    """tests/lm_eval_files.py (the 30-row folders of test_lm_eval_families.py) against a folder
+    lm-eval wrote: the same keys in the same places, hashes made as lm-eval makes them."""
+    import numpy as np
+    from lm_eval.utils import hash_string
+    from lm_eval_files import write_lm_eval_run
+
+    real_path = next(hf_folders[3].glob("*/results_*.json"))
+    real = json.loads(real_path.read_text())
+    path = write_lm_eval_run(tmp_path, "pretrained=org/pt", "grp", {"ta": np.ones(3), "tb": np.zeros(3)}, "f1")
+    written = json.loads(path.read_text())
+    assert list(written) == list(real) and list(written["config"]) == list(real["config"])
+
+    def plain(entry: dict) -> set[str]:  # the keys besides `metric,filter` figures
+        return {k for k in entry if "," not in k}
+
+    assert plain(written["results"]["ta"]) == plain(real["results"]["tiny_numbers"])
+    assert plain(written["results"]["grp"]) == plain(real["results"]["tiny_weighted"])
+    assert set(written["n-samples"]["ta"]) == set(real["n-samples"]["tiny_numbers"])
+    assert written["configs"]["ta"].keys() >= {"metric_list", "num_fewshot", "output_type", "generation_kwargs"}
+    real_sample = json.loads(real_path.with_name(f"samples_tiny_numbers_{real_path.stem[8:]}.jsonl")
+                             .read_text().splitlines()[0])
+    sample = json.loads(path.with_name(f"samples_ta_{path.stem[8:]}.jsonl").read_text().splitlines()[0])
+    assert set(sample) - {"f1"} == set(real_sample) - set(real_sample["metrics"])
+    for s in (real_sample, sample):  # lm-eval's hashes (evaluator.py), and a generation's arguments
+        assert s["doc_hash"] == hash_string(json.dumps(s["doc"], indent=2, ensure_ascii=False))
+        assert s["prompt_hash"] == hash_string(s["arguments"]["gen_args_0"]["arg_0"])
+        assert s["target_hash"] == hash_string(s["target"])
+        assert list(s["arguments"]["gen_args_0"]) == ["arg_0", "arg_1"] and isinstance(s["arguments"]["gen_args_0"]["arg_1"], dict)
