@@ -50,17 +50,18 @@ def run_demo(tree: Path, out: Path, quick: bool) -> dict[str, float]:
     return {"cpu_s": cpu, "wall_s": wall}
 
 
-def findings(out: Path) -> dict[str, object]:
-    """What the page shows, with the run's own time taken out."""
+def findings(out: Path, tree: Path) -> dict[str, object]:
+    """What the page shows, with the run's own time and the two folders (of the code, of the
+    output) taken out."""
     board = json.loads((out / "training-run" / "report" / "leaderboard.json").read_text())
-    for row in board["rows"]:
-        row.pop("run_dir", None)
-    return {
+    found = {
         "summary": RUN_TIME.sub("Whole run: - min.", (out / "summary.md").read_text()),
         "cv max": json.loads((out / "run-persona" / "cv.json").read_text())["tasks"],
         "cv min": json.loads((out / "run-persona-min" / "cv.json").read_text())["tasks"],
         "training run": {"rows": board["rows"], "pairs": board["pairs"]},
     }
+    text = json.dumps(found, sort_keys=True).replace(str(out), "<output>").replace(str(tree), "<tree>")
+    return json.loads(text)
 
 
 def main() -> None:
@@ -77,7 +78,7 @@ def main() -> None:
             costs[name] = run_demo(tree, Path(tmp) / f"out-{name}", args.quick)
             print(f"{name} ({args.old if name == 'old' else 'this tree'}): {costs[name]['cpu_s'] / 60:.1f} "
                   f"CPU-minutes, {costs[name]['wall_s'] / 60:.1f} min wall", flush=True)
-        old, new = findings(Path(tmp) / "out-old"), findings(Path(tmp) / "out-new")
+        old, new = findings(Path(tmp) / "out-old", old_tree), findings(Path(tmp) / "out-new", REPO)
         differ = [key for key in old if old[key] != new[key]]
         print(f"load average at the end: {os.getloadavg()[0]:.1f}")
         print("findings: the same" if not differ else f"findings DIFFER: {', '.join(differ)}")
