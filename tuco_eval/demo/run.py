@@ -40,9 +40,9 @@ class Settings:
     persona_from_base: tuple[float, ...]  # the same for the persona tasks (longer prompts: fewer)
 
 
-# sized for `make demo` within 10 minutes on two CPU cores with the install (4.6 min measured): the
-# persona sweep and the training run's 3 × 21 units of 30 docs dominate (n_eval, from_base: the
-# categories part, `--capability` only)
+# sized for `make demo` within 10 minutes on two CPU cores with the install: the persona sweep and
+# the training run's 2 × 21 units of 30 docs dominate (step 24's are the persona sweep's; docs/
+# performance.md, "Demo cost"); n_eval, from_base: the categories part, `--capability` only
 FULL = Settings(
     n_eval=100,
     n_persona=30,
