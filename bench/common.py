@@ -46,12 +46,12 @@ def joint_of(ft, base, alpha: float = 1.1) -> Joint:
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int,
-                        clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+                        clock: Callable[[], float] = time.perf_counter, warmups: int = 2) -> dict[str, float]:
     """Median seconds of each function, run round-robin so machine noise hits all alike.
 
     `clock=time.process_time` counts this process's CPU time only: with one torch thread it is
     the figure least moved by other jobs sharing the machine."""
-    for _ in range(2):  # warm-up: the first passes pay for allocator growth and page faults
+    for _ in range(warmups):  # the first passes pay for allocator growth and page faults
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}

@@ -23,7 +23,7 @@ from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_outp
 from tuco_eval.store.run_json import RUN_INFO, read_run_info
 from tuco_eval.store.units import StoreError
 from tuco_eval.util.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
-from tuco_eval.util.checkpoint_labels import first_step
+from tuco_eval.util.checkpoint_labels import first_step, single_pair_labels, split_revision
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.lm_eval_labels import lm_eval_run_name
 
@@ -204,4 +204,16 @@ def resolve_rows(
             f"{', '.join(map(str, paths))} holds only the base model's RUN_DIR; give the "
             "checkpoints' RUN_DIRs (or their ROOT) too"
         )
-    return training_order(_unique_labels(entries))
+    return training_order(_unique_labels(_short_source_labels(entries)))
+
+
+def _short_source_labels(entries: Sequence[Entry]) -> list[Entry]:
+    """A row labelled by its fine-tuned model's whole source (what a sweep without a label records:
+    an absolute path, say) gets the short label a checkpoint would; the source stays in `source`."""
+    named = [i for i, e in enumerate(entries) if e.kind != BASE and e.source
+             and e.label in (e.source, split_revision(e.source)[0])]
+    labels = single_pair_labels([str(entries[i].source) for i in named])
+    out = list(entries)
+    for i, label in zip(named, labels, strict=True):
+        out[i] = replace(entries[i], label=label)
+    return out

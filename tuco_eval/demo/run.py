@@ -11,9 +11,12 @@ SmolLM2-135M -> SmolLM2-135M-Instruct from the Hub instead.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shutil
 import time
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,9 +40,9 @@ class Settings:
     persona_from_base: tuple[float, ...]  # the same for the persona tasks (longer prompts: fewer)
 
 
-# sized for `make demo` within 10 minutes on two CPU cores with the install (4.6 min measured): the
-# persona sweep and the training run's 3 × 21 units of 30 docs dominate (n_eval, from_base: the
-# categories part, `--capability` only)
+# sized for `make demo` within 10 minutes on two CPU cores with the install: the persona sweep and
+# the training run's 2 × 21 units of 30 docs dominate (step 24's are the persona sweep's; docs/
+# performance.md, "Demo cost"); n_eval, from_base: the categories part, `--capability` only
 FULL = Settings(
     n_eval=100,
     n_persona=30,
@@ -134,7 +137,8 @@ def run_demo(
     from tuco_eval.demo.summary import write_summary
 
     logging.getLogger("lm_eval").setLevel(logging.ERROR)  # the demo shows its own progress
-    started, settings, out_dir = time.time(), QUICK if quick else FULL, Path(out_dir)
+    started, cpu_started = time.time(), cpu_seconds()
+    settings, out_dir = QUICK if quick else FULL, Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded: dict[str, DemoPair] = {}
     steps = 3 + (pair_name == "offline") + capability
@@ -149,15 +153,19 @@ def run_demo(
 
     step = iter(range(1, steps + 1))
     print(f"[{next(step)}/{steps}] behaviour: the persona fine-tune ({pair_name}) ...", flush=True)
-    persona = persona_part(load("persona"), settings, out_dir)
-    training = None
-    if pair_name == "offline":  # the shipped checkpoints are adapters on the offline base
-        print(f"[{next(step)}/{steps}] a training run: the persona adapter's checkpoints against the base ...",
-              flush=True)
-        loaded.clear()  # the series loads its own base: one model family in memory at a time
-        from tuco_eval.demo.training_run import training_run_part
+    demo = load("persona")
+    tuco = persona_tuco(demo, settings, out_dir)
+    with lower_blocks_reused(demo, pair_name):
+        persona = persona_part(demo, settings, out_dir, tuco)
+        training = None
+        if pair_name == "offline":  # the shipped checkpoints are adapters on the offline base
+            print(f"[{next(step)}/{steps}] a training run: the persona adapter's checkpoints against the base ...",
+                  flush=True)
+            from tuco_eval.demo.training_run import training_run_part
 
-        training = training_run_part(settings, out_dir, device, _task_manager(settings))
+            # the base of part 1 serves the series; its last checkpoint is part 1's adapter: reused
+            training = training_run_part(settings, out_dir, device, _task_manager(settings), demo.pair,
+                                         persona["run_dir"])
     categories = None
     if capability:
         print(f"[{next(step)}/{steps}] capability: the categories fine-tune ({pair_name}) ...", flush=True)
@@ -175,14 +183,36 @@ def run_demo(
     from tuco_eval.demo.training_run import summary_section
 
     summary = write_summary(out_dir, persona, categories, settings, minutes, summary_section(training))
-    print(f"[{next(step)}/{steps}] done in {minutes:.1f} min; files in {out_dir / 'report'}:")
+    cpu_minutes = (cpu_seconds() - cpu_started) / 60
+    print(f"[{next(step)}/{steps}] done in {minutes:.1f} min ({cpu_minutes:.1f} CPU-minutes); files in "
+          f"{out_dir / 'report'}:")
     for path in files:
         print(f"      {path}")
     if not capability:
         print("      (`tuco-eval demo --capability` adds the categories fine-tune: accuracy from the base)")
     print(f"The findings: open {out_dir / 'report' / 'index.html'} (or read {summary})")
     return {"persona": persona, "training": training, "categories": categories, "files": [summary, *files],
-            "minutes": minutes}
+            "minutes": minutes, "cpu_minutes": cpu_minutes}
+
+
+def cpu_seconds() -> float:
+    """User + system CPU time of this process (all its threads) and of the children it waited for."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def lower_blocks_reused(demo: DemoPair, pair_name: str) -> AbstractContextManager:
+    """Offline, every model of parts 1 and 2 is the base with a LoRA adapter on its upper blocks
+    only: the blocks below compute once per batch for every α and checkpoint (core/block_reuse.py)."""
+    if pair_name != "offline":
+        return nullcontext()
+    from tuco_eval.core.block_reuse import leading_blocks, reuse_block_outputs
+    from tuco_eval.core.layers import find_blocks
+    from tuco_eval.demo.assets import PERSONA_ADAPTER_DIR, PERSONA_CHECKPOINTS_DIR
+
+    folders = [PERSONA_ADAPTER_DIR, *PERSONA_CHECKPOINTS_DIR.glob("checkpoint-*")]
+    configs = [json.loads((folder / "adapter_config.json").read_text()) for folder in folders]
+    return reuse_block_outputs(leading_blocks(find_blocks(demo.pair.model), configs))
 
 
 def _task_manager(settings: Settings) -> Any:
@@ -211,12 +241,10 @@ def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
     return {t: {**accuracy_by_alpha(wide, t), **accuracy_by_alpha(run_dir, t)} for t in info["tasks"]}
 
 
-def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
-    """Behaviour: TuCo on persona prompts, agreement versus α, CV that maximises and minimises it."""
-    from tuco_eval.analysis.run_cv import cross_validate
+def persona_tuco(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
+    """TuCo on held-out persona prompts and on plain text (measure_tuco)."""
     from tuco_eval.demo.personas import PERSONAS, persona_docs, prompt
     from tuco_eval.demo.plain_text import plain_text_prompts
-    from tuco_eval.render.cv_tables import format_table
 
     per_persona = -(-settings.n_prompts // len(PERSONAS))
     sets = {"persona prompts": [prompt(d) for name in PERSONAS
@@ -226,6 +254,14 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
           f"{len(sets['plain text'])} plain-text passages")
     tuco = measure_tuco(demo.pair, sets, settings.batch_size, out_dir / "tuco-persona.jsonl")
     print_tuco(tuco, "persona prompts")
+    return tuco
+
+
+def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[str, Any]) -> dict[str, Any]:
+    """Behaviour: agreement versus α, CV that maximises and minimises it (`tuco`: persona_tuco's)."""
+    from tuco_eval.analysis.run_cv import cross_validate
+    from tuco_eval.render.cv_tables import format_table
+
     run_dir = out_dir / "run-persona"
     print(f"      α sweep {list(settings.alphas)} over {settings.n_persona} held-out docs of each "
           f"persona task ({PERSONA_GROUP}), then 5-fold CV: objective max, then min")

@@ -21,21 +21,30 @@ GROUP = "tuco_demo_personas"
 PREFIX = "tuco_demo_persona_"
 
 
-def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: Any) -> dict[str, Any]:
+def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: Any, pair: Any,
+                      persona_run: Path) -> dict[str, Any]:
     """Sweep the shipped checkpoints and the base into out_dir/training-run, report it into
-    out_dir/training-run/report; returns the leaderboard and the files."""
+    out_dir/training-run/report; returns the leaderboard and the files.
+
+    `pair` is part 1's persona pair: its base serves the base row and the checkpoints' adapters
+    are swapped on it (its adapter ships no tokenizer: the pair's is the base's); the last
+    checkpoint is that adapter, so its units are part 1's `persona_run`, copied."""
     from tuco_eval.demo.assets import PERSONA_CHECKPOINTS_DIR, fetch_base
     from tuco_eval.render.report import report
+    from tuco_eval.store.checkpoints import resolve_checkpoints
     from tuco_eval.sweeps.series import sweep_checkpoints
 
     folder, gguf = fetch_base(verbose=False)
     root = out_dir / "training-run"
-    pattern = PERSONA_CHECKPOINTS_DIR / "checkpoint-*"
+    pattern = str(PERSONA_CHECKPOINTS_DIR / "checkpoint-*")
+    last = resolve_checkpoints([pattern])[-1].label
     print(f"      tuco-eval sweep --finetuned '{pattern}' (steps 8, 16, 24; the last is the persona "
-          f"adapter) against the base, α {list(settings.alphas)}, {GROUP}; then tuco-eval report")
-    sweep_checkpoints([str(pattern)], [GROUP], root, model_args=f"base={folder},base_gguf_file={gguf}",
+          f"adapter, swept in part 1) against the base, α {list(settings.alphas)}, {GROUP}; then "
+          f"tuco-eval report")
+    sweep_checkpoints([pattern], [GROUP], root, model_args=f"base={folder},base_gguf_file={gguf}",
                       task_manager=task_manager, alphas=settings.alphas, batch_size=settings.batch_size,
-                      device=device)
+                      device=device, base_model=pair.model, base_tokenizer=pair.tokenizer,
+                      reuse={last: persona_run})
     files = report([root], root / "report", pairs=("all",))  # its sentence reads every pair
     board = json.loads((root / "report" / "leaderboard.json").read_text())
     run = {"root": root, "board": board, "figure": root / "report" / "checkpoint_series.svg", "files": files}

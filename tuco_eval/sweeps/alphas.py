@@ -17,8 +17,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from tuco_eval.store.doc_texts import write_docs
-from tuco_eval.store.run_json import update_run_info
+from tuco_eval.store.doc_texts import read_docs, write_docs
+from tuco_eval.store.run_json import read_run_info, update_run_info
 from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
     LOGGED_FIELDS,
     doc_record,
@@ -27,7 +27,7 @@ from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
     sample_record,
 )
 from tuco_eval.store.task_rows import filter_names, group_aggregation
-from tuco_eval.store.units import StoreError, unit_is_complete, unit_lock, write_unit
+from tuco_eval.store.units import StoreError, read_unit, unit_is_complete, unit_lock, write_unit
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.files import disk_errors
 from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas
@@ -98,12 +98,15 @@ def sweep(
     progress: bool = True,
     tuco_at_alpha_one: bool = True,
     run_info: dict[str, Any] | None = None,
+    reuse: str | Path | None = None,
 ) -> dict[str, Any]:
     """Evaluate every (α, task) not yet in RUN_DIR with `lm` (a `tuco_scaled` instance).
 
     Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
     too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
-    Returns the merged run description. Nothing is recomputed for units already complete.
+    `reuse` names another RUN_DIR of the same weights: its complete units are copied, not computed
+    (refused unless it recorded the same task configs and settings). Returns the merged run
+    description. Nothing is recomputed for units already complete.
     """
     alphas = parse_alphas(alphas)
     evaluate_kwargs = dict(
@@ -124,6 +127,8 @@ def sweep(
         run_info or {}, tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
     )
     units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
+    if reuse is not None:
+        copy_units(Path(reuse), run_dir, info, units)
     bar = tqdm(total=len(units), desc="α sweep", unit="unit", disable=not progress)
     original_alpha = lm.alpha
     try:
@@ -194,6 +199,36 @@ def sweep_alone(
     finally:
         bar.close()
     return info
+
+
+SAME_SETTINGS = ("metadata", "task_configs", "filters")  # what a reused unit must have been computed under
+
+
+def copy_units(source: Path, run_dir: Path, info: dict[str, Any], units: Sequence[tuple[float, str]]) -> int:
+    """The complete units of `source` among `units`, with their docs, into RUN_DIR (a sweep of the
+    same weights); `info` is RUN_DIR's description. Returns how many were copied."""
+    recorded = read_run_info(source)
+    tasks = {name for _, name in units}
+    for key in SAME_SETTINGS:
+        mine, theirs = info.get(key, {}), recorded.get(key, {})
+        if key != "metadata":
+            mine, theirs = ({t: d.get(t) for t in tasks} for d in (mine, theirs))
+        if mine != theirs:
+            raise TucoError(
+                f"cannot reuse the units of {source}: its recorded {key} differ from this sweep's; "
+                f"drop the reuse or sweep with the same tasks and settings"
+            )
+    copied = 0
+    with writing(run_dir, f"the units reused from {source}"):
+        for alpha, name in units:
+            if unit_is_complete(run_dir, alpha, name) or not unit_is_complete(source, alpha, name):
+                continue
+            docs = read_docs(source, name)
+            if docs:
+                write_docs(run_dir, name, [docs[d] for d in sorted(docs)])
+            write_unit(run_dir, alpha, name, read_unit(source, alpha, name))
+            copied += 1
+    return copied
 
 
 @contextmanager

@@ -23,9 +23,11 @@ def sweep_modes(
     *,
     modes: Sequence[str],
     model_args: str = "",
+    reuse: str | Path | None = None,
     **sweep_kwargs: Any,
 ) -> dict[str, dict[str, Any]]:
-    """`sweep` once per mode into that mode's store, switching `lm.mode` in place.
+    """`sweep` once per mode into that mode's store, switching `lm.mode` in place; `reuse` (another
+    RUN_DIR of the same weights) lends each mode the units of its own store there.
 
     Returns {mode: merged run description}; `lm.mode` is set back (θ_FT restored) at the end.
     """
@@ -40,7 +42,8 @@ def sweep_modes(
                 # its own label, so that tables and plots tell the modes apart
                 update_run_info(root, {"model_args": model_args, "label": f"{label} [{mode}]"})
             lm.mode = mode
-            infos[mode] = sweep(lm, tasks, root, model_args=model_args, **sweep_kwargs)
+            infos[mode] = sweep(lm, tasks, root, model_args=model_args,
+                                reuse=None if reuse is None else mode_root(reuse, mode), **sweep_kwargs)
     finally:
         lm.mode = original
     return infos

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import gc
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,14 +116,21 @@ def sweep_checkpoints(
     fewshot_as_multiturn: bool = False,
     system_instruction: str | None = None,
     progress: bool = True,
+    base_model: Any = None,
+    base_tokenizer: Any = None,
+    reuse: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Sweep every checkpoint of `finetuned` (folders, globs, Hub ids with `@revision`, PEFT
     adapter folders) against the base of `model_args` (`base=PT,dtype=...`) into ROOT.
 
     `checkpoint_index` runs only that checkpoint of the series (0-based, training order: one
     SLURM array task each); checkpoints.json still records all of them. Every check that needs
-    no weights runs first. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the
-    labels of the checkpoints this call swept}."""
+    no weights runs first. `base_model` (with `base_tokenizer`) is that base already loaded: a
+    model, or a PEFT model on it (adapter checkpoints only), whose adapter is then swapped for
+    the checkpoints'; nothing loads again. `reuse` maps a checkpoint's label to a RUN_DIR already
+    swept with the same weights (a local folder with equal files): its units are copied, not
+    computed. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the labels of the
+    checkpoints this call swept}."""
     from tuco_eval.store.checkpoints import resolve_checkpoints
 
     args = parse_series_args(model_args)
@@ -137,6 +145,9 @@ def sweep_checkpoints(
     for checkpoint in planned:
         _check_recorded_args(root / checkpoint.run_dir, args.checkpoint_args(checkpoint))
     _check_before_weights(args, planned)
+    reuse = _check_reuse(reuse or {}, series)
+    if base_model is not None:
+        _check_loaded_base(base_model, base_tokenizer, planned)
     placed = [c for c in record_series(root, base, series) if c.label in chosen]
     common = dict(
         task_manager=task_manager, num_fewshot=num_fewshot, limit=limit,
@@ -147,8 +158,8 @@ def sweep_checkpoints(
         alphas=alphas, modes=modes, tuco_at_alpha_one=tuco_at_alpha_one,
         log_tuco=log_tuco or parse_flag(args.tuco.get("log_tuco", False), "log_tuco"),
         log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
-    ), progress)
-    run.all(placed)
+    ), progress, reuse)
+    run.all(placed, base_model, base_tokenizer)
     return {"series": read_series(root) or {}, "swept": [c.label for c in placed]}
 
 
@@ -161,6 +172,39 @@ def _chosen(series: list[Checkpoint], index: int | None) -> list[Checkpoint]:
             f"0 to {len(series) - 1} in training order ({', '.join(c.label for c in series)})"
         )
     return [series[index]]
+
+
+def _check_loaded_base(model: Any, tokenizer: Any, checkpoints: Sequence[Checkpoint]) -> None:
+    from tuco_eval.core.pair import is_peft_model
+
+    if tokenizer is None:
+        raise TucoError("a loaded base model needs its tokenizer: pass base_tokenizer too")
+    if is_peft_model(model) and any(c.kind == "model" for c in checkpoints):
+        raise TucoError("a loaded PEFT base serves adapter checkpoints only: pass the plain base model")
+
+
+WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_config.json",
+                "model.safetensors", "pytorch_model.bin", "config.json")
+
+
+def _check_reuse(reuse: Mapping[str, str | Path], series: list[Checkpoint]) -> dict[str, Path]:
+    """Each reused RUN_DIR names a checkpoint of the series and was swept from a folder whose
+    weight files equal that checkpoint's."""
+    by_label = {c.label: c for c in series}
+    checked = {}
+    for label, run_dir in reuse.items():
+        if label not in by_label:
+            raise TucoError(f"reuse names {label!r}, which is no checkpoint of the series "
+                            f"({', '.join(by_label)})")
+        recorded = dict(p.partition("=")[::2] for p in read_run_info(run_dir).get("model_args", "").split(","))
+        ours, theirs = Path(by_label[label].source), Path(recorded.get("pretrained", ""))
+        names = [n for n in WEIGHT_FILES if (ours / n).is_file() or (theirs / n).is_file()]
+        if not names or not all((ours / n).is_file() and (theirs / n).is_file()
+                                and (ours / n).read_bytes() == (theirs / n).read_bytes() for n in names):
+            raise TucoError(f"cannot reuse {run_dir} for checkpoint '{label}': it was swept from "
+                            f"{theirs}, whose weight files differ from {ours}'s")
+        checked[label] = Path(run_dir)
+    return checked
 
 
 def _check_recorded_args(run_dir: Path, model_args: str) -> None:
@@ -198,21 +242,25 @@ class _Runner:
     """The base loaded once; the base alone, then each checkpoint on it; bars over all of it."""
 
     def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, batch_size: int | str,
-                 device: str, common: dict[str, Any], options: dict[str, Any], progress: bool):
+                 device: str, common: dict[str, Any], options: dict[str, Any], progress: bool,
+                 reuse: dict[str, Path]):
         self.args, self.tasks, self.root, self.common, self.options = args, tasks, root, common, options
         self.hflm_extra = {"batch_size": batch_size, "device": device}
-        self.progress = progress
+        self.progress, self.reuse = progress, reuse
 
-    def all(self, chosen: list[Checkpoint]) -> None:
+    def all(self, chosen: list[Checkpoint], base_model: Any = None, base_tokenizer: Any = None) -> None:
+        from tuco_eval.core.pair import is_peft_model
+
         # full models first: after the first adapter the base model holds adapter layers
         order = [c for c in chosen if c.kind == "model"] + [c for c in chosen if c.kind == "adapter"]
         bar = tqdm(total=1 + len(order), desc="checkpoints", unit="model", disable=not self.progress)
         try:
             bar.set_postfix_str(f"{BASE_LABEL} (loading)")
-            base_lm = self._load_base()
-            self._base_alone(base_lm)
+            base_lm = self._load_base(base_model, base_tokenizer)
+            peft_model = base_model if is_peft_model(base_model) else None
+            with peft_model.disable_adapter() if peft_model is not None else nullcontext():
+                self._base_alone(base_lm)
             bar.update(1)
-            peft_model = None
             for index, checkpoint in enumerate(order):
                 bar.set_postfix_str(f"{checkpoint.label} (loading)")
                 if checkpoint.kind == "model":
@@ -224,11 +272,14 @@ class _Runner:
         finally:
             bar.close()
 
-    def _load_base(self) -> Any:
+    def _load_base(self, model: Any = None, tokenizer: Any = None) -> Any:
         from lm_eval.models.huggingface import HFLM
 
+        from tuco_eval.core.layers import unwrap
         from tuco_eval.core.load_errors import friendly_load
 
+        if model is not None:  # loaded already: lm-eval's `hf` around its plain model
+            return HFLM(pretrained=unwrap(model), tokenizer=tokenizer, **self._hf_kwargs(), **self.hflm_extra)
         return friendly_load(lambda: HFLM.create_from_arg_string(self.args.base_args, self.hflm_extra),
                              self.args.base, "base model")
 
@@ -264,14 +315,18 @@ class _Runner:
 
         tokenizer = adapter_tokenizer(checkpoint.source, base_tokenizer)
         pair = finish_pair(peft_model, tokenizer, None, base_tokenizer=base_tokenizer)
+        tuco = {k: v for k, v in self.args.tuco.items() if k in ("mode", "log_kl", "prefix_reuse")}
+        lm = TucoScaledLM.from_pair(pair, **tuco, **self._hf_kwargs(), **self.hflm_extra)
+        self._sweep(lm, checkpoint)
+
+    def _hf_kwargs(self) -> dict[str, Any]:
+        """`--model-args` for lm-eval's `hf` around a model loaded already (its placement is done)."""
         from lm_eval.utils import simple_parse_args_string
 
         hf = simple_parse_args_string(",".join(self.args.hf_pieces))
-        for placement in ("parallelize", "tp_plan"):  # the base model is placed already
+        for placement in ("parallelize", "tp_plan"):
             hf.pop(placement, None)
-        tuco = {k: v for k, v in self.args.tuco.items() if k in ("mode", "log_kl", "prefix_reuse")}
-        lm = TucoScaledLM.from_pair(pair, **tuco, **hf, **self.hflm_extra)
-        self._sweep(lm, checkpoint)
+        return hf
 
     def _sweep(self, lm: Any, checkpoint: Checkpoint) -> None:
         from tuco_eval.store.run_json import update_run_info
@@ -285,6 +340,7 @@ class _Runner:
         update_run_info(run_dir, {"model_args": model_args, "label": checkpoint.label, **info})
         sweep_modes(lm, self.tasks, run_dir, modes=options["modes"], model_args=model_args,
                     label=checkpoint.label, run_info=info, alphas=options["alphas"],
+                    reuse=self.reuse.get(checkpoint.label),
                     tuco_at_alpha_one=options["tuco_at_alpha_one"], progress=self.progress,
                     **self.common)
 

@@ -98,6 +98,14 @@ def disambiguate(labels: Sequence[str], sources: Sequence[str]) -> list[str]:
     return result
 
 
+def single_pair_labels(sources: Sequence[str]) -> list[str]:
+    """Row labels for RUN_DIRs of single pairs, named by their fine-tuned model's source (a folder
+    or Hub id, `@rev` allowed): like a checkpoint's (`auto_label`), parent folders added only to
+    tell two apart (`/x/gpt2-pair/ft`, `/x/qwen2-pair/ft` -> `gpt2-pair/ft`, `qwen2-pair/ft`)."""
+    split = [split_revision(source) for source in sources]
+    return disambiguate([auto_label(*s) for s in split], [s[0] for s in split])
+
+
 def _clashing(labels: Sequence[str]) -> list[int]:
     counts = Counter(labels)
     return [i for i, label in enumerate(labels) if counts[label] > 1 or label == BASE_LABEL]
