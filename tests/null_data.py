@@ -1,5 +1,5 @@
 """Seeded simulated data sets for the calibration checks (tests/test_calibration.py and
-bench/cv_calibration.py): score matrices under nulls where α, or the row, has no effect, and
+scripts/cv_calibration.py): score matrices under nulls where α, or the row, has no effect, and
 with a known effect for power. Every array is drawn at once, data sets along the first axis."""
 
 from __future__ import annotations

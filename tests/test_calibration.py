@@ -1,7 +1,7 @@
 """Calibration by simulation of every test and interval the report prints: type-I error and
 family-wise error under nulls, coverage of the intervals, power against a known effect. Seeded
 data sets drawn at once (tests/null_data.py); the ≥ 1,000-data-set version of the Δ_CV table is
-bench/cv_calibration.py (docs/cv.md, "Calibration")."""
+scripts/cv_calibration.py (docs/cv.md, "Calibration")."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_bootstrap_intervals_cover_the_true_difference(binary, tasks):
 
 @pytest.mark.parametrize("kind", ["independent", "correlated", "graded"])
 def test_delta_cv_p_and_interval_under_nulls(kind):
-    # 300 data sets of 200 draws each (bench/cv_calibration.py: 1,000 of 2,000). Today's code
+    # 300 data sets of 200 draws each (scripts/cv_calibration.py: 1,000 of 2,000). Today's code
     # (doc-level sign flip and bootstrap, α fixed): P(p < 0.05) 0.093 / 0.106 / 0.139, coverage
     # 0.889 / 0.870 / 0.847 over 1,000 data sets
     n_sets = 300
@@ -112,4 +112,4 @@ def test_delta_cv_power_against_a_three_point_gain():
     # N = 1,000, α = 1.1 three points more likely right on every doc (30 % of docs vary with α)
     data = alpha_gain(60, seed=9)
     found = [cv.cross_validate_scores(s, GRID, seed=i, n_boot=200).significant for i, s in enumerate(data)]
-    assert np.mean(found) >= 0.3  # bench/cv_calibration.py: 0.5x over 1,000 data sets
+    assert np.mean(found) >= 0.3  # scripts/cv_calibration.py: 0.5x over 1,000 data sets

@@ -3,7 +3,7 @@ folders, written as lm-eval writes them (tests/lm_eval_files.py) from seeded sco
 significant in every family (base, adjacent, all) where every row truly differs, each row's scores
 lm-eval's; and under exchangeable rows, the p-values report writes are those of the analysis
 functions whose family-wise error per family tests/test_calibration.py and
-bench/pairs_calibration.py measure over many data sets."""
+scripts/pairs_calibration.py measure over many data sets."""
 
 from __future__ import annotations
 
@@ -94,7 +94,7 @@ def test_thirty_rows_all_different_every_pair_significant_in_every_family(tmp_pa
 
 # (0/1 or continuous scores, seed) per data set of exchangeable rows: a few through report, each
 # checked against the analysis functions on the same arrays (its family-wise error over many data
-# sets: tests/test_calibration.py, bench/pairs_calibration.py)
+# sets: tests/test_calibration.py, scripts/pairs_calibration.py)
 EXCHANGEABLE = [(False, 30), (False, 31), (True, 32), (True, 33)]
 
 
