@@ -115,7 +115,7 @@ other split):
 
 Cross-validated α (5 folds over the held-out docs; Δ_CV = agreement at the chosen α minus
 agreement at α = 1, points; `max` amplifies the behaviour, `min` suppresses it, so its gain is
-negative; * = significant, sign-flip p < 0.05):
+negative; * = significant, p < 0.05; interval and p from the α-permutation test, the whole CV rerun):
 
 {cv_table([persona['cv_max'], persona['cv_min']])}
 

@@ -88,7 +88,7 @@ def format_table(result: Mapping) -> str:
     direction = "higher" if cfg["objective"] == "max" else "lower"
     note = (
         f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), {metric_description(result)} "
-        f"({direction} is better), values x100; * = significant (sign-flip p < {cfg['significance_level']})"
+        f"({direction} is better), values x100; * = significant (α-permutation test of the whole CV, p < {cfg['significance_level']})"
     )
     if cfg.get("filter"):
         note += f"; filter {cfg['filter']} of tasks with several"

@@ -62,7 +62,7 @@ def explanation(runs: Sequence[Run]) -> str:
     return (
         f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
         f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
-        f"(paired sign-flip test, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
+        f"(α-permutation test of the whole CV, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
     ) + (
         f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
         f"'{WEIGHTED_LABEL}'."
@@ -111,7 +111,7 @@ def _task_markdown(runs: Sequence[Run]) -> str:
     parts = [
         "# Per-task cross-validation results",
         "",
-        "Values ×100; Δ CV in points with its paired-bootstrap 95% CI; * = significant gain.",
+        "Values ×100; Δ CV in points with its 95% CI (α-permutation test of the whole CV); * = significant gain.",
         "",
     ]
     for run in runs:
