@@ -38,7 +38,7 @@ def test_next_token_logits_are_the_full_passes_at_each_last_token(pair, monkeypa
     encoded = [pair.tokenizer(t)["input_ids"] for t in TEXTS]
     ids, mask = pad_batch(encoded, 0, side)
     sliced = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
-    monkeypatch.setattr(tuco_module, "takes_logits_to_keep", lambda model: False)
+    monkeypatch.setattr(tuco_module, "takes_logits_per_row", lambda model: False)
     full = tuco_module.tuco_of_batch(pair.joint, ids, mask, alpha=1.3)["logits"]
     with torch.no_grad():  # and they are the α-scaled model's own logits at the last real token
         pair.joint.alpha, saved = 1.3, pair.joint.alpha
