@@ -12,7 +12,7 @@ export HF_DATASETS_OFFLINE ?= 1
 FLOOR_VENV ?= .venv-floor
 FLOOR_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
 FLOOR_TESTS ?= tests/test_compat.py tests/test_prefix.py tests/test_exactness.py tests/test_joint.py \
-	tests/test_positions.py tests/test_adapters.py tests/test_generation.py tests/test_lm.py
+	tests/test_positions.py tests/test_adapters.py tests/test_generation.py tests/test_lm.py tests/test_block_reuse.py
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
