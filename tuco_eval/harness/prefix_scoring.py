@@ -1,11 +1,15 @@
-"""Scoring a prefix group: the shared prefix's KV once (both models' layers in one cache), then suffixes batched.
+"""Scoring log-likelihood requests with the vocabulary projection only where a continuation is scored.
 
+A prefix group: the shared prefix's KV once (both models' layers in one cache), then suffixes batched.
 One cache holds both models' keys and values (the base blocks' in extra layers, see
 tuco_eval.core.shared_cache); it is filled by one pass over the prefix, then copied and expanded for
-each batch of suffix rows (a copy keeps the base's layers and is continued as such). The
-answers are lm-eval's: (sum of continuation log-probs, whether greedy decoding gives it). With
-`tuco`, each request's TuCo at its last context token too: that token is always in the suffix,
-and every block's PTC and FTC there are computed by the suffix pass.
+each batch of suffix rows (a copy keeps the base's layers and is continued as such). Requests with
+no prefix worth sharing (zero-shot tasks) are whole rows, batched without a cache. Either way the
+logits are computed at the continuation's positions only: on a short continuation after a long
+context the projection onto the vocabulary is otherwise a large part of a pass. The answers are
+lm-eval's: (sum of continuation log-probs, whether greedy decoding gives it). With `tuco`, each
+request's TuCo at its last context token too: that token is always in the scored row, and every
+block's PTC and FTC there are computed by the pass.
 """
 
 from __future__ import annotations
@@ -82,27 +86,39 @@ class PrefixScorer:
             extra = {"logits_to_keep": 1} if self.trims_prefill else {}
             return cache_of(self.model(ids, use_cache=True, **extra))
 
-    def suffix_logits(self, rows: Sequence[Sequence[int]], cache: Cache, keep: int,
+    def suffix_logits(self, rows: Sequence[Sequence[int]], cache: Cache | None, keep: int,
                       sums: TucoSums | None = None) -> Tensor:
-        """[rows, keep, vocab]: logits at each row's last `keep` real positions; TuCo sums at every
-        suffix position into `sums` when given."""
-        cache = _expanded(cache, len(rows))
+        """[rows, keep, vocab]: logits at each row's last `keep` real positions, the rows continuing
+        `cache` (None: whole rows from the start); TuCo sums at every row position into `sums`."""
         ids = pad_batch(rows, 0)[0].to(self.device)  # right padding with 0, as lm-eval pads
         positions = _kept_positions([len(row) for row in rows], keep, self.device)
         extra = {"logits_to_keep": positions} if self.slices else {}
+        if cache is not None:
+            extra.update(use_cache=True, **{self.cache_keyword: _expanded(cache, len(rows))})
+        else:
+            extra["use_cache"] = False
         with self.context(sums):
-            logits = self.model(ids, use_cache=True, **{self.cache_keyword: cache}, **extra).logits
+            logits = self.model(ids, **extra).logits
         if not self.slices:
             logits = logits.gather(1, positions[:, :, None].expand(-1, -1, logits.shape[-1]))
         return logits  # NaN/inf: refused by tuco_scaled's final check on every answer, with its place
 
-    def score(self, group: PrefixGroup, requests: Sequence[tuple[Sequence[int], Sequence[int]]]) -> dict[int, Answer]:
-        """Answers of the group's requests, by request index."""
-        length = len(group.prefix)
+    def score(self, group: PrefixGroup, requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+              progress: Callable[[int], Any] | None = None) -> dict[int, Answer]:
+        """Answers of the group's requests, by request index; `progress(n)` after each n answered."""
+        return self._score(group.members, requests, len(group.prefix), self.prefill(group.prefix), progress)
+
+    def score_whole(self, members: Sequence[int], requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+                    progress: Callable[[int], Any] | None = None) -> dict[int, Answer]:
+        """Answers of requests that share no prefix worth a pass (each must fit the context):
+        whole rows, batched longest first, no cache."""
+        return self._score(members, requests, 0, None, progress)
+
+    def _score(self, members: Sequence[int], requests: Sequence[tuple[Sequence[int], Sequence[int]]],
+               length: int, cache: Cache | None, progress: Callable[[int], Any] | None) -> dict[int, Answer]:
         by_row: dict[tuple[int, ...], list[int]] = {}  # requests sharing a row share its logits
-        for index in group.members:
+        for index in members:
             by_row.setdefault(suffix_row(*requests[index], length), []).append(index)
-        cache = self.prefill(group.prefix)
         ordered = sorted(by_row, key=len, reverse=True)
         answers: dict[int, Answer] = {}
         self.found_tuco = {}
@@ -118,4 +134,6 @@ class PrefixScorer:
                     answers[index] = _answer(kept, requests[index][1])
                     if tuco is not None:  # the last context token, in suffix coordinates
                         self.found_tuco[index] = float(tuco[r, len(requests[index][0]) - 1 - length])
+            if progress is not None:
+                progress(sum(len(by_row[row]) for row in chunk))
         return answers

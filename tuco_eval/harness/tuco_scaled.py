@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
+from tqdm import tqdm
 
 from tuco_eval.core.batching import pad_batch
 from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
@@ -38,7 +39,7 @@ from tuco_eval.core.sources import (
     load_tokenizer,
 )
 from tuco_eval.core.tuco import tuco_of_batch
-from tuco_eval.harness.prefix import group_by_prefix
+from tuco_eval.harness.prefix import fits, group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
 from tuco_eval.harness.request_log import (
     attach,
@@ -344,19 +345,27 @@ class TucoScaledLM(HFLM):
 
     def _with_prefix_reuse(self, requests: list, disable_tqdm: bool, override_bs: int | None,
                            tuco: dict[int, float] | None = None) -> list:
-        """Shared prefixes once, the rest on HFLM's path; `tuco`, when given, receives the TuCo of
-        the requests scored here by request index (the plain path's go through `_collect`)."""
+        """Shared prefixes once and the other rows whole, logits only where scored (prefix_scoring.py);
+        rolling windows and rows lm-eval truncates on HFLM's path. `tuco`, when given, receives the
+        TuCo of the requests scored here by request index (the plain path's go through `_collect`)."""
         scorer = self._prefix_scorer(tuco is not None)
         pairs = [(context, continuation) for _, context, continuation in requests]
         groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
+        # a rolling window (no cache key) is scored at nearly every position: nothing to save
+        whole = [i for i in rest if requests[i][0] is not None and fits(*pairs[i], self.max_length)] if scorer else []
+        rest = sorted(set(rest) - set(whole))
         answers: dict[int, tuple[float, bool]] = {}
-        for group in groups:
-            for index, answer in scorer.score(group, pairs).items():
+        bar = tqdm(total=len(requests) - len(rest), disable=disable_tqdm or self.rank != 0 or not (groups or whole),
+                   desc="Running loglikelihood requests")
+        parts = [(scorer.score, group) for group in groups] + ([(scorer.score_whole, whole)] if whole else [])
+        for run, what in parts:
+            for index, answer in run(what, pairs, progress=bar.update).items():
                 answers[index] = answer
                 if requests[index][0] is not None:  # rolling windows are cached per document, as in HFLM
                     self.cache_hook.add_partial("loglikelihood", requests[index][0], answer)
             if tuco is not None:
                 tuco.update(scorer.found_tuco)
+        bar.close()
         if rest:
             plain = super()._loglikelihood_tokens(
                 [requests[i] for i in rest], disable_tqdm=disable_tqdm, override_bs=override_bs
