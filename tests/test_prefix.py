@@ -233,3 +233,63 @@ def test_lm_eval_five_shot_with_reuse_equals_the_plain_path(pair_dirs, tmp_path)
         assert r["arguments"] == p["arguments"] and r["arguments"]["gen_args_0"]["arg_0"].count("Answer:") == 6
         assert [x[0][0] for x in r["resps"]] == pytest.approx([x[0][0] for x in p["resps"]], abs=1e-4)
         assert [x[0][1] for x in r["resps"]] == [x[0][1] for x in p["resps"]]
+
+
+# --- zero-shot rows: whole rows, logits only where scored ---------------------------------------
+
+def _zero_shot_requests(max_tokens: int = 90) -> list:
+    """Contexts of differing lengths sharing nothing, continuations of 1 to 3 tokens (a rolling
+    window and a row lm-eval truncates from the left ride along: both stay on HFLM's path)."""
+    gen = torch.Generator().manual_seed(5)
+    requests = [(("ctx", "cont"), torch.randint(3, VOCAB, (4 + 3 * doc,), generator=gen).tolist(),
+                 torch.randint(3, VOCAB, (length,), generator=gen).tolist()) for doc in range(7) for length in (1, 3, 2)]
+    requests.append((None, [1] + torch.randint(3, VOCAB, (8,), generator=gen).tolist(),
+                     torch.randint(3, VOCAB, (6,), generator=gen).tolist()))  # a rolling window
+    requests.append((("long", "cont"), torch.randint(3, VOCAB, (max_tokens + 5,), generator=gen).tolist(), [7]))
+    return requests
+
+
+@pytest.mark.parametrize("alpha", [1.0, 1.3])
+@pytest.mark.parametrize("slices", [True, False])
+def test_zero_shot_rows_equal_the_plain_path_and_project_only_scored_positions(alpha, slices, monkeypatch):
+    lm = _lm("llama", alpha, True)
+    if slices and not takes_logits_per_row(lm.model):
+        pytest.skip("this transformers release takes no per-row logits_to_keep (tests/test_compat.py)")
+    monkeypatch.setattr(prefix_scoring, "takes_logits_per_row", lambda model: slices)
+    monkeypatch.setattr(lm, "_max_length", 90)
+    requests = _zero_shot_requests()
+    whole: list[list[int]] = []
+    original = prefix_scoring.PrefixScorer.score_whole
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "score_whole",
+                        lambda self, members, *a, **k: whole.append(list(members)) or original(self, members, *a, **k))
+    projected: list[int] = []  # positions the head projects onto the vocabulary, per call
+    handle = lm.model.lm_head.register_forward_hook(lambda m, args, out: projected.append(out.shape[:-1].numel()))
+    try:
+        reused = lm._loglikelihood_tokens(requests)
+        assert whole == [list(range(21))]  # not the rolling window (21), not the truncated row (22)
+        on_whole_path = projected[:6]  # 21 distinct rows in batches of 4, before HFLM's 2 plain rows
+        lm.prefix_reuse = False
+        plain = lm._loglikelihood_tokens(requests)
+    finally:
+        handle.remove()
+    assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-5)
+    assert [r[1] for r in reused] == [p[1] for p in plain]
+    row_tokens = sum(len(context) + len(continuation) - 1 for _, context, continuation in requests[:21])
+    # each batch projects its rows at its longest continuation's 3 positions, or every position
+    assert sum(on_whole_path) <= (21 * 3 if slices else row_tokens + 6 * 4 * 3)
+    assert sum(on_whole_path) >= (21 if slices else row_tokens)
+
+
+def test_zero_shot_rows_log_the_plain_paths_tuco():
+    logged = {}
+    instances = lambda: [Instance("loglikelihood", {}, (q, c), idx=i)  # noqa: E731
+                         for i, (q, c) in enumerate((q, c) for q in QUESTIONS for c in CHOICES[:2])]
+    for reuse in (True, False):
+        lm = _lm("llama", 1.3, reuse)
+        lm.log_tuco = True
+        batch = instances()
+        results = lm.loglikelihood(batch)
+        logged[reuse] = [i.args[-1]["tuco"] for i in batch], results
+    assert torch.allclose(torch.tensor(logged[True][0]), torch.tensor(logged[False][0]), atol=1e-5)
+    assert len({round(t, 4) for t in logged[False][0]}) > 2  # docs differ: a wrong position would show
+    assert [r[1] for r in logged[True][1]] == [p[1] for p in logged[False][1]]

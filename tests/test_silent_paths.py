@@ -344,7 +344,7 @@ def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pa
     _poison(lm.model, "inf in the fine-tuned final norm")
     groups = []
     original = PrefixScorer.score
-    monkeypatch.setattr(PrefixScorer, "score", lambda self, *args: groups.append(1) or original(self, *args))
+    monkeypatch.setattr(PrefixScorer, "score", lambda self, *args, **kw: groups.append(1) or original(self, *args, **kw))
     for alpha in (1.0, 1.3):
         lm.alpha = alpha
         with pytest.raises(NonFiniteError, match=rf"at α={alpha} \(first in the output of the final norm\)"):

@@ -31,7 +31,7 @@ def _digest(value: Any, into: Any) -> None:
     if isinstance(value, Tensor):
         data = value.detach().cpu().contiguous()
         into.update(f"{data.dtype}{tuple(data.shape)}".encode())
-        into.update(data.view(-1).view(torch.uint8).numpy().tobytes())
+        into.update(data.view(-1).view(torch.uint8).numpy())  # the buffer itself, not a copy
     elif isinstance(value, (tuple, list)):
         into.update(b"(")
         for item in value:

@@ -119,7 +119,8 @@ class PrefixScorer:
         by_row: dict[tuple[int, ...], list[int]] = {}  # requests sharing a row share its logits
         for index in members:
             by_row.setdefault(suffix_row(*requests[index], length), []).append(index)
-        ordered = sorted(by_row, key=len, reverse=True)
+        # longest first, ties by token order: HFLM's batches, so zero-shot rows see the same shapes
+        ordered = sorted(by_row, key=lambda row: (-len(row), row))
         answers: dict[int, Answer] = {}
         self.found_tuco = {}
         for start in range(0, len(ordered), self.batch_size):
