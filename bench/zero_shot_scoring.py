@@ -37,7 +37,7 @@ def main() -> None:
                    help="torch threads (1: on a shared 2-core machine, more threads only add contention noise)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    docs, repeats = (24, 2) if args.quick else (80, 3)
+    docs, repeats = (10, 2) if args.quick else (80, 3)
     requests = _requests(docs)
     ft, base = mid_size_pair()
     tokenizer = id_tokenizer()

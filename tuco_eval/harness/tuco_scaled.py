@@ -90,8 +90,10 @@ class TucoScaledLM(HFLM):
       scaling mode at α (`Scaling.active`), as hf_steered does; the scoring call runs with the
       models' default `use_cache` off (`without_kv_cache`), and both are followed by the NaN/inf
       check that names where a bad value appeared.
-    - `_loglikelihood_tokens`: shared few-shot prefixes computed once (`PrefixScorer`), the rest
-      on HFLM's own path (`super()`); it also records which row and position carries each
+    - `_loglikelihood_tokens`: shared few-shot prefixes computed once and the other rows scored
+      whole, in HFLM's batches, the vocabulary projection only where a continuation is scored
+      (`PrefixScorer`); rolling windows and left-truncated rows on HFLM's own path (`super()`),
+      as everything with `prefix_reuse=false`. It also records which row and position carries each
       request's TuCo (lm-eval does not say which request a `_model_call` row is) and checks every
       answer for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
       requests; `loglikelihood_rolling` adds the out-of-memory hint only.
@@ -336,7 +338,8 @@ class TucoScaledLM(HFLM):
         return results
 
     def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
-        """The shared-prefix path where it is exact and implemented; None sends all to HFLM's path."""
+        """The own scoring path (shared prefixes, whole rows) where it is exact and implemented;
+        None sends all to HFLM's path."""
         batch = self.batch_size
         if not self.prefix_reuse or self.mode != "activation" or not str(batch).isdigit():
             return None  # logits/weights modes and batch_size=auto take the plain path
