@@ -71,3 +71,25 @@ def id_tokenizer():
 
     words = Tokenizer(WordLevel({"<pad>": 0, "<unk>": 1}, unk_token="<unk>"))
     return PreTrainedTokenizerFast(tokenizer_object=words, pad_token="<pad>", unk_token="<unk>")
+
+
+def scoring_lms(batch_size: int = 8):
+    """(`tuco_scaled` on the mid-size pair at α = 1.1, lm-eval's HFLM on its fine-tuned model)."""
+    from lm_eval.models.huggingface import HFLM
+
+    from tuco_eval.core.pair import Pair
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
+
+    ft, base = mid_size_pair()
+    tokenizer = id_tokenizer()
+    lm = TucoScaledLM.from_pair(Pair(ft, tokenizer, base, joint_of(ft, base)), batch_size=batch_size, device="cpu")
+    return lm, HFLM(pretrained=ft, tokenizer=tokenizer, batch_size=batch_size, device="cpu")
+
+
+def scoring_run(lm, requests: list, alpha: float, own_path: bool) -> Callable[[], list]:
+    """`tuco_scaled`'s log-likelihoods of token `requests` at `alpha`, on its own scoring path
+    (`prefix_reuse=true`) or HFLM's."""
+    def run() -> list:
+        lm.alpha, lm.prefix_reuse = alpha, own_path
+        return lm._loglikelihood_tokens(requests, disable_tqdm=True)
+    return run

@@ -13,11 +13,8 @@ from __future__ import annotations
 import random
 
 import torch
-from lm_eval.models.huggingface import HFLM
 
-from common import id_tokenizer, interleaved_medians, joint_of, mid_size_pair, parser
-from tuco_eval.core.pair import Pair
-from tuco_eval.harness.tuco_scaled import TucoScaledLM
+from common import interleaved_medians, parser, scoring_lms, scoring_run
 
 STATEMENT, CHOICES = 60, (319, 320)
 
@@ -39,16 +36,10 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     docs, repeats = (10, 2) if args.quick else (80, 3)
     requests = _requests(docs)
-    ft, base = mid_size_pair()
-    tokenizer = id_tokenizer()
-    lm = TucoScaledLM.from_pair(Pair(ft, tokenizer, base, joint_of(ft, base)), batch_size=8, device="cpu")
-    plain_hf = HFLM(pretrained=ft, tokenizer=tokenizer, batch_size=8, device="cpu")
+    lm, plain_hf = scoring_lms()
 
     def tuco(alpha: float, own_path: bool):
-        def run():
-            lm.alpha, lm.prefix_reuse = alpha, own_path
-            return lm._loglikelihood_tokens(requests, disable_tqdm=True)
-        return run
+        return scoring_run(lm, requests, alpha, own_path)
 
     own, hflm = tuco(1.1, True)(), tuco(1.1, False)()
     gap = max(abs(a[0] - b[0]) for a, b in zip(own, hflm, strict=True))
