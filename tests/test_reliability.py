@@ -57,11 +57,13 @@ def test_nonfinite_tuco_is_never_returned(pair_dirs):
         compute_tuco(pair.joint, pair.tokenizer, ["the quick brown fox"], progress=False)
 
 
-def test_out_of_memory_names_the_batch_size(lm, task_manager, monkeypatch):
+@pytest.mark.parametrize("own_path", [True, False])
+def test_out_of_memory_names_the_batch_size(lm, task_manager, monkeypatch, own_path):
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
 
-    monkeypatch.setattr(lm, "_model_call", oom)
+    monkeypatch.setattr(lm.model, "forward", oom)  # the model itself: HFLM's path and tuco_scaled's own
+    monkeypatch.setattr(lm, "prefix_reuse", own_path)
     with pytest.raises(TucoError, match="out of GPU memory at batch_size=4.*batch_size=auto"):
         simple_evaluate(model=lm, tasks=["tiny_mc"], task_manager=task_manager, limit=2, bootstrap_iters=0)
 
