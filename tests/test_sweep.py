@@ -32,18 +32,17 @@ def lm(pair_dirs):
 
 
 class CountCalls:
-    """Counts an LM's `_model_call`s and, for tuco_scaled, its base-block calls."""
+    """Counts an LM's model forwards (HFLM's `_model_call` and tuco_scaled's own scoring path
+    alike) and, for tuco_scaled, its base-block calls."""
 
     def __init__(self, lm):
         self.lm, self.model_calls, self.base_block_calls = lm, 0, 0
 
     def __enter__(self):
-        original_call = self.lm._model_call
         self._blocks = list(getattr(getattr(self.lm, "joint", None), "base_blocks", []))
 
-        def model_call(*args, **kwargs):
+        def forward(module, args):
             self.model_calls += 1
-            return original_call(*args, **kwargs)
 
         def counted(fn):
             def block(*args, **kwargs):
@@ -52,13 +51,13 @@ class CountCalls:
 
             return block
 
-        self.lm._model_call = model_call
+        self._handle = self.lm.model.register_forward_pre_hook(forward)
         if self._blocks:
             self.lm.joint.base_blocks = [counted(fn) for fn in self._blocks]
         return self
 
     def __exit__(self, *exc):
-        del self.lm._model_call
+        self._handle.remove()
         if self._blocks:
             self.lm.joint.base_blocks = self._blocks
 
