@@ -266,7 +266,8 @@ def test_zero_shot_rows_equal_the_plain_path_and_project_only_scored_positions(a
     handle = lm.model.lm_head.register_forward_hook(lambda m, args, out: projected.append(out.shape[:-1].numel()))
     try:
         reused = lm._loglikelihood_tokens(requests)
-        assert whole == [list(range(21))]  # not the rolling window (21), not the truncated row (22)
+        # not the rolling window (21), not the truncated row (22); without per-row slicing: none
+        assert whole == ([list(range(21))] if slices else [])
         on_whole_path = projected[:6]  # 21 distinct rows in batches of 4, before HFLM's 2 plain rows
         lm.prefix_reuse = False
         plain = lm._loglikelihood_tokens(requests)
@@ -275,12 +276,15 @@ def test_zero_shot_rows_equal_the_plain_path_and_project_only_scored_positions(a
     assert torch.allclose(torch.tensor([r[0] for r in reused]), torch.tensor([p[0] for p in plain]), atol=1e-5)
     assert [r[1] for r in reused] == [p[1] for p in plain]
     row_tokens = sum(len(context) + len(continuation) - 1 for _, context, continuation in requests[:21])
-    # each batch projects its rows at its longest continuation's 3 positions, or every position
-    assert sum(on_whole_path) <= (21 * 3 if slices else row_tokens + 6 * 4 * 3)
-    assert sum(on_whole_path) >= (21 if slices else row_tokens)
+    if slices:  # each batch projects its rows at its longest continuation's 3 positions at most
+        assert 21 <= sum(on_whole_path) <= 21 * 3 < row_tokens
 
 
-def test_zero_shot_rows_log_the_plain_paths_tuco():
+def test_zero_shot_rows_log_the_plain_paths_tuco(monkeypatch):
+    whole: list[int] = []
+    original = prefix_scoring.PrefixScorer.score_whole
+    monkeypatch.setattr(prefix_scoring.PrefixScorer, "score_whole",
+                        lambda self, members, *a, **k: whole.append(len(members)) or original(self, members, *a, **k))
     logged = {}
     instances = lambda: [Instance("loglikelihood", {}, (q, c), idx=i)  # noqa: E731
                          for i, (q, c) in enumerate((q, c) for q in QUESTIONS for c in CHOICES[:2])]
@@ -290,6 +294,9 @@ def test_zero_shot_rows_log_the_plain_paths_tuco():
         batch = instances()
         results = lm.loglikelihood(batch)
         logged[reuse] = [i.args[-1]["tuco"] for i in batch], results
+    if not takes_logits_per_row(lm.model):
+        pytest.skip("this transformers release takes no per-row logits_to_keep: zero-shot rows take HFLM's path")
+    assert whole == [len(QUESTIONS) * 2]  # the own path scored them all
     assert torch.allclose(torch.tensor(logged[True][0]), torch.tensor(logged[False][0]), atol=1e-5)
     assert len({round(t, 4) for t in logged[False][0]}) > 2  # docs differ: a wrong position would show
     assert [r[1] for r in logged[True][1]] == [p[1] for p in logged[False][1]]

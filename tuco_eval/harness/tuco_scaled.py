@@ -354,8 +354,10 @@ class TucoScaledLM(HFLM):
         scorer = self._prefix_scorer(tuco is not None)
         pairs = [(context, continuation) for _, context, continuation in requests]
         groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
-        # a rolling window (no cache key) is scored at nearly every position: nothing to save
-        whole = [i for i in rest if requests[i][0] is not None and fits(*pairs[i], self.max_length)] if scorer else []
+        # whole rows only where the head can take per-row positions (else nothing to save), and not
+        # rolling windows (no cache key): they are scored at nearly every position
+        whole = [i for i in rest if requests[i][0] is not None and fits(*pairs[i], self.max_length)
+                 ] if scorer and scorer.slices else []
         rest = sorted(set(rest) - set(whole))
         answers: dict[int, tuple[float, bool]] = {}
         bar = tqdm(total=len(requests) - len(rest), disable=disable_tqdm or self.rank != 0 or not (groups or whole),
