@@ -14,12 +14,16 @@ FLOOR_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3
 FLOOR_TESTS ?= tests/test_compat.py tests/test_prefix.py tests/test_exactness.py tests/test_joint.py \
 	tests/test_positions.py tests/test_adapters.py tests/test_generation.py tests/test_lm.py tests/test_block_reuse.py
 
+# pip installs get up to three tries: one interrupted download must not fail a whole install
+retry = for try in 1 2 3; do $(1) && break; [ $$try = 3 ] && exit 1; \
+	echo "install interrupted (try $$try of 3), trying again in 30 s" >&2; sleep 30; done
+
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, CPU wheel, so the dependency resolver never pulls a multi-GB CUDA build
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH_CPU)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(call retry,$(PY) -m pip install -q -e ".[test]")
 	touch $@
 
 install: $(VENV)/.installed
@@ -32,8 +36,8 @@ test-fast: install  # the suite without the tests marked slow, for quick checks 
 
 $(FLOOR_VENV)/.installed: pyproject.toml constraints/floor.txt
 	test -x $(FLOOR_VENV)/bin/python || $(FLOOR_PYTHON) -m venv $(FLOOR_VENV)
-	$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip
-	$(FLOOR_VENV)/bin/python -m pip install -q -c constraints/floor.txt -e ".[test]"
+	$(call retry,$(FLOOR_VENV)/bin/python -m pip install -q --upgrade pip)
+	$(call retry,$(FLOOR_VENV)/bin/python -m pip install -q -c constraints/floor.txt -e ".[test]")
 	touch $@
 
 test-floor: $(FLOOR_VENV)/.installed  # the versions it ran on, then the exactness tests at the floors
