@@ -22,7 +22,9 @@ import numpy as np
 
 _TABLE_MAX = 40320  # α grids of up to 8 values draw a row of a table of all their permutations
 _REL_TIE = 1e-9  # Δ's this close, relative to the scores' scale, count as equal (summation order)
-_TIE_TOL = 1e-12  # cv.choose_alpha's tie rule between mean scores
+# mean scores this close count as tied (float summation order differs by fold): the rule of
+# cv.choose_alpha, which imports it, so the permuted CVs choose exactly as the real one
+TIE_TOL = 1e-12
 _CHUNK = 1 << 22  # permuted values held in memory at once
 
 
@@ -72,7 +74,7 @@ def permuted_deltas(
         totals = fold_sums.sum(axis=2)
         means = sign * (totals[:, :, None] - fold_sums) / n_train
         best = means.max(axis=1, keepdims=True)
-        tied = means >= best - _TIE_TOL * np.maximum(1.0, np.abs(best))
+        tied = means >= best - TIE_TOL * np.maximum(1.0, np.abs(best))
         chosen = preference[np.argmax(tied[:, preference, :], axis=1)]  # [draws, folds]
         held_out = np.take_along_axis(fold_sums, chosen[:, None, :], axis=1).sum(axis=(1, 2))
         out[start : start + draws] = (held_out - totals[:, one]) / n_docs

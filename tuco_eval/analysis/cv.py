@@ -19,13 +19,12 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold, check_cv
 
-from tuco_eval.analysis.alpha_null import permutation_inference, permuted_deltas
+from tuco_eval.analysis.alpha_null import TIE_TOL, permutation_inference, permuted_deltas
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import format_alpha
 
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
-_TIE_TOL = 1e-12  # mean scores this close count as tied (float summation order differs by fold)
 _CHUNK = 1 << 22  # resampled values held in memory at once
 
 
@@ -80,7 +79,7 @@ def choose_alpha(
     values = objective_sign(objective) * np.asarray(mean_scores, dtype=np.float64)
     grid = np.asarray(alphas, dtype=np.float64)
     best = values.max()
-    tied = np.flatnonzero(values >= best - _TIE_TOL * max(1.0, abs(best)))
+    tied = np.flatnonzero(values >= best - TIE_TOL * max(1.0, abs(best)))
     return int(min(tied, key=lambda i: closest_to_one(float(grid[i]))))
 
 
