@@ -25,7 +25,7 @@ from tuco_eval.store.units import StoreError
 from tuco_eval.util.checkpoint_labels import SERIES_FILE as CHECKPOINTS_FILE
 from tuco_eval.util.checkpoint_labels import first_step, single_pair_labels, split_revision
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.lm_eval_labels import lm_eval_run_name
+from tuco_eval.util.lm_eval_labels import lm_eval_run_name, model_args_value
 
 BASE = "base"
 CHECKPOINT = "checkpoint"
@@ -43,22 +43,14 @@ class Entry:
     lm_eval: LmEvalRun | None = None  # an lm-eval output folder's run (run_dir: its folder)
 
 
-def _model_arg(model_args: Any, key: str) -> str | None:
-    for part in str(model_args or "").split(","):
-        name, _, value = part.partition("=")
-        if name.strip() == key and value.strip():
-            return value.strip()
-    return None
-
-
 def _entry(run_dir: Path, listed: Mapping | None = None, series: Path | None = None) -> Entry:
     """The row of one RUN_DIR: checkpoints.json's record first, then run.json's, then the folder."""
     info = read_run_info(run_dir)
     record = {**(info.get("checkpoint") or {}), **(listed or {})}
     kind = BASE if BASE in (info.get("kind"), record.get("kind")) else CHECKPOINT
     label = str(record.get("label") or info.get("label") or run_dir.name)
-    source = record.get("source") or _model_arg(info.get("model_args"), "pretrained")
-    revision = record.get("revision") or _model_arg(info.get("model_args"), "revision")
+    source = record.get("source") or model_args_value(str(info.get("model_args") or ""), "pretrained")
+    revision = record.get("revision") or model_args_value(str(info.get("model_args") or ""), "revision")
     if source and revision and "@" not in str(source):
         source = f"{source}@{revision}"
     step = record.get("step")

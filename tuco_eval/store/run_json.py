@@ -11,16 +11,13 @@ from typing import Any
 
 from tuco_eval.store.units import StoreError
 from tuco_eval.util.files import atomic_write_json
+from tuco_eval.util.lm_eval_labels import model_args_value
 
 RUN_INFO = "run.json"
 
 
 def _label_from(model_args: str) -> str:
-    for part in model_args.split(","):
-        key, _, value = part.partition("=")
-        if key.strip() == "pretrained" and value.strip():
-            return value.strip()
-    return model_args
+    return model_args_value(model_args, "pretrained") or model_args
 
 
 def merge_run_info(old: Mapping[str, Any], new: Mapping[str, Any], where: str = "RUN_DIR") -> dict:

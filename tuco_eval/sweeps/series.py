@@ -34,6 +34,7 @@ from tuco_eval.sweeps.alphas import check_task_names, sweep_alone
 from tuco_eval.sweeps.modes import sweep_modes
 from tuco_eval.util.checkpoint_labels import BASE_LABEL
 from tuco_eval.util.errors import TucoError
+from tuco_eval.util.lm_eval_labels import model_args_value
 from tuco_eval.util.params import PAPER_ALPHAS, parse_alphas, parse_flag, parse_modes
 
 BASE_ARGS = {"base": "pretrained", "base_revision": "revision", "base_gguf_file": "gguf_file"}
@@ -196,8 +197,11 @@ def _check_reuse(reuse: Mapping[str, str | Path], series: list[Checkpoint]) -> d
         if label not in by_label:
             raise TucoError(f"reuse names {label!r}, which is no checkpoint of the series "
                             f"({', '.join(by_label)})")
-        recorded = dict(p.partition("=")[::2] for p in read_run_info(run_dir).get("model_args", "").split(","))
-        ours, theirs = Path(by_label[label].source), Path(recorded.get("pretrained", ""))
+        swept_from = model_args_value(str(read_run_info(run_dir).get("model_args") or ""), "pretrained")
+        if swept_from is None:
+            raise TucoError(f"cannot reuse {run_dir} for checkpoint '{label}': its run.json names no "
+                            f"pretrained= model to compare with; drop the reuse")
+        ours, theirs = Path(by_label[label].source), Path(swept_from)
         names = [n for n in WEIGHT_FILES if (ours / n).is_file() or (theirs / n).is_file()]
         if not names or not all((ours / n).is_file() and (theirs / n).is_file()
                                 and (ours / n).read_bytes() == (theirs / n).read_bytes() for n in names):
