@@ -17,6 +17,7 @@ from lm_eval.models.huggingface import HFLM
 from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+import tuco_eval.sweeps.alphas
 from tiny_models import FIXTURE_TASKS, finetune, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs
@@ -47,6 +48,20 @@ def series_dirs(pair_dirs, tmp_path_factory):
                             init_lora_weights=False)
         get_peft_model(copy.deepcopy(base), config).save_pretrained(root / "adapters" / f"checkpoint-{step}")
     return root
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+    """(RUN_DIR name, α) of every unit lm-eval evaluates."""
+    calls: list[tuple[str, float]] = []
+    original = tuco_eval.sweeps.alphas._evaluate_unit
+
+    def counted(lm, run_dir, alpha, *args):
+        calls.append((Path(run_dir).name, alpha))
+        return original(lm, run_dir, alpha, *args)
+
+    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
+    return calls
 
 
 @pytest.fixture
@@ -162,17 +177,7 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
 
 
 def test_resume_adds_only_missing_units_and_one_checkpoint_per_array_task(
-        series_dirs, pair_dirs, task_manager, tmp_path, monkeypatch):
-    import tuco_eval.sweeps.alphas
-
-    evaluated: list[tuple[str, float]] = []
-    original = tuco_eval.sweeps.alphas._evaluate_unit
-
-    def counted(lm, run_dir, alpha, *args):
-        evaluated.append((Path(run_dir).name, alpha))
-        return original(lm, run_dir, alpha, *args)
-
-    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
+        series_dirs, pair_dirs, task_manager, tmp_path, evaluated):
     root, pattern = tmp_path / "root", str(series_dirs / "adapters" / "checkpoint-*")
     _run([pattern], root, pair_dirs, task_manager, alphas=[1.0], checkpoint_index=1)
     assert evaluated == [("base", 1.0), ("step-20", 1.0)]  # the array task for checkpoint 1 only

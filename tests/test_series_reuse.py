@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_checkpoint_sweep import LIMIT, _run, loads, series_dirs  # noqa: F401 - fixtures
+from test_checkpoint_sweep import LIMIT, _run, evaluated, loads, series_dirs  # noqa: F401 - fixtures
 
-import tuco_eval.sweeps.alphas
 from tuco_eval.core.pair import load_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.units import read_unit
@@ -16,20 +15,6 @@ from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.util.errors import TucoError
 
 ALPHAS = (0.5, 1.0)
-
-
-@pytest.fixture
-def evaluated(monkeypatch):
-    """(RUN_DIR name, α) of every unit lm-eval evaluates."""
-    calls: list[tuple[str, float]] = []
-    original = tuco_eval.sweeps.alphas._evaluate_unit
-
-    def counted(lm, run_dir, alpha, *args):
-        calls.append((Path(run_dir).name, alpha))
-        return original(lm, run_dir, alpha, *args)
-
-    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
-    return calls
 
 
 def _first_part(adapter: Path, pair_dirs, task_manager, run_dir: Path, limit: int = LIMIT):
