@@ -51,6 +51,43 @@ def alpha_gain(n_sets: int, seed: int, gain: float = 0.03, n_docs: int = 1000) -
     return (np.where(redrawn, rng.random(shape), fixed) < p).astype(float)
 
 
+def scaling_gain(n_sets: int, n_docs: int, gain: float, seed: int, redraw: float = 0.3) -> np.ndarray:
+    """[data set, α, doc] 0/1 scores where scaling α truly matters: each doc right at α = 1 with
+    chance p ~ U(0.2, 0.8); at every other α, each doc re-drawn with chance ``redraw`` (else it
+    keeps its α = 1 outcome); the re-drawn docs at α = 1.1 right with chance p + gain / redraw,
+    so α = 1.1 gains ``gain`` on average and the other α's nothing."""
+    rng = np.random.default_rng(seed)
+    shape = (n_sets, len(GRID), n_docs)
+    p = rng.uniform(0.2, 0.8, size=(n_sets, 1, n_docs))
+    right_at_one = rng.random((n_sets, 1, n_docs)) < p
+    chance = np.broadcast_to(p, shape).copy()
+    chance[:, GRID == 1.1] = np.clip(chance[:, GRID == 1.1] + gain / redraw, 0.0, 1.0)
+    redrawn = rng.random(shape) < redraw
+    scores = np.where(redrawn, rng.random(shape) < chance, right_at_one).astype(float)
+    scores[:, GRID == 1.0] = right_at_one
+    return scores
+
+
+def expected_delta_cv(
+    n_docs: int, gain: float, seed: int, n_sets: int = 20000, folds: int = 5
+) -> float:
+    """E[Δ_CV] of `scaling_gain` data sets, by simulation (the point estimate only, vectorised
+    over data sets through the same fold choice as the CV)."""
+    from tuco_eval.analysis import cv
+    from tuco_eval.analysis.fold_choice import fold_labels, held_out_deltas
+
+    fold_of = fold_labels(cv.fold_test_indices(n_docs, folds, 0), n_docs)
+    membership = np.eye(folds)[fold_of]
+    preference = sorted(range(len(GRID)), key=lambda i: cv.closest_to_one(float(GRID[i])))
+    one = int(np.flatnonzero(GRID == 1.0)[0])
+    total = 0.0
+    for start in range(0, n_sets, 1000):
+        data = scaling_gain(min(1000, n_sets - start), n_docs, gain, seed + start)
+        deltas = held_out_deltas(data @ membership, membership.sum(axis=0), one, preference)
+        total += deltas.sum()
+    return total / n_sets
+
+
 def exchangeable_rows(
     n_sets: int, rows: int, tasks: int, docs: int, binary: bool, shared: float, seed: int
 ) -> list[list[np.ndarray]]:

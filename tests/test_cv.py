@@ -36,7 +36,9 @@ def test_one_alpha_better_on_every_doc_gives_exactly_its_gain():
     assert r["delta_cv"] == pytest.approx(0.2, abs=1e-12)
     assert r["acc_cv"] - r["acc_alpha1"] == pytest.approx(0.2, abs=1e-12)
     assert 0 < r["ci95"][0] < 0.2 < r["ci95"][1]
-    assert r["p_value"] == 2 / 2001 and r["significant"]  # no α-permuted data set comes close
+    # no α-permuted data set comes close: the second stage's floor
+    assert r["p_value"] == 2 / (alpha_null.MAX_DRAWS + 1) and r["significant"]
+    assert r["n_draws"] == alpha_null.MAX_DRAWS
     assert r["acc_by_alpha"]["1.1"] == pytest.approx(base.mean() + 0.2)
     assert r["n"] == 300
 
@@ -301,7 +303,9 @@ def test_cross_validate_refuses_missing_alpha(tmp_path):
 # to separate modules): seeded score matrices, the folds of 103 docs, two fixture RUN_DIRs.
 
 
-_INFERENCE = ("ci95", "p_value", "significant", "share_significant")  # Δ_CV's p and CI changed since
+# Δ_CV's p and CI changed since; the inference's own figures are new
+_INFERENCE = ("ci95", "p_value", "significant", "share_significant", "se", "null_sd",
+              "best_gain_bound", "n_draws", "n_clusters")
 
 
 def _point(result) -> dict:
@@ -387,7 +391,8 @@ def test_task_result_is_a_dataclass_and_the_cv_json_row():
     r = cv.cross_validate_scores(noise(50, 1), GRID)
     assert isinstance(r, cv.TaskCV) and r["delta_cv"] == r.delta_cv
     assert list(dict(r)) == ["n", "acc_alpha1", "acc_cv", "delta_cv", "alphas_chosen", "acc_by_alpha",
-                             "ci95", "p_value", "significant"]  # cv.json's key order
+                             "ci95", "p_value", "significant", "se", "null_sd", "best_gain_bound",
+                             "n_draws", "n_clusters"]  # cv.json's key order
     json.dumps(dict(r))  # plain JSON values
 
 
@@ -410,12 +415,25 @@ def test_permuted_deltas_follow_the_exact_distribution_over_all_label_permutatio
         assert np.mean(drawn <= value + 1e-12) == pytest.approx(np.mean(np.array(exact) <= value + 1e-12), abs=0.01)
 
 
-def test_p_and_interval_invert_the_same_randomization_distribution():
+def test_p_counts_the_observed_data_set_and_its_smaller_tail():
     null = np.arange(-50, 50) / 1000  # 100 draws
-    p, (low, high) = alpha_null.permutation_inference(0.049, null, scale=1.0)
-    assert p == pytest.approx(2 * 2 / 101)  # the draw 0.049 itself and the observed data set
-    assert (low, high) == pytest.approx((0.049 - np.quantile(null, 0.975), 0.049 - np.quantile(null, 0.025)))
-    assert 0 < low  # 0.049 is above the central 95 % of the draws: p < 0.05 and 0 is left out
-    p, (low, high) = alpha_null.permutation_inference(0.040, null, scale=1.0)
-    assert p == pytest.approx(2 * 11 / 101) and low < 0 < high
-    assert alpha_null.permutation_inference(0.0, np.zeros(10), scale=1.0) == (1.0, (0.0, 0.0))
+    assert alpha_null.permutation_p(0.049, null, scale=1.0) == (pytest.approx(2 * 2 / 101), 1)
+    assert alpha_null.permutation_p(0.040, null, scale=1.0) == (pytest.approx(2 * 11 / 101), 10)
+    assert alpha_null.permutation_p(-0.050, null, scale=1.0) == (pytest.approx(2 * 2 / 101), 1)
+    assert alpha_null.permutation_p(0.0, np.zeros(10), scale=1.0)[0] == 1.0
+
+
+def test_the_second_stage_extends_the_first_draws_where_p_is_small():
+    rng = np.random.default_rng(4)
+    scores = (rng.random((len(GRID), 60)) < 0.5).astype(float)
+    tests = cv.fold_test_indices(60, 5, 0)
+    preference = sorted(range(len(GRID)), key=lambda i: cv.closest_to_one(float(GRID[i])))
+    null = alpha_null.AlphaNull(scores, tests, ONE, preference, seed=0)
+    first = null.draws(2000).copy()
+    np.testing.assert_array_equal(null.draws(5000)[:2000], first)  # the same stream, continued
+    fresh = alpha_null.AlphaNull(scores, tests, ONE, preference, seed=0)
+    np.testing.assert_array_equal(fresh.draws(5000), null.draws(5000))
+    # an ordinary Δ: 2,000 draws; one beyond every draw: MAX_DRAWS
+    assert alpha_null.two_stage_p(0.0, null, 2000, 1.0)[1] == 2000
+    p, used = alpha_null.two_stage_p(1.0, null, 2000, 1.0)
+    assert used == alpha_null.MAX_DRAWS and p == 2 / (alpha_null.MAX_DRAWS + 1)

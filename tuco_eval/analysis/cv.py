@@ -19,12 +19,19 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold, check_cv
 
-from tuco_eval.analysis.alpha_null import TIE_TOL, permutation_inference, permuted_deltas
+from tuco_eval.analysis.alpha_null import TIE_TOL, AlphaNull, two_stage_p
+from tuco_eval.analysis.cv_bootstrap import (
+    best_gain_bound,
+    bootstrap_draws,
+    compatible_interval,
+    delta_interval,
+)
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import format_alpha
 
 OBJECTIVES = ("max", "min")
 SIGNIFICANCE_LEVEL = 0.05
+LEVEL = 0.95  # of every interval
 _CHUNK = 1 << 22  # resampled values held in memory at once
 
 
@@ -39,9 +46,14 @@ class TaskCV(Mapping):
     delta_cv: float  # acc_cv − acc_alpha1, in the metric's own direction
     alphas_chosen: list[float]  # per fold
     acc_by_alpha: dict[str, float]  # mean score at each α of the grid (format_alpha keys)
-    ci95: list[float]  # interval of delta_cv inverting the α-permutation test
+    ci95: list[float]  # interval of E[Δ_CV] (document bootstrap), compatible with p (cv_bootstrap)
     p_value: float  # α-permutation test of "α has no effect", the CV rerun per draw
-    significant: bool  # p < SIGNIFICANCE_LEVEL and a gain in the objective's direction
+    significant: bool  # p < SIGNIFICANCE_LEVEL and a gain in the objective's direction (unadjusted)
+    se: float = 0.0  # bootstrap standard deviation of Δ_CV (the CV rerun per resample)
+    null_sd: float = 0.0  # standard deviation of Δ_CV under "α has no effect" (the permutations)
+    best_gain_bound: float = 0.0  # simultaneous upper bound of the best α's gain (objective's units, ≥ 0)
+    n_draws: int = 0  # α-permutations behind p (2,000, or MAX_DRAWS where p ≲ 0.01)
+    n_clusters: int | None = None  # clusters resampled and permuted as units; None: docs
 
     def __getitem__(self, key: str) -> Any:
         if key not in self._keys():
@@ -57,6 +69,17 @@ class TaskCV(Mapping):
     @classmethod
     def _keys(cls) -> tuple[str, ...]:
         return tuple(f.name for f in fields(cls))
+
+
+@dataclass(frozen=True)
+class TaskDraws:
+    """What a group's inference needs of a member task: its Δ_CV, its bootstrap draws and its
+    α-permutation null (drawn on demand)."""
+
+    delta: float
+    boot: np.ndarray  # [B] Δ_CV of the document resamples
+    null: AlphaNull
+    scale: float  # the scores' scale (ties of Δ's)
 
 
 class CVError(TucoError):
@@ -97,10 +120,22 @@ def splitter(folds: Folds = 5, seed: int = 0) -> Any:
     return check_cv(folds)
 
 
-def fold_test_indices(n_docs: int, folds: Folds = 5, seed: int = 0) -> list[np.ndarray]:
+def fold_test_indices(
+    n_docs: int, folds: Folds = 5, seed: int = 0, clusters: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Held-out doc positions of each fold; every doc must be held out exactly once (K-fold
-    style: each doc gets one out-of-sample score)."""
-    tests = [np.asarray(test) for _, test in splitter(folds, seed).split(np.zeros((n_docs, 1)))]
+    style: each doc gets one out-of-sample score). With ``clusters`` (a label per doc) the
+    splitter splits the clusters and a cluster's docs are held out together."""
+    if clusters is None:
+        tests = [np.asarray(test) for _, test in splitter(folds, seed).split(np.zeros((n_docs, 1)))]
+    else:
+        labels, unit_of = np.unique(np.asarray(clusters), return_inverse=True)
+        if isinstance(folds, numbers.Integral) and len(labels) < folds:
+            raise CVError(
+                f"{len(labels)} clusters cannot be split into {folds} folds; use fewer folds or no cluster key"
+            )
+        units = splitter(folds, seed).split(np.zeros((len(labels), 1)))
+        tests = [np.flatnonzero(np.isin(unit_of, test)) for _, test in units]
     held_out = np.concatenate(tests) if tests else np.array([], dtype=np.int64)
     if len(held_out) != n_docs or not np.array_equal(np.sort(held_out), np.arange(n_docs)):
         raise CVError(
@@ -111,12 +146,13 @@ def fold_test_indices(n_docs: int, folds: Folds = 5, seed: int = 0) -> list[np.n
 
 
 def out_of_fold(
-    scores: np.ndarray, grid: np.ndarray, folds: Folds, seed: int, objective: str
+    scores: np.ndarray, grid: np.ndarray, folds: Folds, seed: int, objective: str,
+    clusters: np.ndarray | None = None,
 ) -> tuple[list[int], np.ndarray]:
     """The K-fold loop: per fold, the α index chosen on the other folds; per doc, its score there."""
     chosen: list[int] = []
     score_cv = np.empty(scores.shape[1])
-    for test in fold_test_indices(scores.shape[1], folds, seed):
+    for test in fold_test_indices(scores.shape[1], folds, seed, clusters):
         train = np.ones(scores.shape[1], dtype=bool)
         train[test] = False
         best = choose_alpha(scores[:, train].mean(axis=1), grid, objective)
@@ -152,7 +188,9 @@ def paired_bootstrap_ci(
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
-def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: Folds) -> int:
+def _check_inputs(
+    scores: np.ndarray, grid: np.ndarray, folds: Folds, clusters: np.ndarray | None = None
+) -> int:
     if scores.ndim != 2 or scores.shape[0] != len(grid):
         raise CVError(f"scores must be (alphas x docs) = ({len(grid)} x N), got {scores.shape}")
     if not np.isclose(grid, 1.0, rtol=0, atol=1e-12).any():
@@ -161,6 +199,8 @@ def _check_inputs(scores: np.ndarray, grid: np.ndarray, folds: Folds) -> int:
         raise CVError(f"--folds must be at least 2, got {folds}")
     if isinstance(folds, numbers.Integral) and scores.shape[1] < folds:
         raise CVError(f"{scores.shape[1]} docs cannot be split into {folds} folds; use fewer folds")
+    if clusters is not None and len(clusters) != scores.shape[1]:
+        raise CVError(f"{len(clusters)} cluster labels for {scores.shape[1]} docs; give one per doc")
     if not np.isfinite(scores).all():
         raise CVError("scores contain NaN or infinity")
     return int(np.flatnonzero(np.isclose(grid, 1.0, rtol=0, atol=1e-12))[0])
@@ -173,37 +213,69 @@ def cross_validate_scores(
     seed: int = 0,
     objective: str = "max",
     n_boot: int = 2000,
+    clusters: np.ndarray | None = None,
+    stream: int = 0,
 ) -> TaskCV:
     """K-fold cross-validated gain of choosing α, for one task.
 
     ``scores[i, d]`` is doc d's score at ``alphas[i]``; columns must be sorted by doc_id.
     ``folds``: a number of folds (the paper's seeded K-fold) or a splitter (`splitter`).
     ``delta_cv`` = acc_cv − acc_alpha1 in the metric's own direction: for objective "min" a
-    gain is a negative delta. ``n_boot`` α-permuted data sets give both the p-value and the CI
-    (`alpha_null`: H0 "α has no effect on any doc", the choice of α rerun in each).
+    gain is a negative delta. ``n_boot`` document resamples give the interval of E[Δ_CV]
+    (`cv_bootstrap`) and at least as many α-permuted data sets the p-value (`alpha_null`: H0 "α
+    has no effect on any doc", the choice of α rerun in each). ``clusters`` (a label per doc)
+    keeps a cluster's docs in one fold, resampled and permuted together. ``stream`` separates
+    the random draws of tasks cross-validated side by side (a group's tasks must not share them).
     """
+    return cross_validate_task(scores, alphas, folds, seed, objective, n_boot, clusters, stream)[0]
+
+
+def cross_validate_task(
+    scores: np.ndarray,
+    alphas: Sequence[float] | np.ndarray,
+    folds: Folds = 5,
+    seed: int = 0,
+    objective: str = "max",
+    n_boot: int = 2000,
+    clusters: np.ndarray | None = None,
+    stream: int = 0,
+) -> tuple[TaskCV, TaskDraws]:
+    """`cross_validate_scores` and the draws behind it, for a group's inference (`group_cv`)."""
     scores = np.asarray(scores, dtype=np.float64)
     grid = np.asarray(alphas, dtype=np.float64)
     sign = objective_sign(objective)
-    one = _check_inputs(scores, grid, folds)
-    chosen, score_cv = out_of_fold(scores, grid, folds, seed, objective)
+    one = _check_inputs(scores, grid, folds, clusters)
+    chosen, score_cv = out_of_fold(scores, grid, folds, seed, objective, clusters)
     delta = float((score_cv - scores[one]).mean())
-    # the α choice inside the uncertainty: the whole CV rerun on α-permuted data (alpha_null)
-    tests = fold_test_indices(scores.shape[1], folds, seed)
+    # the α choice inside the uncertainty: the whole CV rerun on permuted and resampled data
+    tests = fold_test_indices(scores.shape[1], folds, seed, clusters)
     preference = sorted(range(len(grid)), key=lambda i: closest_to_one(float(grid[i])))
-    null = permuted_deltas(scores, tests, one, preference, sign, n_boot, seed)
-    p_value, (low, high) = permutation_inference(delta, null, float(np.abs(scores).max()))
-    return TaskCV(
+    scale = float(np.abs(scores).max())
+    null = AlphaNull(scores, tests, one, preference, sign, seed, stream, clusters)
+    p_value, n_draws = two_stage_p(delta, null, n_boot, scale)
+    boot = bootstrap_draws(scores, tests, one, preference, sign, n_boot, seed, stream, clusters)
+    se = float(boot.deltas.std())
+    bound = best_gain_bound(scores, one, boot.gains, sign, LEVEL, clusters)
+    interval = compatible_interval(
+        delta, delta_interval(delta, se, bound, sign, LEVEL), p_value, SIGNIFICANCE_LEVEL
+    )
+    result = TaskCV(
         n=int(scores.shape[1]),
         acc_alpha1=float(scores[one].mean()),
         acc_cv=float(score_cv.mean()),
         delta_cv=delta,
         alphas_chosen=[float(grid[i]) for i in chosen],
         acc_by_alpha={format_alpha(a): float(m) for a, m in zip(grid, scores.mean(axis=1), strict=True)},
-        ci95=[low, high],
+        ci95=[interval[0], interval[1]],
         p_value=p_value,
         significant=bool(p_value < SIGNIFICANCE_LEVEL and sign * delta > 0),
+        se=se,
+        null_sd=float(null.draws(n_boot).std()),
+        best_gain_bound=bound,
+        n_draws=n_draws,
+        n_clusters=None if clusters is None else int(len(np.unique(clusters))),
     )
+    return result, TaskDraws(delta, boot.deltas, null, scale)
 
 
 def most_chosen(alphas: Sequence[float]) -> float | None:

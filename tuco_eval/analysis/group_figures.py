@@ -1,6 +1,7 @@
 """Groups of tasks (run.json "groups", as lm-eval's group YAMLs): each group's figures from its
 tasks' cross-validation results, the paper's unweighted mean over tasks and, where lm-eval
-weights the group by size, that figure too."""
+weights the group by size, that figure too; with the tasks' draws, the group's p-value and
+interval from its documents (`group_cv`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from tuco_eval.analysis.cv import CVError
+from tuco_eval.analysis.cv import CVError, TaskDraws
+from tuco_eval.analysis.group_cv import group_inference
 
 MEAN_LABEL = "mean over tasks"  # the paper's group figure
 
@@ -34,6 +36,9 @@ def aggregate_groups(
     groups: Mapping[str, Sequence[str]],
     rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     by_size: Callable[[str, str | None, str | None], bool] = lambda group, filter, metric: False,
+    draws: Mapping[str, TaskDraws] | None = None,
+    objective: str = "max",
+    n_boot: int = 2000,
 ) -> dict:
     """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
     members with a significant gain and, where ``by_size(group, filter, metric)``, lm-eval's mean
@@ -42,7 +47,8 @@ def aggregate_groups(
     ``rows_of`` maps a task to its (row name, filter) pairs (default: the task is its own row).
     Members with several filters give the group a row per filter, ``<group>,<filter>``, as lm-eval.
     Only rows of one metric (their ``"metric"``) are averaged: members scored with different
-    metrics give the group a row per metric, ``<group> [<metric>]``.
+    metrics give the group a row per metric, ``<group> [<metric>]``. With every member's
+    ``draws`` (`cv.cross_validate_task`), the group's p-value and interval (`group_cv`).
     """
     out: dict[str, dict] = {}
     for group in groups:
@@ -73,6 +79,13 @@ def aggregate_groups(
             name += f" [{metric}]" if several_metrics else ""
             out[name] = _group_figures(names, task_results, by_size(group, filter, metric))
             out[name]["metric"] = metric
+            if draws is not None and all(n in draws for n in names):
+                inference = group_inference([draws[n] for n in names], objective, n_boot)
+                out[name] |= {
+                    "ci95": inference.ci95, "p_value": inference.p_value,
+                    "significant": inference.significant, "se": inference.se,
+                    "null_sd": inference.null_sd, "n_draws": inference.n_draws,
+                }
     return out
 
 

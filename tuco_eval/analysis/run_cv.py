@@ -5,10 +5,11 @@ is unchanged (docs/cv.md, "cv.json")."""
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_scores, objective_sign
+from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_task, objective_sign
 from tuco_eval.analysis.group_figures import aggregate_groups
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
@@ -21,7 +22,8 @@ from tuco_eval.store.units import (
 )
 from tuco_eval.util.files import atomic_write_json
 
-CV_FORMAT = 3  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per row
+CV_FORMAT = 4  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per
+# row; 4 = E[Δ_CV]'s bootstrap interval, se and null sd per row, groups' p and interval from documents
 
 
 CV_FILE = "cv.json"
@@ -64,11 +66,15 @@ def cross_validate(
     objective_sign(objective)  # fail before reading the store
     rows = run_rows(run_dir, info, metric, filter)
     grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
-    results = {}
+    results, draws = {}, {}
     for row in rows:
         matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
+        # each row its own random stream: a group's tasks must not share draws
+        result, draws[row.name] = cross_validate_task(
+            matrix.scores, matrix.alphas, folds, seed, objective, n_boot, stream=zlib.crc32(row.name.encode())
+        )
         results[row.name] = {
-            **cross_validate_scores(matrix.scores, matrix.alphas, folds, seed, objective, n_boot),
+            **result,
             "filter": row.filter,
             "metric": row.metric,
             "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
@@ -99,6 +105,9 @@ def cross_validate(
             info.get("groups", {}),
             rows_of,
             lambda group, f, m: weighted_by_size(info, group, m, f),
+            draws,
+            objective,
+            n_boot,
         ),
     }
     atomic_write_json(run_dir / CV_FILE, result)
