@@ -115,7 +115,7 @@ def test_group_interval_is_the_pages(reported):
     root, out, _ = reported
     rows = {r["label"]: r for r in _board(out)["rows"]}
     run = load_runs([root / "step-200"])[0]
-    (low, high), _ = cell_interval(run, run.columns["grp_ab"])
+    (low, high), _ = cell_interval(run.columns["grp_ab"])
     assert rows["step-200"]["groups"]["grp_ab"]["ci"] == [low, high]  # one computation for both
 
 

@@ -17,7 +17,7 @@ from lm_eval_files import write_lm_eval_run
 from null_data import exchangeable_rows
 from scipy import stats
 
-from tuco_eval.analysis import paired
+from tuco_eval.analysis import multiplicity, paired
 from tuco_eval.cli import main
 
 ROWS = 30  # the base and 29 checkpoints
@@ -120,7 +120,15 @@ def test_exchangeable_rows_report_writes_the_analysis_p_values_per_family(tmp_pa
             assert [p["p_holm"] for p in found] == pytest.approx(
                 expected.p_holm.tolist(), rel=1e-9, abs=1e-15
             )
-            count = next(
-                c for c in board["family_counts"] if (c["task"], c["family"]) == (name, family)
-            )
-            assert count["significant"] == int((expected.p_holm < 0.05).sum())
+    # the report's correction: Benjamini–Hochberg over each family's pairs of every task (groups apart)
+    for family in FAMILY_SIZES:
+        for level in ("task", "group"):
+            found = [p for p in board["pairs"] if (p["family"], p["level"]) == (family, level)]
+            adjusted = multiplicity.benjamini_hochberg(np.array([p["p"] for p in found]))
+            assert [p["p_adjusted"] for p in found] == pytest.approx(adjusted.tolist(), rel=1e-12)
+            assert [p["significant"] for p in found] == (adjusted < 0.05).tolist()
+            for name in {p["task"] for p in found}:
+                count = next(
+                    c for c in board["family_counts"] if (c["task"], c["family"]) == (name, family)
+                )
+                assert count["significant"] == sum(p["significant"] for p in found if p["task"] == name)

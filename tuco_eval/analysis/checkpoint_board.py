@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from functools import partial
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from tuco_eval.analysis.checkpoint_rows import BASE, Entry
-from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, most_chosen
+from tuco_eval.analysis.cv import LEVEL, SIGNIFICANCE_LEVEL, most_chosen
 from tuco_eval.analysis.group_figures import leaf_tasks
-from tuco_eval.analysis.intervals import LEVEL, group_interval
 from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
+from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.analysis.paired import (
     FAMILIES,
     PairTests,
@@ -30,11 +29,15 @@ from tuco_eval.analysis.paired import (
 )
 from tuco_eval.analysis.prompt_checks import check_prompts
 from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.analysis.significance import correct_pairs
+from tuco_eval.store.clusters import cluster_labels, task_cluster_key
+from tuco_eval.store.doc_texts import read_doc_fields
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
-BOARD_FORMAT = 1
+BOARD_FORMAT = 2  # 2: significance after the report's correction across tasks; Δ_CV's p, se and
+# detectable effect per entry; groups' intervals from their documents
 @dataclass(frozen=True)
 class TaskDocs:
     """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
@@ -44,6 +47,7 @@ class TaskDocs:
     scores: np.ndarray
     tuco: np.ndarray | None  # None unless every doc has a finite TuCo
     prompt_hashes: tuple[str | None, ...] | None = None  # None: not stored (older RUN_DIRs)
+    clusters: np.ndarray | None = None  # each doc's cluster where the task's docs are clustered
 
 
 @dataclass(frozen=True)
@@ -78,10 +82,18 @@ def records_docs(records: Sequence[Mapping], key: str, where: str) -> TaskDocs:
     )
 
 
-def mean_stderr(scores: np.ndarray) -> float | None:
-    """lm-eval's standard error of a mean-aggregated metric: sample std (ddof=1) / sqrt(n)."""
+def mean_stderr(scores: np.ndarray, clusters: np.ndarray | None = None) -> float | None:
+    """lm-eval's standard error of a mean-aggregated metric: sample std (ddof=1) / sqrt(n); with
+    ``clusters``, the cluster-robust one: sqrt(C/(C − 1)·Σ_c (Σ_{i∈c} (x_i − x̄))²) / n."""
     n = len(scores)
-    return float(np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else None
+    if clusters is None:
+        return float(np.std(scores, ddof=1) / math.sqrt(n)) if n > 1 else None
+    codes = np.unique(clusters, return_inverse=True)[1]
+    width = int(codes.max()) + 1 if n else 0
+    if width < 2:
+        return None
+    sums = np.bincount(codes, scores - scores.mean(), minlength=width)
+    return float(math.sqrt(width / (width - 1) * np.sum(sums**2)) / n)
 
 
 def _task_entry(
@@ -96,14 +108,26 @@ def _task_entry(
         "metric": metric,
         "n": reported.n if reported else len(docs.scores),
         "score": reported.score if reported else float(docs.scores.mean()),
-        "stderr": reported.stderr if reported else mean_stderr(docs.scores),
+        "stderr": (reported.stderr if reported and docs.clusters is None
+                   else mean_stderr(docs.scores, docs.clusters)),
         "tuco": float(docs.tuco.mean()) if has_tuco else None,
         "score_cv": float(cv_row["acc_cv"]) if cv_row else None,
         "delta_cv": float(cv_row["delta_cv"]) if cv_row else None,
         "ci": [float(x) for x in cv_row["ci95"]] if cv_row else None,
         "alpha_chosen": most_chosen(chosen) if cv_row else None,
         "alphas_by_fold": chosen,
+        **_inference(cv_row),
     }
+
+
+def _inference(cv_row: Mapping | None) -> dict:
+    """Δ_CV's test of a task or group entry: raw and adjusted p, significance after the report's
+    correction, the bootstrap's spread and the smallest E[Δ_CV] detectable (None: no α sweep)."""
+    keys = ("p_value", "p_adjusted", "significant", "se", "mde")
+    names = ("p", "p_adjusted", "significant", "se", "mde")
+    if cv_row is None or cv_row.get("p_value") is None:
+        return dict.fromkeys(names)
+    return {name: cv_row.get(key) for name, key in zip(names, keys, strict=True)}
 
 
 def group_score(members: Sequence[dict], weighted: bool) -> tuple[float, float | None]:
@@ -127,7 +151,7 @@ def _group_entry(
     reported: Reported | None = None,
 ) -> dict:
     tucos = [m["tuco"] for m in members]
-    has_cv = cv_group is not None and all(m["ci"] for m in members)
+    has_cv = cv_group is not None and all(m["ci"] for m in members) and "ci95" in cv_group
     score, stderr = group_score(members, weighted)
     return {
         "metric": metric,
@@ -138,8 +162,9 @@ def _group_entry(
         "tuco": None if None in tucos else float(np.mean(tucos)),
         "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
         "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
-        "ci": list(group_interval(cv_group["delta_cv"], [m["ci"] for m in members])) if has_cv else None,
+        "ci": [float(x) for x in cv_group["ci95"]] if has_cv else None,
         "alpha_chosen": most_chosen([m["alpha_chosen"] for m in members]) if has_cv else None,
+        **_inference(cv_group if has_cv else None),
     }
 
 
@@ -230,6 +255,32 @@ def _read_rows(
     return docs
 
 
+def _with_clusters(
+    docs: dict[tuple[str, str], TaskDocs], entries: Sequence[Entry], specs: Mapping[str, RowSpec],
+    sources: Mapping[str, LmEvalRows], override: str | None,
+) -> dict[tuple[str, str], TaskDocs]:
+    """``docs`` with each doc's cluster, for the tasks whose docs are clustered: ``override`` (the
+    command line) or the task config's ``metadata.cluster_key``, read from the first row holding
+    the task (the rows share their docs)."""
+    out = dict(docs)
+    for name, spec in specs.items():
+        holder = next((e for e in entries if (e.label, name) in docs), None)
+        if holder is None:
+            continue
+        rows = sources.get(holder.label)
+        info = rows.info() if rows is not None else read_run_info(holder.run_dir)
+        key = task_cluster_key((info.get("task_configs") or {}).get(spec.task), override)
+        if key is None:
+            continue
+        fields = rows.doc_fields(spec.task) if rows is not None else read_doc_fields(holder.run_dir, spec.task)
+        for entry in entries:
+            if (entry.label, name) in docs:
+                own = docs[entry.label, name]
+                labels = cluster_labels(fields, own.doc_ids.tolist(), key, f"{holder.label}: task {spec.task}")
+                out[entry.label, name] = replace(own, clusters=labels)
+    return out
+
+
 def _check_same_docs(name: str, labels: Sequence[str], docs: Sequence[TaskDocs]) -> None:
     first = dict(zip(docs[0].doc_ids.tolist(), docs[0].doc_hashes, strict=True))
     for label, other in zip(labels[1:], docs[1:], strict=True):
@@ -265,9 +316,10 @@ def _pair_records(
             "test": result.test,
             "p": float(result.p[k]),
             "p_holm": float(result.p_holm[k]),
-            "significant": bool(result.p_holm[k] < alpha),
+            "significant": bool(result.p_holm[k] < alpha),  # until the report's correction
             "family": family,
             "m": len(result.p),
+            "null_spread": None if result.null_spread is None else float(result.null_spread[k]),
         }
         for k, (a, b) in enumerate(zip(result.a.tolist(), result.b.tolist(), strict=True))
     ]
@@ -334,7 +386,8 @@ def _family_tests(
 
 
 def _family_counts(pairs: Sequence[dict]) -> list[dict]:
-    """Per (family, task or group): Holm's m and how many pairs are significant, never pooled."""
+    """Per (family, task or group): its pairs' number m and how many are significant after the
+    report's correction, never pooled across families."""
     counts: dict[tuple[str, str], dict] = {}
     for p in pairs:
         key = (p["family"], p["task"])
@@ -357,18 +410,23 @@ def build_board(
     runs: Sequence[Run],
     families: Sequence[str] | None = None,
     allow_different_prompts: bool = False,
+    correction: str = DEFAULT_CORRECTION,
+    cluster_key: str | None = None,
 ) -> dict:
     """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
-    are the swept rows with their cached CV, in the same order; ``families`` the families of pairs
-    Holm's correction runs within (None: `paired.default_families`). Rows whose prompts differ are
-    refused (prompt_checks) unless ``allow_different_prompts``; the board then lists them."""
+    are the swept rows with their CV (corrected across the report's tasks: `significance`), in
+    the same order; ``families`` the families of pairs (None: `paired.default_families`), each
+    corrected by ``correction`` over all its pairs and tasks. Rows whose prompts differ are
+    refused (prompt_checks) unless ``allow_different_prompts``; the board then lists them.
+    Clustered tasks (``cluster_key``, or a task's ``metadata.cluster_key``) get cluster-robust
+    standard errors and pair tests over clusters (`paired.clustered_pairs`)."""
     families = resolve_families(entries, families)
     kinds = {e.label: e.kind for e in entries}
     by_label = {run.label: run for run in runs}
     sources = {e.label: LmEvalRows(e.lm_eval) for e in entries if e.lm_eval is not None}
     specs, groups = _specs(runs, sources)
     _check_base_groups(entries, specs, groups)
-    docs = _read_rows(entries, by_label, specs, sources)
+    docs = _with_clusters(_read_rows(entries, by_label, specs, sources), entries, specs, sources, cluster_key)
     cfg = runs[0].cv["config"] if runs else {"objective": "max"}
     seed, n_boot = int(cfg.get("seed", 0)), int(cfg.get("n_boot") or 2000)
     alpha = float(cfg.get("significance_level", SIGNIFICANCE_LEVEL))
@@ -400,8 +458,10 @@ def build_board(
             unchecked |= {lb for lb in labels if docs[lb, name].prompt_hashes is None}
             _check_same_docs(name, labels, [docs[label, name] for label in labels])
             scores = np.stack([docs[label, name].scores for label in labels])
+            clusters = docs[labels[0], name].clusters
             tests = _family_tests(
-                labels, kinds, families, partial(task_pairs, scores, n_boot, seed, LEVEL)
+                labels, kinds, families,
+                lambda pairs, s=scores, c=clusters: task_pairs(s, n_boot, seed, LEVEL, pairs, c),
             )
             for family, result in tests:
                 pairs += _pair_records(result, labels, name, "task", spec.metric, alpha, family)
@@ -409,16 +469,20 @@ def build_board(
         labels = [e.label for e in entries if all((e.label, t) in docs for t in group["tasks"])]
         if len(labels) > 1:
             members = [np.stack([docs[lb, t].scores for lb in labels]) for t in group["tasks"]]
+            clusters = [docs[labels[0], t].clusters for t in group["tasks"]]
             tests = _family_tests(
-                labels, kinds, families, partial(group_pairs, members, n_boot, seed, LEVEL)
+                labels, kinds, families,
+                lambda pairs, m=members, c=clusters: group_pairs(m, n_boot, seed, LEVEL, pairs, c),
             )
             for family, result in tests:
                 pairs += _pair_records(
                     result, labels, name, "group", group["metric"], alpha, family
                 )
+    correct_pairs(pairs, correction, alpha)
     metrics = {spec.metric for spec in specs.values()}
     return {
         "format": BOARD_FORMAT,
+        "correction": {"method": correction, "description": CORRECTIONS[correction]},
         "metric": metrics.pop() if len(metrics) == 1 else None,
         "objective": cfg["objective"],
         "level": LEVEL,

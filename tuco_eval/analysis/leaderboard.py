@@ -10,14 +10,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval.analysis.intervals import group_interval, shows_gain
+from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import (
     CV_FILE,
+    CV_SETTINGS,
     cross_validate,
     load_cached,
     row_metric,
     shared_metric,
 )
+from tuco_eval.analysis.significance import corrected_cv
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import store_fingerprint
 from tuco_eval.util.errors import TucoError
@@ -54,38 +56,52 @@ class Run:
                 "n_tasks": 1,
                 "ci95": r["ci95"],
                 "significant": r["significant"],
+                **{k: r[k] for k in ("p_value", "p_adjusted", "mde") if k in r},
             }
             for task, r in self.cv["tasks"].items()
         }
 
 
-def cell_interval(run: Run, column: Mapping) -> tuple[tuple[float, float] | None, bool]:
-    """(95% interval of Δ_CV, significant) of a leaderboard cell (`Run.columns`): a task's own
-    bootstrap interval and sign-flip test; a group's normal approximation from its tasks'
-    intervals (`intervals.group_interval`), significant when it excludes 0 on a gain's side."""
-    if "ci95" in column:
-        return (column["ci95"][0], column["ci95"][1]), bool(column.get("significant"))
-    members = [run.cv["tasks"][t] for t in column.get("tasks", []) if t in run.cv["tasks"]]
-    if not members or "delta_cv" not in column:
+def cell_interval(column: Mapping) -> tuple[tuple[float, float] | None, bool]:
+    """(95% interval of E[Δ_CV], significant after the report's correction) of a leaderboard cell
+    (`Run.columns`): a task's or a group's own, both from their documents (cv.json)."""
+    if "ci95" not in column:
         return None, False
-    interval = group_interval(column["delta_cv"], [r["ci95"] for r in members])
-    return interval, shows_gain(interval, run.cv["config"]["objective"])
+    return (column["ci95"][0], column["ci95"][1]), bool(column.get("significant"))
 
 
-def load_cv(run_dir: Path) -> dict:
-    """RUN_DIR/cv.json, recomputed (same settings) when missing, unreadable or older than the store."""
+def corrected_runs(runs: Sequence[Run], method: str = DEFAULT_CORRECTION, level: float = 0.05) -> list[Run]:
+    """The runs with every Δ_CV's significance after the correction across all their tasks
+    (resp. groups): `significance.corrected_cv`."""
+    results = corrected_cv([run.cv for run in runs], method, level)
+    return [Run(run.label, run.run_dir, result) for run, result in zip(runs, results, strict=True)]
+
+
+def load_cv(run_dir: Path, cluster_key: str | None = None) -> dict:
+    """RUN_DIR/cv.json, recomputed (same settings) when missing, unreadable or older than the
+    store, or when ``cluster_key`` is given and differs from the one it was computed with."""
     read_run_info(run_dir)  # a clear error for a wrong path, before anything else
-    return load_cached(
-        run_dir / CV_FILE, store_fingerprint(run_dir), lambda **settings: cross_validate(run_dir, **settings)
-    )
+
+    def compute(**settings):
+        if cluster_key is not None:
+            settings["cluster_key"] = cluster_key
+        return cross_validate(run_dir, **settings)
+
+    result = load_cached(run_dir / CV_FILE, store_fingerprint(run_dir), compute)
+    if cluster_key is not None and result["config"].get("cluster_key") != cluster_key:
+        settings = {k: result["config"].get(k) for k in CV_SETTINGS}
+        return compute(**settings)
+    return result
 
 
-def load_runs(run_dirs: Sequence[Path], labels: Sequence[str] | None = None) -> list[Run]:
+def load_runs(
+    run_dirs: Sequence[Path], labels: Sequence[str] | None = None, cluster_key: str | None = None
+) -> list[Run]:
     """Runs with unique labels: ``labels`` when given, else each cv label with the folder name
-    appended to a repeated one."""
+    appended to a repeated one; ``cluster_key`` as `load_cv`."""
     runs: list[Run] = []
     for i, run_dir in enumerate(map(Path, run_dirs)):
-        result = load_cv(run_dir)
+        result = load_cv(run_dir, cluster_key)
         label = labels[i] if labels else result["config"].get("label") or run_dir.name
         if any(r.label == label for r in runs):
             label = f"{label} [{run_dir.name}]"

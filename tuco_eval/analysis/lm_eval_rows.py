@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+from tuco_eval.store.clusters import scalar_fields
 from tuco_eval.store.lm_eval_output import LmEvalRun, filters_of, read_samples
 from tuco_eval.store.sample_records import doc_records
 from tuco_eval.store.task_rows import Row, task_rows
@@ -47,6 +48,10 @@ class LmEvalRows:
     def records(self) -> dict[str, list[dict]]:
         """Per task, one store record per doc (tuco_eval.store.sample_records), as a sweep stores it."""
         return {task: doc_records(samples) for task, samples in self.samples.items()}
+
+    def doc_fields(self, task: str) -> dict[int, dict]:
+        """Each doc's short fields (a cluster can be named by one: store.clusters)."""
+        return {int(s["doc_id"]): scalar_fields(s.get("doc")) for s in self.samples[task]}
 
     @cached_property
     def filters(self) -> dict[str, list[str]]:

@@ -22,8 +22,11 @@ from tuco_eval.analysis.cv import (
     out_of_fold,
     paired_bootstrap_ci,
 )
+from tuco_eval.analysis.cv_bootstrap import resample_counts
 from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
 from tuco_eval.analysis.sign_flip import sign_flip_p
+from tuco_eval.store.clusters import cluster_labels, task_cluster_key
+from tuco_eval.store.doc_texts import read_doc_fields
 from tuco_eval.store.modes import mode_roots
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint
@@ -33,12 +36,21 @@ MODES_FILE = "modes.json"
 
 
 def compare_pair(
-    a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000, objective: str = "max"
+    a: np.ndarray, b: np.ndarray, seed: int = 0, n_boot: int = 2000, objective: str = "max",
+    clusters: np.ndarray | None = None,
 ) -> dict:
-    """Mean of the per-doc difference a − b, its paired bootstrap CI, sign-flip p and the winner."""
+    """Mean of the per-doc difference a − b, its paired bootstrap CI, sign-flip p and the winner;
+    with ``clusters``, the test on the clusters' sums and the bootstrap over clusters."""
     diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    p_value = sign_flip_p(diff)
-    low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    if clusters is None:
+        p_value = sign_flip_p(diff)
+        low, high = paired_bootstrap_ci(diff, n_boot, seed)
+    else:
+        codes = np.unique(clusters, return_inverse=True)[1]
+        sums, sizes = np.bincount(codes, diff), np.bincount(codes).astype(np.float64)
+        p_value = sign_flip_p(sums)
+        drawn = resample_counts(len(sums), n_boot, np.random.default_rng([seed, 1]))
+        low, high = (float(x) for x in np.quantile((drawn @ sums) / (drawn @ sizes), [0.025, 0.975]))
     better = objective_sign(objective) * float(diff.mean())
     return {
         "diff": float(diff.mean()),
@@ -55,8 +67,10 @@ def compare_modes_scores(
     seed: int = 0,
     objective: str = "max",
     n_boot: int = 2000,
+    clusters: np.ndarray | None = None,
 ) -> dict:
-    """Per-mode CV summary and every pair of modes compared, for one task (pure, seeded)."""
+    """Per-mode CV summary and every pair of modes compared, for one task (pure, seeded);
+    ``clusters`` (a label per doc) keeps a cluster's docs in one fold and tests over clusters."""
     modes = list(matrices)
     docs = matrices[modes[0]].doc_ids
     for mode in modes[1:]:
@@ -70,7 +84,7 @@ def compare_modes_scores(
     for mode, matrix in matrices.items():
         if len(docs) < folds:
             raise CVError(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
-        per_doc[mode] = out_of_fold(matrix.scores, matrix.alphas, folds, seed, objective)[1]
+        per_doc[mode] = out_of_fold(matrix.scores, matrix.alphas, folds, seed, objective, clusters)[1]
         one = int(np.argmin(np.abs(matrix.alphas - 1.0)))
         summary[mode] = {
             "acc_alpha1": float(matrix.scores[one].mean()),
@@ -82,7 +96,7 @@ def compare_modes_scores(
             },
         }
     pairs = {
-        f"{a} - {b}": compare_pair(per_doc[a], per_doc[b], seed, n_boot, objective)
+        f"{a} - {b}": compare_pair(per_doc[a], per_doc[b], seed, n_boot, objective, clusters)
         for a, b in combinations(modes, 2)
     }
     best = max(modes, key=lambda m: objective_sign(objective) * summary[m]["acc_cv"])
@@ -105,10 +119,12 @@ def cross_validate_modes(
     metric: str | None = None,
     n_boot: int = 2000,
     filter: str | None = None,
+    cluster_key: str | None = None,
 ) -> dict:
     """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json.
 
-    Rows are (task, filter) as in `cross_validate`; ``filter`` picks one of a task's filters."""
+    Rows are (task, filter) as in `cross_validate`; ``filter`` picks one of a task's filters;
+    ``cluster_key`` as `cross_validate`."""
     run_dir = Path(run_dir)
     roots = mode_roots(run_dir)
     if not roots:
@@ -124,6 +140,7 @@ def cross_validate_modes(
             metric=metric,
             n_boot=n_boot,
             filter=filter,
+            cluster_key=cluster_key,
         )
         for mode, root in roots.items()
     }
@@ -144,7 +161,13 @@ def cross_validate_modes(
             )
             for mode, root in roots.items()
         }
-        comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot)
+        first_mode, first_root = next(iter(roots.items()))
+        task = rows[first_mode][name].task
+        key = task_cluster_key((infos[first_mode].get("task_configs") or {}).get(task), cluster_key)
+        clusters = None if key is None else cluster_labels(
+            read_doc_fields(first_root, task), matrices[first_mode].doc_ids, key, f"{first_root}: task {task}"
+        )
+        comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot, clusters)
         comparison[name]["metric"] = next(iter(rows.values()))[name].metric
     result = {
         "config": {
@@ -154,6 +177,7 @@ def cross_validate_modes(
             "metric": metric,  # None: each task's primary metric
             "n_boot": n_boot,
             "filter": filter,
+            "cluster_key": cluster_key,
             "format": CV_FORMAT,
             "significance_level": SIGNIFICANCE_LEVEL,
             "modes": list(roots),

@@ -3,8 +3,9 @@
 For every pair of rows (a, b), a before b: the score difference score_b − score_a, a paired
 bootstrap interval of it, and a paired test of "no difference" — the exact McNemar test for 0/1
 metrics, the sign-flip randomization test otherwise (exact, or its saddlepoint approximation:
-`sign_flip`) — then Holm's correction within one family of pairs (`FAMILIES`: against the base,
-step against step, or all) of one task. A group (the unweighted mean of its tasks' scores) gets
+`sign_flip`) — Holm's correction within one family of pairs (`FAMILIES`: against the base,
+step against step, or all) of one task, and each test's spread under "no difference" for its
+power (`power`); the report's correction across tasks is `multiplicity`. A group (the unweighted mean of its tasks' scores) gets
 the same statistic consistently: the mean of its tasks' differences, a sign-flip test on per-doc
 differences weighted 1/(T·n_t), and a bootstrap stratified by task. Pure numpy/scipy, all pairs
 of a task in one array.
@@ -19,10 +20,14 @@ import numpy as np
 from scipy import stats
 
 from tuco_eval.analysis.cv import resample_batch
+from tuco_eval.analysis.cv_bootstrap import resample_counts
+from tuco_eval.analysis.multiplicity import holm
+from tuco_eval.analysis.power import mcnemar_spread, sign_flip_spread
 from tuco_eval.analysis.sign_flip import sign_flip_p
 
 MCNEMAR = "mcnemar"  # exact, two-sided: binomial test of the discordant docs at 1/2
 SIGN_FLIP = "sign-flip"  # paired permutation test of the mean difference
+CLUSTER_SIGN_FLIP = "sign-flip-clusters"  # the same over clusters' sums: clustered docs
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class PairTests:
     p: np.ndarray  # [P]
     p_holm: np.ndarray  # [P] Holm-adjusted over these pairs
     test: str  # MCNEMAR or SIGN_FLIP
+    null_spread: np.ndarray | None = None  # [P] the test's spread under "no difference" (power.py)
 
 
 Pairs = tuple[np.ndarray, np.ndarray]  # (a, b): row indices, a < b
@@ -96,18 +102,6 @@ def mcnemar_p(n01: np.ndarray, n10: np.ndarray) -> np.ndarray:
     return np.where(n01 + n10 == 0, 1.0, np.minimum(1.0, 2.0 * tail))
 
 
-def holm(p: np.ndarray) -> np.ndarray:
-    """Holm's step-down adjusted p-values: the k-th smallest of m gets max over j ≤ k of
-    min(1, (m − j + 1)·p_(j)); reject where the adjusted p is below the level."""
-    p = np.asarray(p, dtype=np.float64)
-    order = np.argsort(p, kind="stable")
-    m = len(p)
-    scaled = np.minimum(1.0, (m - np.arange(m)) * p[order])
-    adjusted = np.empty(m)
-    adjusted[order] = np.maximum.accumulate(scaled)
-    return adjusted
-
-
 def pairs_bootstrap_ci(
     members: Sequence[np.ndarray],
     a: np.ndarray,
@@ -155,20 +149,26 @@ def task_pairs(
     seed: int = 0,
     level: float = 0.95,
     pairs: Pairs | None = None,
+    clusters: np.ndarray | None = None,
 ) -> PairTests:
     """The pairs of rows of one task (all pairs unless ``pairs``; Holm over them): ``scores[r, d]``
-    is row r's score on doc d (same docs)."""
+    is row r's score on doc d (same docs); ``clusters`` (a label per doc): `clustered_pairs`."""
     scores = np.asarray(scores, dtype=np.float64)
     a, b = pairs if pairs is not None else pair_indices(scores.shape[0])
+    if clusters is not None:
+        return clustered_pairs([scores], [clusters], a, b, n_boot, seed, level)
+    n = scores.shape[1]
     if is_binary(scores):
         # discordant counts of every ordered pair of rows at once: (1 − S) S^T counts 0 → 1
         n01 = ((1.0 - scores) @ scores.T).round()
         p, test = mcnemar_p(n01[a, b], n01[b, a]), MCNEMAR
+        spread = mcnemar_spread(n01[a, b] + n01[b, a], n)
     else:
         p, test = sign_flip_p(scores[b] - scores[a]), SIGN_FLIP
+        spread = sign_flip_spread(scores[b] - scores[a], n)
     low, high = pairs_bootstrap_ci([scores], a, b, n_boot, seed, level)
     diff = scores.mean(axis=1)[b] - scores.mean(axis=1)[a]
-    return PairTests(a, b, scores.shape[1], diff, low, high, p, holm(p), test)
+    return PairTests(a, b, n, diff, low, high, p, holm(p), test, np.atleast_1d(spread))
 
 
 def group_weights(sizes: Sequence[int]) -> np.ndarray:
@@ -184,15 +184,56 @@ def group_pairs(
     seed: int = 0,
     level: float = 0.95,
     pairs: Pairs | None = None,
+    clusters: Sequence[np.ndarray | None] | None = None,
 ) -> PairTests:
     """The pairs of rows (all unless ``pairs``; Holm over them) of a group whose score is the
     unweighted mean of its tasks' scores: ``members[t]`` is task t's (rows × docs) scores, the
-    same rows in each."""
+    same rows in each; ``clusters[t]`` task t's cluster labels where any task has them
+    (`clustered_pairs`, a task without: each doc its own cluster)."""
     members = [np.asarray(m, dtype=np.float64) for m in members]
     a, b = pairs if pairs is not None else pair_indices(members[0].shape[0])
+    if clusters is not None and any(c is not None for c in clusters):
+        return clustered_pairs(members, clusters, a, b, n_boot, seed, level)
     sizes = [m.shape[1] for m in members]
     weighted = np.concatenate([m[b] - m[a] for m in members], axis=1) * group_weights(sizes)
-    p = sign_flip_p(weighted)  # its mean is the group's difference
+    p = np.atleast_1d(sign_flip_p(weighted))  # its mean is the group's difference
     low, high = pairs_bootstrap_ci(members, a, b, n_boot, seed, level)
     rows = np.mean([m.mean(axis=1) for m in members], axis=0)
-    return PairTests(a, b, sum(sizes), rows[b] - rows[a], low, high, p, holm(p), SIGN_FLIP)
+    spread = sign_flip_spread(weighted, sum(sizes))
+    return PairTests(a, b, sum(sizes), rows[b] - rows[a], low, high, p, holm(p), SIGN_FLIP, spread)
+
+
+def clustered_pairs(
+    members: Sequence[np.ndarray],
+    clusters: Sequence[np.ndarray | None],
+    a: np.ndarray,
+    b: np.ndarray,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> PairTests:
+    """Pairs of a task or group whose docs are clustered (docs of one cluster may move together):
+    under "no difference" each cluster's summed difference is symmetric about 0, so the sign-flip
+    test runs on the clusters' sums of the (group-weighted) differences; the bootstrap resamples
+    clusters within each task. A group's score stays the unweighted mean over its tasks."""
+    sizes = [m.shape[1] for m in members]
+    n_total, n_tasks = sum(sizes), len(members)
+    summed, counts = [], []
+    for m, labels, size in zip(members, clusters, sizes, strict=True):
+        codes = np.arange(size) if labels is None else np.unique(labels, return_inverse=True)[1]
+        width = int(codes.max()) + 1
+        summed.append(np.stack([np.bincount(codes, row, minlength=width) for row in m]))  # [rows, C]
+        counts.append(np.bincount(codes, minlength=width).astype(np.float64))
+    weights = [n_total / (n_tasks * size) for size in sizes]
+    weighted = np.concatenate([w * (s[b] - s[a]) for w, s in zip(weights, summed, strict=True)], axis=1)
+    p = np.atleast_1d(sign_flip_p(weighted))  # Σ of the cluster sums / N is the group's difference
+    rows = np.mean([m.mean(axis=1) for m in members], axis=0)
+    rng = np.random.default_rng([seed, 1])
+    resampled = np.zeros((n_boot, len(rows)))
+    for s, n_c in zip(summed, counts, strict=True):
+        drawn = resample_counts(len(n_c), n_boot, rng)  # [B, C]: clusters within this task
+        resampled += (drawn @ s.T) / np.maximum(drawn @ n_c, 1.0)[:, None] / n_tasks
+    differences = resampled[:, b] - resampled[:, a]
+    low, high = np.quantile(differences, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    spread = sign_flip_spread(weighted, n_total)
+    return PairTests(a, b, n_total, rows[b] - rows[a], low, high, p, holm(p), CLUSTER_SIGN_FLIP, spread)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_task, objective_sign
 from tuco_eval.analysis.group_figures import aggregate_groups
+from tuco_eval.store.clusters import cluster_labels, task_cluster_key
+from tuco_eval.store.doc_texts import read_doc_fields
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
 from tuco_eval.store.units import (
@@ -29,7 +31,7 @@ CV_FORMAT = 4  # cv.json layout: 2 = rows per (task, filter), group figures both
 CV_FILE = "cv.json"
 
 
-CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot", "filter")  # what a cached result keeps
+CV_SETTINGS = ("folds", "objective", "seed", "metric", "n_boot", "filter", "cluster_key")  # what a cached result keeps
 
 
 def run_rows(
@@ -56,11 +58,14 @@ def cross_validate(
     metric: str | None = None,
     n_boot: int = 2000,
     filter: str | None = None,
+    cluster_key: str | None = None,
 ) -> dict:
     """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
 
     ``metric`` None scores each task with its primary metric; a name forces it for every task.
-    ``filter`` keeps only that filter's row of a task with several (`tuco_eval.store.task_rows`)."""
+    ``filter`` keeps only that filter's row of a task with several (`tuco_eval.store.task_rows`).
+    ``cluster_key`` names the doc field that clusters every task's docs (else a task's own
+    ``metadata.cluster_key``, else none): folds, resamples and permutations then take clusters."""
     run_dir = Path(run_dir)
     info = read_run_info(run_dir)
     objective_sign(objective)  # fail before reading the store
@@ -69,12 +74,18 @@ def cross_validate(
     results, draws = {}, {}
     for row in rows:
         matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
+        key = task_cluster_key((info.get("task_configs") or {}).get(row.task), cluster_key)
+        clusters = None if key is None else cluster_labels(
+            read_doc_fields(run_dir, row.task), matrix.doc_ids, key, f"{run_dir}: task {row.task}"
+        )
         # each row its own random stream: a group's tasks must not share draws
         result, draws[row.name] = cross_validate_task(
-            matrix.scores, matrix.alphas, folds, seed, objective, n_boot, stream=zlib.crc32(row.name.encode())
+            matrix.scores, matrix.alphas, folds, seed, objective, n_boot, clusters,
+            stream=zlib.crc32(row.name.encode()),
         )
         results[row.name] = {
             **result,
+            "cluster_key": key,
             "filter": row.filter,
             "metric": row.metric,
             "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
@@ -92,6 +103,7 @@ def cross_validate(
         "metrics": list(dict.fromkeys(row.metric for row in rows)),
         "n_boot": n_boot,
         "filter": filter,
+        "cluster_key": cluster_key,  # None: each task's own metadata.cluster_key, if any
         "significance_level": SIGNIFICANCE_LEVEL,
         "label": info.get("label") or run_dir.name,
         "model_args": info.get("model_args"),

@@ -60,9 +60,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+    from tuco_eval.commands.report import add_cluster_argument, add_correction_argument
+
+    add_correction_argument(parser)
+    add_cluster_argument(parser)
+
+
 def _settings(args: argparse.Namespace) -> dict:
     return dict(folds=args.folds, objective=args.objective, seed=args.seed, metric=args.metric,
-                filter=args.filter)
+                filter=args.filter, cluster_key=args.cluster_key)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -73,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     args.run_dir = _run_dir(args)
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
+    from tuco_eval.analysis.significance import corrected_cv
+
     result = cross_validate(args.run_dir, **_settings(args))
-    print(format_table(result))
+    print(format_table(corrected_cv([result], args.correction)[0], args.correction))
     print(f"wrote {args.run_dir / 'cv.json'}")
     return 0
 

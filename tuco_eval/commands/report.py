@@ -42,9 +42,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--pairs", default=None, metavar="FAMILIES", type=lambda text: tuple(text.split(",")),
-        help="families of paired tests, Holm within each: base (each checkpoint vs the base), "
-        "adjacent (each step vs the previous), all (every two rows), comma-separated; default: "
-        "base,adjacent for a training series with its base, all for unrelated runs",
+        help="families of paired tests, each corrected on its own: base (each checkpoint vs the "
+        "base), adjacent (each step vs the previous), all (every two rows), comma-separated; "
+        "default: base,adjacent for a training series with its base, all for unrelated runs",
+    )
+    add_correction_argument(parser)
+    add_cluster_argument(parser)
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cluster-key", default=None, metavar="FIELD",
+        help="a doc field that clusters every task's docs (e.g. a passage id): standard errors, "
+        "paired tests and the CV's folds, resamples and permutations then take clusters as units "
+        "(default: a task's own metadata cluster_key, else none)",
+    )
+
+
+def add_correction_argument(parser: argparse.ArgumentParser) -> None:
+    from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
+
+    parser.add_argument(
+        "--correction", choices=tuple(CORRECTIONS), default=DEFAULT_CORRECTION,
+        help="the correction every star follows, run over every test of its kind across the "
+        "tasks: bh (Benjamini-Hochberg, false discovery rate 5%%) or holm (family-wise error 5%%) "
+        "(default: %(default)s)",
     )
 
 
@@ -52,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.render.report import report
 
     for path in report(args.run_dirs, args.out, labels=args.labels, pairs=args.pairs,
-                       allow_different_prompts=args.allow_different_prompts):
+                       allow_different_prompts=args.allow_different_prompts,
+                       correction=args.correction, cluster_key=args.cluster_key):
         print(path)
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from tuco_eval.analysis.group_figures import MEAN_LABEL, WEIGHTED_LABEL
+from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import row_metric, shared_metric
 from tuco_eval.render import tables
 from tuco_eval.util.params import format_alpha
@@ -14,6 +15,27 @@ from tuco_eval.util.params import format_alpha
 def points(value: float, signed: bool = False) -> str:
     """A share or a gain in points (x100, two decimals; `signed`: with its sign)."""
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
+
+
+def interval_text(ci, delta: float, p: float | None, significance: float = 0.05) -> str:
+    """A 95 % interval in points; a bound at 0 that the test closed (p below the level, the
+    bootstrap's bound across 0) is open there: "(0, +3.10]"."""
+    low, high = ci
+    shown = p is not None and p < significance
+    left = "(0" if shown and delta > 0 and low == 0 else f"[{points(low, True)}"
+    right = "0)" if shown and delta < 0 and high == 0 else f"{points(high, True)}]"
+    return f"{left}, {right}"
+
+
+def detectable_text(row: Mapping) -> str:
+    """The smallest E[Δ_CV] (points) the test finds with 80 % power after the correction."""
+    mde = row.get("mde")
+    return "–" if mde is None else f"≥ {100 * mde:.2f}"
+
+
+def star(row: Mapping) -> str:
+    """"*" where the row is significant (after the correction, when the result carries it)."""
+    return "*" if row.get("significant") else ""
 
 
 def _metric_columns(result: Mapping) -> tuple[list[str], bool]:
@@ -27,7 +49,7 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     a ``metric`` column when the rows use different metrics."""
     values, per_row = _metric_columns(result)
     headers = ["Task", "n", *(["metric"] if per_row else []), *values]
-    headers += ["Δ CV", "95% CI", "p", "α per fold"]
+    headers += ["Δ CV", "95% CI of E[Δ CV]", "p", "p adj.", "detectable", "α per fold"]
     rows = [
         [
             task,
@@ -35,9 +57,11 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
             *([row_metric(result, r)] if per_row else []),
             points(r["acc_alpha1"]),
             points(r["acc_cv"]),
-            points(r["delta_cv"], signed=True) + ("*" if r["significant"] else ""),
-            f"[{points(r['ci95'][0], True)}, {points(r['ci95'][1], True)}]",
-            f"{r['p_value']:.4f}",
+            points(r["delta_cv"], signed=True) + star(r),
+            interval_text(r["ci95"], r["delta_cv"], r["p_value"]),
+            f"{r['p_value']:.2g}",
+            f"{r['p_adjusted']:.2g}" if r.get("p_adjusted") is not None else "–",
+            detectable_text(r),
             " ".join(format_alpha(a) for a in r["alphas_chosen"]),
         ]
         for task, r in result["tasks"].items()
@@ -50,14 +74,20 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     weights by size, lm-eval's size-weighted figure on a second row."""
     values, per_row = _metric_columns(result)
     headers = ["Group", "figure", "tasks", *(["metric"] if per_row else []), *values]
-    headers += ["Δ CV", "significant"]
+    headers += ["Δ CV", "95% CI of E[Δ CV]", "p adj.", "detectable", "tasks significant"]
     rows = []
     for group, g in result["groups"].items():
         metric = [row_metric(result, g)] if per_row else []
-        figures = [(MEAN_LABEL, g, f"{100 * g['share_significant']:.0f}%")]
+        own = [
+            interval_text(g["ci95"], g["delta_cv"], g.get("p_value")) if g.get("ci95") else "–",
+            f"{g['p_adjusted']:.2g}" if g.get("p_adjusted") is not None else "–",
+            detectable_text(g),
+            f"{100 * g['share_significant']:.0f}%",
+        ]
+        figures = [(MEAN_LABEL, g, star(g), own)]
         if g.get("weighted_by_size"):
-            figures.append((WEIGHTED_LABEL, g["weighted_by_size"], "–"))
-        for label, figure, significant in figures:
+            figures.append((WEIGHTED_LABEL, g["weighted_by_size"], "", ["–"] * 4))
+        for label, figure, mark, columns in figures:
             rows.append(
                 [
                     group,
@@ -66,8 +96,8 @@ def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
                     *metric,
                     points(figure["acc_alpha1"]),
                     points(figure["acc_cv"]),
-                    points(figure["delta_cv"], signed=True),
-                    significant,
+                    points(figure["delta_cv"], signed=True) + mark,
+                    *columns,
                 ]
             )
     return headers, rows
@@ -82,13 +112,25 @@ def metric_description(result: Mapping) -> str:
     return f"each task's own metric ({', '.join(used)}; column metric)"
 
 
-def format_table(result: Mapping) -> str:
-    """The Markdown tables printed by `tuco-eval cv` (tasks, then groups when there are any)."""
+def significance_note(correction: str = DEFAULT_CORRECTION, level: float = 0.05) -> str:
+    """The one line every table of stars carries: what a star means and what an interval covers."""
+    return (
+        f"* = significant after the correction across tasks ({CORRECTIONS[correction]}; p adj. < "
+        f"{level}); intervals: 95 %, unadjusted, of E[Δ CV], the expected held-out gain of "
+        "choosing α this way at this many docs (below the best α's own gain); detectable: the "
+        "smallest E[Δ CV] found with 80 % power after the correction"
+    )
+
+
+def format_table(result: Mapping, correction: str = DEFAULT_CORRECTION) -> str:
+    """The Markdown tables printed by `tuco-eval cv` (tasks, then groups when there are any);
+    ``result`` as `significance.corrected_cv` returns it."""
     cfg = result["config"]
     direction = "higher" if cfg["objective"] == "max" else "lower"
     note = (
         f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), {metric_description(result)} "
-        f"({direction} is better), values x100; * = significant (α-permutation test of the whole CV, p < {cfg['significance_level']})"
+        f"({direction} is better), values x100; "
+        + significance_note(correction, cfg["significance_level"])
     )
     if cfg.get("filter"):
         note += f"; filter {cfg['filter']} of tasks with several"

@@ -32,11 +32,17 @@ def _cell(pair: Mapping, flip: bool, objective: str, row: str, column: str) -> P
     kind = ("win" if better else "loss") if pair["significant"] and diff != 0 else "even"
     title = (
         f"{row} − {column}: {100 * diff:+.2f} points, 95% CI [{100 * low:+.2f}, {100 * high:+.2f}], "
-        f"{TESTS.get(pair['test'], pair['test'])} p = {pair['p']:.4g}, Holm p = {pair['p_holm']:.4g}, "
-        f"n = {pair['n']}"
+        f"{TESTS.get(pair['test'], pair['test'])} p = {pair['p']:.4g}, adjusted p = {pair['p_adjusted']:.4g}, "
+        f"n = {pair['n']}{detectable_words(pair)}"
     )
     mark = "*" if pair["significant"] else ""
-    return PairCell(f"{100 * diff:+.2f}{mark}", kind, title, repr(pair["p_holm"]))
+    return PairCell(f"{100 * diff:+.2f}{mark}", kind, title, repr(pair["p_adjusted"]))
+
+
+def detectable_words(entry: Mapping) -> str:
+    """", detectable ≥ X points" of a test's smallest effect at 80 % power, where it has one."""
+    mde = entry.get("mde")
+    return "" if mde is None else f", detectable ≥ {100 * mde:.2f} points (80 % power)"
 
 
 def _matrix(name: str, title: str, pairs: Sequence[Mapping], labels: Sequence[str], objective: str) -> Matrix:

@@ -58,7 +58,7 @@ def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Annotated]:
     cells: dict[tuple[str, str], str | Annotated] = {}
     for run, row in zip(runs, rows, strict=True):
         for name, text in zip(columns, row[1:], strict=False):
-            ci, significant = cell_interval(run, run.columns.get(name) or {})
+            ci, significant = cell_interval(run.columns.get(name) or {})
             note = None if ci is None else f"[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
             cells[run.label, name] = Annotated(text, significant, note) if note or significant else text
     return cells

@@ -15,11 +15,13 @@ from tuco_eval.analysis.leaderboard import (
     KNOWN_GROUPS,
     Run,
     column_kind,
+    corrected_runs,
     leaderboard_columns,
     load_runs,
     runs_metric,
 )
 from tuco_eval.analysis.lm_eval_sweep import gather_alpha_sweeps
+from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import plots
 from tuco_eval.render.html_report import Lead, write_report_page
@@ -161,21 +163,27 @@ def report(
     pairs: Sequence[str] | None = None,
     allow_different_prompts: bool = False,
     say: Callable[[str], None] = print,
+    correction: str = DEFAULT_CORRECTION,
+    cluster_key: str | None = None,
 ) -> list[Path]:
     """Write the leaderboard (tables, leaderboard.json), the paired tests (pairs.csv), per-task
     tables, plots, flips.csv and index.html into ``out_dir``. ``run_dirs`` are RUN_DIRs, ROOTs and
     lm-eval output folders in any mix (tuco_eval.analysis.checkpoint_rows; ``labels`` names the
     lm-eval runs); `lead` is a section index.html opens on (see html_report.Lead); `pairs` the
-    families of paired tests (analysis.paired.FAMILIES; None: the default for these rows); ``say``
-    hears which of several lm-eval runs is read and which rows' prompts could not be checked."""
+    families of paired tests (analysis.paired.FAMILIES; None: the default for these rows); every
+    star follows ``correction`` (analysis.multiplicity) across the report's tasks; ``cluster_key``
+    names a doc field clustering every task's docs (else each task's own); ``say`` hears
+    which of several lm-eval runs is read and which rows' prompts could not be checked."""
     if not run_dirs:
         raise TucoError("give at least one RUN_DIR, ROOT or lm-eval output folder")
     out_dir = Path(out_dir)
     # a pair's tuco_scaled runs at several α: one swept row, gathered beside the report
     entries = gather_alpha_sweeps(resolve_rows(run_dirs, labels, say), out_dir / ALPHA_SWEEPS)
     checkpoints = [e for e in entries if e.kind != BASE and e.lm_eval is None]  # the α sweeps
-    runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints])
-    board = build_board(entries, runs, pairs, allow_different_prompts)
+    runs = load_runs([e.run_dir for e in checkpoints], labels=[e.label for e in checkpoints],
+                     cluster_key=cluster_key)
+    runs = corrected_runs(runs, correction)  # every star after the correction across tasks
+    board = build_board(entries, runs, pairs, allow_different_prompts, correction, cluster_key)
     if board["prompts"]["unchecked"]:
         say(f"prompts could not be checked for {', '.join(board['prompts']['unchecked'])} (swept "
             "before tuco-eval stored each doc's prompt hash); their settings were compared")

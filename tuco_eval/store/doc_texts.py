@@ -22,7 +22,8 @@ def docs_path(run_dir: Path | str, task: str) -> Path:
 
 
 def write_docs(run_dir: Path | str, task: str, docs: Iterable[Mapping[str, Any]]) -> Path | None:
-    """Store each doc's ``doc_id``, ``prompt``, ``choices``, ``target`` (written only when changed)."""
+    """Store each doc's ``doc_id``, ``prompt``, ``choices``, ``target`` and short ``fields``
+    (written only when changed)."""
     path = docs_path(run_dir, task)
     data = "".join(json.dumps(dict(d), default=jsonable) + "\n" for d in docs).encode()
     with contextlib.suppress(OSError):
@@ -43,3 +44,8 @@ def read_docs(run_dir: Path | str, task: str) -> dict[int, dict]:
                 if isinstance(doc, dict) and isinstance(doc.get("doc_id"), int):
                     docs[doc["doc_id"]] = doc
     return docs
+
+
+def read_doc_fields(run_dir: Path | str, task: str) -> dict[int, dict]:
+    """``{doc_id: fields}``: each doc's stored short fields (store.clusters), {} where none were kept."""
+    return {doc_id: doc.get("fields") or {} for doc_id, doc in read_docs(run_dir, task).items()}

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tuco_eval.store.clusters import scalar_fields
+
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
@@ -59,7 +61,8 @@ def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
     """What a reader needs to see of one doc: its prompt (the task's question text, else the
-    whole context the model saw), the answer choices of a multiple-choice task, and the target."""
+    whole context the model saw), the answer choices of a multiple-choice task, and the target;
+    and the doc's short fields, which a cluster can be named by (store.clusters)."""
     args = [a for a in sample.get("arguments", []) if isinstance(a, (tuple, list)) and a]
     prompt = str(args[0][0]) if args else ""
     try:  # the bare question reads better than the few-shot, chat-templated context
@@ -73,4 +76,7 @@ def doc_text(sample: dict[str, Any], task: Any = None) -> dict[str, Any]:
         record["choices"] = [a[1] for a in args]
     target = sample.get("target")
     record["target"] = target if isinstance(target, (int, str, list)) else str(target)
+    fields = scalar_fields(sample.get("doc"))
+    if fields:
+        record["fields"] = fields
     return record
