@@ -12,6 +12,12 @@ from tuco_eval.util.params import PAPER_ALPHAS
 GRID = np.array(PAPER_ALPHAS)
 ALPHA_NULLS = ("independent", "10%", "30%", "correlated", "graded")
 DOCS = {"independent": 200, "graded": 300}  # the others: 500
+# the test split's docs per subject of MMLU's 57 (../shared/data/mmlu/mmlu_test.jsonl, 14,042 in all)
+MMLU_SIZES = [100] * 10 + [
+    102, 103, 108, 110, 112, 114, 121, 126, 131, 135, 144, 145, 151, 152, 163, 165, 166, 171, 173,
+    193, 198, 201, 203, 204, 216, 223, 234, 235, 237, 238, 245, 265, 270, 272, 282, 306, 310, 311,
+    324, 346, 378, 390, 545, 612, 783, 895, 1534,
+]
 
 
 def alpha_null(kind: str, n_sets: int, seed: int, n_docs: int | None = None) -> np.ndarray:
@@ -39,6 +45,15 @@ def alpha_null(kind: str, n_sets: int, seed: int, n_docs: int | None = None) -> 
     if kind == "graded":
         return np.clip(p + rng.normal(0, 0.2, size=shape), 0, 1)
     raise ValueError(kind)
+
+
+def noisier_alpha_null(n_sets: int, n_docs: int, seed: int) -> np.ndarray:
+    """Graded scores whose mean is the same at every α but whose noise is twice as large at
+    α = 1.25 (sd 0.4 against 0.2): α has no effect on any mean, yet the α's are not exchangeable."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.1, 0.9, size=(n_sets, 1, n_docs))
+    noise = np.where(GRID == 1.25, 0.4, 0.2)[None, :, None]
+    return p + rng.normal(0.0, 1.0, size=(n_sets, len(GRID), n_docs)) * noise
 
 
 def alpha_gain(n_sets: int, seed: int, gain: float = 0.03, n_docs: int = 1000) -> np.ndarray:

@@ -305,7 +305,7 @@ def test_cross_validate_refuses_missing_alpha(tmp_path):
 
 # Δ_CV's p and CI changed since; the inference's own figures are new
 _INFERENCE = ("ci95", "p_value", "significant", "share_significant", "se", "null_sd",
-              "best_gain_bound", "n_draws", "n_clusters")
+              "best_gain_bound", "n_draws", "n_clusters", "cluster_key")
 
 
 def _point(result) -> dict:

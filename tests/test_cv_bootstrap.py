@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tuco_eval.analysis import cv
+from tuco_eval.analysis import alpha_null, cv
 from tuco_eval.analysis.cv_bootstrap import (
     best_gain_bound,
     bootstrap_draws,
@@ -121,19 +121,23 @@ def test_the_interval_takes_the_larger_upper_end_and_mirrors_for_min():
     assert delta_interval(-0.02, 0.01, 0.09, sign=-1.0) == pytest.approx((-0.09, -0.02 + z * 0.01))
 
 
+NULL = np.linspace(-0.02, 0.02, 401)  # permuted Δ's: the 97.5 % quantile 0.019, the 2.5 % −0.019
+
+
 @pytest.mark.parametrize(
     ("delta", "interval", "p", "expected"),
     [
         (0.03, (0.01, 0.05), 0.01, (0.01, 0.05)),  # both agree: unchanged
         (0.03, (0.01, 0.05), 0.20, (0.0, 0.05)),  # the test keeps H0: 0 joins the interval
-        (0.03, (-0.01, 0.05), 0.01, (0.0, 0.05)),  # the test finds a gain: closed at 0
-        (-0.03, (-0.05, 0.01), 0.01, (-0.05, 0.0)),  # a loss, the same the other way
+        (0.03, (-0.01, 0.05), 0.01, (0.03 - 0.019, 0.05)),  # the test finds a gain: its own bound
+        (-0.03, (-0.05, 0.01), 0.01, (-0.05, -0.03 + 0.019)),  # a loss, the same the other way
         (-0.03, (-0.05, -0.01), 0.30, (-0.05, 0.0)),
         (0.0, (-0.02, 0.02), 1.0, (-0.02, 0.02)),
+        (0.015, (-0.01, 0.05), 0.04, (0.0, 0.05)),  # ties: the test's bound below 0 stops at 0
     ],
 )
 def test_the_interval_and_the_test_say_one_thing(delta, interval, p, expected):
-    assert compatible_interval(delta, interval, p) == pytest.approx(expected)
+    assert compatible_interval(delta, interval, p, NULL) == pytest.approx(expected)
 
 
 def test_cv_reports_the_bootstrap_spread_and_a_compatible_interval():
@@ -144,5 +148,8 @@ def test_cv_reports_the_bootstrap_spread_and_a_compatible_interval():
     assert r.se == pytest.approx(drawn.deltas.std())
     assert r.best_gain_bound == pytest.approx(best_gain_bound(scores, ONE, drawn.gains))
     raw = delta_interval(r.delta_cv, r.se, r.best_gain_bound)
-    assert r.ci95 == pytest.approx(list(compatible_interval(r.delta_cv, raw, r.p_value)))
-    assert (r.p_value < 0.05) == (r.ci95[0] >= 0 and r.significant)
+    null = alpha_null.permuted_deltas(scores, tests, ONE, PREFERENCE, n_draws=r.n_draws)
+    assert r.ci95 == pytest.approx(list(compatible_interval(r.delta_cv, raw, r.p_value, null)))
+    assert r.p_value < 0.05 and r.significant and r.ci95[0] > 0  # a gain: the interval above 0
+    noise = cv.cross_validate_scores(scores_with_gain(300, seed=8)[[ONE] * len(GRID)], GRID, n_boot=500)
+    assert noise.p_value == 1.0 and noise.ci95 == [0.0, 0.0]  # α moves nothing

@@ -257,7 +257,8 @@ def cross_validate_task(
     se = float(boot.deltas.std())
     bound = best_gain_bound(scores, one, boot.gains, sign, LEVEL, clusters)
     interval = compatible_interval(
-        delta, delta_interval(delta, se, bound, sign, LEVEL), p_value, SIGNIFICANCE_LEVEL
+        delta, delta_interval(delta, se, bound, sign, LEVEL), p_value, null.draws(n_draws),
+        SIGNIFICANCE_LEVEL,
     )
     result = TaskCV(
         n=int(scores.shape[1]),

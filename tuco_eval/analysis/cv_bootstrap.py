@@ -147,13 +147,20 @@ def delta_interval(
 
 
 def compatible_interval(
-    delta: float, interval: Sequence[float], p_value: float, significance: float = 0.05
+    delta: float, interval: Sequence[float], p_value: float, null: np.ndarray,
+    significance: float = 0.05,
 ) -> tuple[float, float]:
-    """The interval made to agree with the test at ``significance``: it holds 0 when p ≥ it, and
-    lies on Δ's side of 0 when p < it (a bound the bootstrap put across 0 is then 0, closed by the
-    test). So "the interval leaves 0 out" and "p < significance" are one statement."""
+    """The interval made to agree with the test at ``significance``, so that "the interval leaves
+    0 out" and "p < significance" are one statement: it is widened to 0 when p ≥ it; when p < it
+    and the bootstrap's bound on Δ's side lies across 0, that bound is the test's own, the one
+    inverting the α-permutation test under a shift of the gain (Δ minus the 1 − a/2 quantile of
+    the permuted Δ's ``null``), which lies beyond 0 exactly when the test rejects."""
     low, high = float(interval[0]), float(interval[1])
     if p_value >= significance or delta == 0:
         return min(low, 0.0), max(high, 0.0)
-    return (max(low, 0.0), high) if delta > 0 else (low, min(high, 0.0))
-
+    quantiles = np.quantile(null, [significance / 2, 1 - significance / 2])
+    if delta > 0 and low <= 0:
+        low = max(float(delta - quantiles[1]), 0.0)
+    if delta < 0 and high >= 0:
+        high = min(float(delta - quantiles[0]), 0.0)
+    return low, high

@@ -55,7 +55,9 @@ def group_inference(
         p_value, n_draws = permutation_p(delta, null(MAX_DRAWS), scale)[0], MAX_DRAWS
     se = float(boot.std())
     half = float(stats.norm.ppf(0.5 + level / 2)) * se
-    low, high = compatible_interval(delta, (delta - half, delta + half), p_value, SIGNIFICANCE_LEVEL)
+    low, high = compatible_interval(
+        delta, (delta - half, delta + half), p_value, null(n_draws), SIGNIFICANCE_LEVEL
+    )
     return GroupInference(
         delta=delta,
         ci95=[low, high],
