@@ -324,7 +324,7 @@ def test_rows_with_and_without_groups_each_show_their_columns(tmp_path, monkeypa
     assert headers[:2] == ["Checkpoint", "step"] and section["what"].endswith("task for a run without groups")
     drawn = {}
     monkeypatch.setattr(plots, "checkpoint_series",
-                        lambda series, title, metric, stem: drawn.update({s.name: s for s in series}) or [])
+                        lambda series, title, metric, stem, *_: drawn.update({s.name: s for s in series}) or [])
     report.write_series(board, runs, tmp_path)
     assert set(drawn) == {"grp_ab", "grp_c", "ta", "tb", "tc"}
     assert list(drawn["ta"].score) == [0.25, 0.5]

@@ -71,8 +71,10 @@ def test_fixture_has_the_intended_answers(runs):
 
 def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
     (tmp_path / "out").mkdir()
-    report_tables.write_tables(leaderboard.load_runs(runs), tmp_path / "out")  # plots are tested below
-    # checked by hand against CORRECT: e.g. ckpt-B humanities = mean(h1 +5, h2 +30) = +17.50, h2 alone significant
+    # as `report` writes them: the stars after the correction across both runs' tasks (plots below)
+    report_tables.write_tables(leaderboard.corrected_runs(leaderboard.load_runs(runs)), tmp_path / "out")
+    # checked by hand against CORRECT: e.g. ckpt-B humanities = mean(h1 +5, h2 +30) = +17.50, h2 alone
+    # significant (p 1e-4 of 8 tasks: BH-adjusted 4e-4), the group's own test too (*)
     golden = EXPECTED / "report_leaderboard.md"
     assert golden.is_file(), f"{golden} is missing: restore it from git"
     assert (tmp_path / "out" / "leaderboard.md").read_text() == golden.read_text()
@@ -112,7 +114,7 @@ def test_runs_without_groups_get_a_column_per_task(tmp_path):
     run = build_run(tmp_path / "A", "ckpt-A", groups=None)
     headers, rows = report_tables.leaderboard(leaderboard.load_runs([run]))
     assert headers == ["Checkpoint", "h1", "h2", "s1", "x1"]
-    assert rows == [["ckpt-A", "+20.00 (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
+    assert rows == [["ckpt-A", "+20.00* (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
     files = report.report([run], tmp_path / "out")
     assert (tmp_path / "out" / "accuracy_vs_alpha_tasks.png") in files
 

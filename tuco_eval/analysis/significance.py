@@ -37,7 +37,8 @@ def corrected_cv(
     (after the correction across every result's tasks, resp. groups), ``raw_level`` and ``mde``;
     a group's ``share_significant`` counts its tasks significant after the correction."""
     out = [
-        {**r, "tasks": {n: dict(t) for n, t in r["tasks"].items()},
+        {**r, "config": {**r["config"], "correction": method},
+         "tasks": {n: dict(t) for n, t in r["tasks"].items()},
          "groups": {n: dict(g) for n, g in r.get("groups", {}).items()}}
         for r in results
     ]

@@ -97,6 +97,7 @@ class Annotated:
     text: str
     star: bool = False
     note: str | None = None
+    title: str | None = None  # shown on hover
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,7 @@ class PairCell:
     text: str
     css: str
     title: str
-    p_holm: str
+    p_adjusted: str
 
 
 def relative_name(path: Path, base: Path) -> str:

@@ -1,6 +1,7 @@
-"""The report page's paired tests: per task or group a rows × rows matrix of score differences,
-which checkpoint beats which, the cells significant after Holm's correction marked. This module
-gathers the values; the markup is render/templates/report.html.j2's."""
+"""The report page's paired tests, per task or group: for the base and adjacent families a compact
+table (one row per checkpoint: against the base, against the previous row), for the `all` family a
+rows × rows matrix; significance after the report's correction marked. This module gathers the
+values; the markup is render/templates/report_pairs.html.j2's."""
 
 from __future__ import annotations
 
@@ -11,16 +12,32 @@ from typing import Any
 from tuco_eval.analysis.paired import FAMILIES
 from tuco_eval.render.html_page import PairCell, Table
 
-TESTS = {"mcnemar": "exact McNemar", "sign-flip": "sign-flip"}
+TESTS = {"mcnemar": "exact McNemar", "sign-flip": "sign-flip", "sign-flip-clusters": "sign-flip over clusters"}
+SERIES_FAMILIES = ("base", "adjacent")  # shown as columns of one table, a row per checkpoint
+HEADINGS = {"base": "vs base", "adjacent": "vs previous"}
 
 
 @dataclass(frozen=True)
 class Matrix:
-    """One task's or group's matrix; `name` is what the page's selector shows it by."""
+    """One task's or group's table (compact, or the square); `name` is its selector value."""
 
     name: str
     caption: str
     table: Table
+
+
+def detectable_words(entry: Mapping) -> str:
+    """", detectable ≥ X points" of a test's smallest effect at 80 % power, where it has one."""
+    mde = entry.get("mde")
+    return "" if mde is None else f", detectable ≥ {100 * mde:.2f} points (80 % power)"
+
+
+def detectable_cell(pair: Mapping) -> str:
+    """"n.s. (≥ X)" for a pair that is not significant: what this many docs could have shown."""
+    if pair["significant"]:
+        return ""
+    mde = pair.get("mde")
+    return "n.s." if mde is None else f"n.s. (≥ {100 * mde:.2f})"
 
 
 def _cell(pair: Mapping, flip: bool, objective: str, row: str, column: str) -> PairCell:
@@ -39,13 +56,7 @@ def _cell(pair: Mapping, flip: bool, objective: str, row: str, column: str) -> P
     return PairCell(f"{100 * diff:+.2f}{mark}", kind, title, repr(pair["p_adjusted"]))
 
 
-def detectable_words(entry: Mapping) -> str:
-    """", detectable ≥ X points" of a test's smallest effect at 80 % power, where it has one."""
-    mde = entry.get("mde")
-    return "" if mde is None else f", detectable ≥ {100 * mde:.2f} points (80 % power)"
-
-
-def _matrix(name: str, title: str, pairs: Sequence[Mapping], labels: Sequence[str], objective: str) -> Matrix:
+def _square(name: str, title: str, pairs: Sequence[Mapping], labels: Sequence[str], objective: str) -> Matrix:
     by_rows = {(p["a"], p["b"]): p for p in pairs}
     present = [label for label in labels if any(label in (p["a"], p["b"]) for p in pairs)]
     rows = []
@@ -59,43 +70,73 @@ def _matrix(name: str, title: str, pairs: Sequence[Mapping], labels: Sequence[st
             else:
                 cells.append("·" if row == column else "–")
         rows.append(cells)
-    first = pairs[0]
-    test = TESTS.get(first["test"], first["test"])
-    significant = sum(p["significant"] for p in pairs)
-    caption = (
-        f"{title} ({first['level']}, n = {first['n']} docs, {test} test; family: "
-        f"{FAMILIES[first['family']]}, Holm over its {first['m']} pairs: {significant} significant)"
-    )
+    caption = f"{title}: every two rows, row − column in points; {_counts(pairs)}."
     return Matrix(name, caption, Table(["row − column", *present], rows))
 
 
+def _counts(pairs: Sequence[Mapping]) -> str:
+    first = pairs[0]
+    return (f"{sum(p['significant'] for p in pairs)} of {len(pairs)} significant, n = {first['n']} docs, "
+            f"{TESTS.get(first['test'], first['test'])} test")
+
+
+def _series(name: str, title: str, by_family: Mapping[str, Sequence[Mapping]], rows: Sequence[Mapping],
+            objective: str) -> Matrix:
+    """A row per checkpoint: its difference from the base and from the row before, each with its
+    interval, adjusted p and what could have been detected."""
+    families = [f for f in SERIES_FAMILIES if f in by_family]
+    found = {(f, p["b"]): p for f in families for p in by_family[f]}
+    headers = ["checkpoint", "step"]
+    for family in families:
+        headers += [HEADINGS[family], "95% CI", "p adj.", "detectable"]
+    body = []
+    for row in rows:
+        if not any((f, row["label"]) in found for f in families):
+            continue
+        cells: list[Any] = [row["label"], "–" if row["step"] is None else str(row["step"])]
+        for family in families:
+            pair = found.get((family, row["label"]))
+            if pair is None:
+                cells += ["–"] * 4
+                continue
+            cells += [
+                _cell(pair, False, objective, pair["b"], pair["a"]),
+                "[{:+.2f}, {:+.2f}]".format(*(100 * x for x in pair["ci"])),
+                f"{pair['p_adjusted']:.2g}",
+                detectable_cell(pair),
+            ]
+        body.append(cells)
+    counts = "; ".join(f"{HEADINGS[f]}: {_counts(by_family[f])}" for f in families)
+    return Matrix(name, f"{title}: each checkpoint minus the row compared, in points. {counts}.", Table(headers, body))
+
+
 def pairs_section(board: Mapping, group_names: Mapping[str, str]) -> dict[str, Any]:
-    """The selector's options (value, display name, is a group) and one matrix per family and
-    group or task (groups first); ``group_names`` gives a group's display name. With one family
-    a matrix's value is the task's name, with several ``<task>|<family>``."""
-    pairs = board["pairs"]
-    labels = [row["label"] for row in board["rows"]]
-    families = board["pair_families"]
-    found: dict[tuple[str, str], list[Mapping]] = {}
+    """The selector's options (value, display name, is a group) and, per group or task (groups
+    first), its compact table (families base and adjacent) and its square (family all)."""
+    rows = board["rows"]
+    labels = [row["label"] for row in rows]
+    found: dict[str, dict[str, list[Mapping]]] = {}
+    levels: dict[str, str] = {}
     for level in ("group", "task"):
-        for pair in pairs:
+        for pair in board["pairs"]:
             if pair["level"] == level:
-                found.setdefault((pair["task"], pair["family"]), []).append(pair)
-
-    def value(name: str, family: str) -> str:
-        return name if len(families) == 1 else f"{name}|{family}"
-
-    def shown(name: str, family: str) -> str:
+                found.setdefault(pair["task"], {}).setdefault(pair["family"], []).append(pair)
+                levels[pair["task"]] = level
+    views = []
+    for name, by_family in found.items():
         title = group_names.get(name, name)
-        return title if len(families) == 1 else f"{title}: {FAMILIES[family]}"
-
+        tables = []
+        if any(f in by_family for f in SERIES_FAMILIES):
+            tables.append(_series(name, title, by_family, rows, board["objective"]))
+        if "all" in by_family:
+            tables.append(_square(name, title, by_family["all"], labels, board["objective"]))
+        views.append((name, tables))
     return {
-        "options": [(value(*key), shown(*key), got[0]["level"] == "group") for key, got in found.items()],
-        "matrices": [
-            _matrix(value(*key), shown(*key), got, labels, board["objective"]) for key, got in found.items()
-        ],
-        "families": [FAMILIES[f] for f in families],
+        "options": [(name, group_names.get(name, name), levels[name] == "group") for name in found],
+        "views": views,
+        "families": [FAMILIES[f] for f in board["pair_families"]],
         "level": board["significance_level"],
+        "correction": (board.get("correction") or {}).get("description", ""),
         "better": "higher" if board["objective"] == "max" else "lower",
         "prompts": board.get("prompts") or {},
     }

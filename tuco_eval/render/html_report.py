@@ -22,12 +22,12 @@ from tuco_eval.analysis.leaderboard import (
     column_kind,
     leaderboard_columns,
 )
+from tuco_eval.analysis.multiplicity import CORRECTIONS
 from tuco_eval.analysis.run_cv import shared_metric
 from tuco_eval.render import plots
-from tuco_eval.render.cv_tables import group_table, task_table
+from tuco_eval.render.cv_tables import group_table, interval_text, significance_note, task_table
 from tuco_eval.render.html_page import Annotated, Table, Tag, TextBlock, relative_name, write_page
 from tuco_eval.render.html_pairs import pairs_section
-from tuco_eval.render.report_tables import explanation, leaderboard
 from tuco_eval.store.lm_eval_output import LmEvalRun
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha
@@ -52,16 +52,34 @@ SERIES = "checkpoint_series"
 
 
 def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Annotated]:
-    """(run label, column) → the paper's Table 3 cell: Δ_CV (share significant), * and its CI."""
-    _, rows = leaderboard(runs)
+    """(run label, column) → the paper's Table 3 cell: Δ_CV (share significant), * and its CI,
+    its p-values and detectable gain on hover."""
     columns = leaderboard_columns(runs)
     cells: dict[tuple[str, str], str | Annotated] = {}
-    for run, row in zip(runs, rows, strict=True):
-        for name, text in zip(columns, row[1:], strict=False):
-            ci, significant = cell_interval(run.columns.get(name) or {})
-            note = None if ci is None else f"[{100 * ci[0]:+.2f}, {100 * ci[1]:+.2f}]"
-            cells[run.label, name] = Annotated(text, significant, note) if note or significant else text
+    for run in runs:
+        for name in columns:
+            column = run.columns.get(name)
+            if column is None:
+                cells[run.label, name] = "–"
+                continue
+            text = f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
+            ci, significant = cell_interval(column)
+            note = None if ci is None else interval_text(ci, column["delta_cv"], column.get("p_value"))
+            cells[run.label, name] = Annotated(text, significant, note, _delta_title(column))
     return cells
+
+
+def _delta_title(column: Mapping) -> str | None:
+    """The hover text of a Δ_CV cell: its test, and what it could have detected."""
+    if column.get("p_value") is None:
+        return None
+    words = f"p = {column['p_value']:.3g}"
+    if column.get("p_adjusted") is not None:
+        words += f", adjusted p = {column['p_adjusted']:.3g}"
+    if not column.get("significant"):
+        mde = column.get("mde")
+        words += "; n.s." + ("" if mde is None else f" (detectable ≥ {100 * mde:.2f} points)")
+    return words
 
 
 def _score(entry: Mapping) -> str | Annotated:
@@ -71,13 +89,23 @@ def _score(entry: Mapping) -> str | Annotated:
 
 
 GROUP_WORDS = "group (Δ_CV the unweighted mean over its tasks, as the paper)"
-NO_SWEEP = "– for every row: no row was swept over α (lm-eval runs score the model as it is)."
 COLUMN_WORDS = {"group": GROUP_WORDS, "task": "task",
                 "group or task": f"{GROUP_WORDS}, or task for a run without groups"}
 
 
+def _present(board: Mapping, columns: Sequence[str]) -> list[str]:
+    """The cell kinds some row has a value for: score always; Δ_CV and α where a row was swept
+    over α; TuCo where a row logged it."""
+    entries = [board_cell(row, name) or {} for row in board["rows"] for name in columns]
+    has = {"score": True, "Δ_CV": any(e.get("delta_cv") is not None for e in entries),
+           "α": any(e.get("alpha_chosen") is not None for e in entries),
+           "TuCo": any(e.get("tuco") is not None for e in entries)}
+    return [c for c in CELLS if has[c]]
+
+
 def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     columns = board_columns(board, leaderboard_columns(runs))
+    shown = _present(board, columns)
     deltas = _delta_cells(runs)
     rows = []
     for row in board["rows"]:
@@ -85,24 +113,27 @@ def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
         for name in columns:
             entry = board_cell(row, name)
             if entry is None:
-                cells += ["–"] * len(CELLS)
+                cells += ["–"] * len(shown)
                 continue
             alpha = entry.get("alpha_chosen")
-            cells += [
-                _score(entry),
-                deltas.get((row["label"], name), "–"),
-                "–" if alpha is None else format_alpha(alpha),
-                "–" if entry.get("tuco") is None else f"{entry['tuco']:.3f}",
-            ]
+            values = {
+                "score": _score(entry),
+                "Δ_CV": deltas.get((row["label"], name), "–"),
+                "α": "–" if alpha is None else format_alpha(alpha),
+                "TuCo": "–" if entry.get("tuco") is None else f"{entry['tuco']:.3f}",
+            }
+            cells += [values[c] for c in shown]
         rows.append(cells)
-    headers = ["Checkpoint", "step", *(c for _ in columns for c in CELLS)]
-    bands = [("", 2), *((KNOWN_GROUPS.get(c, c), len(CELLS)) for c in columns)]
+    headers = ["Checkpoint", "step", *(c for _ in columns for c in shown)]
+    bands = [("", 2), *((KNOWN_GROUPS.get(c, c), len(shown)) for c in columns)]
     metric = board["metric"]
+    correction = (board.get("correction") or {}).get("method", "bh")
     return {
         "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
         "what": COLUMN_WORDS[column_kind(runs) if runs else "group or task"],
-        "delta": explanation(runs).removeprefix("Cells: Δ_CV = ") if runs else NO_SWEEP,
+        "swept": "Δ_CV" in shown,
+        "significance": significance_note(correction, board["significance_level"]),
         "prompts": board.get("prompts") or {},
     }
 
@@ -113,6 +144,8 @@ def _alphas(runs: Sequence[Run]) -> list[str]:
 
 
 def tasks_section(runs: Sequence[Run]) -> dict[str, Any]:
+    cfg = runs[0].cv["config"]
+    note = significance_note(cfg.get("correction") or "bh", cfg["significance_level"])
     metric = shared_metric(runs[0].cv) or "score"  # rows with different metrics: "score" at each α
     alphas = _alphas(runs)
     headers = ["Checkpoint", *task_table(runs[0].cv)[0], *(f"{metric} α={a}" for a in alphas)]
@@ -122,7 +155,8 @@ def tasks_section(runs: Sequence[Run]) -> dict[str, Any]:
             by_alpha = run.cv["tasks"].get(row[0], {}).get("acc_by_alpha", {})
             rows.append([run.label, *row, *(f"{100 * by_alpha[a]:.2f}" if a in by_alpha else "–" for a in alphas)])
     groups = [(run.label, Table(*group_table(run.cv))) for run in runs if run.cv["groups"]]
-    return {"metric": plots.metric_name(metric), "table": Table(headers, rows), "groups": groups}
+    return {"metric": plots.metric_name(metric), "table": Table(headers, rows), "groups": groups,
+            "significance": note}
 
 
 def _caption(stem: str) -> str:
@@ -251,6 +285,7 @@ def write_report_page(
     if runs:  # the α sweeps' sections
         sections += [("per-task", "Per-task results"), ("figures", "Figures"),
                      ("flips", "Docs that flip between α = 1 and other α")]
+    sections.append(("reading", "How to read this page"))
     if configs:
         sections.append(("configs", "Run configurations"))
     sections.append(("files", "Tables as files"))
@@ -263,5 +298,6 @@ def write_report_page(
         pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
         series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
         flips=flips_section(runs, flips_by_run), configs=configs,
+        reading={"correction": (board.get("correction") or {}).get("description", CORRECTIONS["bh"])},
         files=[relative_name(f, out_dir) for f in files if f.suffix in TABLE_FILES],
     )

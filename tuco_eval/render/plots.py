@@ -199,6 +199,7 @@ class Series:
     score_cv: np.ndarray  # at the cross-validated α
     tuco: np.ndarray  # mean TuCo at α = 1
     base: float | None = None  # the base model's score, drawn as a horizontal line
+    significant: np.ndarray | None = None  # per step: differs significantly (filled marker)
 
 
 SERIES_PANELS = (
@@ -208,10 +209,14 @@ SERIES_PANELS = (
 )
 
 
-def checkpoint_series(series: Sequence[Series], title: str, metric: str, stem: Path) -> list[Path]:
+def checkpoint_series(
+    series: Sequence[Series], title: str, metric: str, stem: Path, compared: str = "the base"
+) -> list[Path]:
     """Three panels against training step (score at α = 1, cross-validated score, mean TuCo),
-    one line per group or task, the base's score as a dashed horizontal line of the same colour.
-    A panel no row has a value for (lm-eval runs: no α sweep, no TuCo) is left out."""
+    one line per group or task, the base's score as a dashed horizontal line of the same colour;
+    on the score panel a step's marker is filled where it differs significantly from ``compared``
+    and open where it does not. A panel no row has a value for (lm-eval runs: no α sweep, no
+    TuCo) is left out."""
     panels = [(field, label) for field, label in SERIES_PANELS
               if field == "score" or any(np.isfinite(getattr(line, field)).any() for line in series)]
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -227,6 +232,12 @@ def checkpoint_series(series: Sequence[Series], title: str, metric: str, stem: P
             color = palette[i % len(palette)]
             ax.plot(line.steps, scale * getattr(line, field), marker="o", markersize=3.5,
                     color=color, label=line.name)  # fmt: skip
+            if field == "score" and line.significant is not None:
+                shown = np.asarray(line.significant, dtype=bool)
+                ax.plot(line.steps[~shown], scale * line.score[~shown], linestyle="none", marker="o",
+                        markersize=6, markerfacecolor="white", color=color)  # fmt: skip
+                ax.plot(line.steps[shown], scale * line.score[shown], linestyle="none", marker="o",
+                        markersize=6, color=color)  # fmt: skip
             if field != "tuco" and line.base is not None:
                 ax.axhline(scale * line.base, color=color, linestyle="--", linewidth=1, alpha=0.8)
         ax.set_title(label.format(metric=metric_name(metric)), fontsize=10)
@@ -239,6 +250,11 @@ def checkpoint_series(series: Sequence[Series], title: str, metric: str, stem: P
     ]
     if any(line.base is not None for line in series):
         handles.append(Line2D([], [], color="0.4", linestyle="--", label="base model (dashed)"))
+    if any(line.significant is not None for line in series):
+        handles += [
+            Line2D([], [], color="0.4", marker="o", linestyle="none", label=f"differs from {compared}*"),
+            Line2D([], [], color="0.4", marker="o", markerfacecolor="white", linestyle="none", label="does not"),
+        ]
     fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
                bbox_to_anchor=(0.5, 0.02 / height))  # fmt: skip
     fig.suptitle(title, fontsize=12, y=1 - 0.12 / height)

@@ -138,6 +138,11 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
         cells = [(board_cell(r, name) or {}).get(key) for r in rows]
         return np.array([np.nan if v is None else v for v in cells], dtype=np.float64)
 
+    # a checkpoint's marker is filled where it differs significantly from the base (else from the
+    # row before it), after the report's correction
+    family = "base" if "base" in board["pair_families"] else "adjacent"
+    significant = {(p["task"], p["b"]): p["significant"] for p in board["pairs"] if p["family"] == family}
+
     series = [
         plots.Series(
             name=KNOWN_GROUPS.get(name, name),
@@ -146,13 +151,15 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
             score_cv=values(name, "score_cv"),
             tuco=values(name, "tuco"),
             base=(board_cell(base, name) or {}).get("score") if base else None,
+            significant=np.array([significant.get((name, r["label"]), False) for r in rows]),
         )
         for name in columns
     ]
     metric = board["metric"] or "score"
     kind = column_kind(runs) if runs else ("group" if any(r["groups"] for r in rows) else "task")
     title = f"Checkpoints by training step, per {kind}"
-    return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series")
+    compared = "the base" if family == "base" else "the previous checkpoint"
+    return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series", compared)
 
 
 def report(

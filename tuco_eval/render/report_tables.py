@@ -12,7 +12,7 @@ from tuco_eval.analysis.group_figures import WEIGHTED_LABEL
 from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns, runs_metric
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import tables
-from tuco_eval.render.cv_tables import group_table, task_table
+from tuco_eval.render.cv_tables import group_table, significance_note, task_table
 from tuco_eval.render.plots import metric_name
 from tuco_eval.util.files import atomic_write_json, atomic_write_text
 from tuco_eval.util.params import format_alpha
@@ -21,7 +21,13 @@ from tuco_eval.util.params import format_alpha
 def _cell(column: Mapping | None) -> str:
     if column is None:
         return "–"
-    return f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
+    mark = "*" if column.get("significant") else ""
+    return f"{100 * column['delta_cv']:+.2f}{mark} ({100 * column['share_significant']:.0f}%)"
+
+
+def _note(runs: Sequence[Run]) -> str:
+    cfg = runs[0].cv["config"]
+    return significance_note(cfg.get("correction") or "bh", cfg["significance_level"])
 
 
 def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
@@ -61,8 +67,8 @@ def explanation(runs: Sequence[Run]) -> str:
     weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
     return (
         f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
-        f"mean over the group's tasks; in parentheses the share of tasks with a significant gain "
-        f"(α-permutation test of the whole CV, p < {cfg['significance_level']}). {cfg['folds']}-fold CV, seed {cfg['seed']}."
+        f"mean over the group's tasks; in parentheses the share of its tasks with a significant gain. "
+        f"{cfg['folds']}-fold CV, seed {cfg['seed']}. {_note(runs)}."
     ) + (
         f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
         f"'{WEIGHTED_LABEL}'."
@@ -83,7 +89,10 @@ def _task_csv(runs: Sequence[Run]) -> str:
         "ci95_low",
         "ci95_high",
         "p_value",
+        "p_adjusted",
         "significant",
+        "se",
+        "mde",
         "alphas_chosen",
     ]
     rows = [
@@ -98,7 +107,10 @@ def _task_csv(runs: Sequence[Run]) -> str:
             repr(r["ci95"][0]),
             repr(r["ci95"][1]),
             repr(r["p_value"]),
+            repr(r.get("p_adjusted")),
             str(r["significant"]).lower(),
+            repr(r.get("se")),
+            "" if r.get("mde") is None else repr(r["mde"]),
             " ".join(map(repr, r["alphas_chosen"])),
         ]
         for run in runs
@@ -111,7 +123,7 @@ def _task_markdown(runs: Sequence[Run]) -> str:
     parts = [
         "# Per-task cross-validation results",
         "",
-        "Values ×100; Δ CV in points with its 95% CI (α-permutation test of the whole CV); * = significant gain.",
+        f"Values ×100; Δ CV in points; {_note(runs)}.",
         "",
     ]
     for run in runs:
@@ -164,7 +176,7 @@ def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         files += [
             atomic_write_text(
                 out_dir / "comparison.md",
-                "# Δ CV per task and checkpoint (points, * = significant)\n\n"
+                f"# Δ CV per task and checkpoint (points)\n\n{_note(runs)}.\n\n"
                 + tables.markdown(*comparison(runs)),
             ),
             atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
@@ -174,7 +186,7 @@ def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
 
 PAIRS_CSV_HEADERS = [
     "a", "b", "task", "level", "metric", "n", "test", "diff", "ci_low", "ci_high", "p", "p_holm",
-    "significant", "family", "m",
+    "significant", "family", "m", "p_adjusted", "mde",
 ]  # fmt: skip
 
 
@@ -184,7 +196,8 @@ def pairs_csv(board: Mapping) -> str:
         [
             p["a"], p["b"], p["task"], p["level"], p["metric"] or "", str(p["n"]), p["test"],
             repr(p["diff"]), repr(p["ci"][0]), repr(p["ci"][1]), repr(p["p"]), repr(p["p_holm"]),
-            str(p["significant"]).lower(), p["family"], str(p["m"]),
+            str(p["significant"]).lower(), p["family"], str(p["m"]), repr(p["p_adjusted"]),
+            "" if p.get("mde") is None else repr(p["mde"]),
         ]
         for p in board["pairs"]
     ]  # fmt: skip
