@@ -20,8 +20,12 @@ DATE_ID = "2026-12-04T12-00-00.000000"
 GENERATION = {"until": ["\n"], "do_sample": False}
 
 
+PASSAGE = 4  # docs per passage: the field a cluster can be named by (`passage`)
+
+
 def _doc(task: str, doc_id: int) -> dict:
-    return {"question": f"{task}: question {doc_id}?", "answer": f"answer {doc_id}"}
+    return {"question": f"{task}: question {doc_id}?", "answer": f"answer {doc_id}",
+            "passage": doc_id // PASSAGE}
 
 
 def _config(task: str, metric: str) -> dict:

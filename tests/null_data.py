@@ -83,11 +83,9 @@ def scaling_gain(n_sets: int, n_docs: int, gain: float, seed: int, redraw: float
     return scores
 
 
-def expected_delta_cv(
-    n_docs: int, gain: float, seed: int, n_sets: int = 20000, folds: int = 5
-) -> float:
-    """E[Δ_CV] of `scaling_gain` data sets, by simulation (the point estimate only, vectorised
-    over data sets through the same fold choice as the CV)."""
+def delta_cv_draws(n_docs: int, gain: float, seed: int, n_sets: int = 20000, folds: int = 5) -> np.ndarray:
+    """Δ_CV of ``n_sets`` `scaling_gain` data sets (the point estimate only, vectorised over data
+    sets through the same fold choice as the CV): its distribution, whose mean is E[Δ_CV]."""
     from tuco_eval.analysis import cv
     from tuco_eval.analysis.fold_choice import fold_labels, held_out_deltas
 
@@ -95,12 +93,40 @@ def expected_delta_cv(
     membership = np.eye(folds)[fold_of]
     preference = sorted(range(len(GRID)), key=lambda i: cv.closest_to_one(float(GRID[i])))
     one = int(np.flatnonzero(GRID == 1.0)[0])
-    total = 0.0
+    out = []
     for start in range(0, n_sets, 1000):
         data = scaling_gain(min(1000, n_sets - start), n_docs, gain, seed + start)
-        deltas = held_out_deltas(data @ membership, membership.sum(axis=0), one, preference)
-        total += deltas.sum()
-    return total / n_sets
+        out.append(held_out_deltas(data @ membership, membership.sum(axis=0), one, preference))
+    return np.concatenate(out)
+
+
+def expected_delta_cv(n_docs: int, gain: float, seed: int, n_sets: int = 20000, folds: int = 5) -> float:
+    """E[Δ_CV] of `scaling_gain` data sets, by simulation (`delta_cv_draws`)."""
+    return float(delta_cv_draws(n_docs, gain, seed, n_sets, folds).mean())
+
+
+def clustered_alpha_null(n_sets: int, n_clusters: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """([data set, α, doc] graded scores, cluster of each doc) where α has no effect on any
+    cluster's distribution but moves all docs of a cluster together: score = doc level + a noise
+    per (cluster, α) shared by the cluster's docs + a little own noise. Permuting α labels doc by
+    doc breaks the sharing (a null too narrow); permuting them per cluster does not."""
+    rng = np.random.default_rng(seed)
+    n_docs = n_clusters * size
+    clusters = np.repeat(np.arange(n_clusters), size)
+    level = rng.uniform(0.2, 0.8, size=(n_sets, 1, n_docs))
+    shared = rng.normal(0.0, 0.15, size=(n_sets, len(GRID), n_clusters))[:, :, clusters]
+    own = rng.normal(0.0, 0.02, size=(n_sets, len(GRID), n_docs))
+    return level + shared + own, clusters
+
+
+def clustered_differences(n_sets: int, n_clusters: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """([data set, doc] differences between two interchangeable rows, cluster of each doc): a
+    difference shared by a cluster's docs (symmetric about 0) plus each doc's own; every doc's
+    difference is symmetric, but the docs of a cluster are not independent."""
+    rng = np.random.default_rng(seed)
+    clusters = np.repeat(np.arange(n_clusters), size)
+    shared = rng.normal(0.0, 1.0, size=(n_sets, n_clusters))[:, clusters]
+    return shared + rng.normal(0.0, 0.5, size=(n_sets, n_clusters * size)), clusters
 
 
 def exchangeable_rows(

@@ -32,16 +32,18 @@ def scores_with_gain(n_docs: int, seed: int) -> np.ndarray:
 
 def naive_resampled_delta(scores, fold_of, copies, sign=1.0):
     """The CV of one resample written out: each doc repeated ``copies[d]`` times in its own fold,
-    each fold's mean gain first moved to the task's, α chosen per fold on the other folds'
-    copies (ties: closest to 1, then smaller)."""
+    each fold's mean gain first moved to the task's (a doc's deviation from its fold's mean
+    scaled by sqrt(n_k / (n_k − 1))), α chosen per fold on the other folds' copies (ties:
+    closest to 1, then smaller)."""
     gains = scores - scores[ONE]
     world = scores.copy()
     for k in set(fold_of.tolist()):
         docs = [d for d in range(scores.shape[1]) if fold_of[d] == k]
+        scale = (len(docs) / (len(docs) - 1)) ** 0.5
         for i in range(len(GRID)):
-            shift = sum(gains[i, d] for d in docs) / len(docs) - gains[i].mean()
+            fold_mean = sum(gains[i, d] for d in docs) / len(docs)
             for d in docs:
-                world[i, d] -= shift
+                world[i, d] = scores[ONE, d] + gains[i].mean() + (gains[i, d] - fold_mean) * scale
     rows = [(d, fold_of[d]) for d in range(scores.shape[1]) for _ in range(int(copies[d]))]
     held_out, reference = 0.0, 0.0
     for k in set(fold_of.tolist()):
@@ -83,7 +85,11 @@ def test_fold_recentring_keeps_the_task_and_moves_each_folds_gain():
     np.testing.assert_allclose(world.mean(axis=1), scores.mean(axis=1), atol=1e-12)
     overall = (scores - scores[ONE]).mean(axis=1)
     for k in range(5):
-        np.testing.assert_allclose((world - world[ONE])[:, fold_of == k].mean(axis=1), overall, atol=1e-12)
+        in_fold = fold_of == k
+        np.testing.assert_allclose((world - world[ONE])[:, in_fold].mean(axis=1), overall, atol=1e-12)
+        # the spread within the fold: the sample variance (ddof 1) of the gains, as a variance of n_k
+        np.testing.assert_allclose((world - world[ONE])[:, in_fold].var(axis=1),
+                                   (scores - scores[ONE])[:, in_fold].var(axis=1, ddof=1), atol=1e-12)
 
 
 def test_clusters_are_resampled_whole():

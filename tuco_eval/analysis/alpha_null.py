@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 
@@ -32,10 +33,16 @@ TAIL_DRAWS = 10  # draws in the smaller tail below which the test is redone with
 MAX_DRAWS = 20000  # the second stage: p ≥ 2/20001 ≈ 1e-4
 
 
+@cache
+def _table(n_alphas: int) -> np.ndarray:
+    """Every permutation of range(n_alphas), one per row (5,040 for the paper's 7 α's)."""
+    return np.array(list(itertools.permutations(range(n_alphas))), dtype=np.int8)
+
+
 def _permutations(n_alphas: int, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     """Uniform random permutations of range(n_alphas), one per (draw, unit): [draws, units, α]."""
     if math.factorial(n_alphas) <= _TABLE_MAX:
-        table = np.array(list(itertools.permutations(range(n_alphas))), dtype=np.int8)
+        table = _table(n_alphas)
         return table[rng.integers(0, len(table), size=shape)]
     return np.argsort(rng.random((*shape, n_alphas)), axis=-1)
 
@@ -125,9 +132,11 @@ def permutation_p(delta: float, null: np.ndarray, scale: float) -> tuple[float, 
     return float(min(1.0, 2 * (1 + tail) / (1 + len(null)))), tail
 
 
-def two_stage_p(delta: float, null: AlphaNull, first: int, scale: float) -> tuple[float, int]:
-    """(p, draws used): ``first`` draws, then MAX_DRAWS where fewer than TAIL_DRAWS reach ``delta``."""
+def two_stage_p(
+    delta: float, null: AlphaNull, first: int, scale: float, most: int = MAX_DRAWS
+) -> tuple[float, int]:
+    """(p, draws used): ``first`` draws, then ``most`` where fewer than TAIL_DRAWS reach ``delta``."""
     p, tail = permutation_p(delta, null.draws(first), scale)
-    if tail >= TAIL_DRAWS or first >= MAX_DRAWS or not null.varying:
+    if tail >= TAIL_DRAWS or first >= most or not null.varying:
         return p, first
-    return permutation_p(delta, null.draws(MAX_DRAWS), scale)[0], MAX_DRAWS
+    return permutation_p(delta, null.draws(most), scale)[0], most

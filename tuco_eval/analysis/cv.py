@@ -19,7 +19,7 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold, check_cv
 
-from tuco_eval.analysis.alpha_null import TIE_TOL, AlphaNull, two_stage_p
+from tuco_eval.analysis.alpha_null import MAX_DRAWS, TIE_TOL, AlphaNull, two_stage_p
 from tuco_eval.analysis.cv_bootstrap import (
     best_gain_bound,
     bootstrap_draws,
@@ -215,6 +215,7 @@ def cross_validate_scores(
     n_boot: int = 2000,
     clusters: np.ndarray | None = None,
     stream: int = 0,
+    max_draws: int = MAX_DRAWS,
 ) -> TaskCV:
     """K-fold cross-validated gain of choosing α, for one task.
 
@@ -226,8 +227,9 @@ def cross_validate_scores(
     has no effect on any doc", the choice of α rerun in each). ``clusters`` (a label per doc)
     keeps a cluster's docs in one fold, resampled and permuted together. ``stream`` separates
     the random draws of tasks cross-validated side by side (a group's tasks must not share them).
+    Where fewer than 10 permuted Δ's reach the observed one, p is redone with ``max_draws``.
     """
-    return cross_validate_task(scores, alphas, folds, seed, objective, n_boot, clusters, stream)[0]
+    return cross_validate_task(scores, alphas, folds, seed, objective, n_boot, clusters, stream, max_draws)[0]
 
 
 def cross_validate_task(
@@ -239,6 +241,7 @@ def cross_validate_task(
     n_boot: int = 2000,
     clusters: np.ndarray | None = None,
     stream: int = 0,
+    max_draws: int = MAX_DRAWS,
 ) -> tuple[TaskCV, TaskDraws]:
     """`cross_validate_scores` and the draws behind it, for a group's inference (`group_cv`)."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -252,7 +255,7 @@ def cross_validate_task(
     preference = sorted(range(len(grid)), key=lambda i: closest_to_one(float(grid[i])))
     scale = float(np.abs(scores).max())
     null = AlphaNull(scores, tests, one, preference, sign, seed, stream, clusters)
-    p_value, n_draws = two_stage_p(delta, null, n_boot, scale)
+    p_value, n_draws = two_stage_p(delta, null, n_boot, scale, max_draws)
     boot = bootstrap_draws(scores, tests, one, preference, sign, n_boot, seed, stream, clusters)
     se = float(boot.deltas.std())
     bound = best_gain_bound(scores, one, boot.gains, sign, LEVEL, clusters)
