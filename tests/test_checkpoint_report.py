@@ -241,14 +241,14 @@ def test_checkpoint_page_in_chromium(reported, page_for):
     heads.nth(1).click()  # step: the base's "–" stays last
     assert rows.locator("td:first-child").all_inner_texts() == [*LABELS[1:], "base"]
 
-    # the pairs matrix: groups first, one visible at a time, significant cells marked
+    # the pairs matrix (--pairs all): groups first, one visible at a time, significant cells marked
     select = page.locator("#pairs-select")
     options = select.locator("option").evaluate_all("els => els.map(e => e.value)")
     assert options == ["grp_ab", "grp_c", "ta", "tb", "tc"]
-    assert page.locator(".pairs-matrix:visible").count() == 1
+    assert page.locator(".pairs-view:visible").count() == 1
     select.select_option("ta")
-    matrix = page.locator(".pairs-matrix[data-choice='ta']")
-    assert matrix.is_visible() and page.locator(".pairs-matrix[data-choice='grp_ab']").is_hidden()
+    matrix = page.locator(".pairs-view[data-choice='ta']")
+    assert matrix.is_visible() and page.locator(".pairs-view[data-choice='grp_ab']").is_hidden()
     cells = {}
     for r, row in enumerate(matrix.locator("tbody tr").all()):
         for c, cell in enumerate(row.locator("td").all()[1:]):
@@ -260,11 +260,33 @@ def test_checkpoint_page_in_chromium(reported, page_for):
     assert even.get_attribute("class") == "even" and even.inner_text() == "+5.00"
     marked = matrix.locator("span.win").count() + matrix.locator("span.loss").count()
     significant = sum(p["significant"] for p in board["pairs"] if p["task"] == "ta")
-    assert marked == 2 * significant == 10
+    assert marked == 2 * significant > 0
+    assert page.locator("#s-reading dt").count() >= 6  # how to read this page
     widths = page.locator("#s-series img").evaluate_all("els => els.map(e => e.complete && e.naturalWidth)")
     assert widths and all(w > 0 for w in widths)
     links = page.locator("#s-files a").all_inner_texts()
     assert "leaderboard.json" in links and "pairs.csv" in links
+
+
+def test_a_training_series_gets_a_row_per_checkpoint_against_the_base_and_the_previous(tmp_path, page_for):
+    # the default families of a series with its base (base, adjacent): one compact table, no square
+    root = build_root(tmp_path / "root")
+    report.report([root], tmp_path / "out")
+    board = _board(tmp_path / "out")
+    page = page_for(tmp_path / "out" / "index.html").page
+    page.locator("#pairs-select").select_option("ta")
+    view = page.locator(".pairs-view[data-choice='ta']")
+    assert view.locator("table").count() == 1
+    heads = [h.replace("↕", "").strip() for h in view.locator("thead th").all_inner_texts()]
+    assert heads == ["checkpoint", "step", "vs base", "95% CI", "p adj.", "detectable",
+                     "vs previous", "95% CI", "p adj.", "detectable"]
+    lines = view.locator("tbody tr")
+    assert lines.locator("td:first-child").all_inner_texts() == LABELS[1:]
+    first = lines.nth(0).locator("td").nth(2).locator("span")  # step-100 vs base: 2 docs apart, p = 0.5
+    assert first.get_attribute("class") == "even" and first.inner_text() == "+5.00"
+    assert "n.s. (≥" in lines.nth(0).locator("td").nth(5).inner_text()  # what 80 % power needed
+    marked = view.locator("span.win").count() + view.locator("span.loss").count()
+    assert marked == sum(p["significant"] for p in board["pairs"] if p["task"] == "ta") > 0
 
 
 _WITHOUT_TORCH = """

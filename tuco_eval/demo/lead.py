@@ -10,6 +10,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from tuco_eval.analysis.significance import corrected_cv
 from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
 from tuco_eval.render.html_page import Table, render
 from tuco_eval.render.html_report import Lead
@@ -25,8 +26,10 @@ def _agreement_table(agreement: dict[str, dict[float, float]], grid: tuple[float
 
 
 def _cv_table(results: list[dict]) -> Table:
-    headers = ["persona", "objective", "α = 1 (%)", "CV (%)", "Δ_CV (pts)", "95% CI (pts)", "p", "α per fold"]
-    return Table(headers, [row for cv in results for row in cv_task_rows(cv)])
+    """Per persona and objective: Δ_CV, its interval and p, starred after the correction across all."""
+    headers = ["persona", "objective", "α = 1 (%)", "CV (%)", "Δ_CV (pts)", "95% CI of E[Δ_CV] (pts)", "p",
+               "p adj.", "α per fold"]
+    return Table(headers, [row for cv in corrected_cv(results) for row in cv_task_rows(cv)])
 
 
 def _tuco(tuco: dict[str, Any]) -> dict[str, float]:

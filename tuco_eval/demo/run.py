@@ -260,6 +260,7 @@ def persona_tuco(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
 def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[str, Any]) -> dict[str, Any]:
     """Behaviour: agreement versus α, CV that maximises and minimises it (`tuco`: persona_tuco's)."""
     from tuco_eval.analysis.run_cv import cross_validate
+    from tuco_eval.analysis.significance import corrected_cv
     from tuco_eval.render.cv_tables import format_table
 
     run_dir = out_dir / "run-persona"
@@ -272,8 +273,8 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[s
     shutil.rmtree(min_dir, ignore_errors=True)
     shutil.copytree(run_dir, min_dir, ignore=shutil.ignore_patterns("cv.json", "*.lock"))
     cv_min = cross_validate(min_dir, folds=5, objective="min")
-    print(format_table(cv_max))
-    print(format_table(cv_min))
+    for corrected in corrected_cv([cv_max, cv_min]):  # the stars after the correction across both
+        print(format_table(corrected))
     files = plot_persona(agreement, cv_max, cv_min, demo.label, out_dir / "report" / "persona_vs_alpha")
     files += _histogram(tuco, demo.label, out_dir / "report" / "tuco_histogram_persona")
     return {"label": demo.label, "where": demo.where, "tuco": tuco, "agreement": agreement,
@@ -283,6 +284,7 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[s
 def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
     from tuco_eval.analysis.run_cv import cross_validate
+    from tuco_eval.analysis.significance import corrected_cv
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.demo.task import demo_docs, prompt
     from tuco_eval.render.cv_tables import format_table
@@ -296,7 +298,7 @@ def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[s
     print(f"      α sweep {list(settings.alphas)} over {settings.n_eval} docs of {TASK}, then 5-fold CV")
     accuracy = _sweeps(demo, [TASK], settings, run_dir, settings.from_base)[TASK]
     cv = cross_validate(run_dir, folds=5)
-    print(format_table(cv))
+    print(format_table(corrected_cv([cv])[0]))
     print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "
           f"(fine-tuned): {100 * accuracy[1.0]:.1f}%")
     files = plot_from_base(accuracy, cv["tasks"][TASK], demo.label, out_dir / "report" / "accuracy_from_base")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.analysis.significance import corrected_cv
 from tuco_eval.render import tables
+from tuco_eval.render.cv_tables import interval_text
 from tuco_eval.util.files import atomic_write_text
 from tuco_eval.util.params import format_alpha
 
@@ -30,25 +32,30 @@ def alpha_table(by_task: dict[str, dict[float, float]], grid: tuple[float, ...])
 
 
 def cv_task_rows(cv: dict) -> list[list[str]]:
-    """Per task of one cv.json: persona, objective, α=1, CV, Δ_CV (* significant), 95% CI, p, α per fold."""
+    """Per task of one cv.json (after `significance.corrected_cv`): persona, objective, α=1, CV,
+    Δ_CV (* significant after the correction), 95% CI of E[Δ_CV], p, adjusted p, α per fold."""
     objective = cv["config"]["objective"]
     return [[task.removeprefix("tuco_demo_persona_"), objective, pct(r["acc_alpha1"]), pct(r["acc_cv"]),
              pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
-             f"[{pts(r['ci95'][0])}, {pts(r['ci95'][1])}]", f"{r['p_value']:.3f}",
+             interval_text(r["ci95"], r["delta_cv"], r["p_value"], digits=1), f"{r['p_value']:.3f}",
+             f"{r['p_adjusted']:.3f}" if r.get("p_adjusted") is not None else "–",
              " ".join(format_alpha(a) for a in r["alphas_chosen"])]
             for task, r in cv["tasks"].items()]
 
 
 def cv_table(results: list[dict]) -> str:
-    """Δ_CV with its 95% interval and p per task and objective, then the mean per objective."""
-    headers = ["task", "objective", "α=1", "CV", "Δ_CV (pts)", "95% CI", "p", "α per fold"]
+    """Δ_CV with its 95% interval and p per task and objective, then the mean per objective; the
+    stars after the correction across every task of ``results`` (Benjamini–Hochberg)."""
+    headers = ["task", "objective", "α=1", "CV", "Δ_CV (pts)", "95% CI of E[Δ_CV]", "p", "p adj.", "α per fold"]
     rows = []
-    for cv in results:
+    for cv in corrected_cv(results):
         objective = cv["config"]["objective"]
         rows += cv_task_rows(cv)
         for group, g in cv["groups"].items():
             rows.append([f"**{group} (mean)**", objective, pct(g["acc_alpha1"]), pct(g["acc_cv"]),
-                         pts(g["delta_cv"]), "", "", f"{100 * g['share_significant']:.0f}% significant"])
+                         pts(g["delta_cv"]) + ("*" if g.get("significant") else ""),
+                         interval_text(g["ci95"], g["delta_cv"], g.get("p_value"), digits=1) if g.get("ci95") else "",
+                         "", "", f"{100 * g['share_significant']:.0f}% of tasks significant"])
     return tables.markdown(headers, rows)
 
 
@@ -115,7 +122,9 @@ other split):
 
 Cross-validated α (5 folds over the held-out docs; Δ_CV = agreement at the chosen α minus
 agreement at α = 1, points; `max` amplifies the behaviour, `min` suppresses it, so its gain is
-negative; * = significant, p < 0.05; interval and p from the α-permutation test, the whole CV rerun):
+negative; * = significant after Benjamini–Hochberg across the table's tasks (false discovery
+rate 5 %); p: the α-permutation test, the whole CV rerun; the interval is of E[Δ_CV], the
+expected held-out gain of choosing α this way on this many docs, from resampled documents):
 
 {cv_table([persona['cv_max'], persona['cv_min']])}
 

@@ -84,23 +84,27 @@ def _tuco_sentence(rows: list[dict]) -> str:
 
 
 def _pairs_sentence(board: dict) -> str:
-    """Which rows beat which on the same docs (the group's paired test, Holm-adjusted)."""
+    """Which rows beat which on the same docs (the group's paired tests, after the report's
+    correction), and what the ones that did not could have detected."""
     names = {r["label"]: _name(r) for r in board["rows"]}
     level = board["significance_level"]
     pairs = [p for p in board["pairs"] if p["task"] == GROUP]
-    significant = [p for p in pairs if p["p_holm"] < level]
-    not_significant = [p for p in pairs if p["p_holm"] >= level]
+    significant = [p for p in pairs if p["significant"]]
+    not_significant = [p for p in pairs if not p["significant"]]
 
     def said(p: dict) -> str:
         winner, loser = (p["b"], p["a"]) if p["diff"] > 0 else (p["a"], p["b"])
-        return f"{names[winner]} over {names[loser]} ({pts(abs(p['diff']))} pts, p_holm {p['p_holm']:.3g})"
+        return f"{names[winner]} over {names[loser]} ({pts(abs(p['diff']))} pts, adjusted p {p['p_adjusted']:.3g})"
 
-    text = f"Paired tests on the same docs ({len(pairs)} pairs, Holm-adjusted, level {level:g}): "
+    def unseen(p: dict) -> str:
+        mde = "" if p.get("mde") is None else f", detectable ≥ {pts(p['mde'])}"
+        return f"{names[p['a']]} vs {names[p['b']]} ({pts(p['diff'])} pts, n.s.{mde})"
+
+    correction = (board.get("correction") or {}).get("description", "corrected")
+    text = f"Paired tests on the same docs ({len(pairs)} pairs; {correction}; level {level:g}): "
     text += ("significant: " + "; ".join(said(p) for p in significant)) if significant else "none significant"
     if not_significant:
-        text += "; not significant: " + "; ".join(
-            f"{names[p['a']]} vs {names[p['b']]} ({pts(p['diff'])} pts, p_holm {p['p_holm']:.3g})"
-            for p in not_significant)
+        text += "; not significant: " + "; ".join(unseen(p) for p in not_significant)
     return text + "."
 
 

@@ -17,13 +17,13 @@ def points(value: float, signed: bool = False) -> str:
     return f"{100 * value:+.2f}" if signed else f"{100 * value:.2f}"
 
 
-def interval_text(ci, delta: float, p: float | None, significance: float = 0.05) -> str:
-    """A 95 % interval in points; a bound at 0 that the test closed (p below the level, the
-    bootstrap's bound across 0) is open there: "(0, +3.10]"."""
+def interval_text(ci, delta: float, p: float | None, significance: float = 0.05, digits: int = 2) -> str:
+    """A 95 % interval in points (``digits`` decimals); a bound at 0 that the test closed (p below
+    the level: it lies beyond 0, by less than the rounding) is open there: "(0, +3.10]"."""
     low, high = ci
     shown = p is not None and p < significance
-    left = "(0" if shown and delta > 0 and low == 0 else f"[{points(low, True)}"
-    right = "0)" if shown and delta < 0 and high == 0 else f"{points(high, True)}]"
+    left = "(0" if shown and delta > 0 and low == 0 else f"[{100 * low:+.{digits}f}"
+    right = "0)" if shown and delta < 0 and high == 0 else f"{100 * high:+.{digits}f}]"
     return f"{left}, {right}"
 
 
