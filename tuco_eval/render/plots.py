@@ -209,6 +209,22 @@ SERIES_PANELS = (
 )
 
 
+def _series_handles(series: Sequence[Series], palette: Sequence[str], compared: str) -> list[Line2D]:
+    """The legend of the series figure: a line per group or task, the base, the markers."""
+    handles = [
+        Line2D([], [], color=palette[i % len(palette)], marker="o", label=line.name)
+        for i, line in enumerate(series)
+    ]
+    if any(line.base is not None for line in series):
+        handles.append(Line2D([], [], color="0.4", linestyle="--", label="base model (dashed)"))
+    if any(line.significant is not None for line in series):
+        handles += [
+            Line2D([], [], color="0.4", marker="o", linestyle="none", label=f"differs from {compared}*"),
+            Line2D([], [], color="0.4", marker="o", markerfacecolor="white", linestyle="none", label="does not"),
+        ]
+    return handles
+
+
 def checkpoint_series(
     series: Sequence[Series], title: str, metric: str, stem: Path, compared: str = "the base"
 ) -> list[Path]:
@@ -220,11 +236,12 @@ def checkpoint_series(
     panels = [(field, label) for field, label in SERIES_PANELS
               if field == "score" or any(np.isfinite(getattr(line, field)).any() for line in series)]
     palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    legend_columns = min(len(series), 4)
-    legend_rows = math.ceil(len(series) / legend_columns)
+    handles = _series_handles(series, palette, compared)
+    legend_columns = min(len(handles), 2 * len(panels))  # two entries per panel's width
+    legend_rows = math.ceil(len(handles) / legend_columns)
     height = 3.6 + 0.22 * legend_rows
     fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), height), squeeze=False)
-    fig.subplots_adjust(left=0.18 / len(panels), right=0.99, top=1 - 0.7 / height,
+    fig.subplots_adjust(left=0.18 / len(panels), right=1 - 0.12 / len(panels), top=1 - 0.7 / height,
                         bottom=(0.75 + 0.22 * legend_rows) / height, wspace=0.28)  # fmt: skip
     for ax, (field, label) in zip(axes.flat, panels, strict=True):
         scale = 1.0 if field == "tuco" else 100.0
@@ -244,18 +261,7 @@ def checkpoint_series(
         ax.set_xlabel("training step", fontsize=9)
         ax.tick_params(labelsize=8)
         ax.grid(alpha=0.3)
-    handles = [
-        Line2D([], [], color=palette[i % len(palette)], marker="o", label=line.name)
-        for i, line in enumerate(series)
-    ]
-    if any(line.base is not None for line in series):
-        handles.append(Line2D([], [], color="0.4", linestyle="--", label="base model (dashed)"))
-    if any(line.significant is not None for line in series):
-        handles += [
-            Line2D([], [], color="0.4", marker="o", linestyle="none", label=f"differs from {compared}*"),
-            Line2D([], [], color="0.4", marker="o", markerfacecolor="white", linestyle="none", label="does not"),
-        ]
-    fig.legend(handles=handles, loc="lower center", ncol=min(len(handles), 4), fontsize=8,
+    fig.legend(handles=handles, loc="lower center", ncol=legend_columns, fontsize=8,
                bbox_to_anchor=(0.5, 0.02 / height))  # fmt: skip
     fig.suptitle(title, fontsize=12, y=1 - 0.12 / height)
     return save_figure(fig, stem)
