@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tuco_eval.analysis.modes import MODES_FILE, cross_validate_modes, modes_fingerprint
+from tuco_eval.analysis.multiplicity import benjamini_hochberg
 from tuco_eval.analysis.run_cv import load_cached, row_metric, shared_metric
 from tuco_eval.render import plots, tables
 from tuco_eval.render.cv_tables import points
@@ -74,7 +75,8 @@ def _note(cfg: dict, metric: str) -> str:
         f"Each mode's α is cross-validated on the same {cfg['folds']} folds (seed {cfg['seed']}); "
         f"'CV (Δ)' is the {plots.metric_name(metric)} at the chosen α (×100) and its gain "
         f"over α = 1. 'a - b' is the mean per-doc difference of the two modes' CV scores in points, "
-        f"* = paired sign-flip p < {cfg['significance_level']}."
+        f"* = paired sign-flip p, after Benjamini–Hochberg across every task and pair of modes, "
+        f"< {cfg['significance_level']}."
     )
 
 
@@ -87,6 +89,9 @@ def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     headers = ["Task", "n", *(["metric"] if per_row else []), f"{metric} α=1" if metric else "α=1"]
     headers += [*(f"{m} CV (Δ)" for m in modes), *pair_names, "best"]
     rows = []
+    level = result["config"]["significance_level"]
+    tested = [p for r in result["tasks"].values() for p in r["pairs"].values()]
+    adjusted = dict(zip(map(id, tested), benjamini_hochberg([p["p_value"] for p in tested]), strict=True))
     for task, r in result["tasks"].items():
         first = r["modes"][modes[0]]
         cells = [
@@ -94,7 +99,8 @@ def modes_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
             for m in modes
         ]
         pairs = [
-            f"{points(p['diff'], True)}{'*' if p['significant'] else ''} (p {p['p_value']:.3f})"
+            f"{points(p['diff'], True)}{'*' if p['better'] and adjusted[id(p)] < level else ''} "
+            f"(p {p['p_value']:.3f})"
             for p in r["pairs"].values()
         ]
         metric_cell = [row_metric(result, r)] if per_row else []
@@ -110,6 +116,7 @@ def format_modes_table(result: Mapping) -> str:
     note = (
         f"{cfg['label']}: modes {', '.join(cfg['modes'])} with the same {cfg['folds']} folds "
         f"(seed {cfg['seed']}); values x100; 'a - b' = mean per-doc difference of CV scores, "
-        f"* = paired sign-flip p < {cfg['significance_level']}"
+        f"* = paired sign-flip p, after Benjamini–Hochberg across every task and pair of modes, "
+        f"< {cfg['significance_level']}"
     )
     return "\n".join([note, "", tables.markdown(*modes_table(result))])
