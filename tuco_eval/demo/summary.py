@@ -55,7 +55,9 @@ def cv_table(results: list[dict]) -> str:
             rows.append([f"**{group} (mean)**", objective, pct(g["acc_alpha1"]), pct(g["acc_cv"]),
                          pts(g["delta_cv"]) + ("*" if g.get("significant") else ""),
                          interval_text(g["ci95"], g["delta_cv"], g.get("p_value"), digits=1) if g.get("ci95") else "",
-                         "", "", f"{100 * g['share_significant']:.0f}% of tasks significant"])
+                         f"{g['p_value']:.3f}" if g.get("p_value") is not None else "",
+                         f"{g['p_adjusted']:.3f}" if g.get("p_adjusted") is not None else "",
+                         f"{100 * g['share_significant']:.0f}% of tasks significant"])
     return tables.markdown(headers, rows)
 
 

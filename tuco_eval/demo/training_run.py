@@ -45,7 +45,7 @@ def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: A
                       task_manager=task_manager, alphas=settings.alphas, batch_size=settings.batch_size,
                       device=device, base_model=pair.model, base_tokenizer=pair.tokenizer,
                       reuse={last: persona_run})
-    files = report([root], root / "report", pairs=("all",))  # its sentence reads every pair
+    files = report([root], root / "report")  # a training run's families: vs the base, step to step
     board = json.loads((root / "report" / "leaderboard.json").read_text())
     run = {"root": root, "board": board, "figure": root / "report" / "checkpoint_series.svg", "files": files}
     for line in findings(board)["sentences"]:
@@ -83,29 +83,29 @@ def _tuco_sentence(rows: list[dict]) -> str:
             f"{', '.join(str(r['step']) for r in steps)}); mean TuCo: {tuco}.")
 
 
+FAMILY_WORDS = {"base": "against the base", "adjacent": "step against the previous row", "all": "every two rows"}
+
+
 def _pairs_sentence(board: dict) -> str:
-    """Which rows beat which on the same docs (the group's paired tests, after the report's
-    correction), and what the ones that did not could have detected."""
+    """Per family of pairs, which rows beat which on the same docs (the group's paired tests,
+    after the report's correction), and what the others could have detected."""
     names = {r["label"]: _name(r) for r in board["rows"]}
-    level = board["significance_level"]
-    pairs = [p for p in board["pairs"] if p["task"] == GROUP]
-    significant = [p for p in pairs if p["significant"]]
-    not_significant = [p for p in pairs if not p["significant"]]
+    correction = (board.get("correction") or {}).get("description", "corrected")
 
     def said(p: dict) -> str:
+        if not p["significant"]:
+            mde = "" if p.get("mde") is None else f", detectable ≥ {100 * p['mde']:.1f}"
+            return f"{names[p['b']]} vs {names[p['a']]} {pts(p['diff'])} (n.s.{mde})"
         winner, loser = (p["b"], p["a"]) if p["diff"] > 0 else (p["a"], p["b"])
-        return f"{names[winner]} over {names[loser]} ({pts(abs(p['diff']))} pts, adjusted p {p['p_adjusted']:.3g})"
+        return f"{names[winner]} over {names[loser]} {pts(abs(p['diff']))} (adjusted p {p['p_adjusted']:.2g})"
 
-    def unseen(p: dict) -> str:
-        mde = "" if p.get("mde") is None else f", detectable ≥ {pts(p['mde'])}"
-        return f"{names[p['a']]} vs {names[p['b']]} ({pts(p['diff'])} pts, n.s.{mde})"
-
-    correction = (board.get("correction") or {}).get("description", "corrected")
-    text = f"Paired tests on the same docs ({len(pairs)} pairs; {correction}; level {level:g}): "
-    text += ("significant: " + "; ".join(said(p) for p in significant)) if significant else "none significant"
-    if not_significant:
-        text += "; not significant: " + "; ".join(unseen(p) for p in not_significant)
-    return text + "."
+    parts = []
+    for family in board["pair_families"]:
+        pairs = [p for p in board["pairs"] if p["task"] == GROUP and p["family"] == family]
+        if pairs:
+            parts.append(f"{FAMILY_WORDS.get(family, family)}: " + "; ".join(said(p) for p in pairs))
+    return (f"Paired tests on the same docs (points; {correction}, level {board['significance_level']:g}) — "
+            + ". ".join(parts) + ".")
 
 
 def summary_section(training: dict | None) -> str:
@@ -128,6 +128,6 @@ at α = 1, and the group's Δ_CV with the α chosen most often:
 
 ![the checkpoints by training step](training-run/report/checkpoint_series.png)
 
-The checkpoints' own report: `training-run/report/index.html` (leaderboard.json, pairs.csv, the
-pairs matrix).
+The checkpoints' own report: `training-run/report/index.html` (leaderboard.json, pairs.csv, a
+row per checkpoint against the base and the previous step).
 """

@@ -20,7 +20,7 @@ def points(value: float, signed: bool = False) -> str:
 def interval_text(ci, delta: float, p: float | None, significance: float = 0.05, digits: int = 2) -> str:
     """A 95 % interval in points (``digits`` decimals); a bound at 0 that the test closed (p below
     the level: it lies beyond 0, by less than the rounding) is open there: "(0, +3.10]"."""
-    low, high = ci
+    low, high = (0.0 if abs(x) < 1e-12 else x for x in ci)  # no "-0.00" from summation order
     shown = p is not None and p < significance
     left = "(0" if shown and delta > 0 and low == 0 else f"[{100 * low:+.{digits}f}"
     right = "0)" if shown and delta < 0 and high == 0 else f"{100 * high:+.{digits}f}]"

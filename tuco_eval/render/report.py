@@ -139,10 +139,15 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
         return np.array([np.nan if v is None else v for v in cells], dtype=np.float64)
 
     # a checkpoint's marker is filled where it differs significantly from the base (else from the
-    # row before it), after the report's correction
-    family = "base" if "base" in board["pair_families"] else "adjacent"
-    significant = {(p["task"], p["b"]): p["significant"] for p in board["pairs"] if p["family"] == family}
-
+    # row before it), after the report's correction, in whichever family tested that pair
+    order = [r["label"] for r in board["rows"]]
+    compared_to = {r["label"]: base["label"] if base else (order[order.index(r["label"]) - 1]
+                                                            if order.index(r["label"]) else None)
+                   for r in rows}
+    significant: dict[tuple[str, str], bool] = {}
+    for pair in sorted(board["pairs"], key=lambda p: ("base", "adjacent", "all").index(p["family"])):
+        if compared_to.get(pair["b"]) == pair["a"]:
+            significant.setdefault((pair["task"], pair["b"]), pair["significant"])
     series = [
         plots.Series(
             name=KNOWN_GROUPS.get(name, name),
@@ -158,7 +163,7 @@ def write_series(board: Mapping, runs: Sequence[Run], out_dir: Path) -> list[Pat
     metric = board["metric"] or "score"
     kind = column_kind(runs) if runs else ("group" if any(r["groups"] for r in rows) else "task")
     title = f"Checkpoints by training step, per {kind}"
-    compared = "the base" if family == "base" else "the previous checkpoint"
+    compared = "the base" if base else "the previous checkpoint"
     return plots.checkpoint_series(series, title, metric, out_dir / "checkpoint_series", compared)
 
 
