@@ -179,7 +179,11 @@ def test_demo_quick_training_run(quick_demo, reference):
     assert (root / "report" / "checkpoint_series.png").stat().st_size > 1000
     summary = (out / "summary.md").read_text()
     assert "## 2. A training run: the persona adapter's checkpoints against the base" in summary
-    assert "Paired tests on the same docs (6 pairs" in summary and "Paired tests on the same docs" in stdout
+    # one sentence per family the report tested: each checkpoint against the base, then the previous row
+    pairs_sentence = next(line for line in summary.splitlines() if line.startswith("Paired tests on the same docs"))
+    assert "Benjamini" in pairs_sentence and "level 0.05" in pairs_sentence
+    assert pairs_sentence.index("against the base:") < pairs_sentence.index("step against the previous row:")
+    assert "Paired tests on the same docs" in stdout
 
 
 @functools.cache

@@ -64,7 +64,11 @@ def test_default_families_of_a_series_with_its_base(tmp_path):
     lines = list(csv.DictReader((tmp_path / "out" / "pairs.csv").open()))
     assert [(line["family"], line["m"]) for line in lines] == [(p["family"], str(p["m"])) for p in board["pairs"]]
     page = (tmp_path / "out" / "index.html").read_text()
-    assert "each checkpoint against the base, Holm over its 3 pairs" in page
+    # one table, a row per checkpoint, a column group per family, each counted on its own
+    for family, heading in (("base", "vs base"), ("adjacent", "vs previous")):
+        significant = sum(p["significant"] for p in ta if p["family"] == family)
+        assert f"{heading}: {significant} of 3 significant" in page
+    assert "* = significant after Benjamini–Hochberg, false discovery rate 5 % across the page's tasks" in page
     assert "comparisons are significant" not in page  # no pooled count
 
 

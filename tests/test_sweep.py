@@ -96,6 +96,7 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
         "prompt": f"{first['doc']['question']}\nAnswer:",
         "choices": ["  Yes", "  No"],  # the continuations as scored: target_delimiter + choice
         "target": first["doc"]["label"],
+        "fields": first["doc"],  # the doc's short fields, where a cluster key is looked up
     }
     assert cross_validate(run, folds=3)["tasks"]["tiny_mc"]["n"] == 12
     with CountCalls(lm) as again:  # resume: everything is complete, nothing runs
