@@ -182,7 +182,7 @@ def test_demo_quick_training_run(quick_demo, reference):
     # one sentence per family the report tested: each checkpoint against the base, then the previous row
     pairs_sentence = next(line for line in summary.splitlines() if line.startswith("Paired tests on the same docs"))
     assert "Benjamini" in pairs_sentence and "level 0.05" in pairs_sentence
-    assert pairs_sentence.index("against the base:") < pairs_sentence.index("step against the previous row:")
+    assert pairs_sentence.index("Against the base:") < pairs_sentence.index("Each step against the previous row:")
     assert "Paired tests on the same docs" in stdout
 
 

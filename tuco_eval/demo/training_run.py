@@ -83,7 +83,7 @@ def _tuco_sentence(rows: list[dict]) -> str:
             f"{', '.join(str(r['step']) for r in steps)}); mean TuCo: {tuco}.")
 
 
-FAMILY_WORDS = {"base": "against the base", "adjacent": "step against the previous row", "all": "every two rows"}
+FAMILY_WORDS = {"base": "Against the base", "adjacent": "Each step against the previous row", "all": "Every two rows"}
 
 
 def _pairs_sentence(board: dict) -> str:
