@@ -410,7 +410,7 @@ def test_permuted_deltas_follow_the_exact_distribution_over_all_label_permutatio
     for swaps in itertools.product([False, True], repeat=8):
         swapped = np.where(np.array(swaps), scores[::-1], scores)
         exact.append(cv.cross_validate_scores(swapped, grid, folds=2, n_boot=10).delta_cv)
-    drawn = alpha_null.permuted_deltas(scores, tests, one=0, preference=[0, 1], n_draws=40000, seed=1)
+    drawn = alpha_null.AlphaNull(scores, tests, one=0, preference=[0, 1], seed=1).draws(40000)
     for value in sorted(set(exact)):  # the CDF at every support point, within Monte Carlo error
         assert np.mean(drawn <= value + 1e-12) == pytest.approx(np.mean(np.array(exact) <= value + 1e-12), abs=0.01)
 

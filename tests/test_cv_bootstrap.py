@@ -154,7 +154,7 @@ def test_cv_reports_the_bootstrap_spread_and_a_compatible_interval():
     assert r.se == pytest.approx(drawn.deltas.std())
     assert r.best_gain_bound == pytest.approx(best_gain_bound(scores, ONE, drawn.gains))
     raw = delta_interval(r.delta_cv, r.se, r.best_gain_bound)
-    null = alpha_null.permuted_deltas(scores, tests, ONE, PREFERENCE, n_draws=r.n_draws)
+    null = alpha_null.AlphaNull(scores, tests, ONE, PREFERENCE).draws(r.n_draws)
     assert r.ci95 == pytest.approx(list(compatible_interval(r.delta_cv, raw, r.p_value, null)))
     assert r.p_value < 0.05 and r.significant and r.ci95[0] > 0  # a gain: the interval above 0
     noise = cv.cross_validate_scores(scores_with_gain(300, seed=8)[[ONE] * len(GRID)], GRID, n_boot=500)

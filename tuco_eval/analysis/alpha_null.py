@@ -24,7 +24,7 @@ import numpy as np
 
 from tuco_eval.analysis.fold_choice import TIE_TOL, fold_labels, held_out_deltas
 
-__all__ = ["TIE_TOL", "AlphaNull", "permutation_p", "permuted_deltas", "two_stage_p"]
+__all__ = ["TIE_TOL", "AlphaNull", "permutation_p", "two_stage_p"]
 
 _TABLE_MAX = 40320  # α grids of up to 8 values draw a row of a table of all their permutations
 REL_TIE = 1e-9  # Δ's this close, relative to the scores' scale, count as equal (summation order)
@@ -50,7 +50,10 @@ def _permutations(n_alphas: int, shape: tuple[int, int], rng: np.random.Generato
 class AlphaNull:
     """Δ_CV's randomization distribution for one task, drawn on demand: ``draws(n)`` returns the
     first n draws of one seeded stream (`default_rng([seed, 2, stream])`), making only the ones not
-    yet made, so the second stage extends the first and a group reuses its tasks' draws."""
+    yet made, so the second stage extends the first and a group reuses its tasks' draws. A draw
+    permutes each doc's (cluster's) α labels and reruns the CV with the folds ``tests`` (held-out
+    doc positions) and `cv.choose_alpha`'s rule: the best mean of ``sign`` × scores, ties to the
+    first α in ``preference``; ``one`` is α = 1's row."""
 
     def __init__(
         self,
@@ -102,24 +105,6 @@ class AlphaNull:
                 fold_sums, self._sizes, self._one, self._preference, self._sign
             )
         return out
-
-
-def permuted_deltas(
-    scores: np.ndarray,
-    tests: Sequence[np.ndarray],
-    one: int,
-    preference: Sequence[int],
-    sign: float = 1.0,
-    n_draws: int = 2000,
-    seed: int = 0,
-    stream: int = 0,
-    clusters: np.ndarray | None = None,
-) -> np.ndarray:
-    """Δ_CV of ``n_draws`` data sets made by permuting each doc's (cluster's) α labels, the CV
-    rerun on each with the folds ``tests`` (held-out doc positions) and `cv.choose_alpha`'s rule:
-    the best mean of ``sign`` × scores, ties to the first α in ``preference``; ``one`` is α = 1's row."""
-    null = AlphaNull(scores, tests, one, preference, sign, seed, stream, clusters)
-    return null.draws(n_draws)
 
 
 def permutation_p(delta: float, null: np.ndarray, scale: float) -> tuple[float, int]:
