@@ -66,6 +66,21 @@ def test_pairs_over_clusters_test_the_clusters_sums():
     assert singletons.p[0] == pytest.approx(paired.task_pairs(scores, n_boot=20).p[0], rel=1e-12)
 
 
+def test_modes_compared_over_clusters_test_the_clusters_sums():
+    from tuco_eval.analysis.modes import compare_pair
+
+    rng = np.random.default_rng(2)
+    first, second = rng.normal(0.1, 1.0, 45), rng.normal(0.0, 1.0, 45)
+    clusters = np.arange(45) // 5
+    found = compare_pair(first, second, seed=3, n_boot=300, clusters=clusters)
+    sums, sizes = np.bincount(clusters, first - second), np.bincount(clusters).astype(float)
+    assert found["diff"] == pytest.approx(float(np.mean(first - second)))
+    assert found["p_value"] == pytest.approx(sign_flip.sign_flip_p(sums))
+    drawn = resample_counts(9, 300, np.random.default_rng([3, 1]))
+    naive = [(d @ sums) / (d @ sizes) for d in drawn]  # whole clusters resampled, by hand
+    assert found["ci95"] == pytest.approx(list(np.quantile(naive, [0.025, 0.975])))
+
+
 def _clustered_store(run_dir, n_docs=60, size=4, seed=0):
     rng = np.random.default_rng(seed)
     base = (rng.random(n_docs) < 0.5).astype(float)

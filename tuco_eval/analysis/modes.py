@@ -22,7 +22,7 @@ from tuco_eval.analysis.cv import (
     out_of_fold,
     paired_bootstrap_ci,
 )
-from tuco_eval.analysis.cv_bootstrap import resample_counts
+from tuco_eval.analysis.paired import clustered_pairs
 from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
 from tuco_eval.analysis.sign_flip import sign_flip_p
 from tuco_eval.store.clusters import cluster_labels, task_cluster_key
@@ -45,12 +45,10 @@ def compare_pair(
     if clusters is None:
         p_value = sign_flip_p(diff)
         low, high = paired_bootstrap_ci(diff, n_boot, seed)
-    else:
-        codes = np.unique(clusters, return_inverse=True)[1]
-        sums, sizes = np.bincount(codes, diff), np.bincount(codes).astype(np.float64)
-        p_value = sign_flip_p(sums)
-        drawn = resample_counts(len(sums), n_boot, np.random.default_rng([seed, 1]))
-        low, high = (float(x) for x in np.quantile((drawn @ sums) / (drawn @ sizes), [0.025, 0.975]))
+    else:  # the pair test over clusters: rows (b, a), so its difference is a − b
+        rows = np.stack([np.asarray(b, dtype=np.float64), np.asarray(a, dtype=np.float64)])
+        tested = clustered_pairs([rows], [clusters], np.array([0]), np.array([1]), n_boot, seed)
+        p_value, low, high = float(tested.p[0]), float(tested.low[0]), float(tested.high[0])
     better = objective_sign(objective) * float(diff.mean())
     return {
         "diff": float(diff.mean()),
