@@ -25,8 +25,7 @@ from tuco_eval.analysis.cv import (
 from tuco_eval.analysis.paired import clustered_pairs
 from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
 from tuco_eval.analysis.sign_flip import sign_flip_p
-from tuco_eval.store.clusters import cluster_labels, task_cluster_key
-from tuco_eval.store.doc_texts import read_doc_fields
+from tuco_eval.store.clusters import store_clusters
 from tuco_eval.store.modes import mode_roots
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint
@@ -160,11 +159,9 @@ def cross_validate_modes(
             for mode, root in roots.items()
         }
         first_mode, first_root = next(iter(roots.items()))
-        task = rows[first_mode][name].task
-        key = task_cluster_key((infos[first_mode].get("task_configs") or {}).get(task), cluster_key)
-        clusters = None if key is None else cluster_labels(
-            read_doc_fields(first_root, task), matrices[first_mode].doc_ids, key, f"{first_root}: task {task}"
-        )
+        clusters = store_clusters(
+            first_root, infos[first_mode], rows[first_mode][name].task, matrices[first_mode].doc_ids, cluster_key
+        )[1]
         comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot, clusters)
         comparison[name]["metric"] = next(iter(rows.values()))[name].metric
     result = {

@@ -11,8 +11,7 @@ from pathlib import Path
 
 from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_task, objective_sign
 from tuco_eval.analysis.group_figures import aggregate_groups
-from tuco_eval.store.clusters import cluster_labels, task_cluster_key
-from tuco_eval.store.doc_texts import read_doc_fields
+from tuco_eval.store.clusters import store_clusters
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size
 from tuco_eval.store.units import (
@@ -74,10 +73,7 @@ def cross_validate(
     results, draws = {}, {}
     for row in rows:
         matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
-        key = task_cluster_key((info.get("task_configs") or {}).get(row.task), cluster_key)
-        clusters = None if key is None else cluster_labels(
-            read_doc_fields(run_dir, row.task), matrix.doc_ids, key, f"{run_dir}: task {row.task}"
-        )
+        key, clusters = store_clusters(run_dir, info, row.task, matrix.doc_ids, cluster_key)
         # each row its own random stream: a group's tasks must not share draws
         result, draws[row.name] = cross_validate_task(
             matrix.scores, matrix.alphas, folds, seed, objective, n_boot, clusters,

@@ -6,10 +6,12 @@ cluster label read from its stored fields (a sweep's docs/<task>.jsonl, an lm-ev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuco_eval.store.doc_texts import read_doc_fields
 from tuco_eval.store.units import StoreError
 
 CLUSTER_KEY = "cluster_key"  # the task metadata entry that names the field
@@ -52,3 +54,14 @@ def cluster_labels(
             )
         values.append(repr(own[key]))
     return np.unique(np.array(values, dtype=object), return_inverse=True)[1].astype(np.int64)
+
+
+def store_clusters(
+    run_dir: Path | str, info: Mapping, task: str, doc_ids: Sequence[int], override: str | None = None
+) -> tuple[str | None, np.ndarray | None]:
+    """(the key, each doc's cluster) of a task of a store whose run.json is ``info``: the key as
+    `task_cluster_key`, the labels read from the docs' stored fields; (None, None): independent docs."""
+    key = task_cluster_key((info.get("task_configs") or {}).get(task), override)
+    if key is None:
+        return None, None
+    return key, cluster_labels(read_doc_fields(run_dir, task), doc_ids, key, f"{run_dir}: task {task}")
