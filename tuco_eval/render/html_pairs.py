@@ -9,7 +9,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tuco_eval.analysis.paired import FAMILIES
 from tuco_eval.render.html_page import PairCell, Table
 
 TESTS = {"mcnemar": "exact McNemar", "sign-flip": "sign-flip", "sign-flip-clusters": "sign-flip over clusters"}
@@ -134,8 +133,6 @@ def pairs_section(board: Mapping, group_names: Mapping[str, str]) -> dict[str, A
     return {
         "options": [(name, group_names.get(name, name), levels[name] == "group") for name in found],
         "views": views,
-        "families": [FAMILIES[f] for f in board["pair_families"]],
-        "level": board["significance_level"],
         "correction": (board.get("correction") or {}).get("description", ""),
         "better": "higher" if board["objective"] == "max" else "lower",
         "prompts": board.get("prompts") or {},

@@ -22,12 +22,13 @@ from tuco_eval.analysis.leaderboard import (
     column_kind,
     leaderboard_columns,
 )
-from tuco_eval.analysis.multiplicity import CORRECTIONS
+from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import shared_metric
 from tuco_eval.render import plots
 from tuco_eval.render.cv_tables import group_table, interval_text, significance_note, task_table
 from tuco_eval.render.html_page import Annotated, Table, Tag, TextBlock, relative_name, write_page
 from tuco_eval.render.html_pairs import pairs_section
+from tuco_eval.render.report_tables import runs_significance_note
 from tuco_eval.store.lm_eval_output import LmEvalRun
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha
@@ -127,7 +128,7 @@ def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
     headers = ["Checkpoint", "step", *(c for _ in columns for c in shown)]
     bands = [("", 2), *((KNOWN_GROUPS.get(c, c), len(shown)) for c in columns)]
     metric = board["metric"]
-    correction = (board.get("correction") or {}).get("method", "bh")
+    correction = (board.get("correction") or {}).get("method", DEFAULT_CORRECTION)
     return {
         "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
@@ -144,8 +145,7 @@ def _alphas(runs: Sequence[Run]) -> list[str]:
 
 
 def tasks_section(runs: Sequence[Run]) -> dict[str, Any]:
-    cfg = runs[0].cv["config"]
-    note = significance_note(cfg.get("correction") or "bh", cfg["significance_level"])
+    note = runs_significance_note(runs)
     metric = shared_metric(runs[0].cv) or "score"  # rows with different metrics: "score" at each α
     alphas = _alphas(runs)
     headers = ["Checkpoint", *task_table(runs[0].cv)[0], *(f"{metric} α={a}" for a in alphas)]
@@ -298,6 +298,6 @@ def write_report_page(
         pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
         series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
         flips=flips_section(runs, flips_by_run), configs=configs,
-        reading={"correction": (board.get("correction") or {}).get("description", CORRECTIONS["bh"])},
+        reading={"correction": (board.get("correction") or {}).get("description", CORRECTIONS[DEFAULT_CORRECTION])},
         files=[relative_name(f, out_dir) for f in files if f.suffix in TABLE_FILES],
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from tuco_eval.analysis.flips import Flip
 from tuco_eval.analysis.group_figures import WEIGHTED_LABEL
 from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns, runs_metric
+from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import group_table, significance_note, task_table
@@ -25,9 +26,10 @@ def _cell(column: Mapping | None) -> str:
     return f"{100 * column['delta_cv']:+.2f}{mark} ({100 * column['share_significant']:.0f}%)"
 
 
-def _note(runs: Sequence[Run]) -> str:
+def runs_significance_note(runs: Sequence[Run]) -> str:
+    """`significance_note` of the runs' correction (cv.json config, as `corrected_runs` sets it)."""
     cfg = runs[0].cv["config"]
-    return significance_note(cfg.get("correction") or "bh", cfg["significance_level"])
+    return significance_note(cfg.get("correction") or DEFAULT_CORRECTION, cfg["significance_level"])
 
 
 def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
@@ -68,7 +70,7 @@ def explanation(runs: Sequence[Run]) -> str:
     return (
         f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
         f"mean over the group's tasks; in parentheses the share of its tasks with a significant gain. "
-        f"{cfg['folds']}-fold CV, seed {cfg['seed']}. {_note(runs)}."
+        f"{cfg['folds']}-fold CV, seed {cfg['seed']}. {runs_significance_note(runs)}."
     ) + (
         f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
         f"'{WEIGHTED_LABEL}'."
@@ -123,7 +125,7 @@ def _task_markdown(runs: Sequence[Run]) -> str:
     parts = [
         "# Per-task cross-validation results",
         "",
-        f"Values ×100; Δ CV in points; {_note(runs)}.",
+        f"Values ×100; Δ CV in points; {runs_significance_note(runs)}.",
         "",
     ]
     for run in runs:
@@ -176,7 +178,7 @@ def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
         files += [
             atomic_write_text(
                 out_dir / "comparison.md",
-                f"# Δ CV per task and checkpoint (points)\n\n{_note(runs)}.\n\n"
+                f"# Δ CV per task and checkpoint (points)\n\n{runs_significance_note(runs)}.\n\n"
                 + tables.markdown(*comparison(runs)),
             ),
             atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
