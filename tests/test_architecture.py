@@ -94,7 +94,7 @@ def test_page_markup_lives_in_the_templates():
 def test_architecture_doc_names_every_module_of_the_layers():
     # docs/architecture.md's module table is drawn from the code: a new module is listed there
     doc = (REPO / "docs" / "architecture.md").read_text()
-    for package in ("util", "core", "harness", "sweeps", "store", "analysis", "render"):
+    for package in ("util", "core", "harness", "sweeps", "store", "analysis", "render", "watch"):
         assert f"`{package}/`" in doc
         for module in sorted((PACKAGE / package).glob("*.py")):
             row = f"| {package} | " in doc and any(

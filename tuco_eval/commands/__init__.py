@@ -13,6 +13,7 @@ NAMES: dict[str, str] = {
     "report": "report",
     "experiment": "experiment",
     "demo": "demo",
+    "watch": "watch",
 }
 
 

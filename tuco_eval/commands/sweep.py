@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from tuco_eval.commands.pair_options import BATCH_SIZE, add_device_argument, resolve_device
@@ -53,13 +54,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "e.g. $SLURM_ARRAY_TASK_ID); checkpoints.json records them all",
     )
     parser.add_argument(
-        "--tasks", required=True, help="comma-separated lm-eval task or group names"
-    )
-    parser.add_argument(
         "--output",
         required=True,
         type=Path,
         help="RUN_DIR for run.json and the samples (with --finetuned: the ROOT of the series)",
+    )
+    add_evaluation_arguments(parser)
+
+
+def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
+    """What every command that sweeps shares: tasks, α grid, prompts, batches, what is logged."""
+    parser.add_argument(
+        "--tasks", required=True, help="comma-separated lm-eval task or group names"
     )
     parser.add_argument("--alphas", default="0.75,0.9,0.95,1.0,1.05,1.1,1.25", help="the α grid")
     parser.add_argument(
@@ -133,27 +139,56 @@ def _task_manager(names: list[str], include_path: list[str], metadata: dict | No
     return TaskManager(include_path=include_path, metadata=metadata)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What `add_evaluation_arguments` parsed, checked before any model loads."""
+
+    task_names: list[str]
+    modes: list[str] | None
+    alphas: list[float]
+    limit: int | float | None
+    metadata: dict | None
+    include_path: list[str]
+    num_fewshot: int | None
+    apply_chat_template: bool
+    fewshot_as_multiturn: bool
+    system_instruction: str | None
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> Settings:
+        from tuco_eval.util.errors import TucoError
+        from tuco_eval.util.params import parse_alphas, parse_modes
+
+        limit = None if args.limit is None else (int(args.limit) if args.limit >= 1 else args.limit)
+        try:
+            metadata = json.loads(args.metadata) if args.metadata else None
+        except json.JSONDecodeError as err:
+            raise TucoError(f"--metadata is not valid JSON ({err.msg})") from None
+        task_names = [t.strip() for t in args.tasks.split(",") if t.strip()]
+        if not task_names:
+            raise TucoError("--tasks names no task")
+        return cls(task_names, parse_modes(args.modes) if args.modes else None, parse_alphas(args.alphas),
+                   limit, metadata, list(args.include_path), args.num_fewshot, args.apply_chat_template,
+                   args.fewshot_as_multiturn, args.system_instruction)
+
+    def common(self) -> dict:
+        """The keyword arguments every sweep function takes (the task index built here: seconds)."""
+        from tuco_eval.harness.task_data import tasks_dir
+
+        task_manager = _task_manager(self.task_names, [str(tasks_dir()), *self.include_path], self.metadata)
+        return dict(alphas=self.alphas, task_manager=task_manager, num_fewshot=self.num_fewshot,
+                    limit=self.limit, apply_chat_template=self.apply_chat_template,
+                    fewshot_as_multiturn=self.fewshot_as_multiturn,
+                    system_instruction=self.system_instruction)
+
+
 def run(args: argparse.Namespace) -> int:
     from lm_eval.utils import simple_parse_args_string
 
-    from tuco_eval.harness.task_data import tasks_dir
-    from tuco_eval.harness.tuco_scaled import TucoScaledLM
-    from tuco_eval.sweeps.alphas import check_task_names
-    from tuco_eval.sweeps.modes import sweep_modes
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.files import ensure_writable_dir
-    from tuco_eval.util.params import parse_alphas, parse_modes
 
-    alphas = parse_alphas(args.alphas)  # every cheap check before the models load
-    modes = parse_modes(args.modes) if args.modes else None
-    limit = None if args.limit is None else (int(args.limit) if args.limit >= 1 else args.limit)
-    try:
-        metadata = json.loads(args.metadata) if args.metadata else None
-    except json.JSONDecodeError as err:
-        raise TucoError(f"--metadata is not valid JSON ({err.msg})") from None
-    task_names = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    if not task_names:
-        raise TucoError("--tasks names no task")
+    settings = Settings.from_args(args)  # every cheap check before the models load
     if args.finetuned is None:
         for flag, value in (("--labels", args.labels), ("--checkpoint-index", args.checkpoint_index)):
             if value is not None:
@@ -166,19 +201,14 @@ def run(args: argparse.Namespace) -> int:
 
         parse_series_args(args.model_args)  # no pretrained=, a base=: before anything is indexed
     ensure_writable_dir(args.output, "--output")
-    task_manager = _task_manager(task_names, [str(tasks_dir()), *args.include_path], metadata)
-    common = dict(
-        alphas=alphas,
-        task_manager=task_manager,
-        num_fewshot=args.num_fewshot,
-        limit=limit,
-        apply_chat_template=args.apply_chat_template,
-        fewshot_as_multiturn=args.fewshot_as_multiturn,
-        system_instruction=args.system_instruction,
-    )
+    task_names, modes, common = settings.task_names, settings.modes, settings.common()
     if args.finetuned is not None:
         return _run_series(args, task_names, modes, common)
-    check_task_names(task_names, task_manager)  # before the models load; tasks are built once, in sweep()
+    from tuco_eval.harness.tuco_scaled import TucoScaledLM
+    from tuco_eval.sweeps.alphas import check_task_names
+    from tuco_eval.sweeps.modes import sweep_modes
+
+    check_task_names(task_names, common["task_manager"])  # before the models load; tasks built once
     lm = TucoScaledLM.create_from_arg_string(
         args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device)}
     )
@@ -198,7 +228,7 @@ def run(args: argparse.Namespace) -> int:
         **common,
     )
     print(
-        f"sweep complete: {len(modes or [lm.mode])} mode(s) x {len(alphas)} α x "
+        f"sweep complete: {len(modes or [lm.mode])} mode(s) x {len(settings.alphas)} α x "
         f"{len(task_names)} task name(s) in {args.output}; "
         f"next: tuco-eval cv {args.output}"
     )

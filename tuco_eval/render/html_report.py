@@ -44,6 +44,7 @@ class Lead:
     title: str
     html: Markup
     heading: str | None = None  # the page's <h1> in place of "TuCo leaderboard"
+    refresh_seconds: int | None = None  # the browser reloads the page this often (a live run)
 
 
 LISTED = 25  # docs listed per (task, α, kind); flips.csv has them all
@@ -294,7 +295,7 @@ def write_report_page(
     return write_page(
         out_dir / "index.html", "report.html.j2",
         title=f"{heading}: {labels}", heading=heading, labels=labels, sections=sections, lead=lead,
-        leaderboard=leaderboard_section(runs, board),
+        refresh=lead.refresh_seconds if lead else None, leaderboard=leaderboard_section(runs, board),
         pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
         series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
         flips=flips_section(runs, flips_by_run), configs=configs,

@@ -131,7 +131,8 @@ def sweep_checkpoints(
     the checkpoints'; nothing loads again. `reuse` maps a checkpoint's label to a RUN_DIR already
     swept with the same weights (a local folder with equal files): its units are copied, not
     computed. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the labels of the
-    checkpoints this call swept}."""
+    checkpoints this call swept, "base_model" / "base_tokenizer": the base as loaded, to pass to
+    the next call (a PEFT model once adapters were swapped on it)}."""
     from tuco_eval.store.checkpoints import resolve_checkpoints
 
     args = parse_series_args(model_args)
@@ -161,7 +162,8 @@ def sweep_checkpoints(
         log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
     ), progress, reuse)
     run.all(placed, base_model, base_tokenizer)
-    return {"series": read_series(root) or {}, "swept": [c.label for c in placed]}
+    return {"series": read_series(root) or {}, "swept": [c.label for c in placed],
+            "base_model": run.loaded_base, "base_tokenizer": run.loaded_tokenizer}
 
 
 def _chosen(series: list[Checkpoint], index: int | None) -> list[Checkpoint]:
@@ -251,6 +253,8 @@ class _Runner:
         self.args, self.tasks, self.root, self.common, self.options = args, tasks, root, common, options
         self.hflm_extra = {"batch_size": batch_size, "device": device}
         self.progress, self.reuse = progress, reuse
+        self.loaded_base: Any = None  # the base model (or the PEFT model on it) after all()
+        self.loaded_tokenizer: Any = None
 
     def all(self, chosen: list[Checkpoint], base_model: Any = None, base_tokenizer: Any = None) -> None:
         from tuco_eval.core.pair import is_peft_model
@@ -273,6 +277,7 @@ class _Runner:
                     peft_model = swap_adapter(peft_model or base_lm.model, checkpoint, f"checkpoint_{index}")
                     self._adapter(peft_model, base_lm.tokenizer, checkpoint)
                 bar.update(1)
+            self.loaded_base, self.loaded_tokenizer = peft_model or base_lm.model, base_lm.tokenizer
         finally:
             bar.close()
 
@@ -364,6 +369,8 @@ def swap_adapter(model: Any, checkpoint: Checkpoint, name: str) -> Any:
                                                   revision=checkpoint.revision),
                 checkpoint.source, "adapter").eval()
         old = model.active_adapter
+        while name in model.peft_config:  # a model passed back from an earlier series holds it
+            name += "_next"
         friendly_load(lambda: model.load_adapter(checkpoint.source, adapter_name=name,
                                                  revision=checkpoint.revision),
                       checkpoint.source, "adapter")

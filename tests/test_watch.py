@@ -1,0 +1,315 @@
+"""`tuco-eval watch`: a real HF Trainer run watched while it trains, checked against
+`sweep --finetuned` + `report` over the same checkpoints copied aside; a watcher killed
+mid-checkpoint and restarted; half-written, broken, deleted and claimed checkpoints."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import tuco_eval.watch.loop as loop
+from tiny_models import FIXTURE_TASKS
+from tuco_eval.render.report import report
+from tuco_eval.store.watch_state import read_watch_state
+from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.watch.loop import Watcher, WatchPlan
+
+TRAINING = Path(__file__).with_name("tiny_training.py")
+ALPHAS = [0.9, 1.0, 1.1]
+LIMIT = 12
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+
+
+def _plan(train_dir, root, base, task_manager, **kwargs) -> WatchPlan:
+    sweep = {"alphas": ALPHAS, "limit": LIMIT, "batch_size": 4, "progress": False,
+             "task_manager": task_manager}
+    return WatchPlan(train_dir=Path(train_dir), root=Path(root), report_dir=Path(root) / "report",
+                     tasks=["tiny_mc"], model_args=f"base={base}", sweep_kwargs=sweep,
+                     poll_seconds=0.2, settle_seconds=0.5, **kwargs)
+
+
+def _trainer(base, train_dir, *flags):
+    return subprocess.Popen([sys.executable, str(TRAINING), str(base), str(train_dir), *map(str, flags)],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def _board(folder):
+    board = json.loads((Path(folder) / "leaderboard.json").read_text())
+    # where each row's weights and RUN_DIR lie is all that may differ between the two ways
+    rows = [{k: v for k, v in row.items() if k not in ("source", "run_dir")} for row in board["rows"]]
+    return rows, board["pairs"]
+
+
+@pytest.fixture(scope="module")
+def watched(pair_dirs, task_manager, tmp_path_factory):
+    """A full fine-tune (12 steps, a checkpoint every 2, save_total_limit=3) watched from before
+    its first save; each save waits until the watcher has the previous one, as a trainer slower
+    than its watcher would. Returns (folder, the watcher's lines, the ROOT, the copies)."""
+    folder = tmp_path_factory.mktemp("watched")
+    train_dir, root, copies = folder / "train", folder / "root", folder / "copies"
+    train_dir.mkdir()
+    trainer = _trainer(pair_dirs[1], train_dir, "--copy-to", copies, "--pace", root)
+    lines: list[str] = []
+
+    def sleep(seconds):  # a trainer that died must not leave the watcher waiting for ever
+        if trainer.poll() not in (None, 0):
+            raise RuntimeError(f"training failed: {trainer.stderr.read()[-2000:]}")
+        time.sleep(seconds)
+
+    try:
+        Watcher(_plan(train_dir, root, pair_dirs[1], task_manager), say=lines.append, sleep=sleep).run()
+    finally:
+        trainer.wait(timeout=120)
+    assert trainer.returncode == 0
+    return folder, lines, root, copies
+
+
+def test_a_watched_training_run_equals_sweep_and_report_of_its_checkpoints(watched, pair_dirs, task_manager):
+    folder, lines, root, copies = watched
+    labels = [f"step-{s}" for s in range(2, 13, 2)]
+    state = read_watch_state(root)
+    assert state.status == "finished" and list(state.evaluated.values()) == labels
+    assert state.missed == [] and state.skipped == {}
+    # the first look found no checkpoint: the watcher ran before the trainer's first save
+    assert lines[0] == "Waiting for the next checkpoint."
+    assert [line.split(" ")[0] for line in lines if "step-" in line] == [f"checkpoint-{s}" for s in range(2, 13, 2)]
+    assert lines[-1].startswith("Finished: 6 checkpoint(s) evaluated.")
+    # save_total_limit=3 deleted the first three; their rows and pairs stay
+    assert sorted(p.name for p in (folder / "train").glob("checkpoint-*")) == [
+        "checkpoint-10", "checkpoint-12", "checkpoint-8"]
+    sweep_checkpoints([str(copies / "checkpoint-*")], ["tiny_mc"], folder / "swept", model_args=f"base={pair_dirs[1]}",
+                      task_manager=task_manager, alphas=ALPHAS, limit=LIMIT, batch_size=4, progress=False)
+    report([folder / "swept"], folder / "swept_report", say=lambda _: None)
+    rows, pairs = _board(root / "report")
+    assert [r["label"] for r in rows] == ["base", *labels]
+    assert (rows, pairs) == _board(folder / "swept_report")
+    tuco = [r["tasks"]["tiny_mc"]["tuco"] for r in rows[1:]]
+    assert len(set(tuco)) == 6  # every checkpoint its own weights: the rows are not copies of one
+    assert {p["family"] for p in pairs} == {"base", "adjacent"} and len(pairs) == 6 + 6  # base→step-2 is in both families
+    page = (root / "report" / "index.html").read_text()
+    assert page.count("deleted by the trainer since, results kept") == 3
+    assert "Finished: 6 checkpoint(s) evaluated." in page and 'http-equiv="refresh"' not in page
+
+
+def test_the_progress_line_quotes_the_leaderboard(watched):
+    _, lines, root, _ = watched
+    board = json.loads((root / "report" / "leaderboard.json").read_text())
+    cell = next(r for r in board["rows"] if r["label"] == "step-12")["tasks"]["tiny_mc"]
+    pair = next(p for p in board["pairs"] if p["b"] == "step-12" and p["a"] == "base")
+    line = next(line for line in lines if line.startswith("checkpoint-12 "))
+    assert line.startswith(f"checkpoint-12 (step-12): tiny_mc acc {100 * cell['score']:.1f} · "
+                           f"vs base {100 * pair['diff']:+.1f}")
+    assert " · vs step-10 " in line
+
+
+def test_adapter_checkpoints_share_one_base_loaded_once(pair_dirs, task_manager, tmp_path, monkeypatch):
+    """A LoRA run: every adapter swapped on the one base the first checkpoint loaded, rows equal
+    to `sweep --finetuned` over the same folders."""
+    from transformers import AutoModelForCausalLM
+
+    train = tmp_path / "train"
+    trainer = _trainer(pair_dirs[1], train, "--lora", "--max-steps", 6, "--save-total-limit", 0)
+    assert trainer.wait(timeout=300) == 0, trainer.stderr.read()[-2000:]
+    loads: list[str] = []
+    original = AutoModelForCausalLM.from_pretrained.__func__
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained",
+                        classmethod(lambda cls, name, *a, **k: (loads.append(str(name)), original(cls, name, *a, **k))[1]))
+    state = Watcher(_plan(train, tmp_path / "root", pair_dirs[1], task_manager, once=True), say=lambda _: None).run()
+    assert list(state.evaluated) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert loads == [pair_dirs[1]]  # the base, once, for the three adapters
+    sweep_checkpoints([str(train / "checkpoint-*")], ["tiny_mc"], tmp_path / "swept", model_args=f"base={pair_dirs[1]}",
+                      task_manager=task_manager, alphas=ALPHAS, limit=LIMIT, batch_size=4, progress=False)
+    report([tmp_path / "swept"], tmp_path / "swept_report", say=lambda _: None)
+    assert _board(tmp_path / "root" / "report") == _board(tmp_path / "swept_report")
+    assert len({r["tasks"]["tiny_mc"]["tuco"] for r in _board(tmp_path / "swept_report")[0][1:]}) == 3
+
+
+def _store_files(root: Path) -> dict[str, bytes]:
+    """Every file of a ROOT but the report, the locks and the watcher's clock."""
+    files = {}
+    for path in sorted(root.rglob("*")):
+        name = str(path.relative_to(root))
+        if path.is_dir() or name.startswith("report") or path.suffix == ".lock":
+            continue
+        data = path.read_bytes()
+        if path.name == "watch.json":
+            data = json.dumps({k: v for k, v in json.loads(data).items() if k != "updated"}).encode()
+        files[name] = data
+    return files
+
+
+def _watch_cli(cwd: Path, base: str):
+    command = [sys.executable, "-m", "tuco_eval", "watch", "train", "--model-args", f"base={base}",
+               "--tasks", "tiny_mc", "--include-path", FIXTURE_TASKS, "--output", "root",
+               "--alphas", ",".join(map(str, ALPHAS)), "--limit", str(LIMIT), "--batch-size", "4",
+               "--once", "--poll-seconds", "0.2"]
+    return subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_killed_mid_checkpoint_and_restarted_gives_the_same_root(watched, pair_dirs, tmp_path):
+    _, _, _, copies = watched
+    runs = {}
+    for name in ("killed", "whole"):
+        runs[name] = tmp_path / name
+        (runs[name] / "train").mkdir(parents=True)
+        for step in (2, 4, 6):
+            shutil.copytree(copies / f"checkpoint-{step}", runs[name] / "train" / f"checkpoint-{step}")
+    whole = _watch_cli(runs["whole"], pair_dirs[1])
+    assert whole.wait(timeout=300) == 0, whole.stderr.read()[-2000:]
+    killed = _watch_cli(runs["killed"], pair_dirs[1])
+    unit = runs["killed"] / "root" / "step-4" / "samples" / "alpha=0.9"
+    deadline = time.monotonic() + 300
+    while not any(p.suffix != ".lock" for p in unit.glob("*")) and killed.poll() is None:
+        assert time.monotonic() < deadline, "the watcher never reached checkpoint-4"
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)  # mid-checkpoint: one unit of step-4 written, the rest not
+    killed.wait()
+    half = read_watch_state(runs["killed"] / "root")
+    assert half.evaluating == "checkpoint-4" and list(half.evaluated) == ["checkpoint-2"]
+    again = _watch_cli(runs["killed"], pair_dirs[1])
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err[-2000:]
+    assert "checkpoint-2" not in out  # done before the kill: not evaluated again
+    assert _store_files(runs["killed"] / "root") == _store_files(runs["whole"] / "root")
+    assert _board(runs["killed"] / "root" / "report") == _board(runs["whole"] / "root" / "report")
+
+
+# the loop's decisions, with the sweep and the report replaced by records of their calls
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    calls = {"swept": [], "reported": 0}
+
+    def sweep(finetuned, tasks, root, **kwargs):
+        label = "step-" + Path(finetuned[0]).name.rpartition("-")[2]
+        calls["swept"].append(label)
+        return {"swept": [label], "base_model": "base", "base_tokenizer": "tokenizer"}
+
+    def reported(run_dirs, out_dir, lead=None, say=None):
+        calls["reported"] += 1
+        calls["lead"] = str(lead.html)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / "leaderboard.json").write_text('{"rows": [], "pairs": []}')
+
+    monkeypatch.setattr(loop, "sweep_checkpoints", sweep)
+    monkeypatch.setattr(loop, "report", reported)
+    return calls
+
+
+def _ready(folder: Path, signal_file: bool = True) -> Path:
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    save_file({"w": torch.ones(4)}, str(folder / "model.safetensors"))
+    if signal_file:
+        (folder / "trainer_state.json").write_text("{}")
+    return folder
+
+
+class _Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def _watcher(tmp_path, lines, clock, **kwargs):
+    plan = WatchPlan(train_dir=tmp_path / "train", root=tmp_path / "root", report_dir=tmp_path / "report",
+                     tasks=["t"], model_args="base=b", poll_seconds=1, settle_seconds=5, stale_seconds=60, **kwargs)
+    return Watcher(plan, say=lines.append, clock=clock, sleep=clock.sleep)
+
+
+def test_half_written_broken_and_deleted_checkpoints(tmp_path, fake):
+    train, lines, clock = tmp_path / "train", [], _Clock()
+    watcher = _watcher(tmp_path, lines, clock)
+    (train / "checkpoint-1").mkdir(parents=True)
+    (train / "checkpoint-1" / "config.json").write_text("{}")  # being written: no weights yet
+    assert watcher.step() and fake["swept"] == []
+    assert read_watch_state(tmp_path / "root").waiting_for == "checkpoint-1 (no weights file yet)"
+    shutil.rmtree(train / "checkpoint-1")  # save_total_limit took it before it was whole
+    _ready(train / "checkpoint-2")
+    broken = _ready(train / "checkpoint-3")
+    size = (broken / "model.safetensors").stat().st_size
+    (broken / "model.safetensors").write_bytes((broken / "model.safetensors").read_bytes()[:-3])
+    why = f"model.safetensors holds {size - 3} bytes of {size}"
+    _ready(train / "checkpoint-4", signal_file=False)  # no completion signal: read once settled
+    for _ in range(20):
+        watcher.step()
+    state = read_watch_state(tmp_path / "root")
+    assert state.missed == ["checkpoint-1"] and fake["swept"] == ["step-2", "step-4"]
+    assert state.skipped == {"checkpoint-3": why}
+    assert f"skipped checkpoint-3: {why}" in lines
+    assert "not evaluated: checkpoint-1 deleted by the trainer before it could be" in lines
+    assert "not evaluated: deleted by the trainer before it could be" in fake["lead"]
+    assert f"skipped: {why}" in fake["lead"]
+    assert watcher.base == "base"  # the loaded base is passed back in, not loaded again
+
+
+def test_a_stuck_half_written_checkpoint_is_skipped_once_a_later_one_is_whole(tmp_path, fake):
+    train, lines, clock = tmp_path / "train", [], _Clock()
+    (train / "checkpoint-5").mkdir(parents=True)
+    (train / "checkpoint-5" / "config.json").write_text("{}")
+    watcher = _watcher(tmp_path, lines, clock)
+    for _ in range(100):
+        watcher.step()
+    assert fake["swept"] == []  # nothing later: it is waited for, however long
+    _ready(train / "checkpoint-6")
+    for _ in range(100):
+        watcher.step()
+    assert fake["swept"] == ["step-6"]
+    assert read_watch_state(tmp_path / "root").skipped["checkpoint-5"].startswith("still incomplete after")
+
+
+def test_a_checkpoint_another_watcher_holds_is_left_to_it(tmp_path, fake):
+    import fcntl
+
+    _ready(tmp_path / "train" / "checkpoint-7")
+    lock = tmp_path / "root" / ".watch" / "checkpoint-7.lock"
+    lock.parent.mkdir(parents=True)
+    lines, clock = [], _Clock()
+    with open(lock, "a+") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        watcher = _watcher(tmp_path, lines, clock)
+        watcher.step()
+        assert fake["swept"] == []
+        assert read_watch_state(tmp_path / "root").waiting_for == "checkpoint-7 (being evaluated by another watcher)"
+    watcher.step()
+    assert fake["swept"] == ["step-7"]
+
+
+def test_stops_at_until_step_and_on_the_final_model(tmp_path, fake):
+    train, lines, clock = tmp_path / "train", [], _Clock()
+    for step in (10, 20, 30):
+        _ready(train / f"checkpoint-{step}")
+    assert _watcher(tmp_path, lines, clock, until_step=20).run().status == "finished"
+    assert fake["swept"] == ["step-10", "step-20"]
+    _ready(tmp_path / "final")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(tmp_path / "final" / name, train / name)  # the trainer's save_model at the end
+    assert _watcher(tmp_path, lines, clock).run().status == "finished"
+    assert fake["swept"] == ["step-10", "step-20", "step-30"]
+
+
+def test_cli_refuses_a_missing_folder_and_another_train_dir(tmp_path, run_cli):
+    code, _, err = run_cli(["watch", str(tmp_path / "nope"), "--model-args", "base=b", "--tasks", "t",
+                            "--output", str(tmp_path / "root")])
+    assert code == 2 and "is not a folder" in err and "Traceback" not in err
+    (tmp_path / "a").mkdir()
+    code, _, err = run_cli(["watch", str(tmp_path / "a"), "--model-args", "pretrained=x,base=b",
+                            "--tasks", "t", "--output", str(tmp_path / "root")])
+    assert code == 2 and "drop pretrained=" in err

@@ -1,0 +1,104 @@
+"""ROOT/watch.json: what `tuco-eval watch` has done with a training folder (no torch).
+
+One record, read and written only here, merged under a lock so that two watchers of one folder
+keep one account. The format (docs/checkpoints.md, "Watching a training run"):
+
+    {"format": 1, "train_dir": "runs/sft", "status": "watching" | "finished" | "stopped",
+     "updated": "2026-12-07T16:40:02+00:00", "evaluating": "checkpoint-300" | null,
+     "waiting_for": "checkpoint-400 (model.safetensors holds 1,024 bytes of 40,960)" | null,
+     "evaluated": {"checkpoint-100": "step-100", ...},   # folder -> its row's label
+     "missed": ["checkpoint-200", ...],   # deleted by the trainer before they were evaluated
+     "skipped": {"checkpoint-250": "why, in one line", ...},
+     "seen": ["checkpoint-100", ...]}   # every folder a watcher has seen
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import fcntl
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tuco_eval.util.errors import TucoError
+from tuco_eval.util.files import atomic_write_json
+
+WATCH_FILE = "watch.json"
+FORMAT = 1
+STATUSES = ("watching", "finished", "stopped")
+
+
+@dataclasses.dataclass
+class WatchState:
+    train_dir: str
+    status: str = "watching"
+    updated: str = ""
+    evaluating: str | None = None
+    waiting_for: str | None = None
+    evaluated: dict[str, str] = dataclasses.field(default_factory=dict)
+    missed: list[str] = dataclasses.field(default_factory=list)
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
+    seen: list[str] = dataclasses.field(default_factory=list)  # every checkpoint folder ever looked at
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: dict, where: str) -> WatchState:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise TucoError(f"{where} is not a watch record of format {FORMAT}; move it aside and rerun")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        try:
+            state = cls(**{k: v for k, v in data.items() if k in fields})
+        except TypeError as err:
+            raise TucoError(f"{where} is not a watch record ({err}); move it aside and rerun") from None
+        if state.status not in STATUSES:
+            raise TucoError(f"{where} has an unknown status {state.status!r}; move it aside and rerun")
+        return state
+
+
+def read_watch_state(root: str | Path) -> WatchState | None:
+    """ROOT/watch.json, or None where no watcher has written one."""
+    path = Path(root) / WATCH_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        raise TucoError(f"{path} is unreadable ({err}); move it aside and rerun") from None
+    return WatchState.from_json(data, str(path))
+
+
+@contextlib.contextmanager
+def _lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f".{WATCH_FILE}.lock", "a+") as lock:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # blocking: an update takes milliseconds
+        try:
+            yield
+        finally:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+
+def update_watch_state(root: str | Path, train_dir: str, change: Callable[[WatchState], None],
+                       now: datetime.datetime | None = None) -> WatchState:
+    """Apply `change` to ROOT/watch.json under its lock and write it atomically; a ROOT watched
+    from another training folder is refused."""
+    root = Path(root)
+    with _lock(root):
+        state = read_watch_state(root) or WatchState(train_dir=train_dir)
+        if Path(state.train_dir).resolve() != Path(train_dir).resolve():
+            raise TucoError(f"{root} watches {state.train_dir}, not {train_dir}; use another --output_path")
+        change(state)
+        state.missed = sorted(set(state.missed) - set(state.evaluated), key=step_key)
+        state.seen = sorted(set(state.seen), key=step_key)
+        state.updated = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
+        atomic_write_json(root / WATCH_FILE, state.to_json())
+    return state
+
+
+def step_key(name: str) -> tuple[int, str]:
+    tail = name.rpartition("-")[2]
+    return (int(tail) if tail.isdigit() else -1, name)

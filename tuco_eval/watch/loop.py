@@ -1,0 +1,249 @@
+"""The watcher: look at TRAIN_DIR, evaluate the oldest finished checkpoint, rewrite the report, wait.
+
+A checkpoint is read only when `store.checkpoint_ready` says the trainer is done with it (its
+completion signal and whole weights; without a signal, weights that parse and a folder that
+stays unchanged for `settle_seconds`). One broken, or left half-written while a later one is
+whole, is skipped in one line. Each is evaluated by `sweeps.series.sweep_checkpoints` into ROOT
+(resumable per (α, task)) with the base loaded once and passed back in; a per-folder lock keeps
+two watchers of one ROOT off the same checkpoint. ROOT/watch.json records what became of every
+folder, so a restarted watcher goes on where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuco_eval.render.report import report
+from tuco_eval.render.watch_lead import state_line, watch_lead
+from tuco_eval.store.checkpoint_ready import (
+    BROKEN,
+    READY,
+    checkpoint_folders,
+    final_model_ready,
+    inspect_checkpoint,
+)
+from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
+from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.util.errors import TucoError
+
+LOCKS = ".watch"  # ROOT/.watch/<checkpoint folder>.lock: held while a watcher evaluates it
+
+
+@dataclass(frozen=True)
+class WatchPlan:
+    """What to watch, where results go, and how patiently."""
+
+    train_dir: Path
+    root: Path
+    report_dir: Path
+    tasks: list[str]
+    model_args: str  # base=PT[,dtype=...]: the series' model_args (sweeps.series.parse_series_args)
+    sweep_kwargs: dict[str, Any] = field(default_factory=dict)  # the rest of sweep_checkpoints'
+    until_step: int | None = None  # stop once a checkpoint of this step or later is done
+    poll_seconds: float = 30.0
+    settle_seconds: float = 10.0  # a folder without a completion signal must stay unchanged this long
+    stale_seconds: float = 1800.0  # half-written and unchanged this long, with a later one whole: skipped
+    once: bool = False  # evaluate what is finished now, then stop
+
+
+@dataclass
+class _Look:
+    stamp: tuple
+    since: float  # when the folder was first seen as it is now
+
+
+class Watcher:
+    """`run()` until the training is over (`until_step`, the trainer's final model) or Ctrl-C."""
+
+    def __init__(self, plan: WatchPlan, say: Callable[[str], None] = print,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.plan, self.say, self.clock, self.sleep = plan, say, clock, sleep
+        self.looks: dict[str, _Look] = {}
+        self.said = False  # whether this watcher has said what it waits for
+        self.base: Any = None  # loaded by the first checkpoint's sweep, kept for the next ones
+        self.tokenizer: Any = None
+
+    def run(self) -> WatchState:
+        try:
+            while self.step():
+                pass
+        except KeyboardInterrupt:
+            state = self._update(lambda s: _set(s, status="stopped", evaluating=None))
+            self._report(state)
+            self.say("stopped; run the same command again to go on where it was")
+            return state
+        return self._state()
+
+    def step(self) -> bool:
+        """One look: evaluate or skip the oldest pending checkpoint, or wait; False when done."""
+        folders = checkpoint_folders(self.plan.train_dir)
+        present = {folder.name for _, folder in folders}
+        state = self._state()
+        if not present <= set(state.seen):
+            state = self._update(lambda s: s.seen.extend(present))
+        done = set(state.evaluated) | set(state.skipped)
+        gone = sorted(set(state.seen) - present - done - set(state.missed), key=step_key)
+        if gone:
+            state = self._update(lambda s: s.missed.extend(gone))
+            self.say(f"not evaluated: {', '.join(gone)} deleted by the trainer before it could be")
+        pending = [(step, folder) for step, folder in folders if folder.name not in done
+                   and (self.plan.until_step is None or step <= self.plan.until_step)]
+        waiting = self._next(pending) if pending else None
+        if waiting is None and pending:
+            return True  # evaluated or skipped one: look again at once
+        if self._finished(folders, state, pending):
+            self._finish(self._update(lambda s: _set(s, status="finished", evaluating=None, waiting_for=None)))
+            return False
+        if self.plan.once:
+            self._finish(self._update(lambda s: _set(s, status="stopped", evaluating=None, waiting_for=waiting)))
+            return False
+        if (state.waiting_for, state.status, state.evaluating) != (waiting, "watching", None) or not self.said:
+            state = self._update(lambda s: _set(s, status="watching", evaluating=None, waiting_for=waiting))
+            self._report(state)
+            self.say(state_line(state))
+            self.said = True
+        self.sleep(self.plan.poll_seconds)
+        return True
+
+    def _next(self, pending: list[tuple[int, Path]]) -> str | None:
+        """Evaluate or skip the oldest pending folder (None), else what it is waiting for."""
+        _, folder = pending[0]
+        readiness = inspect_checkpoint(folder)
+        unchanged = self.clock() - self._look(folder.name, readiness.stamp).since
+        if readiness.state == READY and (readiness.signalled or unchanged >= self.plan.settle_seconds):
+            return self._evaluate(folder)
+        if readiness.state == BROKEN and unchanged >= self.plan.settle_seconds:
+            self._skip(folder.name, readiness.why)
+            return None
+        later = next((f.name for _, f in pending[1:] if inspect_checkpoint(f).state == READY), None)
+        if later and unchanged >= self.plan.stale_seconds:
+            self._skip(folder.name, f"still incomplete after {unchanged:.0f} s ({readiness.why}) "
+                                    f"while {later} is complete")
+            return None
+        return f"{folder.name} ({readiness.why or 'settling'})"
+
+    def _look(self, name: str, stamp: tuple) -> _Look:
+        look = self.looks.get(name)
+        if look is None or look.stamp != stamp:
+            look = self.looks[name] = _Look(stamp, self.clock())
+        return look
+
+    def _evaluate(self, folder: Path) -> str | None:
+        with _claim(self.plan.root / LOCKS / f"{folder.name}.lock") as claimed:
+            if not claimed:
+                return f"{folder.name} (being evaluated by another watcher)"
+            self._update(lambda s: _set(s, evaluating=folder.name, waiting_for=None))
+            started = self.clock()
+            try:
+                done = sweep_checkpoints([str(folder)], self.plan.tasks, self.plan.root,
+                                         model_args=self.plan.model_args, base_model=self.base,
+                                         base_tokenizer=self.tokenizer, **self.plan.sweep_kwargs)
+            except Exception as err:  # noqa: BLE001 - a week-long watch outlives one bad checkpoint
+                self.base = self.tokenizer = None  # it may hold a half-swapped adapter: load afresh
+                if not folder.exists():
+                    return None  # deleted while it loaded: the next look counts it as missed
+                self._skip(folder.name, _one_line(err))
+                return None
+            self.base, self.tokenizer = done["base_model"], done["base_tokenizer"]
+            label = done["swept"][0]
+            state = self._update(lambda s: (s.evaluated.__setitem__(folder.name, label),
+                                            _set(s, evaluating=None)))
+        board = self._report(state)
+        self.say(progress_line(board, label, folder.name, self.clock() - started))
+        return None
+
+    def _skip(self, name: str, why: str) -> None:
+        self._update(lambda s: s.skipped.__setitem__(name, why))
+        self.say(f"skipped {name}: {why}")
+
+    def _finished(self, folders: list[tuple[int, Path]], state: WatchState,
+                  pending: list[tuple[int, Path]]) -> bool:
+        if pending:
+            return False
+        steps = [step for step, _ in folders] + [_step(n) for n in (*state.evaluated, *state.skipped)]
+        until = self.plan.until_step
+        if until is not None and any(s is not None and s >= until for s in steps):
+            return True
+        return final_model_ready(self.plan.train_dir)
+
+    def _finish(self, state: WatchState) -> None:
+        self._report(state)
+        self.say(state_line(state) + f" Report: {self.plan.report_dir / 'index.html'}")
+
+    def _state(self) -> WatchState:
+        return read_watch_state(self.plan.root) or WatchState(train_dir=str(self.plan.train_dir))
+
+    def _update(self, change: Callable[[WatchState], Any]) -> WatchState:
+        return update_watch_state(self.plan.root, str(self.plan.train_dir), change)
+
+    def _report(self, state: WatchState) -> dict | None:
+        """Rewrite the report with the watcher's state on top; leaderboard.json's object."""
+        if not state.evaluated:
+            return None
+        present = {folder.name for _, folder in checkpoint_folders(self.plan.train_dir)}
+        try:
+            report([self.plan.root], self.plan.report_dir, lead=watch_lead(state, present),
+                   say=lambda _: None)
+        except TucoError as err:
+            self.say(f"report not rewritten: {err}")
+            return None
+        return json.loads((self.plan.report_dir / "leaderboard.json").read_text(encoding="utf-8"))
+
+
+def progress_line(board: dict | None, label: str, name: str, seconds: float) -> str:
+    """`checkpoint-300 (step-300): tiny_mc acc 41.2 · vs base +3.1* · vs step-200 +0.4 · 1m 12s`."""
+    elapsed = f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
+    row = next((r for r in (board or {}).get("rows", []) if r["label"] == label), None)
+    if row is None:
+        return f"{name} ({label}) evaluated in {elapsed}"
+    column, cell = next(iter((row["groups"] or row["tasks"]).items()))
+    parts = [f"{name} ({label}): {column} {cell['metric']} {100 * cell['score']:.1f}"]
+    labels = [r["label"] for r in board["rows"]]
+    previous = labels[labels.index(label) - 1] if labels.index(label) > 0 else None
+    for family, other in (("base", "base"), ("adjacent", previous)):
+        if family == "adjacent" and other == "base":
+            continue  # the first checkpoint's previous row is the base: said already
+        pair = next((p for p in board["pairs"] if p["family"] == family and p["b"] == label
+                     and p["a"] == other and p["task"] == column), None)
+        if pair is not None:
+            star = "*" if pair["significant"] else ""
+            parts.append(f"vs {other} {100 * pair['diff']:+.1f}{star}")
+    return " · ".join([*parts, elapsed])
+
+
+@contextlib.contextmanager
+def _claim(path: Path) -> Iterator[bool]:
+    """Hold `path`'s lock if no other process does (True), else yield False; never blocks."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _set(state: WatchState, **values: Any) -> None:
+    for key, value in values.items():
+        setattr(state, key, value)
+
+
+def _step(name: str) -> int | None:
+    tail = name.rpartition("-")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split()) or type(err).__name__
+    return text if isinstance(err, TucoError) else f"{type(err).__name__}: {text}"
