@@ -14,6 +14,7 @@ NAMES: dict[str, str] = {
     "experiment": "experiment",
     "demo": "demo",
     "watch": "watch",
+    "export": "export",
 }
 
 
