@@ -79,7 +79,7 @@ def test_a_watched_training_run_equals_sweep_and_report_of_its_checkpoints(watch
     assert state.status == "finished" and list(state.evaluated.values()) == labels
     assert state.missed == [] and state.skipped == {}
     # the first look found no checkpoint: the watcher ran before the trainer's first save
-    assert lines[0] == "Waiting for the next checkpoint."
+    assert lines[0] == "Waiting for the first checkpoint."
     assert [line.split(" ")[0] for line in lines if "step-" in line] == [f"checkpoint-{s}" for s in range(2, 13, 2)]
     assert lines[-1].startswith("Finished: 6 checkpoint(s) evaluated.")
     # save_total_limit=3 deleted the first three; their rows and pairs stay
@@ -146,11 +146,11 @@ def _store_files(root: Path) -> dict[str, bytes]:
     return files
 
 
-def _watch_cli(cwd: Path, base: str):
+def _watch_cli(cwd: Path, base: str, stop: tuple[str, ...] = ("--once",)):
     command = [sys.executable, "-m", "tuco_eval", "watch", "train", "--model-args", f"base={base}",
                "--tasks", "tiny_mc", "--include-path", FIXTURE_TASKS, "--output", "root",
                "--alphas", ",".join(map(str, ALPHAS)), "--limit", str(LIMIT), "--batch-size", "4",
-               "--once", "--poll-seconds", "0.2"]
+               "--poll-seconds", "0.2", *stop]
     return subprocess.Popen(command, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -240,7 +240,7 @@ def test_half_written_broken_and_deleted_checkpoints(tmp_path, fake):
     (train / "checkpoint-1").mkdir(parents=True)
     (train / "checkpoint-1" / "config.json").write_text("{}")  # being written: no weights yet
     assert watcher.step() and fake["swept"] == []
-    assert read_watch_state(tmp_path / "root").waiting_for == "checkpoint-1 (no weights file yet)"
+    assert read_watch_state(tmp_path / "root").waiting_for == "checkpoint-1 (the trainer is writing it)"
     shutil.rmtree(train / "checkpoint-1")  # save_total_limit took it before it was whole
     _ready(train / "checkpoint-2")
     broken = _ready(train / "checkpoint-3")
@@ -313,3 +313,71 @@ def test_cli_refuses_a_missing_folder_and_another_train_dir(tmp_path, run_cli):
     code, _, err = run_cli(["watch", str(tmp_path / "a"), "--model-args", "pretrained=x,base=b",
                             "--tasks", "t", "--output", str(tmp_path / "root")])
     assert code == 2 and "drop pretrained=" in err
+
+
+def test_the_state_line_and_the_page_refresh():
+    from tuco_eval.render.watch_lead import state_line, watch_lead
+    from tuco_eval.store.watch_state import WatchState
+
+    state = WatchState(train_dir="runs/sft", updated="2026-12-07T10:00:00+00:00")
+    assert state_line(state) == "Waiting for the first checkpoint."
+    state.evaluated = {"checkpoint-100": "step-100", "checkpoint-20": "step-20"}
+    assert state_line(state) == "Waiting for the next checkpoint after checkpoint-100."
+    state.waiting_for = "checkpoint-120 (the trainer is writing it)"
+    assert state_line(state) == "Waiting for checkpoint-120 (the trainer is writing it)."
+    state.evaluating = "checkpoint-120"
+    assert state_line(state) == "Evaluating checkpoint-120."
+    lead = watch_lead(state, present={"checkpoint-100"})
+    assert lead.refresh_seconds == 30 and "Watching <code>runs/sft</code>" in lead.html
+    assert lead.html.index("checkpoint-20<") < lead.html.index("checkpoint-100<")  # by step, not by text
+    assert "deleted by the trainer since" in lead.html.split("checkpoint-100<")[0]  # checkpoint-20's row
+    state.status = "finished"
+    lead = watch_lead(state, present=set())
+    assert lead.refresh_seconds is None and "Watched <code>" in lead.html
+
+
+def test_a_watching_page_reloads_itself(tmp_path):
+    from checkpoint_roots import build_root
+
+    from tuco_eval.render.watch_lead import watch_lead
+    from tuco_eval.store.watch_state import WatchState
+
+    root = build_root(tmp_path / "root")
+    state = WatchState(train_dir="runs/sft", evaluated={"checkpoint-100": "step-100"})
+    report([root], tmp_path / "out", lead=watch_lead(state, present=set()), say=lambda _: None)
+    head = (tmp_path / "out" / "index.html").read_text().split("</head>")[0]
+    assert '<meta http-equiv="refresh" content="30">' in head
+    report([root], tmp_path / "plain", say=lambda _: None)
+    assert "refresh" not in (tmp_path / "plain" / "index.html").read_text().split("</head>")[0]
+
+
+def test_a_checkpoint_written_in_pieces_is_evaluated_only_when_whole(tmp_path, fake):
+    whole = _ready(tmp_path / "whole")
+    data = (whole / "model.safetensors").read_bytes()
+    folder = tmp_path / "train" / "checkpoint-9"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    lines, clock = [], _Clock()
+    watcher = _watcher(tmp_path, lines, clock)
+    with open(folder / "model.safetensors", "wb") as handle:
+        for start in range(0, len(data), 16):
+            handle.write(data[start:start + 16])
+            handle.flush()
+            watcher.step()
+    assert fake["swept"] == []  # whole now, but no signal and not yet settled
+    (folder / "trainer_state.json").write_text("{}")
+    watcher.step()
+    assert fake["swept"] == ["step-9"]
+
+
+def test_two_watchers_evaluate_each_checkpoint_once(watched, pair_dirs, tmp_path):
+    _, _, _, copies = watched
+    (tmp_path / "train").mkdir()
+    for step in (2, 4, 6):
+        shutil.copytree(copies / f"checkpoint-{step}", tmp_path / "train" / f"checkpoint-{step}")
+    first, second = (_watch_cli(tmp_path, pair_dirs[1], ("--until-step", "6")) for _ in range(2))
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == second.returncode == 0, [err[-1000:] for _, err in outputs]
+    lines = [line for out, _ in outputs for line in out.splitlines() if "(step-" in line]
+    assert sorted(line.split(" ")[0] for line in lines) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+    assert list(read_watch_state(tmp_path / "root").evaluated) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]

@@ -4,7 +4,8 @@ trained on a few sentences, saving `checkpoint-<step>` folders (full models or L
 Run as a script beside a watcher (`python tests/tiny_training.py BASE OUT ...`), as a trainer
 runs beside `tuco-eval watch`. `--copy-to` keeps a copy of every checkpoint as it is saved (before
 `save_total_limit` deletes it), to sweep them afterwards; `--pace ROOT` makes each save wait until
-ROOT/watch.json has the previous checkpoint evaluated, as a trainer slower than its watcher would.
+ROOT/watch.json has the previous checkpoint evaluated, as a trainer slower than its watcher would;
+`--hold-after STEP --hold-file F` pauses after that step's save until F exists.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ SENTENCES = [
 
 
 class _Saved(TrainerCallback):
-    def __init__(self, out: Path, copy_to: Path | None, pace: Path | None, timeout: float):
-        self.out, self.copy_to, self.pace, self.timeout = out, copy_to, pace, timeout
+    def __init__(self, out: Path, copy_to: Path | None, pace: Path | None, timeout: float,
+                 hold: tuple[int, Path] | None = None):
+        self.out, self.copy_to, self.pace, self.timeout, self.hold = out, copy_to, pace, timeout, hold
         self.previous: str | None = None
 
     def on_save(self, args, state, control, **kwargs):
@@ -41,7 +43,17 @@ class _Saved(TrainerCallback):
             shutil.copytree(self.out / name, self.copy_to / name)
         if self.pace is not None and self.previous is not None:
             _wait_evaluated(self.pace, self.previous, self.timeout)
+        if self.hold is not None and state.global_step == self.hold[0]:
+            _wait_for(self.hold[1], self.timeout)
         self.previous = name
+
+
+def _wait_for(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path} did not appear in {timeout} s")
+        time.sleep(0.2)
 
 
 def _wait_evaluated(root: Path, name: str, timeout: float) -> None:
@@ -58,7 +70,7 @@ def _wait_evaluated(root: Path, name: str, timeout: float) -> None:
 
 def train(base: str, out: Path, max_steps: int = 12, save_steps: int = 2, save_total_limit: int = 3,
           lora: bool = False, copy_to: Path | None = None, pace: Path | None = None,
-          timeout: float = 300.0) -> None:
+          timeout: float = 300.0, hold: tuple[int, Path] | None = None) -> None:
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForCausalLM.from_pretrained(base)
@@ -77,7 +89,7 @@ def train(base: str, out: Path, max_steps: int = 12, save_steps: int = 2, save_t
     if copy_to is not None:
         copy_to.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
-                      callbacks=[_Saved(out, copy_to, pace, timeout)])
+                      callbacks=[_Saved(out, copy_to, pace, timeout, hold)])
     trainer.train()
     trainer.save_model(str(out))  # the final model, in TRAIN_DIR itself: the watcher's stop signal
 
@@ -92,9 +104,12 @@ def main() -> None:
     parser.add_argument("--lora", action="store_true")
     parser.add_argument("--copy-to", type=Path, default=None)
     parser.add_argument("--pace", type=Path, default=None)
+    parser.add_argument("--hold-after", type=int, default=None, help="after this step's save, wait ...")
+    parser.add_argument("--hold-file", type=Path, default=None, help="... until this file exists")
     args = parser.parse_args()
+    hold = (args.hold_after, args.hold_file) if args.hold_after is not None else None
     train(args.base, args.out, args.max_steps, args.save_steps, args.save_total_limit, args.lora,
-          args.copy_to, args.pace)
+          args.copy_to, args.pace, hold=hold)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,8 @@ def state_line(state: WatchState) -> str:
         return f"Evaluating {state.evaluating}."
     if state.waiting_for:
         return f"Waiting for {state.waiting_for}."
-    return "Waiting for the next checkpoint."
+    last = max(state.evaluated, key=step_key, default=None)
+    return f"Waiting for the next checkpoint after {last}." if last else "Waiting for the first checkpoint."
 
 
 def watch_lead(state: WatchState, present: Collection[str]) -> Lead:
@@ -40,5 +41,6 @@ def watch_lead(state: WatchState, present: Collection[str]) -> Lead:
     refresh = REFRESH_SECONDS if state.status == "watching" else None
     html = render("watch_lead.html.j2", state_line=state_line(state), train_dir=state.train_dir,
                   updated=state.updated.replace("T", " "), refresh=refresh,
-                  table=Table(headers=["checkpoint folder", "row", "state"], rows=rows))
+                  table=Table(headers=["checkpoint folder", "row", "state"], rows=rows),
+                  verb="Watching" if state.status == "watching" else "Watched")
     return Lead("Training run", Markup(html), heading="TuCo: a training run", refresh_seconds=refresh)

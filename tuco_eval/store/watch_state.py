@@ -94,6 +94,8 @@ def update_watch_state(root: str | Path, train_dir: str, change: Callable[[Watch
         change(state)
         state.missed = sorted(set(state.missed) - set(state.evaluated), key=step_key)
         state.seen = sorted(set(state.seen), key=step_key)
+        state.evaluated = dict(sorted(state.evaluated.items(), key=lambda item: step_key(item[0])))
+        state.skipped = dict(sorted(state.skipped.items(), key=lambda item: step_key(item[0])))
         state.updated = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
         atomic_write_json(root / WATCH_FILE, state.to_json())
     return state

@@ -34,6 +34,7 @@ from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.util.errors import TucoError
 
 LOCKS = ".watch"  # ROOT/.watch/<checkpoint folder>.lock: held while a watcher evaluates it
+HELD = "(being evaluated by another watcher)"
 
 
 @dataclass(frozen=True)
@@ -113,8 +114,17 @@ class Watcher:
         return True
 
     def _next(self, pending: list[tuple[int, Path]]) -> str | None:
-        """Evaluate or skip the oldest pending folder (None), else what it is waiting for."""
-        _, folder = pending[0]
+        """Evaluate or skip the oldest pending folder (None), else what it is waiting for; one
+        another watcher holds is left to it and the next finished one taken."""
+        held = None
+        for index, (_, folder) in enumerate(pending):
+            waiting = self._try(folder, pending[index + 1:])
+            if waiting is None or not waiting.endswith(HELD):
+                return waiting
+            held = held or waiting
+        return held
+
+    def _try(self, folder: Path, later: list[tuple[int, Path]]) -> str | None:
         readiness = inspect_checkpoint(folder)
         unchanged = self.clock() - self._look(folder.name, readiness.stamp).since
         if readiness.state == READY and (readiness.signalled or unchanged >= self.plan.settle_seconds):
@@ -122,12 +132,15 @@ class Watcher:
         if readiness.state == BROKEN and unchanged >= self.plan.settle_seconds:
             self._skip(folder.name, readiness.why)
             return None
-        later = next((f.name for _, f in pending[1:] if inspect_checkpoint(f).state == READY), None)
-        if later and unchanged >= self.plan.stale_seconds:
+        whole = next((f.name for _, f in later if inspect_checkpoint(f).state == READY), None)
+        if whole and unchanged >= self.plan.stale_seconds:
             self._skip(folder.name, f"still incomplete after {unchanged:.0f} s ({readiness.why}) "
-                                    f"while {later} is complete")
+                                    f"while {whole} is complete")
             return None
-        return f"{folder.name} ({readiness.why or 'settling'})"
+        if readiness.state == READY:
+            return f"{folder.name} (no trainer_state.json: read once it stays unchanged {self.plan.settle_seconds:g} s)"
+        # not the changing byte counts: the page is rewritten only when this line changes
+        return f"{folder.name} ({readiness.why if readiness.state == BROKEN else 'the trainer is writing it'})"
 
     def _look(self, name: str, stamp: tuple) -> _Look:
         look = self.looks.get(name)
@@ -138,8 +151,10 @@ class Watcher:
     def _evaluate(self, folder: Path) -> str | None:
         with _claim(self.plan.root / LOCKS / f"{folder.name}.lock") as claimed:
             if not claimed:
-                return f"{folder.name} (being evaluated by another watcher)"
-            self._update(lambda s: _set(s, evaluating=folder.name, waiting_for=None))
+                return f"{folder.name} {HELD}"
+            if folder.name in self._state().evaluated:  # another watcher finished it as we looked
+                return None
+            self._report(self._update(lambda s: _set(s, evaluating=folder.name, waiting_for=None)))
             started = self.clock()
             try:
                 done = sweep_checkpoints([str(folder)], self.plan.tasks, self.plan.root,
