@@ -12,7 +12,8 @@ export HF_DATASETS_OFFLINE ?= 1
 FLOOR_VENV ?= .venv-floor
 FLOOR_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) python3.10)
 FLOOR_TESTS ?= tests/test_compat.py tests/test_prefix.py tests/test_exactness.py tests/test_joint.py \
-	tests/test_positions.py tests/test_adapters.py tests/test_generation.py tests/test_lm.py tests/test_block_reuse.py
+	tests/test_positions.py tests/test_adapters.py tests/test_generation.py tests/test_lm.py tests/test_block_reuse.py \
+	tests/test_export.py
 
 # pip installs get up to three tries: one interrupted download must not fail a whole install
 retry = for try in 1 2 3; do $(1) && break; [ $$try = 3 ] && exit 1; \

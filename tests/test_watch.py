@@ -381,3 +381,38 @@ def test_two_watchers_evaluate_each_checkpoint_once(watched, pair_dirs, tmp_path
     lines = [line for out, _ in outputs for line in out.splitlines() if "(step-" in line]
     assert sorted(line.split(" ")[0] for line in lines) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
     assert list(read_watch_state(tmp_path / "root").evaluated) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
+
+
+def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp_path, monkeypatch):
+    """The trainer deletes a checkpoint while it loads (or it fails half-way): its recorded entry
+    and begun RUN_DIR leave the ROOT (kept under .incomplete/), and the report still reads."""
+    from checkpoint_roots import build_root
+
+    root = build_root(tmp_path / "root")
+    series = json.loads((root / "checkpoints.json").read_text())
+    train = tmp_path / "train"
+    for entry in series["checkpoints"]:  # the ROOT as if the watcher had recorded train/checkpoint-<step>
+        entry["source"] = str(train / f"checkpoint-{entry['step']}")
+    (root / "checkpoints.json").write_text(json.dumps(series))
+    watched_before = {f"checkpoint-{s}": f"step-{s}" for s in (100, 200)}
+    from tuco_eval.store.watch_state import update_watch_state
+
+    update_watch_state(root, str(train), lambda s: (s.evaluated.update(watched_before),
+                                                    s.seen.extend([*watched_before, "checkpoint-300"])))
+    unit = root / "step-300" / "samples" / "alpha=1.1" / "ta.jsonl"
+    unit.unlink()  # half-swept: the report would refuse the ROOT
+    train.mkdir()
+    monkeypatch.setattr(loop, "sweep_checkpoints", lambda *a, **k: pytest.fail("nothing to evaluate"))
+    lines, clock = [], _Clock()
+    watcher = Watcher(WatchPlan(train_dir=train, root=root, report_dir=tmp_path / "report", tasks=["ta"],
+                                model_args="base=org/pt", once=True), say=lines.append, clock=clock,
+                      sleep=clock.sleep)
+    state = watcher.run()
+    assert state.missed == ["checkpoint-300"] and state.status == "stopped"
+    assert [e["label"] for e in json.loads((root / "checkpoints.json").read_text())["checkpoints"]] == [
+        "step-100", "step-200"]
+    assert (root / ".incomplete" / "step-300" / "run.json").is_file() and not (root / "step-300").exists()
+    rows, _ = _board(tmp_path / "report")
+    assert [r["label"] for r in rows] == ["base", "step-100", "step-200"]
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "not evaluated: deleted by the trainer before it could be" in page

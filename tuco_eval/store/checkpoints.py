@@ -12,13 +12,12 @@ its folder. The format is in docs/checkpoints.md:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import fcntl
 import glob
 import json
 import os
-from collections.abc import Iterator, Sequence
+import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,7 @@ from tuco_eval.util.checkpoint_labels import (
     training_order,
 )
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.files import atomic_write_text
+from tuco_eval.util.files import atomic_write_text, file_lock
 
 FORMAT = 1
 KINDS = ("adapter", "model")
@@ -215,22 +214,37 @@ def plan_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Ch
     return merge_series(read_series(root), base, checkpoints, f"--output {root}")[1]
 
 
-@contextlib.contextmanager
-def _series_lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{SERIES_FILE}.lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # blocking: a merge takes milliseconds
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 def record_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
     """Merge the series into ROOT/checkpoints.json under a lock (jobs of an array write one ROOT);
     returns the checkpoints with their folders."""
     root = Path(root)
-    with _series_lock(root):
+    with file_lock(root / f".{SERIES_FILE}.lock"):
         merged, placed = merge_series(read_series(root), base, checkpoints, f"--output {root}")
         atomic_write_text(root / SERIES_FILE, json.dumps(merged, indent=2) + "\n")
     return placed
+
+
+INCOMPLETE = ".incomplete"  # ROOT/.incomplete/<run_dir>: the units of checkpoints dropped from a series
+
+
+def forget_checkpoint(root: str | Path, source: str) -> str | None:
+    """Drop the checkpoint recorded from `source` from ROOT/checkpoints.json (under its lock) and
+    move its RUN_DIR, whose sweep never finished, to ROOT/.incomplete/; its label, or None when
+    the series does not hold it. The ROOT stays a series every report reads."""
+    root = Path(root)
+    with file_lock(root / f".{SERIES_FILE}.lock"):
+        series = read_series(root)
+        entry = next((e for e in (series or {}).get("checkpoints", [])
+                      if _same_source(str(e.get("source")), source)), None)
+        if series is None or entry is None:
+            return None
+        series["checkpoints"] = [e for e in series["checkpoints"] if e is not entry]
+        run_dir = root / str(entry["run_dir"])
+        if run_dir.is_dir():
+            aside = root / INCOMPLETE / str(entry["run_dir"])
+            aside.parent.mkdir(parents=True, exist_ok=True)
+            if aside.exists():  # an older attempt of the same folder name: the newest is kept
+                shutil.rmtree(aside)
+            os.replace(run_dir, aside)
+        atomic_write_text(root / SERIES_FILE, json.dumps(series, indent=2) + "\n")
+    return str(entry["label"])

@@ -3,14 +3,13 @@ filters, versions), merged by every shard of a sweep under a lock and written at
 
 from __future__ import annotations
 
-import fcntl
 import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tuco_eval.store.units import StoreError
-from tuco_eval.util.files import atomic_write_json
+from tuco_eval.util.files import atomic_write_json, file_lock
 from tuco_eval.util.lm_eval_labels import model_args_value
 
 RUN_INFO = "run.json"
@@ -68,9 +67,7 @@ def read_run_info(run_dir: Path | str) -> dict:
 def update_run_info(run_dir: Path | str, info: Mapping[str, Any]) -> dict:
     """Merge ``info`` into ``RUN_DIR/run.json`` under a lock (shards may run concurrently)."""
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / ".run.json.lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    with file_lock(run_dir / ".run.json.lock"):
         old = read_run_info(run_dir) if (run_dir / RUN_INFO).exists() else {}
         merged = merge_run_info(old, info, where=f"RUN_DIR {run_dir}")
         atomic_write_json(run_dir / RUN_INFO, merged)

@@ -14,16 +14,14 @@ keep one account. The format (docs/checkpoints.md, "Watching a training run"):
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
-import fcntl
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.files import atomic_write_json
+from tuco_eval.util.files import atomic_write_json, file_lock
 
 WATCH_FILE = "watch.json"
 FORMAT = 1
@@ -71,23 +69,12 @@ def read_watch_state(root: str | Path) -> WatchState | None:
     return WatchState.from_json(data, str(path))
 
 
-@contextlib.contextmanager
-def _lock(root: Path) -> Iterator[None]:
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{WATCH_FILE}.lock", "a+") as lock:
-        fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # blocking: an update takes milliseconds
-        try:
-            yield
-        finally:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
-
-
 def update_watch_state(root: str | Path, train_dir: str, change: Callable[[WatchState], None],
                        now: datetime.datetime | None = None) -> WatchState:
     """Apply `change` to ROOT/watch.json under its lock and write it atomically; a ROOT watched
     from another training folder is refused."""
     root = Path(root)
-    with _lock(root):
+    with file_lock(root / f".{WATCH_FILE}.lock"):
         state = read_watch_state(root) or WatchState(train_dir=train_dir)
         if Path(state.train_dir).resolve() != Path(train_dir).resolve():
             raise TucoError(f"{root} watches {state.train_dir}, not {train_dir}; use another --output_path")

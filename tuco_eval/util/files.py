@@ -5,6 +5,7 @@ unique; the writable-folder check and one-line disk errors."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +40,20 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     finally:
         os.close(dir_fd)
     return path
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive flock on `path` (created, with its folder) for a read-merge-write that
+    takes milliseconds: other processes wait; the lock goes with the process if it dies."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -29,6 +29,7 @@ from tuco_eval.store.checkpoint_ready import (
     final_model_ready,
     inspect_checkpoint,
 )
+from tuco_eval.store.checkpoints import forget_checkpoint
 from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.util.errors import TucoError
@@ -91,9 +92,10 @@ class Watcher:
             state = self._update(lambda s: s.seen.extend(present))
         done = set(state.evaluated) | set(state.skipped)
         gone = sorted(set(state.seen) - present - done - set(state.missed), key=step_key)
-        if gone:
-            state = self._update(lambda s: s.missed.extend(gone))
-            self.say(f"not evaluated: {', '.join(gone)} deleted by the trainer before it could be")
+        missed = [name for name in gone if self._forget(name)]
+        if missed:
+            state = self._update(lambda s: s.missed.extend(missed))
+            self.say(f"not evaluated: {', '.join(missed)} deleted by the trainer before it could be")
         pending = [(step, folder) for step, folder in folders if folder.name not in done
                    and (self.plan.until_step is None or step <= self.plan.until_step)]
         waiting = self._next(pending) if pending else None
@@ -174,7 +176,17 @@ class Watcher:
         self.say(progress_line(board, label, folder.name, self.clock() - started))
         return None
 
+    def _forget(self, name: str) -> bool:
+        """A folder gone before it was evaluated: its begun RUN_DIR leaves the series (True);
+        False while another watcher still evaluates it (from memory: it may well finish)."""
+        with _claim(self.plan.root / LOCKS / f"{name}.lock") as claimed:
+            if not claimed or name in self._state().evaluated:
+                return False
+            forget_checkpoint(self.plan.root, str(self.plan.train_dir / name))
+            return True
+
     def _skip(self, name: str, why: str) -> None:
+        forget_checkpoint(self.plan.root, str(self.plan.train_dir / name))  # recorded before it failed
         self._update(lambda s: s.skipped.__setitem__(name, why))
         self.say(f"skipped {name}: {why}")
 
