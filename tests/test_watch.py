@@ -64,11 +64,24 @@ def watched(pair_dirs, task_manager, tmp_path_factory):
             raise RuntimeError(f"training failed: {trainer.stderr.read()[-2000:]}")
         time.sleep(seconds)
 
+    from unittest import mock
+
+    from transformers import AutoModelForCausalLM
+
+    original, loads = AutoModelForCausalLM.from_pretrained.__func__, []
+
+    def spy(cls, name, *args, **kwargs):
+        loads.append(Path(name).name)
+        return original(cls, name, *args, **kwargs)
+
     try:
-        Watcher(_plan(train_dir, root, pair_dirs[1], task_manager), say=lines.append, sleep=sleep).run()
+        with mock.patch.object(AutoModelForCausalLM, "from_pretrained", classmethod(spy)):
+            Watcher(_plan(train_dir, root, pair_dirs[1], task_manager), say=lines.append, sleep=sleep).run()
     finally:
         trainer.wait(timeout=120)
     assert trainer.returncode == 0
+    # the base loaded once and kept; each checkpoint loaded once, beside it
+    assert loads == ["base", *(f"checkpoint-{s}" for s in range(2, 13, 2))]
     return folder, lines, root, copies
 
 
@@ -310,8 +323,8 @@ def test_cli_refuses_a_missing_folder_and_another_train_dir(tmp_path, run_cli):
                             "--output", str(tmp_path / "root")])
     assert code == 2 and "is not a folder" in err and "Traceback" not in err
     (tmp_path / "a").mkdir()
-    code, _, err = run_cli(["watch", str(tmp_path / "a"), "--model-args", "pretrained=x,base=b",
-                            "--tasks", "t", "--output", str(tmp_path / "root")])
+    code, _, err = run_cli(["watch", str(tmp_path / "a"), "--model_args", "pretrained=x,base=b",
+                            "--tasks", "t", "--output_path", str(tmp_path / "root")])  # lm-eval's spellings
     assert code == 2 and "drop pretrained=" in err
 
 

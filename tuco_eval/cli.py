@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from tuco_eval.util.errors import TucoError
 
 EXIT_USAGE = 2
-OLD_SPELLINGS = {"--out": "--output"}  # renamed options; underscore spellings map to dashes
+# other spellings of options (lm-eval's --output_path); underscore spellings map to dashes
+OLD_SPELLINGS = {"--out": "--output", "--output_path": "--output", "--output-path": "--output"}
 LM_EVAL_HELP = (
     "lm-eval's own command line with the tuco_scaled model registered: every flag passes through "
     "(tuco-eval lm-eval --model tuco_scaled --model_args pretrained=FT,base=PT,alpha=1.1 --tasks T)"
 )
-ALIASES_NOTE = "Older spellings still work: --out for --output, underscores for dashes (--model_args)."
+ALIASES_NOTE = ("Other spellings work too: --out and lm-eval's --output_path for --output, underscores "
+                "for dashes (--model_args).")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "alpha= may be left to --cv",
     )
     parser.add_argument(
-        "--output", "--output-path", required=True, type=Path, metavar="DIR",
+        "--output", required=True, type=Path, metavar="DIR",
         help="the folder to write (safetensors, config, tokenizer, README.md); must be empty or new",
     )
     parser.add_argument(

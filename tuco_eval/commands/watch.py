@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="base=PT[,dtype=...,mode=...]: as `sweep --finetuned` takes them (no pretrained=)",
     )
     parser.add_argument(
-        "--output", "--output-path", required=True, type=Path, metavar="ROOT",
+        "--output", required=True, type=Path, metavar="ROOT",
         help="the ROOT of the series (as `sweep --finetuned` writes it) and ROOT/watch.json",
     )
     parser.add_argument(
