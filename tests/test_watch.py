@@ -429,3 +429,73 @@ def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp
     assert [r["label"] for r in rows] == ["base", "step-100", "step-200"]
     page = (tmp_path / "report" / "index.html").read_text()
     assert "not evaluated: deleted by the trainer before it could be" in page
+
+
+# W&B / Trackio: each checkpoint's figures at its step, read off leaderboard.json
+
+
+@pytest.fixture(scope="module")
+def series_board(tmp_path_factory):
+    from checkpoint_roots import build_root
+
+    folder = tmp_path_factory.mktemp("board")
+    report([build_root(folder / "root")], folder / "report", say=lambda _: None)
+    return json.loads((folder / "report" / "leaderboard.json").read_text())
+
+
+def test_checkpoint_metrics_are_the_hand_counted_figures(series_board):
+    from tuco_eval.watch.trackers import checkpoint_metrics
+
+    metrics = checkpoint_metrics(series_board, "step-200")
+    # checkpoint_roots: step-200 gets 20 of ta's 40 docs right at α = 1, the base 8; TuCo 0.20 + 0.001 × doc
+    assert metrics["ta/acc"] == pytest.approx(20 / 40)
+    assert metrics["ta/tuco"] == pytest.approx(0.20 + 0.001 * 19.5)
+    assert metrics["ta/vs_base"] == pytest.approx((20 - 8) / 40)
+    assert metrics["grp_ab/acc"] == pytest.approx((20 / 40 + 18 / 40) / 2)
+    assert metrics["ta/alpha"] == 1.1 and 0 <= metrics["ta/vs_base_p_adjusted"] < 0.05
+
+
+class _FakeTracker:
+    def __init__(self, fail_at=None):
+        self.calls, self.fail_at = [], fail_at
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+
+    def log(self, values, step):
+        if step == self.fail_at:
+            raise ConnectionError("offline")
+        self.calls.append(("log", step, values))
+
+    def finish(self):
+        self.calls.append(("finish",))
+
+
+def test_a_tracker_logs_each_checkpoint_once_in_step_order(series_board, monkeypatch):
+    from tuco_eval.watch.trackers import Tracker, checkpoint_metrics
+
+    fake = _FakeTracker(fail_at=300)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    lines = []
+    tracker = Tracker("wandb", {"name": "sft"}, say=lines.append)
+    tracker.log(series_board)
+    assert fake.calls[0] == ("init", {"project": "tuco-eval", "name": "sft"})
+    assert [c[1] for c in fake.calls[1:]] == [100, 200]  # the base has no step; 300 failed
+    assert fake.calls[2][2] == checkpoint_metrics(series_board, "step-200")
+    assert lines == ["wandb: could not log step-300 (ConnectionError: offline)"]
+    fake.fail_at = None
+    tracker.log(series_board)  # the next checkpoint's report: only what is new goes out
+    assert [c[1] for c in fake.calls[1:]] == [100, 200, 300]
+
+
+def test_tracker_flags_parse_like_lm_eval_and_a_missing_package_is_one_line(tmp_path, run_cli, monkeypatch):
+    from tuco_eval.watch.trackers import parse_tracker_args
+
+    assert parse_tracker_args(["project=p", "name=n,group=g"], "--wandb_args") == {
+        "project": "p", "name": "n", "group": "g"}
+    monkeypatch.setitem(sys.modules, "trackio", None)  # not installed
+    (tmp_path / "train").mkdir()
+    code, _, err = run_cli(["watch", tmp_path / "train", "--model_args", "base=b", "--tasks", "tiny_mc",
+                            "--include_path", FIXTURE_TASKS, "--output_path", tmp_path / "root",
+                            "--trackio_args", "project=p"])
+    assert code == 2 and "--trackio_args needs trackio: pip install trackio" in err

@@ -54,6 +54,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--stale-seconds", type=float, default=1800.0,
         help="a checkpoint left half-written this long while a later one is whole is skipped",
     )
+    for name in ("wandb", "trackio"):
+        parser.add_argument(
+            f"--{name}-args", nargs="+", default=None, metavar="KEY=VALUE",
+            help=f"log each checkpoint's scores, TuCo, Δ_CV and difference with the base to "
+            f"{'Weights & Biases' if name == 'wandb' else 'Trackio'} at its training step: "
+            f"{name}.init arguments, e.g. project=my-evals name=sft-run (needs {name})",
+        )
     parser.add_argument(
         "--verbosity", default="ERROR", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
         help="lm-eval's log level while checkpoints are evaluated (a watcher prints one line per checkpoint)",
@@ -66,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.files import ensure_writable_dir
     from tuco_eval.watch.loop import Watcher, WatchPlan
+    from tuco_eval.watch.trackers import Tracker, parse_tracker_args
 
     if not args.train_dir.is_dir():
         raise TucoError(f"TRAIN_DIR {args.train_dir} is not a folder; give the trainer's output_dir "
@@ -88,5 +96,7 @@ def run(args: argparse.Namespace) -> int:
             log_tuco=args.log_tuco, log_kl=args.log_kl, progress=False,
         ),
     )
-    state = Watcher(plan).run()
+    trackers = [Tracker(name, parse_tracker_args(values, f"--{name}_args"))
+                for name, values in (("wandb", args.wandb_args), ("trackio", args.trackio_args)) if values]
+    state = Watcher(plan, trackers=trackers).run()
     return 130 if state.status == "stopped" and not args.once else 0

@@ -15,7 +15,7 @@ import contextlib
 import fcntl
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from tuco_eval.store.checkpoints import forget_checkpoint
 from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.util.errors import TucoError
+from tuco_eval.watch.trackers import Tracker
 
 LOCKS = ".watch"  # ROOT/.watch/<checkpoint folder>.lock: held while a watcher evaluates it
 HELD = "(being evaluated by another watcher)"
@@ -65,8 +66,10 @@ class Watcher:
     """`run()` until the training is over (`until_step`, the trainer's final model) or Ctrl-C."""
 
     def __init__(self, plan: WatchPlan, say: Callable[[str], None] = print,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 trackers: Sequence[Tracker] = ()):
         self.plan, self.say, self.clock, self.sleep = plan, say, clock, sleep
+        self.trackers = list(trackers)  # W&B / Trackio runs that hear each checkpoint at its step
         self.looks: dict[str, _Look] = {}
         self.said = False  # whether this watcher has said what it waits for
         self.base: Any = None  # loaded by the first checkpoint's sweep, kept for the next ones
@@ -81,6 +84,9 @@ class Watcher:
             self._report(state)
             self.say("stopped; run the same command again to go on where it was")
             return state
+        finally:
+            for tracker in self.trackers:
+                tracker.finish()
         return self._state()
 
     def step(self) -> bool:
@@ -174,6 +180,8 @@ class Watcher:
                                             _set(s, evaluating=None)))
         board = self._report(state)
         self.say(progress_line(board, label, folder.name, self.clock() - started))
+        for tracker in self.trackers if board else ():
+            tracker.log(board)
         return None
 
     def _forget(self, name: str) -> bool:
