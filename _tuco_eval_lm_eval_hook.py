@@ -4,7 +4,11 @@ lm-eval 0.4.13 scans no plugin entry points for models, so this stdlib-only modu
 at interpreter start by ``tuco_eval_autoregister.pth``. It installs a meta-path finder that
 watches for ``lm_eval.api.registry``; right after that module runs, it imports
 ``lm_eval.models`` (so the built-in models register first) and adds a lazy placeholder
-``tuco_scaled -> tuco_eval.harness.tuco_scaled:TucoScaledLM``. Nothing else is imported, so unrelated Python
+``tuco_scaled -> tuco_eval.harness.tuco_scaled:TucoScaledLM``. It also watches for
+``lm_eval.tasks.manager``: a ``TaskManager`` that indexes lm-eval's built-in tasks (its default)
+then indexes tuco-eval's task folder too, so ``lm_eval --tasks tuco_mmlu,tuco_behavior`` finds the
+paper's tasks with no ``--include_path`` (one passed anyway is not indexed twice; a manager built
+with ``include_defaults=False`` is left alone). Nothing else is imported, so unrelated Python
 start-up pays only for this file. Under the ``lm_eval`` command, an uncaught tuco-eval user error
 (``TucoError``) prints as one line and exits 2 instead of a traceback; programs that merely
 import lm-eval keep Python's own exception handling.
@@ -14,7 +18,8 @@ import os
 import sys
 from importlib.machinery import PathFinder
 
-_WATCHED = "lm_eval.api.registry"
+_REGISTRY = "lm_eval.api.registry"
+_TASK_MANAGER = "lm_eval.tasks.manager"
 _TARGET = "tuco_eval.harness.tuco_scaled:TucoScaledLM"
 
 
@@ -59,35 +64,90 @@ def _one_line_for_user_errors(previous):
     return hook
 
 
-class _RegisterAfterExec:  # a loader; importlib.abc would cost ~20 ms of imports
-    def __init__(self, inner):
-        self._inner = inner
+def _add_tasks(manager_module) -> None:
+    """Make TaskManager index tuco-eval's tasks wherever it indexes lm-eval's own."""
+    try:
+        cls = manager_module.TaskManager
+        if getattr(cls.__init__, "_tuco_eval", False):
+            return
+        cls.__init__ = _with_own_tasks(cls.__init__)
+    except Exception as err:  # never break lm-eval because of this convenience
+        print(f"tuco-eval: could not add its tasks to lm-eval's TaskManager: {err}", file=sys.stderr)
+
+
+def _with_own_tasks(original):
+    def __init__(self, *args, **kwargs):
+        import inspect
+        from pathlib import Path
+
+        bound = inspect.signature(original).bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        given = bound.arguments.get("include_path")
+        if bound.arguments.get("include_defaults", True):
+            paths = [] if given is None else list(given) if isinstance(given, (list, tuple)) else [given]
+            own = _tasks_dir()
+            if own is not None and all(Path(p).resolve() != own.resolve() for p in paths):
+                # after lm-eval's own tasks, before the user's folders (later folders override)
+                bound.arguments["include_path"] = [str(own), *paths]
+        original(*bound.args, **bound.kwargs)
+
+    __init__._tuco_eval = True
+    __init__.__wrapped__ = original
+    return __init__
+
+
+def _tasks_dir():
+    try:
+        # standard library and tuco_eval.util only
+        from tuco_eval.harness.task_data import tasks_dir
+    except ImportError:  # tuco-eval uninstalled while its .pth stayed: nothing to add
+        return None
+    folder = tasks_dir()
+    return folder if folder.is_dir() else None
+
+
+_ON_IMPORT = {_REGISTRY: _register, _TASK_MANAGER: _add_tasks}
+
+
+class _RunAfterExec:  # a loader; importlib.abc would cost ~20 ms of imports
+    def __init__(self, inner, then):
+        self._inner, self._then = inner, then
 
     def create_module(self, spec):
         return self._inner.create_module(spec)
 
     def exec_module(self, module):
         self._inner.exec_module(module)
-        _register(module)
+        self._then(module)
 
 
 class _Finder:  # a meta-path finder (duck-typed)
+    def __init__(self, names):
+        self._waiting = set(names)
+
     def find_spec(self, fullname, path, target=None):
-        if fullname != _WATCHED:
+        if fullname not in self._waiting:
             return None
-        sys.meta_path.remove(self)  # once only
+        self._waiting.discard(fullname)
+        if not self._waiting:
+            sys.meta_path.remove(self)  # each module once only
         spec = PathFinder.find_spec(fullname, path)
         if spec is not None and spec.loader is not None:
-            spec.loader = _RegisterAfterExec(spec.loader)
+            spec.loader = _RunAfterExec(spec.loader, _ON_IMPORT[fullname])
         return spec
 
 
 def ensure_registered() -> None:
-    """Register now if lm-eval's registry exists, else as soon as it is imported."""
-    if _WATCHED in sys.modules:
-        _register(sys.modules[_WATCHED])
-    elif not any(isinstance(f, _Finder) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    """Register `tuco_scaled` and the tasks now where lm-eval's modules exist, else as soon as
+    they are imported."""
+    waiting = []
+    for name, then in _ON_IMPORT.items():
+        if name in sys.modules:
+            then(sys.modules[name])
+        else:
+            waiting.append(name)
+    if waiting and not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.insert(0, _Finder(waiting))
 
 
 ensure_registered()
