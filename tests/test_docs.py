@@ -254,3 +254,103 @@ def test_every_model_arg_in_the_reference_table_exists():
     assert names, "docs/cli.md has no model_args table"
     unknown = [f"docs/cli.md:{n}: `{name}`" for n, name in names if name not in model_args_keys()]
     _report(unknown)
+
+
+# flags named in prose, and defaults written into command synopses
+
+
+# flags of other tools the docs show, and the one a script reads from sys.argv itself
+EXTERNAL_FLAGS = {"--array": "sbatch", "--no-deps": "pip", "--compare": "scripts/page_screenshots.py"}
+
+
+@cache
+def _tuco_options() -> dict[str, dict]:
+    """{subcommand: {option string: argparse action}}, every spelling the parser reads."""
+    from tuco_eval.cli import OLD_SPELLINGS, build_parser
+
+    subs = next(a for a in build_parser()._actions if a.dest == "command").choices
+    out = {}
+    for name, sub in subs.items():
+        options = {o: a for a in sub._actions for o in a.option_strings}
+        options |= {o.replace("-", "_").replace("__", "--", 1): a for o, a in list(options.items())}
+        options |= {old: options[new] for old, new in OLD_SPELLINGS.items() if new in options}
+        out[name] = options
+    return out
+
+
+@cache
+def _known_flags() -> set[str]:
+    """Every flag some parser the docs may name reads: tuco-eval's, lm-eval's, the scripts' and
+    benchmarks' own (their add_argument calls), and EXTERNAL_FLAGS."""
+    from lm_eval._cli.harness import HarnessCLI
+
+    known = {o for options in _tuco_options().values() for o in options} | set(EXTERNAL_FLAGS)
+    for sub in HarnessCLI()._subparsers.choices.values():
+        known |= {o for a in sub._actions for o in a.option_strings}
+    for script in [*REPO.glob("scripts/*.py"), *REPO.glob("bench/*.py")]:
+        known |= set(re.findall(r"add_argument\(\s*\"(--[a-z][a-z0-9_-]*)\"", script.read_text()))
+    return known
+
+
+def flags_in_prose(text: str) -> list[tuple[int, str]]:
+    """(line, flag) of every `--flag` inside backticks."""
+    return [(i, flag) for i, line in enumerate(text.splitlines(), 1)
+            for quoted in re.findall(r"`[^`]*`", line)
+            for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9_-]*", quoted)]
+
+
+def test_every_flag_the_docs_name_exists():
+    problems = [f"{doc.relative_to(REPO)}:{line}: {flag} is no option of any command"
+                for doc in DOCS for line, flag in flags_in_prose(doc.read_text())
+                if flag not in _known_flags()]
+    _report(problems)
+
+
+def test_the_flag_check_catches_a_flag_that_does_not_exist():
+    assert [f for _, f in flags_in_prose("swept without `--label` (run.json records it)")
+            if f not in _known_flags()] == ["--label"]  # the `--labels` typo this test was written for
+
+
+def synopsis_defaults(text: str) -> list[tuple[int, str, str, str]]:
+    """(line, subcommand, flag, value) of every `[--flag value]` in a `tuco-eval SUB` line."""
+    found = []
+    for i, line in enumerate(text.splitlines(), 1):
+        command = re.match(r"\s*tuco-eval ([a-z][a-z-]*)", line)
+        if command:
+            found += [(i, command.group(1), flag, value)
+                      for flag, value in re.findall(r"\[(--[a-z][a-z0-9-]*) ([^\]\s]+)\]", line)]
+    return found
+
+
+def default_problem(subcommand: str, flag: str, value: str) -> str | None:
+    """Why `[flag value]` misstates the parser's default; None where it does not, or where the
+    value is a placeholder (FILE, N) or an example of an option without a default."""
+    action = _tuco_options().get(subcommand, {}).get(flag)
+    if action is None:
+        return f"tuco-eval {subcommand} has no {flag}"
+    if re.fullmatch(r"[A-Z][A-Z_0-9.,]*", value) or action.default is None:
+        return None
+    stated, default = value.split("|")[0], action.default
+    try:
+        same = float(stated) == float(default)
+    except (TypeError, ValueError):
+        same = stated == (",".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default))
+    return None if same else f"says {flag} {stated}, the parser's default is {default!r}"
+
+
+def test_every_default_a_synopsis_states_is_the_parsers():
+    problems = [f"{doc.relative_to(REPO)}:{line}: tuco-eval {sub}: {problem}"
+                for doc in DOCS for line, sub, flag, value in synopsis_defaults(doc.read_text())
+                if (problem := default_problem(sub, flag, value))]
+    _report(problems)
+
+
+@pytest.mark.parametrize("line, wrong", [
+    ("tuco-eval cv RUN_DIR [--folds 5] [--seed 0]", False),
+    ("tuco-eval cv RUN_DIR [--folds 10]", True),
+    ("tuco-eval watch T --model-args base=P --tasks t --output R [--poll-seconds 30]", False),
+    ("tuco-eval watch T --model-args base=P --tasks t --output R [--poll-seconds 60]", True),
+    ("tuco-eval sweep --model-args pretrained=F,base=P --tasks t --output o [--batch-size 8|auto]", False),
+])
+def test_the_default_check_catches_a_wrong_default(line, wrong):
+    assert any(default_problem(sub, flag, value) for _, sub, flag, value in synopsis_defaults(line)) == wrong

@@ -285,3 +285,22 @@ def test_lm_eval_passthrough_reports_user_errors_in_one_line(pair_dirs):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("tuco-eval lm-eval: error: tuco_scaled needs")
     assert "Traceback" not in done.stderr
+
+
+def test_version_and_no_abbreviations(run_cli):
+    from importlib.metadata import version
+
+    code, out, _ = run_cli(["--version"])
+    assert code == 0 and out.strip() == f"tuco-eval {version('tuco-eval')}"
+    # `--label` is not read as `--labels`, `--fold` not as `--folds`
+    code, _, err = run_cli(["report", "runs/x", "--label", "a"])
+    assert code == 2 and "unrecognized arguments: --label a" in err
+    code, _, err = run_cli(["cv", "runs/x", "--fold", "3"])
+    assert code == 2 and "unrecognized arguments: --fold 3" in err
+
+
+def test_lm_evals_model_flag_is_refused_by_name(run_cli):
+    code, _, err = run_cli(["sweep", "--model_args", "pretrained=F,base=P", "--model", "tuco_scaled",
+                            "--tasks", "t", "--output", "o"])
+    assert code == 2 and "--model is lm-eval's choice of model type" in err and "drop --model" in err
+    assert len(err.strip().splitlines()) == 1

@@ -1,4 +1,6 @@
-"""`tuco-eval` command line: argument parsing only; the work lives in the library modules."""
+"""tuco-eval: measure and control how much fine-tuning contributes to each response of a
+language model, next to lm-eval (score TuCo, sweep α over lm-eval tasks, cross-validate α,
+report and compare checkpoints)."""
 
 from __future__ import annotations
 
@@ -20,8 +22,12 @@ ALIASES_NOTE = ("Other spellings work too: --out and lm-eval's --output_path for
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag or value on one line and exits 2, and reads the old
-    spellings of its options (`--out`, `--batch_size`) as the current ones, unlisted in --help."""
+    """argparse that reports a bad flag or value on one line and exits 2, reads the other
+    spellings of its options (`--out`, `--batch_size`) as the current ones, unlisted in --help,
+    and takes no abbreviation (`--model` is not `--model-args`)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str):  # noqa: D401
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
@@ -30,6 +36,9 @@ class _Parser(argparse.ArgumentParser):
         tokens = list(sys.argv[1:] if args is None else args)
         end = tokens.index("--") if "--" in tokens else len(tokens)  # after `--` all is positional
         tokens[:end] = [self._current_spelling(token) for token in tokens[:end]]
+        if self._subparsers is None and any(t.partition("=")[0] == "--model" for t in tokens[:end]):
+            self.error("--model is lm-eval's choice of model type; tuco-eval commands always run the "
+                       "pair their --model-args name (tuco_scaled): drop --model")
         return super().parse_known_args(tokens, namespace)
 
     def _current_spelling(self, token: str) -> str:
@@ -66,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     from tuco_eval.commands import load_commands
 
     parser = _Parser(prog="tuco-eval", description=__doc__, formatter_class=_formatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, module in load_commands().items():
         p = sub.add_parser(
@@ -80,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     # listed for --help only: main() hands `lm-eval ...` to lm-eval's own parser before this one
     sub.add_parser("lm-eval", help=LM_EVAL_HELP, description=LM_EVAL_HELP, add_help=False)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tuco-eval")
+    except PackageNotFoundError:  # a source tree on sys.path, not installed
+        from tuco_eval import __version__
+
+        return __version__
 
 
 def check_args(args: argparse.Namespace) -> argparse.Namespace:

@@ -104,8 +104,9 @@ def _agreement(cv: Path | None) -> str:
     """The measured difference between the weights mode and the others, where RUN_DIR has it."""
     path = cv / "modes.json" if cv else None
     if path is None or not path.is_file():
-        return ("The modes agree only at α = 0 and α = 1; `tuco-eval sweep --modes activation,weights` "
-                "then `tuco-eval cv` measures how far they differ on your tasks.")
+        return ("The modes agree only at α = 1 (and at α = 0 where fine-tuning left the embedding, norm and head "
+                "alone); `tuco-eval sweep --modes activation,weights` then `tuco-eval cv` measures how "
+                "far they differ on your tasks.")
     modes = json.loads(path.read_text(encoding="utf-8"))
     found = []
     for task, entry in modes.get("tasks", {}).items():

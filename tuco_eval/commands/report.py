@@ -43,8 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--pairs", default=None, metavar="FAMILIES", type=lambda text: tuple(text.split(",")),
         help="families of paired tests, each corrected on its own: base (each checkpoint vs the "
-        "base), adjacent (each step vs the previous), all (every two rows), comma-separated; "
-        "default: base,adjacent for a training series with its base, all for unrelated runs",
+        "base), adjacent (each step vs the previous), all (every two rows), comma-separated "
+        "(default: base where a row is the base, adjacent where every checkpoint has a step, "
+        "all where neither)",
     )
     add_correction_argument(parser)
     add_cluster_argument(parser)
