@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="RUN_DIR for run.json and the samples (with --finetuned: the ROOT of the series)",
     )
     add_evaluation_arguments(parser)
+    parser.add_argument(
+        "--verbosity", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
+        help="lm-eval's log level (default: lm-eval's own)",
+    )
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +100,27 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
         help='JSON passed to the tasks, e.g. \'{"data_dir": "data"}\' (like lm-eval --metadata)',
     )
     parser.add_argument(
+        "--gen-kwargs", default=None, metavar="KEY=VALUE,...",
+        help="lm-eval's generation arguments for generate_until tasks, e.g. temperature=0,max_gen_toks=64",
+    )
+    parser.add_argument(
+        "--seed", type=_seed, default=None, metavar="N|A,B,C,D",
+        help="lm-eval's seeds (python, numpy, torch, few-shot sampling): one integer for all four or "
+        "four values, None leaving one unset (default: lm-eval's 0,1234,1234,1234)",
+    )
+    parser.add_argument(
+        "--max-batch-size", type=int, default=None, metavar="N",
+        help="with --batch-size auto: the largest batch lm-eval tries (default: lm-eval's 64)",
+    )
+    parser.add_argument(
+        "--trust-remote-code", action="store_true",
+        help="let transformers run model code from the Hub (adds trust_remote_code=True to --model-args)",
+    )
+    parser.add_argument(
+        "--log-samples", action="store_true",
+        help="accepted for lm-eval's command lines: every doc's sample is always kept",
+    )
+    parser.add_argument(
         "--apply-chat-template", action="store_true", help="wrap prompts in the chat template"
     )
     parser.add_argument(
@@ -129,6 +154,23 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _seed(text: str) -> tuple[int | None, ...]:
+    from tuco_eval.util.errors import TucoError
+    from tuco_eval.util.params import parse_seed
+
+    try:
+        return parse_seed(text)
+    except TucoError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def with_remote_code(model_args: str, trust: bool) -> str:
+    """`--trust-remote-code` as lm-eval does it: `trust_remote_code=True` in the model_args."""
+    if not trust or "trust_remote_code=" in model_args:
+        return model_args
+    return f"{model_args},trust_remote_code=True" if model_args else "trust_remote_code=True"
+
+
 def _task_manager(names: list[str], include_path: list[str], metadata: dict | None):
     """Index lm-eval's ~15k built-in tasks (seconds) only when a name needs one of them."""
     from lm_eval.tasks import TaskManager
@@ -153,6 +195,8 @@ class Settings:
     apply_chat_template: bool
     fewshot_as_multiturn: bool
     system_instruction: str | None
+    gen_kwargs: str | None = None
+    seed: tuple[int | None, ...] | None = None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
@@ -169,7 +213,7 @@ class Settings:
             raise TucoError("--tasks names no task")
         return cls(task_names, parse_modes(args.modes) if args.modes else None, parse_alphas(args.alphas),
                    limit, metadata, list(args.include_path), args.num_fewshot, args.apply_chat_template,
-                   args.fewshot_as_multiturn, args.system_instruction)
+                   args.fewshot_as_multiturn, args.system_instruction, args.gen_kwargs, args.seed)
 
     def common(self) -> dict:
         """The keyword arguments every sweep function takes (the task index built here: seconds)."""
@@ -179,7 +223,7 @@ class Settings:
         return dict(alphas=self.alphas, task_manager=task_manager, num_fewshot=self.num_fewshot,
                     limit=self.limit, apply_chat_template=self.apply_chat_template,
                     fewshot_as_multiturn=self.fewshot_as_multiturn,
-                    system_instruction=self.system_instruction)
+                    system_instruction=self.system_instruction, gen_kwargs=self.gen_kwargs, seed=self.seed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,6 +232,11 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.files import ensure_writable_dir
 
+    if args.verbosity:
+        import logging
+
+        logging.getLogger("lm_eval").setLevel(args.verbosity)
+    args.model_args = with_remote_code(args.model_args, args.trust_remote_code)
     settings = Settings.from_args(args)  # every cheap check before the models load
     if args.finetuned is None:
         for flag, value in (("--labels", args.labels), ("--checkpoint-index", args.checkpoint_index)):
@@ -210,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_task_names(task_names, common["task_manager"])  # before the models load; tasks built once
     lm = TucoScaledLM.create_from_arg_string(
-        args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device)}
+        args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device),
+                          **({"max_batch_size": args.max_batch_size} if args.max_batch_size else {})}
     )
     if args.log_tuco:
         lm.log_tuco = True
@@ -250,6 +300,7 @@ def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | N
         checkpoint_index=args.checkpoint_index,
         modes=modes,
         batch_size=args.batch_size,
+        max_batch_size=args.max_batch_size,
         device=resolve_device(args.device),
         tuco_at_alpha_one=not args.no_log_tuco,
         log_tuco=args.log_tuco,

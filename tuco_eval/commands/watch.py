@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from tuco_eval.commands.pair_options import resolve_device
-from tuco_eval.commands.sweep import Settings, add_evaluation_arguments
+from tuco_eval.commands.sweep import Settings, add_evaluation_arguments, with_remote_code
 
 HELP = (
     "Evaluate a training folder's checkpoint-<step> folders as the trainer finishes them, in step "
@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, flag) < 0:
             raise TucoError(f"--{flag.replace('_', '-')} must be 0 or more")
     logging.getLogger("lm_eval").setLevel(args.verbosity)
+    args.model_args = with_remote_code(args.model_args, args.trust_remote_code)
     settings = Settings.from_args(args)
     parse_series_args(args.model_args)  # a base=, no pretrained=: before anything loads
     ensure_writable_dir(args.output, "--output")
@@ -92,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         stale_seconds=args.stale_seconds, once=args.once,
         sweep_kwargs=dict(
             **settings.common(), modes=settings.modes, batch_size=args.batch_size,
+            max_batch_size=args.max_batch_size,
             device=resolve_device(args.device), tuco_at_alpha_one=not args.no_log_tuco,
             log_tuco=args.log_tuco, log_kl=args.log_kl, progress=False,
         ),

@@ -95,6 +95,8 @@ def sweep(
     apply_chat_template: bool | str = False,
     fewshot_as_multiturn: bool = False,
     system_instruction: str | None = None,
+    gen_kwargs: str | None = None,
+    seed: Sequence[int | None] | None = None,
     progress: bool = True,
     tuco_at_alpha_one: bool = True,
     run_info: dict[str, Any] | None = None,
@@ -105,17 +107,13 @@ def sweep(
     Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
     too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
     `reuse` names another RUN_DIR of the same weights: its complete units are copied, not computed
-    (refused unless it recorded the same task configs and settings). Returns the merged run
-    description. Nothing is recomputed for units already complete.
+    (refused unless it recorded the same task configs and settings). `gen_kwargs` and `seed`
+    are lm-eval's (`--gen_kwargs`, `--seed`). Returns the merged run description. Nothing is
+    recomputed for units already complete.
     """
     alphas = parse_alphas(alphas)
-    evaluate_kwargs = dict(
-        num_fewshot=num_fewshot,
-        limit=limit,
-        apply_chat_template=apply_chat_template,
-        fewshot_as_multiturn=fewshot_as_multiturn,
-        system_instruction=system_instruction,
-    )
+    evaluate_kwargs = _evaluate_kwargs(num_fewshot, limit, apply_chat_template, fewshot_as_multiturn,
+                                       system_instruction, gen_kwargs, seed)
     if getattr(lm, "dbdict", None) is not None:
         raise TucoError(
             "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
@@ -166,6 +164,8 @@ def sweep_alone(
     apply_chat_template: bool | str = False,
     fewshot_as_multiturn: bool = False,
     system_instruction: str | None = None,
+    gen_kwargs: str | None = None,
+    seed: Sequence[int | None] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
@@ -173,13 +173,8 @@ def sweep_alone(
     is computing (its lock held) is left to that job, so concurrent jobs never compute it twice.
 
     Returns the merged run description."""
-    evaluate_kwargs = dict(
-        num_fewshot=num_fewshot,
-        limit=limit,
-        apply_chat_template=apply_chat_template,
-        fewshot_as_multiturn=fewshot_as_multiturn,
-        system_instruction=system_instruction,
-    )
+    evaluate_kwargs = _evaluate_kwargs(num_fewshot, limit, apply_chat_template, fewshot_as_multiturn,
+                                       system_instruction, gen_kwargs, seed)
     run_dir = Path(run_dir)
     leaf_tasks, info = _describe_run(
         lm, tasks, run_dir, [1.0], task_manager, model_args, label, evaluate_kwargs, run_info or {}
@@ -308,6 +303,27 @@ def _without_per_call_environment_records() -> Iterator[None]:
     finally:
         for name, value in saved.items():
             setattr(evaluator, name, value)
+
+
+SEED_ARGS = ("random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")
+
+
+def _evaluate_kwargs(num_fewshot: int | None, limit: int | float | None, apply_chat_template: bool | str,
+                     fewshot_as_multiturn: bool, system_instruction: str | None, gen_kwargs: str | None,
+                     seed: Sequence[int | None] | None) -> dict[str, Any]:
+    """simple_evaluate's prompt and decoding settings, as run.json records them: lm-eval's
+    `gen_kwargs` and seeds only where given, so that stores swept without them read as before."""
+    kwargs: dict[str, Any] = dict(
+        num_fewshot=num_fewshot, limit=limit, apply_chat_template=apply_chat_template,
+        fewshot_as_multiturn=fewshot_as_multiturn, system_instruction=system_instruction,
+    )
+    if gen_kwargs:
+        kwargs["gen_kwargs"] = gen_kwargs
+    if seed is not None:
+        if len(seed) != len(SEED_ARGS):
+            raise TucoError(f"seed takes {len(SEED_ARGS)} values (python, numpy, torch, few-shot), got {len(seed)}")
+        kwargs.update(zip(SEED_ARGS, seed, strict=True))
+    return kwargs
 
 
 def _evaluate_unit(

@@ -107,6 +107,7 @@ def sweep_checkpoints(
     alphas: Sequence[float] = PAPER_ALPHAS,
     modes: Sequence[str] | None = None,
     batch_size: int | str = 8,
+    max_batch_size: int | None = None,
     device: str = "cpu",
     tuco_at_alpha_one: bool = True,
     log_tuco: bool = False,
@@ -116,6 +117,8 @@ def sweep_checkpoints(
     apply_chat_template: bool | str = False,
     fewshot_as_multiturn: bool = False,
     system_instruction: str | None = None,
+    gen_kwargs: str | None = None,
+    seed: Sequence[int | None] | None = None,
     progress: bool = True,
     base_model: Any = None,
     base_tokenizer: Any = None,
@@ -154,9 +157,11 @@ def sweep_checkpoints(
     common = dict(
         task_manager=task_manager, num_fewshot=num_fewshot, limit=limit,
         apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
-        system_instruction=system_instruction,
+        system_instruction=system_instruction, gen_kwargs=gen_kwargs, seed=seed,
     )
-    run = _Runner(args, list(tasks), root, batch_size, device, common, dict(
+    hflm_extra = {"batch_size": batch_size, "device": device,
+                  **({"max_batch_size": max_batch_size} if max_batch_size else {})}
+    run = _Runner(args, list(tasks), root, hflm_extra, common, dict(
         alphas=alphas, modes=modes, tuco_at_alpha_one=tuco_at_alpha_one,
         log_tuco=log_tuco or parse_flag(args.tuco.get("log_tuco", False), "log_tuco"),
         log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
@@ -247,11 +252,11 @@ def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -
 class _Runner:
     """The base loaded once; the base alone, then each checkpoint on it; bars over all of it."""
 
-    def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, batch_size: int | str,
-                 device: str, common: dict[str, Any], options: dict[str, Any], progress: bool,
+    def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, hflm_extra: dict[str, Any],
+                 common: dict[str, Any], options: dict[str, Any], progress: bool,
                  reuse: dict[str, Path]):
         self.args, self.tasks, self.root, self.common, self.options = args, tasks, root, common, options
-        self.hflm_extra = {"batch_size": batch_size, "device": device}
+        self.hflm_extra = hflm_extra  # lm-eval's batch_size, max_batch_size, device
         self.progress, self.reuse = progress, reuse
         self.loaded_base: Any = None  # the base model (or the PEFT model on it) after all()
         self.loaded_tokenizer: Any = None

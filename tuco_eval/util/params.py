@@ -84,3 +84,22 @@ def parse_modes(value: str) -> list[str]:
     if len(set(modes)) != len(modes):
         raise TucoError(f"--modes repeats a mode: {value!r}")
     return modes
+
+
+LM_EVAL_SEED = (0, 1234, 1234, 1234)  # lm-eval's defaults: python, numpy, torch, few-shot sampling
+
+
+def parse_seed(text: str) -> tuple[int | None, ...]:
+    """lm-eval's `--seed`: one integer for all four seeds, or four comma-separated values
+    (python, numpy, torch, few-shot), `None` leaving that one unset."""
+    parts = [p.strip() for p in str(text).split(",")]
+    try:
+        values = [None if p == "None" else int(p) for p in parts]
+    except ValueError:
+        raise TucoError(f"--seed takes an integer or four comma-separated ones (e.g. 0,1234,1234,1234), "
+                        f"got {text!r}") from None
+    if len(values) == 1:
+        return tuple(values * 4)
+    if len(values) != 4:
+        raise TucoError(f"--seed takes one value or four (python, numpy, torch, few-shot), got {len(values)}")
+    return tuple(values)
