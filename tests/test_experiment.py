@@ -272,8 +272,7 @@ def test_languages_end_to_end_samples_the_finetuned_model(pair, data_dir, transl
 def test_experiment_command_end_to_end(pair_dirs, data_dir, tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TUCO_DATA_DIR": str(data_dir)}
     done = subprocess.run(
-        [sys.executable, "-m", "tuco_eval", "experiment", "web-vs-chat", "--base", pair_dirs[1],
-         "--finetuned", pair_dirs[0], "--output", str(tmp_path / "out"), "--n", "4", "--batch-size", "3"],
+        [sys.executable, "-m", "tuco_eval", "experiment", "web-vs-chat", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--output", str(tmp_path / "out"), "--n", "4", "--batch-size", "3"],
         capture_output=True, text=True, env=env, timeout=300,
     )
     assert done.returncode == 0, done.stderr
@@ -297,7 +296,7 @@ def _bad(capsys, argv):
 
 
 def test_bad_input_exits_2_with_one_line(capsys, pair_dirs, tmp_path):
-    models = ["--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--output", str(tmp_path / "o")]
+    models = ["--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--output", str(tmp_path / "o")]
     assert "invalid choice: 'web-vs-code'" in _bad(capsys, ["experiment", "web-vs-code", *models])
     assert "needs --translations FILE" in _bad(capsys, ["experiment", "languages", *models])
     missing = tmp_path / "nowhere.jsonl"

@@ -110,7 +110,7 @@ def test_score_cli_kl_and_shift_flags(pair_dirs, tmp_path, run_cli):
     outputs = {}
     for flags in ([], ["--kl"], ["--kl", "--shift"]):
         out = tmp_path / f"out{len(flags)}.jsonl"
-        code, _, err = run_cli(["score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0],
+        code, _, err = run_cli(["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
                                 "--input", prompts, "--output", out, *flags])
         assert code == 0, err[-2000:]
         outputs[len(flags)] = [json.loads(line) for line in out.read_text().splitlines()]

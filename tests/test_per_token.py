@@ -168,7 +168,7 @@ def _cli_score(pair_dirs, tmp_path, *extra):
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"id": f"p{i}", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
     out = tmp_path / "t.jsonl"
-    code = main(["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+    code = main(["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
                  "--input", str(prompts), "--output", str(out), *extra])
     return code, out
 

@@ -304,3 +304,26 @@ def test_lm_evals_model_flag_is_refused_by_name(run_cli):
                             "--tasks", "t", "--output", "o"])
     assert code == 2 and "--model is lm-eval's choice of model type" in err and "drop --model" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_pair_is_named_as_lm_eval_names_it_and_the_old_flags_say_they_are_deprecated(run_cli, tmp_path):
+    from tuco_eval.cli import build_parser, check_args
+
+    new = check_args(build_parser().parse_args(
+        ["score", "--model-args", "pretrained=f,base=b,revision=r,base_revision=v,dtype=bfloat16",
+         "--input", "i", "--output", "o"]))
+    assert (new.finetuned, new.base, new.revision, new.base_revision, new.dtype) == ("f", "b", "r", "v", "bfloat16")
+    old = check_args(build_parser().parse_args(["score", "--base", "b", "--finetuned", "f", "--input", "i",
+                                                "--output", "o"]))
+    assert (old.finetuned, old.base, old.dtype) == ("f", "b", "float32")  # one default, stated in --help
+    code, _, err = run_cli(["score", "--base", "b", "--finetuned", str(tmp_path / "missing"), "--input",
+                            tmp_path / "none.jsonl", "--output", tmp_path / "o.jsonl"])
+    assert code == 2 and err.splitlines()[0].startswith("tuco-eval score: --base, --finetuned are deprecated")
+    for args, says in (
+        (["--model-args", "pretrained=f,base=b", "--base", "b"], "give the pair once"),
+        (["--model-args", "pretrained=f"], "base= is missing"),
+        ([], "needs the pair: --model-args pretrained=FT,base=PT"),
+        (["--model-args", "pretrained=f,base=b,alpha=2"], "alpha= is not a key of the pair"),
+    ):
+        code, _, err = run_cli(["score", *args, "--input", "i", "--output", tmp_path / "o.jsonl"])
+        assert code == 2 and says in err and len(err.strip().splitlines()) == 1, (args, err)

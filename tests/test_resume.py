@@ -122,7 +122,7 @@ def test_score_resumes_after_a_crash_and_cleans_up(pair_dirs, tmp_path, monkeypa
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text("".join(json.dumps({"text": f"prompt number {i} " * (1 + i % 4)}) + "\n"
                                for i in range(11)))
-    args = ["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+    args = ["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
             "--input", str(prompts), "--batch-size", "2"]
     monkeypatch.setattr(score_command, "SCORE_PIECE", 4)
     assert main([*args, "--output", str(tmp_path / "clean.jsonl")]) == 0
@@ -158,7 +158,7 @@ def test_score_output_on_a_full_disk_is_one_line_and_the_rerun_reuses_the_pieces
 
     prompts = tmp_path / "p.jsonl"
     prompts.write_text("".join(json.dumps({"text": f"prompt {i}"}) + "\n" for i in range(5)))
-    args = ["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+    args = ["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
             "--input", str(prompts), "--output", str(tmp_path / "t.jsonl")]
 
     def full(path, records):
@@ -178,7 +178,7 @@ def test_score_to_an_unwritable_place_fails_before_loading(tmp_path, capsys):
     blocker.write_text("")
     prompts = tmp_path / "p.jsonl"
     prompts.write_text('{"text": "hi"}\n')
-    code = main(["score", "--finetuned", "no/such-model", "--base", "no/such-base",
+    code = main(["score", "--model-args", "pretrained=no/such-model,base=no/such-base",
                  "--input", str(prompts), "--output", str(blocker / "out.jsonl")])
     assert code == 2 and "cannot write to --output" in capsys.readouterr().err
 

@@ -125,7 +125,7 @@ def test_score_command_end_to_end(pair, pair_dirs, tmp_path):
     prompts = _write(tmp_path / "prompts.jsonl",
                      [json.dumps({"id": f"p{i}", "text": t}) for i, t in enumerate(TEXTS)])
     out = tmp_path / "tuco.jsonl"
-    done = _cli("score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", str(prompts),
+    done = _cli("score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--input", str(prompts),
                 "--output", str(out), "--batch-size", "2")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in out.read_text().splitlines()]
@@ -143,7 +143,7 @@ def test_score_command_end_to_end(pair, pair_dirs, tmp_path):
 def test_score_command_bad_input_exits_2_with_one_line(pair_dirs, tmp_path, run_cli, extra, message):
     # in process (no interpreter start per case); the missing-model test below runs the real CLI
     prompts = _write(tmp_path / "p.jsonl", ['{"text": "hello"}'])
-    code, _, err = run_cli(["score", "--base", pair_dirs[1], "--finetuned", pair_dirs[0], "--input", prompts,
+    code, _, err = run_cli(["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--input", prompts,
                             "--output", tmp_path / "o.jsonl", *extra])
     assert code == 2
     assert message in err
@@ -153,7 +153,7 @@ def test_score_command_bad_input_exits_2_with_one_line(pair_dirs, tmp_path, run_
 
 def test_score_command_missing_model_exits_2(pair_dirs, tmp_path):
     prompts = _write(tmp_path / "p.jsonl", ['{"text": "hello"}'])
-    done = _cli("score", "--base", str(tmp_path / "nowhere"), "--finetuned", pair_dirs[0],
+    done = _cli("score", "--model-args", f"pretrained={pair_dirs[0]},base={str(tmp_path / 'nowhere')}",
                 "--input", str(prompts), "--output", str(tmp_path / "o.jsonl"))
     assert done.returncode == 2 and "cannot load the base model" in done.stderr
     assert not (tmp_path / "o.jsonl").exists()
@@ -167,7 +167,7 @@ def test_score_counts_prompts_truncated_to_the_context_once(pair_dirs, tmp_path,
     prompts = tmp_path / "p.jsonl"
     prompts.write_text(json.dumps({"text": "the quick brown fox " * 40}) + "\n" + json.dumps({"text": "Yes"}) + "\n")
     out = tmp_path / "t.jsonl"
-    assert main(["score", "--finetuned", str(pair_dirs[0]), "--base", str(pair_dirs[1]),
+    assert main(["score", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
                  "--input", str(prompts), "--output", str(out)]) == 0
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["truncated"] for r in records] == [True, False]

@@ -96,8 +96,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check(args: argparse.Namespace) -> None:
-    """The input file an experiment cannot run without (tuco_eval.cli calls this after parsing)."""
+    """The pair (--model-args, or the deprecated flags) and the input file an experiment cannot
+    run without (tuco_eval.cli calls this after parsing)."""
+    from tuco_eval.commands.pair_options import resolve_pair_args
     from tuco_eval.util.errors import TucoError
+
+    resolve_pair_args(args, "experiment")
 
     if args.name == "languages" and args.translations is None:
         raise TucoError(

@@ -25,24 +25,82 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
+PAIR_KEYS = {  # --model-args key -> the attribute the commands read (the old flag's dest)
+    "pretrained": "finetuned", "base": "base", "revision": "revision", "base_revision": "base_revision",
+    "dtype": "dtype", "gguf_file": "gguf_file", "base_gguf_file": "base_gguf_file",
+    "trust_remote_code": "trust_remote_code",
+}
+OLD_PAIR_FLAGS = ("base", "finetuned", "revision", "base_revision", "dtype", "gguf_file", "base_gguf_file")
+DTYPE = "float32"  # score and experiment compute TuCo in float32 unless dtype= says otherwise
+
+
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--base", required=True, help="pre-trained model: Hub id or local folder")
     parser.add_argument(
-        "--finetuned",
-        required=True,
-        help="fine-tuned model: Hub id, local folder, or a PEFT adapter folder on --base",
+        "--model-args", default=None, metavar="pretrained=FT,base=PT,...",
+        help="the pair, as lm-eval's tuco_scaled takes it: pretrained=FT (Hub id, local folder, or a "
+        "PEFT adapter folder on the base),base=PT[,revision=R,base_revision=R,dtype=float32|bfloat16|"
+        "float16|auto,gguf_file=G,base_gguf_file=G,trust_remote_code=true] (required; dtype "
+        f"defaults to {DTYPE})",
     )
-    parser.add_argument("--revision", default=None, help="Hub revision of --finetuned")
-    parser.add_argument("--base-revision", default=None, help="Hub revision of --base")
-    parser.add_argument("--dtype", default="float32", help="float32, bfloat16, float16 or auto")
+    old = "deprecated: use --model-args"
+    parser.add_argument("--base", default=None, help=f"{old} base=PT")
+    parser.add_argument("--finetuned", default=None, help=f"{old} pretrained=FT")
+    parser.add_argument("--revision", default=None, help=f"{old} revision=R")
+    parser.add_argument("--base-revision", default=None, help=f"{old} base_revision=R")
+    parser.add_argument("--dtype", default=None, help=f"{old} dtype=D")
     add_device_argument(parser)
-    parser.add_argument("--gguf-file", default=None, help="GGUF file inside --finetuned")
-    parser.add_argument("--base-gguf-file", default=None, help="GGUF file inside --base")
+    parser.add_argument("--gguf-file", default=None, help=f"{old} gguf_file=G")
+    parser.add_argument("--base-gguf-file", default=None, help=f"{old} base_gguf_file=G")
     parser.add_argument(
         "--trust-remote-code",
         action="store_true",
-        help="allow model code from the Hub (off unless given)",
+        help="allow model code from the Hub (lm-eval's flag; or trust_remote_code=true in --model-args)",
     )
+
+
+def resolve_pair_args(args: argparse.Namespace, command: str) -> argparse.Namespace:
+    """Fill the pair's attributes (finetuned, base, revision, ..., dtype) from --model-args, or
+    from the deprecated flags with a line saying so; one spelling at a time."""
+    import sys
+
+    from tuco_eval.util.errors import TucoError
+    from tuco_eval.util.params import parse_flag
+
+    used = [f"--{name.replace('_', '-')}" for name in OLD_PAIR_FLAGS if getattr(args, name) is not None]
+    if args.model_args is not None:
+        if used:
+            raise TucoError(f"give the pair once: --model-args, or the deprecated {', '.join(used)}, not both")
+        values = _model_args(args.model_args)
+        for key, dest in PAIR_KEYS.items():
+            if key != "trust_remote_code":
+                setattr(args, dest, values.get(key))
+        args.trust_remote_code = args.trust_remote_code or parse_flag(values.get("trust_remote_code", False),
+                                                                      "trust_remote_code")
+    elif used:
+        print(f"tuco-eval {command}: {', '.join(used)} are deprecated: use --model-args "
+              f"pretrained=FT,base=PT[,revision=R,base_revision=R,dtype=D] (lm-eval's spelling)", file=sys.stderr)
+    for dest, key in (("finetuned", "pretrained"), ("base", "base")):
+        if not getattr(args, dest):
+            raise TucoError(f"tuco-eval {command} needs the pair: --model-args pretrained=FT,base=PT "
+                            f"({key}= is missing)")
+    args.dtype = args.dtype or DTYPE
+    return args
+
+
+def _model_args(text: str) -> dict[str, str]:
+    from tuco_eval.util.errors import TucoError
+
+    values: dict[str, str] = {}
+    for piece in (p.strip() for p in text.split(",") if p.strip()):
+        key, equals, value = piece.partition("=")
+        if not equals or not key.strip():
+            raise TucoError(f"--model-args: expected key=value, got {piece!r}")
+        values[key.strip()] = value.strip()
+    unknown = sorted(set(values) - set(PAIR_KEYS))
+    if unknown:
+        raise TucoError(f"--model-args: {', '.join(unknown)}= is not a key of the pair; the keys are "
+                        f"{', '.join(PAIR_KEYS)}")
+    return values
 
 
 def load_pair_from(args: argparse.Namespace) -> Any:

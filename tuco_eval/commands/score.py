@@ -73,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def check(args: argparse.Namespace) -> None:
+    """The pair, from --model-args or the deprecated flags (tuco_eval.cli calls this after parsing)."""
+    from tuco_eval.commands.pair_options import resolve_pair_args
+
+    resolve_pair_args(args, "score")
+
+
 def run(args: argparse.Namespace) -> int:
     from tuco_eval import __version__
     from tuco_eval.core.pair import pair_identity

@@ -118,7 +118,8 @@ def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--log-samples", action="store_true",
-        help="accepted for lm-eval's command lines: every doc's sample is always kept",
+        help="also write lm-eval's samples_<task>_*.jsonl into each α's lm-eval folder "
+        "(RUN_DIR/lm_eval/alpha=<α>/; the store keeps every doc's record either way)",
     )
     parser.add_argument(
         "--apply-chat-template", action="store_true", help="wrap prompts in the chat template"
@@ -197,6 +198,7 @@ class Settings:
     system_instruction: str | None
     gen_kwargs: str | None = None
     seed: tuple[int | None, ...] | None = None
+    log_samples: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
@@ -213,7 +215,8 @@ class Settings:
             raise TucoError("--tasks names no task")
         return cls(task_names, parse_modes(args.modes) if args.modes else None, parse_alphas(args.alphas),
                    limit, metadata, list(args.include_path), args.num_fewshot, args.apply_chat_template,
-                   args.fewshot_as_multiturn, args.system_instruction, args.gen_kwargs, args.seed)
+                   args.fewshot_as_multiturn, args.system_instruction, args.gen_kwargs, args.seed,
+                   args.log_samples)
 
     def common(self) -> dict:
         """The keyword arguments every sweep function takes (the task index built here: seconds)."""
@@ -223,7 +226,8 @@ class Settings:
         return dict(alphas=self.alphas, task_manager=task_manager, num_fewshot=self.num_fewshot,
                     limit=self.limit, apply_chat_template=self.apply_chat_template,
                     fewshot_as_multiturn=self.fewshot_as_multiturn,
-                    system_instruction=self.system_instruction, gen_kwargs=self.gen_kwargs, seed=self.seed)
+                    system_instruction=self.system_instruction, gen_kwargs=self.gen_kwargs, seed=self.seed,
+                    log_samples=self.log_samples)
 
 
 def run(args: argparse.Namespace) -> int:

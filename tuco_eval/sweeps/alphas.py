@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from tuco_eval.store.alpha_runs import record_alpha_run
 from tuco_eval.store.doc_texts import read_docs, write_docs
 from tuco_eval.store.run_json import read_run_info, update_run_info
 from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
@@ -97,6 +98,7 @@ def sweep(
     system_instruction: str | None = None,
     gen_kwargs: str | None = None,
     seed: Sequence[int | None] | None = None,
+    log_samples: bool = False,
     progress: bool = True,
     tuco_at_alpha_one: bool = True,
     run_info: dict[str, Any] | None = None,
@@ -108,7 +110,8 @@ def sweep(
     too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
     `reuse` names another RUN_DIR of the same weights: its complete units are copied, not computed
     (refused unless it recorded the same task configs and settings). `gen_kwargs` and `seed`
-    are lm-eval's (`--gen_kwargs`, `--seed`). Returns the merged run description. Nothing is
+    are lm-eval's (`--gen_kwargs`, `--seed`). Each α is also an lm-eval output folder
+    (store.alpha_runs), with samples where `log_samples`. Returns the merged run description. Nothing is
     recomputed for units already complete.
     """
     alphas = parse_alphas(alphas)
@@ -141,7 +144,7 @@ def sweep(
                             lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
                             _evaluate_unit(
                                 lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
-                                evaluate_kwargs,
+                                evaluate_kwargs, (info.get("label") or "model", log_samples),
                             )
                 bar.update(1)
     finally:
@@ -166,6 +169,7 @@ def sweep_alone(
     system_instruction: str | None = None,
     gen_kwargs: str | None = None,
     seed: Sequence[int | None] | None = None,
+    log_samples: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
@@ -188,7 +192,8 @@ def sweep_alone(
                 with _unit_unless_busy(run_dir, 1.0, name) as mine:
                     if mine and not unit_is_complete(run_dir, 1.0, name):
                         _evaluate_unit(
-                            lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs
+                            lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs,
+                            (info.get("label") or "model", log_samples),
                         )
                 bar.update(1)
     finally:
@@ -334,7 +339,10 @@ def _evaluate_unit(
     name: str,
     task_manager: Any,
     evaluate_kwargs: dict[str, Any],
+    alpha_run: tuple[str, bool] = ("model", False),
 ) -> None:
+    """One (α, task) unit through lm-eval: its records into the store, its results (and, with
+    `alpha_run`'s second item, samples) into the α's lm-eval folder named by its first."""
     from lm_eval import simple_evaluate
 
     if not task.eval_docs:
@@ -350,7 +358,9 @@ def _evaluate_unit(
     samples = out["samples"][name]
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
         write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
-        write_unit(run_dir, alpha, name, doc_records(samples))
+        model_name, log_samples = alpha_run
+        record_alpha_run(run_dir, alpha, model_name, [name], out, {name: samples} if log_samples else None)
+        write_unit(run_dir, alpha, name, doc_records(samples))  # last: a complete unit has all of it
 
 
 def writing(run_dir: Path, what: str) -> AbstractContextManager:

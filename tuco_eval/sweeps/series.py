@@ -119,6 +119,7 @@ def sweep_checkpoints(
     system_instruction: str | None = None,
     gen_kwargs: str | None = None,
     seed: Sequence[int | None] | None = None,
+    log_samples: bool = False,
     progress: bool = True,
     base_model: Any = None,
     base_tokenizer: Any = None,
@@ -157,7 +158,7 @@ def sweep_checkpoints(
     common = dict(
         task_manager=task_manager, num_fewshot=num_fewshot, limit=limit,
         apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
-        system_instruction=system_instruction, gen_kwargs=gen_kwargs, seed=seed,
+        system_instruction=system_instruction, gen_kwargs=gen_kwargs, seed=seed, log_samples=log_samples,
     )
     hflm_extra = {"batch_size": batch_size, "device": device,
                   **({"max_batch_size": max_batch_size} if max_batch_size else {})}
