@@ -354,3 +354,18 @@ def test_every_default_a_synopsis_states_is_the_parsers():
 ])
 def test_the_default_check_catches_a_wrong_default(line, wrong):
     assert any(default_problem(sub, flag, value) for _, sub, flag, value in synopsis_defaults(line)) == wrong
+
+
+def test_the_citation_names_the_released_version():
+    version = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+    readme, cff = (REPO / "README.md").read_text(), (REPO / "CITATION.cff").read_text()
+    assert f"version = {{{version}}}" in readme and f"version: {version}" in cff
+    assert "@inproceedings{nuti2025tuco" in readme and "46837--46876" in readme
+
+
+def test_every_commands_help_starts_with_what_it_does():
+    from tuco_eval.commands import load_commands
+
+    for name, module in load_commands().items():
+        first = module.HELP.split()[0]
+        assert first[0].isupper() and first.lower() not in ("leaderboard", "tuco"), (name, module.HELP[:40])

@@ -327,3 +327,19 @@ def test_the_pair_is_named_as_lm_eval_names_it_and_the_old_flags_say_they_are_de
     ):
         code, _, err = run_cli(["score", *args, "--input", "i", "--output", tmp_path / "o.jsonl"])
         assert code == 2 and says in err and len(err.strip().splitlines()) == 1, (args, err)
+
+
+def test_one_chat_template_flag_and_its_old_spellings(capsys):
+    from tuco_eval.cli import build_parser, check_args
+
+    def parsed(*args):
+        return check_args(build_parser().parse_args([*args, "--model-args", "pretrained=f,base=b", "--output", "o"]))
+
+    assert parsed("score", "--input", "i", "--apply-chat-template").chat_template is True
+    assert parsed("score", "--input", "i").chat_template is False
+    assert parsed("score", "--input", "i", "--chat-template").chat_template is True
+    assert "--chat-template is deprecated: use --apply-chat-template" in capsys.readouterr().err
+    assert parsed("experiment", "web-vs-chat").chat_template is True  # the paper's setting
+    assert parsed("experiment", "web-vs-chat", "--no-apply-chat-template").chat_template is False
+    assert parsed("experiment", "web-vs-chat", "--no-chat-template").chat_template is False
+    assert "--no-chat-template is deprecated" in capsys.readouterr().err

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 HELP = (
-    "cross-validate alpha per task on a sweep's RUN_DIR, or on lm-eval output folders of "
+    "Cross-validate alpha per task on a sweep's RUN_DIR, or on lm-eval output folders of "
     "`--model tuco_scaled` runs at different alpha (with --output DIR); prints the table and "
     "writes cv.json"
 )

@@ -9,7 +9,7 @@ from tuco_eval.commands.pair_options import BATCH_SIZE, add_pair_arguments, load
 from tuco_eval.experiments.names import NAMES
 
 HELP = (
-    "TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
+    "Measure TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "
     "many-shot, gcg): per-prompt JSONL, summary with AUCs, and plots."
 )
 
@@ -69,10 +69,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: psychopathy,ends-justify-means,narcissism)",
     )
     parser.add_argument(
-        "--no-chat-template",
-        dest="chat_template",
-        action="store_false",
-        help="score chat and jailbreak prompts as raw text, without the fine-tuned chat template",
+        "--apply-chat-template", dest="chat_template", action=argparse.BooleanOptionalAction, default=True,
+        help="wrap chat and jailbreak prompts in the fine-tuned chat template, as the paper does "
+        "(lm-eval's flag; --no-apply-chat-template scores them as raw text)",
+    )
+    parser.add_argument(
+        "--no-chat-template", dest="old_no_chat_template", action="store_true",
+        help="deprecated: use --no-apply-chat-template",
     )
     parser.add_argument(
         "--jailbreak",
@@ -102,6 +105,12 @@ def check(args: argparse.Namespace) -> None:
     from tuco_eval.util.errors import TucoError
 
     resolve_pair_args(args, "experiment")
+    if args.old_no_chat_template:
+        import sys
+
+        print("tuco-eval experiment: --no-chat-template is deprecated: use --no-apply-chat-template",
+              file=sys.stderr)
+        args.chat_template = False
 
     if args.name == "languages" and args.translations is None:
         raise TucoError(

@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 HELP = (
-    "leaderboard (Markdown, LaTeX, CSV, leaderboard.json), paired tests between checkpoints "
+    "Write the leaderboard (Markdown, LaTeX, CSV, leaderboard.json), paired tests between checkpoints "
     "(pairs.csv), per-task tables and plots for RUN_DIRs and ROOTs of checkpoints and for lm-eval "
     "--log_samples output folders; runs `cv` with default settings where cv.json is missing"
 )

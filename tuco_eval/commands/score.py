@@ -9,7 +9,7 @@ from typing import Any
 from tuco_eval.commands.pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
 
 HELP = (
-    "TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
+    "Measure TuCo of each prompt of a JSONL file, written as JSONL in input order; an interrupted run "
     "resumes from OUTPUT.partial/."
 )
 SCORE_PIECE = 64  # prompts per checkpointed piece: a rerun after a crash redoes at most this many
@@ -25,9 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--text-field", default="text", help="field of each input line holding the prompt"
     )
     parser.add_argument(
-        "--chat-template",
-        action="store_true",
-        help="wrap each prompt as a user turn in the fine-tuned tokenizer's chat template",
+        "--apply-chat-template", dest="chat_template", action="store_true",
+        help="wrap each prompt as a user turn in the fine-tuned tokenizer's chat template (lm-eval's flag)",
+    )
+    parser.add_argument(
+        "--chat-template", dest="old_chat_template", action="store_true",
+        help="deprecated: use --apply-chat-template",
     )
     parser.add_argument("--batch-size", type=int, default=BATCH_SIZE, help="prompts per forward pass")
     parser.add_argument(
@@ -78,6 +81,11 @@ def check(args: argparse.Namespace) -> None:
     from tuco_eval.commands.pair_options import resolve_pair_args
 
     resolve_pair_args(args, "score")
+    if args.old_chat_template:
+        import sys
+
+        print("tuco-eval score: --chat-template is deprecated: use --apply-chat-template", file=sys.stderr)
+        args.chat_template = True
 
 
 def run(args: argparse.Namespace) -> int:

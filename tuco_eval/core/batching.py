@@ -24,7 +24,7 @@ def render_chat(tokenizer: Any, messages: Sequence[Message]) -> str:
     if not getattr(tokenizer, "chat_template", None):
         raise TucoError(
             "the chat template was asked for but the fine-tuned tokenizer has none "
-            "(turn it off: drop --chat-template, or pass --no-chat-template)"
+            "(turn it off: drop --apply-chat-template, or pass --no-apply-chat-template)"
         )
     text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
     bos = getattr(tokenizer, "bos_token", None)
