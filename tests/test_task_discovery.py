@@ -50,8 +50,23 @@ def test_lm_eval_command_runs_a_paper_task_without_include_path(pair_dirs, share
     done = subprocess.run(
         [str(lm_eval), "--model", "tuco_scaled", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",
          "--tasks", "tuco_persona_narcissism", "--metadata", json.dumps({"data_dir": str(shared_data)}),
-         "--limit", "3", "--device", "cpu", "--batch_size", "4", "--log_samples", "--output_path", str(out)],
+         "--limit", "6", "--device", "cpu", "--batch_size", "4", "--log_samples", "--output_path", str(out)],
         capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     samples = next(out.rglob("samples_tuco_persona_narcissism_*.jsonl")).read_text().splitlines()
-    assert len(samples) == 3
+    assert len(samples) == 6
+    # then tuco-eval with the flags just typed for lm_eval: a sweep, and a report of both runs
+    tuco_eval = Path(sys.executable).with_name("tuco-eval")
+    same = ["--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", "--tasks", "tuco_persona_narcissism",
+            "--metadata", json.dumps({"data_dir": str(shared_data)}), "--limit", "6", "--device", "cpu",
+            "--batch_size", "4", "--num_fewshot", "0", "--gen_kwargs", "temperature=0", "--seed", "1234",
+            "--log_samples"]
+    swept = subprocess.run([str(tuco_eval), "sweep", *same, "--alphas", "0.9,1.0", "--output_path", "sweep"],
+                           capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert swept.returncode == 0, swept.stderr[-3000:]
+    assert list((tmp_path / "sweep" / "lm_eval").glob("alpha=0.9/*/results_*.json"))  # an lm-eval folder per α
+    reported = subprocess.run([str(tuco_eval), "report", "out", "sweep", "--output_path", "report"],
+                              capture_output=True, text=True, env=ENV, cwd=tmp_path, timeout=600)
+    assert reported.returncode == 0, reported.stderr[-3000:]
+    rows = json.loads((tmp_path / "report" / "leaderboard.json").read_text())["rows"]
+    assert len(rows) == 2  # the lm_eval run and the sweep, side by side
