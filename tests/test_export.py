@@ -94,7 +94,7 @@ def test_card_quotes_the_cross_validation_that_chose_alpha(pair_dirs, tmp_path, 
     ("pretrained=F,base=B,alpha=1.1,mode=logits", "mode=logits: the activation and logits modes"),
     ("pretrained=F,base=B,mode=weights", "needs alpha=A"),
     ("base=B,alpha=1.1,mode=weights", "needs pretrained="),
-    ("pretrained=F,base=B,alpha=1.1,mode=weights,peft=X", "does not take peft="),
+    ("pretrained=F,base=B,alpha=1.1,mode=weights,peft=X", "peft= is not a key of export"),
 ])
 def test_refusals_are_one_line(model_args, says, tmp_path, run_cli):
     code, _, err = run_cli(["export", "--model-args", model_args, "--output", tmp_path / "o"])

@@ -66,18 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _model_args(text: str) -> dict[str, Any]:
+    from tuco_eval.commands.pair_options import parse_model_args
     from tuco_eval.util.errors import TucoError
 
-    values: dict[str, Any] = {}
-    for piece in (p.strip() for p in text.split(",") if p.strip()):
-        key, equals, value = piece.partition("=")
-        if not equals:
-            raise TucoError(f"--model-args: expected key=value, got {piece!r}")
-        values[key.strip()] = value.strip()
-    unknown = sorted(set(values) - KEYS - IGNORED)
-    if unknown:
-        raise TucoError(f"--model-args: export does not take {', '.join(unknown)}=; it takes "
-                        f"{', '.join(sorted(KEYS))}")
+    values = parse_model_args(text, [*sorted(KEYS), *sorted(IGNORED)], "export")
     for key in ("pretrained", "base"):
         if not values.get(key):
             raise TucoError(f"--model-args needs {key}=<{'fine-tuned' if key == 'pretrained' else 'pre-trained'} model>")

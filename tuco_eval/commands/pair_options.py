@@ -6,6 +6,7 @@ Also the CLI-wide defaults every model-running subcommand shares: the device and
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterable
 from typing import Any
 
 BATCH_SIZE = 8  # prompts per forward pass, the same default in score, experiment and sweep
@@ -70,7 +71,7 @@ def resolve_pair_args(args: argparse.Namespace, command: str) -> argparse.Namesp
     if args.model_args is not None:
         if used:
             raise TucoError(f"give the pair once: --model-args, or the deprecated {', '.join(used)}, not both")
-        values = _model_args(args.model_args)
+        values = parse_model_args(args.model_args, PAIR_KEYS)
         for key, dest in PAIR_KEYS.items():
             if key != "trust_remote_code":
                 setattr(args, dest, values.get(key))
@@ -87,7 +88,8 @@ def resolve_pair_args(args: argparse.Namespace, command: str) -> argparse.Namesp
     return args
 
 
-def _model_args(text: str) -> dict[str, str]:
+def parse_model_args(text: str, keys: Iterable[str], what: str = "the pair") -> dict[str, str]:
+    """`key=value,...` as lm-eval's --model_args, every key among `keys` (else one line naming them)."""
     from tuco_eval.util.errors import TucoError
 
     values: dict[str, str] = {}
@@ -96,10 +98,10 @@ def _model_args(text: str) -> dict[str, str]:
         if not equals or not key.strip():
             raise TucoError(f"--model-args: expected key=value, got {piece!r}")
         values[key.strip()] = value.strip()
-    unknown = sorted(set(values) - set(PAIR_KEYS))
+    keys = list(keys)
+    unknown = sorted(set(values) - set(keys))
     if unknown:
-        raise TucoError(f"--model-args: {', '.join(unknown)}= is not a key of the pair; the keys are "
-                        f"{', '.join(PAIR_KEYS)}")
+        raise TucoError(f"--model-args: {', '.join(unknown)}= is not a key of {what}; its keys are {', '.join(keys)}")
     return values
 
 
