@@ -343,3 +343,21 @@ def test_one_chat_template_flag_and_its_old_spellings(capsys):
     assert parsed("experiment", "web-vs-chat", "--no-apply-chat-template").chat_template is False
     assert parsed("experiment", "web-vs-chat", "--no-chat-template").chat_template is False
     assert "--no-chat-template is deprecated" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["score", "--model-args", "pretrained=f,base=b", "--input", "i", "--output", "o"],
+                                     ["experiment", "web-vs-chat", "--model-args", "pretrained=f,base=b", "--output", "o"],
+                                     ["demo"], ["sweep", "--model-args", "pretrained=f,base=b", "--tasks", "t",
+                                                "--output", "o"]])
+def test_verbosity_sets_lm_evals_log_level(command):
+    import logging
+
+    from tuco_eval.cli import build_parser, check_args
+
+    logger = logging.getLogger("lm_eval")
+    before = logger.level
+    try:
+        check_args(build_parser().parse_args([*command, "--verbosity", "DEBUG"]))
+        assert logger.level == logging.DEBUG
+    finally:
+        logger.setLevel(before)

@@ -106,6 +106,10 @@ def _version() -> str:
 def check_args(args: argparse.Namespace) -> argparse.Namespace:
     """What the parser cannot say alone (a file one choice requires), checked before any work;
     raises TucoError."""
+    if getattr(args, "verbosity", None):  # lm-eval's flag, on every command that runs a model
+        import logging
+
+        logging.getLogger("lm_eval").setLevel(args.verbosity)  # tuco-eval's own warnings stay on
     if getattr(args, "check", None) is not None:
         args.check(args)
     return args

@@ -11,6 +11,9 @@ HELP = "Run the offline demo: TuCo, an α sweep, 5-fold CV and a report on a rea
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from tuco_eval.commands.pair_options import add_verbosity_argument
+
+    add_verbosity_argument(parser)
     parser.add_argument(
         "--output", dest="out", metavar="DIR", type=Path, default=Path("tuco-demo"),
         help="folder for the results and report",

@@ -26,6 +26,17 @@ def add_device_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help=DEVICE_HELP)
 
 
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def add_verbosity_argument(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    """lm-eval's --verbosity: lm-eval's log level (tuco_eval.cli applies it)."""
+    parser.add_argument(
+        "--verbosity", default=default, choices=LEVELS,
+        help="lm-eval's log level, as lm-eval's --verbosity" + ("" if default else " (default: lm-eval's own)"),
+    )
+
+
 PAIR_KEYS = {  # --model-args key -> the attribute the commands read (the old flag's dest)
     "pretrained": "finetuned", "base": "base", "revision": "revision", "base_revision": "base_revision",
     "dtype": "dtype", "gguf_file": "gguf_file", "base_gguf_file": "base_gguf_file",
@@ -52,6 +63,7 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
     add_device_argument(parser)
     parser.add_argument("--gguf-file", default=None, help=f"{old} gguf_file=G")
     parser.add_argument("--base-gguf-file", default=None, help=f"{old} base_gguf_file=G")
+    add_verbosity_argument(parser)
     parser.add_argument(
         "--trust-remote-code",
         action="store_true",

@@ -10,7 +10,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval.commands.pair_options import BATCH_SIZE, add_device_argument, resolve_device
+from tuco_eval.commands.pair_options import (
+    BATCH_SIZE,
+    add_device_argument,
+    add_verbosity_argument,
+    resolve_device,
+)
 
 HELP = (
     "Evaluate lm-eval tasks at every α of a grid (pair loaded once), for one fine-tuned model or "
@@ -60,10 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="RUN_DIR for run.json and the samples (with --finetuned: the ROOT of the series)",
     )
     add_evaluation_arguments(parser)
-    parser.add_argument(
-        "--verbosity", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-        help="lm-eval's log level (default: lm-eval's own)",
-    )
+    add_verbosity_argument(parser)
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -236,10 +238,6 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.files import ensure_writable_dir
 
-    if args.verbosity:
-        import logging
-
-        logging.getLogger("lm_eval").setLevel(args.verbosity)
     args.model_args = with_remote_code(args.model_args, args.trust_remote_code)
     settings = Settings.from_args(args)  # every cheap check before the models load
     if args.finetuned is None:

@@ -4,10 +4,9 @@ checkpoints evaluated as they land (tuco_eval.watch)."""
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
-from tuco_eval.commands.pair_options import resolve_device
+from tuco_eval.commands.pair_options import add_verbosity_argument, resolve_device
 from tuco_eval.commands.sweep import Settings, add_evaluation_arguments, with_remote_code
 
 HELP = (
@@ -61,10 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             f"{'Weights & Biases' if name == 'wandb' else 'Trackio'} at its training step: "
             f"{name}.init arguments, e.g. project=my-evals name=sft-run (needs {name})",
         )
-    parser.add_argument(
-        "--verbosity", default="ERROR", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"),
-        help="lm-eval's log level while checkpoints are evaluated (a watcher prints one line per checkpoint)",
-    )
+    add_verbosity_argument(parser, default="ERROR")  # a watcher prints one line per checkpoint
     add_evaluation_arguments(parser)
 
 
@@ -81,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("poll_seconds", "settle_seconds", "stale_seconds"):
         if getattr(args, flag) < 0:
             raise TucoError(f"--{flag.replace('_', '-')} must be 0 or more")
-    logging.getLogger("lm_eval").setLevel(args.verbosity)
     args.model_args = with_remote_code(args.model_args, args.trust_remote_code)
     settings = Settings.from_args(args)
     parse_series_args(args.model_args)  # a base=, no pretrained=: before anything loads
