@@ -315,7 +315,7 @@ def test_the_pair_is_named_as_lm_eval_names_it_and_the_old_flags_say_they_are_de
     assert (new.finetuned, new.base, new.revision, new.base_revision, new.dtype) == ("f", "b", "r", "v", "bfloat16")
     old = check_args(build_parser().parse_args(["score", "--base", "b", "--finetuned", "f", "--input", "i",
                                                 "--output", "o"]))
-    assert (old.finetuned, old.base, old.dtype) == ("f", "b", "float32")  # one default, stated in --help
+    assert (old.finetuned, old.base, old.dtype) == ("f", "b", "auto")  # lm-eval's default, stated in --help
     code, _, err = run_cli(["score", "--base", "b", "--finetuned", str(tmp_path / "missing"), "--input",
                             tmp_path / "none.jsonl", "--output", tmp_path / "o.jsonl"])
     assert code == 2 and err.splitlines()[0].startswith("tuco-eval score: --base, --finetuned are deprecated")

@@ -43,7 +43,7 @@ PAIR_KEYS = {  # --model-args key -> the attribute the commands read (the old fl
     "trust_remote_code": "trust_remote_code",
 }
 OLD_PAIR_FLAGS = ("base", "finetuned", "revision", "base_revision", "dtype", "gguf_file", "base_gguf_file")
-DTYPE = "float32"  # score and experiment compute TuCo in float32 unless dtype= says otherwise
+DTYPE = "auto"  # the checkpoint's own dtype, as lm-eval and every tuco-eval command load it
 
 
 def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
