@@ -20,6 +20,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+from tuco_eval.util.checkpoint_labels import parse_step
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.files import atomic_write_json, file_lock
 
@@ -89,5 +90,6 @@ def update_watch_state(root: str | Path, train_dir: str, change: Callable[[Watch
 
 
 def step_key(name: str) -> tuple[int, str]:
-    tail = name.rpartition("-")[2]
-    return (int(tail) if tail.isdigit() else -1, name)
+    """Sort key of checkpoint folder names: by step, names without one first."""
+    step = parse_step(name)
+    return (-1 if step is None else step, name)

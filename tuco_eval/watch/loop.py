@@ -11,11 +11,9 @@ folder, so a restarted watcher goes on where the last one stopped.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,9 @@ from tuco_eval.store.checkpoint_ready import (
 from tuco_eval.store.checkpoints import forget_checkpoint
 from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.util.checkpoint_labels import parse_step
 from tuco_eval.util.errors import TucoError
+from tuco_eval.util.files import try_file_lock
 from tuco_eval.watch.trackers import Tracker
 
 LOCKS = ".watch"  # ROOT/.watch/<checkpoint folder>.lock: held while a watcher evaluates it
@@ -157,7 +157,7 @@ class Watcher:
         return look
 
     def _evaluate(self, folder: Path) -> str | None:
-        with _claim(self.plan.root / LOCKS / f"{folder.name}.lock") as claimed:
+        with try_file_lock(self.plan.root / LOCKS / f"{folder.name}.lock") as claimed:
             if not claimed:
                 return f"{folder.name} {HELD}"
             if folder.name in self._state().evaluated:  # another watcher finished it as we looked
@@ -187,7 +187,7 @@ class Watcher:
     def _forget(self, name: str) -> bool:
         """A folder gone before it was evaluated: its begun RUN_DIR leaves the series (True);
         False while another watcher still evaluates it (from memory: it may well finish)."""
-        with _claim(self.plan.root / LOCKS / f"{name}.lock") as claimed:
+        with try_file_lock(self.plan.root / LOCKS / f"{name}.lock") as claimed:
             if not claimed or name in self._state().evaluated:
                 return False
             forget_checkpoint(self.plan.root, str(self.plan.train_dir / name))
@@ -202,7 +202,7 @@ class Watcher:
                   pending: list[tuple[int, Path]]) -> bool:
         if pending:
             return False
-        steps = [step for step, _ in folders] + [_step(n) for n in (*state.evaluated, *state.skipped)]
+        steps = [step for step, _ in folders] + [parse_step(n) for n in (*state.evaluated, *state.skipped)]
         until = self.plan.until_step
         if until is not None and any(s is not None and s >= until for s in steps):
             return True
@@ -253,30 +253,9 @@ def progress_line(board: dict | None, label: str, name: str, seconds: float) -> 
     return " · ".join([*parts, elapsed])
 
 
-@contextlib.contextmanager
-def _claim(path: Path) -> Iterator[bool]:
-    """Hold `path`'s lock if no other process does (True), else yield False; never blocks."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
 def _set(state: WatchState, **values: Any) -> None:
     for key, value in values.items():
         setattr(state, key, value)
-
-
-def _step(name: str) -> int | None:
-    tail = name.rpartition("-")[2]
-    return int(tail) if tail.isdigit() else None
 
 
 def _one_line(err: BaseException) -> str:
