@@ -101,15 +101,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def check(args: argparse.Namespace) -> None:
     """The pair (--model-args, or the deprecated flags) and the input file an experiment cannot
     run without (tuco_eval.cli calls this after parsing)."""
-    from tuco_eval.commands.pair_options import resolve_pair_args
+    from tuco_eval.commands.pair_options import resolve_pair_args, say_deprecated
     from tuco_eval.util.errors import TucoError
 
     resolve_pair_args(args, "experiment")
     if args.old_no_chat_template:
-        import sys
-
-        print("tuco-eval experiment: --no-chat-template is deprecated: use --no-apply-chat-template",
-              file=sys.stderr)
+        say_deprecated("experiment", "--no-chat-template is", "--no-apply-chat-template")
         args.chat_template = False
 
     if args.name == "languages" and args.translations is None:

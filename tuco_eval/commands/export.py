@@ -128,7 +128,7 @@ def _read_cv(run_dir: Path) -> tuple[dict, str]:
 
 
 def _alpha(values: dict[str, Any], cv: dict | None) -> float:
-    from tuco_eval.render.model_card import chosen_alpha, cv_rows
+    from tuco_eval.analysis.run_cv import chosen_alpha, cv_rows
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.params import parse_alpha
 

@@ -71,11 +71,16 @@ def add_pair_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def say_deprecated(command: str, old: str, use: str) -> None:
+    """One stderr line: an old spelling still works, and what to write instead."""
+    import sys
+
+    print(f"tuco-eval {command}: {old} deprecated: use {use}", file=sys.stderr)
+
+
 def resolve_pair_args(args: argparse.Namespace, command: str) -> argparse.Namespace:
     """Fill the pair's attributes (finetuned, base, revision, ..., dtype) from --model-args, or
     from the deprecated flags with a line saying so; one spelling at a time."""
-    import sys
-
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.params import parse_flag
 
@@ -90,8 +95,8 @@ def resolve_pair_args(args: argparse.Namespace, command: str) -> argparse.Namesp
         args.trust_remote_code = args.trust_remote_code or parse_flag(values.get("trust_remote_code", False),
                                                                       "trust_remote_code")
     elif used:
-        print(f"tuco-eval {command}: {', '.join(used)} are deprecated: use --model-args "
-              f"pretrained=FT,base=PT[,revision=R,base_revision=R,dtype=D] (lm-eval's spelling)", file=sys.stderr)
+        say_deprecated(command, f"{', '.join(used)} are",
+                       "--model-args pretrained=FT,base=PT[,revision=R,base_revision=R,dtype=D] (lm-eval's spelling)")
     for dest, key in (("finetuned", "pretrained"), ("base", "base")):
         if not getattr(args, dest):
             raise TucoError(f"tuco-eval {command} needs the pair: --model-args pretrained=FT,base=PT "

@@ -78,13 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check(args: argparse.Namespace) -> None:
     """The pair, from --model-args or the deprecated flags (tuco_eval.cli calls this after parsing)."""
-    from tuco_eval.commands.pair_options import resolve_pair_args
+    from tuco_eval.commands.pair_options import resolve_pair_args, say_deprecated
 
     resolve_pair_args(args, "score")
     if args.old_chat_template:
-        import sys
-
-        print("tuco-eval score: --chat-template is deprecated: use --apply-chat-template", file=sys.stderr)
+        say_deprecated("score", "--chat-template is", "--apply-chat-template")
         args.chat_template = True
 
 

@@ -287,28 +287,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def series_kwargs(args: argparse.Namespace, modes: list[str] | None, common: dict) -> dict:
+    """The keyword arguments of `sweeps.series.sweep_checkpoints` that the evaluation flags give
+    (`sweep --finetuned` and `watch` alike), `common` those of every sweep function."""
+    return dict(**common, modes=modes, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
+                device=resolve_device(args.device), tuco_at_alpha_one=not args.no_log_tuco,
+                log_tuco=args.log_tuco, log_kl=args.log_kl)
+
+
 def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | None,
                 common: dict) -> int:
     from tuco_eval.sweeps.series import sweep_checkpoints
 
     specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
     labels = None if args.labels is None else args.labels.split(",")
-    done = sweep_checkpoints(
-        specs,
-        tasks,
-        args.output,
-        model_args=args.model_args,
-        labels=labels,
-        checkpoint_index=args.checkpoint_index,
-        modes=modes,
-        batch_size=args.batch_size,
-        max_batch_size=args.max_batch_size,
-        device=resolve_device(args.device),
-        tuco_at_alpha_one=not args.no_log_tuco,
-        log_tuco=args.log_tuco,
-        log_kl=args.log_kl,
-        **common,
-    )
+    done = sweep_checkpoints(specs, tasks, args.output, model_args=args.model_args, labels=labels,
+                             checkpoint_index=args.checkpoint_index, **series_kwargs(args, modes, common))
     print(
         f"sweep complete: the base and {len(done['swept'])} checkpoint(s) ({', '.join(done['swept'])}) "
         f"x {len(common['alphas'])} α x {len(tasks)} task name(s) in {args.output} "

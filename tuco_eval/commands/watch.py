@@ -6,8 +6,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuco_eval.commands.pair_options import add_verbosity_argument, resolve_device
-from tuco_eval.commands.sweep import Settings, add_evaluation_arguments, with_remote_code
+from tuco_eval.commands.pair_options import add_verbosity_argument
+from tuco_eval.commands.sweep import (
+    Settings,
+    add_evaluation_arguments,
+    series_kwargs,
+    with_remote_code,
+)
 
 HELP = (
     "Evaluate a training folder's checkpoint-<step> folders as the trainer finishes them, in step "
@@ -86,12 +91,7 @@ def run(args: argparse.Namespace) -> int:
         tasks=settings.task_names, model_args=args.model_args, until_step=args.until_step,
         poll_seconds=args.poll_seconds, settle_seconds=args.settle_seconds,
         stale_seconds=args.stale_seconds, once=args.once,
-        sweep_kwargs=dict(
-            **settings.common(), modes=settings.modes, batch_size=args.batch_size,
-            max_batch_size=args.max_batch_size,
-            device=resolve_device(args.device), tuco_at_alpha_one=not args.no_log_tuco,
-            log_tuco=args.log_tuco, log_kl=args.log_kl, progress=False,
-        ),
+        sweep_kwargs=dict(**series_kwargs(args, settings.modes, settings.common()), progress=False),
     )
     trackers = [Tracker(name, parse_tracker_args(values, f"--{name}_args"))
                 for name, values in (("wandb", args.wandb_args), ("trackio", args.trackio_args)) if values]
