@@ -9,7 +9,13 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tuco_eval.analysis.cv import SIGNIFICANCE_LEVEL, CVError, cross_validate_task, objective_sign
+from tuco_eval.analysis.cv import (
+    SIGNIFICANCE_LEVEL,
+    CVError,
+    cross_validate_task,
+    most_chosen,
+    objective_sign,
+)
 from tuco_eval.analysis.group_figures import aggregate_groups
 from tuco_eval.store.clusters import store_clusters
 from tuco_eval.store.run_json import read_run_info
@@ -147,3 +153,16 @@ def shared_metric(result: Mapping) -> str | None:
     rows = [*result["tasks"].values(), *result.get("groups", {}).values()]
     metrics = {row_metric(result, r) for r in rows} or {result["config"].get("metric") or "acc"}
     return metrics.pop() if len(metrics) == 1 else None
+
+
+def cv_rows(result: Mapping) -> dict[str, Mapping]:
+    """cv.json's rows a choice of α rests on: its groups, else its tasks."""
+    return dict(result.get("groups") or result["tasks"])
+
+
+def chosen_alpha(result: Mapping, row: str) -> float | None:
+    """The α cv.json chose for one row: the most chosen over its folds (a group: over its tasks')."""
+    entry = cv_rows(result)[row]
+    if "alphas_chosen" in entry:
+        return most_chosen(entry["alphas_chosen"])
+    return most_chosen([a for t in entry["tasks"] for a in result["tasks"][t]["alphas_chosen"]])

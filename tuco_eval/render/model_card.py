@@ -5,22 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tuco_eval.analysis.cv import most_chosen
-from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.analysis.run_cv import chosen_alpha, cv_rows, row_metric
 from tuco_eval.util.params import format_alpha
-
-
-def cv_rows(cv: Mapping) -> dict[str, Mapping]:
-    """cv.json's rows a choice of α can rest on: its groups, else its tasks."""
-    return dict(cv.get("groups") or cv["tasks"])
-
-
-def chosen_alpha(cv: Mapping, row: str) -> float | None:
-    """The α the CV chose for one row: the most chosen over its folds (a group: over its tasks)."""
-    entry = cv_rows(cv)[row]
-    if "alphas_chosen" in entry:
-        return most_chosen(entry["alphas_chosen"])
-    return most_chosen([a for t in entry["tasks"] for a in cv["tasks"][t]["alphas_chosen"]])
 
 
 def cv_lines(cv: Mapping) -> list[str]:
