@@ -335,3 +335,21 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
         assert pair["p"] == pytest.approx(expected, rel=1e-12)
         assert pair["diff"] == pytest.approx(correct[b].mean() - correct[a].mean(), abs=1e-12)
     assert discordant > 0  # some pair differs on some doc: the p's are not all 1 by default
+
+
+def test_a_base_already_done_builds_no_task_again(pair_dirs, task_manager, tmp_path, monkeypatch):
+    """A series' base is swept once; a later checkpoint's job (or a watcher's next checkpoint)
+    finds every unit complete from run.json alone, without building lm-eval's tasks again."""
+    from tuco_eval.sweeps.alphas import sweep_alone
+
+    base = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
+    first = sweep_alone(base, ["tiny_mc"], tmp_path / "base", task_manager=task_manager, limit=LIMIT, progress=False)
+    built = []
+    original = tuco_eval.sweeps.alphas._describe_run
+    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_describe_run", lambda *a, **k: built.append(a[1]) or original(*a, **k))
+    again = sweep_alone(base, ["tiny_mc"], tmp_path / "base", task_manager=task_manager, limit=LIMIT, progress=False)
+    assert built == [] and again == first
+    sweep_alone(base, ["tiny_mc", "tiny_mc_small"], tmp_path / "base", task_manager=task_manager, limit=LIMIT,
+                progress=False)  # a task it has not done: built and evaluated
+    assert built == [["tiny_mc", "tiny_mc_small"]]
+    assert read_unit(tmp_path / "base", 1.0, "tiny_mc_small")

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from tuco_eval.store.alpha_runs import record_alpha_run
 from tuco_eval.store.doc_texts import read_docs, write_docs
-from tuco_eval.store.run_json import read_run_info, update_run_info
+from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
 from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
     LOGGED_FIELDS,
     doc_record,
@@ -144,7 +144,7 @@ def sweep(
                             lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
                             _evaluate_unit(
                                 lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
-                                evaluate_kwargs, (info.get("label") or "model", log_samples),
+                                evaluate_kwargs, info.get("label") or "model", log_samples,
                             )
                 bar.update(1)
     finally:
@@ -180,6 +180,9 @@ def sweep_alone(
     evaluate_kwargs = _evaluate_kwargs(num_fewshot, limit, apply_chat_template, fewshot_as_multiturn,
                                        system_instruction, gen_kwargs, seed)
     run_dir = Path(run_dir)
+    done = _done_alone(run_dir, tasks)
+    if done is not None:  # a series' base, once per checkpoint job or watched checkpoint: no task built
+        return done
     leaf_tasks, info = _describe_run(
         lm, tasks, run_dir, [1.0], task_manager, model_args, label, evaluate_kwargs, run_info or {}
     )
@@ -193,7 +196,7 @@ def sweep_alone(
                     if mine and not unit_is_complete(run_dir, 1.0, name):
                         _evaluate_unit(
                             lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs,
-                            (info.get("label") or "model", log_samples),
+                            info.get("label") or "model", log_samples,
                         )
                 bar.update(1)
     finally:
@@ -310,6 +313,18 @@ def _without_per_call_environment_records() -> Iterator[None]:
             setattr(evaluator, name, value)
 
 
+def _done_alone(run_dir: Path, tasks: Sequence[str]) -> dict[str, Any] | None:
+    """RUN_DIR's run description when it records every task or group of `tasks` and every unit
+    it records is complete (nothing to evaluate, so no lm-eval task needs building), else None."""
+    if not (run_dir / RUN_INFO).is_file():
+        return None
+    info = read_run_info(run_dir)
+    recorded = list(info.get("tasks", []))
+    if not recorded or not set(tasks) <= {*recorded, *info.get("groups", {})}:
+        return None
+    return info if all(unit_is_complete(run_dir, 1.0, name) for name in recorded) else None
+
+
 SEED_ARGS = ("random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")
 
 
@@ -339,10 +354,11 @@ def _evaluate_unit(
     name: str,
     task_manager: Any,
     evaluate_kwargs: dict[str, Any],
-    alpha_run: tuple[str, bool] = ("model", False),
+    model_name: str = "model",
+    log_samples: bool = False,
 ) -> None:
-    """One (α, task) unit through lm-eval: its records into the store, its results (and, with
-    `alpha_run`'s second item, samples) into the α's lm-eval folder named by its first."""
+    """One (α, task) unit through lm-eval: its records into the store, its results (and with
+    `log_samples` its samples) into the α's lm-eval folder of `model_name`."""
     from lm_eval import simple_evaluate
 
     if not task.eval_docs:
@@ -358,7 +374,6 @@ def _evaluate_unit(
     samples = out["samples"][name]
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
         write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
-        model_name, log_samples = alpha_run
         record_alpha_run(run_dir, alpha, model_name, [name], out, {name: samples} if log_samples else None)
         write_unit(run_dir, alpha, name, doc_records(samples))  # last: a complete unit has all of it
 
