@@ -495,9 +495,9 @@ def test_a_tracker_logs_each_checkpoint_once_in_step_order(series_board, monkeyp
 
 
 def test_tracker_flags_parse_like_lm_eval_and_a_missing_package_is_one_line(tmp_path, run_cli, monkeypatch):
-    from tuco_eval.watch.trackers import parse_tracker_args
+    from tuco_eval.util.params import parse_key_values
 
-    assert parse_tracker_args(["project=p", "name=n,group=g"], "--wandb_args") == {
+    assert parse_key_values(["project=p", "name=n,group=g"], "--wandb_args") == {
         "project": "p", "name": "n", "group": "g"}
     monkeypatch.setitem(sys.modules, "trackio", None)  # not installed
     (tmp_path / "train").mkdir()

@@ -65,7 +65,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="RUN_DIR for run.json and the samples (with --finetuned: the ROOT of the series)",
     )
     add_evaluation_arguments(parser)
+    add_publish_arguments(parser)
     add_verbosity_argument(parser)
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """lm-eval's logging flags, applied to each α run once the sweep is done."""
+    for flag, text in (
+        ("--wandb-args", "Weights & Biases init arguments, e.g. project=my-evals: one W&B run per α, "
+                         "logged as lm_eval logs a run (needs wandb)"),
+        ("--wandb-config-args", "Weights & Biases config arguments added to every α's run"),
+        ("--trackio-args", "Trackio init arguments, e.g. project=my-evals: one Trackio run per α (needs trackio)"),
+        ("--hf-hub-log-args", "push each α's results (push_results_to_hub=True) and samples "
+                              "(push_samples_to_hub=True, with --log-samples) to Hub datasets, with "
+                              "lm-eval's keys hub_results_org, details_repo_name, results_repo_name, "
+                              "public_repo, token (else $HF_TOKEN)"),
+    ):
+        parser.add_argument(flag, nargs="+", default=None, metavar="KEY=VALUE", help=text)
+
+
+def publish_settings(args: argparse.Namespace):
+    """The sweep's logging flags as a checked `sweeps.publish.Publish`."""
+    from tuco_eval.sweeps.publish import Publish
+    from tuco_eval.util.params import parse_key_values
+
+    publish = Publish(**{
+        name: parse_key_values(getattr(args, flag) or [], f"--{flag}")
+        for name, flag in (("wandb_args", "wandb_args"), ("wandb_config_args", "wandb_config_args"),
+                           ("trackio_args", "trackio_args"), ("hub_args", "hf_hub_log_args"))
+    })
+    publish.check(args.log_samples)
+    return publish
 
 
 def add_evaluation_arguments(parser: argparse.ArgumentParser) -> None:
@@ -240,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
 
     args.model_args = with_remote_code(args.model_args, args.trust_remote_code)
     settings = Settings.from_args(args)  # every cheap check before the models load
+    publish = publish_settings(args)
     if args.finetuned is None:
         for flag, value in (("--labels", args.labels), ("--checkpoint-index", args.checkpoint_index)):
             if value is not None:
@@ -254,7 +285,7 @@ def run(args: argparse.Namespace) -> int:
     ensure_writable_dir(args.output, "--output")
     task_names, modes, common = settings.task_names, settings.modes, settings.common()
     if args.finetuned is not None:
-        return _run_series(args, task_names, modes, common)
+        return _run_series(args, task_names, modes, common, publish)
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
     from tuco_eval.sweeps.alphas import check_task_names
     from tuco_eval.sweeps.modes import sweep_modes
@@ -284,6 +315,10 @@ def run(args: argparse.Namespace) -> int:
         f"{len(task_names)} task name(s) in {args.output}; "
         f"next: tuco-eval cv {args.output}"
     )
+    if publish:
+        from tuco_eval.sweeps.publish import publish_alpha_runs
+
+        publish_alpha_runs([args.output], publish)
     return 0
 
 
@@ -296,7 +331,7 @@ def series_kwargs(args: argparse.Namespace, modes: list[str] | None, common: dic
 
 
 def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | None,
-                common: dict) -> int:
+                common: dict, publish) -> int:
     from tuco_eval.sweeps.series import sweep_checkpoints
 
     specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
@@ -309,4 +344,11 @@ def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | N
         f"({len(done['series']['checkpoints'])} recorded in checkpoints.json); "
         f"next: tuco-eval report {args.output}"
     )
+    if publish:
+        from tuco_eval.sweeps.publish import publish_alpha_runs
+
+        entries = [done["series"]["base"], *done["series"]["checkpoints"]]
+        swept = [args.output / e["run_dir"] for e in entries
+                 if e["label"] in done["swept"] or (args.checkpoint_index is None and e["label"] == "base")]
+        publish_alpha_runs(swept, publish)
     return 0

@@ -73,8 +73,9 @@ def run(args: argparse.Namespace) -> int:
     from tuco_eval.sweeps.series import parse_series_args
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.files import ensure_writable_dir
+    from tuco_eval.util.params import parse_key_values
     from tuco_eval.watch.loop import Watcher, WatchPlan
-    from tuco_eval.watch.trackers import Tracker, parse_tracker_args
+    from tuco_eval.watch.trackers import Tracker
 
     if not args.train_dir.is_dir():
         raise TucoError(f"TRAIN_DIR {args.train_dir} is not a folder; give the trainer's output_dir "
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
         stale_seconds=args.stale_seconds, once=args.once,
         sweep_kwargs=dict(**series_kwargs(args, settings.modes, settings.common()), progress=False),
     )
-    trackers = [Tracker(name, parse_tracker_args(values, f"--{name}_args"))
+    trackers = [Tracker(name, parse_key_values(values, f"--{name}_args"))
                 for name, values in (("wandb", args.wandb_args), ("trackio", args.trackio_args)) if values]
     state = Watcher(plan, trackers=trackers).run()
     return 130 if state.status == "stopped" and not args.once else 0

@@ -85,3 +85,29 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     return str(value)
+
+
+def alpha_run_folders(run_dir: str | Path) -> list[tuple[float, Path]]:
+    """Every α's lm-eval folder under a RUN_DIR or a series ROOT (each mode's and checkpoint's;
+    folders set aside under a dot name left out), as (α, folder) in path order."""
+    found = []
+    for results in sorted(Path(run_dir).rglob(f"{FOLDER}/alpha=*/*/results_*.json")):
+        folder = results.parent
+        if any(part.startswith(".") for part in folder.relative_to(run_dir).parts):
+            continue
+        if folder not in (f for _, f in found):
+            found.append((float(folder.parent.name.removeprefix("alpha=")), folder))
+    return found
+
+
+def read_alpha_run(folder: str | Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """One α folder as lm-eval's `simple_evaluate` gave it: the results dict and, per task, the
+    samples written with --log_samples (empty when none were)."""
+    folder = Path(folder)
+    results = json.loads(_results_file(folder).read_text(encoding="utf-8"))
+    samples = {}
+    for path in sorted(folder.glob("samples_*.jsonl")):
+        task = path.stem.removeprefix("samples_").rsplit("_", 1)[0]
+        with path.open(encoding="utf-8") as lines:
+            samples[task] = [json.loads(line) for line in lines if line.strip()]
+    return results, samples

@@ -103,3 +103,15 @@ def parse_seed(text: str) -> tuple[int | None, ...]:
     if len(values) != 4:
         raise TucoError(f"--seed takes one value or four (python, numpy, torch, few-shot), got {len(values)}")
     return tuple(values)
+
+
+def parse_key_values(values: Sequence[str], flag: str) -> dict[str, str]:
+    """lm-eval's dict flags (`--wandb_args`, `--hf_hub_log_args`, ...): `key=val key2=val2`, or
+    `key=val,key2=val2` (lm-eval's older form), as a dict."""
+    parsed: dict[str, str] = {}
+    for piece in (p.strip() for value in values for p in value.split(",") if p.strip()):
+        key, equals, value = piece.partition("=")
+        if not equals or not key.strip():
+            raise TucoError(f"{flag}: expected key=value (e.g. project=my-evals), got {piece!r}")
+        parsed[key.strip()] = value.strip()
+    return parsed

@@ -5,24 +5,13 @@ as lm-eval's `--wandb_args` / `--trackio_args` log one run: `module.init(**args)
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tuco_eval.util.errors import TucoError
 
 INSTALL = {"wandb": "pip install wandb", "trackio": "pip install trackio"}
 PROJECT = "tuco-eval"
-
-
-def parse_tracker_args(values: Sequence[str], flag: str) -> dict[str, str]:
-    """`key=val key2=val2` (or `key=val,key2=val2`, lm-eval's older form) as a dict."""
-    parsed: dict[str, str] = {}
-    for piece in (p.strip() for value in values for p in value.split(",") if p.strip()):
-        key, equals, value = piece.partition("=")
-        if not equals or not key.strip():
-            raise TucoError(f"{flag}: expected key=value (e.g. project=my-evals), got {piece!r}")
-        parsed[key.strip()] = value.strip()
-    return parsed
 
 
 def checkpoint_metrics(board: Mapping[str, Any], label: str) -> dict[str, float]:
