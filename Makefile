@@ -48,12 +48,12 @@ test-floor: $(FLOOR_VENV)/.installed  # the versions it ran on, then the exactne
 gpu-lane-rehearse: install  # on the CPU: the GPU lane's one call in a venv of the GPU machine's versions
 	$(PY) scripts/gpu_lane_rehearse.py
 
-gpu-lane: install  # on a machine with CUDA: the GPU lane and bench/gpu_check.py; figures into docs/performance.md
+gpu-lane: install  # on a machine with CUDA: the GPU lane and bench/gpu_check.py; figures into contributing/performance.md
 	$(PY) scripts/gpu_lane.py
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/lint-imports  # the layers of docs/architecture.md
+	$(VENV)/bin/lint-imports  # the layers of contributing/architecture.md
 
 demo: install
 	$(VENV)/bin/tuco-eval demo

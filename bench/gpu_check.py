@@ -3,7 +3,7 @@
 A randomly initialised Llama pair of about 1B parameters in bfloat16 (16 blocks, hidden 2048,
 vocabulary 32000): joint forward tokens/s versus base + fine-tuned forward separately;
 `tuco_scaled` versus lm-eval's `hf` on 5-shot-MMLU-shaped token requests with and without
-few-shot prefix reuse; peak GPU memory of each. Prints a Markdown table for docs/performance.md
+few-shot prefix reuse; peak GPU memory of each. Prints a Markdown table for contributing/performance.md
 and `ratio: <joint time / separate time>` last. `--quick` (or no GPU) shrinks everything so the
 script itself can be checked on a CPU in under a minute.
 

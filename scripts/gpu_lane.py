@@ -1,6 +1,6 @@
 """The GPU lane in one call: the exactness tests on CUDA in float32 and bfloat16
 (tests/test_gpu_lane.py, marker `gpu`), then bench/gpu_check.py; their figures replace the marked
-section of docs/performance.md (between GPU_LANE_BEGIN and GPU_LANE_END).
+section of contributing/performance.md (between GPU_LANE_BEGIN and GPU_LANE_END).
 
     python scripts/gpu_lane.py                     # a machine with CUDA: a few minutes
     python scripts/gpu_lane.py --wheels .whl       # the lent GPU machine: install the carried wheels first
@@ -27,7 +27,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DOC = REPO / "docs" / "performance.md"
+DOC = REPO / "contributing" / "performance.md"
 GPU_LANE_BEGIN = "<!-- gpu-lane:begin (scripts/gpu_lane.py rewrites this section) -->"
 GPU_LANE_END = "<!-- gpu-lane:end -->"
 LANE_TESTS = "tests/test_gpu_lane.py"

@@ -1,6 +1,6 @@
 """Fetch, here, the wheels the GPU machine lacks for the GPU lane, into .whl/ (git-ignored).
 
-The lent GPU machine (docs/performance.md#gpu-lane) has Python 3.12 with torch, transformers,
+The lent GPU machine (contributing/performance.md#gpu-lane) has Python 3.12 with torch, transformers,
 peft, accelerate, scipy, scikit-learn and pytest, but not lm-eval and some of its requirements,
 and it reaches no package index. This downloads those, at the versions this checkout's .venv
 holds, for CPython 3.12 on x86-64 Linux; the few published only as source are built into wheels

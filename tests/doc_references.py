@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "CONTRIBUTING.md", *sorted((REPO / "docs").glob("*.md"))]
+USER_DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+DOCS = [*USER_DOCS, REPO / "CONTRIBUTING.md", *sorted((REPO / "contributing").glob("*.md"))]
 SUBPACKAGES = sorted(p.name for p in (REPO / "tuco_eval").iterdir() if (p / "__init__.py").exists())
 COMMAND_STARTS = ("tuco-eval ", "lm_eval ", "python -m tuco_eval ", "make ")
 MAX_VARIANTS = 64  # `a|b` alternatives multiply; a synopsis never needs more
@@ -98,7 +99,7 @@ def _is_alternative(token: str) -> bool:
 TEST_REF = re.compile(r"(?<![\w/.-])((?:tests/)?test_\w+\.py)::([\w:]+)")
 BARE_TEST = re.compile(r"^(test_\w+)$")
 MODULE_REF = re.compile(r"^(?:tuco_eval|" + "|".join(SUBPACKAGES) + r")(?:\.[A-Za-z_]\w*)+$")
-TOP_LEVEL = ("docs", "tests", "bench", "scripts", "tuco_eval", "tasks", ".ci")
+TOP_LEVEL = ("docs", "contributing", "tests", "bench", "scripts", "tuco_eval", "tasks", ".ci")
 PATH_CHARS = r"(?:[\w./*-]|\{[\w,]+\})*"  # `checkpoint-{8,16,24}` as the shell expands it
 PATH_REF = re.compile(r"(?<![\w/.$~-])((?:" + "|".join(re.escape(t) for t in TOP_LEVEL) + r")/" + PATH_CHARS + ")")
 PACKAGE_PATH = re.compile(r"^((?:" + "|".join(SUBPACKAGES) + r")/[\w./*-]*)$")

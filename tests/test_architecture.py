@@ -1,4 +1,4 @@
-"""The house: layers that import one way (docs/architecture.md), and the helpers shared by all."""
+"""The house: layers that import one way (contributing/architecture.md), and the helpers shared by all."""
 
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ def test_the_private_name_check_sees_a_private_import(tmp_path, monkeypatch):
 
 
 def test_the_top_folder_holds_entry_points_only():
-    # everything else lives in a package of its layer (docs/architecture.md)
+    # everything else lives in a package of its layer (contributing/architecture.md)
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert top == ["__init__.py", "__main__.py", "cli.py", "lm.py"]
 
@@ -61,7 +61,7 @@ def test_public_names_resolve_lazily_without_loading_torch():
     import tuco_eval
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
-    for name in tuco_eval.__all__:  # each is the object at its module (docs/architecture.md)
+    for name in tuco_eval.__all__:  # each is the object at its module (contributing/architecture.md)
         assert getattr(tuco_eval, name) is getattr(sys.modules[tuco_eval._LAZY[name]], name)
     # the lm-eval entry point and the .pth hook's placeholder name the class lm-eval registers
     # (a placeholder other than the class's own module:name makes lm-eval refuse the class)
@@ -92,15 +92,15 @@ def test_page_markup_lives_in_the_templates():
 
 
 def test_architecture_doc_names_every_module_of_the_layers():
-    # docs/architecture.md's module table is drawn from the code: a new module is listed there
-    doc = (REPO / "docs" / "architecture.md").read_text()
+    # contributing/architecture.md's module table is drawn from the code: a new module is listed there
+    doc = (REPO / "contributing" / "architecture.md").read_text()
     for package in ("util", "core", "harness", "sweeps", "store", "analysis", "render", "watch"):
         assert f"`{package}/`" in doc
         for module in sorted((PACKAGE / package).glob("*.py")):
             row = f"| {package} | " in doc and any(
                 line.startswith(f"| {package} |") and f"`{module.name}`" in line for line in doc.splitlines()
             )
-            assert module.name == "__init__.py" or row, f"{package}/{module.name} is not in docs/architecture.md"
+            assert module.name == "__init__.py" or row, f"{package}/{module.name} is not in contributing/architecture.md"
 
 
 _WITHOUT_TORCH = """

@@ -1,4 +1,4 @@
-"""The user docs (README.md, CONTRIBUTING.md, docs/*.md) name only what exists: every command
+"""The docs (README.md, docs/*.md for users; CONTRIBUTING.md, contributing/*.md for contributors) name only what exists: every command
 line parses with the real parser (tuco-eval's, lm-eval's, the Makefile's targets), every test,
 module, name and file they cite is in the tree, every relative link and #anchor resolves.
 Nothing is run and no model loads: the whole file takes a few seconds."""

@@ -2,7 +2,7 @@
 
 Marker `gpu`. Without CUDA every test here skips, saying so (on CI too: CI machines have no GPU);
 `python scripts/gpu_lane.py` runs the lane on a GPU machine and writes its figures into
-docs/performance.md, and `--quick` runs it on the CPU as a dry run ($TUCO_GPU_LANE_DEVICE=cpu).
+contributing/performance.md, and `--quick` runs it on the CPU as a dry run ($TUCO_GPU_LANE_DEVICE=cpu).
 
 Each test mirrors a CPU exactness test (named in its docstring) with the same independent
 reference: the naive block-by-block loop (test_joint), run in float64 on the CPU over the very

@@ -1,5 +1,5 @@
 """scripts/gpu_lane.py's own logic (the lane itself runs on a GPU machine; `--quick` on a CPU):
-the marked section of docs/performance.md, the JUnit summary, the error/tolerance table."""
+the marked section of contributing/performance.md, the JUnit summary, the error/tolerance table."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Faults and bad input, one test per row of docs/reliability.md (the rest live beside their module)."""
+"""Faults and bad input, one test per row of contributing/reliability.md (the rest live beside their module)."""
 
 from __future__ import annotations
 

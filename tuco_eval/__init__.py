@@ -5,7 +5,7 @@ torch): `load_pair`, `Pair`, `ModelSource`, `compute_tuco`, `Joint`, `TucoSums`,
 (the joint pass); `TucoScaledLM` (lm-eval's `tuco_scaled`, which registers itself when lm-eval
 starts), `tasks_dir` (the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores),
 `cross_validate`, `report` (statistics and pages from stores). Where each lives:
-docs/architecture.md.
+contributing/architecture.md.
 """
 
 from typing import Any
