@@ -395,3 +395,29 @@ def test_written_folders_have_the_layout_lm_eval_writes(hf_folders, tmp_path):
         assert s["prompt_hash"] == hash_string(s["arguments"]["gen_args_0"]["arg_0"])
         assert s["target_hash"] == hash_string(s["target"])
         assert list(s["arguments"]["gen_args_0"]) == ["arg_0", "arg_1"] and isinstance(s["arguments"]["gen_args_0"]["arg_1"], dict)
+
+
+def test_samples_are_read_as_a_stream_to_the_same_records(tmp_path):
+    """The report keeps per doc its record, not the parsed line: one pass over a file read line by
+    line gives the records and filters that the whole list gives; a line holding U+2028 (lm-eval
+    writes text unescaped) is one line."""
+    from tuco_eval.store.lm_eval_output import LmEvalRun, iter_samples
+    from tuco_eval.store.sample_records import digest_samples, doc_record
+
+    def sample(doc_id, filter_name, value):
+        return {"doc_id": doc_id, "doc": {"q": f"line\u2028break {doc_id}"}, "filter": filter_name,
+                "metrics": ["exact_match"], "exact_match": value, "doc_hash": f"h{doc_id}",
+                "prompt_hash": f"p{doc_id}", "resps": [[f"answer\u2028{doc_id}"]], "arguments": {}}
+
+    samples = [sample(d, f, float((d + i) % 2)) for i, f in enumerate(["strict", "flexible"]) for d in (2, 0, 1)]
+    path = tmp_path / "samples_t_2026-12-04T12-00-00.000000.jsonl"
+    path.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+    run = LmEvalRun(tmp_path / "results_2026-12-04T12-00-00.000000.json", "2026-12-04T12-00-00.000000", {})
+    streamed = iter_samples(run, "t")
+    records, filters = digest_samples(streamed)
+    assert next(streamed, None) is None  # consumed once, as it was read
+    assert filters == ["strict", "flexible"]
+    by_doc = {d: [s for s in samples if s["doc_id"] == d] for d in (0, 1, 2)}
+    assert records == [doc_record(by_doc[d]) for d in (0, 1, 2)]
+    assert records[1] == {"doc_id": 1, "doc_hash": "h1", "prompt_hash": "p1", "exact_match,strict": 1.0,
+                          "exact_match,flexible": 0.0, "responses": ["answer\u20281"]}

@@ -16,8 +16,8 @@ from functools import cached_property
 from typing import Any
 
 from tuco_eval.store.clusters import scalar_fields
-from tuco_eval.store.lm_eval_output import LmEvalRun, filters_of, read_samples
-from tuco_eval.store.sample_records import doc_records
+from tuco_eval.store.lm_eval_output import LmEvalRun, iter_samples
+from tuco_eval.store.sample_records import digest_samples
 from tuco_eval.store.task_rows import Row, task_rows
 
 
@@ -41,21 +41,23 @@ class LmEvalRows:
     run: LmEvalRun
 
     @cached_property
-    def samples(self) -> dict[str, list[dict]]:
-        return {task: read_samples(self.run, task) for task in self.run.tasks()}
+    def _digests(self) -> dict[str, tuple[list[dict], list[str]]]:
+        """Per task, its records and filters, from one streamed read of its samples file."""
+        return {task: digest_samples(iter_samples(self.run, task)) for task in self.run.tasks()}
 
-    @cached_property
+    @property
     def records(self) -> dict[str, list[dict]]:
         """Per task, one store record per doc (tuco_eval.store.sample_records), as a sweep stores it."""
-        return {task: doc_records(samples) for task, samples in self.samples.items()}
+        return {task: records for task, (records, _) in self._digests.items()}
+
+    @property
+    def filters(self) -> dict[str, list[str]]:
+        return {task: filters for task, (_, filters) in self._digests.items()}
 
     def doc_fields(self, task: str) -> dict[int, dict]:
-        """Each doc's short fields (a cluster can be named by one: store.clusters)."""
-        return {int(s["doc_id"]): scalar_fields(s.get("doc")) for s in self.samples[task]}
-
-    @cached_property
-    def filters(self) -> dict[str, list[str]]:
-        return {task: filters_of(samples) for task, samples in self.samples.items()}
+        """Each doc's short fields (a cluster can be named by one: store.clusters), read again
+        from the file when asked rather than kept for every task."""
+        return {int(s["doc_id"]): scalar_fields(s.get("doc")) for s in iter_samples(self.run, task)}
 
     def info(self) -> dict[str, Any]:
         """What a RUN_DIR's run.json says of the same tasks (filters, task configs, groups)."""

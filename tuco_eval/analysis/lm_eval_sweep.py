@@ -19,9 +19,9 @@ from tuco_eval.analysis.lm_eval_rows import LmEvalRows
 from tuco_eval.analysis.prompt_checks import lm_eval_settings, settings_difference
 from tuco_eval.analysis.run_cv import CV_FILE
 from tuco_eval.store.doc_texts import DOCS, write_docs
-from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
+from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output, read_samples
 from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
-from tuco_eval.store.sample_records import doc_text
+from tuco_eval.store.sample_records import doc_records, doc_text
 from tuco_eval.store.units import SAMPLES, write_unit
 from tuco_eval.util.checkpoint_labels import folder_name
 from tuco_eval.util.errors import TucoError
@@ -148,9 +148,9 @@ def import_alpha_runs(runs: Sequence[LmEvalRun], run_dir: Path, label: str | Non
     check_alpha_runs(runs)
     _clear_earlier_gathering(run_dir)
     for run in runs:
-        rows = LmEvalRows(run)
-        for task, samples in rows.samples.items():
-            write_unit(run_dir, alpha_of(run), task, rows.records[task])
+        for task in run.tasks():  # one task's samples in memory at a time
+            samples = read_samples(run, task)
+            write_unit(run_dir, alpha_of(run), task, doc_records(samples))
             if alpha_of(run) == 1.0 or run is runs[0]:
                 firsts = {s["doc_id"]: s for s in reversed(samples)}  # the first filter's sample
                 write_docs(run_dir, task, [doc_text(firsts[d]) for d in sorted(firsts)])

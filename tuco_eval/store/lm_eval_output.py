@@ -14,7 +14,7 @@ import ast
 import contextlib
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,25 +133,32 @@ def _loglikelihood(resp: Any) -> Any:
 def read_samples(run: LmEvalRun, task: str) -> list[dict[str, Any]]:
     """The logged samples of `task` (one per doc and filter), arguments as lists; a one-line
     TucoError when the run was made without --log_samples or the file is damaged."""
+    return list(iter_samples(run, task))
+
+
+def iter_samples(run: LmEvalRun, task: str) -> Iterator[dict[str, Any]]:
+    """`read_samples` one line at a time: a 5-shot task's lines (kilobytes each) are never all
+    held at once."""
     path = run.samples_path(task)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.open(encoding="utf-8")
     except FileNotFoundError:
         raise TucoError(
             f"{run.folder} has no {path.name}; rerun that lm_eval job with --log_samples "
             "(paired tests need each doc's result)"
         ) from None
-    samples = []
-    for i, line in enumerate(lines):
-        try:
-            sample = json.loads(line)
-        except ValueError as err:
-            raise TucoError(f"{path} line {i + 1} is not JSON ({err}); rerun that lm_eval job") from None
-        if not isinstance(sample, dict) or not isinstance(sample.get("doc_id"), int):
-            raise TucoError(f"{path} line {i + 1} has no integer doc_id; rerun that lm_eval job")
-        resps = [[_loglikelihood(r) for r in doc] for doc in sample.get("resps") or []]
-        samples.append({**sample, "arguments": _arguments(sample), "resps": resps})
-    return samples
+    with lines:
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                sample = json.loads(line)
+            except ValueError as err:
+                raise TucoError(f"{path} line {i + 1} is not JSON ({err}); rerun that lm_eval job") from None
+            if not isinstance(sample, dict) or not isinstance(sample.get("doc_id"), int):
+                raise TucoError(f"{path} line {i + 1} has no integer doc_id; rerun that lm_eval job")
+            resps = [[_loglikelihood(r) for r in doc] for doc in sample.get("resps") or []]
+            yield {**sample, "arguments": _arguments(sample), "resps": resps}
 
 
 def filters_of(samples: Sequence[Mapping[str, Any]]) -> list[str]:

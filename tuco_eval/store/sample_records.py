@@ -5,6 +5,7 @@ store the same record for the same sample."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from tuco_eval.store.clusters import scalar_fields
@@ -12,7 +13,7 @@ from tuco_eval.store.clusters import scalar_fields
 LOGGED_FIELDS = ("tuco", "kl", "base_rank", "shift")  # per-doc fields a log_* option adds
 
 
-def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
+def sample_record(sample: Mapping[str, Any]) -> dict[str, Any]:
     """One store record from an lm-eval logged sample: ids, metrics, log-likelihoods, TuCo."""
     record: dict[str, Any] = {"doc_id": int(sample["doc_id"]), "doc_hash": sample["doc_hash"]}
     if isinstance(sample.get("prompt_hash"), str):  # the rendered context: pairs need equal prompts
@@ -36,26 +37,39 @@ def sample_record(sample: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def doc_records(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def doc_records(samples: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """One record per doc, sorted by doc_id; lm-eval logs a sample per (doc, filter)."""
-    by_doc: dict[int, list[dict[str, Any]]] = {}
+    return digest_samples(samples)[0]
+
+
+def digest_samples(samples: Iterable[Mapping[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """(one record per doc sorted by doc_id, the filters in the order lm-eval logged them), in one
+    pass that keeps of each sample only its record: `samples` may be a file read line by line."""
+    parts: dict[int, list[tuple[dict[str, Any], list[str], str]]] = {}
+    filters: dict[str, None] = {}
     for sample in samples:
-        by_doc.setdefault(int(sample["doc_id"]), []).append(sample)
-    return [doc_record(by_doc[d]) for d in sorted(by_doc)]
+        filter_name = str(sample.get("filter", "none"))
+        filters.setdefault(filter_name)
+        parts.setdefault(int(sample["doc_id"]), []).append(
+            (sample_record(sample), list(sample.get("metrics", [])), filter_name))
+    return [_merged(parts[d]) for d in sorted(parts)], list(filters)
 
 
-def doc_record(samples: list[dict[str, Any]]) -> dict[str, Any]:
+def doc_record(samples: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One doc's record from its samples, one per filter: a single filter's metrics keep their
     plain names; with several, each filter's metrics are `<metric>,<filter>` (lm-eval's naming)."""
-    record = sample_record(samples[0])
-    if len(samples) == 1:
+    return _merged([(sample_record(s), list(s.get("metrics", [])), str(s.get("filter", "none"))) for s in samples])
+
+
+def _merged(parts: Sequence[tuple[dict[str, Any], list[str], str]]) -> dict[str, Any]:
+    """A doc's record from its samples' (record, metric names, filter)."""
+    record = dict(parts[0][0])
+    if len(parts) == 1:
         return record
-    for sample in samples:
-        metrics = set(sample.get("metrics", []))
-        own = sample_record(sample)
+    for own, metrics, filter_name in parts:
         for metric in metrics:
             record.pop(metric, None)
-        record.update({f"{m},{sample['filter']}": own[m] for m in sorted(metrics) if m in own})
+        record.update({f"{m},{filter_name}": own[m] for m in sorted(set(metrics)) if m in own})
     return record
 
 
