@@ -60,6 +60,8 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
             return super()._get_help_string(action)
         if action.required:
             return f"{text} (required)"
+        if isinstance(action, argparse.BooleanOptionalAction):  # --x / --no-x: say which holds
+            return f"{text} (default: {'on' if action.default else 'off'})"
         if action.nargs == 0:  # a switch: the default is not giving it
             return f"{text} (default: off)"
         if action.default is None or action.default == []:
