@@ -1,5 +1,5 @@
 """Calibration of Δ_CV's p-value, interval, power and the report's stars (`cv.cross_validate_scores`,
-`group_cv`, `significance`), by simulation; prints the tables docs/cv.md quotes.
+`group_cv`, `significance`), by simulation; prints the tables contributing/statistics.md quotes.
 
 Parts (``--part``, default all), each over ``--datasets`` seeded data sets per case (tests/null_data.py):
 

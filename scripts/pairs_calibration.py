@@ -1,5 +1,5 @@
 """Calibration of the paired tests between rows (`analysis.paired`, `analysis.sign_flip`), by
-simulation and enumeration; prints the tables docs/cv.md quotes. Parts (``--part``, default all):
+simulation and enumeration; prints the tables contributing/statistics.md quotes. Parts (``--part``, default all):
 
 * families:  exchangeable rows: each family's chance of any star (the report's correction,
              Benjamini–Hochberg), each pair's P(p < 0.05), the bootstrap interval's coverage of 0.

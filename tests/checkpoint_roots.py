@@ -1,4 +1,4 @@
-"""ROOT folders as a multi-checkpoint sweep writes them (the contract in docs/cv.md): the base's
+"""ROOT folders as a multi-checkpoint sweep writes them (the contract in docs/formats.md): the base's
 RUN_DIR, one RUN_DIR per checkpoint and checkpoints.json, built with tuco_eval.store.units's writers
 from fixed numbers, so that every score, TuCo and paired test has a value counted by hand."""
 

@@ -1,7 +1,7 @@
 """Calibration by simulation of every test and interval the report prints: type-I error and
 family-wise error under nulls, coverage of the intervals, power against a known effect. Seeded
 data sets drawn at once (tests/null_data.py); the ≥ 1,000-data-set version of the Δ_CV table is
-scripts/cv_calibration.py (docs/cv.md, "Calibration")."""
+scripts/cv_calibration.py (contributing/statistics.md, "Calibration")."""
 
 from __future__ import annotations
 
@@ -215,7 +215,7 @@ def test_detectable_difference_is_found_with_80_percent_power(kind):
 
 def test_alpha_permutation_rejects_a_noisier_alpha_with_equal_means():
     # equal means at every α but α = 1.25 twice as noisy: the test of "α has no effect on any doc"
-    # (exchangeable α's) rejects more than 5 % (docs/cv.md: 0.061 over 1,000 data sets)
+    # (exchangeable α's) rejects more than 5 % (contributing/statistics.md: 0.061 over 1,000 data sets)
     data = noisier_alpha_null(150, 300, seed=50)
     rejected = np.mean([cv.cross_validate_scores(s, GRID, seed=i, n_boot=300, max_draws=300).p_value < 0.05
                         for i, s in enumerate(data)])
@@ -224,7 +224,7 @@ def test_alpha_permutation_rejects_a_noisier_alpha_with_equal_means():
 
 def test_sign_flip_rejects_skewed_differences_of_mean_zero_more_than_its_level():
     # its null is symmetry of each doc's difference, not a zero mean: lognormal differences
-    # centred at their mean (σ = 1.5, 20 docs) are rejected 0.255 of the time (docs/cv.md, 1,000 sets)
+    # centred at their mean (σ = 1.5, 20 docs) are rejected 0.255 of the time (contributing/statistics.md, 1,000 sets)
     rng = np.random.default_rng(51)
     x = rng.lognormal(0, 1.5, size=(400, 20)) - np.exp(1.5**2 / 2)
     rejected = np.mean([sign_flip.sign_flip_p(r) < 0.05 for r in x])

@@ -16,6 +16,7 @@ from doc_commands import command_problem, model_args_keys
 from doc_references import (
     DOCS,
     REPO,
+    USER_DOCS,
     Ref,
     anchors,
     cited_tests,
@@ -216,8 +217,8 @@ def test_anchors_are_githubs(tmp_path):
 
 def test_a_link_to_a_missing_heading_or_file_is_caught():
     readme = DOCS[0]
-    assert link_problem(Ref(readme, 0, "docs/cv.md#leaderboardjson")) is None
-    assert link_problem(Ref(readme, 0, "docs/cv.md#no-such-heading")) is not None
+    assert link_problem(Ref(readme, 0, "docs/formats.md#leaderboardjson")) is None
+    assert link_problem(Ref(readme, 0, "docs/formats.md#no-such-heading")) is not None
     assert link_problem(Ref(readme, 0, "docs/no-such-file.md")) is not None
 
 
@@ -369,3 +370,106 @@ def test_every_commands_help_starts_with_what_it_does():
     for name, module in load_commands().items():
         first = module.HELP.split()[0]
         assert first[0].isupper() and first.lower() not in ("leaderboard", "tuco"), (name, module.HELP[:40])
+
+
+# what the user docs must not say: how the project is worked on, a data folder users do not have,
+# a required package called optional, α = 0 as the base model in every mode (it is not in the
+# activation mode: the base's blocks run on the fine-tuned embedding, norm and head)
+NOT_FOR_USERS = {
+    r"shared/data": "names the project's data folder, which users do not have",
+    r"load average": "a machine's load belongs in contributing/performance.md",
+    r"(?<![\w/])(?=[0-9a-f]*[a-f])(?=[0-9a-f]*[0-9])[0-9a-f]{7,12}(?![\w/])": "a commit hash",
+    r"\bbefore it (did|reused|was|took)\b|\bas of (commit|this round)\b": "history of the code",
+    r"α = 0\W+(is|means|equals)\W+(the )?base model(?! in the (weights|logits))": "α = 0 is the base "
+    "model in the weights and logits modes only",
+}
+
+
+def user_doc_problems(text: str, required: set[str]) -> list[tuple[int, str]]:
+    """(line, why) of each sentence the user docs should not hold; `required` the packages
+    pyproject declares as dependencies (none of them may be called optional)."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        found += [(number, why) for pattern, why in NOT_FOR_USERS.items() if re.search(pattern, line)]
+        if re.search(r"\boptional\b", line, re.I):
+            found += [(number, f"calls {name}, a required dependency, optional") for name in sorted(required)
+                      if re.search(rf"`{re.escape(name)}`|\b{re.escape(name)} is optional", line)]
+    return found
+
+
+def _required_packages() -> set[str]:
+    deps = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    return {re.split(r"[\[<>=!~; ]", dep, maxsplit=1)[0] for dep in deps}
+
+
+def test_the_user_docs_speak_of_the_software():
+    _report([f"{doc.relative_to(REPO)}:{line}: {why}" for doc in USER_DOCS
+             for line, why in user_doc_problems(doc.read_text(), _required_packages())])
+
+
+@pytest.mark.parametrize("old", [  # sentences the user docs held, each caught
+    "Offline, add `--metadata '{\"data_dir\": \"../shared/data\"}'` or set",
+    "Measured 2026-12-05 on the project's 2-core machine with no other jobs (load average 1.5–1.9",
+    "| before it reused its work (5310268) | 6 min 05 s | 10.2 |",
+    "the weights mode puts θ_FT back by copying it. **α = 0 is the base model** in every mode, up to float",
+    "`gguf` (optional) for GGUF files.",
+])
+def test_the_user_doc_check_catches_what_users_should_not_read(old):
+    assert user_doc_problems(old.replace("**", ""), {"gguf"})
+
+
+def test_a_fixed_alpha_zero_sentence_passes():
+    assert not user_doc_problems("α = 0 is the base model in the weights and logits modes; in the activation "
+                                 "mode it runs the base's blocks on the fine-tuned embedding.", {"gguf"})
+
+
+def shared_flag_problems(text: str) -> list[tuple[int, str]]:
+    """A `--flag [value]` said to hold for every command that runs a model must be an option of
+    each of them (with that default, where a value is given)."""
+    options = _tuco_options()
+    model_commands = sorted(name for name, opts in options.items() if "--device" in opts)
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not re.search(r"\b(wherever|every command|every subcommand|all commands)\b", line):
+            continue
+        for flag, value in re.findall(r"`(--[a-z][a-z0-9-]*)(?: ([^`\s]+))?`", line):
+            for name in model_commands:
+                action = options[name].get(flag)
+                if action is None:
+                    found.append((number, f"tuco-eval {name} has no {flag}"))
+                elif value and not value.isupper() and str(action.default) != value:
+                    found.append((number, f"tuco-eval {name}'s {flag} defaults to {action.default!r}"))
+    return found
+
+
+def test_every_flag_said_to_be_everywhere_is():
+    _report([f"{doc.relative_to(REPO)}:{line}: {why}" for doc in DOCS
+             for line, why in shared_flag_problems(doc.read_text())])
+
+
+def test_the_shared_flag_check_catches_the_batch_size_claim():
+    old = "available, else CPU) and `--batch-size 8` wherever a model runs. The older spellings still work:"
+    assert ("tuco-eval demo has no --batch-size") in [why for _, why in shared_flag_problems(old)]
+    assert not shared_flag_problems("`--device auto` wherever a model runs")
+
+
+def test_the_user_docs_are_short():
+    size = sum(doc.stat().st_size for doc in USER_DOCS)
+    assert size <= 105_000, f"README.md and docs/*.md hold {size} bytes: reference for contributors goes to contributing/"
+
+
+def test_every_switch_states_its_default_as_the_parser_has_it():
+    import argparse
+
+    from tuco_eval.cli import _formatter
+
+    wrong = []
+    for command, options in _tuco_options().items():
+        for flag, action in options.items():
+            if action.nargs != 0 or action.default in (argparse.SUPPRESS, None) or not action.help:
+                continue
+            said = _formatter("tuco-eval")._get_help_string(action)
+            stated = re.search(r"\(default: (on|off)\b", said)
+            if isinstance(action, argparse.BooleanOptionalAction):
+                wrong += [f"{command} {flag}: {said!r}"] if not stated or (stated[1] == "on") != action.default else []
+    assert not wrong, wrong  # e.g. experiment's --apply-chat-template, on by default, said "off"

@@ -1,4 +1,4 @@
-"""Δ_CV's p-value with the choice of α inside it: the α-permutation test (docs/cv.md, "Uncertainty").
+"""Δ_CV's p-value with the choice of α inside it: the α-permutation test (contributing/statistics.md).
 
 H0: α has no effect on any doc: within each doc (each cluster, where docs are clustered), the
 scores at the grid's α's are exchangeable. Under it every permutation of a doc's α labels, drawn

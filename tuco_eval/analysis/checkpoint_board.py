@@ -1,6 +1,6 @@
 """leaderboard.json and pairs.csv: every row's (checkpoint's, base's) score at α = 1 with its
 standard error, mean TuCo and cross-validated gain per task and group, and the paired tests
-between every two rows on the same documents. The format is public: docs/cv.md, "leaderboard.json".
+between every two rows on the same documents. The format is public: docs/formats.md, "leaderboard.json".
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ folder whose sub-folders are RUN_DIRs (older sweeps side by side). A RUN_DIR who
 folders (`--log_samples --output_path`) are rows too: one per run, labelled from its model_args
 (tuco_eval.util.lm_eval_labels) or by `labels`; the one labelled "base" is the base row. Rows come base
 first, then the checkpoints in checkpoints.json's order when they all come from one, else by
-step when every one has a step, else by label (docs/cv.md, "Checkpoints: the rows of a report").
+step when every one has a step, else by label (docs/formats.md, "Checkpoints: the rows of a report").
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ fold; the out-of-sample score minus the α = 1 score is the gain Δ_CV. Everythi
 seeded function of an (α × doc) score matrix, scikit-learn style: the folds come from a splitter
 (`splitter`: the paper's seeded 5-fold by default, or any scikit-learn splitter), one task's
 result is a `TaskCV`, its p-value and interval from the CV rerun on α-permuted data (`alpha_null`).
-A RUN_DIR's cv.json is `run_cv`; groups of tasks `group_figures`. docs/cv.md.
+A RUN_DIR's cv.json is `run_cv`; groups of tasks `group_figures`. docs/statistics.md.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Δ_CV's 95 % interval: the documents resampled and the whole cross-validation rerun in each
-resample (docs/cv.md, "Uncertainty").
+resample (contributing/statistics.md, "The interval of E[Δ_CV]").
 
 What it covers: E[Δ_CV], the expected held-out gain of this procedure (this grid, these folds'
 number, this many docs) over data sets drawn like this one. It is not the gain of the best α:
@@ -18,7 +18,7 @@ simultaneous upper bound of max(0, max over α of its mean gain over α = 1) at 
 (the max-t bootstrap of the per-α gains). E[Δ_CV] never exceeds that maximum: the held-out score
 at the chosen α averages the gains of the α's chosen, 0 for α = 1. The bound keeps the interval's
 upper end where CV may have missed a good α in this data set (Δ_CV's distribution then has a long
-lower tail that a symmetric interval misses). Coverage measured in docs/cv.md, "Calibration".
+lower tail that a symmetric interval misses). Coverage measured in contributing/statistics.md, "Calibration".
 Pure numpy; ``sign`` −1 mirrors everything for objective "min".
 """
 

@@ -1,5 +1,5 @@
 """A group's Δ_CV (the paper's unweighted mean of its tasks' Δ_CV) with a p-value and interval made
-from the documents (docs/cv.md, "Groups"): each member task's docs resampled, and its α labels
+from the documents (contributing/statistics.md, "Groups"): each member task's docs resampled, and its α labels
 permuted, within the task, every task's CV rerun, the group's statistic taken per draw.
 
 The tasks' draws come from separate streams, so draw b of the group is the mean of independent

@@ -3,7 +3,7 @@
 For each mode and task, α is cross-validated exactly as in `tuco_eval.analysis.cv` (same K folds of the
 same docs, same seed), giving each doc its out-of-sample score cv_m(d). Two modes are compared
 by the per-doc difference δ(d) = cv_a(d) − cv_b(d): its mean, a paired bootstrap 95 % CI and a
-paired sign-flip p-value (the tests of docs/cv.md). See docs/modes.md.
+paired sign-flip p-value (the tests of docs/statistics.md). See docs/modes.md.
 """
 
 from __future__ import annotations

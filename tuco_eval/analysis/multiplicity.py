@@ -1,4 +1,4 @@
-"""The report's correction for testing many tasks at once (docs/cv.md, "One meaning of
+"""The report's correction for testing many tasks at once (docs/statistics.md, "One meaning of
 significance"): adjusted p-values over a family of tests, and the raw p a test would need to be
 significant after the correction (the level its power is computed at).
 

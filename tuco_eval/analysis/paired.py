@@ -1,4 +1,4 @@
-"""Paired comparisons of checkpoints scored on the same documents (see docs/cv.md).
+"""Paired comparisons of checkpoints scored on the same documents (see docs/statistics.md).
 
 For every pair of rows (a, b), a before b: the score difference score_b − score_a, a paired
 bootstrap interval of it, and a paired test of "no difference" — the exact McNemar test for 0/1
@@ -48,7 +48,7 @@ class PairTests:
 
 Pairs = tuple[np.ndarray, np.ndarray]  # (a, b): row indices, a < b
 
-# the families of pairs Holm's correction runs within (docs/cv.md, "Families of pairs")
+# the families of pairs Holm's correction runs within (docs/statistics.md, "Families of pairs")
 FAMILIES = {
     "base": "each checkpoint against the base",
     "adjacent": "each row against the row before it (each step against the previous one)",

@@ -1,5 +1,5 @@
 """What a test could have seen: the smallest difference it detects with 80 % power at a given raw
-level (docs/cv.md, "Power"). "Not significant" then reads "n.s. (detectable ≥ X points)".
+level (docs/statistics.md, "Power"). "Not significant" then reads "n.s. (detectable ≥ X points)".
 
 Each test's statistic spreads by σ₀ under its null and by σ around the true difference; it
 rejects beyond z·σ₀ (z the two-sided normal quantile of the level), so the smallest difference

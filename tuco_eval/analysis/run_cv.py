@@ -1,6 +1,6 @@
 """Cross-validation of a RUN_DIR: every (task, filter) row of its store through `cv`, its groups
 through `group_figures`, the result written to RUN_DIR/cv.json and read back from there while the store
-is unchanged (docs/cv.md, "cv.json")."""
+is unchanged (docs/formats.md, "cv.json")."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The paired sign-flip (randomization) test with a p-value whose resolution does not depend on a
-number of draws (docs/cv.md, "The sign-flip test").
+number of draws (contributing/statistics.md, "The sign-flip test").
 
 H0: each doc's difference is symmetric about 0 (as likely to be d as −d: the two rows are
 interchangeable on every doc). The randomization distribution of S = Σ s_i·|d_i| over the 2^k

@@ -1,4 +1,4 @@
-"""One meaning of "significant" on a page (docs/cv.md, "One meaning of significance"): every star,
+"""One meaning of "significant" on a page (docs/statistics.md, "One meaning of significance"): every star,
 colour and bold is a test's adjusted p below the level, the correction (`multiplicity`) run over
 every test of its kind in the report:
 

@@ -1,4 +1,4 @@
-"""What a sweep leaves on disk and how it is read back (docs/cv.md): per-sample units with
+"""What a sweep leaves on disk and how it is read back (docs/formats.md): per-sample units with
 checksummed manifests, unit locks and score matrices (`units`), RUN_DIR/run.json (`run_json`),
 each doc's texts (`doc_texts`), where each scaling mode's store lives (`modes`), the (task,
 filter) result rows of a store (`task_rows`) and a checkpoint series' ROOT/checkpoints.json

@@ -1,4 +1,4 @@
-"""Clustered documents (docs/cv.md, "Clustered errors"): the doc field that groups a task's docs
+"""Clustered documents (docs/statistics.md, "Clustered documents"): the doc field that groups a task's docs
 (questions on one passage, paraphrases of one prompt), named by the task's lm-eval config
 (`metadata: {cluster_key: FIELD}`) or on the command line (`--cluster-key FIELD`), and each doc's
 cluster label read from its stored fields (a sweep's docs/<task>.jsonl, an lm-eval run's samples)."""

@@ -1,6 +1,6 @@
 """Mode names, and where each mode's results live in a RUN_DIR (no torch: `cv` stays light).
 
-    RUN_DIR/                      mode=activation (the paper's): the layout of docs/cv.md, as before
+    RUN_DIR/                      mode=activation (the paper's): the layout of docs/formats.md, as before
     RUN_DIR/mode=logits/          run.json, samples/alpha=<α>/<task>.jsonl, cv.json
     RUN_DIR/mode=weights/         the same
 

@@ -1,6 +1,6 @@
 """Per-sample store of a TuCo sweep: one JSONL file per (alpha, task), atomic and resumable.
 
-Layout of a RUN_DIR (see docs/cv.md)::
+Layout of a RUN_DIR (see docs/formats.md)::
 
     run.json                                  run description, merged by every shard (run_json)
     samples/alpha=<format_alpha(a)>/<task>.jsonl      one JSON object per doc
