@@ -386,15 +386,16 @@ NOT_FOR_USERS = {
 
 
 def user_doc_problems(text: str, required: set[str]) -> list[tuple[int, str]]:
-    """(line, why) of each sentence the user docs should not hold; `required` the packages
-    pyproject declares as dependencies (none of them may be called optional)."""
-    found = []
+    """(line, why) of each sentence the user docs should not hold, a sentence broken across lines
+    included; `required` the packages pyproject declares (none of them may be called optional)."""
+    flat = text.replace("\n", " ")  # same offsets: a match's line is counted in `text`
+    found = [(text.count("\n", 0, match.start()) + 1, why)
+             for pattern, why in NOT_FOR_USERS.items() for match in re.finditer(pattern, flat)]
     for number, line in enumerate(text.splitlines(), 1):
-        found += [(number, why) for pattern, why in NOT_FOR_USERS.items() if re.search(pattern, line)]
         if re.search(r"\boptional\b", line, re.I):
             found += [(number, f"calls {name}, a required dependency, optional") for name in sorted(required)
                       if re.search(rf"`{re.escape(name)}`|\b{re.escape(name)} is optional", line)]
-    return found
+    return sorted(found)
 
 
 def _required_packages() -> set[str]:
@@ -411,7 +412,7 @@ def test_the_user_docs_speak_of_the_software():
     "Offline, add `--metadata '{\"data_dir\": \"../shared/data\"}'` or set",
     "Measured 2026-12-05 on the project's 2-core machine with no other jobs (load average 1.5–1.9",
     "| before it reused its work (5310268) | 6 min 05 s | 10.2 |",
-    "the weights mode puts θ_FT back by copying it. **α = 0 is the base model** in every mode, up to float",
+    "the weights mode puts θ_FT back by copying it. **α = 0 is the\nbase model** in every mode, up to float",
     "`gguf` (optional) for GGUF files.",
 ])
 def test_the_user_doc_check_catches_what_users_should_not_read(old):
