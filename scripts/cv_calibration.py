@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from tuco_eval.analysis import cv, multiplicity
-from tuco_eval.analysis.group_cv import group_inference
-from tuco_eval.analysis.power import detectable
+from tuco_eval.stats import cv, multiplicity
+from tuco_eval.stats.group_cv import group_inference
+from tuco_eval.stats.power import detectable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from null_data import (  # noqa: E402  (the tests' data sets)

@@ -1,4 +1,4 @@
-"""Calibration of the paired tests between rows (`analysis.paired`, `analysis.sign_flip`), by
+"""Calibration of the paired tests between rows (`stats.paired`, `stats.sign_flip`), by
 simulation and enumeration; prints the tables contributing/statistics.md quotes. Parts (``--part``, default all):
 
 * families:  exchangeable rows: each family's chance of any star (the report's correction,
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis import multiplicity, paired, power, sign_flip
+from tuco_eval.stats import multiplicity, paired, power, sign_flip
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from null_data import clustered_differences, exchangeable_rows  # noqa: E402  (the tests' data sets)

@@ -86,8 +86,8 @@ def scaling_gain(n_sets: int, n_docs: int, gain: float, seed: int, redraw: float
 def delta_cv_draws(n_docs: int, gain: float, seed: int, n_sets: int = 20000, folds: int = 5) -> np.ndarray:
     """Δ_CV of ``n_sets`` `scaling_gain` data sets (the point estimate only, vectorised over data
     sets through the same fold choice as the CV): its distribution, whose mean is E[Δ_CV]."""
-    from tuco_eval.analysis import cv
-    from tuco_eval.analysis.fold_choice import fold_labels, held_out_deltas
+    from tuco_eval.stats import cv
+    from tuco_eval.stats.fold_choice import fold_labels, held_out_deltas
 
     fold_of = fold_labels(cv.fold_test_indices(n_docs, folds, 0), n_docs)
     membership = np.eye(folds)[fold_of]

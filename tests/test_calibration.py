@@ -21,8 +21,8 @@ from null_data import (
 )
 from scipy import stats
 
-from tuco_eval.analysis import cv, paired, power, sign_flip, significance
-from tuco_eval.analysis.group_cv import group_inference
+from tuco_eval.stats import cv, paired, power, sign_flip, significance
+from tuco_eval.stats.group_cv import group_inference
 
 
 def mc_bound(rate: float, n: int, z: float = 3.0) -> float:

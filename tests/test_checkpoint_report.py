@@ -16,11 +16,11 @@ from checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_
 from scipy import stats
 from test_report import build_run
 
-from tuco_eval.analysis import paired
 from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
-from tuco_eval.analysis.cv import most_chosen
 from tuco_eval.render import report
+from tuco_eval.stats import paired
+from tuco_eval.stats.cv import most_chosen
 from tuco_eval.util.checkpoint_labels import first_step as parse_step
 from tuco_eval.util.errors import TucoError
 

@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from lm_eval_files import PASSAGE, write_lm_eval_run
 
-from tuco_eval.analysis import cv, paired, sign_flip
 from tuco_eval.analysis.checkpoint_board import mean_stderr
-from tuco_eval.analysis.cv_bootstrap import resample_counts
 from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.cli import main
+from tuco_eval.stats import cv, paired, sign_flip
+from tuco_eval.stats.cv_bootstrap import resample_counts
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.store.clusters import cluster_labels, scalar_fields, task_cluster_key

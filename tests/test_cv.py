@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuco_eval.analysis import alpha_null, cv, group_figures, run_cv
-from tuco_eval.analysis.cv import CVError
+from tuco_eval.analysis import run_cv
 from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.render import cv_tables
+from tuco_eval.stats import alpha_null, cv, group_figures
+from tuco_eval.stats.cv import CVError
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS

@@ -1,4 +1,4 @@
-"""Δ_CV's interval (analysis/cv_bootstrap.py) against naive loops and hand-worked cases; its
+"""Δ_CV's interval (stats/cv_bootstrap.py) against naive loops and hand-worked cases; its
 coverage is measured in test_calibration.py."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tuco_eval.analysis import alpha_null, cv
-from tuco_eval.analysis.cv_bootstrap import (
+from tuco_eval.stats import alpha_null, cv
+from tuco_eval.stats.cv_bootstrap import (
     best_gain_bound,
     bootstrap_draws,
     compatible_interval,

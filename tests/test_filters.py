@@ -12,10 +12,11 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tuco_eval.analysis import cv, group_figures, leaderboard, run_cv
+from tuco_eval.analysis import leaderboard, run_cv
 from tuco_eval.cli import main
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.render import cv_tables, report_tables
+from tuco_eval.stats import cv, group_figures
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.store.run_json import read_run_info

@@ -17,8 +17,8 @@ from lm_eval_files import write_lm_eval_run
 from null_data import exchangeable_rows
 from scipy import stats
 
-from tuco_eval.analysis import multiplicity, paired
 from tuco_eval.cli import main
+from tuco_eval.stats import multiplicity, paired
 
 ROWS = 30  # the base and 29 checkpoints
 DOCS = 50

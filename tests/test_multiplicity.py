@@ -1,4 +1,4 @@
-"""The report's correction (analysis/multiplicity.py, analysis/significance.py) against statsmodels
+"""The report's correction (stats/multiplicity.py, stats/significance.py) against statsmodels
 and hand computations: adjusted p-values, the raw level each test needs, one family per kind."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from statsmodels.stats.multitest import multipletests
 
-from tuco_eval.analysis import multiplicity, significance
-from tuco_eval.analysis.power import detectable
+from tuco_eval.stats import multiplicity, significance
+from tuco_eval.stats.power import detectable
 
 
 @pytest.mark.parametrize("method", ["bh", "holm"])

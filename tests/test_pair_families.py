@@ -13,8 +13,8 @@ import pytest
 from checkpoint_roots import RIGHT, build_root
 from scipy import stats
 
-from tuco_eval.analysis import paired
 from tuco_eval.cli import main
+from tuco_eval.stats import paired
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 

@@ -1,4 +1,4 @@
-"""Paired tests between checkpoints (tuco_eval.analysis.paired) against scipy, lm-eval and hand counts."""
+"""Paired tests between checkpoints (tuco_eval.stats.paired) against scipy, lm-eval and hand counts."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from tuco_eval.analysis import cv, paired, sign_flip
+from tuco_eval.stats import cv, paired, sign_flip
 
 
 def test_mcnemar_is_scipys_exact_binomial_test_on_the_discordant_docs():

@@ -14,12 +14,14 @@ from typing import Any
 import numpy as np
 
 from tuco_eval.analysis.checkpoint_rows import BASE, Entry
-from tuco_eval.analysis.cv import LEVEL, SIGNIFICANCE_LEVEL, most_chosen
-from tuco_eval.analysis.group_figures import leaf_tasks
 from tuco_eval.analysis.leaderboard import Run
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
-from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
-from tuco_eval.analysis.paired import (
+from tuco_eval.analysis.prompt_checks import check_prompts
+from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.stats.cv import LEVEL, SIGNIFICANCE_LEVEL, most_chosen
+from tuco_eval.stats.group_figures import leaf_tasks
+from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
+from tuco_eval.stats.paired import (
     FAMILIES,
     PairTests,
     default_families,
@@ -27,9 +29,7 @@ from tuco_eval.analysis.paired import (
     group_pairs,
     task_pairs,
 )
-from tuco_eval.analysis.prompt_checks import check_prompts
-from tuco_eval.analysis.run_cv import row_metric
-from tuco_eval.analysis.significance import correct_pairs
+from tuco_eval.stats.significance import correct_pairs
 from tuco_eval.store.clusters import cluster_labels, task_cluster_key
 from tuco_eval.store.doc_texts import read_doc_fields
 from tuco_eval.store.run_json import read_run_info

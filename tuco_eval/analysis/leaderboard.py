@@ -10,7 +10,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import (
     CV_FILE,
     CV_SETTINGS,
@@ -19,7 +18,8 @@ from tuco_eval.analysis.run_cv import (
     row_metric,
     shared_metric,
 )
-from tuco_eval.analysis.significance import corrected_cv
+from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION
+from tuco_eval.stats.significance import corrected_cv
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import store_fingerprint
 from tuco_eval.util.errors import TucoError

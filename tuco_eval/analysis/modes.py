@@ -1,6 +1,6 @@
 """Which way of scaling fine-tuning wins? The three modes compared per task, with the same folds.
 
-For each mode and task, α is cross-validated exactly as in `tuco_eval.analysis.cv` (same K folds of the
+For each mode and task, α is cross-validated exactly as in `tuco_eval.stats.cv` (same K folds of the
 same docs, same seed), giving each doc its out-of-sample score cv_m(d). Two modes are compared
 by the per-doc difference δ(d) = cv_a(d) − cv_b(d): its mean, a paired bootstrap 95 % CI and a
 paired sign-flip p-value (the tests of docs/statistics.md). See docs/modes.md.
@@ -15,16 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from tuco_eval.analysis.cv import (
+from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
+from tuco_eval.stats.cv import (
     SIGNIFICANCE_LEVEL,
     CVError,
     objective_sign,
     out_of_fold,
     paired_bootstrap_ci,
 )
-from tuco_eval.analysis.paired import clustered_pairs
-from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
-from tuco_eval.analysis.sign_flip import sign_flip_p
+from tuco_eval.stats.paired import clustered_pairs
+from tuco_eval.stats.sign_flip import sign_flip_p
 from tuco_eval.store.clusters import store_clusters
 from tuco_eval.store.modes import mode_roots
 from tuco_eval.store.run_json import read_run_info

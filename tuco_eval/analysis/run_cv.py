@@ -9,14 +9,14 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from tuco_eval.analysis.cv import (
+from tuco_eval.stats.cv import (
     SIGNIFICANCE_LEVEL,
     CVError,
     cross_validate_task,
     most_chosen,
     objective_sign,
 )
-from tuco_eval.analysis.group_figures import aggregate_groups
+from tuco_eval.stats.group_figures import aggregate_groups
 from tuco_eval.store.clusters import store_clusters
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import Row, store_rows, weighted_by_size

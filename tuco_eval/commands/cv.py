@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     args.run_dir = _run_dir(args)
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
-    from tuco_eval.analysis.significance import corrected_cv
+    from tuco_eval.stats.significance import corrected_cv
 
     result = cross_validate(args.run_dir, **_settings(args))
     print(format_table(corrected_cv([result], args.correction)[0], args.correction))

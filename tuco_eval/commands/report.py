@@ -61,7 +61,7 @@ def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_correction_argument(parser: argparse.ArgumentParser) -> None:
-    from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
+    from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 
     parser.add_argument(
         "--correction", choices=tuple(CORRECTIONS), default=DEFAULT_CORRECTION,

@@ -10,10 +10,10 @@ from typing import Any
 
 from markupsafe import Markup
 
-from tuco_eval.analysis.significance import corrected_cv
 from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
 from tuco_eval.render.html_page import Table, render
 from tuco_eval.render.html_report import Lead
+from tuco_eval.stats.significance import corrected_cv
 from tuco_eval.util.params import format_alpha
 
 

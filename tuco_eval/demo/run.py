@@ -260,8 +260,8 @@ def persona_tuco(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
 def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[str, Any]) -> dict[str, Any]:
     """Behaviour: agreement versus α, CV that maximises and minimises it (`tuco`: persona_tuco's)."""
     from tuco_eval.analysis.run_cv import cross_validate
-    from tuco_eval.analysis.significance import corrected_cv
     from tuco_eval.render.cv_tables import format_table
+    from tuco_eval.stats.significance import corrected_cv
 
     run_dir = out_dir / "run-persona"
     print(f"      α sweep {list(settings.alphas)} over {settings.n_persona} held-out docs of each "
@@ -284,10 +284,10 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[s
 def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
     """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
     from tuco_eval.analysis.run_cv import cross_validate
-    from tuco_eval.analysis.significance import corrected_cv
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.demo.task import demo_docs, prompt
     from tuco_eval.render.cv_tables import format_table
+    from tuco_eval.stats.significance import corrected_cv
 
     sets = {"task prompts": [prompt(d) for d in demo_docs(settings.n_prompts, "eval", seed=1)],
             "plain text": plain_text_prompts(settings.n_prompts)}

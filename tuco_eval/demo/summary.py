@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.analysis.significance import corrected_cv
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import interval_text
+from tuco_eval.stats.significance import corrected_cv
 from tuco_eval.util.files import atomic_write_text
 from tuco_eval.util.params import format_alpha
 

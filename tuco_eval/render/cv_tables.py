@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tuco_eval.analysis.group_figures import MEAN_LABEL, WEIGHTED_LABEL
-from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import row_metric, shared_metric
 from tuco_eval.render import tables
+from tuco_eval.stats.group_figures import MEAN_LABEL, WEIGHTED_LABEL
+from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.util.params import format_alpha
 
 

@@ -22,13 +22,13 @@ from tuco_eval.analysis.leaderboard import (
     column_kind,
     leaderboard_columns,
 )
-from tuco_eval.analysis.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import shared_metric
 from tuco_eval.render import plots
 from tuco_eval.render.cv_tables import group_table, interval_text, significance_note, task_table
 from tuco_eval.render.html_page import Annotated, Table, Tag, TextBlock, relative_name, write_page
 from tuco_eval.render.html_pairs import pairs_section
 from tuco_eval.render.report_tables import runs_significance_note
+from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.store.lm_eval_output import LmEvalRun
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tuco_eval.analysis.modes import MODES_FILE, cross_validate_modes, modes_fingerprint
-from tuco_eval.analysis.multiplicity import benjamini_hochberg
 from tuco_eval.analysis.run_cv import load_cached, row_metric, shared_metric
 from tuco_eval.render import plots, tables
 from tuco_eval.render.cv_tables import points
+from tuco_eval.stats.multiplicity import benjamini_hochberg
 from tuco_eval.store.modes import mode_roots
 
 

@@ -8,13 +8,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tuco_eval.analysis.flips import Flip
-from tuco_eval.analysis.group_figures import WEIGHTED_LABEL
 from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns, runs_metric
-from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import group_table, significance_note, task_table
 from tuco_eval.render.plots import metric_name
+from tuco_eval.stats.group_figures import WEIGHTED_LABEL
+from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.util.files import atomic_write_json, atomic_write_text
 from tuco_eval.util.params import format_alpha
 

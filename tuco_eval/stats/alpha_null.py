@@ -22,7 +22,7 @@ from functools import cache
 
 import numpy as np
 
-from tuco_eval.analysis.fold_choice import TIE_TOL, fold_labels, held_out_deltas
+from tuco_eval.stats.fold_choice import TIE_TOL, fold_labels, held_out_deltas
 
 __all__ = ["TIE_TOL", "AlphaNull", "permutation_p", "two_stage_p"]
 

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis.cv import resample_batch
-from tuco_eval.analysis.cv_bootstrap import resample_counts
-from tuco_eval.analysis.multiplicity import holm
-from tuco_eval.analysis.power import mcnemar_spread, sign_flip_spread
-from tuco_eval.analysis.sign_flip import sign_flip_p
+from tuco_eval.stats.cv import resample_batch
+from tuco_eval.stats.cv_bootstrap import resample_counts
+from tuco_eval.stats.multiplicity import holm
+from tuco_eval.stats.power import mcnemar_spread, sign_flip_spread
+from tuco_eval.stats.sign_flip import sign_flip_p
 
 MCNEMAR = "mcnemar"  # exact, two-sided: binomial test of the discordant docs at 1/2
 SIGN_FLIP = "sign-flip"  # paired permutation test of the mean difference

@@ -19,8 +19,8 @@ import numpy as np
 from scipy import stats
 from sklearn.model_selection import KFold, check_cv
 
-from tuco_eval.analysis.alpha_null import MAX_DRAWS, TIE_TOL, AlphaNull, two_stage_p
-from tuco_eval.analysis.cv_bootstrap import (
+from tuco_eval.stats.alpha_null import MAX_DRAWS, TIE_TOL, AlphaNull, two_stage_p
+from tuco_eval.stats.cv_bootstrap import (
     best_gain_bound,
     bootstrap_draws,
     compatible_interval,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis.fold_choice import fold_labels, held_out_deltas
+from tuco_eval.stats.fold_choice import fold_labels, held_out_deltas
 
 _CHUNK = 1 << 22  # resampled weights held in memory at once
 

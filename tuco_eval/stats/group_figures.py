@@ -9,8 +9,8 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
-from tuco_eval.analysis.cv import CVError, TaskDraws
-from tuco_eval.analysis.group_cv import group_inference
+from tuco_eval.stats.cv import CVError, TaskDraws
+from tuco_eval.stats.group_cv import group_inference
 
 MEAN_LABEL = "mean over tasks"  # the paper's group figure
 

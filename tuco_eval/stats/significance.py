@@ -17,9 +17,9 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from tuco_eval.analysis.cv import objective_sign
-from tuco_eval.analysis.multiplicity import DEFAULT_CORRECTION, adjust, raw_levels
-from tuco_eval.analysis.power import detectable
+from tuco_eval.stats.cv import objective_sign
+from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION, adjust, raw_levels
+from tuco_eval.stats.power import detectable
 
 
 def _correct(p: Sequence[float], method: str, level: float) -> tuple[np.ndarray, np.ndarray]:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
-from tuco_eval.analysis.alpha_null import MAX_DRAWS, TAIL_DRAWS, permutation_p
-from tuco_eval.analysis.cv import LEVEL, SIGNIFICANCE_LEVEL, TaskDraws, objective_sign
-from tuco_eval.analysis.cv_bootstrap import compatible_interval
+from tuco_eval.stats.alpha_null import MAX_DRAWS, TAIL_DRAWS, permutation_p
+from tuco_eval.stats.cv import LEVEL, SIGNIFICANCE_LEVEL, TaskDraws, objective_sign
+from tuco_eval.stats.cv_bootstrap import compatible_interval
 
 
 @dataclass(frozen=True)
