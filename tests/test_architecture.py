@@ -54,7 +54,7 @@ def test_the_private_name_check_sees_a_private_import(tmp_path, monkeypatch):
 def test_the_top_folder_holds_entry_points_only():
     # everything else lives in a package of its layer (contributing/architecture.md)
     top = sorted(p.name for p in PACKAGE.glob("*.py"))
-    assert top == ["__init__.py", "__main__.py", "cli.py", "lm.py"]
+    assert top == ["__init__.py", "__main__.py", "cli.py"]
 
 
 def test_public_names_resolve_lazily_without_loading_torch():

@@ -67,7 +67,7 @@ def test_pairs_over_clusters_test_the_clusters_sums():
 
 
 def test_modes_compared_over_clusters_test_the_clusters_sums():
-    from tuco_eval.analysis.modes import compare_pair
+    from tuco_eval.analysis.mode_comparison import compare_pair
 
     rng = np.random.default_rng(2)
     first, second = rng.normal(0.1, 1.0, 45), rng.normal(0.0, 1.0, 45)

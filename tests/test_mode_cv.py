@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tuco_eval.analysis.modes import compare_modes_scores, cross_validate_modes
+from tuco_eval.analysis.mode_comparison import compare_modes_scores, cross_validate_modes
 from tuco_eval.render.report import report
 from tuco_eval.stats.cv import CVError, cross_validate_scores, fold_test_indices, out_of_fold
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
-from tuco_eval.store.modes import mode_root, mode_roots
+from tuco_eval.store.run_json import mode_root, mode_roots
 
 ALPHAS = [0.5, 1.0, 1.5]
 N = 80

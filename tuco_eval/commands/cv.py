@@ -74,7 +74,7 @@ def _settings(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.render.cv_tables import format_table
-    from tuco_eval.store.modes import mode_roots
+    from tuco_eval.store.run_json import mode_roots
 
     args.run_dir = _run_dir(args)
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
@@ -95,8 +95,8 @@ def _run_dir(args: argparse.Namespace) -> Path:
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:
-    from tuco_eval.analysis.modes import cross_validate_modes
-    from tuco_eval.render.modes import format_modes_table
+    from tuco_eval.analysis.mode_comparison import cross_validate_modes
+    from tuco_eval.render.mode_tables import format_modes_table
 
     result = cross_validate_modes(args.run_dir, **_settings(args))
     for mode, per_mode in result["per_mode"].items():

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from tuco_eval.commands.pair_options import BATCH_SIZE, add_pair_arguments, load_pair_from
-from tuco_eval.experiments.names import NAMES
+from tuco_eval.experiments import NAMES
 
 HELP = (
     "Measure TuCo and OutputCo across the prompt sets of a paper experiment (web-vs-chat, languages, "

@@ -113,7 +113,7 @@ def _agreement(cv: Path | None) -> str:
 
 
 def _read_cv(run_dir: Path) -> tuple[dict, str]:
-    from tuco_eval.store.modes import mode_root
+    from tuco_eval.store.run_json import mode_root
     from tuco_eval.util.errors import TucoError
 
     store = mode_root(run_dir, "weights")

@@ -3,6 +3,8 @@
 (`summary`, `plots`, `page`). See docs/experiments.md.
 """
 
+NAMES = ("web-vs-chat", "languages", "many-shot", "gcg")  # run.EXPERIMENTS' keys, listed without torch
+
 
 def __getattr__(name: str):
     # `from tuco_eval.experiments import run_experiment` works; torch loads on that first use only

@@ -21,7 +21,7 @@ from typing import Any
 from tuco_eval import __version__
 from tuco_eval.core.pair import Pair, pair_identity
 from tuco_eval.core.tuco import compute_tuco, report_truncated
-from tuco_eval.experiments import plots
+from tuco_eval.experiments import NAMES, plots
 from tuco_eval.experiments import summary as summ
 from tuco_eval.experiments.jailbreak import (
     MAX_NEW_TOKENS,
@@ -31,7 +31,6 @@ from tuco_eval.experiments.jailbreak import (
     jailbreak_labels,
     sample_completions,
 )
-from tuco_eval.experiments.names import NAMES
 from tuco_eval.experiments.outputco import compute_outputco
 from tuco_eval.experiments.page import write_experiment_page
 from tuco_eval.experiments.prompts import (

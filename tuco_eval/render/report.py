@@ -24,7 +24,7 @@ from tuco_eval.analysis.lm_eval_sweep import gather_alpha_sweeps
 from tuco_eval.analysis.run_cv import row_metric
 from tuco_eval.render import plots
 from tuco_eval.render.html_report import Lead, write_report_page
-from tuco_eval.render.modes import write_mode_reports
+from tuco_eval.render.mode_tables import write_mode_reports
 from tuco_eval.render.report_tables import flips_csv, write_board, write_tables
 from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.util.errors import TucoError

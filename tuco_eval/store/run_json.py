@@ -1,5 +1,14 @@
 """RUN_DIR/run.json: what a run is (model_args, label, α grid, tasks, groups, task configs,
-filters, versions), merged by every shard of a sweep under a lock and written atomically."""
+filters, versions), merged by every shard of a sweep under a lock and written atomically; and
+where each scaling mode's RUN_DIR lies (no torch: `cv` stays light):
+
+    RUN_DIR/                      mode=activation (the paper's): the layout of docs/formats.md
+    RUN_DIR/mode=logits/          run.json, samples/alpha=<α>/<task>.jsonl, cv.json
+    RUN_DIR/mode=weights/         the same
+
+Each mode's store is a complete RUN_DIR that every command reads, and a store written before
+modes existed is the activation store of a multi-mode RUN_DIR.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.store.units import StoreError
+from tuco_eval.store.units import StoreError, list_units
 from tuco_eval.util.files import atomic_write_json, file_lock
 from tuco_eval.util.lm_eval_labels import model_args_value
+from tuco_eval.util.params import DEFAULT_MODE, MODES, parse_mode
 
 RUN_INFO = "run.json"
 
@@ -72,3 +82,15 @@ def update_run_info(run_dir: Path | str, info: Mapping[str, Any]) -> dict:
         merged = merge_run_info(old, info, where=f"RUN_DIR {run_dir}")
         atomic_write_json(run_dir / RUN_INFO, merged)
     return merged
+
+
+def mode_root(run_dir: str | Path, mode: str) -> Path:
+    """The store of one mode: RUN_DIR itself for the default mode, else RUN_DIR/mode=<mode>."""
+    mode = parse_mode(mode)
+    return Path(run_dir) if mode == DEFAULT_MODE else Path(run_dir) / f"mode={mode}"
+
+
+def mode_roots(run_dir: str | Path) -> dict[str, Path]:
+    """{mode: store} for every mode of RUN_DIR with complete results, in MODES order."""
+    roots = {m: mode_root(run_dir, m) for m in MODES}
+    return {m: r for m, r in roots.items() if (r / RUN_INFO).is_file() and list_units(r)}

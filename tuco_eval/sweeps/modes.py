@@ -1,6 +1,6 @@
 """The α sweep over several scaling modes: the pair loaded once, the mode switched in place.
 
-Each mode writes to its own store (`tuco_eval.store.modes`: RUN_DIR for activation,
+Each mode writes to its own store (`tuco_eval.store.run_json`: RUN_DIR for activation,
 RUN_DIR/mode=<mode>/ for the others).
 """
 
@@ -10,8 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.store.modes import mode_root
-from tuco_eval.store.run_json import update_run_info
+from tuco_eval.store.run_json import mode_root, update_run_info
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.util.params import parse_mode
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tuco_eval.analysis.modes import MODES_FILE, cross_validate_modes, modes_fingerprint
+from tuco_eval.analysis.mode_comparison import MODES_FILE, cross_validate_modes, modes_fingerprint
 from tuco_eval.analysis.run_cv import load_cached, row_metric, shared_metric
 from tuco_eval.render import plots, tables
 from tuco_eval.render.cv_tables import points
 from tuco_eval.stats.multiplicity import benjamini_hochberg
-from tuco_eval.store.modes import mode_roots
+from tuco_eval.store.run_json import mode_roots
 
 
 def load_modes_cv(run_dir: Path) -> dict:

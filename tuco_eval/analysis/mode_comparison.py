@@ -26,8 +26,7 @@ from tuco_eval.stats.cv import (
 from tuco_eval.stats.paired import clustered_pairs
 from tuco_eval.stats.sign_flip import sign_flip_p
 from tuco_eval.store.clusters import store_clusters
-from tuco_eval.store.modes import mode_roots
-from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.run_json import mode_roots, read_run_info
 from tuco_eval.store.units import ScoreMatrix, score_matrix, store_fingerprint
 from tuco_eval.util.files import atomic_write_json
 
