@@ -153,7 +153,7 @@ def test_every_test_the_docs_cite_exists():
 
 @cache
 def _wheel_paths() -> dict[str, str]:
-    """Where the wheel puts folders of the checkout (`tasks` -> `tuco_eval/tasks`)."""
+    """Where the wheel puts files of the checkout outside tuco_eval/ (pyproject's force-include)."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     include = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     return {installed: source for source, installed in include.items()}
