@@ -1,7 +1,7 @@
 """Calibration of Δ_CV's p-value, interval, power and the report's stars (`cv.cross_validate_scores`,
 `group_cv`, `significance`), by simulation; prints the tables contributing/statistics.md quotes.
 
-Parts (``--part``, default all), each over ``--datasets`` seeded data sets per case (tests/null_data.py):
+Parts (``--part``, default all), each over ``--datasets`` seeded data sets per case (tests/helpers/null_data.py):
 
 * nulls:  α has no effect on any doc's distribution; the five exchangeable nulls of the last round
           and two where the α's are not exchangeable but have equal means: P(p < 0.05), coverage
@@ -17,27 +17,22 @@ Parts (``--part``, default all), each over ``--datasets`` seeded data sets per c
           the α-permutation per doc and per cluster, P(p < 0.05) and the interval's coverage of 0.
 
 ``--jobs`` processes share the data sets (each seeded by its case and index, so the figures do not
-depend on the number of jobs).
+depend on the number of jobs). From the repository root (it imports tests.helpers):
+
+    python -m scripts.cv_calibration [--part P] [--datasets N] [--jobs J]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 import zlib
 from functools import partial
 from multiprocessing import Pool
-from pathlib import Path
 
 import numpy as np
 
-from tuco_eval.stats import cv, multiplicity
-from tuco_eval.stats.group_cv import group_inference
-from tuco_eval.stats.power import detectable
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from null_data import (  # noqa: E402  (the tests' data sets)
+from tests.helpers.null_data import (  # the tests' data sets
     ALPHA_NULLS,
     DOCS,
     GRID,
@@ -48,6 +43,9 @@ from null_data import (  # noqa: E402  (the tests' data sets)
     noisier_alpha_null,
     scaling_gain,
 )
+from tuco_eval.stats import cv, multiplicity
+from tuco_eval.stats.group_cv import group_inference
+from tuco_eval.stats.power import detectable
 
 NULLS = {kind: (kind, DOCS.get(kind, 500)) for kind in ALPHA_NULLS} | {
     "not exchangeable: α = 1 central (each other α re-draws 30 %)": ("central", 500),

@@ -114,7 +114,7 @@ def run_lane(quick: bool, scratch: Path) -> tuple[str, bool]:
     lines += [f"- FAILED {failure}" for failure in failures]
     ratios = worst_ratios(record.read_text().splitlines() if record.exists() else [])
     if ratios:
-        lines += ["", "Largest error of each check against its tolerance (tests/precision.py):", "",
+        lines += ["", "Largest error of each check against its tolerance (tests/helpers/precision.py):", "",
                   "| check | dtype | error | tolerance | error / tolerance |", "|---|---|---|---|---|"]
         lines += [f"| {check} | {dtype} | {error:.3g} | {tolerance:.3g} | {ratio:.3f} |"
                   for check, dtype, error, tolerance, ratio in ratios]

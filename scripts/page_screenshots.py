@@ -20,14 +20,13 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/: the test modules and conftest, as pytest imports them
 WORK = Path("/tmp/tuco_eval_page_inputs")  # fixed: the pages show their run folders
 WIDTH = 1200
 
 
 def build_pages() -> dict[str, Path]:
     """page name -> HTML file, every input rebuilt from scratch."""
-    from checkpoint_roots import build_root
     from test_html_report import (
         PERSONA_RIGHT,
         _experiment_records,
@@ -36,6 +35,7 @@ def build_pages() -> dict[str, Path]:
     )
     from test_report import CORRECT, build_run
 
+    from tests.helpers.checkpoint_roots import build_root
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona

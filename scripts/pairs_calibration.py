@@ -8,24 +8,23 @@ simulation and enumeration; prints the tables contributing/statistics.md quotes.
 * skewed:    differences of mean 0 that are not symmetric: what the sign-flip test then rejects.
 * clusters:  docs clustered in fours, rows interchangeable: the test over docs and over clusters.
 * power:     the detectable difference printed against the power simulated at it.
-Data sets from tests/null_data.py (seeded); ``--datasets`` per case.
+Data sets from tests/helpers/null_data.py (seeded); ``--datasets`` per case. From the repository
+root (it imports tests.helpers):
+
+    python -m scripts.pairs_calibration [--part P] [--datasets N]
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
+from tests.helpers.null_data import clustered_differences, exchangeable_rows  # the tests' data sets
 from tuco_eval.stats import multiplicity, paired, power, sign_flip
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from null_data import clustered_differences, exchangeable_rows  # noqa: E402  (the tests' data sets)
 
 # rows, tasks, docs per task, 0/1, correlation between rows, as a group
 CASES = {

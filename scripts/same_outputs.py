@@ -8,8 +8,10 @@ inputs and the same output paths:
      from seeded per-doc scores;
   2. `tuco-eval cv --output` over three α runs of one pair as lm-eval folders (run.json, cv.json);
   3. `tuco-eval demo --quick` (skipped with --skip-demo; --full-demo runs the whole demo).
-Every file under each output is compared; the only text set aside is the demo's own run time
-("Whole run: N min.") and the random ids matplotlib gives an SVG's clip paths and markers. Prints each differing file with its first differing line; last line
+Every file under each output is compared (lock files aside), with what differs between two runs of
+the same code set aside: each tree's own path (`<tree>`), the date in lm-eval's results and samples
+file names and the clock fields inside results files, the demo's run time ("Whole run: N min.")
+and the random ids older matplotlib figures gave an SVG's clip paths and markers. Prints each differing file with its first differing line; last line
 `same: <n> files` (exit 0) or `differ: <n> of <m> files` (exit 1).
 
     .venv/bin/python scripts/same_outputs.py --old REF [--skip-demo | --full-demo]
@@ -33,6 +35,8 @@ REPO = Path(__file__).resolve().parents[1]
 DATE_ID = "2026-12-04T12-00-00.000000"
 SET_ASIDE = [(re.compile(r"Whole run: [\d.]+ min\."), "Whole run: - min."),
              (re.compile(r"(?<=[#\"])[mp][0-9a-f]{10}(?=[)\"])"), "<matplotlib's random id>")]
+LM_EVAL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d+")  # in lm-eval's file names
+LM_EVAL_CLOCK = ("date", "start_time", "end_time", "total_evaluation_time_seconds")
 TASKS = {"reading_a": 240, "reading_b": 180, "reading_c": 300}
 FILTERS = {"reading_c": ["strict", "flexible"]}
 
@@ -116,26 +120,38 @@ def run_tree(tree: Path, inputs: dict[str, list[Path]], out: Path, demo: str | N
             sys.exit(f"`tuco-eval {command[0]}` from {tree} failed:\n{done.stderr[-3000:]}")
 
 
-def differences(before: Path, after: Path) -> tuple[list[str], int]:
-    """(a line per file that differs or exists on one side only, files compared)."""
-    names = sorted({p.relative_to(before) for p in before.rglob("*") if p.is_file()}
-                   | {p.relative_to(after) for p in after.rglob("*") if p.is_file()})
+def differences(before: Path, after: Path, trees: tuple[Path, Path]) -> tuple[list[str], int]:
+    """(a line per file that differs or exists on one side only, files compared). Each side's
+    file names are read with lm-eval's write date set aside; the trees' own paths read `<tree>`."""
+    sides = [{_name(p.relative_to(root)): p for p in root.rglob("*") if p.is_file() and p.suffix != ".lock"}
+             for root in (before, after)]
+    names = sorted(sides[0].keys() | sides[1].keys())
     found = []
     for name in names:
-        old, new = before / name, after / name
-        if not old.is_file() or not new.is_file():
-            found.append(f"{name}: only {'after' if new.is_file() else 'before'}")
+        old, new = sides[0].get(name), sides[1].get(name)
+        if old is None or new is None:
+            found.append(f"{name}: only {'after' if old is None else 'before'}")
             continue
-        a, b = _comparable(old.read_bytes()), _comparable(new.read_bytes())
+        a, b = (_comparable(path, tree) for path, tree in ((old, trees[0]), (new, trees[1])))
         if a != b:
             found.append(f"{name}: {_first_difference(a, b)}")
     return found, len(names)
 
 
-def _comparable(data: bytes) -> bytes:
-    for pattern, text in SET_ASIDE:
-        data = pattern.sub(text, data.decode("utf-8", "surrogateescape")).encode("utf-8", "surrogateescape")
-    return data
+def _name(relative: Path) -> str:
+    return LM_EVAL_DATE.sub("<date>", relative.as_posix())
+
+
+def _comparable(path: Path, tree: Path) -> bytes:
+    """The file's bytes with what differs between two runs of the same code set aside: the tree's
+    path, the demo's run time, matplotlib's random ids, the clock lm-eval writes into a results file."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape").replace(str(tree), "<tree>")
+    for pattern, replacement in SET_ASIDE:
+        text = pattern.sub(replacement, text)
+    if LM_EVAL_DATE.search(path.name) and path.suffix == ".json":
+        record = json.loads(text)
+        text = json.dumps({k: v for k, v in record.items() if k not in LM_EVAL_CLOCK}, indent=2)
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _first_difference(a: bytes, b: bytes) -> str:
@@ -162,7 +178,7 @@ def main() -> int:
             run_tree(tree, inputs, tmp / "out", demo_size)
             shutil.move(tmp / "out", tmp / name)
             print(f"{name}: {sum(1 for p in (tmp / name).rglob('*') if p.is_file())} files", flush=True)
-        found, compared = differences(tmp / "before", tmp / "after")
+        found, compared = differences(tmp / "before", tmp / "after", (old_tree, REPO))
     for line in found:
         print(line)
     print(f"differ: {len(found)} of {compared} files" if found else f"same: {compared} files")

@@ -2,7 +2,7 @@
 checkpoints (steps 100 … 2,900) of one group of three tasks, as `lm_eval --model hf --log_samples`
 writes them, reported by `tuco-eval report` with its default families (base, adjacent).
 
-    python scripts/training_run_page.py OUT   # OUT/folders/, OUT/report/, OUT/*.png
+    python -m scripts.training_run_page OUT   # OUT/folders/, OUT/report/, OUT/*.png
 
 Each checkpoint's chance of a right answer rises with training (saturating), each doc drawn once
 per row; Chromium: /usr/bin/chromium or $TUCO_CHROMIUM. docs/checkpoints.md shows the pictures.
@@ -12,20 +12,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
 STEPS = list(range(100, 3000, 100))  # 29 checkpoints
 TASKS = {"arc_like": 300, "boolq_like": 400, "piqa_like": 250}
 
 
 def build_folders(root: Path, seed: int = 0) -> list[str]:
     """The base's folder and one per checkpoint; returns them in training order."""
-    from lm_eval_files import write_lm_eval_run
+    from tests.helpers.lm_eval_files import write_lm_eval_run
 
     rng = np.random.default_rng(seed)
     difficulty = {t: rng.normal(0, 1.2, n) for t, n in TASKS.items()}

@@ -1,8 +1,8 @@
 """The page of a watched training run, while it waits for the next checkpoint and after: a real
-tiny fine-tune (tests/tiny_training.py, HF Trainer on the CPU, a checkpoint every 2 steps of 16,
+tiny fine-tune (tests/helpers/tiny_training.py, HF Trainer on the CPU, a checkpoint every 2 steps of 16,
 save_total_limit=3) watched by `tuco-eval watch` from before its first save.
 
-    python scripts/watch_page.py OUT   # OUT/train, OUT/root (ROOT/report/index.html), OUT/watch_*.png
+    python -m scripts.watch_page OUT   # OUT/train, OUT/root (ROOT/report/index.html), OUT/watch_*.png
 
 The trainer waits for the watcher after each save (as a trainer slower than its watcher would)
 and holds after step 8 until the first screenshot is taken. Chromium: /usr/bin/chromium or
@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 HOLD_STEP = 8
 
@@ -58,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     out = parser.parse_args().out.resolve()
-    from tiny_models import FIXTURE_TASKS, save_pair
+    from tests.helpers.tiny_models import FIXTURE_TASKS, save_pair
 
     shutil.rmtree(out, ignore_errors=True)
     _, base = save_pair(out / "pair", "llama")
@@ -69,7 +68,7 @@ def main() -> None:
          "--tasks", "tiny_mc", "--include-path", FIXTURE_TASKS, "--output", str(root),
          "--alphas", "0.75,0.9,1.0,1.1,1.25", "--poll-seconds", "0.5"], env=ENV)
     trainer = subprocess.Popen(
-        [sys.executable, str(REPO / "tests" / "tiny_training.py"), base, str(train), "--max-steps", "16",
+        [sys.executable, str(REPO / "tests" / "helpers" / "tiny_training.py"), base, str(train), "--max-steps", "16",
          "--pace", str(root), "--hold-after", str(HOLD_STEP), "--hold-file", str(release)], env=ENV)
     page = root / "report" / "index.html"
     _wait(lambda: f"checkpoint-{HOLD_STEP}" in _state(root).get("evaluated", {})

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_policy import missing
+from tests.helpers.ci_policy import missing
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -158,7 +158,7 @@ def tiny_hf_lm(tiny_tokenizer):
 @pytest.fixture(scope="session")
 def pair_dirs(tmp_path_factory):
     """(fine-tuned folder, base folder) of a tiny Llama pair with a tokenizer; never modified."""
-    from tiny_models import save_pair
+    from tests.helpers.tiny_models import save_pair
 
     return save_pair(tmp_path_factory.mktemp("pair"), "llama")
 
@@ -168,7 +168,7 @@ def task_manager():
     """lm-eval's TaskManager over tests/fixtures/tasks only (tiny_mc, tiny_gen[_beams|_sample], tiny_empty)."""
     from lm_eval.tasks import TaskManager
 
-    from tiny_models import FIXTURE_TASKS
+    from tests.helpers.tiny_models import FIXTURE_TASKS
 
     return TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
 

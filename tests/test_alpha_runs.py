@@ -186,7 +186,7 @@ def test_logging_flags_are_checked_before_any_model_loads(flags, message, run_cl
 
 
 def test_sweep_with_wandb_args_logs_each_alpha_after_the_sweep(pair_dirs, run_cli, monkeypatch, tmp_path):
-    from tiny_models import FIXTURE_TASKS
+    from tests.helpers.tiny_models import FIXTURE_TASKS
 
     fake = _fake_wandb(monkeypatch)
     code, out, err = run_cli(["sweep", "--model_args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]}",

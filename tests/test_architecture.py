@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_models import make_tokenizer
+from tests.helpers.tiny_models import make_tokenizer
 from tuco_eval.core.batching import encode_prompts, pad_batch, render_chat
 
 REPO = Path(__file__).resolve().parents[1]

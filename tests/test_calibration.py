@@ -1,13 +1,15 @@
 """Calibration by simulation of every test and interval the report prints: type-I error and
 family-wise error under nulls, coverage of the intervals, power against a known effect. Seeded
-data sets drawn at once (tests/null_data.py); the ≥ 1,000-data-set version of the Δ_CV table is
+data sets drawn at once (tests/helpers/null_data.py); the ≥ 1,000-data-set version of the Δ_CV table is
 scripts/cv_calibration.py (contributing/statistics.md, "Calibration")."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from null_data import (
+from scipy import stats
+
+from tests.helpers.null_data import (
     GRID,
     alpha_gain,
     alpha_null,
@@ -19,8 +21,6 @@ from null_data import (
     noisier_alpha_null,
     scaling_gain,
 )
-from scipy import stats
-
 from tuco_eval.stats import cv, paired, power, sign_flip, significance
 from tuco_eval.stats.group_cv import group_inference
 

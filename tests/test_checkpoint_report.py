@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_run
 from scipy import stats
 from test_report import build_run
 
+from tests.helpers.checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_run
 from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
 from tuco_eval.render import report

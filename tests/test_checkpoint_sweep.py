@@ -18,7 +18,7 @@ from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import tuco_eval.sweeps.alphas
-from tiny_models import FIXTURE_TASKS, finetune, make_model
+from tests.helpers.tiny_models import FIXTURE_TASKS, finetune, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs
 from tuco_eval.store.run_json import read_run_info

@@ -1,4 +1,4 @@
-"""The skip policy (tests/ci_policy.py): a missing shared-data folder or browser skips, saying why,
+"""The skip policy (tests/helpers/ci_policy.py): a missing shared-data folder or browser skips, saying why,
 except under CI=true, where it fails; the GPU lane skips everywhere CUDA is absent, CI included."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ci_policy import LANE_DEVICE_ENV, lane_device
 from conftest import REPO_ROOT, launch_browser, require_shared_data
+from tests.helpers.ci_policy import LANE_DEVICE_ENV, lane_device
 
 SKIPPED, FAILED = pytest.skip.Exception, pytest.fail.Exception
 

@@ -9,8 +9,8 @@ import math
 
 import numpy as np
 import pytest
-from lm_eval_files import PASSAGE, write_lm_eval_run
 
+from tests.helpers.lm_eval_files import PASSAGE, write_lm_eval_run
 from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.cli import main

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from tiny_models import VOCAB, make_model
+from tests.helpers.tiny_models import VOCAB, make_model
 from tuco_eval.core.compat import cache_keyword, cache_of, takes_logits_per_row
 from tuco_eval.util.errors import TucoError
 

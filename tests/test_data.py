@@ -167,6 +167,6 @@ def test_mmlu_bad_answer_names_line(data_root):
         data.mmlu_subject("a", data.LocalData(data_root, data.DATA_DIR_ENV))
 
 
-def test_tasks_dir_is_the_source_tree_tasks_folder():
-    assert data.tasks_dir() == Path(__file__).resolve().parents[1] / "tasks"
+def test_tasks_dir_is_the_package_tasks_folder():
+    assert data.tasks_dir() == Path(__file__).resolve().parents[1] / "tuco_eval" / "tasks"
     assert (data.tasks_dir() / "tuco_mmlu" / "_default_template_yaml").is_file()

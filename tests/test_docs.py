@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 import tomllib
-from doc_commands import command_problem, model_args_keys
-from doc_references import (
+
+from tests.helpers.doc_commands import command_problem, model_args_keys
+from tests.helpers.doc_references import (
     DOCS,
     REPO,
     USER_DOCS,
@@ -153,7 +154,7 @@ def test_every_test_the_docs_cite_exists():
 
 @cache
 def _wheel_paths() -> dict[str, str]:
-    """Where the wheel puts folders of the checkout (`tasks` -> `tuco_eval/tasks`)."""
+    """Where the wheel puts files of the checkout outside tuco_eval/ (pyproject's force-include)."""
     config = tomllib.loads((REPO / "pyproject.toml").read_text())
     include = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
     return {installed: source for source, installed in include.items()}
@@ -225,7 +226,7 @@ def test_a_link_to_a_missing_heading_or_file_is_caught():
 def table_problems(doc: Path) -> list[str]:
     """A table row that starts a table without a `|---|` line under it: a table broken by a
     paragraph or a blank line, which GitHub shows as plain text."""
-    from doc_references import prose
+    from tests.helpers.doc_references import prose
 
     lines = dict(prose(doc))
     problems = []
@@ -246,7 +247,7 @@ def test_the_readme_stays_short():
 
 
 def test_every_model_arg_in_the_reference_table_exists():
-    from doc_references import prose
+    from tests.helpers.doc_references import prose
 
     names = []
     for number, line in prose(REPO / "docs" / "cli.md"):

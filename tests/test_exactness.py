@@ -11,7 +11,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from test_joint import _naive
 
-from tiny_models import make_pair, make_tokenizer
+from tests.helpers.tiny_models import make_pair, make_tokenizer
 from tuco_eval.core.layers import find_blocks
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 

@@ -14,7 +14,7 @@ from lm_eval import simple_evaluate
 from packaging.version import Version
 from transformers.cache_utils import Cache, DynamicLayer
 
-from tiny_models import make_pair, save_pair
+from tests.helpers.tiny_models import make_pair, save_pair
 from tuco_eval.core.base_pass import base_forward
 from tuco_eval.core.compat import cache_keyword, cache_of
 from tuco_eval.core.joint import Joint, NonFiniteError

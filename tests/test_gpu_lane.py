@@ -7,7 +7,7 @@ contributing/performance.md, and `--quick` runs it on the CPU as a dry run ($TUC
 Each test mirrors a CPU exactness test (named in its docstring) with the same independent
 reference: the naive block-by-block loop (test_joint), run in float64 on the CPU over the very
 weights the device holds (rounded to its dtype), or lm-eval's own `hf` model on the same device.
-float32 keeps the CPU suite's tolerances; bfloat16 gets the ones tests/precision.py derives from
+float32 keeps the CPU suite's tolerances; bfloat16 gets the ones tests/helpers/precision.py derives from
 its epsilon.
 """
 
@@ -24,14 +24,14 @@ from lm_eval.models.huggingface import HFLM
 from test_exactness import PAIRS, PROMPTS, TEXTS
 from test_joint import _naive
 
-from ci_policy import lane_device
-from precision import (
+from tests.helpers.ci_policy import lane_device
+from tests.helpers.precision import (
     logits_tolerance,
     loglikelihood_tolerance,
     stream_tolerance,
     tuco_tolerance,
 )
-from tiny_models import ARCHITECTURES, make_pair, make_tokenizer, save_pair
+from tests.helpers.tiny_models import ARCHITECTURES, make_pair, make_tokenizer, save_pair
 from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.layers import find_blocks
 from tuco_eval.core.pair import join, load_base_model

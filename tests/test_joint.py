@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from precision import stream_tolerance, tuco_tolerance
-from tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
+from tests.helpers.precision import stream_tolerance, tuco_tolerance
+from tests.helpers.tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
 from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.layers import find_blocks
 from tuco_eval.util.errors import TucoError

@@ -15,7 +15,7 @@ from lm_eval.models.huggingface import HFLM
 from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
-from tiny_models import FIXTURE_TASKS, make_hybrid
+from tests.helpers.tiny_models import FIXTURE_TASKS, make_hybrid
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 

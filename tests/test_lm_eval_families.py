@@ -1,5 +1,5 @@
 """30 rows (the base and 29 checkpoints) of a group through `tuco-eval report` over lm-eval output
-folders, written as lm-eval writes them (tests/lm_eval_files.py) from seeded scores: every pair
+folders, written as lm-eval writes them (tests/helpers/lm_eval_files.py) from seeded scores: every pair
 significant in every family (base, adjacent, all) where every row truly differs, each row's scores
 lm-eval's; and under exchangeable rows, the p-values report writes are those of the analysis
 functions whose family-wise error per family tests/test_calibration.py and
@@ -13,10 +13,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lm_eval_files import write_lm_eval_run
-from null_data import exchangeable_rows
 from scipy import stats
 
+from tests.helpers.lm_eval_files import write_lm_eval_run
+from tests.helpers.null_data import exchangeable_rows
 from tuco_eval.cli import main
 from tuco_eval.stats import multiplicity, paired
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from lm_eval import simple_evaluate
 
-from tiny_models import FIXTURE_TASKS
+from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import read_unit

@@ -1,5 +1,5 @@
 """`tuco-eval report` and `cv` over lm-eval's own output folders (`lm_eval --log_samples
---output_path`), written by lm-eval itself (tests/lm_eval_folders.py) from tiny models.
+--output_path`), written by lm-eval itself (tests/helpers/lm_eval_folders.py) from tiny models.
 
 Checked against the results JSON lm-eval wrote, scipy's exact McNemar test on the per-doc
 correctness read straight from the samples files, the same checkpoints swept as a ROOT, and
@@ -12,11 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from lm_eval_folders import lm_eval_run
 from scipy.stats import binomtest
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tiny_models import finetune
+from tests.helpers.lm_eval_folders import lm_eval_run
+from tests.helpers.tiny_models import finetune
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.series import sweep_checkpoints
@@ -367,11 +367,12 @@ def test_a_vllm_or_api_run_reads_as_an_hf_run(hf_folders, board, tmp_path, run_c
 
 
 def test_written_folders_have_the_layout_lm_eval_writes(hf_folders, tmp_path):
-    """tests/lm_eval_files.py (the 30-row folders of test_lm_eval_families.py) against a folder
+    """tests/helpers/lm_eval_files.py (the 30-row folders of test_lm_eval_families.py) against a folder
     lm-eval wrote: the same keys in the same places, hashes made as lm-eval makes them."""
     import numpy as np
     from lm_eval.utils import hash_string
-    from lm_eval_files import write_lm_eval_run
+
+    from tests.helpers.lm_eval_files import write_lm_eval_run
 
     real_path = next(hf_folders[3].glob("*/results_*.json"))
     real = json.loads(real_path.read_text())

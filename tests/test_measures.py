@@ -10,7 +10,7 @@ import pytest
 import torch
 from test_joint import naive_tuco
 
-from tiny_models import make_pair, save_pair
+from tests.helpers.tiny_models import make_pair, save_pair
 from tuco_eval.core.measures import (
     SHIFT_CLASSES,
     measures_from_logits,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from lm_eval.tasks import TaskManager
 
-from tiny_models import FIXTURE_TASKS
+from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.run_json import mode_root, mode_roots, read_run_info
 from tuco_eval.store.units import list_units, read_unit

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from tiny_models import make_hybrid, make_pair
+from tests.helpers.tiny_models import make_hybrid, make_pair
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.pair import base_blocks_for
 from tuco_eval.core.scaling import Scaling

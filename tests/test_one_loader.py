@@ -7,7 +7,7 @@ import pytest
 import torch
 from lm_eval.models.huggingface import HFLM
 
-from tiny_models import make_tokenizer
+from tests.helpers.tiny_models import make_tokenizer
 from tuco_eval.core.layers import find_blocks
 from tuco_eval.core.pair import load_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from checkpoint_roots import RIGHT, build_root
 from scipy import stats
 
+from tests.helpers.checkpoint_roots import RIGHT, build_root
 from tuco_eval.cli import main
 from tuco_eval.stats import paired
 from tuco_eval.store import run_json

@@ -13,7 +13,7 @@ from test_joint import _record_block_calls
 from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
-from tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
+from tests.helpers.tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.layers import find_blocks
 from tuco_eval.core.pair import check_configs, join, load_pair

@@ -12,7 +12,7 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from tiny_models import FIXTURE_TASKS, VOCAB, make_pair, make_tokenizer, save_pair
+from tests.helpers.tiny_models import FIXTURE_TASKS, VOCAB, make_pair, make_tokenizer, save_pair
 from tuco_eval.core.compat import takes_logits_per_row
 from tuco_eval.harness import prefix_scoring
 from tuco_eval.harness.prefix import common_prefix_length, group_by_prefix, suffix_row

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from lm_eval import simple_evaluate
 from test_exactness import _reference_loglikelihood
 
-from tiny_models import FIXTURE_TASKS, make_tokenizer
+from tests.helpers.tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.pair import load_pair
 from tuco_eval.core.tuco import compute_tuco, read_prompts

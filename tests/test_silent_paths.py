@@ -13,7 +13,7 @@ from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 from test_positions import IDS, _pair
 
-from tiny_models import LLAMA_LIKE, make_tokenizer
+from tests.helpers.tiny_models import LLAMA_LIKE, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.layers import unwrap
 from tuco_eval.core.nonfinite import finite_answer

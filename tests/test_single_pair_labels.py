@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from checkpoint_roots import write_run
 
+from tests.helpers.checkpoint_roots import write_run
 from tuco_eval.render import report
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.checkpoint_labels import single_pair_labels

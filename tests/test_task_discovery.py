@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from lm_eval.tasks import TaskManager
 
-from tiny_models import FIXTURE_TASKS
+from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval import tasks_dir
 
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TQDM_DISABLE": "1"}

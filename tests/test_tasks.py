@@ -12,7 +12,7 @@ import pytest
 from lm_eval.tasks import TaskManager
 from lm_eval.tasks._yaml_loader import load_yaml
 
-from tests.paper_tasks import ALL_PERSONA_TASKS, BEHAVIOR_GROUPS, MMLU_GROUPS
+from tests.helpers.paper_tasks import ALL_PERSONA_TASKS, BEHAVIOR_GROUPS, MMLU_GROUPS
 from tuco_eval.harness import task_datasets
 from tuco_eval.harness.task_data import DATA_DIR_ENV, MMLU_HELD_OUT_FEWSHOT, tasks_dir
 from tuco_eval.util.errors import TucoError

@@ -8,7 +8,7 @@ import pytest
 from lm_eval import simple_evaluate
 from lm_eval.tasks import TaskManager
 
-from tests.paper_tasks import BEHAVIOR_GROUPS
+from tests.helpers.paper_tasks import BEHAVIOR_GROUPS
 from tuco_eval.harness.task_data import tasks_dir
 
 LIMIT = 2  # docs per task: enough to aggregate, cheap on 2 CPU cores

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 
 import tuco_eval.watch.loop as loop
-from tiny_models import FIXTURE_TASKS
+from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval.render.report import report
 from tuco_eval.store.watch_state import read_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.watch.loop import Watcher, WatchPlan
 
-TRAINING = Path(__file__).with_name("tiny_training.py")
+TRAINING = Path(__file__).parent / "helpers" / "tiny_training.py"
 ALPHAS = [0.9, 1.0, 1.1]
 LIMIT = 12
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
@@ -356,8 +356,7 @@ def test_the_state_line_and_the_page_refresh():
 
 
 def test_a_watching_page_reloads_itself(tmp_path):
-    from checkpoint_roots import build_root
-
+    from tests.helpers.checkpoint_roots import build_root
     from tuco_eval.render.watch_lead import watch_lead
     from tuco_eval.store.watch_state import WatchState
 
@@ -405,7 +404,7 @@ def test_two_watchers_evaluate_each_checkpoint_once(watched, pair_dirs, tmp_path
 def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp_path, monkeypatch):
     """The trainer deletes a checkpoint while it loads (or it fails half-way): its recorded entry
     and begun RUN_DIR leave the ROOT (kept under .incomplete/), and the report still reads."""
-    from checkpoint_roots import build_root
+    from tests.helpers.checkpoint_roots import build_root
 
     root = build_root(tmp_path / "root")
     series = json.loads((root / "checkpoints.json").read_text())
@@ -442,7 +441,7 @@ def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp
 
 @pytest.fixture(scope="module")
 def series_board(tmp_path_factory):
-    from checkpoint_roots import build_root
+    from tests.helpers.checkpoint_roots import build_root
 
     folder = tmp_path_factory.mktemp("board")
     report([build_root(folder / "root")], folder / "report", say=lambda _: None)

@@ -145,9 +145,5 @@ def _mmlu_row_problem(row: dict) -> str | None:
 
 
 def tasks_dir() -> Path:
-    """The lm-eval task folder for `--include_path`: shipped in the wheel, or the source tree's."""
-    package = Path(__file__).resolve().parents[1]  # tuco_eval/
-    shipped = package / "tasks"
-    if shipped.is_dir():
-        return shipped
-    return package.parent / "tasks"
+    """The lm-eval task folder for `--include_path`: `tuco_eval/tasks/`, package data."""
+    return Path(__file__).resolve().parents[1] / "tasks"

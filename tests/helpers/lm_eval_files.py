@@ -1,6 +1,6 @@
 """lm-eval output folders written from given per-doc scores, without running a model: the files
 `lm_eval --log_samples --output_path DIR` writes (lm-eval 0.4.13), with its key structure taken
-from a folder tests/lm_eval_folders.py's builder wrote and from lm_eval/evaluator.py and
+from a folder tests/helpers/lm_eval_folders.py's builder wrote and from lm_eval/evaluator.py and
 lm_eval/loggers/evaluation_tracker.py: `DIR/<sanitised model>/results_<date>.json` and a
 `samples_<task>_<date>.jsonl` per task. Each task is a generation task scored per doc (DROP's
 kind: `process_results` gives the metric, aggregated by its mean); the tasks form one group

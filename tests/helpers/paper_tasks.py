@@ -1,4 +1,4 @@
-"""The paper's task lists as the tests expect them, written out independently of tasks/."""
+"""The paper's task lists as the tests expect them, written out independently of tuco_eval/tasks/."""
 
 BEHAVIOR_GROUPS = {
     "tuco_behavior_political": [

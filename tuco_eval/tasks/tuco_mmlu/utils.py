@@ -3,8 +3,8 @@
 import sys
 from pathlib import Path
 
-# In a source checkout, use the tuco_eval beside tasks/, not another installed copy.
-_SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# Use the tuco_eval these tasks belong to (a source checkout's), not another installed copy.
+_SOURCE_ROOT = Path(__file__).resolve().parents[3]
 if (_SOURCE_ROOT / "tuco_eval" / "__init__.py").is_file() and str(_SOURCE_ROOT) not in sys.path:
     sys.path.insert(0, str(_SOURCE_ROOT))
 

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 
 import lm_eval
-from doc_references import REPO, Ref, argv_variants
 from lm_eval._cli.harness import HarnessCLI
 
+from tests.helpers.doc_references import REPO, Ref, argv_variants
 from tuco_eval.cli import build_parser, check_args
 from tuco_eval.util.errors import TucoError
 

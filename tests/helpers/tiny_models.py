@@ -11,7 +11,7 @@ import transformers as tf
 from tuco_eval.core.layers import find_blocks
 
 VOCAB = 96
-FIXTURE_TASKS = str(Path(__file__).parent / "fixtures" / "tasks")  # tiny lm-eval tasks
+FIXTURE_TASKS = str(Path(__file__).parents[1] / "fixtures" / "tasks")  # tiny lm-eval tasks
 COMMON = dict(vocab_size=VOCAB, max_position_embeddings=256)
 LLAMA_LIKE = dict(
     hidden_size=64, intermediate_size=128, num_hidden_layers=3, num_attention_heads=4,

@@ -10,7 +10,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 USER_DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 DOCS = [*USER_DOCS, REPO / "CONTRIBUTING.md", *sorted((REPO / "contributing").glob("*.md"))]
 SUBPACKAGES = sorted(p.name for p in (REPO / "tuco_eval").iterdir() if (p / "__init__.py").exists())

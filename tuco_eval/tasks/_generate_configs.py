@@ -1,6 +1,6 @@
 """Writes the per-task and group YAML of tuco_behavior/ and tuco_mmlu/ (run after editing lists).
 
-    python tasks/_generate_configs.py
+    python tuco_eval/tasks/_generate_configs.py
 
 The templates (`_*_template_yaml`) and `utils.py` are hand-written; tests check that the
 checked-in YAML equals what this script renders.

@@ -1,7 +1,7 @@
 """A real, tiny fine-tuning run with HF `Trainer` on the CPU: the tiny base of `tiny_models`
 trained on a few sentences, saving `checkpoint-<step>` folders (full models or LoRA adapters).
 
-Run as a script beside a watcher (`python tests/tiny_training.py BASE OUT ...`), as a trainer
+Run as a script beside a watcher (`python tests/helpers/tiny_training.py BASE OUT ...`), as a trainer
 runs beside `tuco-eval watch`. `--copy-to` keeps a copy of every checkpoint as it is saved (before
 `save_total_limit` deletes it), to sweep them afterwards; `--pace ROOT` makes each save wait until
 ROOT/watch.json has the previous checkpoint evaluated, as a trainer slower than its watcher would;
