@@ -20,6 +20,7 @@ and the random ids older matplotlib figures gave an SVG's clip paths and markers
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import re
@@ -36,6 +37,7 @@ DATE_ID = "2026-12-04T12-00-00.000000"
 SET_ASIDE = [(re.compile(r"Whole run: [\d.]+ min\."), "Whole run: - min."),
              (re.compile(r"(?<=[#\"])[mp][0-9a-f]{10}(?=[)\"])"), "<matplotlib's random id>")]
 LM_EVAL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d+")  # in lm-eval's file names
+SVG_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")  # a page's figures
 LM_EVAL_CLOCK = ("date", "start_time", "end_time", "total_evaluation_time_seconds")
 TASKS = {"reading_a": 240, "reading_b": 180, "reading_c": 300}
 FILTERS = {"reading_c": ["strict", "flexible"]}
@@ -146,6 +148,7 @@ def _comparable(path: Path, tree: Path) -> bytes:
     """The file's bytes with what differs between two runs of the same code set aside: the tree's
     path, the demo's run time, matplotlib's random ids, the clock lm-eval writes into a results file."""
     text = path.read_bytes().decode("utf-8", "surrogateescape").replace(str(tree), "<tree>")
+    text = SVG_URI.sub(lambda m: base64.b64decode(m[1]).decode("utf-8", "surrogateescape"), text)  # ids inside
     for pattern, replacement in SET_ASIDE:
         text = pattern.sub(replacement, text)
     if LM_EVAL_DATE.search(path.name) and path.suffix == ".json":
