@@ -3,12 +3,12 @@
 The pattern of lm-eval's `hf_steered.py`: HFLM loads the fine-tuned model and does batching,
 padding, generation and accelerate; this class loads the base beside it (through the one pair
 loader, `tuco_eval.core.pair`) and wraps HFLM's two model entry points, `super()._model_call`
-and `super()._model_generate`, in the joint hooks. `alpha` is a plain attribute.
+and `super()._model_generate`, in the joint hooks. `alpha` is a property over the joint's α, the
+one place it is set; the per-request TuCo of logged samples is kept by `tuco_eval.harness.tuco_log`.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -18,7 +18,6 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from tuco_eval.core.batching import pad_batch
 from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
 from tuco_eval.core.layers import unwrap
 from tuco_eval.core.load_errors import friendly_load
@@ -38,16 +37,10 @@ from tuco_eval.core.sources import (
     is_adapter_folder,
     load_tokenizer,
 )
-from tuco_eval.core.tuco import tuco_of_batch
 from tuco_eval.harness.prefix import fits, group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
-from tuco_eval.harness.request_log import (
-    attach,
-    context_rows,
-    generation_prompt,
-    log_measures,
-    scored_row,
-)
+from tuco_eval.harness.request_log import scored_row
+from tuco_eval.harness.tuco_log import TucoLog, log_generation, log_loglikelihood
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.params import (
     format_alpha,
@@ -56,14 +49,6 @@ from tuco_eval.util.params import (
     parse_mode,
     warn_if_negative,
 )
-
-
-def _row_key(tokens: Any) -> bytes:
-    """Identity of a right-padded input row: its tokens without trailing pad zeros (lm-eval pads with 0)."""
-    values = list(tokens)
-    while values and values[-1] == 0:
-        values.pop()
-    return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
 
 
 @contextmanager
@@ -93,9 +78,9 @@ class TucoScaledLM(HFLM):
     - `_loglikelihood_tokens`: shared few-shot prefixes computed once and the other rows scored
       whole, in HFLM's batches, the vocabulary projection only where a continuation is scored
       (`PrefixScorer`); rolling windows and left-truncated rows on HFLM's own path (`super()`),
-      as everything with `prefix_reuse=false`. It also records which row and position carries each
-      request's TuCo (lm-eval does not say which request a `_model_call` row is) and checks every
-      answer for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
+      as everything with `prefix_reuse=false`. Its `TucoLog` knows which row and position carries
+      each request's TuCo (lm-eval does not say which request a `_model_call` row is); every answer
+      is checked for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
       requests; `loglikelihood_rolling` adds the out-of-memory hint only.
     - `set_cache_hook`: lm-eval's response cache keys answers without α, so a cache path must
       name α, and NaN answers are never stored.
@@ -144,9 +129,7 @@ class TucoScaledLM(HFLM):
         # the scaling mode (activation|logits|weights), switchable in place like α
         self.scaling = Scaling(self.model, pair.base, pair.joint, mode)
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
-        self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
-        self._found: dict[tuple[bytes, int], float] = {}
-        self._encoded: list[tuple[list[int], list[int]]] = []  # the last log-likelihood requests' tokens
+        self.tuco_log = TucoLog()  # per-request TuCo of logged samples, and the requests' tokens
 
     def _load_pair(self, pretrained: Any, base: ModelSource | Any, alpha: float, check: bool,
                    kwargs: dict[str, Any]) -> Pair:
@@ -244,7 +227,7 @@ class TucoScaledLM(HFLM):
     def _model_call(
         self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None
     ) -> torch.Tensor:
-        sums = TucoSums() if self._wanted is not None else None
+        sums = self.tuco_log.sums()
         with self._scoring(sums):
             logits = super()._model_call(inps, attn_mask, labels)
         # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
@@ -253,7 +236,7 @@ class TucoScaledLM(HFLM):
         if bad:
             raise self._nonfinite("logits", [inps], tuco=sums is not None)
         if sums is not None:
-            self._collect(inps, sums.tuco())
+            self.tuco_log.collect(inps, sums.tuco())
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -289,20 +272,15 @@ class TucoScaledLM(HFLM):
         base = self.base_model if self.mode == "logits" else None
         return nonfinite_error(self.joint, what, where_in(rows, rerun, self.joint, base))
 
-    # --- TuCo in logged samples -------------------------------------------------------------
-
-    def _collect(self, inps: torch.Tensor, tuco: torch.Tensor) -> None:
-        rows, values = inps.tolist(), tuco.float().cpu()
-        for row, tokens in enumerate(rows):
-            key = _row_key(tokens)
-            for position in self._wanted.get(key, ()):
-                self._found[(key, position)] = float(values[row, position])
+    # --- log-likelihoods: the scoring path, and TuCo in logged samples -----------------------
 
     def _loglikelihood_tokens(
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
-        self._encoded = [(context, continuation) for _, context, continuation in requests]
-        results = self._scored_tokens(requests, disable_tqdm, override_bs)
+        shared = self.tuco_log.begin(requests, self.max_length)  # TuCo of the shared-prefix path's requests
+        self._warn_truncated(requests)
+        results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
+        self.tuco_log.settle(shared)
         self._check_answers(requests, results)
         return results
 
@@ -311,9 +289,9 @@ class TucoScaledLM(HFLM):
         for (_, context, continuation), answer in zip(requests, results, strict=True):
             if not finite_answer(answer):
                 row = scored_row(context, continuation, self.max_length)
-                raise self._nonfinite("logits", [torch.tensor([row])], tuco=self._wanted is not None)
+                raise self._nonfinite("logits", [torch.tensor([row])], tuco=self.tuco_log.recording)
 
-    def _scored_tokens(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
+    def _warn_truncated(self, requests: list) -> None:
         truncated = sum(
             len(context) + len(continuation) > self.max_length + 1
             for _, context, continuation in requests
@@ -323,19 +301,6 @@ class TucoScaledLM(HFLM):
                 f"{truncated} of {len(requests)} requests are longer than the {self.max_length}-token context "
                 f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
             )
-        if self._wanted is None:
-            return self._with_prefix_reuse(requests, disable_tqdm, override_bs)
-        # The row lm-eval builds for (context, continuation), and its last context token.
-        targets = []
-        for _, context_enc, continuation_enc in requests:
-            row = scored_row(context_enc, continuation_enc, self.max_length)
-            targets.append((_row_key(row), max(len(row) - len(continuation_enc), 0)))
-        for key, position in targets:
-            self._wanted.setdefault(key, set()).add(position)
-        shared: dict[int, float] = {}  # TuCo of the requests scored on the shared-prefix path
-        results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
-        self._tuco_values = [shared.get(i, self._found.get(t)) for i, t in enumerate(targets)]
-        return results
 
     def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
         """The own scoring path (shared prefixes, whole rows) where it is exact and implemented;
@@ -350,7 +315,7 @@ class TucoScaledLM(HFLM):
                            tuco: dict[int, float] | None = None) -> list:
         """Shared prefixes once and the other rows whole, logits only where scored (prefix_scoring.py);
         rolling windows and rows lm-eval truncates on HFLM's path. `tuco`, when given, receives the
-        TuCo of the requests scored here by request index (the plain path's go through `_collect`)."""
+        TuCo of the requests scored here by request index (the plain path's go through `TucoLog.collect`)."""
         scorer = self._prefix_scorer(tuco is not None)
         pairs = [(context, continuation) for _, context, continuation in requests]
         groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
@@ -391,22 +356,10 @@ class TucoScaledLM(HFLM):
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
-            results = self._loglikelihood_with_tuco(requests, disable_tqdm)
-            if self.log_kl:  # the tokens lm-eval encoded for these requests (_loglikelihood_tokens)
-                log_measures(self, requests, context_rows(self._encoded, self.max_length))
+            with self.tuco_log.record(self.log_tuco):
+                results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+            log_loglikelihood(self, requests)  # TuCo and KL into the logged requests, where asked
             return results
-
-    def _loglikelihood_with_tuco(self, requests: list, disable_tqdm: bool = False) -> list:
-        if not self.log_tuco:
-            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        self._wanted, self._found, self._tuco_values = {}, {}, []
-        try:
-            results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-            for instance, value in zip(requests, self._tuco_values, strict=True):
-                attach(instance, {"tuco": value, "alpha": self.alpha})
-        finally:
-            self._wanted, self._found = None, {}
-        return results
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
@@ -415,29 +368,5 @@ class TucoScaledLM(HFLM):
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
             results = super().generate_until(requests, disable_tqdm=disable_tqdm)
-            # the prompts as generation saw them (cut to make room for the new tokens)
-            logged = self.log_tuco or self.log_kl
-            prompts = [generation_prompt(self, r.args[0], r.args[1]) for r in requests] if logged else []
-            if self.log_tuco:  # one extra prefill pass over them
-                for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
-                    attach(instance, {"tuco": value, "alpha": self.alpha})
-            if self.log_kl:
-                log_measures(self, requests, prompts)
+            log_generation(self, requests)  # TuCo and KL at the prompts generation saw, where asked
             return results
-
-    def _prompt_tuco(self, prompts: list[tuple[int, ...]]) -> list[float]:
-        """TuCo at each prompt's last token (the tokens generation saw), on the α-scaled pass."""
-        unique = sorted(set(prompts), key=len, reverse=True)
-        batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 1
-        values: dict[tuple[int, ...], float] = {}
-        for start in range(0, len(unique), batch):
-            chunk = unique[start : start + batch]
-            ids, mask = pad_batch(chunk, self.tokenizer.pad_token_id or 0, side="left")
-            out = tuco_of_batch(
-                self.joint,
-                ids.to(self.device),
-                mask.to(self.device),
-                alpha=self.scaling.tuco_alpha(),
-            )
-            values.update(zip(chunk, out["tuco"].tolist(), strict=True))
-        return [values[p] for p in prompts]
