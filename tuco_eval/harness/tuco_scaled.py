@@ -2,9 +2,10 @@
 
 The pattern of lm-eval's `hf_steered.py`: HFLM loads the fine-tuned model and does batching,
 padding, generation and accelerate; this class loads the base beside it (through the one pair
-loader, `tuco_eval.core.pair`) and wraps HFLM's two model entry points, `super()._model_call`
-and `super()._model_generate`, in the joint hooks. `alpha` is a property over the joint's α, the
-one place it is set; the per-request TuCo of logged samples is kept by `tuco_eval.harness.tuco_log`.
+loader, `tuco_eval.core.pair`, driven by `tuco_eval.harness.hflm_pair`) and wraps HFLM's two
+model entry points, `super()._model_call` and `super()._model_generate`, in the joint hooks.
+`alpha` is a property over the joint's α, the one place it is set; the per-request TuCo of logged
+samples is kept by `tuco_eval.harness.tuco_log`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from tqdm import tqdm
 
 from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
 from tuco_eval.core.layers import unwrap
-from tuco_eval.core.load_errors import friendly_load
 from tuco_eval.core.nonfinite import (
     FiniteCacheHook,
     finite_answer,
@@ -29,19 +29,14 @@ from tuco_eval.core.nonfinite import (
     nonfinite,
     where_in,
 )
-from tuco_eval.core.pair import Pair, finish_pair, plan_pair, source_names
+from tuco_eval.core.pair import Pair
 from tuco_eval.core.scaling import Scaling
-from tuco_eval.core.sources import (
-    ModelSource,
-    check_adapter_base,
-    is_adapter_folder,
-    load_tokenizer,
-)
+from tuco_eval.harness.hflm_pair import load_with_hflm
 from tuco_eval.harness.prefix import fits, group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
-from tuco_eval.harness.request_log import scored_row
+from tuco_eval.harness.request_log import scored_row, warn_truncated
 from tuco_eval.harness.tuco_log import TucoLog, log_generation, log_loglikelihood
-from tuco_eval.util.errors import TucoError, warn
+from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import (
     format_alpha,
     parse_alpha,
@@ -120,9 +115,8 @@ class TucoScaledLM(HFLM):
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
         else:
-            pair = self._load_pair(pretrained, ModelSource(str(base), base_revision, base_gguf_file,
-                                                           bool(kwargs.get("trust_remote_code", False)))
-                                   if isinstance(base, str) else base, alpha, check, kwargs)
+            pair = load_with_hflm(self._hflm_init, pretrained, base, kwargs, alpha=alpha, check=check,
+                                  base_revision=base_revision, base_gguf_file=base_gguf_file)
         if self.backend != "causal":
             raise TucoError("tuco_scaled supports decoder-only (causal) models only")
         self.base_model, self.joint = pair.base, pair.joint
@@ -131,34 +125,10 @@ class TucoScaledLM(HFLM):
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self.tuco_log = TucoLog()  # per-request TuCo of logged samples, and the requests' tokens
 
-    def _load_pair(self, pretrained: Any, base: ModelSource | Any, alpha: float, check: bool,
-                   kwargs: dict[str, Any]) -> Pair:
-        """The pair loader's three steps with HFLM loading the fine-tuned side's weights."""
-        trust = bool(kwargs.get("trust_remote_code", False))
-        if isinstance(pretrained, str) and isinstance(base, ModelSource):
-            finetuned = ModelSource(pretrained, kwargs.pop("revision", None), kwargs.pop("gguf_file", None), trust)
-            plan = plan_pair(finetuned, base, adapter=kwargs.pop("peft", None),
-                             tokenizer=kwargs.pop("tokenizer", None), adapter_base_check=check)
-            self._hflm_load(plan.finetuned, peft=plan.adapter, tokenizer=plan.tokenizer, **kwargs)
-            return finish_pair(self.model, self.tokenizer, plan.base, base_tokenizer=plan.base_tokenizer,
-                               alpha=alpha, sources=source_names(finetuned, base))
-        # a loaded model on a side (the Python API): configs compared once both are loaded
-        if isinstance(pretrained, str) and is_adapter_folder(pretrained) and not isinstance(base, ModelSource):
-            if check:
-                check_adapter_base(pretrained, getattr(base, "name_or_path", ""))
-            kwargs["peft"], pretrained, base = pretrained, base, None  # the adapter rides on that model
-        self._hflm_load(pretrained, **kwargs)
-        base_tokenizer = load_tokenizer(base, "base tokenizer") if isinstance(base, ModelSource) else None
-        return finish_pair(self.model, self.tokenizer, base, base_tokenizer=base_tokenizer, alpha=alpha)
-
-    def _hflm_load(self, finetuned: ModelSource | Any, **kwargs: Any) -> None:
+    def _hflm_init(self, **kwargs: Any) -> tuple[Any, Any]:
         """HFLM's own loading of the fine-tuned side (its dtype, device, parallelize, peft, ...)."""
-        if isinstance(finetuned, ModelSource):
-            kwargs.update({k: v for k, v in finetuned.from_pretrained_kwargs().items() if v is not None})
-            finetuned = finetuned.name
-        name = finetuned if isinstance(finetuned, str) else getattr(finetuned, "name_or_path", "model")
-        friendly_load(lambda: super(TucoScaledLM, self).__init__(pretrained=finetuned, **kwargs), name,
-                      "fine-tuned model")
+        super().__init__(**kwargs)
+        return self.model, self.tokenizer
 
     @classmethod
     def from_pair(cls, pair: Pair, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
@@ -278,7 +248,7 @@ class TucoScaledLM(HFLM):
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
         shared = self.tuco_log.begin(requests, self.max_length)  # TuCo of the shared-prefix path's requests
-        self._warn_truncated(requests)
+        warn_truncated(requests, self.max_length)
         results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
         self.tuco_log.settle(shared)
         self._check_answers(requests, results)
@@ -290,17 +260,6 @@ class TucoScaledLM(HFLM):
             if not finite_answer(answer):
                 row = scored_row(context, continuation, self.max_length)
                 raise self._nonfinite("logits", [torch.tensor([row])], tuco=self.tuco_log.recording)
-
-    def _warn_truncated(self, requests: list) -> None:
-        truncated = sum(
-            len(context) + len(continuation) > self.max_length + 1
-            for _, context, continuation in requests
-        )
-        if truncated:
-            warn(
-                f"{truncated} of {len(requests)} requests are longer than the {self.max_length}-token context "
-                f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
-            )
 
     def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
         """The own scoring path (shared prefixes, whole rows) where it is exact and implemented;
