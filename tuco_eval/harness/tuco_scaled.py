@@ -10,7 +10,7 @@ samples is kept by `tuco_eval.harness.tuco_log`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -19,22 +19,16 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
+from tuco_eval.core.joint import TucoSums
 from tuco_eval.core.layers import unwrap
-from tuco_eval.core.nonfinite import (
-    FiniteCacheHook,
-    finite_answer,
-    is_set,
-    logits_flag,
-    nonfinite,
-    where_in,
-)
+from tuco_eval.core.nonfinite import FiniteCacheHook, logits_flag
 from tuco_eval.core.pair import Pair
 from tuco_eval.core.scaling import Scaling
+from tuco_eval.harness.finite_check import FiniteCheck
 from tuco_eval.harness.hflm_pair import load_with_hflm
 from tuco_eval.harness.prefix import fits, group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
-from tuco_eval.harness.request_log import scored_row, warn_truncated
+from tuco_eval.harness.request_log import warn_truncated
 from tuco_eval.harness.tuco_log import TucoLog, log_generation, log_loglikelihood
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import (
@@ -69,7 +63,7 @@ class TucoScaledLM(HFLM):
     - `_model_call`, `_model_generate`: HFLM's own, called through `super()` inside the current
       scaling mode at α (`Scaling.active`), as hf_steered does; the scoring call runs with the
       models' default `use_cache` off (`without_kv_cache`), and both are followed by the NaN/inf
-      check that names where a bad value appeared.
+      check that names where a bad value appeared (`FiniteCheck`, which reruns a row by `_rerun`).
     - `_loglikelihood_tokens`: shared few-shot prefixes computed once and the other rows scored
       whole, in HFLM's batches, the vocabulary projection only where a continuation is scored
       (`PrefixScorer`); rolling windows and left-truncated rows on HFLM's own path (`super()`),
@@ -124,6 +118,7 @@ class TucoScaledLM(HFLM):
         self.scaling = Scaling(self.model, pair.base, pair.joint, mode)
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
         self.tuco_log = TucoLog()  # per-request TuCo of logged samples, and the requests' tokens
+        self.finite = FiniteCheck(self.scaling, self._rerun)  # NaN/inf in what goes back to lm-eval
 
     def _hflm_init(self, **kwargs: Any) -> tuple[Any, Any]:
         """HFLM's own loading of the fine-tuned side (its dtype, device, parallelize, peft, ...)."""
@@ -200,11 +195,7 @@ class TucoScaledLM(HFLM):
         sums = self.tuco_log.sums()
         with self._scoring(sums):
             logits = super()._model_call(inps, attn_mask, labels)
-        # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
-        # log-likelihood is checked again before it goes back to lm-eval (_loglikelihood_tokens)
-        bad = self.joint.any_nonfinite() if self.mode == "activation" else bool(nonfinite(logits))
-        if bad:
-            raise self._nonfinite("logits", [inps], tuco=sums is not None)
+        self.finite.scored(logits, inps, tuco=sums is not None)
         if sums is not None:
             self.tuco_log.collect(inps, sums.tuco())
         return logits
@@ -215,32 +206,15 @@ class TucoScaledLM(HFLM):
             with self.scaling.active(), logits_flag(self.model, flag):  # every step's output logits
                 tokens = super()._model_generate(*args, **kwargs)
         except RuntimeError:  # e.g. sampling from NaN: the one-line error instead, where it applies
-            self._check_generation(flag, args, kwargs, tokens)
+            self.finite.generated(flag, args, kwargs, tokens)
             raise
-        self._check_generation(flag, args, kwargs, tokens)
+        self.finite.generated(flag, args, kwargs, tokens)
         return tokens
 
-    def _check_generation(self, flag: list[torch.Tensor], args: tuple, kwargs: dict, tokens: Any) -> None:
-        """The final check of a generation, every mode and α: a NonFiniteError if any step's logits
-        (or, activation mode, any block output) held NaN/inf, located on the prompts or the output."""
-        if not (is_set(flag) or self.joint.any_nonfinite()):
-            return
-        context, mask = kwargs.get("context", args[0] if args else None), kwargs.get("attention_mask")
-        rows = [row if mask is None else row[mask[i].bool()] for i, row in enumerate(context)]
-        if tokens is not None:  # the prompts with what was generated from them
-            rows += [torch.cat([row, tokens[i, context.shape[1]:]]) for i, row in enumerate(rows)]
-        raise self._nonfinite("logits during generation", [row[None] for row in rows])
-
-    def _nonfinite(self, what: str, rows: Sequence[torch.Tensor], tuco: bool = False) -> NonFiniteError:
-        """The one-line error naming α and the first block, final norm or head whose output held
-        NaN/inf, found by running `rows` ([1 or B, T] ids) again in the current mode and α."""
-
-        def rerun(ids: torch.Tensor) -> None:
-            with self._scoring(TucoSums() if tuco else None):
-                super(TucoScaledLM, self)._model_call(ids.to(self.device))
-
-        base = self.base_model if self.mode == "logits" else None
-        return nonfinite_error(self.joint, what, where_in(rows, rerun, self.joint, base))
+    def _rerun(self, ids: torch.Tensor, tuco: bool) -> None:
+        """A failed row once more through HFLM's scoring call, in the current mode and α (to locate NaN/inf)."""
+        with self._scoring(TucoSums() if tuco else None):
+            super()._model_call(ids.to(self.device))
 
     # --- log-likelihoods: the scoring path, and TuCo in logged samples -----------------------
 
@@ -251,15 +225,8 @@ class TucoScaledLM(HFLM):
         warn_truncated(requests, self.max_length)
         results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
         self.tuco_log.settle(shared)
-        self._check_answers(requests, results)
+        self.finite.answers(requests, results, self.max_length, tuco=self.tuco_log.recording)
         return results
-
-    def _check_answers(self, requests: list, results: list) -> None:
-        """The final check on what goes back to lm-eval, every mode and α: each log-likelihood finite."""
-        for (_, context, continuation), answer in zip(requests, results, strict=True):
-            if not finite_answer(answer):
-                row = scored_row(context, continuation, self.max_length)
-                raise self._nonfinite("logits", [torch.tensor([row])], tuco=self.tuco_log.recording)
 
     def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
         """The own scoring path (shared prefixes, whole rows) where it is exact and implemented;
