@@ -186,6 +186,21 @@ def test_alpha_changes_take_effect_in_place():
     assert torch.equal(outputs[0], outputs[2])
 
 
+def test_a_pass_at_its_own_alpha_leaves_the_joint_alpha_alone():
+    # α is passed to the pass, not borrowed: the joint's own α reads the same during and after it
+    ft, base = make_pair("llama")
+    joint, ids = _joint(ft, base, 1.5), _ids()
+    want = {alpha: _last_block_output(ft, _joint(ft, base, alpha), ids)[1] for alpha in (1.5, 0.5)}
+    seen, got = [], []
+    handle = ft.register_forward_hook(lambda m, a, o: seen.append(joint.alpha))
+    for alpha in (0.5, None, 0.5):
+        with torch.no_grad(), joint.active(alpha=alpha):
+            got.append(ft(ids).logits)
+    handle.remove()
+    assert seen == [1.5, 1.5, 1.5]
+    assert [torch.equal(g, want[a or 1.5]) for g, a in zip(got, (0.5, None, 0.5), strict=True)] == [True] * 3
+
+
 def test_hooks_are_removed_after_use():
     ft, base = make_pair("llama")
     with torch.no_grad(), _joint(ft, base, 0.0).active():

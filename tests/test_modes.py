@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tests.helpers.tiny_models import make_hybrid, make_pair
-from tuco_eval.core.joint import Joint
+from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.pair import base_blocks_for
 from tuco_eval.core.scaling import Scaling
 from tuco_eval.util.errors import TucoError
@@ -187,6 +187,29 @@ def test_lora_logits_mode_uses_the_adapter_off_as_base():
     got = _log_probs(_logits(scaling, ids, 0.6))
     torch.testing.assert_close(got, torch.log_softmax(base_lp + 0.6 * (ft_lp - base_lp), -1),
                                atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_call_borrows_no_alpha_even_when_it_fails(mode):
+    # the pair's α reads the same during a call (the joint at 1 in logits and weights modes) and after
+    # one that raised; calls at their own α and at the pair's then interleave, each at its α
+    ft, base = make_pair("llama")
+    scaling, ids = _scaling(ft, base, mode), _ids(6)
+    want = {alpha: _logits(scaling, ids, alpha) for alpha in (0.5, 1.5)}
+    seen = []
+
+    def fail(module, args, output):
+        seen.append(scaling.joint.alpha)
+        raise RuntimeError("mid-pass")
+
+    handle = ft.register_forward_hook(fail)
+    with pytest.raises(RuntimeError, match="mid-pass"), torch.no_grad(), scaling.active(TucoSums()):
+        ft(ids)
+    handle.remove()
+    assert seen == [1.5] and scaling.joint.alpha == 1.5
+    for alpha in (0.5, None, 0.5, None):
+        with torch.no_grad(), scaling.active(alpha=alpha):
+            assert torch.equal(ft(ids).logits, want[alpha or 1.5]), alpha
 
 
 def test_mode_names_are_checked():

@@ -30,8 +30,8 @@ def _until(row: list[int], stops: Sequence[int]) -> list[int]:
     return row
 
 
-def _rerun(joint: Joint, ids: torch.Tensor) -> None:
-    with joint.active():
+def _rerun(joint: Joint, ids: torch.Tensor, alpha: float) -> None:
+    with joint.active(alpha=alpha):
         joint.model(ids, use_cache=False)
 
 
@@ -60,16 +60,13 @@ def greedy_generate(
         pad_token_id=pad_id,
         eos_token_id=list(eos_ids) or None,
     )
-    saved, joint.alpha = joint.alpha, alpha
     flag: list[torch.Tensor] = []  # every step's output logits, α = 1 (no hook) included
-    try:
-        with joint.active(), logits_flag(joint.model, flag):
-            out = joint.model.generate(
-                input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config
-            )
-        if joint.any_nonfinite() or is_set(flag):
-            raise nonfinite_error(joint, "logits", where_in([out[i : i + 1] for i in range(len(out))],
-                                                            lambda row: _rerun(joint, row), joint))
-    finally:
-        joint.alpha = saved
+    with joint.active(alpha=alpha), logits_flag(joint.model, flag):
+        out = joint.model.generate(
+            input_ids=ids.to(device), attention_mask=mask.to(device), generation_config=config
+        )
+    if joint.any_nonfinite() or is_set(flag):
+        rows = [out[i : i + 1] for i in range(len(out))]
+        where = where_in(rows, lambda row: _rerun(joint, row, alpha), joint)
+        raise nonfinite_error(joint, "logits", where, alpha=alpha)
     return [_until(row, eos_ids) for row in out[:, ids.shape[1] :].tolist()]

@@ -34,18 +34,21 @@ class NonFiniteError(TucoError):
     """NaN or inf in logits or TuCo: reported with α and the first block where it appeared."""
 
 
-def nonfinite_error(joint: Joint, what: str, where: str | None = None) -> NonFiniteError:
-    """The one line: α, and `where` the value first appeared (else the joint's own block flags)."""
+def nonfinite_error(joint: Joint, what: str, where: str | None = None, *,
+                    alpha: float | None = None) -> NonFiniteError:
+    """The one line: α (the pass's, where it ran at its own; else the joint's), and `where` the value
+    first appeared (else the joint's own block flags)."""
+    alpha = joint.alpha if alpha is None else alpha
     block = joint.first_nonfinite_block()
     where = where or (
         f"first in the output of block {block} of {len(joint.blocks)}"
         if block is not None
         else "in the fine-tuned model's own pass"
-        if not joint.needs_base(None)
+        if not joint.needs_base(None, alpha)
         else "after the last block"
     )
     return NonFiniteError(
-        f"non-finite {what} at α={joint.alpha} ({where}); not averaged into any result: "
+        f"non-finite {what} at α={alpha} ({where}); not averaged into any result: "
         f"use dtype=float32 or a smaller α, or check the weights"
     )
 
@@ -117,8 +120,10 @@ class Joint:
     """Scales the fine-tuning contribution of `model` by `alpha`, block by block.
 
     `base_blocks[l]` computes the pre-trained block l with the fine-tuned block's call signature.
-    `alpha` is a plain attribute: change it between calls, nothing is reloaded. `positions`, given
-    where the two configs differ above the blocks, supplies the base blocks' own positions and masks.
+    `alpha` is the pair's α, a plain attribute only its user sets (between calls, nothing is
+    reloaded); a pass at another α (TuCo at 1, a mode that scales by itself) names it to `active`
+    and leaves `alpha` alone. `positions`, given where the two configs differ above the blocks,
+    supplies the base blocks' own positions and masks.
     """
 
     def __init__(self, model: nn.Module, base_blocks: Sequence[BlockFn], alpha: float = 1.0,
@@ -152,18 +157,21 @@ class Joint:
                 return index
         return None
 
-    def needs_base(self, sums: TucoSums | None) -> bool:
+    @staticmethod
+    def needs_base(sums: TucoSums | None, alpha: float) -> bool:
         """At α = 1 with no TuCo asked, the fine-tuned model alone is the answer, bit for bit."""
-        return sums is not None or self.alpha != 1.0
+        return sums is not None or alpha != 1.0
 
     @contextmanager
-    def active(self, sums: TucoSums | None = None) -> Iterator[None]:
-        """Hooks installed for the duration of the block; TuCo sums accumulate into `sums`."""
+    def active(self, sums: TucoSums | None = None, alpha: float | None = None) -> Iterator[None]:
+        """Hooks installed for the duration of the block, at `alpha` (None: the joint's own α);
+        TuCo sums accumulate into `sums`. The α is the call's: nothing to restore after it."""
+        alpha = self.alpha if alpha is None else parse_alpha(alpha)
         self._nonfinite = [None] * len(self.blocks)  # flags belong to this pass only
         found = self.refresh() if self.refresh is not None else None
         if found is not None:  # never the adapter-off switches of an adapter set that is gone
             self.base_blocks, self.same_blocks = list(found[0]), frozenset(found[1])
-        if not self.needs_base(sums):
+        if not self.needs_base(sums, alpha):
             yield
             return
         # block 0 sees each new cache before anything is written to it
@@ -173,7 +181,7 @@ class Joint:
             handles += self.positions.install(self.blocks[0], lambda a, k: find_cache(*self._twin.swap(a, k)))
         for index, block in enumerate(self.blocks):
             handles.append(
-                block.register_forward_hook(self._make_hook(index, sums), with_kwargs=True)
+                block.register_forward_hook(self._make_hook(index, sums, alpha), with_kwargs=True)
             )
         try:
             yield
@@ -190,7 +198,7 @@ class Joint:
         if self.any_nonfinite():
             raise nonfinite_error(self, what)
 
-    def _make_hook(self, index: int, sums: TucoSums | None) -> Callable:
+    def _make_hook(self, index: int, sums: TucoSums | None, alpha: float) -> Callable:
         base_block = self.base_blocks[index]
 
         def hook(module: nn.Module, args: tuple, kwargs: dict, output: Any) -> Any:
@@ -204,12 +212,12 @@ class Joint:
                 base_out = _first(base_block(*base_args, **base_kwargs))
             if sums is not None:
                 sums.add(_block_input(args, kwargs), base_out, ft_out)
-            mixed = ft_out if self.alpha == 1.0 else torch.lerp(base_out, ft_out, self.alpha)
+            mixed = ft_out if alpha == 1.0 else torch.lerp(base_out, ft_out, alpha)
             # a flag on the device, no sync: read only when a result comes out non-finite
             bad = ~(torch.isfinite(mixed).all() & torch.isfinite(base_out).all())
             previous = self._nonfinite[index]
             self._nonfinite[index] = bad if previous is None else previous | bad
-            if self.alpha == 1.0:
+            if alpha == 1.0:
                 return None  # exactly the fine-tuned output
             return _replace_first(output, mixed)
 

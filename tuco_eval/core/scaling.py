@@ -5,7 +5,8 @@
     weights     θ = θ_PT + α(θ_FT − θ_PT)                 (tuco_eval.core.weight_mix)
 
 `Scaling.active(sums)` wraps one model call (scoring or `generate`) in the current mode at the
-joint's α. In logits and weights modes the joint runs at α = 1 and only records TuCo, if asked:
+joint's α (or the call's own). In logits and weights modes the joint is called at α = 1 and only
+records TuCo, if asked:
 the TuCo logged there is that of the model pass itself (fine-tuned for logits, the mixed model
 for weights) against the base. See docs/modes.md.
 """
@@ -24,13 +25,13 @@ from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.logit_mix import LogitMix
 from tuco_eval.core.weight_mix import DenseWeightMix, LoraWeightMix, weight_mix_for
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.params import DEFAULT_MODE, MODES, parse_mode, parse_modes
+from tuco_eval.util.params import DEFAULT_MODE, MODES, parse_alpha, parse_mode, parse_modes
 
 __all__ = ["DEFAULT_MODE", "MODES", "Scaling", "parse_mode", "parse_modes"]
 
 
 class Scaling:
-    """The mode switch of a loaded pair; α lives in `joint.alpha`, as for the activation mode."""
+    """The mode switch of a loaded pair; the pair's α lives in `joint.alpha`, read once per call."""
 
     def __init__(
         self, model: nn.Module, base: nn.Module | None, joint: Joint, mode: Any = DEFAULT_MODE
@@ -66,29 +67,21 @@ class Scaling:
         return self._weights
 
     @contextmanager
-    def _joint_at_one(self) -> Iterator[None]:
-        # the mode does the scaling; the joint must not scale a second time
-        saved, self.joint.alpha = self.joint.alpha, 1.0
-        try:
-            yield
-        finally:
-            self.joint.alpha = saved
-
-    @contextmanager
-    def active(self, sums: TucoSums | None = None) -> Iterator[None]:
-        """One model call in the current mode at α = joint.alpha; TuCo into `sums` if given."""
-        alpha = self.joint.alpha
+    def active(self, sums: TucoSums | None = None, alpha: float | None = None) -> Iterator[None]:
+        """One model call in the current mode at `alpha` (None: joint.alpha); TuCo into `sums` if given."""
+        alpha = self.joint.alpha if alpha is None else parse_alpha(alpha)
         if self._mode == "activation":
-            with self.joint.active(sums):
+            with self.joint.active(sums, alpha=alpha):
                 yield
             return
+        # the mode does the scaling: the joint, at α = 1, must not scale a second time
         if self._mode == "weights":
             self._refuse_mixed_positions(alpha)
             self.weights.set(alpha)  # lazily: a no-op while α is unchanged
-            with self._joint_at_one(), self.joint.active(sums):
+            with self.joint.active(sums, alpha=1.0):
                 yield
             return
-        with self._joint_at_one(), self.logit_mix.active(alpha, lambda: self.joint.active(sums)):
+        with self.logit_mix.active(alpha, lambda: self.joint.active(sums, alpha=1.0)):
             yield
 
     def _refuse_mixed_positions(self, alpha: float) -> None:

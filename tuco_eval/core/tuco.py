@@ -46,25 +46,21 @@ def tuco_of_batch(
     """
     positions = last_token_positions(attention_mask) if ends is None else ends
     sums = TucoSums(positions=None if per_token else positions)
-    saved_alpha, joint.alpha = joint.alpha, alpha
     # only the next-token logits at each row's last real token are used: project only those
     sliced = takes_logits_per_row(joint.model)
     extra = {"logits_to_keep": positions[:, None].to(input_ids.device)} if sliced else {}
-    try:
-        with joint.active(sums):
-            logits = joint.model(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                position_ids=position_ids_from_mask(attention_mask),
-                use_cache=False,
-                **extra,
-            ).logits
-        every = sums.tuco()
-        real = every[attention_mask.to(every.device).bool()] if per_token else every
-        if not torch.isfinite(real).all():  # padding may hold anything: it is never read
-            raise nonfinite_error(joint, "TuCo")  # while α is still the one that produced it
-    finally:
-        joint.alpha = saved_alpha
+    with joint.active(sums, alpha=alpha):
+        logits = joint.model(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids_from_mask(attention_mask),
+            use_cache=False,
+            **extra,
+        ).logits
+    every = sums.tuco()
+    real = every[attention_mask.to(every.device).bool()] if per_token else every
+    if not torch.isfinite(real).all():  # padding may hold anything: it is never read
+        raise nonfinite_error(joint, "TuCo", alpha=alpha)  # the α that produced it
 
     def pick(t: Tensor) -> Tensor:  # [..., B, T] -> [..., B] at `positions` when all are tracked
         if not per_token:

@@ -10,6 +10,7 @@ from typing import Any
 
 from tuco_eval.core.batching import pad_batch
 from tuco_eval.core.measures import next_token_measures, records_of
+from tuco_eval.util.errors import warn
 
 
 def attach(instance: Any, record: dict[str, Any]) -> None:
@@ -21,6 +22,19 @@ def scored_row(context: list[int], continuation: list[int], max_length: int) -> 
     """The row HFLM scores for a (context, continuation) request: both cut to the last
     max_length + 1 tokens, the last one dropped (its logits would score nothing)."""
     return (context + continuation)[-(max_length + 1) :][:-1]
+
+
+def warn_truncated(requests: list, max_length: int) -> None:
+    """One line saying how many log-likelihood requests HFLM cuts from the left to fit the context."""
+    truncated = sum(
+        len(context) + len(continuation) > max_length + 1
+        for _, context, continuation in requests
+    )
+    if truncated:
+        warn(
+            f"{truncated} of {len(requests)} requests are longer than the {max_length}-token context "
+            f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
+        )
 
 
 def context_rows(encoded: list[tuple[list[int], list[int]]], max_length: int) -> list[tuple[int, ...]]:

@@ -2,14 +2,15 @@
 
 The pattern of lm-eval's `hf_steered.py`: HFLM loads the fine-tuned model and does batching,
 padding, generation and accelerate; this class loads the base beside it (through the one pair
-loader, `tuco_eval.core.pair`) and wraps HFLM's two model entry points, `super()._model_call`
-and `super()._model_generate`, in the joint hooks. `alpha` is a plain attribute.
+loader, `tuco_eval.core.pair`, driven by `tuco_eval.harness.hflm_pair`) and wraps HFLM's two
+model entry points, `super()._model_call` and `super()._model_generate`, in the joint hooks.
+`alpha` is a property over the joint's α, the one place it is set; the per-request TuCo of logged
+samples is kept by `tuco_eval.harness.tuco_log`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -18,37 +19,18 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
-from tuco_eval.core.batching import pad_batch
-from tuco_eval.core.joint import NonFiniteError, TucoSums, nonfinite_error
+from tuco_eval.core.joint import TucoSums
 from tuco_eval.core.layers import unwrap
-from tuco_eval.core.load_errors import friendly_load
-from tuco_eval.core.nonfinite import (
-    FiniteCacheHook,
-    finite_answer,
-    is_set,
-    logits_flag,
-    nonfinite,
-    where_in,
-)
-from tuco_eval.core.pair import Pair, finish_pair, plan_pair, source_names
+from tuco_eval.core.nonfinite import FiniteCacheHook, logits_flag
+from tuco_eval.core.pair import Pair
 from tuco_eval.core.scaling import Scaling
-from tuco_eval.core.sources import (
-    ModelSource,
-    check_adapter_base,
-    is_adapter_folder,
-    load_tokenizer,
-)
-from tuco_eval.core.tuco import tuco_of_batch
+from tuco_eval.harness.finite_check import FiniteCheck
+from tuco_eval.harness.hflm_pair import load_with_hflm
 from tuco_eval.harness.prefix import fits, group_by_prefix
 from tuco_eval.harness.prefix_scoring import PrefixScorer
-from tuco_eval.harness.request_log import (
-    attach,
-    context_rows,
-    generation_prompt,
-    log_measures,
-    scored_row,
-)
-from tuco_eval.util.errors import TucoError, warn
+from tuco_eval.harness.request_log import warn_truncated
+from tuco_eval.harness.tuco_log import TucoLog, log_generation, log_loglikelihood
+from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import (
     format_alpha,
     parse_alpha,
@@ -56,14 +38,6 @@ from tuco_eval.util.params import (
     parse_mode,
     warn_if_negative,
 )
-
-
-def _row_key(tokens: Any) -> bytes:
-    """Identity of a right-padded input row: its tokens without trailing pad zeros (lm-eval pads with 0)."""
-    values = list(tokens)
-    while values and values[-1] == 0:
-        values.pop()
-    return hashlib.blake2b(repr(values).encode(), digest_size=16).digest()
 
 
 @contextmanager
@@ -89,13 +63,13 @@ class TucoScaledLM(HFLM):
     - `_model_call`, `_model_generate`: HFLM's own, called through `super()` inside the current
       scaling mode at α (`Scaling.active`), as hf_steered does; the scoring call runs with the
       models' default `use_cache` off (`without_kv_cache`), and both are followed by the NaN/inf
-      check that names where a bad value appeared.
+      check that names where a bad value appeared (`FiniteCheck`, which reruns a row by `_rerun`).
     - `_loglikelihood_tokens`: shared few-shot prefixes computed once and the other rows scored
       whole, in HFLM's batches, the vocabulary projection only where a continuation is scored
       (`PrefixScorer`); rolling windows and left-truncated rows on HFLM's own path (`super()`),
-      as everything with `prefix_reuse=false`. It also records which row and position carries each
-      request's TuCo (lm-eval does not say which request a `_model_call` row is) and checks every
-      answer for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
+      as everything with `prefix_reuse=false`. Its `TucoLog` knows which row and position carries
+      each request's TuCo (lm-eval does not say which request a `_model_call` row is); every answer
+      is checked for NaN/inf. `loglikelihood` / `generate_until` attach TuCo and KL to the logged
       requests; `loglikelihood_rolling` adds the out-of-memory hint only.
     - `set_cache_hook`: lm-eval's response cache keys answers without α, so a cache path must
       name α, and NaN answers are never stored.
@@ -135,47 +109,21 @@ class TucoScaledLM(HFLM):
                 "tuco_scaled needs the pre-trained model: add base=<Hub id or folder> to --model_args"
             )
         else:
-            pair = self._load_pair(pretrained, ModelSource(str(base), base_revision, base_gguf_file,
-                                                           bool(kwargs.get("trust_remote_code", False)))
-                                   if isinstance(base, str) else base, alpha, check, kwargs)
+            pair = load_with_hflm(self._hflm_init, pretrained, base, kwargs, alpha=alpha, check=check,
+                                  base_revision=base_revision, base_gguf_file=base_gguf_file)
         if self.backend != "causal":
             raise TucoError("tuco_scaled supports decoder-only (causal) models only")
         self.base_model, self.joint = pair.base, pair.joint
         # the scaling mode (activation|logits|weights), switchable in place like α
         self.scaling = Scaling(self.model, pair.base, pair.joint, mode)
         self._cache_path: str | None = None  # lm-eval's response cache, when --use_cache is on
-        self._wanted: dict[bytes, set[int]] | None = None  # rows whose TuCo a log is waiting for
-        self._found: dict[tuple[bytes, int], float] = {}
-        self._encoded: list[tuple[list[int], list[int]]] = []  # the last log-likelihood requests' tokens
+        self.tuco_log = TucoLog()  # per-request TuCo of logged samples, and the requests' tokens
+        self.finite = FiniteCheck(self.scaling, self._rerun)  # NaN/inf in what goes back to lm-eval
 
-    def _load_pair(self, pretrained: Any, base: ModelSource | Any, alpha: float, check: bool,
-                   kwargs: dict[str, Any]) -> Pair:
-        """The pair loader's three steps with HFLM loading the fine-tuned side's weights."""
-        trust = bool(kwargs.get("trust_remote_code", False))
-        if isinstance(pretrained, str) and isinstance(base, ModelSource):
-            finetuned = ModelSource(pretrained, kwargs.pop("revision", None), kwargs.pop("gguf_file", None), trust)
-            plan = plan_pair(finetuned, base, adapter=kwargs.pop("peft", None),
-                             tokenizer=kwargs.pop("tokenizer", None), adapter_base_check=check)
-            self._hflm_load(plan.finetuned, peft=plan.adapter, tokenizer=plan.tokenizer, **kwargs)
-            return finish_pair(self.model, self.tokenizer, plan.base, base_tokenizer=plan.base_tokenizer,
-                               alpha=alpha, sources=source_names(finetuned, base))
-        # a loaded model on a side (the Python API): configs compared once both are loaded
-        if isinstance(pretrained, str) and is_adapter_folder(pretrained) and not isinstance(base, ModelSource):
-            if check:
-                check_adapter_base(pretrained, getattr(base, "name_or_path", ""))
-            kwargs["peft"], pretrained, base = pretrained, base, None  # the adapter rides on that model
-        self._hflm_load(pretrained, **kwargs)
-        base_tokenizer = load_tokenizer(base, "base tokenizer") if isinstance(base, ModelSource) else None
-        return finish_pair(self.model, self.tokenizer, base, base_tokenizer=base_tokenizer, alpha=alpha)
-
-    def _hflm_load(self, finetuned: ModelSource | Any, **kwargs: Any) -> None:
+    def _hflm_init(self, **kwargs: Any) -> tuple[Any, Any]:
         """HFLM's own loading of the fine-tuned side (its dtype, device, parallelize, peft, ...)."""
-        if isinstance(finetuned, ModelSource):
-            kwargs.update({k: v for k, v in finetuned.from_pretrained_kwargs().items() if v is not None})
-            finetuned = finetuned.name
-        name = finetuned if isinstance(finetuned, str) else getattr(finetuned, "name_or_path", "model")
-        friendly_load(lambda: super(TucoScaledLM, self).__init__(pretrained=finetuned, **kwargs), name,
-                      "fine-tuned model")
+        super().__init__(**kwargs)
+        return self.model, self.tokenizer
 
     @classmethod
     def from_pair(cls, pair: Pair, log_tuco: bool = False, mode: str = "activation", log_kl: bool = False,
@@ -244,16 +192,12 @@ class TucoScaledLM(HFLM):
     def _model_call(
         self, inps: torch.Tensor, attn_mask: Any = None, labels: Any = None
     ) -> torch.Tensor:
-        sums = TucoSums() if self._wanted is not None else None
+        sums = self.tuco_log.sums()
         with self._scoring(sums):
             logits = super()._model_call(inps, attn_mask, labels)
-        # activation mode: the blocks' own flags (no pass over the vocabulary-sized logits); every
-        # log-likelihood is checked again before it goes back to lm-eval (_loglikelihood_tokens)
-        bad = self.joint.any_nonfinite() if self.mode == "activation" else bool(nonfinite(logits))
-        if bad:
-            raise self._nonfinite("logits", [inps], tuco=sums is not None)
+        self.finite.scored(logits, inps, tuco=sums is not None)
         if sums is not None:
-            self._collect(inps, sums.tuco())
+            self.tuco_log.collect(inps, sums.tuco())
         return logits
 
     def _model_generate(self, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -262,79 +206,26 @@ class TucoScaledLM(HFLM):
             with self.scaling.active(), logits_flag(self.model, flag):  # every step's output logits
                 tokens = super()._model_generate(*args, **kwargs)
         except RuntimeError:  # e.g. sampling from NaN: the one-line error instead, where it applies
-            self._check_generation(flag, args, kwargs, tokens)
+            self.finite.generated(flag, args, kwargs, tokens)
             raise
-        self._check_generation(flag, args, kwargs, tokens)
+        self.finite.generated(flag, args, kwargs, tokens)
         return tokens
 
-    def _check_generation(self, flag: list[torch.Tensor], args: tuple, kwargs: dict, tokens: Any) -> None:
-        """The final check of a generation, every mode and α: a NonFiniteError if any step's logits
-        (or, activation mode, any block output) held NaN/inf, located on the prompts or the output."""
-        if not (is_set(flag) or self.joint.any_nonfinite()):
-            return
-        context, mask = kwargs.get("context", args[0] if args else None), kwargs.get("attention_mask")
-        rows = [row if mask is None else row[mask[i].bool()] for i, row in enumerate(context)]
-        if tokens is not None:  # the prompts with what was generated from them
-            rows += [torch.cat([row, tokens[i, context.shape[1]:]]) for i, row in enumerate(rows)]
-        raise self._nonfinite("logits during generation", [row[None] for row in rows])
+    def _rerun(self, ids: torch.Tensor, tuco: bool) -> None:
+        """A failed row once more through HFLM's scoring call, in the current mode and α (to locate NaN/inf)."""
+        with self._scoring(TucoSums() if tuco else None):
+            super()._model_call(ids.to(self.device))
 
-    def _nonfinite(self, what: str, rows: Sequence[torch.Tensor], tuco: bool = False) -> NonFiniteError:
-        """The one-line error naming α and the first block, final norm or head whose output held
-        NaN/inf, found by running `rows` ([1 or B, T] ids) again in the current mode and α."""
-
-        def rerun(ids: torch.Tensor) -> None:
-            with self._scoring(TucoSums() if tuco else None):
-                super(TucoScaledLM, self)._model_call(ids.to(self.device))
-
-        base = self.base_model if self.mode == "logits" else None
-        return nonfinite_error(self.joint, what, where_in(rows, rerun, self.joint, base))
-
-    # --- TuCo in logged samples -------------------------------------------------------------
-
-    def _collect(self, inps: torch.Tensor, tuco: torch.Tensor) -> None:
-        rows, values = inps.tolist(), tuco.float().cpu()
-        for row, tokens in enumerate(rows):
-            key = _row_key(tokens)
-            for position in self._wanted.get(key, ()):
-                self._found[(key, position)] = float(values[row, position])
+    # --- log-likelihoods: the scoring path, and TuCo in logged samples -----------------------
 
     def _loglikelihood_tokens(
         self, requests: list, disable_tqdm: bool = False, override_bs: int | None = None
     ) -> list:
-        self._encoded = [(context, continuation) for _, context, continuation in requests]
-        results = self._scored_tokens(requests, disable_tqdm, override_bs)
-        self._check_answers(requests, results)
-        return results
-
-    def _check_answers(self, requests: list, results: list) -> None:
-        """The final check on what goes back to lm-eval, every mode and α: each log-likelihood finite."""
-        for (_, context, continuation), answer in zip(requests, results, strict=True):
-            if not finite_answer(answer):
-                row = scored_row(context, continuation, self.max_length)
-                raise self._nonfinite("logits", [torch.tensor([row])], tuco=self._wanted is not None)
-
-    def _scored_tokens(self, requests: list, disable_tqdm: bool, override_bs: int | None) -> list:
-        truncated = sum(
-            len(context) + len(continuation) > self.max_length + 1
-            for _, context, continuation in requests
-        )
-        if truncated:
-            warn(
-                f"{truncated} of {len(requests)} requests are longer than the {self.max_length}-token context "
-                f"and were truncated from the left (as lm-eval does); max_length=N raises the limit"
-            )
-        if self._wanted is None:
-            return self._with_prefix_reuse(requests, disable_tqdm, override_bs)
-        # The row lm-eval builds for (context, continuation), and its last context token.
-        targets = []
-        for _, context_enc, continuation_enc in requests:
-            row = scored_row(context_enc, continuation_enc, self.max_length)
-            targets.append((_row_key(row), max(len(row) - len(continuation_enc), 0)))
-        for key, position in targets:
-            self._wanted.setdefault(key, set()).add(position)
-        shared: dict[int, float] = {}  # TuCo of the requests scored on the shared-prefix path
+        shared = self.tuco_log.begin(requests, self.max_length)  # TuCo of the shared-prefix path's requests
+        warn_truncated(requests, self.max_length)
         results = self._with_prefix_reuse(requests, disable_tqdm, override_bs, tuco=shared)
-        self._tuco_values = [shared.get(i, self._found.get(t)) for i, t in enumerate(targets)]
+        self.tuco_log.settle(shared)
+        self.finite.answers(requests, results, self.max_length, tuco=self.tuco_log.recording)
         return results
 
     def _prefix_scorer(self, tuco: bool = False) -> PrefixScorer | None:
@@ -350,7 +241,7 @@ class TucoScaledLM(HFLM):
                            tuco: dict[int, float] | None = None) -> list:
         """Shared prefixes once and the other rows whole, logits only where scored (prefix_scoring.py);
         rolling windows and rows lm-eval truncates on HFLM's path. `tuco`, when given, receives the
-        TuCo of the requests scored here by request index (the plain path's go through `_collect`)."""
+        TuCo of the requests scored here by request index (the plain path's go through `TucoLog.collect`)."""
         scorer = self._prefix_scorer(tuco is not None)
         pairs = [(context, continuation) for _, context, continuation in requests]
         groups, rest = group_by_prefix(pairs, self.max_length) if scorer else ([], list(range(len(requests))))
@@ -391,22 +282,10 @@ class TucoScaledLM(HFLM):
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
-            results = self._loglikelihood_with_tuco(requests, disable_tqdm)
-            if self.log_kl:  # the tokens lm-eval encoded for these requests (_loglikelihood_tokens)
-                log_measures(self, requests, context_rows(self._encoded, self.max_length))
+            with self.tuco_log.record(self.log_tuco):
+                results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+            log_loglikelihood(self, requests)  # TuCo and KL into the logged requests, where asked
             return results
-
-    def _loglikelihood_with_tuco(self, requests: list, disable_tqdm: bool = False) -> list:
-        if not self.log_tuco:
-            return super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-        self._wanted, self._found, self._tuco_values = {}, {}, []
-        try:
-            results = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
-            for instance, value in zip(requests, self._tuco_values, strict=True):
-                attach(instance, {"tuco": value, "alpha": self.alpha})
-        finally:
-            self._wanted, self._found = None, {}
-        return results
 
     def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
@@ -415,29 +294,5 @@ class TucoScaledLM(HFLM):
     def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
         with self._memory_hint():
             results = super().generate_until(requests, disable_tqdm=disable_tqdm)
-            # the prompts as generation saw them (cut to make room for the new tokens)
-            logged = self.log_tuco or self.log_kl
-            prompts = [generation_prompt(self, r.args[0], r.args[1]) for r in requests] if logged else []
-            if self.log_tuco:  # one extra prefill pass over them
-                for instance, value in zip(requests, self._prompt_tuco(prompts), strict=True):
-                    attach(instance, {"tuco": value, "alpha": self.alpha})
-            if self.log_kl:
-                log_measures(self, requests, prompts)
+            log_generation(self, requests)  # TuCo and KL at the prompts generation saw, where asked
             return results
-
-    def _prompt_tuco(self, prompts: list[tuple[int, ...]]) -> list[float]:
-        """TuCo at each prompt's last token (the tokens generation saw), on the α-scaled pass."""
-        unique = sorted(set(prompts), key=len, reverse=True)
-        batch = self.batch_size if isinstance(self.batch_size, int) and self.batch_size > 0 else 1
-        values: dict[tuple[int, ...], float] = {}
-        for start in range(0, len(unique), batch):
-            chunk = unique[start : start + batch]
-            ids, mask = pad_batch(chunk, self.tokenizer.pad_token_id or 0, side="left")
-            out = tuco_of_batch(
-                self.joint,
-                ids.to(self.device),
-                mask.to(self.device),
-                alpha=self.scaling.tuco_alpha(),
-            )
-            values.update(zip(chunk, out["tuco"].tolist(), strict=True))
-        return [values[p] for p in prompts]
