@@ -307,3 +307,10 @@ def test_bad_input_exits_2_with_one_line(capsys, pair_dirs, tmp_path):
     assert "does not apply to web-vs-chat" in _bad(capsys, ["experiment", "web-vs-chat", *models, "--jailbreak"])
     assert "positive integers" in _bad(capsys, ["experiment", "many-shot", *models, "--shots", "1,0"])
     assert not (tmp_path / "o").exists()
+
+
+def test_the_cli_lists_the_experiments_that_exist_in_their_order():
+    from tuco_eval.experiments import NAMES
+    from tuco_eval.experiments.run import EXPERIMENTS
+
+    assert tuple(EXPERIMENTS) == NAMES  # NAMES lets the CLI list them without importing torch
