@@ -27,6 +27,7 @@ from tuco_eval.core.pair import Pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.units import read_unit
 from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.params import PAPER_ALPHAS
 
 VOCAB = 32000
@@ -88,7 +89,7 @@ def main() -> None:
     rng = random.Random(0)
     write_task(work, "bench_zero_shot", docs, 100, 0, rng)
     write_task(work, "bench_five_shot", docs, 40, 5, rng)
-    manager = TaskManager(include_path=str(work), include_defaults=False)
+    settings = EvalSettings(TaskManager(include_path=str(work), include_defaults=False))
     ft, base = mid_size_pair()
     lm = TucoScaledLM.from_pair(Pair(ft, word_tokenizer(), base, joint_of(ft, base, alpha=1.0)),
                                 batch_size=8, device="cpu")
@@ -97,7 +98,7 @@ def main() -> None:
     def timed(task: str, tuco: bool):
         def run() -> None:
             run_dir = work / f"run-{next(runs)}"
-            sweep(lm, [task], run_dir, alphas=alphas, task_manager=manager, progress=False,
+            sweep(lm, [task], run_dir, settings=settings, alphas=alphas, progress=False,
                   tuco_at_alpha_one=tuco)
             assert all(("tuco" in r) == tuco for r in read_unit(run_dir, 1.0, task))
             shutil.rmtree(run_dir)

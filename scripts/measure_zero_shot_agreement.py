@@ -16,7 +16,7 @@ import time
 import torch
 from lm_eval import simple_evaluate
 
-from tuco_eval.demo.run import FULL, _task_manager, load_demo_pair
+from tuco_eval.demo.run import FULL, eval_settings, load_demo_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
 
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--alphas", type=float, nargs="+", default=[1.0, 1.25])
     args = parser.parse_args()
     demo = load_demo_pair("offline", "cpu", "persona")
-    task_manager = _task_manager(FULL)
+    task_manager = eval_settings(FULL).task_manager
     for alpha in args.alphas:
         found = {}
         for own_path in (True, False):

@@ -16,6 +16,7 @@ from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.alpha_runs import alpha_run_dir, record_alpha_run, sanitize_model_name
 from tuco_eval.store.units import read_unit
 from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.settings import EvalSettings
 
 TASKS = ["tiny_mc", "tiny_mc_small"]
 LIMIT = 8
@@ -29,9 +30,9 @@ def _lm(pair_dirs, alpha=1.0):
 @pytest.fixture(scope="module")
 def swept(pair_dirs, task_manager, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("alpha_runs") / "run"
-    sweep(_lm(pair_dirs), TASKS, run_dir, alphas=[0.9, 1.0], task_manager=task_manager, limit=LIMIT,
-          model_args=f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", label="sft", log_samples=True,
-          progress=False)
+    sweep(_lm(pair_dirs), TASKS, run_dir, alphas=[0.9, 1.0],
+          settings=EvalSettings(task_manager, limit=LIMIT, log_samples=True),
+          model_args=f"pretrained={pair_dirs[0]},base={pair_dirs[1]}", label="sft", progress=False)
     return run_dir
 
 

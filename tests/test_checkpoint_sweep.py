@@ -25,6 +25,7 @@ from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import list_units, read_unit
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 
 LIMIT = 6
 
@@ -78,10 +79,10 @@ def loads(monkeypatch):
     return calls
 
 
-def _run(finetuned, root, pair_dirs, task_manager, **kwargs):
-    kwargs = {"alphas": [0.5, 1.0], "limit": LIMIT, "batch_size": 4, "progress": False, **kwargs}
+def _run(finetuned, root, pair_dirs, task_manager, alphas=(0.5, 1.0), limit=LIMIT, **kwargs):
     return sweep_checkpoints(finetuned, ["tiny_mc"], root, model_args=f"base={pair_dirs[1]}",
-                             task_manager=task_manager, **kwargs)
+                             settings=EvalSettings(task_manager, limit=limit), grid=Grid(alphas=alphas),
+                             model_options=ModelOptions(batch_size=4), progress=False, **kwargs)
 
 
 def _hf_evaluate(task_manager, limit=LIMIT, **hf_args):
@@ -162,7 +163,7 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
     for label, adapter in (("early", adapters[0]), ("late", adapters[1])):
         alone = tmp_path / f"alone-{label}"
         lm = TucoScaledLM(pretrained=adapter, base=pair_dirs[1], device="cpu", batch_size=4)
-        sweep(lm, ["tiny_mc"], alone, alphas=[0.5, 1.0], task_manager=task_manager, limit=LIMIT,
+        sweep(lm, ["tiny_mc"], alone, alphas=[0.5, 1.0], settings=EvalSettings(task_manager, limit=LIMIT),
               progress=False)
         for alpha in (0.5, 1.0):
             swapped, own = read_unit(root / label, alpha, "tiny_mc"), read_unit(alone, alpha, "tiny_mc")
@@ -203,7 +204,7 @@ def test_base_alone_is_left_to_the_job_holding_its_lock(pair_dirs, task_manager,
         f"    pathlib.Path({str(ready)!r}).touch()\n"
         f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])
     base = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
-    kwargs = dict(task_manager=task_manager, limit=2, label="base", progress=False)
+    kwargs = dict(settings=EvalSettings(task_manager, limit=2), label="base", progress=False)
     try:
         for _ in range(400):
             if ready.exists():
@@ -343,13 +344,14 @@ def test_a_base_already_done_builds_no_task_again(pair_dirs, task_manager, tmp_p
     from tuco_eval.sweeps.alphas import sweep_alone
 
     base = HFLM(pretrained=pair_dirs[1], device="cpu", batch_size=4)
-    first = sweep_alone(base, ["tiny_mc"], tmp_path / "base", task_manager=task_manager, limit=LIMIT, progress=False)
+    settings = EvalSettings(task_manager, limit=LIMIT)
+    first = sweep_alone(base, ["tiny_mc"], tmp_path / "base", settings=settings, progress=False)
     built = []
     original = tuco_eval.sweeps.alphas._describe_run
     monkeypatch.setattr(tuco_eval.sweeps.alphas, "_describe_run", lambda *a, **k: built.append(a[1]) or original(*a, **k))
-    again = sweep_alone(base, ["tiny_mc"], tmp_path / "base", task_manager=task_manager, limit=LIMIT, progress=False)
+    again = sweep_alone(base, ["tiny_mc"], tmp_path / "base", settings=settings, progress=False)
     assert built == [] and again == first
-    sweep_alone(base, ["tiny_mc", "tiny_mc_small"], tmp_path / "base", task_manager=task_manager, limit=LIMIT,
+    sweep_alone(base, ["tiny_mc", "tiny_mc_small"], tmp_path / "base", settings=settings,
                 progress=False)  # a task it has not done: built and evaluated
     assert built == [["tiny_mc", "tiny_mc_small"]]
     assert read_unit(tmp_path / "base", 1.0, "tiny_mc_small")

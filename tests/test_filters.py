@@ -23,6 +23,7 @@ from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.task_rows import store_rows
 from tuco_eval.store.units import read_unit
 from tuco_eval.sweeps.alphas import doc_record, sweep
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 
 FILTERS = ["strict-match", "flexible-extract"]
@@ -45,8 +46,8 @@ def runs(pair_dirs, task_manager, tmp_path_factory):
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
     root = tmp_path_factory.mktemp("filters")
     for task in TASKS:
-        sweep(lm, [task], root / task, alphas=[1.0], task_manager=task_manager,
-              model_args="m", limit=LIMIT, progress=False)
+        sweep(lm, [task], root / task, alphas=[1.0], settings=EvalSettings(task_manager, limit=LIMIT),
+              model_args="m", progress=False)
     return {task: root / task for task in TASKS}
 
 
@@ -193,8 +194,8 @@ def mixed_run(pair_dirs, task_manager, tmp_path_factory):
     (acc), swept together, and a group over both."""
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
     run = tmp_path_factory.mktemp("mixed") / "run"
-    sweep(lm, ["tiny_numbers", "tiny_mc"], run, alphas=MIXED_ALPHAS, task_manager=task_manager,
-          model_args="m", limit=LIMIT, progress=False)
+    sweep(lm, ["tiny_numbers", "tiny_mc"], run, alphas=MIXED_ALPHAS,
+          settings=EvalSettings(task_manager, limit=LIMIT), model_args="m", progress=False)
     run_json.update_run_info(run, {"model_args": "m", "groups": {"mix": ["tiny_numbers", "tiny_mc"]}})
     return run
 

@@ -20,6 +20,7 @@ from tests.helpers.tiny_models import finetune
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 
 TASKS = ["tiny_weighted", "tiny_numbers"]  # a group weighted by size (12 + 5 docs), two filters
 STEPS = (1, 2, 3)
@@ -136,8 +137,9 @@ def test_a_sweep_root_and_lm_eval_folders_give_the_same_board(checkpoints, hf_fo
 
     folders, base = checkpoints
     root = tmp_path / "root"
-    sweep_checkpoints(folders, TASKS, root, model_args=f"base={base}", task_manager=task_manager,
-                      alphas=[1.0], batch_size=4, limit=LIMIT, progress=False)
+    sweep_checkpoints(folders, TASKS, root, model_args=f"base={base}",
+                      settings=EvalSettings(task_manager, limit=LIMIT), grid=Grid(alphas=[1.0]),
+                      model_options=ModelOptions(batch_size=4), progress=False)
     report([root], tmp_path / "swept")
     swept = json.loads((tmp_path / "swept" / "leaderboard.json").read_text())
     lm_eval = board[0]
@@ -167,7 +169,8 @@ def test_lm_eval_alpha_runs_cross_validate_as_the_sweep(pair_dirs, task_manager,
         lm_eval_run(tmp_path / "lm" / f"alpha-{alpha}", "tuco_scaled", f"pretrained={ft},base={base},alpha={alpha}",
                     tasks, task_manager, limit=limit)
     lm = TucoScaledLM(pretrained=ft, base=base, device="cpu", batch_size=4)
-    sweep(lm, tasks, tmp_path / "swept", alphas=ALPHAS, task_manager=task_manager, limit=limit, progress=False)
+    sweep(lm, tasks, tmp_path / "swept", alphas=ALPHAS, settings=EvalSettings(task_manager, limit=limit),
+          progress=False)
     code, out, err = run_cli(["cv", tmp_path / "swept"])
     assert code == 0, err
     code, out, err = run_cli(["cv", "--output", tmp_path / "gathered",
@@ -258,7 +261,7 @@ def test_newest_run_of_a_folder_unless_one_is_named(hf_folders, tmp_path, run_cl
 
 def _sweep_run_dir(pair_dirs, task_manager, run_dir, num_fewshot):
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
-    sweep(lm, ["tiny_mc"], run_dir, alphas=[1.0], task_manager=task_manager, limit=5, num_fewshot=num_fewshot,
+    sweep(lm, ["tiny_mc"], run_dir, alphas=[1.0], settings=EvalSettings(task_manager, limit=5, num_fewshot=num_fewshot),
           progress=False)
     return run_dir
 
@@ -302,8 +305,8 @@ def test_a_chat_template_on_one_side_only_is_refused(pair_dirs, task_manager, tm
     from tuco_eval.store.run_json import read_run_info
 
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4)
-    sweep(lm, ["tiny_mc"], tmp_path / "chat", alphas=[1.0], task_manager=task_manager, limit=5,
-          apply_chat_template=True, progress=False)
+    sweep(lm, ["tiny_mc"], tmp_path / "chat", alphas=[1.0],
+          settings=EvalSettings(task_manager, limit=5, apply_chat_template=True), progress=False)
     templated = lm_eval_run(tmp_path / "lm-chat", "hf", f"pretrained={pair_dirs[0]}", ["tiny_mc"], task_manager,
                             limit=5, apply_chat_template=True)
     lm_eval_run(tmp_path / "lm-plain", "hf", f"pretrained={pair_dirs[0]}", ["tiny_mc"], task_manager,

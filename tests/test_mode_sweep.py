@@ -15,6 +15,7 @@ from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.run_json import mode_root, mode_roots, read_run_info
 from tuco_eval.store.units import list_units, read_unit
 from tuco_eval.sweeps.modes import sweep_modes
+from tuco_eval.sweeps.settings import EvalSettings, Grid
 
 REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout
 
@@ -56,8 +57,8 @@ def test_sweep_switches_modes_in_place_and_restores(pair_dirs, tmp_path):
     before = {k: v.clone() for k, v in lm.model.state_dict().items()}
     manager = TaskManager(include_path=FIXTURE_TASKS, include_defaults=False)
     model = lm.model
-    sweep_modes(lm, ["tiny_mc"], tmp_path / "run", modes=["weights", "logits"], alphas=[0.5, 1.0],
-                task_manager=manager, model_args="m", limit=4, progress=False)
+    sweep_modes(lm, ["tiny_mc"], tmp_path / "run", grid=Grid(alphas=[0.5, 1.0], modes=["weights", "logits"]),
+                settings=EvalSettings(manager, limit=4), model_args="m", progress=False)
     assert lm.model is model and lm.mode == "activation"  # nothing reloaded; mode set back
     assert all(before[k].equal(v) for k, v in lm.model.state_dict().items())
     assert list(mode_roots(tmp_path / "run")) == ["logits", "weights"]

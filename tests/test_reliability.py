@@ -25,6 +25,7 @@ from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store import units as store
 from tuco_eval.store.units import list_units, read_unit, unit_paths
 from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 
 
@@ -111,7 +112,7 @@ def test_long_prompts_are_truncated_and_counted(pair_dirs, task_manager, caplog)
 
 def test_edited_store_file_is_redone(lm, task_manager, tmp_path):
     run = tmp_path / "run"
-    kwargs = dict(task_manager=task_manager, model_args="m", limit=4, progress=False)
+    kwargs = dict(settings=EvalSettings(task_manager, limit=4), model_args="m", progress=False)
     sweep(lm, ["tiny_mc"], run, alphas=[0.5, 1.0], **kwargs)
     good = read_unit(run, 0.5, "tiny_mc")
     jsonl, _ = unit_paths(run, 0.5, "tiny_mc")
@@ -128,7 +129,7 @@ def test_edited_store_file_is_redone(lm, task_manager, tmp_path):
 
 def test_disk_full_keeps_finished_units(lm, task_manager, tmp_path, monkeypatch):
     run = tmp_path / "run"
-    kwargs = dict(task_manager=task_manager, model_args="m", limit=4, progress=False)
+    kwargs = dict(settings=EvalSettings(task_manager, limit=4), model_args="m", progress=False)
     sweep(lm, ["tiny_mc"], run, alphas=[1.0], **kwargs)
     before = read_unit(run, 1.0, "tiny_mc")
 
@@ -143,7 +144,8 @@ def test_disk_full_keeps_finished_units(lm, task_manager, tmp_path, monkeypatch)
 
 def test_empty_task_is_a_clear_error(lm, task_manager, tmp_path):
     with pytest.raises(TucoError, match="cannot build the tasks tiny_empty: a task has no documents"):
-        sweep(lm, ["tiny_empty"], tmp_path / "run", alphas=[1.0], task_manager=task_manager, progress=False)
+        sweep(lm, ["tiny_empty"], tmp_path / "run", alphas=[1.0], settings=EvalSettings(task_manager),
+              progress=False)
 
 
 def _cli(*args):

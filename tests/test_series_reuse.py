@@ -12,6 +12,7 @@ from tuco_eval.core.pair import load_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.units import read_unit
 from tuco_eval.sweeps.alphas import sweep
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 
 ALPHAS = (0.5, 1.0)
@@ -22,7 +23,7 @@ def _first_part(adapter: Path, pair_dirs, task_manager, run_dir: Path, limit: in
     pair = load_pair(str(adapter), pair_dirs[1])
     sweep(TucoScaledLM.from_pair(pair, batch_size=4), ["tiny_mc"], run_dir, alphas=ALPHAS,
           model_args=f"pretrained={adapter},base={pair_dirs[1]}",
-          task_manager=task_manager, limit=limit, progress=False)
+          settings=EvalSettings(task_manager, limit=limit), progress=False)
     return pair
 
 
@@ -43,7 +44,7 @@ def test_loaded_base_and_a_reused_run_dir_give_the_plain_series(
     pair = _first_part(series_dirs / "adapters" / "checkpoint-20", pair_dirs, task_manager, tmp_path / "first")
     loads.clear(), evaluated.clear()
     root = tmp_path / "root"
-    _run([pattern], root, pair_dirs, task_manager, base_model=pair.model, base_tokenizer=pair.tokenizer,
+    _run([pattern], root, pair_dirs, task_manager, base=(pair.model, pair.tokenizer),
          reuse={"step-20": tmp_path / "first"})
     assert loads == []  # the base is the pair's
     assert evaluated == [("base", 1.0), ("step-10", 0.5), ("step-10", 1.0)]  # step-20: copied

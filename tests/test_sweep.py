@@ -20,6 +20,7 @@ from tuco_eval.store.doc_texts import read_docs
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, list_units, read_unit, unit_lock
 from tuco_eval.sweeps.alphas import sample_record, sweep
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import parse_alphas
 
@@ -69,14 +70,15 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
                                     log_samples=True, bootstrap_iters=0)
     run = tmp_path / "run"
     with CountCalls(lm) as counts:
-        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)
+        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, settings=EvalSettings(task_manager), model_args="m",
+              progress=False)
     # one evaluation per α and nothing more; the base blocks run at α = 1 too, for its TuCo
     assert counts.model_calls == len(ALPHAS) * single.model_calls
     assert counts.base_block_calls == len(ALPHAS) * single.model_calls * 3
     assert all(0 < r["tuco"] < 1 for r in read_unit(run, 1.0, "tiny_mc"))
     assert not any("tuco" in r for a in (0.5, 1.5) for r in read_unit(run, a, "tiny_mc"))
     with CountCalls(lm) as without_tuco:  # --no-log-tuco: at α = 1 the fine-tuned model runs alone
-        sweep(lm, ["tiny_mc"], tmp_path / "plain", alphas=ALPHAS, task_manager=task_manager,
+        sweep(lm, ["tiny_mc"], tmp_path / "plain", alphas=ALPHAS, settings=EvalSettings(task_manager),
               model_args="m", progress=False, tuco_at_alpha_one=False)
     assert without_tuco.base_block_calls == (len(ALPHAS) - 1) * single.model_calls * 3
     assert not any("tuco" in r for r in read_unit(tmp_path / "plain", 1.0, "tiny_mc"))
@@ -100,14 +102,15 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
     }
     assert cross_validate(run, folds=3)["tasks"]["tiny_mc"]["n"] == 12
     with CountCalls(lm) as again:  # resume: everything is complete, nothing runs
-        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, task_manager=task_manager, model_args="m", progress=False)
+        sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, settings=EvalSettings(task_manager), model_args="m",
+              progress=False)
     assert again.model_calls == 0
 
 
 def test_tuco_logged_into_the_store(lm, task_manager, tmp_path):
     lm.log_tuco = True
     try:
-        sweep(lm, ["tiny_mc"], tmp_path / "run", alphas=[1.25], task_manager=task_manager, limit=4,
+        sweep(lm, ["tiny_mc"], tmp_path / "run", alphas=[1.25], settings=EvalSettings(task_manager, limit=4),
               model_args="m", progress=False)
     finally:
         lm.log_tuco = False
@@ -129,16 +132,17 @@ def test_tuco_logged_into_the_store(lm, task_manager, tmp_path):
 
 def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp_path):
     run = tmp_path / "run"
-    kwargs = dict(task_manager=task_manager, model_args="m", progress=False)
-    sweep(lm, ["tiny_mc"], run, alphas=[1.0], limit=6, **kwargs)
-    sweep(lm, ["tiny_mc"], run, alphas=[0.5], limit=6, **kwargs)
+    kwargs = dict(model_args="m", progress=False)
+    sweep(lm, ["tiny_mc"], run, alphas=[1.0], settings=EvalSettings(task_manager, limit=6), **kwargs)
+    sweep(lm, ["tiny_mc"], run, alphas=[0.5], settings=EvalSettings(task_manager, limit=6), **kwargs)
     assert read_run_info(run)["alphas"] == [0.5, 1.0]
     assert cross_validate(run, folds=2)["tasks"]["tiny_mc"]["n"] == 6
-    sweep(lm, ["tiny_mc"], run, alphas=[1.5], limit=4, **kwargs)
+    sweep(lm, ["tiny_mc"], run, alphas=[1.5], settings=EvalSettings(task_manager, limit=4), **kwargs)
     with pytest.raises(StoreError, match="tiny_mc"):
         cross_validate(run, folds=2)
     with pytest.raises(StoreError, match="model_args"):
-        sweep(lm, ["tiny_mc"], run, alphas=[1.0], task_manager=task_manager, model_args="other", progress=False)
+        sweep(lm, ["tiny_mc"], run, alphas=[1.0], settings=EvalSettings(task_manager), model_args="other",
+              progress=False)
 
 
 def test_same_unit_twice_at_once_is_refused_other_tasks_run_beside_it(lm, task_manager, tmp_path):
@@ -150,7 +154,7 @@ def test_same_unit_twice_at_once_is_refused_other_tasks_run_beside_it(lm, task_m
         f"with unit_lock({str(run)!r}, 1.0, 'tiny_mc'):\n"
         f"    pathlib.Path({str(ready)!r}).touch()\n"
         f"    while not pathlib.Path({str(release)!r}).exists(): time.sleep(0.05)\n")])
-    kwargs = dict(alphas=[1.0], task_manager=task_manager, model_args="m", progress=False, limit=2)
+    kwargs = dict(alphas=[1.0], settings=EvalSettings(task_manager, limit=2), model_args="m", progress=False)
     try:
         for _ in range(400):
             if ready.exists():

@@ -20,6 +20,7 @@ from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval.render.report import report
 from tuco_eval.store.watch_state import read_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 from tuco_eval.watch.loop import Watcher, WatchPlan
 
 TRAINING = Path(__file__).parent / "helpers" / "tiny_training.py"
@@ -29,11 +30,15 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZ
 
 
 def _plan(train_dir, root, base, task_manager, **kwargs) -> WatchPlan:
-    sweep = {"alphas": ALPHAS, "limit": LIMIT, "batch_size": 4, "progress": False,
-             "task_manager": task_manager}
     return WatchPlan(train_dir=Path(train_dir), root=Path(root), report_dir=Path(root) / "report",
-                     tasks=["tiny_mc"], model_args=f"base={base}", sweep_kwargs=sweep,
+                     tasks=["tiny_mc"], model_args=f"base={base}", **_sweep_args(task_manager),
                      poll_seconds=0.2, settle_seconds=0.5, **kwargs)
+
+
+def _sweep_args(task_manager) -> dict:
+    """What the watcher and the `sweep --finetuned` it is checked against are both given."""
+    return dict(settings=EvalSettings(task_manager, limit=LIMIT), grid=Grid(alphas=ALPHAS),
+                model_options=ModelOptions(batch_size=4))
 
 
 def _trainer(base, train_dir, *flags):
@@ -99,7 +104,7 @@ def test_a_watched_training_run_equals_sweep_and_report_of_its_checkpoints(watch
     assert sorted(p.name for p in (folder / "train").glob("checkpoint-*")) == [
         "checkpoint-10", "checkpoint-12", "checkpoint-8"]
     sweep_checkpoints([str(copies / "checkpoint-*")], ["tiny_mc"], folder / "swept", model_args=f"base={pair_dirs[1]}",
-                      task_manager=task_manager, alphas=ALPHAS, limit=LIMIT, batch_size=4, progress=False)
+                      **_sweep_args(task_manager), progress=False)
     report([folder / "swept"], folder / "swept_report", say=lambda _: None)
     rows, pairs = _board(root / "report")
     assert [r["label"] for r in rows] == ["base", *labels]
@@ -139,7 +144,7 @@ def test_adapter_checkpoints_share_one_base_loaded_once(pair_dirs, task_manager,
     assert list(state.evaluated) == ["checkpoint-2", "checkpoint-4", "checkpoint-6"]
     assert loads == [pair_dirs[1]]  # the base, once, for the three adapters
     sweep_checkpoints([str(train / "checkpoint-*")], ["tiny_mc"], tmp_path / "swept", model_args=f"base={pair_dirs[1]}",
-                      task_manager=task_manager, alphas=ALPHAS, limit=LIMIT, batch_size=4, progress=False)
+                      **_sweep_args(task_manager), progress=False)
     report([tmp_path / "swept"], tmp_path / "swept_report", say=lambda _: None)
     assert _board(tmp_path / "root" / "report") == _board(tmp_path / "swept_report")
     assert len({r["tasks"]["tiny_mc"]["tuco"] for r in _board(tmp_path / "swept_report")[0][1:]}) == 3
@@ -211,7 +216,7 @@ def fake(monkeypatch):
     def sweep(finetuned, tasks, root, **kwargs):
         label = "step-" + Path(finetuned[0]).name.rpartition("-")[2]
         calls["swept"].append(label)
-        return {"swept": [label], "base_model": "base", "base_tokenizer": "tokenizer"}
+        return {"swept": [label], "base": ("base", "tokenizer")}
 
     def reported(run_dirs, out_dir, lead=None, say=None):
         calls["reported"] += 1
@@ -249,7 +254,8 @@ class _Clock:
 
 def _watcher(tmp_path, lines, clock, **kwargs):
     plan = WatchPlan(train_dir=tmp_path / "train", root=tmp_path / "root", report_dir=tmp_path / "report",
-                     tasks=["t"], model_args="base=b", poll_seconds=1, settle_seconds=5, stale_seconds=60, **kwargs)
+                     tasks=["t"], model_args="base=b", settings=EvalSettings(task_manager=None),  # the sweep is faked
+                     poll_seconds=1, settle_seconds=5, stale_seconds=60, **kwargs)
     return Watcher(plan, say=lines.append, clock=clock, sleep=clock.sleep)
 
 
@@ -276,7 +282,7 @@ def test_half_written_broken_and_deleted_checkpoints(tmp_path, fake):
     assert "not evaluated: checkpoint-1 deleted by the trainer before it could be" in lines
     assert "not evaluated: deleted by the trainer before it could be" in fake["lead"]
     assert f"skipped: {why}" in fake["lead"]
-    assert watcher.base == "base"  # the loaded base is passed back in, not loaded again
+    assert watcher.base == ("base", "tokenizer")  # the loaded base is passed back in, not loaded again
 
 
 def test_a_stuck_half_written_checkpoint_is_skipped_once_a_later_one_is_whole(tmp_path, fake):
@@ -423,8 +429,8 @@ def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp
     monkeypatch.setattr(loop, "sweep_checkpoints", lambda *a, **k: pytest.fail("nothing to evaluate"))
     lines, clock = [], _Clock()
     watcher = Watcher(WatchPlan(train_dir=train, root=root, report_dir=tmp_path / "report", tasks=["ta"],
-                                model_args="base=org/pt", once=True), say=lines.append, clock=clock,
-                      sleep=clock.sleep)
+                                model_args="base=org/pt", settings=EvalSettings(task_manager=None), once=True),
+                      say=lines.append, clock=clock, sleep=clock.sleep)
     state = watcher.run()
     assert state.missed == ["checkpoint-300"] and state.status == "stopped"
     assert [e["label"] for e in json.loads((root / "checkpoints.json").read_text())["checkpoints"]] == [

@@ -3,8 +3,9 @@
 Public surface, each name imported on first use (so `import tuco_eval` stays cheap and loads no
 torch): `load_pair`, `Pair`, `ModelSource`, `compute_tuco`, `Joint`, `TucoSums`, `TucoError`
 (the joint pass); `TucoScaledLM` (lm-eval's `tuco_scaled`, which registers itself when lm-eval
-starts), `tasks_dir` (the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores),
-`cross_validate`, `report` (statistics and pages from stores). Where each lives:
+starts), `tasks_dir` (the paper's lm-eval tasks); `sweep`, `sweep_checkpoints` (stores), told
+by `EvalSettings` (lm-eval's prompt settings; `task_manager_for` its task index), `Grid` (α, modes)
+and `ModelOptions`; `cross_validate`, `report` (statistics and pages from stores). Where each lives:
 contributing/architecture.md.
 """
 
@@ -24,6 +25,10 @@ _LAZY = {
     "tasks_dir": "tuco_eval.harness.task_data",
     "sweep": "tuco_eval.sweeps.alphas",
     "sweep_checkpoints": "tuco_eval.sweeps.series",
+    "EvalSettings": "tuco_eval.sweeps.settings",
+    "Grid": "tuco_eval.sweeps.settings",
+    "ModelOptions": "tuco_eval.sweeps.settings",
+    "task_manager_for": "tuco_eval.sweeps.settings",
     "cross_validate": "tuco_eval.analysis.run_cv",
     "report": "tuco_eval.render.report",
 }

@@ -9,6 +9,7 @@ import argparse
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuco_eval.commands.pair_options import (
     BATCH_SIZE,
@@ -16,6 +17,9 @@ from tuco_eval.commands.pair_options import (
     add_verbosity_argument,
     resolve_device,
 )
+
+if TYPE_CHECKING:
+    from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 
 HELP = (
     "Evaluate lm-eval tasks at every α of a grid (pair loaded once), for one fine-tuned model or "
@@ -204,23 +208,12 @@ def with_remote_code(model_args: str, trust: bool) -> str:
     return f"{model_args},trust_remote_code=True" if model_args else "trust_remote_code=True"
 
 
-def _task_manager(names: list[str], include_path: list[str], metadata: dict | None):
-    """Index lm-eval's ~15k built-in tasks (seconds) only when a name needs one of them."""
-    from lm_eval.tasks import TaskManager
-
-    own = TaskManager(include_path=include_path, include_defaults=False, metadata=metadata)
-    if set(names) <= set(own.all_tasks):
-        return own
-    return TaskManager(include_path=include_path, metadata=metadata)
-
-
 @dataclass(frozen=True)
 class Settings:
     """What `add_evaluation_arguments` parsed, checked before any model loads."""
 
     task_names: list[str]
-    modes: list[str] | None
-    alphas: list[float]
+    grid: Grid  # --alphas, --modes, --no-log-tuco
     limit: int | float | None
     metadata: dict | None
     include_path: list[str]
@@ -234,6 +227,7 @@ class Settings:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Settings:
+        from tuco_eval.sweeps.settings import Grid
         from tuco_eval.util.errors import TucoError
         from tuco_eval.util.params import parse_alphas, parse_modes
 
@@ -245,21 +239,30 @@ class Settings:
         task_names = [t.strip() for t in args.tasks.split(",") if t.strip()]
         if not task_names:
             raise TucoError("--tasks names no task")
-        return cls(task_names, parse_modes(args.modes) if args.modes else None, parse_alphas(args.alphas),
-                   limit, metadata, list(args.include_path), args.num_fewshot, args.apply_chat_template,
-                   args.fewshot_as_multiturn, args.system_instruction, args.gen_kwargs, args.seed,
-                   args.log_samples)
+        grid = Grid(parse_alphas(args.alphas), parse_modes(args.modes) if args.modes else None,
+                    tuco_at_alpha_one=not args.no_log_tuco)
+        return cls(task_names, grid, limit, metadata, list(args.include_path), args.num_fewshot,
+                   args.apply_chat_template, args.fewshot_as_multiturn, args.system_instruction,
+                   args.gen_kwargs, args.seed, args.log_samples)
 
-    def common(self) -> dict:
-        """The keyword arguments every sweep function takes (the task index built here: seconds)."""
-        from tuco_eval.harness.task_data import tasks_dir
+    def evaluation(self) -> EvalSettings:
+        """lm-eval's settings for every sweep function, the task index built here (seconds)."""
+        from tuco_eval.sweeps.settings import EvalSettings, task_manager_for
 
-        task_manager = _task_manager(self.task_names, [str(tasks_dir()), *self.include_path], self.metadata)
-        return dict(alphas=self.alphas, task_manager=task_manager, num_fewshot=self.num_fewshot,
-                    limit=self.limit, apply_chat_template=self.apply_chat_template,
-                    fewshot_as_multiturn=self.fewshot_as_multiturn,
-                    system_instruction=self.system_instruction, gen_kwargs=self.gen_kwargs, seed=self.seed,
-                    log_samples=self.log_samples)
+        return EvalSettings(
+            task_manager_for(self.task_names, self.include_path, self.metadata),
+            num_fewshot=self.num_fewshot, limit=self.limit, apply_chat_template=self.apply_chat_template,
+            fewshot_as_multiturn=self.fewshot_as_multiturn, system_instruction=self.system_instruction,
+            gen_kwargs=self.gen_kwargs, seed=self.seed, log_samples=self.log_samples,
+        )
+
+
+def model_options(args: argparse.Namespace) -> ModelOptions:
+    """What the model flags give every model a sweep builds (`sweep` and `watch` alike)."""
+    from tuco_eval.sweeps.settings import ModelOptions
+
+    return ModelOptions(batch_size=args.batch_size, max_batch_size=args.max_batch_size,
+                        device=resolve_device(args.device), log_tuco=args.log_tuco, log_kl=args.log_kl)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -283,35 +286,26 @@ def run(args: argparse.Namespace) -> int:
 
         parse_series_args(args.model_args)  # no pretrained=, a base=: before anything is indexed
     ensure_writable_dir(args.output, "--output")
-    task_names, modes, common = settings.task_names, settings.modes, settings.common()
+    evaluation = settings.evaluation()
     if args.finetuned is not None:
-        return _run_series(args, task_names, modes, common, publish)
+        return _run_series(args, settings, evaluation, publish)
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
     from tuco_eval.sweeps.alphas import check_task_names
     from tuco_eval.sweeps.modes import sweep_modes
 
-    check_task_names(task_names, common["task_manager"])  # before the models load; tasks built once
-    lm = TucoScaledLM.create_from_arg_string(
-        args.model_args, {"batch_size": args.batch_size, "device": resolve_device(args.device),
-                          **({"max_batch_size": args.max_batch_size} if args.max_batch_size else {})}
-    )
-    if args.log_tuco:
+    task_names, grid = settings.task_names, settings.grid
+    check_task_names(task_names, evaluation.task_manager)  # before the models load; tasks built once
+    options = model_options(args)
+    lm = TucoScaledLM.create_from_arg_string(args.model_args, options.lm_eval_kwargs())
+    if options.log_tuco:
         lm.log_tuco = True
-    if args.no_log_tuco:
+    if not grid.tuco_at_alpha_one:  # --no-log-tuco
         lm.log_tuco = False
-    if args.log_kl:
+    if options.log_kl:
         lm.log_kl = True
-    sweep_modes(
-        lm,
-        task_names,
-        args.output,
-        modes=modes or [lm.mode],
-        model_args=args.model_args,
-        tuco_at_alpha_one=not args.no_log_tuco,
-        **common,
-    )
+    sweep_modes(lm, task_names, args.output, settings=evaluation, grid=grid, model_args=args.model_args)
     print(
-        f"sweep complete: {len(modes or [lm.mode])} mode(s) x {len(settings.alphas)} α x "
+        f"sweep complete: {len(grid.modes or [lm.mode])} mode(s) x {len(grid.alphas)} α x "
         f"{len(task_names)} task name(s) in {args.output}; "
         f"next: tuco-eval cv {args.output}"
     )
@@ -322,25 +316,17 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def series_kwargs(args: argparse.Namespace, modes: list[str] | None, common: dict) -> dict:
-    """The keyword arguments of `sweeps.series.sweep_checkpoints` that the evaluation flags give
-    (`sweep --finetuned` and `watch` alike), `common` those of every sweep function."""
-    return dict(**common, modes=modes, batch_size=args.batch_size, max_batch_size=args.max_batch_size,
-                device=resolve_device(args.device), tuco_at_alpha_one=not args.no_log_tuco,
-                log_tuco=args.log_tuco, log_kl=args.log_kl)
-
-
-def _run_series(args: argparse.Namespace, tasks: list[str], modes: list[str] | None,
-                common: dict, publish) -> int:
+def _run_series(args: argparse.Namespace, settings: Settings, evaluation: EvalSettings, publish) -> int:
     from tuco_eval.sweeps.series import sweep_checkpoints
 
     specs = [part for item in args.finetuned for part in item.split(",") if part.strip()]
     labels = None if args.labels is None else args.labels.split(",")
-    done = sweep_checkpoints(specs, tasks, args.output, model_args=args.model_args, labels=labels,
-                             checkpoint_index=args.checkpoint_index, **series_kwargs(args, modes, common))
+    done = sweep_checkpoints(specs, settings.task_names, args.output, model_args=args.model_args,
+                             settings=evaluation, grid=settings.grid, model_options=model_options(args),
+                             labels=labels, checkpoint_index=args.checkpoint_index)
     print(
         f"sweep complete: the base and {len(done['swept'])} checkpoint(s) ({', '.join(done['swept'])}) "
-        f"x {len(common['alphas'])} α x {len(tasks)} task name(s) in {args.output} "
+        f"x {len(settings.grid.alphas)} α x {len(settings.task_names)} task name(s) in {args.output} "
         f"({len(done['series']['checkpoints'])} recorded in checkpoints.json); "
         f"next: tuco-eval report {args.output}"
     )

@@ -10,7 +10,7 @@ from tuco_eval.commands.pair_options import add_verbosity_argument
 from tuco_eval.commands.sweep import (
     Settings,
     add_evaluation_arguments,
-    series_kwargs,
+    model_options,
     with_remote_code,
 )
 
@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         tasks=settings.task_names, model_args=args.model_args, until_step=args.until_step,
         poll_seconds=args.poll_seconds, settle_seconds=args.settle_seconds,
         stale_seconds=args.stale_seconds, once=args.once,
-        sweep_kwargs=dict(**series_kwargs(args, settings.modes, settings.common()), progress=False),
+        settings=settings.evaluation(), grid=settings.grid, model_options=model_options(args),
     )
     trackers = [Tracker(name, parse_key_values(values, f"--{name}_args"))
                 for name, values in (("wandb", args.wandb_args), ("trackio", args.trackio_args)) if values]

@@ -19,10 +19,13 @@ import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import PAPER_ALPHAS
+
+if TYPE_CHECKING:
+    from tuco_eval.sweeps.settings import EvalSettings
 
 PAIRS = ("offline", "smollm2-hub")
 TASK = "tuco_demo_categories"
@@ -140,6 +143,7 @@ def run_demo(
     started, cpu_started = time.time(), cpu_seconds()
     settings, out_dir = QUICK if quick else FULL, Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    evaluation = eval_settings(settings)  # one task index for every part
     loaded: dict[str, DemoPair] = {}
     steps = 3 + (pair_name == "offline") + capability
 
@@ -156,7 +160,7 @@ def run_demo(
     demo = load("persona")
     tuco = persona_tuco(demo, settings, out_dir)
     with lower_blocks_reused(demo, pair_name):
-        persona = persona_part(demo, settings, out_dir, tuco)
+        persona = persona_part(demo, settings, evaluation, out_dir, tuco)
         training = None
         if pair_name == "offline":  # the shipped checkpoints are adapters on the offline base
             print(f"[{next(step)}/{steps}] a training run: the persona adapter's checkpoints against the base ...",
@@ -164,12 +168,11 @@ def run_demo(
             from tuco_eval.demo.training_run import training_run_part
 
             # the base of part 1 serves the series; its last checkpoint is part 1's adapter: reused
-            training = training_run_part(settings, out_dir, device, _task_manager(settings), demo.pair,
-                                         persona["run_dir"])
+            training = training_run_part(settings, out_dir, device, evaluation, demo.pair, persona["run_dir"])
     categories = None
     if capability:
         print(f"[{next(step)}/{steps}] capability: the categories fine-tune ({pair_name}) ...", flush=True)
-        categories = categories_part(load("categories"), settings, out_dir)
+        categories = categories_part(load("categories"), settings, evaluation, out_dir)
     print(f"[{next(step)}/{steps}] writing the report", flush=True)
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.render.report import report
@@ -215,28 +218,26 @@ def lower_blocks_reused(demo: DemoPair, pair_name: str) -> AbstractContextManage
     return reuse_block_outputs(leading_blocks(find_blocks(demo.pair.model), configs))
 
 
-def _task_manager(settings: Settings) -> Any:
-    from lm_eval.tasks import TaskManager
-
-    from tuco_eval.harness.task_data import tasks_dir
+def eval_settings(settings: Settings) -> EvalSettings:
+    """lm-eval's settings of every demo sweep: the demo's tasks, sized by `settings` (metadata)."""
+    from tuco_eval.sweeps.settings import EvalSettings, task_manager_for
 
     metadata = {"demo_n": settings.n_eval, "demo_persona_n": settings.n_persona}
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=False, metadata=metadata)
+    return EvalSettings(task_manager_for([PERSONA_GROUP, TASK], metadata=metadata))
 
 
-def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, run_dir: Path,
+def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, evaluation: EvalSettings, run_dir: Path,
             from_base: tuple[float, ...]) -> dict[str, dict[float, float]]:
     """The paper's grid into `run_dir`, the α below it into `run_dir`-from-base; per task {α: acc}."""
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
     from tuco_eval.sweeps.alphas import sweep
 
     lm = TucoScaledLM.from_pair(demo.pair, batch_size=settings.batch_size, device=str(demo.pair.model.device))
-    manager = _task_manager(settings)
-    info = sweep(lm, tasks, run_dir, alphas=settings.alphas, task_manager=manager,
+    info = sweep(lm, tasks, run_dir, settings=evaluation, alphas=settings.alphas,
                  model_args=demo.model_args, label=demo.label)
     # α below the paper's grid, in a RUN_DIR of its own: the CV stays on the paper's grid
     wide = run_dir.with_name(run_dir.name + "-from-base")
-    sweep(lm, tasks, wide, alphas=from_base, task_manager=manager,
+    sweep(lm, tasks, wide, settings=evaluation, alphas=from_base,
           model_args=demo.model_args, label=demo.label, progress=False)
     return {t: {**accuracy_by_alpha(wide, t), **accuracy_by_alpha(run_dir, t)} for t in info["tasks"]}
 
@@ -257,7 +258,8 @@ def persona_tuco(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str,
     return tuco
 
 
-def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[str, Any]) -> dict[str, Any]:
+def persona_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings, out_dir: Path,
+                 tuco: dict[str, Any]) -> dict[str, Any]:
     """Behaviour: agreement versus α, CV that maximises and minimises it (`tuco`: persona_tuco's)."""
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.render.cv_tables import format_table
@@ -266,7 +268,7 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[s
     run_dir = out_dir / "run-persona"
     print(f"      α sweep {list(settings.alphas)} over {settings.n_persona} held-out docs of each "
           f"persona task ({PERSONA_GROUP}), then 5-fold CV: objective max, then min")
-    agreement = _sweeps(demo, [PERSONA_GROUP], settings, run_dir, settings.persona_from_base)
+    agreement = _sweeps(demo, [PERSONA_GROUP], settings, evaluation, run_dir, settings.persona_from_base)
     cv_max = cross_validate(run_dir, folds=5, objective="max")
     # the same sweep cross-validated to suppress the behaviour, as its own ordinary RUN_DIR
     min_dir = out_dir / "run-persona-min"
@@ -281,7 +283,7 @@ def persona_part(demo: DemoPair, settings: Settings, out_dir: Path, tuco: dict[s
             "cv_max": cv_max, "cv_min": cv_min, "run_dir": run_dir, "min_dir": min_dir, "files": files}
 
 
-def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:
+def categories_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings, out_dir: Path) -> dict[str, Any]:
     """Capability: TuCo on category questions, accuracy from α = 0 through the grid, CV."""
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.plain_text import plain_text_prompts
@@ -296,7 +298,7 @@ def categories_part(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[s
     print_tuco(tuco, "task prompts")
     run_dir = out_dir / "run"
     print(f"      α sweep {list(settings.alphas)} over {settings.n_eval} docs of {TASK}, then 5-fold CV")
-    accuracy = _sweeps(demo, [TASK], settings, run_dir, settings.from_base)[TASK]
+    accuracy = _sweeps(demo, [TASK], settings, evaluation, run_dir, settings.from_base)[TASK]
     cv = cross_validate(run_dir, folds=5)
     print(format_table(corrected_cv([cv])[0]))
     print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "

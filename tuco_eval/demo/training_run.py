@@ -15,13 +15,14 @@ from typing import Any
 
 from tuco_eval.demo.summary import pct, pts
 from tuco_eval.render import tables
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.params import format_alpha
 
 GROUP = "tuco_demo_personas"
 PREFIX = "tuco_demo_persona_"
 
 
-def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: Any, pair: Any,
+def training_run_part(settings: Any, out_dir: Path, device: str, evaluation: EvalSettings, pair: Any,
                       persona_run: Path) -> dict[str, Any]:
     """Sweep the shipped checkpoints and the base into out_dir/training-run, report it into
     out_dir/training-run/report; returns the leaderboard and the files.
@@ -33,6 +34,7 @@ def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: A
     from tuco_eval.render.report import report
     from tuco_eval.store.checkpoints import resolve_checkpoints
     from tuco_eval.sweeps.series import sweep_checkpoints
+    from tuco_eval.sweeps.settings import Grid, ModelOptions
 
     folder, gguf = fetch_base(verbose=False)
     root = out_dir / "training-run"
@@ -42,9 +44,9 @@ def training_run_part(settings: Any, out_dir: Path, device: str, task_manager: A
           f"adapter, swept in part 1) against the base, α {list(settings.alphas)}, {GROUP}; then "
           f"tuco-eval report")
     sweep_checkpoints([pattern], [GROUP], root, model_args=f"base={folder},base_gguf_file={gguf}",
-                      task_manager=task_manager, alphas=settings.alphas, batch_size=settings.batch_size,
-                      device=device, base_model=pair.model, base_tokenizer=pair.tokenizer,
-                      reuse={last: persona_run})
+                      settings=evaluation, grid=Grid(alphas=settings.alphas),
+                      model_options=ModelOptions(batch_size=settings.batch_size, device=device),
+                      base=(pair.model, pair.tokenizer), reuse={last: persona_run})
     files = report([root], root / "report")  # a training run's families: vs the base, step to step
     board = json.loads((root / "report" / "leaderboard.json").read_text())
     run = {"root": root, "board": board, "figure": root / "report" / "checkpoint_series.svg", "files": files}

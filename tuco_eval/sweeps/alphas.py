@@ -29,6 +29,7 @@ from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
 )
 from tuco_eval.store.task_rows import filter_names, group_aggregation
 from tuco_eval.store.units import StoreError, read_unit, unit_is_complete, unit_lock, write_unit
+from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError, warn
 from tuco_eval.util.files import disk_errors
 from tuco_eval.util.params import PAPER_ALPHAS, format_alpha, parse_alphas
@@ -87,18 +88,10 @@ def sweep(
     tasks: Sequence[str],
     run_dir: str | Path,
     *,
+    settings: EvalSettings,
     alphas: Sequence[float] = PAPER_ALPHAS,
-    task_manager: Any,
     model_args: str = "",
     label: str | None = None,
-    num_fewshot: int | None = None,
-    limit: int | float | None = None,
-    apply_chat_template: bool | str = False,
-    fewshot_as_multiturn: bool = False,
-    system_instruction: str | None = None,
-    gen_kwargs: str | None = None,
-    seed: Sequence[int | None] | None = None,
-    log_samples: bool = False,
     progress: bool = True,
     tuco_at_alpha_one: bool = True,
     run_info: dict[str, Any] | None = None,
@@ -109,14 +102,12 @@ def sweep(
     Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
     too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
     `reuse` names another RUN_DIR of the same weights: its complete units are copied, not computed
-    (refused unless it recorded the same task configs and settings). `gen_kwargs` and `seed`
-    are lm-eval's (`--gen_kwargs`, `--seed`). Each α is also an lm-eval output folder
-    (store.alpha_runs), with samples where `log_samples`. Returns the merged run description. Nothing is
+    (refused unless it recorded the same task configs and settings). `settings` builds every
+    unit's prompts as lm-eval would. Each α is also an lm-eval output folder (store.alpha_runs),
+    with samples where `settings.log_samples`. Returns the merged run description. Nothing is
     recomputed for units already complete.
     """
     alphas = parse_alphas(alphas)
-    evaluate_kwargs = _evaluate_kwargs(num_fewshot, limit, apply_chat_template, fewshot_as_multiturn,
-                                       system_instruction, gen_kwargs, seed)
     if getattr(lm, "dbdict", None) is not None:
         raise TucoError(
             "the model is wrapped in lm-eval's request cache, which ignores α: pass the bare model"
@@ -124,8 +115,8 @@ def sweep(
     run_dir = Path(run_dir)
     log_every_alpha = bool(getattr(lm, "log_tuco", False))
     leaf_tasks, info = _describe_run(
-        lm, tasks, run_dir, alphas, task_manager, model_args, label, evaluate_kwargs,
-        run_info or {}, tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
+        lm, tasks, run_dir, alphas, settings, model_args, label, run_info or {},
+        tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
     )
     units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
     if reuse is not None:
@@ -143,8 +134,8 @@ def sweep(
                             # TuCo at α = 1 by default: the score the leaderboard shows, and its TuCo
                             lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
                             _evaluate_unit(
-                                lm, run_dir, alpha, leaf_tasks[name], name, task_manager,
-                                evaluate_kwargs, info.get("label") or "model", log_samples,
+                                lm, run_dir, alpha, leaf_tasks[name], name, settings,
+                                info.get("label") or "model",
                             )
                 bar.update(1)
     finally:
@@ -158,18 +149,10 @@ def sweep_alone(
     tasks: Sequence[str],
     run_dir: str | Path,
     *,
-    task_manager: Any,
+    settings: EvalSettings,
     model_args: str = "",
     label: str | None = None,
     run_info: dict[str, Any] | None = None,
-    num_fewshot: int | None = None,
-    limit: int | float | None = None,
-    apply_chat_template: bool | str = False,
-    fewshot_as_multiturn: bool = False,
-    system_instruction: str | None = None,
-    gen_kwargs: str | None = None,
-    seed: Sequence[int | None] | None = None,
-    log_samples: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
@@ -177,14 +160,12 @@ def sweep_alone(
     is computing (its lock held) is left to that job, so concurrent jobs never compute it twice.
 
     Returns the merged run description."""
-    evaluate_kwargs = _evaluate_kwargs(num_fewshot, limit, apply_chat_template, fewshot_as_multiturn,
-                                       system_instruction, gen_kwargs, seed)
     run_dir = Path(run_dir)
     done = _done_alone(run_dir, tasks)
     if done is not None:  # a series' base, once per checkpoint job or watched checkpoint: no task built
         return done
     leaf_tasks, info = _describe_run(
-        lm, tasks, run_dir, [1.0], task_manager, model_args, label, evaluate_kwargs, run_info or {}
+        lm, tasks, run_dir, [1.0], settings, model_args, label, run_info or {}
     )
     names = sorted(leaf_tasks)
     bar = tqdm(total=len(names), desc=f"{label or 'model'} alone", unit="unit", disable=not progress)
@@ -195,8 +176,8 @@ def sweep_alone(
                 with _unit_unless_busy(run_dir, 1.0, name) as mine:
                     if mine and not unit_is_complete(run_dir, 1.0, name):
                         _evaluate_unit(
-                            lm, run_dir, 1.0, leaf_tasks[name], name, task_manager, evaluate_kwargs,
-                            info.get("label") or "model", log_samples,
+                            lm, run_dir, 1.0, leaf_tasks[name], name, settings,
+                            info.get("label") or "model",
                         )
                 bar.update(1)
     finally:
@@ -256,10 +237,9 @@ def _describe_run(
     tasks: Sequence[str],
     run_dir: Path,
     alphas: Sequence[float],
-    task_manager: Any,
+    settings: EvalSettings,
     model_args: str,
     label: str | None,
-    evaluate_kwargs: dict[str, Any],
     run_info: dict[str, Any],
     tuco_at_alpha_one: bool = False,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -269,7 +249,7 @@ def _describe_run(
     from tuco_eval import __version__
 
     aggregation: dict[str, list[dict]] = {}
-    leaf_tasks, groups = resolve_tasks(tasks, task_manager, aggregation)
+    leaf_tasks, groups = resolve_tasks(tasks, settings.task_manager, aggregation)
     description = {
         "model_args": model_args,
         **({"label": label} if label else {}),
@@ -283,8 +263,8 @@ def _describe_run(
         "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
         "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
         "metadata": {
-            **evaluate_kwargs,
-            "chat_template_sha": _chat_template_sha(lm, evaluate_kwargs.get("apply_chat_template")),
+            **settings.evaluate_kwargs(),
+            "chat_template_sha": _chat_template_sha(lm, settings.apply_chat_template),
             "log_tuco": bool(getattr(lm, "log_tuco", False)),
             "log_tuco_alpha_one": tuco_at_alpha_one,
             "log_kl": bool(getattr(lm, "log_kl", False)),
@@ -325,40 +305,17 @@ def _done_alone(run_dir: Path, tasks: Sequence[str]) -> dict[str, Any] | None:
     return info if all(unit_is_complete(run_dir, 1.0, name) for name in recorded) else None
 
 
-SEED_ARGS = ("random_seed", "numpy_random_seed", "torch_random_seed", "fewshot_random_seed")
-
-
-def _evaluate_kwargs(num_fewshot: int | None, limit: int | float | None, apply_chat_template: bool | str,
-                     fewshot_as_multiturn: bool, system_instruction: str | None, gen_kwargs: str | None,
-                     seed: Sequence[int | None] | None) -> dict[str, Any]:
-    """simple_evaluate's prompt and decoding settings, as run.json records them: lm-eval's
-    `gen_kwargs` and seeds only where given, so that stores swept without them read as before."""
-    kwargs: dict[str, Any] = dict(
-        num_fewshot=num_fewshot, limit=limit, apply_chat_template=apply_chat_template,
-        fewshot_as_multiturn=fewshot_as_multiturn, system_instruction=system_instruction,
-    )
-    if gen_kwargs:
-        kwargs["gen_kwargs"] = gen_kwargs
-    if seed is not None:
-        if len(seed) != len(SEED_ARGS):
-            raise TucoError(f"seed takes {len(SEED_ARGS)} values (python, numpy, torch, few-shot), got {len(seed)}")
-        kwargs.update(zip(SEED_ARGS, seed, strict=True))
-    return kwargs
-
-
 def _evaluate_unit(
     lm: Any,
     run_dir: Path,
     alpha: float,
     task: Any,
     name: str,
-    task_manager: Any,
-    evaluate_kwargs: dict[str, Any],
+    settings: EvalSettings,
     model_name: str = "model",
-    log_samples: bool = False,
 ) -> None:
     """One (α, task) unit through lm-eval: its records into the store, its results (and with
-    `log_samples` its samples) into the α's lm-eval folder of `model_name`."""
+    `settings.log_samples` its samples) into the α's lm-eval folder of `model_name`."""
     from lm_eval import simple_evaluate
 
     if not task.eval_docs:
@@ -366,15 +323,15 @@ def _evaluate_unit(
     out = simple_evaluate(
         model=lm,
         tasks=[task],
-        task_manager=task_manager,
+        task_manager=settings.task_manager,
         log_samples=True,
         bootstrap_iters=0,
-        **evaluate_kwargs,
+        **settings.evaluate_kwargs(),
     )
     samples = out["samples"][name]
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
         write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
-        record_alpha_run(run_dir, alpha, model_name, [name], out, {name: samples} if log_samples else None)
+        record_alpha_run(run_dir, alpha, model_name, [name], out, {name: samples} if settings.log_samples else None)
         write_unit(run_dir, alpha, name, doc_records(samples))  # last: a complete unit has all of it
 
 

@@ -16,7 +16,7 @@ import gc
 import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +32,11 @@ from tuco_eval.store.checkpoints import (
 from tuco_eval.store.run_json import RUN_INFO, merge_run_info, read_run_info
 from tuco_eval.sweeps.alphas import check_task_names, sweep_alone
 from tuco_eval.sweeps.modes import sweep_modes
+from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 from tuco_eval.util.checkpoint_labels import BASE_LABEL
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.lm_eval_labels import model_args_value
-from tuco_eval.util.params import PAPER_ALPHAS, parse_alphas, parse_flag, parse_modes
+from tuco_eval.util.params import parse_alphas, parse_flag, parse_modes
 
 BASE_ARGS = {"base": "pretrained", "base_revision": "revision", "base_gguf_file": "gguf_file"}
 TUCO_ARGS = ("alpha", "log_tuco", "adapter_base_check", "mode", "log_kl", "prefix_reuse")
@@ -101,75 +102,68 @@ def sweep_checkpoints(
     root: str | Path,
     *,
     model_args: str,
-    task_manager: Any,
+    settings: EvalSettings,
+    grid: Grid | None = None,
+    model_options: ModelOptions | None = None,
     labels: Sequence[str] | None = None,
     checkpoint_index: int | None = None,
-    alphas: Sequence[float] = PAPER_ALPHAS,
-    modes: Sequence[str] | None = None,
-    batch_size: int | str = 8,
-    max_batch_size: int | None = None,
-    device: str = "cpu",
-    tuco_at_alpha_one: bool = True,
-    log_tuco: bool = False,
-    log_kl: bool = False,
-    num_fewshot: int | None = None,
-    limit: int | float | None = None,
-    apply_chat_template: bool | str = False,
-    fewshot_as_multiturn: bool = False,
-    system_instruction: str | None = None,
-    gen_kwargs: str | None = None,
-    seed: Sequence[int | None] | None = None,
-    log_samples: bool = False,
     progress: bool = True,
-    base_model: Any = None,
-    base_tokenizer: Any = None,
+    base: tuple[Any, Any] | None = None,
     reuse: Mapping[str, str | Path] | None = None,
 ) -> dict[str, Any]:
     """Sweep every checkpoint of `finetuned` (folders, globs, Hub ids with `@revision`, PEFT
     adapter folders) against the base of `model_args` (`base=PT,dtype=...`) into ROOT.
 
+    `settings` builds every unit's prompts; `grid` (default `Grid()`: the paper's α in model_args'
+    mode) is swept for each checkpoint; `model_options` (default `ModelOptions()`) builds each model.
     `checkpoint_index` runs only that checkpoint of the series (0-based, training order: one
     SLURM array task each); checkpoints.json still records all of them. Every check that needs
-    no weights runs first. `base_model` (with `base_tokenizer`) is that base already loaded: a
-    model, or a PEFT model on it (adapter checkpoints only), whose adapter is then swapped for
-    the checkpoints'; nothing loads again. `reuse` maps a checkpoint's label to a RUN_DIR already
+    no weights runs first. `base` is that base already loaded, (model, tokenizer): a model, or
+    a PEFT model on it (adapter checkpoints only), whose adapter is then swapped for the
+    checkpoints'; nothing loads again. `reuse` maps a checkpoint's label to a RUN_DIR already
     swept with the same weights (a local folder with equal files): its units are copied, not
     computed. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the labels of the
-    checkpoints this call swept, "base_model" / "base_tokenizer": the base as loaded, to pass to
-    the next call (a PEFT model once adapters were swapped on it)}."""
+    checkpoints this call swept, "base": (model, tokenizer), the base as loaded, to pass to the
+    next call (a PEFT model once adapters were swapped on it)}."""
     from tuco_eval.store.checkpoints import resolve_checkpoints
 
     args = parse_series_args(model_args)
-    alphas = parse_alphas(alphas)
-    modes = parse_modes(",".join(modes)) if modes else [args.tuco.get("mode", "activation")]
+    grid = _series_grid(grid or Grid(), args)
     series = resolve_checkpoints(finetuned, labels)
     chosen = {c.label for c in _chosen(series, checkpoint_index)}
-    root, base = Path(root), base_record(args.base, args.base_revision)
-    planned = [c for c in plan_series(root, base, series) if c.label in chosen]
-    check_task_names(list(tasks), task_manager)
+    root, base_entry = Path(root), base_record(args.base, args.base_revision)
+    planned = [c for c in plan_series(root, base_entry, series) if c.label in chosen]
+    check_task_names(list(tasks), settings.task_manager)
     _check_recorded_args(root / BASE_LABEL, args.base_args)
     for checkpoint in planned:
         _check_recorded_args(root / checkpoint.run_dir, args.checkpoint_args(checkpoint))
     _check_before_weights(args, planned)
     reuse = _check_reuse(reuse or {}, series)
+    base_model, base_tokenizer = base or (None, None)
     if base_model is not None:
         _check_loaded_base(base_model, base_tokenizer, planned)
-    placed = [c for c in record_series(root, base, series) if c.label in chosen]
-    common = dict(
-        task_manager=task_manager, num_fewshot=num_fewshot, limit=limit,
-        apply_chat_template=apply_chat_template, fewshot_as_multiturn=fewshot_as_multiturn,
-        system_instruction=system_instruction, gen_kwargs=gen_kwargs, seed=seed, log_samples=log_samples,
-    )
-    hflm_extra = {"batch_size": batch_size, "device": device,
-                  **({"max_batch_size": max_batch_size} if max_batch_size else {})}
-    run = _Runner(args, list(tasks), root, hflm_extra, common, dict(
-        alphas=alphas, modes=modes, tuco_at_alpha_one=tuco_at_alpha_one,
-        log_tuco=log_tuco or parse_flag(args.tuco.get("log_tuco", False), "log_tuco"),
-        log_kl=log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
-    ), progress, reuse)
+    placed = [c for c in record_series(root, base_entry, series) if c.label in chosen]
+    options = _series_options(model_options or ModelOptions(), args)
+    run = _Runner(args, list(tasks), root, settings, grid, options, progress, reuse)
     run.all(placed, base_model, base_tokenizer)
     return {"series": read_series(root) or {}, "swept": [c.label for c in placed],
-            "base_model": run.loaded_base, "base_tokenizer": run.loaded_tokenizer}
+            "base": (run.loaded_base, run.loaded_tokenizer)}
+
+
+def _series_grid(grid: Grid, args: SeriesArgs) -> Grid:
+    """The grid checked before anything loads; no modes given: model_args' mode (else activation)."""
+    alphas = parse_alphas(grid.alphas)
+    modes = parse_modes(",".join(grid.modes)) if grid.modes else [args.tuco.get("mode", "activation")]
+    return replace(grid, alphas=alphas, modes=modes)
+
+
+def _series_options(options: ModelOptions, args: SeriesArgs) -> ModelOptions:
+    """`log_tuco` / `log_kl` also where model_args says so (tuco_scaled's own keys)."""
+    return replace(
+        options,
+        log_tuco=options.log_tuco or parse_flag(args.tuco.get("log_tuco", False), "log_tuco"),
+        log_kl=options.log_kl or parse_flag(args.tuco.get("log_kl", False), "log_kl"),
+    )
 
 
 def _chosen(series: list[Checkpoint], index: int | None) -> list[Checkpoint]:
@@ -253,11 +247,11 @@ def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -
 class _Runner:
     """The base loaded once; the base alone, then each checkpoint on it; bars over all of it."""
 
-    def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, hflm_extra: dict[str, Any],
-                 common: dict[str, Any], options: dict[str, Any], progress: bool,
-                 reuse: dict[str, Path]):
-        self.args, self.tasks, self.root, self.common, self.options = args, tasks, root, common, options
-        self.hflm_extra = hflm_extra  # lm-eval's batch_size, max_batch_size, device
+    def __init__(self, args: SeriesArgs, tasks: list[str], root: Path, settings: EvalSettings,
+                 grid: Grid, options: ModelOptions, progress: bool, reuse: dict[str, Path]):
+        self.args, self.tasks, self.root, self.settings = args, tasks, root, settings
+        self.grid, self.options = grid, options
+        self.hflm_extra = options.lm_eval_kwargs()  # lm-eval's batch_size, max_batch_size, device
         self.progress, self.reuse = progress, reuse
         self.loaded_base: Any = None  # the base model (or the PEFT model on it) after all()
         self.loaded_tokenizer: Any = None
@@ -301,9 +295,9 @@ class _Runner:
     def _base_alone(self, base_lm: Any) -> None:
         info = {"label": BASE_LABEL, "source": self.args.base, "revision": self.args.base_revision,
                 "step": None, "kind": "base"}
-        sweep_alone(base_lm, self.tasks, self.root / BASE_LABEL, model_args=self.args.base_args,
-                    label=BASE_LABEL, run_info={"kind": "base", "checkpoint": info},
-                    progress=self.progress, **self.common)
+        sweep_alone(base_lm, self.tasks, self.root / BASE_LABEL, settings=self.settings,
+                    model_args=self.args.base_args, label=BASE_LABEL,
+                    run_info={"kind": "base", "checkpoint": info}, progress=self.progress)
 
     def _model(self, base_lm: Any, checkpoint: Checkpoint) -> None:
         from tuco_eval.harness.tuco_scaled import TucoScaledLM
@@ -346,18 +340,15 @@ class _Runner:
     def _sweep(self, lm: Any, checkpoint: Checkpoint) -> None:
         from tuco_eval.store.run_json import update_run_info
 
-        options = self.options
-        lm.log_tuco, lm.log_kl = options["log_tuco"], options["log_kl"] or lm.log_kl
+        lm.log_tuco, lm.log_kl = self.options.log_tuco, self.options.log_kl or lm.log_kl
         run_dir = self.root / checkpoint.run_dir
         model_args = self.args.checkpoint_args(checkpoint)
         info = {"checkpoint": checkpoint.info()}
         # the label first, so that every mode's store (modes/sweep.py) is named after it
         update_run_info(run_dir, {"model_args": model_args, "label": checkpoint.label, **info})
-        sweep_modes(lm, self.tasks, run_dir, modes=options["modes"], model_args=model_args,
-                    label=checkpoint.label, run_info=info, alphas=options["alphas"],
-                    reuse=self.reuse.get(checkpoint.label),
-                    tuco_at_alpha_one=options["tuco_at_alpha_one"], progress=self.progress,
-                    **self.common)
+        sweep_modes(lm, self.tasks, run_dir, settings=self.settings, grid=self.grid,
+                    model_args=model_args, label=checkpoint.label, run_info=info,
+                    reuse=self.reuse.get(checkpoint.label), progress=self.progress)
 
 
 def swap_adapter(model: Any, checkpoint: Checkpoint, name: str) -> Any:

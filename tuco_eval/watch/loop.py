@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from tuco_eval.store.checkpoint_ready import (
 from tuco_eval.store.checkpoints import forget_checkpoint
 from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
+from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 from tuco_eval.util.checkpoint_labels import parse_step
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.files import try_file_lock
@@ -48,7 +49,9 @@ class WatchPlan:
     report_dir: Path
     tasks: list[str]
     model_args: str  # base=PT[,dtype=...]: the series' model_args (sweeps.series.parse_series_args)
-    sweep_kwargs: dict[str, Any] = field(default_factory=dict)  # the rest of sweep_checkpoints'
+    settings: EvalSettings  # this and the next two: how sweep_checkpoints sweeps each checkpoint
+    grid: Grid | None = None  # None: Grid(), the paper's α in model_args' mode
+    model_options: ModelOptions | None = None  # None: ModelOptions()
     until_step: int | None = None  # stop once a checkpoint of this step or later is done
     poll_seconds: float = 30.0
     settle_seconds: float = 10.0  # a folder without a completion signal must stay unchanged this long
@@ -72,8 +75,7 @@ class Watcher:
         self.trackers = list(trackers)  # W&B / Trackio runs that hear each checkpoint at its step
         self.looks: dict[str, _Look] = {}
         self.said = False  # whether this watcher has said what it waits for
-        self.base: Any = None  # loaded by the first checkpoint's sweep, kept for the next ones
-        self.tokenizer: Any = None
+        self.base: tuple[Any, Any] | None = None  # (model, tokenizer) the first sweep loaded, kept
 
     def run(self) -> WatchState:
         try:
@@ -166,15 +168,16 @@ class Watcher:
             started = self.clock()
             try:
                 done = sweep_checkpoints([str(folder)], self.plan.tasks, self.plan.root,
-                                         model_args=self.plan.model_args, base_model=self.base,
-                                         base_tokenizer=self.tokenizer, **self.plan.sweep_kwargs)
+                                         model_args=self.plan.model_args, settings=self.plan.settings,
+                                         grid=self.plan.grid, model_options=self.plan.model_options,
+                                         progress=False, base=self.base)
             except Exception as err:  # noqa: BLE001 - a week-long watch outlives one bad checkpoint
-                self.base = self.tokenizer = None  # it may hold a half-swapped adapter: load afresh
+                self.base = None  # it may hold a half-swapped adapter: load afresh
                 if not folder.exists():
                     return None  # deleted while it loaded: the next look counts it as missed
                 self._skip(folder.name, _one_line(err))
                 return None
-            self.base, self.tokenizer = done["base_model"], done["base_tokenizer"]
+            self.base = done["base"]
             label = done["swept"][0]
             state = self._update(lambda s: (s.evaluated.__setitem__(folder.name, label),
                                             _set(s, evaluating=None)))
