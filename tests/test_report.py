@@ -185,3 +185,17 @@ def test_cli_help_states_defaults(run_cli):
     for default in ("(default: 5)", "(default: max)", "(default: 0)",
                     "(default: each task's primary metric"):
         assert default in " ".join(stdout.split())
+
+
+def test_a_run_too_small_for_five_folds_says_to_run_cv_first(tmp_path, run_cli):
+    run_dir = tmp_path / "tiny"
+    for alpha in (0.9, 1.0):
+        store.write_unit(run_dir, alpha, "t", [{"doc_id": i, "doc_hash": f"t-{i}", "acc": float(i % 2)}
+                                               for i in range(4)])
+    run_json.update_run_info(run_dir, {"model_args": "pretrained=org/ft", "label": "ft", "alphas": [0.9, 1.0],
+                                       "tasks": ["t"], "groups": {}})
+    code, _, err = run_cli(["report", run_dir, "--output", tmp_path / "out"])
+    assert code == 2 and err.count("\n") == 1, err
+    assert f"4 docs cannot be split into 5 folds; use fewer folds (`tuco-eval cv {run_dir} --folds 2` first" in err
+    assert run_cli(["cv", run_dir, "--folds", "2"])[0] == 0
+    assert run_cli(["report", run_dir, "--output", tmp_path / "out"])[0] == 0  # the report reads that cv.json
