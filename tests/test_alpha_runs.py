@@ -41,10 +41,11 @@ def test_an_alpha_folder_is_what_lm_eval_writes_for_that_alpha(swept, pair_dirs,
     results = json.loads(next(folder.glob("results_*.json")).read_text())
     table = make_table(results)  # lm-eval's own reader of a results JSON
     assert "tiny_mc" in table and "tiny_mc_small" in table
-    direct = simple_evaluate(model=_lm(pair_dirs, 0.9), tasks=TASKS, task_manager=task_manager, limit=LIMIT,
-                             bootstrap_iters=0)
+    direct = simple_evaluate(model=_lm(pair_dirs, 0.9), tasks=TASKS, task_manager=task_manager, limit=LIMIT)
     for task in TASKS:
         assert results["results"][task]["acc,none"] == pytest.approx(direct["results"][task]["acc,none"])
+        stderrs = {k: v for k, v in direct["results"][task].items() if "_stderr," in k}
+        assert stderrs and all(results["results"][task][k] == pytest.approx(v) for k, v in stderrs.items())
         stored = read_unit(swept, 0.9, task)
         assert results["results"][task]["acc,none"] == pytest.approx(sum(r["acc"] for r in stored) / len(stored))
         assert results["n-samples"][task]["effective"] == len(stored) and task in results["configs"]

@@ -329,10 +329,27 @@ def _evaluate_unit(
         **settings.evaluate_kwargs(),
     )
     samples = out["samples"][name]
+    _closed_form_stderrs(out["results"][name], task, samples)
     with writing(run_dir, f"the results of α={format_alpha(alpha)} {name}"):
         write_docs(run_dir, name, [doc_text(s, task) for s in _first_samples(samples)])
         record_alpha_run(run_dir, alpha, model_name, [name], out, {name: samples} if settings.log_samples else None)
         write_unit(run_dir, alpha, name, doc_records(samples))  # last: a complete unit has all of it
+
+
+def _closed_form_stderrs(results: dict[str, Any], task: Any, samples: list[dict[str, Any]]) -> None:
+    """The standard error of every mean-aggregated metric, as lm_eval's own run reports it, where
+    `bootstrap_iters=0` (no bootstrap for the others: one unit per (α, task) stays cheap) left
+    "N/A"; lm-eval's `mean_stderr` over the docs of each filter."""
+    from lm_eval.api.metrics import mean, mean_stderr
+
+    for metric, aggregate in task.aggregation().items():
+        if aggregate is not mean:
+            continue
+        for key in [k for k, v in results.items() if k.startswith(f"{metric}_stderr,") and v == "N/A"]:
+            filter_name = key.partition(",")[2]
+            values = [s[metric] for s in samples if s.get("filter") == filter_name and metric in s]
+            if len(values) > 1:
+                results[key] = mean_stderr(values)
 
 
 def writing(run_dir: Path, what: str) -> AbstractContextManager:
