@@ -109,31 +109,30 @@ def _tracker_args(args: Mapping[str, str], run_dir: Path, alpha: float, folder: 
 def _to_wandb(publish: Publish, run_dir: Path, alpha: float, folder: Path) -> None:
     from lm_eval.loggers import WandbLogger
 
-    results, samples = read_alpha_run(folder)
     config = {**publish.wandb_config_args, "alpha": alpha, "tuco_eval_run": str(folder)}
     logger = WandbLogger(_tracker_args(publish.wandb_args, run_dir, alpha, folder), config)
-    try:
-        logger.post_init(results)
-        logger.log_eval_result()
-        if samples:
-            logger.log_eval_samples(samples)
-    finally:
-        logger.run.finish()
+    _log_alpha_run(logger, folder, logger.run.finish)
 
 
 def _to_trackio(publish: Publish, run_dir: Path, alpha: float, folder: Path) -> None:
     from lm_eval.loggers import TrackioLogger
 
-    results, samples = read_alpha_run(folder)
     args = _tracker_args(publish.trackio_args, run_dir, alpha, folder)
     logger = TrackioLogger({**args, "config": {"alpha": alpha, "tuco_eval_run": str(folder)}})
+    _log_alpha_run(logger, folder, logger.finish)
+
+
+def _log_alpha_run(logger: Any, folder: Path, finish: Callable[[], None]) -> None:
+    """What lm_eval does with its logger after a run, for one α folder; the tracker run finished
+    whatever happens."""
     try:
+        results, samples = read_alpha_run(folder)
         logger.post_init(results)
         logger.log_eval_result()
         if samples:
             logger.log_eval_samples(samples)
     finally:
-        logger.finish()
+        finish()
 
 
 def _to_hub(publish: Publish, run_dir: Path, say: Callable[[str], None]) -> None:
