@@ -20,9 +20,10 @@ from tuco_eval.stats import cv, group_figures
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.sample_records import doc_record
 from tuco_eval.store.task_rows import store_rows
 from tuco_eval.store.units import read_unit
-from tuco_eval.sweeps.alphas import doc_record, sweep
+from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 

@@ -18,8 +18,9 @@ from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs
 from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.sample_records import sample_record
 from tuco_eval.store.units import StoreError, list_units, read_unit, unit_lock
-from tuco_eval.sweeps.alphas import sample_record, sweep
+from tuco_eval.sweeps.alphas import sweep
 from tuco_eval.sweeps.settings import EvalSettings
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import parse_alphas

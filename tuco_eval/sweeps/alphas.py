@@ -20,13 +20,7 @@ from tqdm.auto import tqdm
 from tuco_eval.store.alpha_runs import record_alpha_run
 from tuco_eval.store.doc_texts import read_docs, write_docs
 from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
-from tuco_eval.store.sample_records import (  # noqa: F401 - re-exported
-    LOGGED_FIELDS,
-    doc_record,
-    doc_records,
-    doc_text,
-    sample_record,
-)
+from tuco_eval.store.sample_records import doc_records, doc_text
 from tuco_eval.store.task_rows import filter_names, group_aggregation
 from tuco_eval.store.units import StoreError, read_unit, unit_is_complete, unit_lock, write_unit
 from tuco_eval.sweeps.settings import EvalSettings
