@@ -11,8 +11,9 @@ inputs and the same output paths:
 Every file under each output is compared (lock files aside), with what differs between two runs of
 the same code set aside: each tree's own path (`<tree>`), the date in lm-eval's results and samples
 file names and the clock fields inside results files, the demo's run time ("Whole run: N min.")
-and the random ids older matplotlib figures gave an SVG's clip paths and markers. Prints each differing file with its first differing line; last line
-`same: <n> files` (exit 0) or `differ: <n> of <m> files` (exit 1).
+and the random ids older trees' matplotlib figures gave an SVG's clip paths, markers and images.
+Prints each differing file with its first differing line; last line `same: <n> files` (exit 0) or
+`differ: <n> of <m> files` (exit 1).
 
     .venv/bin/python scripts/same_outputs.py --old REF [--skip-demo | --full-demo]
 """
@@ -35,7 +36,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DATE_ID = "2026-12-04T12-00-00.000000"
 SET_ASIDE = [(re.compile(r"Whole run: [\d.]+ min\."), "Whole run: - min."),
-             (re.compile(r"(?<=[#\"])[mp][0-9a-f]{10}(?=[)\"])"), "<matplotlib's random id>")]
+             (re.compile(r"(?<=[#\"])(?:[mp]|image)[0-9a-f]{10}(?=[)\"])"), "<matplotlib's random id>")]
 LM_EVAL_DATE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d+")  # in lm-eval's file names
 SVG_URI = re.compile(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)")  # a page's figures
 LM_EVAL_CLOCK = ("date", "start_time", "end_time", "total_evaluation_time_seconds")
