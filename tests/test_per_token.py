@@ -237,7 +237,7 @@ def test_kl_and_shift_stay_at_the_prompts_last_token_when_generating(pair):
 
 
 def test_pieces_of_a_byte_level_tokenizer_keep_multi_byte_characters_whole(tiny_tokenizer):
-    from tuco_eval.core.token_text import token_pieces
+    from tuco_eval.core.batching import token_pieces
 
     text = "café 🙂 naïve Answer: B"
     ids = tiny_tokenizer(text)["input_ids"]

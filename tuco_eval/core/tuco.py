@@ -16,12 +16,12 @@ from tuco_eval.core.batching import (
     pad_batch,
     position_ids_from_mask,
     real_token_positions,
+    token_pieces,
 )
 from tuco_eval.core.compat import takes_logits_per_row
 from tuco_eval.core.generation import end_of_sequence_ids, greedy_generate
 from tuco_eval.core.joint import Joint, TucoSums, nonfinite_error
 from tuco_eval.core.measures import measures_from_logits, records_of
-from tuco_eval.core.token_text import token_pieces
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.jsonl import read_jsonl
 from tuco_eval.util.resume import progress_bar
