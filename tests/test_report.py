@@ -199,3 +199,14 @@ def test_a_run_too_small_for_five_folds_says_to_run_cv_first(tmp_path, run_cli):
     assert f"4 docs cannot be split into 5 folds; use fewer folds (`tuco-eval cv {run_dir} --folds 2` first" in err
     assert run_cli(["cv", run_dir, "--folds", "2"])[0] == 0
     assert run_cli(["report", run_dir, "--output", tmp_path / "out"])[0] == 0  # the report reads that cv.json
+
+
+def test_another_cv_error_is_not_given_the_folds_hint(tmp_path, run_cli):
+    run_dir = tmp_path / "grouped"
+    for alpha in (0.9, 1.0):
+        store.write_unit(run_dir, alpha, "t", [{"doc_id": i, "doc_hash": f"t-{i}", "acc": float(i % 2)}
+                                               for i in range(10)])
+    run_json.update_run_info(run_dir, {"model_args": "pretrained=org/ft", "label": "ft", "alphas": [0.9, 1.0],
+                                       "tasks": ["t"], "groups": {"g": ["t", "missing"]}})
+    code, _, err = run_cli(["report", run_dir, "--output", tmp_path / "out"])
+    assert code == 2 and "members without results" in err and "--folds" not in err, err

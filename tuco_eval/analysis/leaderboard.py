@@ -18,7 +18,7 @@ from tuco_eval.analysis.run_cv import (
     row_metric,
     shared_metric,
 )
-from tuco_eval.stats.cv import CVError
+from tuco_eval.stats.cv import TooFewForFolds
 from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.stats.significance import corrected_cv
 from tuco_eval.store.run_json import read_run_info
@@ -88,9 +88,9 @@ def load_cv(run_dir: Path, cluster_key: str | None = None) -> dict:
             settings["cluster_key"] = cluster_key
         try:
             return cross_validate(run_dir, **settings)
-        except CVError as err:  # report has no --folds: say where the folds are chosen
-            raise CVError(f"{run_dir}: {err} (`tuco-eval cv {run_dir} --folds 2` first: report reads "
-                          "its cv.json) or evaluate more docs") from None
+        except TooFewForFolds as err:  # report has no --folds: say where the folds are chosen
+            raise TooFewForFolds(f"{run_dir}: {err} (`tuco-eval cv {run_dir} --folds 2` first: report reads "
+                                 "its cv.json) or evaluate more docs") from None
 
     result = load_cached(run_dir / CV_FILE, store_fingerprint(run_dir), compute)
     if cluster_key is not None and result["config"].get("cluster_key") != cluster_key:

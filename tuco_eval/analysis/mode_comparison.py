@@ -19,6 +19,7 @@ from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
 from tuco_eval.stats.cv import (
     SIGNIFICANCE_LEVEL,
     CVError,
+    TooFewForFolds,
     objective_sign,
     out_of_fold,
     paired_bootstrap_ci,
@@ -79,7 +80,7 @@ def compare_modes_scores(
     summary = {}
     for mode, matrix in matrices.items():
         if len(docs) < folds:
-            raise CVError(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
+            raise TooFewForFolds(f"{len(docs)} docs cannot be split into {folds} folds; use fewer folds")
         per_doc[mode] = out_of_fold(matrix.scores, matrix.alphas, folds, seed, objective, clusters)[1]
         one = int(np.argmin(np.abs(matrix.alphas - 1.0)))
         summary[mode] = {

@@ -86,6 +86,10 @@ class CVError(TucoError):
     """Cross-validation cannot run on this input; the message names the fix."""
 
 
+class TooFewForFolds(CVError):
+    """Fewer docs (or clusters) than folds: fewer folds, or more docs, is the fix."""
+
+
 def objective_sign(objective: str) -> float:
     """+1 for "max", −1 for "min": scores times it are larger when better."""
     if objective not in OBJECTIVES:
@@ -131,7 +135,7 @@ def fold_test_indices(
     else:
         labels, unit_of = np.unique(np.asarray(clusters), return_inverse=True)
         if isinstance(folds, numbers.Integral) and len(labels) < folds:
-            raise CVError(
+            raise TooFewForFolds(
                 f"{len(labels)} clusters cannot be split into {folds} folds; use fewer folds or no cluster key"
             )
         units = splitter(folds, seed).split(np.zeros((len(labels), 1)))
@@ -198,7 +202,7 @@ def _check_inputs(
     if isinstance(folds, numbers.Integral) and folds < 2:
         raise CVError(f"--folds must be at least 2, got {folds}")
     if isinstance(folds, numbers.Integral) and scores.shape[1] < folds:
-        raise CVError(f"{scores.shape[1]} docs cannot be split into {folds} folds; use fewer folds")
+        raise TooFewForFolds(f"{scores.shape[1]} docs cannot be split into {folds} folds; use fewer folds")
     if clusters is not None and len(clusters) != scores.shape[1]:
         raise CVError(f"{len(clusters)} cluster labels for {scores.shape[1]} docs; give one per doc")
     if not np.isfinite(scores).all():
