@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.store.lm_eval_output import read_results, read_samples
 from tuco_eval.util.files import atomic_write_text, file_lock
 from tuco_eval.util.params import format_alpha
 
@@ -102,12 +103,7 @@ def alpha_run_folders(run_dir: str | Path) -> list[tuple[float, Path]]:
 
 def read_alpha_run(folder: str | Path) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     """One α folder as lm-eval's `simple_evaluate` gave it: the results dict and, per task, the
-    samples written with --log_samples (empty when none were)."""
-    folder = Path(folder)
-    results = json.loads(_results_file(folder).read_text(encoding="utf-8"))
-    samples = {}
-    for path in sorted(folder.glob("samples_*.jsonl")):
-        task = path.stem.removeprefix("samples_").rsplit("_", 1)[0]
-        with path.open(encoding="utf-8") as lines:
-            samples[task] = [json.loads(line) for line in lines if line.strip()]
-    return results, samples
+    samples written with --log_samples (none when none were), read as any lm-eval folder is."""
+    run = read_results(_results_file(Path(folder)))
+    samples = {task: read_samples(run, task) for task in run.tasks() if run.samples_path(task).is_file()}
+    return dict(run.results), samples
