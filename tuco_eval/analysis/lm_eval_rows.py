@@ -45,12 +45,12 @@ class LmEvalRows:
         """Per task, its records and filters, from one streamed read of its samples file."""
         return {task: digest_samples(iter_samples(self.run, task)) for task in self.run.tasks()}
 
-    @property
+    @cached_property
     def records(self) -> dict[str, list[dict]]:
         """Per task, one store record per doc (tuco_eval.store.sample_records), as a sweep stores it."""
         return {task: records for task, (records, _) in self._digests.items()}
 
-    @property
+    @cached_property
     def filters(self) -> dict[str, list[str]]:
         return {task: filters for task, (_, filters) in self._digests.items()}
 
