@@ -30,7 +30,7 @@ _LAZY = {
     "ModelOptions": "tuco_eval.sweeps.settings",
     "task_manager_for": "tuco_eval.sweeps.settings",
     "cross_validate": "tuco_eval.analysis.run_cv",
-    "report": "tuco_eval.render.report",
+    "report": "tuco_eval.report",
 }
 __all__ = sorted(_LAZY)
 

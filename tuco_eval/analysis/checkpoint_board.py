@@ -5,19 +5,29 @@ between every two rows on the same documents. The format is public: docs/formats
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from tuco_eval.analysis.checkpoint_rows import BASE, Entry
-from tuco_eval.analysis.leaderboard import Run
+from tuco_eval.analysis.checkpoint_rows import Entry
 from tuco_eval.analysis.lm_eval_rows import LmEvalRows, Reported
 from tuco_eval.analysis.prompt_checks import check_prompts
-from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.records.board_json import (
+    BASE,
+    BOARD_FORMAT,
+    Board,
+    BoardRow,
+    FamilyCount,
+    GroupEntry,
+    PairTest,
+    TaskEntry,
+)
+from tuco_eval.records.cv_json import GroupRow, TaskRow
+from tuco_eval.records.report import Run
 from tuco_eval.stats.cv import LEVEL, SIGNIFICANCE_LEVEL, most_chosen
 from tuco_eval.stats.group_figures import leaf_tasks
 from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
@@ -36,8 +46,7 @@ from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import StoreError, doc_scores, read_unit, unit_is_complete
 from tuco_eval.util.errors import TucoError
 
-BOARD_FORMAT = 2  # 2: significance after the report's correction across tasks; Δ_CV's p, se and
-# detectable effect per entry; groups' intervals from their documents
+
 @dataclass(frozen=True)
 class TaskDocs:
     """One row's per-doc values of one task at α = 1, docs sorted by doc_id."""
@@ -97,48 +106,49 @@ def mean_stderr(scores: np.ndarray, clusters: np.ndarray | None = None) -> float
 
 
 def _task_entry(
-    docs: TaskDocs, metric: str, cv_row: Mapping | None, reported: Reported | None = None,
+    docs: TaskDocs, metric: str, cv_row: TaskRow | None, reported: Reported | None = None,
     logged_tuco: bool = False,
-) -> dict:
+) -> TaskEntry:
     # cv_row None: the base row or an lm-eval run (no α sweep; TuCo only where it was logged);
     # reported: lm-eval's own figures for the row, taken as they are
-    chosen = [float(a) for a in cv_row["alphas_chosen"]] if cv_row else None
     has_tuco = docs.tuco is not None and (cv_row or logged_tuco)
-    return {
-        "metric": metric,
-        "n": reported.n if reported else len(docs.scores),
-        "score": reported.score if reported else float(docs.scores.mean()),
-        "stderr": (reported.stderr if reported and docs.clusters is None
-                   else mean_stderr(docs.scores, docs.clusters)),
-        "tuco": float(docs.tuco.mean()) if has_tuco else None,
-        "score_cv": float(cv_row["acc_cv"]) if cv_row else None,
-        "delta_cv": float(cv_row["delta_cv"]) if cv_row else None,
-        "ci": [float(x) for x in cv_row["ci95"]] if cv_row else None,
-        "alpha_chosen": most_chosen(chosen) if cv_row else None,
-        "alphas_by_fold": chosen,
+    return TaskEntry(
+        metric=metric,
+        n=reported.n if reported else len(docs.scores),
+        score=reported.score if reported else float(docs.scores.mean()),
+        stderr=(reported.stderr if reported and docs.clusters is None
+                else mean_stderr(docs.scores, docs.clusters)),
+        tuco=float(docs.tuco.mean()) if has_tuco else None,
+        score_cv=float(cv_row.acc_cv) if cv_row else None,
+        delta_cv=float(cv_row.delta_cv) if cv_row else None,
+        ci=[float(x) for x in cv_row.ci95] if cv_row else None,
+        alpha_chosen=most_chosen(cv_row.alphas_chosen) if cv_row else None,
+        alphas_by_fold=[float(a) for a in cv_row.alphas_chosen] if cv_row else None,
         **_inference(cv_row),
-    }
+    )
 
 
-def _inference(cv_row: Mapping | None) -> dict:
+def _inference(cv_row: TaskRow | GroupRow | None) -> dict:
     """Δ_CV's test of a task or group entry: raw and adjusted p, significance after the report's
     correction, the bootstrap's spread and the smallest E[Δ_CV] detectable (None: no α sweep)."""
-    keys = ("p_value", "p_adjusted", "significant", "se", "mde")
     names = ("p", "p_adjusted", "significant", "se", "mde")
-    if cv_row is None or cv_row.get("p_value") is None:
+    if cv_row is None or cv_row.p_value is None:
         return dict.fromkeys(names)
-    return {name: cv_row.get(key) for name, key in zip(names, keys, strict=True)}
+    se = cv_row.se if isinstance(cv_row, TaskRow) else cv_row.inference.se
+    c = cv_row.correction
+    return {"p": cv_row.p_value, "p_adjusted": c.p_adjusted if c else None,
+            "significant": cv_row.significant, "se": se, "mde": c.mde if c else None}
 
 
-def group_score(members: Sequence[dict], weighted: bool) -> tuple[float, float | None]:
+def group_score(members: Sequence[TaskEntry], weighted: bool) -> tuple[float, float | None]:
     """(score, stderr) of a group as lm-eval aggregates its members' (aggregate_subtask_metrics):
     weighted by size with pooled_sample_stderr, else the plain mean with unweighted_mean_stderr."""
-    scores = np.array([m["score"] for m in members], dtype=np.float64)
-    errors = [m["stderr"] for m in members]
+    scores = np.array([m.score for m in members], dtype=np.float64)
+    errors = [m.stderr for m in members]
     if not weighted:  # sqrt(Σ se²) / T
         stderr = None if None in errors else math.sqrt(sum(e * e for e in errors)) / len(errors)
         return float(scores.mean()), stderr
-    sizes = np.array([m["n"] for m in members], dtype=np.float64)
+    sizes = np.array([m.n for m in members], dtype=np.float64)
     score = float(np.dot(scores, sizes) / sizes.sum())
     if None in errors or sizes.sum() <= len(sizes):
         return score, None
@@ -147,25 +157,25 @@ def group_score(members: Sequence[dict], weighted: bool) -> tuple[float, float |
 
 
 def _group_entry(
-    members: Sequence[dict], metric: str | None, cv_group: Mapping | None, weighted: bool = False,
+    members: Sequence[TaskEntry], metric: str | None, cv_group: GroupRow | None, weighted: bool = False,
     reported: Reported | None = None,
-) -> dict:
-    tucos = [m["tuco"] for m in members]
-    has_cv = cv_group is not None and all(m["ci"] for m in members) and "ci95" in cv_group
+) -> GroupEntry:
+    tucos = [m.tuco for m in members]
+    has_cv = cv_group is not None and all(m.ci for m in members) and cv_group.inference is not None
     score, stderr = group_score(members, weighted)
-    return {
-        "metric": metric,
-        "n": reported.n if reported else sum(m["n"] for m in members),
-        "n_tasks": len(members),
-        "score": reported.score if reported else score,
-        "stderr": reported.stderr if reported else stderr,
-        "tuco": None if None in tucos else float(np.mean(tucos)),
-        "score_cv": float(cv_group["acc_cv"]) if has_cv else None,
-        "delta_cv": float(cv_group["delta_cv"]) if has_cv else None,
-        "ci": [float(x) for x in cv_group["ci95"]] if has_cv else None,
-        "alpha_chosen": most_chosen([m["alpha_chosen"] for m in members]) if has_cv else None,
+    return GroupEntry(
+        metric=metric,
+        n=reported.n if reported else sum(m.n for m in members),
+        n_tasks=len(members),
+        score=reported.score if reported else score,
+        stderr=reported.stderr if reported else stderr,
+        tuco=None if None in tucos else float(np.mean(tucos)),
+        score_cv=float(cv_group.acc_cv) if has_cv else None,
+        delta_cv=float(cv_group.delta_cv) if has_cv else None,
+        ci=[float(x) for x in cv_group.ci95] if has_cv else None,
+        alpha_chosen=most_chosen([m.alpha_chosen for m in members]) if has_cv else None,
         **_inference(cv_group if has_cv else None),
-    }
+    )
 
 
 def _specs(
@@ -177,13 +187,13 @@ def _specs(
     specs: dict[str, RowSpec] = {}
     groups: dict[str, dict] = {}
     for run in runs:
-        for name, row in run.cv["tasks"].items():
-            metric = row_metric(run.cv, row)
-            specs.setdefault(name, RowSpec(row.get("task", name), row.get("key") or metric, metric))
-        for name, group in run.cv["groups"].items():
+        for name, row in run.cv.tasks.items():
+            metric = run.cv.row_metric(name)
+            specs.setdefault(name, RowSpec(row.task or name, row.key or metric, metric))
+        for name, group in run.cv.groups.items():
             _add_group(groups, name, run.label, {
-                "tasks": list(group["tasks"]), "metric": group.get("metric"),
-                "weighted": bool(group.get("weighted_by_size")),
+                "tasks": list(group.tasks), "metric": group.metric,
+                "weighted": group.weighted_by_size is not None,
             })
     for label, rows in sources.items():
         for name, row in rows.rows.items():
@@ -244,7 +254,7 @@ def _read_rows(
                     docs[entry.label, name] = records_docs(rows.records[spec.task], spec.key, where)
                 continue
             present = (
-                name in run.cv["tasks"] if run else unit_is_complete(entry.run_dir, 1.0, spec.task)
+                name in run.cv.tasks if run else unit_is_complete(entry.run_dir, 1.0, spec.task)
             )
             if not present:
                 continue
@@ -302,54 +312,27 @@ def _pair_records(
     metric: str | None,
     alpha: float,
     family: str = "all",
-) -> list[dict]:
+) -> list[PairTest]:
     return [
-        {
-            "a": labels[a],
-            "b": labels[b],
-            "task": name,
-            "level": level,
-            "metric": metric,
-            "n": result.n,
-            "diff": float(result.diff[k]),
-            "ci": [float(result.low[k]), float(result.high[k])],
-            "test": result.test,
-            "p": float(result.p[k]),
-            "p_holm": float(result.p_holm[k]),
-            "significant": bool(result.p_holm[k] < alpha),  # until the report's correction
-            "family": family,
-            "m": len(result.p),
-            "null_spread": None if result.null_spread is None else float(result.null_spread[k]),
-        }
+        PairTest(
+            a=labels[a],
+            b=labels[b],
+            task=name,
+            level=level,
+            metric=metric,
+            n=result.n,
+            diff=float(result.diff[k]),
+            ci=[float(result.low[k]), float(result.high[k])],
+            test=result.test,
+            p=float(result.p[k]),
+            p_holm=float(result.p_holm[k]),
+            significant=bool(result.p_holm[k] < alpha),  # until the report's correction
+            family=family,
+            m=len(result.p),
+            null_spread=None if result.null_spread is None else float(result.null_spread[k]),
+        )
         for k, (a, b) in enumerate(zip(result.a.tolist(), result.b.tolist(), strict=True))
     ]
-
-
-def _row_record(entry: Entry) -> dict[str, Any]:
-    return {
-        "label": entry.label,
-        "source": entry.source,
-        "step": entry.step,
-        "kind": entry.kind,
-        "run_dir": str(entry.run_dir),
-        "tasks": {},
-        "groups": {},
-    }
-
-
-def board_columns(board: Mapping, first: Sequence[str] = ()) -> list[str]:
-    """The leaderboard's columns: ``first`` (the swept runs' columns, in their order), then each
-    other row's groups, or its tasks when it has none, in order of appearance."""
-    names = list(first)
-    for row in board["rows"]:
-        names += list(row["groups"] or row["tasks"])
-    return list(dict.fromkeys(names))
-
-
-def board_cell(row: Mapping, name: str) -> dict | None:
-    """A leaderboard.json row's entry for a column: a group, or a task (a run without groups
-    has its tasks as columns, beside other runs' groups)."""
-    return row["groups"].get(name) or row["tasks"].get(name)
 
 
 def resolve_families(entries: Sequence[Entry], families: Sequence[str] | None) -> tuple[str, ...]:
@@ -385,24 +368,25 @@ def _family_tests(
     return out
 
 
-def _family_counts(pairs: Sequence[dict]) -> list[dict]:
+def read_board(path: Path) -> Board:
+    """The leaderboard.json `report` wrote at ``path``; TucoError when it is missing or not this
+    format's (run `report` again)."""
+    try:
+        return Board.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as err:
+        raise TucoError(f"{path} is unreadable ({err}); run `tuco-eval report` again") from None
+
+
+def _family_counts(pairs: Sequence[PairTest]) -> list[FamilyCount]:
     """Per (family, task or group): its pairs' number m and how many are significant after the
     report's correction, never pooled across families."""
-    counts: dict[tuple[str, str], dict] = {}
+    found: dict[tuple[str, str], list[PairTest]] = {}
     for p in pairs:
-        key = (p["family"], p["task"])
-        entry = counts.setdefault(
-            key,
-            {
-                "family": p["family"],
-                "task": p["task"],
-                "level": p["level"],
-                "m": p["m"],
-                "significant": 0,
-            },
-        )
-        entry["significant"] += int(p["significant"])
-    return list(counts.values())
+        found.setdefault((p.family, p.task), []).append(p)
+    return [
+        FamilyCount(family, task, members[0].level, members[0].m, sum(p.significant for p in members))
+        for (family, task), members in found.items()
+    ]
 
 
 def build_board(
@@ -412,8 +396,8 @@ def build_board(
     allow_different_prompts: bool = False,
     correction: str = DEFAULT_CORRECTION,
     cluster_key: str | None = None,
-) -> dict:
-    """The leaderboard.json object of the rows ``entries`` (training order, base first); ``runs``
+) -> Board:
+    """The leaderboard.json record of the rows ``entries`` (training order, base first); ``runs``
     are the swept rows with their CV (corrected across the report's tasks: `significance`), in
     the same order; ``families`` the families of pairs (None: `paired.default_families`), each
     corrected by ``correction`` over all its pairs and tasks. Rows whose prompts differ are
@@ -427,26 +411,28 @@ def build_board(
     specs, groups = _specs(runs, sources)
     _check_base_groups(entries, specs, groups)
     docs = _with_clusters(_read_rows(entries, by_label, specs, sources), entries, specs, sources, cluster_key)
-    cfg = runs[0].cv["config"] if runs else {"objective": "max"}
-    seed, n_boot = int(cfg.get("seed", 0)), int(cfg.get("n_boot") or 2000)
-    alpha = float(cfg.get("significance_level", SIGNIFICANCE_LEVEL))
+    cfg = runs[0].cv.config if runs else None
+    seed, n_boot = (cfg.seed, cfg.n_boot or 2000) if cfg else (0, 2000)
+    alpha = cfg.significance_level if cfg else SIGNIFICANCE_LEVEL
     rows = []
     for entry in entries:
-        row, run, source = _row_record(entry), by_label.get(entry.label), sources.get(entry.label)
+        run, source = by_label.get(entry.label), sources.get(entry.label)
+        tasks, row_groups = {}, {}
         for name, spec in specs.items():
             if (entry.label, name) in docs:
-                cv_row = run.cv["tasks"][name] if run else None
+                cv_row = run.cv.tasks[name] if run else None
                 reported = source.reported(source.rows[name]) if source else None
-                row["tasks"][name] = _task_entry(docs[entry.label, name], spec.metric, cv_row, reported,
-                                                 logged_tuco=source is not None)
+                tasks[name] = _task_entry(docs[entry.label, name], spec.metric, cv_row, reported,
+                                          logged_tuco=source is not None)
         for name, group in groups.items():
-            members = [row["tasks"].get(t) for t in group["tasks"]]
+            members = [tasks.get(t) for t in group["tasks"]]
             if all(members):
-                cv_group = run.cv["groups"].get(name) if run else None
+                cv_group = run.cv.groups.get(name) if run else None
                 own = source.group_rows.get(name) if source else None
                 reported = source.reported_group(own) if own else None
-                row["groups"][name] = _group_entry(members, group["metric"], cv_group, group["weighted"], reported)
-        rows.append(row)
+                row_groups[name] = _group_entry(members, group["metric"], cv_group, group["weighted"], reported)
+        rows.append(BoardRow(entry.label, entry.source, entry.step, entry.kind, str(entry.run_dir),
+                             tasks, row_groups))
     pairs, differing = [], []
     unchecked = set()
     for name, spec in specs.items():
@@ -478,20 +464,20 @@ def build_board(
                 pairs += _pair_records(
                     result, labels, name, "group", group["metric"], alpha, family
                 )
-    correct_pairs(pairs, correction, alpha)
+    pairs = correct_pairs(pairs, correction, alpha)
     metrics = {spec.metric for spec in specs.values()}
-    return {
-        "format": BOARD_FORMAT,
-        "correction": {"method": correction, "description": CORRECTIONS[correction]},
-        "metric": metrics.pop() if len(metrics) == 1 else None,
-        "objective": cfg["objective"],
-        "level": LEVEL,
-        "significance_level": alpha,
-        "seed": seed,
-        "n_boot": n_boot,
-        "prompts": {"unchecked": sorted(unchecked), "differ": differing},
-        "rows": rows,
-        "pairs": pairs,
-        "pair_families": list(families),
-        "family_counts": _family_counts(pairs),
-    }
+    return Board(
+        format=BOARD_FORMAT,
+        correction={"method": correction, "description": CORRECTIONS[correction]},
+        metric=metrics.pop() if len(metrics) == 1 else None,
+        objective=cfg.objective if cfg else "max",
+        level=LEVEL,
+        significance_level=alpha,
+        seed=seed,
+        n_boot=n_boot,
+        prompts={"unchecked": sorted(unchecked), "differ": differing},
+        rows=rows,
+        pairs=pairs,
+        pair_families=list(families),
+        family_counts=_family_counts(pairs),
+    )

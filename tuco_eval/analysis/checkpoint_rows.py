@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.records.board_json import BASE, CHECKPOINT
 from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
 from tuco_eval.store.run_json import RUN_INFO, read_run_info
 from tuco_eval.store.units import StoreError
@@ -27,8 +28,6 @@ from tuco_eval.util.checkpoint_labels import first_step, single_pair_labels, spl
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.lm_eval_labels import lm_eval_run_name, model_args_value
 
-BASE = "base"
-CHECKPOINT = "checkpoint"
 
 @dataclass(frozen=True)
 class Entry:

@@ -6,32 +6,14 @@ the base blocks doc by doc."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from tuco_eval.records.report import Flip
 from tuco_eval.store.doc_texts import read_docs
 from tuco_eval.store.units import StoreError, read_unit, score_matrix
-
-KINDS = ("fixed", "broken")
-
-
-@dataclass(frozen=True)
-class Flip:
-    """One doc that changes between α = 1 and ``alpha``."""
-
-    task: str
-    alpha: float
-    kind: str  # "fixed" or "broken"
-    doc_id: int
-    score_at_one: float
-    score_at_alpha: float
-    prompt: str
-    target: str
-    answer_at_one: str
-    answer_at_alpha: str
 
 
 def _text(value: Any, choices: Sequence[str]) -> str:
@@ -101,12 +83,3 @@ def task_flips(
                 )
             )
     return others, flips
-
-
-def counts(flips: Sequence[Flip]) -> dict[tuple[str, float], dict[str, int]]:
-    """{(task, α): {"fixed": n, "broken": m}}."""
-    out: dict[tuple[str, float], dict[str, int]] = {}
-    for flip in flips:
-        cell = out.setdefault((flip.task, flip.alpha), dict.fromkeys(KINDS, 0))
-        cell[flip.kind] += 1
-    return out

@@ -9,13 +9,17 @@ paired sign-flip p-value (the tests of docs/statistics.md). See docs/modes.md.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 from itertools import combinations
 from pathlib import Path
 
 import numpy as np
 
-from tuco_eval.analysis.run_cv import CV_FORMAT, cross_validate, run_rows
+from tuco_eval.analysis.run_cv import CV_SETTINGS, cross_validate, run_rows
+from tuco_eval.records.cv_json import CV_FORMAT
+from tuco_eval.records.modes_json import ModesResult
+from tuco_eval.records.report import AlphaCurve, ModeReport, ModeTask
 from tuco_eval.stats.cv import (
     SIGNIFICANCE_LEVEL,
     CVError,
@@ -24,6 +28,7 @@ from tuco_eval.stats.cv import (
     out_of_fold,
     paired_bootstrap_ci,
 )
+from tuco_eval.stats.multiplicity import benjamini_hochberg
 from tuco_eval.stats.paired import clustered_pairs
 from tuco_eval.stats.sign_flip import sign_flip_p
 from tuco_eval.store.clusters import store_clusters
@@ -117,7 +122,7 @@ def cross_validate_modes(
     n_boot: int = 2000,
     filter: str | None = None,
     cluster_key: str | None = None,
-) -> dict:
+) -> ModesResult:
     """CV of every mode's store (each writes its cv.json) and the comparison, in RUN_DIR/modes.json.
 
     Rows are (task, filter) as in `cross_validate`; ``filter`` picks one of a task's filters;
@@ -146,7 +151,7 @@ def cross_validate_modes(
         mode: {r.name: r for r in run_rows(root, infos[mode], metric, filter)}
         for mode, root in roots.items()
     }
-    names = sorted(set.intersection(*(set(r["tasks"]) for r in per_mode.values())))
+    names = sorted(set.intersection(*(set(r.tasks) for r in per_mode.values())))
     comparison = {}
     for name in names:
         matrices = {
@@ -164,8 +169,8 @@ def cross_validate_modes(
         )[1]
         comparison[name] = compare_modes_scores(matrices, folds, seed, objective, n_boot, clusters)
         comparison[name]["metric"] = next(iter(rows.values()))[name].metric
-    result = {
-        "config": {
+    result = ModesResult(
+        config={
             "folds": folds,
             "objective": objective,
             "seed": seed,
@@ -179,8 +184,46 @@ def cross_validate_modes(
             "label": read_run_info(run_dir).get("label") or run_dir.name,
             "fingerprint": modes_fingerprint(roots),
         },
-        "tasks": comparison,
-        "per_mode": per_mode,
-    }
-    atomic_write_json(run_dir / MODES_FILE, result)
+        tasks=comparison,
+        per_mode=per_mode,
+    )
+    atomic_write_json(run_dir / MODES_FILE, result.to_json())
     return result
+
+
+def load_modes_cv(run_dir: Path) -> ModesResult:
+    """RUN_DIR/modes.json, recomputed (same settings) when missing, unreadable, of another format
+    or older than any mode's store."""
+    try:
+        result = ModesResult.from_json(json.loads((run_dir / MODES_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError):
+        return cross_validate_modes(run_dir)
+    if result.config.get("fingerprint") == modes_fingerprint(mode_roots(run_dir)):
+        return result
+    return cross_validate_modes(run_dir, **{k: result.config.get(k) for k in CV_SETTINGS})
+
+
+def mode_view(result: ModesResult, run: str = "") -> ModeReport:
+    """What the report and `cv` show of a modes.json: each task's modes and pairs, a pair
+    significant where it favours a mode and its p, after Benjamini–Hochberg across every task
+    and pair of modes, is below the level; ``run`` the report row's label."""
+    cfg, level = result.config, result.config["significance_level"]
+    tested = [p for r in result.tasks.values() for p in r["pairs"].values()]
+    adjusted = dict(zip(map(id, tested), benjamini_hochberg([p["p_value"] for p in tested]), strict=True))
+    tasks = [
+        ModeTask(
+            name=task, n=r["n"], metric=r.get("metric") or cfg.get("metric") or "acc",
+            acc_alpha1=r["modes"][cfg["modes"][0]]["acc_alpha1"],
+            modes={m: r["modes"][m] for m in cfg["modes"]},
+            pairs=r["pairs"],
+            significant={name: bool(p["better"] and adjusted[id(p)] < level) for name, p in r["pairs"].items()},
+            best=r["best"],
+            curves={m: AlphaCurve.of(result.per_mode[m].tasks[task]) for m in cfg["modes"]},
+        )
+        for task, r in result.tasks.items()
+    ]
+    metrics = {t.metric for t in tasks} or {cfg.get("metric") or "acc"}
+    return ModeReport(
+        run=run, label=cfg["label"], modes=list(cfg["modes"]), folds=cfg["folds"], seed=cfg["seed"],
+        significance_level=level, metric=metrics.pop() if len(metrics) == 1 else None, tasks=tasks,
+    )

@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from tuco_eval.records.cv_json import CV_FORMAT, CVConfig, CVResult, OldFormat, TaskRow
 from tuco_eval.stats.cv import (
     SIGNIFICANCE_LEVEL,
     CVError,
@@ -28,10 +29,6 @@ from tuco_eval.store.units import (
     unit_metrics,
 )
 from tuco_eval.util.files import atomic_write_json
-
-CV_FORMAT = 4  # cv.json layout: 2 = rows per (task, filter), group figures both ways; 3 = a metric per
-# row; 4 = E[Δ_CV]'s bootstrap interval, se and null sd per row, groups' p and interval from documents
-
 
 CV_FILE = "cv.json"
 
@@ -64,7 +61,7 @@ def cross_validate(
     n_boot: int = 2000,
     filter: str | None = None,
     cluster_key: str | None = None,
-) -> dict:
+) -> CVResult:
     """Cross-validate every (task, filter) of RUN_DIR, aggregate its groups, write RUN_DIR/cv.json.
 
     ``metric`` None scores each task with its primary metric; a name forces it for every task.
@@ -85,36 +82,24 @@ def cross_validate(
             matrix.scores, matrix.alphas, folds, seed, objective, n_boot, clusters,
             stream=zlib.crc32(row.name.encode()),
         )
-        results[row.name] = {
-            **result,
-            "cluster_key": key,
-            "filter": row.filter,
-            "metric": row.metric,
-            "task": row.task,  # where the row's per-doc scores live: task's records, field `key`
-            "key": row.key,
-        }
+        results[row.name] = TaskRow(
+            **dict(result), cluster_key=key, filter=row.filter, metric=row.metric,
+            task=row.task, key=row.key,  # where the row's per-doc scores live: task's records, field `key`
+        )
     rows_of: dict[str, list[tuple[str, str]]] = {}
     for row in rows:
         rows_of.setdefault(row.task, []).append((row.name, row.filter))
-    config = {
-        "format": CV_FORMAT,
-        "folds": folds,
-        "objective": objective,
-        "seed": seed,
-        "metric": metric,  # None: each task's primary metric
-        "metrics": list(dict.fromkeys(row.metric for row in rows)),
-        "n_boot": n_boot,
-        "filter": filter,
-        "cluster_key": cluster_key,  # None: each task's own metadata.cluster_key, if any
-        "significance_level": SIGNIFICANCE_LEVEL,
-        "label": info.get("label") or run_dir.name,
-        "model_args": info.get("model_args"),
-        "store_fingerprint": store_fingerprint(run_dir),
-    }
-    result = {
-        "config": config,
-        "tasks": results,
-        "groups": aggregate_groups(
+    config = CVConfig(
+        format=CV_FORMAT, folds=folds, objective=objective, seed=seed, metric=metric,
+        metrics=list(dict.fromkeys(row.metric for row in rows)), n_boot=n_boot, filter=filter,
+        cluster_key=cluster_key, significance_level=SIGNIFICANCE_LEVEL,
+        label=info.get("label") or run_dir.name, model_args=info.get("model_args"),
+        store_fingerprint=store_fingerprint(run_dir),
+    )
+    result = CVResult(
+        config=config,
+        tasks=results,
+        groups=aggregate_groups(
             results,
             info.get("groups", {}),
             rows_of,
@@ -123,46 +108,46 @@ def cross_validate(
             objective,
             n_boot,
         ),
-    }
-    atomic_write_json(run_dir / CV_FILE, result)
+    )
+    atomic_write_json(run_dir / CV_FILE, result.to_json())
     return result
 
 
-def load_cached(
-    path: Path, fingerprint: str, compute: Callable[..., dict], key: str = "store_fingerprint"
-) -> dict:
-    """The CV result at `path` when it was computed from this store in this format; else
-    `compute(**its settings)` again (or `compute()` when the file is missing or unreadable)."""
+def read_cv(path: Path) -> CVResult:
+    """The cv.json at ``path``; OSError when unreadable, ValueError (`OldFormat`) when it is not
+    this format's cv.json."""
+    return CVResult.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def load_cached(path: Path, fingerprint: str, compute: Callable[..., CVResult]) -> CVResult:
+    """The cv.json at `path` when it was computed from this store in this format; else
+    `compute(**its settings)` again (also for a file of an older format; `compute()` when the file
+    is missing, unreadable or not a cv.json)."""
     try:
-        result = json.loads(Path(path).read_text())
-        settings = {name: result["config"].get(name) for name in CV_SETTINGS}
-        fresh = result["config"].get(key) == fingerprint
-        fresh = fresh and result["config"].get("format") == CV_FORMAT  # older layouts: redo
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return compute()
-    return result if fresh else compute(**settings)
+    try:
+        result = CVResult.from_json(data)
+    except OldFormat:  # an older layout: redo it with the settings it was computed with
+        try:
+            settings = {name: data["config"].get(name) for name in CV_SETTINGS}
+        except (KeyError, TypeError, AttributeError):
+            return compute()
+        return compute(**settings)
+    if result.config.store_fingerprint == fingerprint:
+        return result
+    return compute(**cv_settings(result.config))
 
 
-def row_metric(result: Mapping, row: Mapping) -> str:
-    """The metric of one task or group row of cv.json (older files: the config's)."""
-    return row.get("metric") or result["config"].get("metric") or "acc"
+def cv_settings(config: CVConfig) -> dict:
+    """What a cached result keeps: the settings to compute it again with."""
+    return {name: getattr(config, name) for name in CV_SETTINGS}
 
 
-def shared_metric(result: Mapping) -> str | None:
-    """The metric of every row of cv.json, or None when the rows use different metrics."""
-    rows = [*result["tasks"].values(), *result.get("groups", {}).values()]
-    metrics = {row_metric(result, r) for r in rows} or {result["config"].get("metric") or "acc"}
-    return metrics.pop() if len(metrics) == 1 else None
-
-
-def cv_rows(result: Mapping) -> dict[str, Mapping]:
-    """cv.json's rows a choice of α rests on: its groups, else its tasks."""
-    return dict(result.get("groups") or result["tasks"])
-
-
-def chosen_alpha(result: Mapping, row: str) -> float | None:
+def chosen_alpha(result: CVResult, row: str) -> float | None:
     """The α cv.json chose for one row: the most chosen over its folds (a group: over its tasks')."""
-    entry = cv_rows(result)[row]
-    if "alphas_chosen" in entry:
-        return most_chosen(entry["alphas_chosen"])
-    return most_chosen([a for t in entry["tasks"] for a in result["tasks"][t]["alphas_chosen"]])
+    entry = result.alpha_rows()[row]
+    if isinstance(entry, TaskRow):
+        return most_chosen(entry.alphas_chosen)
+    return most_chosen([a for t in entry.tasks for a in result.tasks[t].alphas_chosen])

@@ -79,28 +79,30 @@ def run(args: argparse.Namespace) -> int:
     args.run_dir = _run_dir(args)
     if set(mode_roots(args.run_dir)) - {"activation"}:  # swept with --modes: compare them
         return _run_modes(args, format_table)
+    from tuco_eval.stats.multiplicity import CORRECTIONS
     from tuco_eval.stats.significance import corrected_cv
 
     result = cross_validate(args.run_dir, **_settings(args))
-    print(format_table(corrected_cv([result], args.correction)[0], args.correction))
+    print(format_table(corrected_cv([result], args.correction)[0], CORRECTIONS[args.correction]))
     print(f"wrote {args.run_dir / 'cv.json'}")
     return 0
 
 
 def _run_dir(args: argparse.Namespace) -> Path:
     """The RUN_DIR to cross-validate: the one given, or --output with the lm-eval α runs in it."""
-    from tuco_eval.analysis.lm_eval_sweep import gather_for_cv
+    from tuco_eval.sweeps.lm_eval_import import gather_for_cv
 
     return gather_for_cv(args.run_dir, args.output)
 
 
 def _run_modes(args: argparse.Namespace, format_table) -> int:
-    from tuco_eval.analysis.mode_comparison import cross_validate_modes
+    from tuco_eval.analysis.mode_comparison import cross_validate_modes, mode_view
     from tuco_eval.render.mode_tables import format_modes_table
+    from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 
     result = cross_validate_modes(args.run_dir, **_settings(args))
-    for mode, per_mode in result["per_mode"].items():
-        print(f"## mode {mode}\n\n{format_table(per_mode)}\n")
-    print(format_modes_table(result))
+    for mode, per_mode in result.per_mode.items():  # each mode's own table, uncorrected
+        print(f"## mode {mode}\n\n{format_table(per_mode, CORRECTIONS[DEFAULT_CORRECTION])}\n")
+    print(format_modes_table(mode_view(result)))
     print(f"wrote {args.run_dir / 'modes.json'} and each mode's cv.json")
     return 0

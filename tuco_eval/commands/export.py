@@ -6,9 +6,12 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuco_eval.commands.pair_options import add_device_argument, resolve_device
+
+if TYPE_CHECKING:
+    from tuco_eval.records.cv_json import CVResult
 
 HELP = (
     "Write the weights mode's model at α (θ_PT + α(θ_FT − θ_PT), or a LoRA adapter merged at α) "
@@ -59,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         ModelSource(values["base"], values.get("base_revision"), trust_remote_code=trust),
         out, alpha, dtype=str(values.get("dtype", "auto")), device=resolve_device(args.device),
         adapter_base_check=parse_flag(values.get("adapter_base_check", True), "adapter_base_check"),
-        card=lambda kind, dtype: model_card(values["base"], values["pretrained"], alpha, kind, dtype, cv, cv_source),
+        card=lambda kind, dtype: model_card(values["base"], values["pretrained"], alpha, kind, dtype, cv, cv_source,
+                                            _chosen(cv)),
     )
     print(f"exported {exported.kind} at α = {alpha} ({exported.dtype}) to {out}: {', '.join(exported.files)}")
     return 0
@@ -112,7 +116,14 @@ def _agreement(cv: Path | None) -> str:
     return f"Measured in {path} (held-out score at the CV's α): " + "; ".join(found[:5]) + "."
 
 
-def _read_cv(run_dir: Path) -> tuple[dict, str]:
+def _chosen(cv: CVResult | None) -> dict[str, float | None]:
+    from tuco_eval.analysis.run_cv import chosen_alpha
+
+    return {} if cv is None else {name: chosen_alpha(cv, name) for name in cv.alpha_rows()}
+
+
+def _read_cv(run_dir: Path) -> tuple[CVResult, str]:
+    from tuco_eval.analysis.run_cv import read_cv
     from tuco_eval.store.run_json import mode_root
     from tuco_eval.util.errors import TucoError
 
@@ -122,13 +133,13 @@ def _read_cv(run_dir: Path) -> tuple[dict, str]:
         raise TucoError(f"--cv {run_dir}: no {path}; sweep it with mode=weights (or --modes weights) "
                         f"and run `tuco-eval cv {run_dir}` first")
     try:
-        return json.loads(path.read_text(encoding="utf-8")), str(path)
+        return read_cv(path), str(path)
     except (OSError, ValueError) as err:
         raise TucoError(f"--cv: {path} is unreadable ({err}); rerun `tuco-eval cv {run_dir}`") from None
 
 
-def _alpha(values: dict[str, Any], cv: dict | None) -> float:
-    from tuco_eval.analysis.run_cv import chosen_alpha, cv_rows
+def _alpha(values: dict[str, Any], cv: CVResult | None) -> float:
+    from tuco_eval.analysis.run_cv import chosen_alpha
     from tuco_eval.util.errors import TucoError
     from tuco_eval.util.params import parse_alpha
 
@@ -136,7 +147,7 @@ def _alpha(values: dict[str, Any], cv: dict | None) -> float:
         return parse_alpha(values["alpha"])
     if cv is None:
         raise TucoError("--model-args needs alpha=A (or --cv RUN_DIR, whose cross-validation chose one)")
-    rows = cv_rows(cv)
+    rows = cv.alpha_rows()
     if len(rows) != 1:
         raise TucoError(f"--cv has {len(rows)} rows ({', '.join(list(rows)[:6])}), each with its own α; "
                         "give alpha= in --model-args")

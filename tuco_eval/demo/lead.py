@@ -11,6 +11,7 @@ from typing import Any
 from markupsafe import Markup
 
 from tuco_eval.demo.summary import behaviour_sentence, cv_task_rows, pct, pts
+from tuco_eval.records.cv_json import CVResult
 from tuco_eval.render.html_page import Table, render
 from tuco_eval.render.html_report import Lead
 from tuco_eval.stats.significance import corrected_cv
@@ -25,7 +26,7 @@ def _agreement_table(agreement: dict[str, dict[float, float]], grid: tuple[float
     return Table(headers, rows)
 
 
-def _cv_table(results: list[dict]) -> Table:
+def _cv_table(results: list[CVResult]) -> Table:
     """Per persona and objective: Δ_CV, its interval and p, starred after the correction across all."""
     headers = ["persona", "objective", "α = 1 (%)", "CV (%)", "Δ_CV (pts)", "95% CI of E[Δ_CV] (pts)", "p",
                "p adj.", "α per fold"]
@@ -41,9 +42,9 @@ def _capability(categories: dict | None) -> dict[str, Any] | None:
     if categories is None:
         return None
     accuracy = categories["accuracy"]
-    cat = next(iter(categories["cv"]["tasks"].values()))
-    return {"at_zero": pct(accuracy[0.0]), "at_one": pct(accuracy[1.0]), "delta": pts(cat["delta_cv"]),
-            "low": pts(cat["ci95"][0]), "high": pts(cat["ci95"][1]), "tuco": _tuco(categories["tuco"])}
+    cat = next(iter(categories["cv"].tasks.values()))
+    return {"at_zero": pct(accuracy[0.0]), "at_one": pct(accuracy[1.0]), "delta": pts(cat.delta_cv),
+            "low": pts(cat.ci95[0]), "high": pts(cat.ci95[1]), "tuco": _tuco(categories["tuco"])}
 
 
 def _training(training: dict | None) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ from tuco_eval.util.errors import TucoError
 from tuco_eval.util.params import PAPER_ALPHAS
 
 if TYPE_CHECKING:
+    from tuco_eval.records.cv_json import CVResult, TaskRow
     from tuco_eval.sweeps.settings import EvalSettings
 
 PAIRS = ("offline", "smollm2-hub")
@@ -175,7 +176,7 @@ def run_demo(
         categories = categories_part(load("categories"), settings, evaluation, out_dir)
     print(f"[{next(step)}/{steps}] writing the report", flush=True)
     from tuco_eval.demo.lead import demo_lead
-    from tuco_eval.render.report import report
+    from tuco_eval.report import report
 
     figure = out_dir / "report" / "persona_vs_alpha.svg"
     lead = demo_lead(persona, categories, tuple(settings.alphas), figure, training)
@@ -263,6 +264,7 @@ def persona_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings, o
     """Behaviour: agreement versus α, CV that maximises and minimises it (`tuco`: persona_tuco's)."""
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.render.cv_tables import format_table
+    from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
     from tuco_eval.stats.significance import corrected_cv
 
     run_dir = out_dir / "run-persona"
@@ -276,7 +278,7 @@ def persona_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings, o
     shutil.copytree(run_dir, min_dir, ignore=shutil.ignore_patterns("cv.json", "*.lock"))
     cv_min = cross_validate(min_dir, folds=5, objective="min")
     for corrected in corrected_cv([cv_max, cv_min]):  # the stars after the correction across both
-        print(format_table(corrected))
+        print(format_table(corrected, CORRECTIONS[DEFAULT_CORRECTION]))
     files = plot_persona(agreement, cv_max, cv_min, demo.label, out_dir / "report" / "persona_vs_alpha")
     files += _histogram(tuco, demo.label, out_dir / "report" / "tuco_histogram_persona")
     return {"label": demo.label, "where": demo.where, "tuco": tuco, "agreement": agreement,
@@ -289,6 +291,7 @@ def categories_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings
     from tuco_eval.demo.plain_text import plain_text_prompts
     from tuco_eval.demo.task import demo_docs, prompt
     from tuco_eval.render.cv_tables import format_table
+    from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
     from tuco_eval.stats.significance import corrected_cv
 
     sets = {"task prompts": [prompt(d) for d in demo_docs(settings.n_prompts, "eval", seed=1)],
@@ -300,10 +303,10 @@ def categories_part(demo: DemoPair, settings: Settings, evaluation: EvalSettings
     print(f"      α sweep {list(settings.alphas)} over {settings.n_eval} docs of {TASK}, then 5-fold CV")
     accuracy = _sweeps(demo, [TASK], settings, evaluation, run_dir, settings.from_base)[TASK]
     cv = cross_validate(run_dir, folds=5)
-    print(format_table(corrected_cv([cv])[0]))
+    print(format_table(corrected_cv([cv])[0], CORRECTIONS[DEFAULT_CORRECTION]))
     print(f"      accuracy at α = 0 (the base's blocks): {100 * accuracy[0.0]:.1f}%, at α = 1 "
           f"(fine-tuned): {100 * accuracy[1.0]:.1f}%")
-    files = plot_from_base(accuracy, cv["tasks"][TASK], demo.label, out_dir / "report" / "accuracy_from_base")
+    files = plot_from_base(accuracy, cv.tasks[TASK], demo.label, out_dir / "report" / "accuracy_from_base")
     files += _histogram(tuco, demo.label, out_dir / "report" / "tuco_histogram")
     return {"label": demo.label, "where": demo.where, "tuco": tuco, "accuracy": accuracy, "cv": cv,
             "run_dir": run_dir, "files": files}
@@ -316,19 +319,19 @@ def _histogram(tuco: dict[str, Any], label: str, stem: Path) -> list[Path]:
     return histograms(tuco["rows"], label, stem, metrics=("tuco",))
 
 
-def _curve(label: str, values: dict[float, float], cv_task: dict[str, Any] | None) -> Any:
+def _curve(label: str, values: dict[float, float], cv_task: TaskRow | None) -> Any:
     import numpy as np
 
     from tuco_eval.render.plots import Curve
 
     alphas = sorted(values)
-    chosen = tuple(cv_task["alphas_chosen"]) if cv_task else ()
+    chosen = tuple(cv_task.alphas_chosen) if cv_task else ()
     return Curve(label, np.array(alphas), np.array([values[a] for a in alphas]), chosen=chosen,
-                 delta=cv_task["delta_cv"] if cv_task else None)
+                 delta=cv_task.delta_cv if cv_task else None)
 
 
 def plot_from_base(
-    accuracy: dict[float, float], cv_task: dict[str, Any], label: str, stem: Path
+    accuracy: dict[float, float], cv_task: TaskRow, label: str, stem: Path
 ) -> list[Path]:
     """Accuracy from α = 0 (the base's blocks) through the paper's grid, CV choices starred."""
     from tuco_eval.render.plots import accuracy_vs_alpha
@@ -338,15 +341,15 @@ def plot_from_base(
     return accuracy_vs_alpha([(TASK, [_curve(label, accuracy, cv_task)])], title, "acc", stem)
 
 
-def plot_persona(agreement: dict[str, dict[float, float]], cv_max: dict, cv_min: dict, label: str,
+def plot_persona(agreement: dict[str, dict[float, float]], cv_max: CVResult, cv_min: CVResult, label: str,
                  stem: Path) -> list[Path]:
     """Agreement with each persona versus α (base at α = 0), with the α that CV max and CV min chose."""
     from tuco_eval.render.plots import accuracy_vs_alpha
 
     stem.parent.mkdir(parents=True, exist_ok=True)
     panels = [(task.removeprefix("tuco_demo_persona_"),
-               [_curve("CV maximises the behaviour", values, cv_max["tasks"][task]),
-                _curve("CV minimises (suppresses) it", values, cv_min["tasks"][task])])
+               [_curve("CV maximises the behaviour", values, cv_max.tasks[task]),
+                _curve("CV minimises (suppresses) it", values, cv_min.tasks[task])])
               for task, values in agreement.items()]
     title = f"{label}: agreement with the persona versus α"
     return accuracy_vs_alpha(panels, title, "acc", stem)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.records.cv_json import CVResult
 from tuco_eval.render import tables
 from tuco_eval.render.cv_tables import interval_text
 from tuco_eval.stats.significance import corrected_cv
@@ -31,33 +32,33 @@ def alpha_table(by_task: dict[str, dict[float, float]], grid: tuple[float, ...])
     return tables.markdown(headers, rows)
 
 
-def cv_task_rows(cv: dict) -> list[list[str]]:
+def cv_task_rows(cv: CVResult) -> list[list[str]]:
     """Per task of one cv.json (after `significance.corrected_cv`): persona, objective, α=1, CV,
     Δ_CV (* significant after the correction), 95% CI of E[Δ_CV], p, adjusted p, α per fold."""
-    objective = cv["config"]["objective"]
-    return [[task.removeprefix("tuco_demo_persona_"), objective, pct(r["acc_alpha1"]), pct(r["acc_cv"]),
-             pts(r["delta_cv"]) + ("*" if r["significant"] else ""),
-             interval_text(r["ci95"], r["delta_cv"], r["p_value"], digits=1), f"{r['p_value']:.3f}",
-             f"{r['p_adjusted']:.3f}" if r.get("p_adjusted") is not None else "–",
-             " ".join(format_alpha(a) for a in r["alphas_chosen"])]
-            for task, r in cv["tasks"].items()]
+    objective = cv.config.objective
+    return [[task.removeprefix("tuco_demo_persona_"), objective, pct(r.acc_alpha1), pct(r.acc_cv),
+             pts(r.delta_cv) + ("*" if r.significant else ""),
+             interval_text(r.ci95, r.delta_cv, r.p_value, digits=1), f"{r.p_value:.3f}",
+             f"{r.correction.p_adjusted:.3f}" if r.correction else "–",
+             " ".join(format_alpha(a) for a in r.alphas_chosen)]
+            for task, r in cv.tasks.items()]
 
 
-def cv_table(results: list[dict]) -> str:
+def cv_table(results: list[CVResult]) -> str:
     """Δ_CV with its 95% interval and p per task and objective, then the mean per objective; the
     stars after the correction across every task of ``results`` (Benjamini–Hochberg)."""
     headers = ["task", "objective", "α=1", "CV", "Δ_CV (pts)", "95% CI of E[Δ_CV]", "p", "p adj.", "α per fold"]
     rows = []
     for cv in corrected_cv(results):
-        objective = cv["config"]["objective"]
+        objective = cv.config.objective
         rows += cv_task_rows(cv)
-        for group, g in cv["groups"].items():
-            rows.append([f"**{group} (mean)**", objective, pct(g["acc_alpha1"]), pct(g["acc_cv"]),
-                         pts(g["delta_cv"]) + ("*" if g.get("significant") else ""),
-                         interval_text(g["ci95"], g["delta_cv"], g.get("p_value"), digits=1) if g.get("ci95") else "",
-                         f"{g['p_value']:.3f}" if g.get("p_value") is not None else "",
-                         f"{g['p_adjusted']:.3f}" if g.get("p_adjusted") is not None else "",
-                         f"{100 * g['share_significant']:.0f}% of tasks significant"])
+        for group, g in cv.groups.items():
+            rows.append([f"**{group} (mean)**", objective, pct(g.acc_alpha1), pct(g.acc_cv),
+                         pts(g.delta_cv) + ("*" if g.significant else ""),
+                         interval_text(g.ci95, g.delta_cv, g.p_value, digits=1) if g.ci95 else "",
+                         f"{g.p_value:.3f}" if g.p_value is not None else "",
+                         f"{g.correction.p_adjusted:.3f}" if g.correction else "",
+                         f"{100 * g.share_significant:.0f}% of tasks significant"])
     return tables.markdown(headers, rows)
 
 
@@ -84,7 +85,7 @@ def capability_section(categories: dict | None, grid: tuple[float, ...]) -> str:
     if categories is None:
         return ("## 3. Capability: not run\n\n`tuco-eval demo --capability` adds the categories "
                 "fine-tune: accuracy from the base (α = 0) to the fine-tune, its CV and TuCo.\n")
-    cats = categories["cv"]["tasks"]
+    cats = categories["cv"].tasks
     cat = next(iter(cats.values()))
     return f"""## 3. Capability follows α: the categories fine-tune
 
@@ -92,8 +93,8 @@ def capability_section(categories: dict | None, grid: tuple[float, ...]) -> str:
 
 {alpha_table({name: categories['accuracy'] for name in cats}, grid)}
 
-Δ_CV {pts(cat['delta_cv'])} points, 95% CI [{pts(cat['ci95'][0])}, {pts(cat['ci95'][1])}],
-α per fold {" ".join(format_alpha(a) for a in cat['alphas_chosen'])}. {tuco_line(categories['tuco'])}
+Δ_CV {pts(cat.delta_cv)} points, 95% CI [{pts(cat.ci95[0])}, {pts(cat.ci95[1])}],
+α per fold {" ".join(format_alpha(a) for a in cat.alphas_chosen)}. {tuco_line(categories['tuco'])}
 
 ![accuracy from the base](report/accuracy_from_base.png)
 """

@@ -3,13 +3,12 @@ report writes them (values x100, gains in points)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from tuco_eval.analysis.run_cv import row_metric, shared_metric
+from tuco_eval.records.cv_json import CVResult, GroupRow, TaskRow
 from tuco_eval.render import tables
-from tuco_eval.stats.group_figures import MEAN_LABEL, WEIGHTED_LABEL
-from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.util.params import format_alpha
+
+MEAN_LABEL = "mean over tasks"  # the paper's group figure
+WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
 def points(value: float, signed: bool = False) -> str:
@@ -27,24 +26,28 @@ def interval_text(ci, delta: float, p: float | None, significance: float = 0.05,
     return f"{left}, {right}"
 
 
-def detectable_text(row: Mapping) -> str:
+def detectable_text(row: TaskRow | GroupRow) -> str:
     """The smallest E[Δ_CV] (points) the test finds with 80 % power after the correction."""
-    mde = row.get("mde")
+    mde = row.correction.mde if row.correction else None
     return "–" if mde is None else f"≥ {100 * mde:.2f}"
 
 
-def star(row: Mapping) -> str:
+def star(row: TaskRow | GroupRow) -> str:
     """"*" where the row is significant (after the correction, when the result carries it)."""
-    return "*" if row.get("significant") else ""
+    return "*" if row.significant else ""
 
 
-def _metric_columns(result: Mapping) -> tuple[list[str], bool]:
+def _adjusted(row: TaskRow | GroupRow) -> str:
+    return f"{row.correction.p_adjusted:.2g}" if row.correction else "–"
+
+
+def _metric_columns(result: CVResult) -> tuple[list[str], bool]:
     # one metric: it names the value columns (as before); several: a metric column per row
-    metric = shared_metric(result)
+    metric = result.shared_metric()
     return ([f"{metric} α=1", f"{metric} CV"], False) if metric else (["α=1", "CV"], True)
 
 
-def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+def task_table(result: CVResult) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the per-task table (values x100: accuracy in %, gains in points);
     a ``metric`` column when the rows use different metrics."""
     values, per_row = _metric_columns(result)
@@ -53,88 +56,89 @@ def task_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
     rows = [
         [
             task,
-            str(r["n"]),
-            *([row_metric(result, r)] if per_row else []),
-            points(r["acc_alpha1"]),
-            points(r["acc_cv"]),
-            points(r["delta_cv"], signed=True) + star(r),
-            interval_text(r["ci95"], r["delta_cv"], r["p_value"]),
-            f"{r['p_value']:.2g}",
-            f"{r['p_adjusted']:.2g}" if r.get("p_adjusted") is not None else "–",
+            str(r.n),
+            *([result.row_metric(task)] if per_row else []),
+            points(r.acc_alpha1),
+            points(r.acc_cv),
+            points(r.delta_cv, signed=True) + star(r),
+            interval_text(r.ci95, r.delta_cv, r.p_value),
+            f"{r.p_value:.2g}",
+            _adjusted(r),
             detectable_text(r),
-            " ".join(format_alpha(a) for a in r["alphas_chosen"]),
+            " ".join(format_alpha(a) for a in r.alphas_chosen),
         ]
-        for task, r in result["tasks"].items()
+        for task, r in result.tasks.items()
     ]
     return headers, rows
 
 
-def group_table(result: Mapping) -> tuple[list[str], list[list[str]]]:
+def group_table(result: CVResult) -> tuple[list[str], list[list[str]]]:
     """Headers and rows of the per-group table: the mean over tasks and, where the group's YAML
     weights by size, lm-eval's size-weighted figure on a second row."""
     values, per_row = _metric_columns(result)
     headers = ["Group", "figure", "tasks", *(["metric"] if per_row else []), *values]
     headers += ["Δ CV", "95% CI of E[Δ CV]", "p adj.", "detectable", "tasks significant"]
     rows = []
-    for group, g in result["groups"].items():
-        metric = [row_metric(result, g)] if per_row else []
+    for group, g in result.groups.items():
+        metric = [result.row_metric(group)] if per_row else []
         own = [
-            interval_text(g["ci95"], g["delta_cv"], g.get("p_value")) if g.get("ci95") else "–",
-            f"{g['p_adjusted']:.2g}" if g.get("p_adjusted") is not None else "–",
+            interval_text(g.ci95, g.delta_cv, g.p_value) if g.ci95 else "–",
+            _adjusted(g),
             detectable_text(g),
-            f"{100 * g['share_significant']:.0f}%",
+            f"{100 * g.share_significant:.0f}%",
         ]
         figures = [(MEAN_LABEL, g, star(g), own)]
-        if g.get("weighted_by_size"):
-            figures.append((WEIGHTED_LABEL, g["weighted_by_size"], "", ["–"] * 4))
+        if g.weighted_by_size:
+            figures.append((WEIGHTED_LABEL, g.weighted_by_size, "", ["–"] * 4))
         for label, figure, mark, columns in figures:
             rows.append(
                 [
                     group,
                     label,
-                    str(g["n_tasks"]),
+                    str(g.n_tasks),
                     *metric,
-                    points(figure["acc_alpha1"]),
-                    points(figure["acc_cv"]),
-                    points(figure["delta_cv"], signed=True) + mark,
+                    points(figure.acc_alpha1),
+                    points(figure.acc_cv),
+                    points(figure.delta_cv, signed=True) + mark,
                     *columns,
                 ]
             )
     return headers, rows
 
 
-def metric_description(result: Mapping) -> str:
+def metric_description(result: CVResult) -> str:
     """'metric acc' when every row shares one, else which metrics the rows use."""
-    metric = shared_metric(result)
+    metric = result.shared_metric()
     if metric:
         return f"metric {metric}"
-    used = sorted({row_metric(result, r) for r in result["tasks"].values()})
+    used = sorted({result.row_metric(name) for name in result.tasks})
     return f"each task's own metric ({', '.join(used)}; column metric)"
 
 
-def significance_note(correction: str = DEFAULT_CORRECTION, level: float = 0.05) -> str:
-    """The one line every table of stars carries: what a star means and what an interval covers."""
+def significance_note(correction: str, level: float = 0.05) -> str:
+    """The one line every table of stars carries: what a star means (after ``correction``, the
+    correction's description) and what an interval covers."""
     return (
-        f"* = significant after the correction across tasks ({CORRECTIONS[correction]}; p adj. < "
+        f"* = significant after the correction across tasks ({correction}; p adj. < "
         f"{level}); intervals: 95 %, unadjusted, of E[Δ CV], the expected held-out gain of "
         "choosing α this way at this many docs (below the best α's own gain); detectable: the "
         "smallest E[Δ CV] found with 80 % power after the correction"
     )
 
 
-def format_table(result: Mapping, correction: str = DEFAULT_CORRECTION) -> str:
+def format_table(result: CVResult, correction: str) -> str:
     """The Markdown tables printed by `tuco-eval cv` (tasks, then groups when there are any);
-    ``result`` as `significance.corrected_cv` returns it."""
-    cfg = result["config"]
-    direction = "higher" if cfg["objective"] == "max" else "lower"
+    ``result`` as `significance.corrected_cv` returns it, ``correction`` its description."""
+    cfg = result.config
+    direction = "higher" if cfg.objective == "max" else "lower"
     note = (
-        f"{cfg['label']}: {cfg['folds']}-fold CV (seed {cfg['seed']}), {metric_description(result)} "
+        f"{cfg.label}: {cfg.folds}-fold CV (seed {cfg.seed}), {metric_description(result)} "
         f"({direction} is better), values x100; "
-        + significance_note(correction, cfg["significance_level"])
+        + significance_note(correction, cfg.significance_level)
     )
-    if cfg.get("filter"):
-        note += f"; filter {cfg['filter']} of tasks with several"
+    if cfg.filter:
+        note += f"; filter {cfg.filter} of tasks with several"
     parts = [note, "", tables.markdown(*task_table(result))]
-    if result["groups"]:
+    if result.groups:
         parts += ["", tables.markdown(*group_table(result))]
     return "\n".join(parts)

@@ -6,31 +6,21 @@ self-contained page. This module gathers each section's values; the markup is th
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from markupsafe import Markup
 
-from tuco_eval.analysis.checkpoint_board import board_cell, board_columns
-from tuco_eval.analysis.flips import KINDS, Flip, counts
-from tuco_eval.analysis.leaderboard import (
-    KNOWN_GROUPS,
-    Run,
-    cell_interval,
-    column_kind,
-    leaderboard_columns,
-)
-from tuco_eval.analysis.run_cv import shared_metric
+from tuco_eval.records.board_json import Board, GroupEntry, TaskEntry
+from tuco_eval.records.cv_json import Cell
+from tuco_eval.records.report import FLIP_KINDS, KNOWN_GROUPS, Flip, LmEvalSettings, Report
 from tuco_eval.render import plots
 from tuco_eval.render.cv_tables import group_table, interval_text, significance_note, task_table
 from tuco_eval.render.html_page import Annotated, Table, Tag, TextBlock, relative_name, write_page
 from tuco_eval.render.html_pairs import pairs_section
 from tuco_eval.render.report_tables import runs_significance_note
-from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
-from tuco_eval.store.lm_eval_output import LmEvalRun
-from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.params import format_alpha
 
 
@@ -53,41 +43,41 @@ CELLS = ("score", "Δ_CV", "α", "TuCo")  # the leaderboard's columns per group 
 SERIES = "checkpoint_series"
 
 
-def _delta_cells(runs: Sequence[Run]) -> dict[tuple[str, str], str | Annotated]:
+def _delta_cells(model: Report) -> dict[tuple[str, str], str | Annotated]:
     """(run label, column) → the paper's Table 3 cell: Δ_CV (share significant), * and its CI,
     its p-values and detectable gain on hover."""
-    columns = leaderboard_columns(runs)
     cells: dict[tuple[str, str], str | Annotated] = {}
-    for run in runs:
-        for name in columns:
+    for run in model.runs:
+        for name in model.columns:
             column = run.columns.get(name)
             if column is None:
                 cells[run.label, name] = "–"
                 continue
-            text = f"{100 * column['delta_cv']:+.2f} ({100 * column['share_significant']:.0f}%)"
-            ci, significant = cell_interval(column)
-            note = None if ci is None else interval_text(ci, column["delta_cv"], column.get("p_value"))
+            text = f"{100 * column.delta_cv:+.2f} ({100 * column.share_significant:.0f}%)"
+            ci = column.ci95
+            significant = ci is not None and column.significant
+            note = None if ci is None else interval_text(ci, column.delta_cv, column.p_value)
             cells[run.label, name] = Annotated(text, significant, note, _delta_title(column))
     return cells
 
 
-def _delta_title(column: Mapping) -> str | None:
+def _delta_title(column: Cell) -> str | None:
     """The hover text of a Δ_CV cell: its test, and what it could have detected."""
-    if column.get("p_value") is None:
+    if column.p_value is None:
         return None
-    words = f"p = {column['p_value']:.3g}"
-    if column.get("p_adjusted") is not None:
-        words += f", adjusted p = {column['p_adjusted']:.3g}"
-    if not column.get("significant"):
-        mde = column.get("mde")
+    words = f"p = {column.p_value:.3g}"
+    if column.p_adjusted is not None:
+        words += f", adjusted p = {column.p_adjusted:.3g}"
+    if not column.significant:
+        mde = column.mde
         words += "; n.s." + ("" if mde is None else f" (detectable ≥ {100 * mde:.2f} points)")
     return words
 
 
-def _score(entry: Mapping) -> str | Annotated:
-    if entry.get("stderr") is None:
-        return f"{100 * entry['score']:.2f}"
-    return Annotated(f"{100 * entry['score']:.2f}", note=f"±{100 * entry['stderr']:.2f}")
+def _score(entry: TaskEntry | GroupEntry) -> str | Annotated:
+    if entry.stderr is None:
+        return f"{100 * entry.score:.2f}"
+    return Annotated(f"{100 * entry.score:.2f}", note=f"±{100 * entry.stderr:.2f}")
 
 
 GROUP_WORDS = "group (Δ_CV the unweighted mean over its tasks, as the paper)"
@@ -95,67 +85,68 @@ COLUMN_WORDS = {"group": GROUP_WORDS, "task": "task",
                 "group or task": f"{GROUP_WORDS}, or task for a run without groups"}
 
 
-def _present(board: Mapping, columns: Sequence[str]) -> list[str]:
+def _present(board: Board, columns: Sequence[str]) -> list[str]:
     """The cell kinds some row has a value for: score always; Δ_CV and α where a row was swept
     over α; TuCo where a row logged it."""
-    entries = [board_cell(row, name) or {} for row in board["rows"] for name in columns]
-    has = {"score": True, "Δ_CV": any(e.get("delta_cv") is not None for e in entries),
-           "α": any(e.get("alpha_chosen") is not None for e in entries),
-           "TuCo": any(e.get("tuco") is not None for e in entries)}
+    entries = [e for row in board.rows for name in columns if (e := row.cell(name)) is not None]
+    has = {"score": True, "Δ_CV": any(e.delta_cv is not None for e in entries),
+           "α": any(e.alpha_chosen is not None for e in entries),
+           "TuCo": any(e.tuco is not None for e in entries)}
     return [c for c in CELLS if has[c]]
 
 
-def leaderboard_section(runs: Sequence[Run], board: Mapping) -> dict[str, Any]:
-    columns = board_columns(board, leaderboard_columns(runs))
+def leaderboard_section(model: Report) -> dict[str, Any]:
+    board, columns = model.board, model.board_columns
     shown = _present(board, columns)
-    deltas = _delta_cells(runs)
+    deltas = _delta_cells(model)
     rows = []
-    for row in board["rows"]:
-        cells: list[Any] = [row["label"], "–" if row["step"] is None else str(row["step"])]
+    for row in board.rows:
+        cells: list[Any] = [row.label, "–" if row.step is None else str(row.step)]
         for name in columns:
-            entry = board_cell(row, name)
+            entry = row.cell(name)
             if entry is None:
                 cells += ["–"] * len(shown)
                 continue
-            alpha = entry.get("alpha_chosen")
+            alpha = entry.alpha_chosen
             values = {
                 "score": _score(entry),
-                "Δ_CV": deltas.get((row["label"], name), "–"),
+                "Δ_CV": deltas.get((row.label, name), "–"),
                 "α": "–" if alpha is None else format_alpha(alpha),
-                "TuCo": "–" if entry.get("tuco") is None else f"{entry['tuco']:.3f}",
+                "TuCo": "–" if entry.tuco is None else f"{entry.tuco:.3f}",
             }
             cells += [values[c] for c in shown]
         rows.append(cells)
     headers = ["Checkpoint", "step", *(c for _ in columns for c in shown)]
     bands = [("", 2), *((KNOWN_GROUPS.get(c, c), len(shown)) for c in columns)]
-    metric = board["metric"]
-    correction = (board.get("correction") or {}).get("method", DEFAULT_CORRECTION)
+    metric = board.metric
     return {
-        "table": Table(headers, rows, [row["kind"] for row in board["rows"]], bands),
+        "table": Table(headers, rows, [row.kind for row in board.rows], bands),
         "metric": plots.metric_name(metric) if metric else "each task's metric",
-        "what": COLUMN_WORDS[column_kind(runs) if runs else "group or task"],
+        "what": COLUMN_WORDS[model.column_kind],
         "swept": "Δ_CV" in shown,
-        "significance": significance_note(correction, board["significance_level"]),
-        "prompts": board.get("prompts") or {},
+        "significance": significance_note(board.correction["description"], board.significance_level),
+        "prompts": board.prompts,
     }
 
 
-def _alphas(runs: Sequence[Run]) -> list[str]:
-    found = {a for run in runs for r in run.cv["tasks"].values() for a in r["acc_by_alpha"]}
+def _alphas(model: Report) -> list[str]:
+    found = {a for run in model.runs for r in run.cv.tasks.values() for a in r.acc_by_alpha}
     return sorted(found, key=float)
 
 
-def tasks_section(runs: Sequence[Run]) -> dict[str, Any]:
-    note = runs_significance_note(runs)
-    metric = shared_metric(runs[0].cv) or "score"  # rows with different metrics: "score" at each α
-    alphas = _alphas(runs)
+def tasks_section(model: Report) -> dict[str, Any]:
+    runs = model.runs
+    note = runs_significance_note(model)
+    metric = runs[0].cv.shared_metric() or "score"  # rows with different metrics: "score" at each α
+    alphas = _alphas(model)
     headers = ["Checkpoint", *task_table(runs[0].cv)[0], *(f"{metric} α={a}" for a in alphas)]
     rows = []
     for run in runs:
         for row in task_table(run.cv)[1]:  # whatever rows the table has, keyed by its first cell
-            by_alpha = run.cv["tasks"].get(row[0], {}).get("acc_by_alpha", {})
+            own = run.cv.tasks.get(row[0])
+            by_alpha = own.acc_by_alpha if own else {}
             rows.append([run.label, *row, *(f"{100 * by_alpha[a]:.2f}" if a in by_alpha else "–" for a in alphas)])
-    groups = [(run.label, Table(*group_table(run.cv))) for run in runs if run.cv["groups"]]
+    groups = [(run.label, Table(*group_table(run.cv))) for run in runs if run.cv.groups]
     return {"metric": plots.metric_name(metric), "table": Table(headers, rows), "groups": groups,
             "significance": note}
 
@@ -181,7 +172,7 @@ def _alpha_label(alpha: float) -> str:
 def _flip_docs(flips: Sequence[Flip], alpha: float) -> Table:
     headers = ["", "doc", "prompt", "target", "answer at α = 1", f"answer at {_alpha_label(alpha)}"]
     rows: list[list[Any]] = []
-    for kind in KINDS:
+    for kind in FLIP_KINDS:
         of_kind = [f for f in flips if f.kind == kind]
         for f in of_kind[:LISTED]:
             rows.append([
@@ -209,15 +200,15 @@ class FlipBlock:
     docs: Table = field(repr=False)
 
 
-def flips_section(runs: Sequence[Run], flips_by_run: Mapping[str, tuple[dict, list[Flip]]]) -> dict[str, Any]:
+def flips_section(model: Report) -> dict[str, Any]:
     rows, blocks, without_texts = [], [], []
-    for run in runs:
-        alphas_of, flips = flips_by_run.get(run.label, ({}, []))
-        tally = counts(flips)
-        for task, alphas in alphas_of.items():
-            n = run.cv["tasks"].get(task, {}).get("n", "")
+    for run in model.runs:
+        found = model.flips[run.label]
+        flips, tally = found.flips, found.tally
+        for task, alphas in found.alphas.items():
+            n = run.cv.tasks[task].n if task in run.cv.tasks else ""
             for alpha in alphas:
-                c = tally.get((task, alpha), dict.fromkeys(KINDS, 0))
+                c = tally.get((task, alpha), dict.fromkeys(FLIP_KINDS, 0))
                 rows.append([run.label, task, format_alpha(alpha), str(c["fixed"]), str(c["broken"]),
                              f"{c['fixed'] - c['broken']:+d}", str(n)])
                 members = [f for f in flips if f.task == task and f.alpha == alpha]
@@ -230,55 +221,45 @@ def flips_section(runs: Sequence[Run], flips_by_run: Mapping[str, tuple[dict, li
     return {"table": table, "blocks": blocks, "without_texts": without_texts}
 
 
-def configs_section(runs: Sequence[Run]) -> list[tuple[str, dict[str, str]]]:
+def configs_section(model: Report) -> list[tuple[str, dict[str, str]]]:
     configs = []
-    for run in runs:
-        info = read_run_info(run.run_dir)
-        cfg = run.cv["config"]
+    for run in model.runs:
+        info, cfg = model.settings[run.label], run.cv.config
         configs.append((run.label, {
             "run dir": str(run.run_dir),
-            "model_args": info.get("model_args", ""),
-            "α grid": ", ".join(format_alpha(a) for a in info.get("alphas", [])),
-            "tasks": f"{len(run.cv['tasks'])}",
-            "folds / seed": f"{cfg['folds']} folds, seed {cfg['seed']}",
-            "metric / objective": f"{cfg['metric'] or 'each task its own'} ({cfg['objective']})",
-            "bootstrap / permutations": str(cfg.get("n_boot", "")),
-            "significance level": str(cfg.get("significance_level", "")),
-            "lm-eval / tuco-eval": f"{info.get('lm_eval_version', '?')} / {info.get('tuco_eval_version', '?')}",
-            "sweep settings": json.dumps(info.get("metadata", {}), ensure_ascii=False),
+            "model_args": info.model_args,
+            "α grid": ", ".join(format_alpha(a) for a in info.alphas),
+            "tasks": f"{len(run.cv.tasks)}",
+            "folds / seed": f"{cfg.folds} folds, seed {cfg.seed}",
+            "metric / objective": f"{cfg.metric or 'each task its own'} ({cfg.objective})",
+            "bootstrap / permutations": str(cfg.n_boot),
+            "significance level": str(cfg.significance_level),
+            "lm-eval / tuco-eval": f"{info.lm_eval_version} / {info.tuco_eval_version}",
+            "sweep settings": json.dumps(info.metadata, ensure_ascii=False),
         }))
     return configs
 
 
-def lm_eval_config(run: LmEvalRun) -> dict[str, str]:
+def lm_eval_config(run: LmEvalSettings) -> dict[str, str]:
     """What the page shows of an lm-eval run: which results file, model, and its settings."""
-    results, config = run.results, run.results.get("config") or {}
     return {
-        "results file": str(run.results_path),
+        "results file": run.results_file,
         "model / model_args": f"{run.model} / {run.model_args}",
-        "limit": str(config.get("limit")),
-        "few-shot": json.dumps(results.get("n-shot") or {}),
-        "chat template": "sha " + str(results["chat_template_sha"])[:8] if results.get("chat_template_sha") else "none",
-        "lm-eval": str(results.get("lm_eval_version", "?")),
+        "limit": str(run.limit),
+        "few-shot": json.dumps(run.n_shot),
+        "chat template": "sha " + run.chat_template_sha[:8] if run.chat_template_sha else "none",
+        "lm-eval": run.lm_eval_version,
     }
 
 
-def write_report_page(
-    runs: Sequence[Run],
-    out_dir: Path,
-    files: Sequence[Path],
-    flips_by_run: Mapping[str, tuple[dict, list[Flip]]],
-    board: Mapping,
-    lead: Lead | None = None,
-    lm_eval_runs: Mapping[str, LmEvalRun] | None = None,
-) -> Path:
-    """Write ``out_dir/index.html`` from the runs, the files `report` wrote, the flips and the
-    leaderboard.json object ``board`` (checkpoint_board.build_board); `lead`, when given, is
-    the first section; ``lm_eval_runs`` the rows read from lm-eval output folders, by label."""
-    configs = configs_section(runs) + [(label, lm_eval_config(run)) for label, run in (lm_eval_runs or {}).items()]
+def write_report_page(model: Report, out_dir: Path, files: Sequence[Path], lead: Lead | None = None) -> Path:
+    """Write ``out_dir/index.html`` from the report model and the files `report` wrote; `lead`,
+    when given, is the first section."""
+    board, runs = model.board, model.runs
+    configs = configs_section(model) + [(label, lm_eval_config(run)) for label, run in model.lm_eval.items()]
     sections = [("lead", lead.title)] if lead else []
     sections.append(("leaderboard", "Leaderboard"))
-    if len(board["rows"]) > 1:  # one row has nothing to be compared with
+    if len(board.rows) > 1:  # one row has nothing to be compared with
         sections.append(("pairs", "Paired tests between checkpoints"))
     series = next((f.read_text() for f in files if f.name == f"{SERIES}.svg"), None)
     if series is not None:
@@ -290,15 +271,15 @@ def write_report_page(
     if configs:
         sections.append(("configs", "Run configurations"))
     sections.append(("files", "Tables as files"))
-    labels = ", ".join(row["label"] for row in board["rows"])
+    labels = ", ".join(row.label for row in board.rows)
     heading = lead.heading if lead and lead.heading else "TuCo leaderboard"
     return write_page(
         out_dir / "index.html", "report.html.j2",
         title=f"{heading}: {labels}", heading=heading, labels=labels, sections=sections, lead=lead,
-        refresh=lead.refresh_seconds if lead else None, leaderboard=leaderboard_section(runs, board),
-        pairs=pairs_section(board, KNOWN_GROUPS) if len(board["rows"]) > 1 else None,
-        series=series, tasks=tasks_section(runs) if runs else None, figures=figures_section(files),
-        flips=flips_section(runs, flips_by_run), configs=configs,
-        reading={"correction": (board.get("correction") or {}).get("description", CORRECTIONS[DEFAULT_CORRECTION])},
+        refresh=lead.refresh_seconds if lead else None, leaderboard=leaderboard_section(model),
+        pairs=pairs_section(board, KNOWN_GROUPS) if len(board.rows) > 1 else None,
+        series=series, tasks=tasks_section(model) if runs else None, figures=figures_section(files),
+        flips=flips_section(model), configs=configs,
+        reading={"correction": board.correction["description"]},
         files=[relative_name(f, out_dir) for f in files if f.suffix in TABLE_FILES],
     )

@@ -5,25 +5,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tuco_eval.analysis.run_cv import chosen_alpha, cv_rows, row_metric
+from tuco_eval.records.cv_json import CVResult
 from tuco_eval.util.params import format_alpha
 
 
-def cv_lines(cv: Mapping) -> list[str]:
-    """One Markdown table row per cv.json row: Δ_CV in points with its interval and p."""
+def cv_lines(cv: CVResult, chosen: Mapping[str, float | None]) -> list[str]:
+    """One Markdown table row per cv.json row a choice of α rests on: Δ_CV in points with its
+    interval and p, and ``chosen[row]``, the α chosen."""
     lines = []
-    for name, row in cv_rows(cv).items():
-        low, high = row["ci95"]
+    for name, row in cv.alpha_rows().items():
+        low, high = row.ci95
         lines.append(
-            f"| {name} | {row_metric(cv, row)} | {100 * row['delta_cv']:+.2f} | "
-            f"[{100 * low:+.2f}, {100 * high:+.2f}] | {row['p_value']:.3g} | "
-            f"{format_alpha(chosen_alpha(cv, name) or 1.0)} |"
+            f"| {name} | {cv.row_metric(name)} | {100 * row.delta_cv:+.2f} | "
+            f"[{100 * low:+.2f}, {100 * high:+.2f}] | {row.p_value:.3g} | "
+            f"{format_alpha(chosen[name] or 1.0)} |"
         )
     return lines
 
 
 def model_card(base: str, finetuned: str, alpha: float, kind: str, dtype: str,
-               cv: Mapping | None = None, cv_source: str | None = None) -> str:
+               cv: CVResult | None = None, cv_source: str | None = None,
+               chosen: Mapping[str, float | None] | None = None) -> str:
     """The card's Markdown, front matter first."""
     a = format_alpha(alpha)
     what = ("the base with the fine-tune's LoRA adapter merged at α times its scale"
@@ -49,6 +51,6 @@ def model_card(base: str, finetuned: str, alpha: float, kind: str, dtype: str,
             "rows' number).", "",
             "| task or group | metric | Δ_CV | 95 % interval | p | α chosen |",
             "|---|---|---:|---|---:|---:|",
-            *cv_lines(cv),
+            *cv_lines(cv, chosen or {}),
         ]
     return "\n".join(lines) + "\n"

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from tuco_eval.records.report import AlphaCurve  # noqa: E402
 from tuco_eval.util.files import atomic_write_bytes  # noqa: E402
 
 ALPHA_LABEL = "α (fine-tuning scale)"
@@ -40,15 +41,15 @@ def metric_name(metric: str) -> str:
     return METRIC_NAMES.get(metric, metric)
 
 
-def curve_from(label: str, task_result: Mapping) -> Curve:
-    """A Curve from one task (or group) entry of cv.json."""
-    pairs = sorted((float(a), v) for a, v in task_result["acc_by_alpha"].items())
+def curve_from(label: str, curve: AlphaCurve) -> Curve:
+    """The Curve to draw of one task's (or group's, or mode's) score against α."""
+    pairs = sorted((float(a), v) for a, v in curve.acc_by_alpha.items())
     return Curve(
         label=label,
         alphas=np.array([a for a, _ in pairs]),
         values=np.array([v for _, v in pairs]),
-        chosen=tuple(task_result.get("alphas_chosen", ())),
-        delta=task_result.get("delta_cv"),
+        chosen=tuple(curve.chosen),
+        delta=curve.delta_cv,
     )
 
 
@@ -147,7 +148,7 @@ def accuracy_vs_alpha(
     return save_figure(fig, stem)
 
 
-def heat_map(label: str, tasks: Mapping[str, Mapping], metric: str, stem: Path) -> list[Path]:
+def heat_map(label: str, tasks: Mapping[str, AlphaCurve], metric: str, stem: Path) -> list[Path]:
     """Task x alpha map of (metric at alpha - metric at alpha=1) in points, chosen alphas boxed."""
     names = list(tasks)
     curves = [curve_from(label, tasks[name]) for name in names]

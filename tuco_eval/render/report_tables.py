@@ -7,70 +7,67 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tuco_eval.analysis.flips import Flip
-from tuco_eval.analysis.leaderboard import KNOWN_GROUPS, Run, leaderboard_columns, runs_metric
-from tuco_eval.analysis.run_cv import row_metric
+from tuco_eval.records.board_json import Board
+from tuco_eval.records.cv_json import Cell
+from tuco_eval.records.report import KNOWN_GROUPS, Flip, Report
 from tuco_eval.render import tables
-from tuco_eval.render.cv_tables import group_table, significance_note, task_table
+from tuco_eval.render.cv_tables import WEIGHTED_LABEL, group_table, significance_note, task_table
 from tuco_eval.render.plots import metric_name
-from tuco_eval.stats.group_figures import WEIGHTED_LABEL
-from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION
 from tuco_eval.util.files import atomic_write_json, atomic_write_text
 from tuco_eval.util.params import format_alpha
 
 
-def _cell(column: Mapping | None) -> str:
+def _cell(column: Cell | None) -> str:
     if column is None:
         return "–"
-    mark = "*" if column.get("significant") else ""
-    return f"{100 * column['delta_cv']:+.2f}{mark} ({100 * column['share_significant']:.0f}%)"
+    mark = "*" if column.significant else ""
+    return f"{100 * column.delta_cv:+.2f}{mark} ({100 * column.share_significant:.0f}%)"
 
 
-def runs_significance_note(runs: Sequence[Run]) -> str:
-    """`significance_note` of the runs' correction (cv.json config, as `corrected_runs` sets it)."""
-    cfg = runs[0].cv["config"]
-    return significance_note(cfg.get("correction") or DEFAULT_CORRECTION, cfg["significance_level"])
+def runs_significance_note(model: Report) -> str:
+    """`significance_note` of the report's correction, at the swept runs' level."""
+    return significance_note(model.correction, model.runs[0].cv.config.significance_level)
 
 
-def leaderboard(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+def leaderboard(model: Report) -> tuple[list[str], list[list[str]]]:
     """Table 3 of the paper: a row per checkpoint, Δ_CV (points) and share of significant tasks."""
-    columns = leaderboard_columns(runs)
+    columns = model.columns
     headers = ["Checkpoint", *(KNOWN_GROUPS.get(c, c) for c in columns)]
-    rows = [[run.label, *(_cell(run.columns.get(c)) for c in columns)] for run in runs]
+    rows = [[run.label, *(_cell(run.columns.get(c)) for c in columns)] for run in model.runs]
     return headers, rows
 
 
-def leaderboard_csv(runs: Sequence[Run]) -> str:
+def leaderboard_csv(model: Report) -> str:
     """The leaderboard with plain numbers: two columns per group (Δ_CV in points, share)."""
-    columns = leaderboard_columns(runs)
+    columns = model.columns
     headers = ["checkpoint"]
     for c in columns:
         headers += [f"{c}:delta_cv_points", f"{c}:share_significant"]
     rows = []
-    for run in runs:
+    for run in model.runs:
         row = [run.label]
         for c in columns:
             cell = run.columns.get(c)
             row += (
                 ["", ""]
                 if cell is None
-                else [f"{100 * cell['delta_cv']:.4f}", f"{cell['share_significant']:.4f}"]
+                else [f"{100 * cell.delta_cv:.4f}", f"{cell.share_significant:.4f}"]
             )
         rows.append(row)
     return tables.csv_text(headers, rows)
 
 
-def explanation(runs: Sequence[Run]) -> str:
+def explanation(model: Report) -> str:
     """The leaderboard's caption: what a cell means, with the runs' CV settings."""
-    cfg = runs[0].cv["config"]
-    metric = runs_metric(runs)
+    cfg = model.runs[0].cv.config
+    metric = model.metric
     name = metric_name(metric) if metric else "the task's metric (tasks.md names it)"
-    sense = "" if cfg["objective"] == "max" else " (lower is better, so a gain is negative)"
-    weighted = any(g.get("weighted_by_size") for run in runs for g in run.cv["groups"].values())
+    sense = "" if cfg.objective == "max" else " (lower is better, so a gain is negative)"
+    weighted = any(g.weighted_by_size for run in model.runs for g in run.cv.groups.values())
     return (
         f"Cells: Δ_CV = {name} at the cross-validated α minus {name} at α=1, in points (×100){sense}, "
         f"mean over the group's tasks; in parentheses the share of its tasks with a significant gain. "
-        f"{cfg['folds']}-fold CV, seed {cfg['seed']}. {runs_significance_note(runs)}."
+        f"{cfg.folds}-fold CV, seed {cfg.seed}. {runs_significance_note(model)}."
     ) + (
         f" tasks.md also gives, for the groups lm-eval averages weighted by size, the figure "
         f"'{WEIGHTED_LABEL}'."
@@ -79,7 +76,7 @@ def explanation(runs: Sequence[Run]) -> str:
     )
 
 
-def _task_csv(runs: Sequence[Run]) -> str:
+def _task_csv(model: Report) -> str:
     headers = [
         "checkpoint",
         "task",
@@ -101,51 +98,52 @@ def _task_csv(runs: Sequence[Run]) -> str:
         [
             run.label,
             task,
-            row_metric(run.cv, r),
-            str(r["n"]),
-            repr(r["acc_alpha1"]),
-            repr(r["acc_cv"]),
-            repr(r["delta_cv"]),
-            repr(r["ci95"][0]),
-            repr(r["ci95"][1]),
-            repr(r["p_value"]),
-            repr(r.get("p_adjusted")),
-            str(r["significant"]).lower(),
-            repr(r.get("se")),
-            "" if r.get("mde") is None else repr(r["mde"]),
-            " ".join(map(repr, r["alphas_chosen"])),
+            run.cv.row_metric(task),
+            str(r.n),
+            repr(r.acc_alpha1),
+            repr(r.acc_cv),
+            repr(r.delta_cv),
+            repr(r.ci95[0]),
+            repr(r.ci95[1]),
+            repr(r.p_value),
+            repr(r.correction.p_adjusted if r.correction else None),
+            str(r.significant).lower(),
+            repr(r.se),
+            "" if r.correction is None or r.correction.mde is None else repr(r.correction.mde),
+            " ".join(map(repr, r.alphas_chosen)),
         ]
-        for run in runs
-        for task, r in run.cv["tasks"].items()
+        for run in model.runs
+        for task, r in run.cv.tasks.items()
     ]
     return tables.csv_text(headers, rows)
 
 
-def _task_markdown(runs: Sequence[Run]) -> str:
+def _task_markdown(model: Report) -> str:
     parts = [
         "# Per-task cross-validation results",
         "",
-        f"Values ×100; Δ CV in points; {runs_significance_note(runs)}.",
+        f"Values ×100; Δ CV in points; {runs_significance_note(model)}.",
         "",
     ]
-    for run in runs:
+    for run in model.runs:
         parts += [f"## {run.label}", "", tables.markdown(*task_table(run.cv))]
-        if run.cv["groups"]:
+        if run.cv.groups:
             parts += [tables.markdown(*group_table(run.cv))]
     return "\n".join(parts)
 
 
-def comparison(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
+def comparison(model: Report) -> tuple[list[str], list[list[str]]]:
     """Δ_CV (points, * = significant) of every task, a column per checkpoint."""
-    tasks = sorted({task for run in runs for task in run.cv["tasks"]})
+    runs = model.runs
+    tasks = sorted({task for run in runs for task in run.cv.tasks})
     rows = []
     for task in tasks:
-        cells = [run.cv["tasks"].get(task) for run in runs]
+        cells = [run.cv.tasks.get(task) for run in runs]
         rows.append(
             [
                 task,
                 *(
-                    "–" if r is None else f"{100 * r['delta_cv']:+.2f}" + "*" * r["significant"]
+                    "–" if r is None else f"{100 * r.delta_cv:+.2f}" + "*" * r.significant
                     for r in cells
                 ),
             ]
@@ -153,18 +151,19 @@ def comparison(runs: Sequence[Run]) -> tuple[list[str], list[list[str]]]:
     return ["Task", *(run.label for run in runs)], rows
 
 
-def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
+def write_tables(model: Report, out_dir: Path) -> list[Path]:
     """leaderboard.{md,tex,csv}, tasks.{md,tex,csv} and, for several runs, comparison.{md,csv}."""
-    headers, rows = leaderboard(runs)
-    note = explanation(runs)
+    runs = model.runs
+    headers, rows = leaderboard(model)
+    note = explanation(model)
     files = [
         atomic_write_text(
             out_dir / "leaderboard.md",
             f"# TuCo leaderboard\n\n{note}\n\n{tables.markdown(headers, rows)}",
         ),
         atomic_write_text(out_dir / "leaderboard.tex", tables.latex(headers, rows, caption=note)),
-        atomic_write_text(out_dir / "leaderboard.csv", leaderboard_csv(runs)),
-        atomic_write_text(out_dir / "tasks.md", _task_markdown(runs)),
+        atomic_write_text(out_dir / "leaderboard.csv", leaderboard_csv(model)),
+        atomic_write_text(out_dir / "tasks.md", _task_markdown(model)),
         atomic_write_text(
             out_dir / "tasks.tex",
             "".join(
@@ -172,16 +171,16 @@ def write_tables(runs: Sequence[Run], out_dir: Path) -> list[Path]:
                 for r in runs
             ),
         ),
-        atomic_write_text(out_dir / "tasks.csv", _task_csv(runs)),
+        atomic_write_text(out_dir / "tasks.csv", _task_csv(model)),
     ]
     if len(runs) > 1:
         files += [
             atomic_write_text(
                 out_dir / "comparison.md",
-                f"# Δ CV per task and checkpoint (points)\n\n{runs_significance_note(runs)}.\n\n"
-                + tables.markdown(*comparison(runs)),
+                f"# Δ CV per task and checkpoint (points)\n\n{runs_significance_note(model)}.\n\n"
+                + tables.markdown(*comparison(model)),
             ),
-            atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(runs))),
+            atomic_write_text(out_dir / "comparison.csv", tables.csv_text(*comparison(model))),
         ]
     return files
 
@@ -192,23 +191,23 @@ PAIRS_CSV_HEADERS = [
 ]  # fmt: skip
 
 
-def pairs_csv(board: Mapping) -> str:
+def pairs_csv(board: Board) -> str:
     """pairs.csv: one line per (pair of rows, task or group)."""
     rows = [
         [
-            p["a"], p["b"], p["task"], p["level"], p["metric"] or "", str(p["n"]), p["test"],
-            repr(p["diff"]), repr(p["ci"][0]), repr(p["ci"][1]), repr(p["p"]), repr(p["p_holm"]),
-            str(p["significant"]).lower(), p["family"], str(p["m"]), repr(p["p_adjusted"]),
-            "" if p.get("mde") is None else repr(p["mde"]),
+            p.a, p.b, p.task, p.level, p.metric or "", str(p.n), p.test,
+            repr(p.diff), repr(p.ci[0]), repr(p.ci[1]), repr(p.p), repr(p.p_holm),
+            str(p.significant).lower(), p.family, str(p.m), repr(p.p_adjusted),
+            "" if p.mde is None else repr(p.mde),
         ]
-        for p in board["pairs"]
+        for p in board.pairs
     ]  # fmt: skip
     return tables.csv_text(PAIRS_CSV_HEADERS, rows)
 
 
-def write_board(board: Mapping, out_dir: Path) -> list[Path]:
+def write_board(board: Board, out_dir: Path) -> list[Path]:
     """leaderboard.json and pairs.csv in ``out_dir``, written atomically."""
-    atomic_write_json(out_dir / "leaderboard.json", board)
+    atomic_write_json(out_dir / "leaderboard.json", board.to_json())
     return [
         out_dir / "leaderboard.json",
         atomic_write_text(out_dir / "pairs.csv", pairs_csv(board)),

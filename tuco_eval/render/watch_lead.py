@@ -7,9 +7,9 @@ from collections.abc import Collection
 
 from markupsafe import Markup
 
+from tuco_eval.records.watch_json import WatchState, step_key
 from tuco_eval.render.html_page import Table, render
 from tuco_eval.render.html_report import Lead
-from tuco_eval.store.watch_state import WatchState, step_key
 
 REFRESH_SECONDS = 30
 

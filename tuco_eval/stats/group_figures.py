@@ -9,13 +9,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 
+from tuco_eval.records.cv_json import GroupRow, GroupTest, TaskRow, WeightedFigures
 from tuco_eval.stats.cv import CVError, TaskDraws
 from tuco_eval.stats.group_cv import group_inference
-
-MEAN_LABEL = "mean over tasks"  # the paper's group figure
-
-
-WEIGHTED_LABEL = "weighted by size (as lm-eval)"  # lm-eval's, for groups that weight by size
 
 
 def leaf_tasks(
@@ -32,14 +28,14 @@ def leaf_tasks(
 
 
 def aggregate_groups(
-    task_results: Mapping[str, dict],
+    task_results: Mapping[str, TaskRow],
     groups: Mapping[str, Sequence[str]],
     rows_of: Mapping[str, Sequence[tuple[str, str]]] | None = None,
     by_size: Callable[[str, str | None, str | None], bool] = lambda group, filter, metric: False,
     draws: Mapping[str, TaskDraws] | None = None,
     objective: str = "max",
     n_boot: int = 2000,
-) -> dict:
+) -> dict[str, GroupRow]:
     """Per group: the unweighted mean over member tasks (the paper's aggregation), the share of
     members with a significant gain and, where ``by_size(group, filter, metric)``, lm-eval's mean
     weighted by each task's doc count. Nested groups are expanded to their tasks.
@@ -50,7 +46,7 @@ def aggregate_groups(
     metrics give the group a row per metric, ``<group> [<metric>]``. With every member's
     ``draws`` (`cv.cross_validate_task`), the group's p-value and interval (`group_cv`).
     """
-    out: dict[str, dict] = {}
+    out: dict[str, GroupRow] = {}
     for group in groups:
         members = sorted(set(leaf_tasks(group, groups)))
         rows = {
@@ -64,7 +60,7 @@ def aggregate_groups(
                 "finish the sweep for them or drop them from run.json 'groups'"
             )
         keys = list(
-            dict.fromkeys((f, task_results[r].get("metric")) for t in members for r, f in rows[t])
+            dict.fromkeys((f, task_results[r].metric) for t in members for r, f in rows[t])
         )
         several_filters = len({f for f, _ in keys}) > 1
         several_metrics = len({m for _, m in keys}) > 1
@@ -73,37 +69,42 @@ def aggregate_groups(
                 r
                 for t in members
                 for r, f in rows[t]
-                if f == filter and task_results[r].get("metric") == metric
+                if f == filter and task_results[r].metric == metric
             ]
             name = group + (f",{filter}" if several_filters else "")
             name += f" [{metric}]" if several_metrics else ""
-            out[name] = _group_figures(names, task_results, by_size(group, filter, metric))
-            out[name]["metric"] = metric
+            inference = None
             if draws is not None and all(n in draws for n in names):
-                inference = group_inference([draws[n] for n in names], objective, n_boot)
-                out[name] |= {
-                    "ci95": inference.ci95, "p_value": inference.p_value,
-                    "significant": inference.significant, "se": inference.se,
-                    "null_sd": inference.null_sd, "n_draws": inference.n_draws,
-                }
+                found = group_inference([draws[n] for n in names], objective, n_boot)
+                inference = GroupTest(
+                    ci95=found.ci95, p_value=found.p_value, significant=found.significant,
+                    se=found.se, null_sd=found.null_sd, n_draws=found.n_draws,
+                )
+            out[name] = _group_figures(names, task_results, by_size(group, filter, metric), metric, inference)
     return out
 
 
-def _group_figures(names: Sequence[str], task_results: Mapping[str, dict], by_size: bool) -> dict:
+def _group_figures(
+    names: Sequence[str], task_results: Mapping[str, TaskRow], by_size: bool, metric: str | None,
+    inference: GroupTest | None,
+) -> GroupRow:
     rows = [task_results[t] for t in names]
-    figures = {
-        "n_tasks": len(rows),
-        "acc_alpha1": float(np.mean([r["acc_alpha1"] for r in rows])),
-        "acc_cv": float(np.mean([r["acc_cv"] for r in rows])),
-        "delta_cv": float(np.mean([r["delta_cv"] for r in rows])),
-        "share_significant": float(np.mean([r["significant"] for r in rows])),
-        "tasks": list(names),
-        "weighted_by_size": None,
-    }
+    weighted = None
     if by_size:  # lm-eval's aggregate_subtask_metrics: sum(value * size) / sum(size)
-        sizes = np.array([r["n"] for r in rows], dtype=np.float64)
-        figures["weighted_by_size"] = {
-            key: float(np.dot(sizes, [r[key] for r in rows]) / sizes.sum())
-            for key in ("acc_alpha1", "acc_cv", "delta_cv")
-        } | {"n_docs": int(sizes.sum())}
-    return figures
+        sizes = np.array([r.n for r in rows], dtype=np.float64)
+        weighted = WeightedFigures(
+            *(float(np.dot(sizes, [getattr(r, key) for r in rows]) / sizes.sum())
+              for key in ("acc_alpha1", "acc_cv", "delta_cv")),
+            n_docs=int(sizes.sum()),
+        )
+    return GroupRow(
+        n_tasks=len(rows),
+        acc_alpha1=float(np.mean([r.acc_alpha1 for r in rows])),
+        acc_cv=float(np.mean([r.acc_cv for r in rows])),
+        delta_cv=float(np.mean([r.delta_cv for r in rows])),
+        share_significant=float(np.mean([r.significant for r in rows])),
+        tasks=list(names),
+        weighted_by_size=weighted,
+        metric=metric,
+        inference=inference,
+    )

@@ -13,10 +13,13 @@ asks of it and the smallest effect it would detect there with 80 % power (`power
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 
+from tuco_eval.records.board_json import PairTest
+from tuco_eval.records.cv_json import Correction, CVResult
 from tuco_eval.stats.cv import objective_sign
 from tuco_eval.stats.multiplicity import DEFAULT_CORRECTION, adjust, raw_levels
 from tuco_eval.stats.power import detectable
@@ -31,45 +34,57 @@ def _correct(p: Sequence[float], method: str, level: float) -> tuple[np.ndarray,
 
 
 def corrected_cv(
-    results: Sequence[Mapping], method: str = DEFAULT_CORRECTION, level: float = 0.05
-) -> list[dict]:
-    """Copies of cv.json results whose tasks and groups carry ``p_adjusted``, ``significant``
-    (after the correction across every result's tasks, resp. groups), ``raw_level`` and ``mde``;
-    a group's ``share_significant`` counts its tasks significant after the correction."""
-    out = [
-        {**r, "config": {**r["config"], "correction": method},
-         "tasks": {n: dict(t) for n, t in r["tasks"].items()},
-         "groups": {n: dict(g) for n, g in r.get("groups", {}).items()}}
-        for r in results
-    ]
-    for kind in ("tasks", "groups"):
-        cells = [(r, row) for r in out for row in r[kind].values() if row.get("p_value") is not None]
-        adjusted, levels = _correct([row["p_value"] for _, row in cells], method, level)
-        for (result, row), p_adj, raw in zip(cells, adjusted, levels, strict=True):
-            sign = objective_sign(result["config"]["objective"])
-            row["p_adjusted"] = float(p_adj)
-            row["significant"] = bool(p_adj < level and sign * row["delta_cv"] > 0)
-            row["raw_level"] = float(raw)
-            row["mde"] = detectable(row.get("null_sd", 0.0), float(raw), row.get("se", 0.0))
-    for result in out:
-        for group in result["groups"].values():
-            members = [result["tasks"][t]["significant"] for t in group["tasks"] if t in result["tasks"]]
-            group["share_significant"] = float(np.mean(members)) if members else 0.0
+    results: Sequence[CVResult], method: str = DEFAULT_CORRECTION, level: float = 0.05
+) -> list[CVResult]:
+    """The cv.json results with every task and group row's `Correction` (adjusted p, raw level,
+    detectable gain) and ``significant`` after the correction across every result's tasks (resp.
+    groups); a group's ``share_significant`` counts its tasks significant after the correction."""
+    tasks = _corrected_rows(results, "tasks", method, level)
+    groups = _corrected_rows(results, "groups", method, level)
+    out = []
+    for result, own_tasks, own_groups in zip(results, tasks, groups, strict=True):
+        for name, group in own_groups.items():
+            members = [own_tasks[t].significant for t in group.tasks if t in own_tasks]
+            own_groups[name] = replace(group, share_significant=float(np.mean(members)) if members else 0.0)
+        out.append(result.corrected(method, own_tasks, own_groups))
     return out
 
 
-def correct_pairs(pairs: list[dict], method: str = DEFAULT_CORRECTION, level: float = 0.05) -> None:
-    """Each pair record gets ``p_adjusted``, ``significant``, ``raw_level`` and ``mde``, the
-    correction run per (family, level) over all its pairs and tasks (or groups)."""
-    families: dict[tuple[str, str], list[dict]] = {}
-    for pair in pairs:
-        families.setdefault((pair["family"], pair["level"]), []).append(pair)
+def _corrected_rows(results: Sequence[CVResult], kind: str, method: str, level: float) -> list[dict]:
+    """Per result, its rows of ``kind`` ("tasks" or "groups"), those with a p-value corrected."""
+    out = [dict(getattr(r, kind)) for r in results]
+    cells = [(i, name, row) for i, rows in enumerate(out) for name, row in rows.items()
+             if row.p_value is not None]
+    adjusted, levels = _correct([row.p_value for _, _, row in cells], method, level)
+    for (i, name, row), p_adj, raw in zip(cells, adjusted, levels, strict=True):
+        sign = objective_sign(results[i].config.objective)
+        significant = bool(p_adj < level and sign * row.delta_cv > 0)
+        spread, se = (row.null_sd, row.se) if kind == "tasks" else (row.inference.null_sd, row.inference.se)
+        correction = Correction(float(p_adj), float(raw), detectable(spread, float(raw), se))
+        if kind == "tasks":
+            out[i][name] = replace(row, significant=significant, correction=correction)
+        else:
+            inference = replace(row.inference, significant=significant)
+            out[i][name] = replace(row, inference=inference, correction=correction)
+    return out
+
+
+def correct_pairs(
+    pairs: Sequence[PairTest], method: str = DEFAULT_CORRECTION, level: float = 0.05
+) -> list[PairTest]:
+    """The pair tests with ``p_adjusted``, ``significant``, ``raw_level``, ``mde`` and
+    ``m_report``, the correction run per (family, level) over all its pairs and tasks (or groups)."""
+    families: dict[tuple[str, str], list[int]] = {}
+    for i, pair in enumerate(pairs):
+        families.setdefault((pair.family, pair.level), []).append(i)
+    out = list(pairs)
     for members in families.values():
-        adjusted, levels = _correct([p["p"] for p in members], method, level)
-        for pair, p_adj, raw in zip(members, adjusted, levels, strict=True):
-            pair["p_adjusted"] = float(p_adj)
-            pair["significant"] = bool(p_adj < level)
-            pair["raw_level"] = float(raw)
-            spread = pair.pop("null_spread", None)
-            pair["mde"] = None if spread is None else detectable(spread, float(raw))
-            pair["m_report"] = len(members)
+        adjusted, levels = _correct([pairs[i].p for i in members], method, level)
+        for i, p_adj, raw in zip(members, adjusted, levels, strict=True):
+            spread = pairs[i].null_spread
+            out[i] = replace(
+                pairs[i], p_adjusted=float(p_adj), significant=bool(p_adj < level),
+                raw_level=float(raw), mde=None if spread is None else detectable(spread, float(raw)),
+                m_report=len(members), null_spread=None,
+            )
+    return out

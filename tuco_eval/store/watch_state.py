@@ -1,6 +1,6 @@
 """ROOT/watch.json: what `tuco-eval watch` has done with a training folder (no torch).
 
-One record, read and written only here, merged under a lock so that two watchers of one folder
+One record (`tuco_eval.records.watch_json.WatchState`), read and written only here, merged under a lock so that two watchers of one folder
 keep one account. The format (docs/checkpoints.md, "Watching a training run"):
 
     {"format": 1, "train_dir": "runs/sft", "status": "watching" | "finished" | "stopped",
@@ -14,48 +14,16 @@ keep one account. The format (docs/checkpoints.md, "Watching a training run"):
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
 
-from tuco_eval.util.checkpoint_labels import parse_step
+from tuco_eval.records.watch_json import WatchState, step_key
 from tuco_eval.util.errors import TucoError
 from tuco_eval.util.files import atomic_write_json, file_lock
 
 WATCH_FILE = "watch.json"
-FORMAT = 1
-STATUSES = ("watching", "finished", "stopped")
-
-
-@dataclasses.dataclass
-class WatchState:
-    train_dir: str
-    status: str = "watching"
-    updated: str = ""
-    evaluating: str | None = None
-    waiting_for: str | None = None
-    evaluated: dict[str, str] = dataclasses.field(default_factory=dict)
-    missed: list[str] = dataclasses.field(default_factory=list)
-    skipped: dict[str, str] = dataclasses.field(default_factory=dict)
-    seen: list[str] = dataclasses.field(default_factory=list)  # every checkpoint folder ever looked at
-
-    def to_json(self) -> dict:
-        return {"format": FORMAT, **dataclasses.asdict(self)}
-
-    @classmethod
-    def from_json(cls, data: dict, where: str) -> WatchState:
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise TucoError(f"{where} is not a watch record of format {FORMAT}; move it aside and rerun")
-        fields = {f.name for f in dataclasses.fields(cls)}
-        try:
-            state = cls(**{k: v for k, v in data.items() if k in fields})
-        except TypeError as err:
-            raise TucoError(f"{where} is not a watch record ({err}); move it aside and rerun") from None
-        if state.status not in STATUSES:
-            raise TucoError(f"{where} has an unknown status {state.status!r}; move it aside and rerun")
-        return state
 
 
 def read_watch_state(root: str | Path) -> WatchState | None:
@@ -87,9 +55,3 @@ def update_watch_state(root: str | Path, train_dir: str, change: Callable[[Watch
         state.updated = (now or datetime.datetime.now(datetime.timezone.utc)).isoformat(timespec="seconds")
         atomic_write_json(root / WATCH_FILE, state.to_json())
     return state
-
-
-def step_key(name: str) -> tuple[int, str]:
-    """Sort key of checkpoint folder names: by step, names without one first."""
-    step = parse_step(name)
-    return (-1 if step is None else step, name)

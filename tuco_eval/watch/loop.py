@@ -11,15 +11,17 @@ folder, so a restarted watcher goes on where the last one stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tuco_eval.render.report import report
+from tuco_eval.analysis.checkpoint_board import read_board
+from tuco_eval.records.board_json import Board
+from tuco_eval.records.watch_json import WatchState, step_key
 from tuco_eval.render.watch_lead import state_line, watch_lead
+from tuco_eval.report import report
 from tuco_eval.store.checkpoint_ready import (
     BROKEN,
     READY,
@@ -28,7 +30,7 @@ from tuco_eval.store.checkpoint_ready import (
     inspect_checkpoint,
 )
 from tuco_eval.store.checkpoints import forget_checkpoint
-from tuco_eval.store.watch_state import WatchState, read_watch_state, step_key, update_watch_state
+from tuco_eval.store.watch_state import read_watch_state, update_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
 from tuco_eval.util.checkpoint_labels import parse_step
@@ -221,7 +223,7 @@ class Watcher:
     def _update(self, change: Callable[[WatchState], Any]) -> WatchState:
         return update_watch_state(self.plan.root, str(self.plan.train_dir), change)
 
-    def _report(self, state: WatchState) -> dict | None:
+    def _report(self, state: WatchState) -> Board | None:
         """Rewrite the report with the watcher's state on top; leaderboard.json's object."""
         if not state.evaluated:
             return None
@@ -232,27 +234,27 @@ class Watcher:
         except TucoError as err:
             self.say(f"report not rewritten: {err}")
             return None
-        return json.loads((self.plan.report_dir / "leaderboard.json").read_text(encoding="utf-8"))
+        return read_board(self.plan.report_dir / "leaderboard.json")
 
 
-def progress_line(board: dict | None, label: str, name: str, seconds: float) -> str:
+def progress_line(board: Board | None, label: str, name: str, seconds: float) -> str:
     """`checkpoint-300 (step-300): tiny_mc acc 41.2 · vs base +3.1* · vs step-200 +0.4 · 1m 12s`."""
     elapsed = f"{int(seconds // 60)}m {int(seconds % 60):02d}s"
-    row = next((r for r in (board or {}).get("rows", []) if r["label"] == label), None)
+    row = next((r for r in board.rows if r.label == label), None) if board else None
     if row is None:
         return f"{name} ({label}) evaluated in {elapsed}"
-    column, cell = next(iter((row["groups"] or row["tasks"]).items()))
-    parts = [f"{name} ({label}): {column} {cell['metric']} {100 * cell['score']:.1f}"]
-    labels = [r["label"] for r in board["rows"]]
+    column, cell = next(iter((row.groups or row.tasks).items()))
+    parts = [f"{name} ({label}): {column} {cell.metric} {100 * cell.score:.1f}"]
+    labels = [r.label for r in board.rows]
     previous = labels[labels.index(label) - 1] if labels.index(label) > 0 else None
     for family, other in (("base", "base"), ("adjacent", previous)):
         if family == "adjacent" and other == "base":
             continue  # the first checkpoint's previous row is the base: said already
-        pair = next((p for p in board["pairs"] if p["family"] == family and p["b"] == label
-                     and p["a"] == other and p["task"] == column), None)
+        pair = next((p for p in board.pairs if p.family == family and p.b == label
+                     and p.a == other and p.task == column), None)
         if pair is not None:
-            star = "*" if pair["significant"] else ""
-            parts.append(f"vs {other} {100 * pair['diff']:+.1f}{star}")
+            star = "*" if pair.significant else ""
+            parts.append(f"vs {other} {100 * pair.diff:+.1f}{star}")
     return " · ".join([*parts, elapsed])
 
 

@@ -6,28 +6,28 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from tuco_eval.records.board_json import Board
 from tuco_eval.util.errors import TucoError
 
 INSTALL = {"wandb": "pip install wandb", "trackio": "pip install trackio"}
 PROJECT = "tuco-eval"
 
 
-def checkpoint_metrics(board: Mapping[str, Any], label: str) -> dict[str, float]:
+def checkpoint_metrics(board: Board, label: str) -> dict[str, float]:
     """A leaderboard row's figures as `<group or task>/<name>` scalars: its score and standard
     error, mean TuCo, Δ_CV and the α chosen, and its paired difference with the base (with the
     adjusted p)."""
-    row = next(r for r in board["rows"] if r["label"] == label)
+    row = next(r for r in board.rows if r.label == label)
     out: dict[str, float] = {}
-    for column, cell in {**row["tasks"], **row["groups"]}.items():
-        values = {cell["metric"]: cell["score"], f"{cell['metric']}_stderr": cell.get("stderr"),
-                  "tuco": cell.get("tuco"), "delta_cv": cell.get("delta_cv"), "alpha": cell.get("alpha_chosen")}
+    for column, cell in {**row.tasks, **row.groups}.items():
+        values = {cell.metric: cell.score, f"{cell.metric}_stderr": cell.stderr,
+                  "tuco": cell.tuco, "delta_cv": cell.delta_cv, "alpha": cell.alpha_chosen}
         out.update({f"{column}/{name}": float(v) for name, v in values.items() if v is not None})
-    for pair in board.get("pairs", []):
-        if pair["family"] == "base" and pair["b"] == label:
-            out[f"{pair['task']}/vs_base"] = float(pair["diff"])
-            out[f"{pair['task']}/vs_base_p_adjusted"] = float(pair.get("p_adjusted", pair["p"]))
+    for pair in board.pairs:
+        if pair.family == "base" and pair.b == label:
+            out[f"{pair.task}/vs_base"] = float(pair.diff)
+            out[f"{pair.task}/vs_base_p_adjusted"] = float(pair.p if pair.p_adjusted is None else pair.p_adjusted)
     return out
 
 
@@ -43,16 +43,16 @@ class Tracker:
         self.module.init(**{"project": PROJECT, **init_args})
         self.logged: set[str] = set()
 
-    def log(self, board: Mapping[str, Any]) -> None:
-        rows = sorted((r for r in board["rows"] if r["step"] is not None and r["label"] not in self.logged),
-                      key=lambda r: r["step"])
+    def log(self, board: Board) -> None:
+        rows = sorted((r for r in board.rows if r.step is not None and r.label not in self.logged),
+                      key=lambda r: r.step)
         for row in rows:
             try:
-                self.module.log(checkpoint_metrics(board, row["label"]), step=int(row["step"]))
+                self.module.log(checkpoint_metrics(board, row.label), step=int(row.step))
             except Exception as err:  # noqa: BLE001 - a tracker that is down must not stop the watch
-                self.say(f"{self.name}: could not log {row['label']} ({type(err).__name__}: {err})")
+                self.say(f"{self.name}: could not log {row.label} ({type(err).__name__}: {err})")
                 return
-            self.logged.add(row["label"])
+            self.logged.add(row.label)
 
     def finish(self) -> None:
         try:
