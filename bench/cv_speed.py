@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tuco_eval.analysis import run_cv
-from tuco_eval.render import report
+from tuco_eval.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS
@@ -86,7 +86,7 @@ def main() -> None:
         build = timed(build_store, run_dir, n_tasks, n_docs)
         read = timed(read_all, run_dir)
         cv_s = timed(run_cv.cross_validate, run_dir)
-        report_s = timed(report.report, [run_dir], Path(tmp) / "report")
+        report_s = timed(report, [run_dir], Path(tmp) / "report")
     print(
         f"store: {n_tasks} tasks x {len(PAPER_ALPHAS)} alphas x {n_docs} docs (built in {build:.2f} s)"
     )

@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from tuco_eval.analysis.checkpoint_board import read_alpha_one
-from tuco_eval.render import report
+from tuco_eval.report import report
 from tuco_eval.stats import cv, paired, sign_flip
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
@@ -130,7 +130,7 @@ def main() -> None:
         np.testing.assert_allclose(flat[:tasks], reference[:tasks], rtol=1e-9, atol=1e-12)
         # a group's resamples are drawn in other batches with 2 rows than with all: close, not equal
         np.testing.assert_allclose(flat[tasks:], reference[tasks:], rtol=0, atol=0.01)
-        whole, _ = timed(report.report, [root], Path(tmp) / "report")
+        whole, _ = timed(report, [root], Path(tmp) / "report")
     pairs = len(flat)
     print(f"ROOT: {n_rows} rows x {n_tasks} tasks x {n_docs} docs (built in {build:.1f} s); "
           f"{pairs} comparisons ({n_rows * (n_rows - 1) // 2} pairs x {n_tasks} tasks + {len(groups)} groups)")  # fmt: skip

@@ -42,32 +42,32 @@ def build_pages() -> dict[str, Path]:
     from tuco_eval.experiments import plots as experiment_plots
     from tuco_eval.experiments import summary as summ
     from tuco_eval.experiments.page import write_experiment_page
-    from tuco_eval.render import report
     from tuco_eval.render.token_page import write_token_page
+    from tuco_eval.report import report
 
     shutil.rmtree(WORK, ignore_errors=True)
     pages: dict[str, Path] = {}
 
     runs = [build_run(WORK / "report" / label, label) for label in CORRECT]
     runs.append(build_flip_run(WORK / "report" / "flipper"))
-    report.report(runs, WORK / "report" / "out")
+    report(runs, WORK / "report" / "out")
     pages["report"] = WORK / "report" / "out" / "index.html"
 
     root = build_root(WORK / "pairs" / "root")
-    report.report([root], WORK / "pairs" / "out")
+    report([root], WORK / "pairs" / "out")
     pages["pairs"] = WORK / "pairs" / "out" / "index.html"
 
     lead_dir = WORK / "lead"
     run_max, run_min = _persona_store(lead_dir / "max"), _persona_store(lead_dir / "min")
     cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
-    agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max["tasks"]}
+    agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max.tasks}
     figure = plot_persona(agreement, cv_max, cv_min, "synthetic", lead_dir / "out" / "persona_vs_alpha")[1]
     tuco = {"means": {"persona prompts": 0.072, "plain text": 0.027}, "auc": 0.99}
     persona = {"where": "synthetic <stores> & notes", "agreement": agreement, "cv_max": cv_max,
                "cv_min": cv_min, "tuco": tuco}
     categories = {"accuracy": {0.0: 0.5, 1.0: 0.96}, "cv": cv_max, "tuco": tuco}
     lead = demo_lead(persona, categories, tuple(PERSONA_RIGHT), figure)
-    report.report([run_max], lead_dir / "out", lead=lead)
+    report([run_max], lead_dir / "out", lead=lead)
     pages["lead"] = lead_dir / "out" / "index.html"
 
     out = WORK / "experiment"

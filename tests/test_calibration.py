@@ -21,6 +21,7 @@ from tests.helpers.null_data import (
     noisier_alpha_null,
     scaling_gain,
 )
+from tuco_eval.records.cv_json import CVConfig, CVResult, TaskRow
 from tuco_eval.stats import cv, paired, power, sign_flip, significance
 from tuco_eval.stats.group_cv import group_inference
 
@@ -179,10 +180,13 @@ def test_stars_across_57_tasks_under_a_global_null_are_corrected():
         tasks = {}
         for t in range(57):
             scores = alpha_null("30%", 1, seed=1000 * r + t, n_docs=40)[0]
-            tasks[f"t{t}"] = dict(cv.cross_validate_scores(scores, GRID, seed=t, n_boot=500, stream=t))
-        results.append({"config": {"objective": "max"}, "tasks": tasks, "groups": {}})
-    uncorrected = np.mean([any(t["significant"] for t in r["tasks"].values()) for r in results])
-    starred = [any(t["significant"] for t in significance.corrected_cv([r])[0]["tasks"].values())
+            tasks[f"t{t}"] = TaskRow(**dict(cv.cross_validate_scores(scores, GRID, seed=t, n_boot=500, stream=t)))
+        config = CVConfig(format=4, folds=5, objective="max", seed=0, metric=None, metrics=["acc"], n_boot=500,
+                          filter=None, cluster_key=None, significance_level=0.05, label=f"report {r}",
+                          model_args=None, store_fingerprint="")
+        results.append(CVResult(config=config, tasks=tasks, groups={}))
+    uncorrected = np.mean([any(t.significant for t in r.tasks.values()) for r in results])
+    starred = [any(t.significant for t in significance.corrected_cv([r])[0].tasks.values())
                for r in results]  # each report corrected over its own 57 tasks
     assert uncorrected >= 0.2  # what a page without the correction shows
     assert np.mean(starred) <= mc_bound(0.05, n_reports)

@@ -18,7 +18,7 @@ from test_report import build_run
 from tests.helpers.checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_run
 from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
-from tuco_eval.render import report
+from tuco_eval.report import report
 from tuco_eval.stats import paired
 from tuco_eval.stats.cv import most_chosen
 from tuco_eval.util.checkpoint_labels import first_step as parse_step
@@ -32,7 +32,7 @@ LABELS = ["base", "step-100", "step-200", "step-300"]
 def reported(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ckpt")
     root = build_root(tmp / "root")
-    files = report.report([root], tmp / "out", pairs=("all",))
+    files = report([root], tmp / "out", pairs=("all",))
     return root, tmp / "out", files
 
 
@@ -110,12 +110,12 @@ def test_cv_fields_come_from_cv_json(reported):
 
 
 def test_group_interval_is_the_pages(reported):
-    from tuco_eval.analysis.leaderboard import cell_interval, load_runs
+    from tuco_eval.analysis.leaderboard import load_runs
 
     root, out, _ = reported
     rows = {r["label"]: r for r in _board(out)["rows"]}
     run = load_runs([root / "step-200"])[0]
-    (low, high), _ = cell_interval(run.columns["grp_ab"])
+    low, high = run.columns["grp_ab"].ci95
     assert rows["step-200"]["groups"]["grp_ab"]["ci"] == [low, high]  # one computation for both
 
 
@@ -165,7 +165,7 @@ def test_series_figure_only_with_steps(reported, tmp_path):
     assert {f.name for f in files} >= {"checkpoint_series.png", "checkpoint_series.svg", "pairs.csv", "leaderboard.json"}
     assert (out / "checkpoint_series.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = [build_run(tmp_path / label, label) for label in ("ckpt-A", "ckpt-B")]  # no steps
-    names = {f.name for f in report.report(runs, tmp_path / "rep")}
+    names = {f.name for f in report(runs, tmp_path / "rep")}
     assert "checkpoint_series.svg" not in names and "leaderboard.json" in names
 
 
@@ -200,7 +200,7 @@ def test_folder_of_old_run_dirs_and_steps_from_names(tmp_path):
 def test_a_base_with_other_docs_is_refused_in_one_line(tmp_path, run_cli):
     root = build_root(tmp_path / "root", base_docs=N - 5)  # the base swept with a smaller --limit
     with pytest.raises(TucoError, match=r"task ta: base and step-100 were scored on different documents \(e\.g\. doc_id 35, 5 in all\)"):
-        report.report([root], tmp_path / "out")
+        report([root], tmp_path / "out")
     code, _, err = run_cli(["report", root, "--output", tmp_path / "out"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "ta" in err and "step-100" in err
 
@@ -271,7 +271,7 @@ def test_checkpoint_page_in_chromium(reported, page_for):
 def test_a_training_series_gets_a_row_per_checkpoint_against_the_base_and_the_previous(tmp_path, page_for):
     # the default families of a series with its base (base, adjacent): one compact table, no square
     root = build_root(tmp_path / "root")
-    report.report([root], tmp_path / "out")
+    report([root], tmp_path / "out")
     board = _board(tmp_path / "out")
     page = page_for(tmp_path / "out" / "index.html").page
     page.locator("#pairs-select").select_option("ta")
@@ -320,19 +320,18 @@ def test_right_at_fixture_is_what_the_hand_counts_assume():
 def test_rows_with_and_without_groups_each_show_their_columns(tmp_path, monkeypatch):
     """One run with groups, one without (its tasks are its columns): no row's cells go blank, on
     the page's leaderboard nor in the series figure (the task columns were blank for every row)."""
-    from tuco_eval.analysis.checkpoint_board import build_board
-    from tuco_eval.analysis.leaderboard import load_runs
+    from tuco_eval.analysis.report_model import build_report
     from tuco_eval.render import plots
     from tuco_eval.render.html_report import leaderboard_section
+    from tuco_eval.render.report import write_series
 
     grouped = write_run(tmp_path / "step-100", "step-100",
                         {"label": "step-100", "model_args": "pretrained=out/checkpoint-100"})
     plain = write_run(tmp_path / "step-200", "step-200",
                       {"label": "step-200", "model_args": "pretrained=out/checkpoint-200", "groups": {}})
     entries = resolve_rows([grouped, plain])
-    runs = load_runs([e.run_dir for e in entries], labels=[e.label for e in entries])
-    board = build_board(entries, runs)
-    section = leaderboard_section(runs, board)
+    model = build_report(entries, say=lambda _: None)
+    section = leaderboard_section(model)
     headers, rows = section["table"].headers, section["table"].rows
     columns = [band for band, _ in section["table"].bands[1:]]
     assert columns == ["grp_ab", "grp_c", "ta", "tb", "tc"]
@@ -347,7 +346,7 @@ def test_rows_with_and_without_groups_each_show_their_columns(tmp_path, monkeypa
     drawn = {}
     monkeypatch.setattr(plots, "checkpoint_series",
                         lambda series, title, metric, stem, *_: drawn.update({s.name: s for s in series}) or [])
-    report.write_series(board, runs, tmp_path)
+    write_series(model, tmp_path)
     assert set(drawn) == {"grp_ab", "grp_c", "ta", "tb", "tc"}
     assert list(drawn["ta"].score) == [0.25, 0.5]
     assert list(drawn["grp_ab"].score) == [0.225, 0.475]

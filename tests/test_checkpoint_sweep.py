@@ -290,7 +290,7 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
 
     from scipy import stats
 
-    from tuco_eval.render.report import report
+    from tuco_eval.report import report
 
     n_docs = 12  # all of tiny_mc
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]

@@ -95,14 +95,14 @@ def _clustered_store(run_dir, n_docs=60, size=4, seed=0):
 def test_cv_by_cluster_holds_clusters_out_together_and_records_the_key(tmp_path):
     _clustered_store(tmp_path)
     result = cross_validate(tmp_path, cluster_key="passage", n_boot=200)
-    row = result["tasks"]["t"]
-    assert row["n_clusters"] == 15 and row["cluster_key"] == "passage"
-    assert result["config"]["cluster_key"] == "passage"
+    row = result.tasks["t"]
+    assert row.n_clusters == 15 and row.cluster_key == "passage"
+    assert result.config.cluster_key == "passage"
     scores = store.score_matrix(tmp_path, "t", "acc").scores
     direct = cv.cross_validate_scores(scores, PAPER_ALPHAS, clusters=np.arange(60) // 4, n_boot=200,
                                       stream=row_stream("t"))
-    assert row["delta_cv"] == direct.delta_cv and row["p_value"] == direct.p_value
-    assert cross_validate(tmp_path, n_boot=200)["tasks"]["t"]["n_clusters"] is None
+    assert row.delta_cv == direct.delta_cv and row.p_value == direct.p_value
+    assert cross_validate(tmp_path, n_boot=200).tasks["t"].n_clusters is None
 
 
 def row_stream(name):

@@ -11,9 +11,11 @@ import pytest
 
 from tuco_eval.analysis import run_cv
 from tuco_eval.analysis.run_cv import cross_validate
+from tuco_eval.records.cv_json import TaskRow
 from tuco_eval.render import cv_tables
 from tuco_eval.stats import alpha_null, cv, group_figures
 from tuco_eval.stats.cv import CVError
+from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS
@@ -224,19 +226,23 @@ def test_bootstrap_ci_covers_the_true_mean_at_about_the_nominal_rate():
     assert 0.90 <= np.mean(covered) <= 0.99
 
 
-def result(delta: float, significant: bool) -> dict:
-    return {"acc_alpha1": 0.5, "acc_cv": 0.5 + delta, "delta_cv": delta, "significant": significant}
+def result(delta: float, significant: bool) -> TaskRow:
+    return TaskRow(
+        n=100, acc_alpha1=0.5, acc_cv=0.5 + delta, delta_cv=delta, alphas_chosen=[1.0] * 5,
+        acc_by_alpha={}, ci95=[delta, delta], p_value=0.01 if significant else 1.0,
+        significant=significant, metric="acc",
+    )
 
 
 def test_group_aggregation_is_the_mean_over_member_tasks():
     tasks = {"a": result(0.02, True), "b": result(0.0, False), "c": result(-0.01, False)}
     groups = group_figures.aggregate_groups(tasks, {"g": ["a", "b", "c"], "outer": ["g"], "h": ["a"]})
-    assert groups["g"]["n_tasks"] == 3
-    assert groups["g"]["delta_cv"] == pytest.approx(0.01 / 3)
-    assert groups["g"]["acc_cv"] == pytest.approx(0.5 + 0.01 / 3)
-    assert groups["g"]["share_significant"] == pytest.approx(1 / 3)
-    assert groups["outer"]["tasks"] == ["a", "b", "c"]  # nested groups expand to their tasks
-    assert groups["h"]["share_significant"] == 1.0
+    assert groups["g"].n_tasks == 3
+    assert groups["g"].delta_cv == pytest.approx(0.01 / 3)
+    assert groups["g"].acc_cv == pytest.approx(0.5 + 0.01 / 3)
+    assert groups["g"].share_significant == pytest.approx(1 / 3)
+    assert groups["outer"].tasks == ["a", "b", "c"]  # nested groups expand to their tasks
+    assert groups["h"].share_significant == 1.0
     with pytest.raises(CVError, match="'g' has members without results \\(zzz\\)"):
         group_figures.aggregate_groups(tasks, {"g": ["a", "zzz"]})
 
@@ -274,21 +280,21 @@ def build_store(run_dir, task_gains: dict[str, float], n_docs: int = 120) -> dic
 def test_cross_validate_run_dir_writes_cv_json(tmp_path):
     matrices = build_store(tmp_path, {"easy": 0.5, "flat": 0.0})
     out = run_cv.cross_validate(tmp_path)
-    assert json.loads((tmp_path / "cv.json").read_text()) == out
-    assert out["config"]["label"] == "ft" and out["config"]["folds"] == 5
+    assert json.loads((tmp_path / "cv.json").read_text()) == out.to_json()
+    assert out.config.label == "ft" and out.config.folds == 5
     deltas = {}
     for task, scores in matrices.items():  # each task against the loop-by-loop protocol
         chosen, acc_cv = reference_cv(scores, seed=0)
         deltas[task] = acc_cv - scores[ONE].mean()
-        assert out["tasks"][task]["alphas_chosen"] == chosen
-        assert out["tasks"][task]["acc_alpha1"] == pytest.approx(scores[ONE].mean())
-        assert out["tasks"][task]["delta_cv"] == pytest.approx(deltas[task])
+        assert out.tasks[task].alphas_chosen == chosen
+        assert out.tasks[task].acc_alpha1 == pytest.approx(scores[ONE].mean())
+        assert out.tasks[task].delta_cv == pytest.approx(deltas[task])
     # "easy": α = 1.05 is right on docs 0-59 besides every doc α = 1 gets: chosen in every fold
-    assert out["tasks"]["easy"]["alphas_chosen"] == [1.05] * 5 and out["tasks"]["easy"]["significant"]
-    assert deltas["flat"] == 0.0 and not out["tasks"]["flat"]["significant"]
-    assert out["groups"]["all"]["delta_cv"] == pytest.approx((deltas["easy"] + deltas["flat"]) / 2)
-    assert out["groups"]["all"]["share_significant"] == 0.5
-    table = cv_tables.format_table(out)
+    assert out.tasks["easy"].alphas_chosen == [1.05] * 5 and out.tasks["easy"].significant
+    assert deltas["flat"] == 0.0 and not out.tasks["flat"].significant
+    assert out.groups["all"].delta_cv == pytest.approx((deltas["easy"] + deltas["flat"]) / 2)
+    assert out.groups["all"].share_significant == 0.5
+    table = cv_tables.format_table(out, CORRECTIONS[DEFAULT_CORRECTION])
     assert "|easy" in table and "|all" in table and "α per fold" in table
 
 
@@ -339,10 +345,10 @@ def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
         for objective in ("max", "min"):
             result = cross_validate(run, objective=objective, n_boot=500)
             expected = before["runs"][f"{label}/{objective}"]
-            for name, row in result["tasks"].items():
-                assert _point(row) == _point(expected["tasks"][name])
-            for name, group in result["groups"].items():
-                assert _point(group) == _point(expected["groups"][name])
+            for name, row in result.tasks.items():
+                assert _point(row.to_json()) == _point(expected["tasks"][name])
+            for name, group in result.groups.items():
+                assert _point(group.to_json()) == _point(expected["groups"][name])
 
 
 # ---- the splitter argument (scikit-learn's check_cv, with the paper's seeded K-fold default) ----

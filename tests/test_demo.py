@@ -290,8 +290,8 @@ def test_hub_pair_demo_path_with_the_hub_ids_served_locally(pair_dirs, tmp_path,
     monkeypatch.setattr(tuco_eval.core.pair, "load_pair", from_the_hub)
     result = run_demo(tmp_path / "d", quick=True, pair_name="smollm2-hub", capability=True)
     assert asked == [("HuggingFaceTB/SmolLM2-135M-Instruct", "HuggingFaceTB/SmolLM2-135M")]  # once
-    assert len(result["categories"]["cv"]["tasks"]["tuco_demo_categories"]["alphas_chosen"]) == 5
-    assert result["persona"]["cv_min"]["config"]["objective"] == "min"
+    assert len(result["categories"]["cv"].tasks["tuco_demo_categories"].alphas_chosen) == 5
+    assert result["persona"]["cv_min"].config.objective == "min"
     assert all(path.exists() for path in result["files"])
     out = tmp_path / "d"  # the capability part, on request: TuCo of both sets, its sweep, CV, figures
     rows = [json.loads(line) for line in (out / "tuco.jsonl").read_text().splitlines()]

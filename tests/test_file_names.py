@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tuco_eval.render import report
+from tuco_eval.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.files import file_stems
@@ -37,7 +37,7 @@ def test_dotted_labels_get_their_own_heat_maps(tmp_path, page_for):
         run_json.update_run_info(run_dir, {"model_args": f"pretrained=org/{label}", "label": label,
                                         "alphas": [0.9, 1.0, 1.1], "tasks": ["t"]})
         runs.append(run_dir)
-    files = report.report(runs, tmp_path / "out")
+    files = report(runs, tmp_path / "out")
     maps = sorted(f.name for f in files if f.name.startswith("heatmap_"))
     assert maps == ["heatmap_model-v1.0.png", "heatmap_model-v1.0.svg", "heatmap_model-v1.5.png", "heatmap_model-v1.5.svg"]
     assert (tmp_path / "out" / maps[0]).read_bytes() != (tmp_path / "out" / maps[2]).read_bytes()

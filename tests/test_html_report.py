@@ -14,7 +14,8 @@ from test_report import CORRECT, build_run
 from tuco_eval.analysis.flips import task_flips
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
-from tuco_eval.render import html_report, report
+from tuco_eval.render import html_report
+from tuco_eval.report import report
 from tuco_eval.store import doc_texts, run_json
 from tuco_eval.store import units as store
 
@@ -58,7 +59,7 @@ def report_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("html")
     runs = [build_run(root / label, label) for label in CORRECT]
     runs.append(build_flip_run(root / "flipper"))
-    report.report(runs, root / "out")
+    report(runs, root / "out")
     return root / "out"
 
 
@@ -244,13 +245,13 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
 
     run_max, run_min = _persona_store(tmp_path / "max"), _persona_store(tmp_path / "min")
     cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
-    agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max["tasks"]}
+    agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max.tasks}
     figure = plot_persona(agreement, cv_max, cv_min, "synthetic", tmp_path / "out" / "persona_vs_alpha")[1]
     tuco = {"means": {"persona prompts": 0.072, "plain text": 0.027}, "auc": 0.99}
     persona = {"where": HOSTILE, "agreement": agreement, "cv_max": cv_max, "cv_min": cv_min, "tuco": tuco}
     categories = {"accuracy": {0.0: 0.5, 1.0: 0.96}, "cv": cv_max, "tuco": tuco}
     lead = demo_lead(persona, categories, tuple(PERSONA_RIGHT), figure)
-    report.report([run_max], tmp_path / "out", lead=lead)
+    report([run_max], tmp_path / "out", lead=lead)
 
     opened = page_for(tmp_path / "out" / "index.html")
     page = opened.page
@@ -262,13 +263,13 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     assert page.evaluate("window.hacked") is None and HOSTILE in page.locator("#s-lead").inner_text()
     rows = page.locator("#lead-cv tbody tr").all_inner_texts()
     for cv in (cv_max, cv_min):
-        r = cv["tasks"]["tuco_demo_persona_narcissism"]
-        objective = cv["config"]["objective"]
+        r = cv.tasks["tuco_demo_persona_narcissism"]
+        objective = cv.config.objective
         row = next(x.split("\t") for x in rows if x.startswith("narcissism\t" + objective))
-        assert row[4].rstrip("*") == f"{100 * r['delta_cv']:+.1f}"
-        assert row[5] == f"[{100 * r['ci95'][0]:+.1f}, {100 * r['ci95'][1]:+.1f}]"
-    assert cv_max["tasks"]["tuco_demo_persona_narcissism"]["delta_cv"] > 0
-    assert cv_min["tasks"]["tuco_demo_persona_narcissism"]["delta_cv"] < 0
+        assert row[4].rstrip("*") == f"{100 * r.delta_cv:+.1f}"
+        assert row[5] == f"[{100 * r.ci95[0]:+.1f}, {100 * r.ci95[1]:+.1f}]"
+    assert cv_max.tasks["tuco_demo_persona_narcissism"].delta_cv > 0
+    assert cv_min.tasks["tuco_demo_persona_narcissism"].delta_cv < 0
     agreement_row = page.locator("#lead-agreement tbody tr", has_text="narcissism").inner_text().split("\t")
     assert agreement_row[1:] == [f"{100 * k / 40:.1f}" for _, k in sorted(PERSONA_RIGHT.items())]
     assert "0.072" in page.locator("#s-lead").inner_text()
@@ -281,7 +282,11 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
 def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, sign):
     from test_intervals import interval_run
 
+    from tuco_eval.analysis.leaderboard import column_kind, leaderboard_columns, runs_metric
+    from tuco_eval.records.board_json import BOARD_FORMAT, Board
+    from tuco_eval.records.report import Report
     from tuco_eval.render.html_page import ENV, Table
+    from tuco_eval.stats.multiplicity import CORRECTIONS, DEFAULT_CORRECTION
 
     table = ENV.from_string('{% import "macros.html.j2" as m %}{{ m.table(t) }}')
 
@@ -292,7 +297,16 @@ def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, s
             return page[page.index("<tbody><tr>") + len("<tbody><tr>"):page.index("</tr></tbody>")]
 
     cell = OneCell
-    cells = {k: cell.render(c=v) for k, v in html_report._delta_cells([interval_run(objective, sign)]).items()}
+    runs = [interval_run(objective, sign)]
+    board = Board(format=BOARD_FORMAT, correction={"method": DEFAULT_CORRECTION,
+                                                   "description": CORRECTIONS[DEFAULT_CORRECTION]},
+                  metric="acc", objective=objective, level=0.95, significance_level=0.05, seed=0, n_boot=1000,
+                  prompts={"unchecked": [], "differ": []}, rows=[], pairs=[], pair_families=[], family_counts=[])
+    columns = leaderboard_columns(runs)
+    model = Report(runs=runs, board=board, columns=columns, board_columns=columns, column_kind=column_kind(runs),
+                   metric=runs_metric(runs), correction=CORRECTIONS[DEFAULT_CORRECTION], group_curves={},
+                   flips={}, settings={}, lm_eval={})
+    cells = {k: cell.render(c=v) for k, v in html_report._delta_cells(model).items()}
     both = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * 0.81, sign * 5.19]))  # by hand, test_intervals
     assert f'<span class="sig">*</span><br><span class="ci">{both}</span></td>' in cells["hand", "both"]
     only_b = "[{:+.2f}, {:+.2f}]".format(*sorted([sign * -1.92, sign * 5.92]))

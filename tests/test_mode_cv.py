@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tuco_eval.analysis.mode_comparison import compare_modes_scores, cross_validate_modes
-from tuco_eval.render.report import report
+from tuco_eval.report import report
 from tuco_eval.stats.cv import CVError, cross_validate_scores, fold_test_indices, out_of_fold
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
@@ -64,7 +64,7 @@ def test_out_of_fold_scores_each_doc_at_the_alpha_its_fold_chose():
 def test_known_better_mode_wins_with_a_significant_paired_difference(run_dir):
     assert list(mode_roots(run_dir)) == ["activation", "logits", "weights"]
     result = cross_validate_modes(run_dir, folds=5, seed=0)
-    task = result["tasks"]["t1"]
+    task = result.tasks["t1"]
     assert task["best"] == "activation"
     assert {m["acc_alpha1"] for m in task["modes"].values()} == {task["modes"]["logits"]["acc_alpha1"]}
     versus = task["pairs"]["activation - logits"]

@@ -14,8 +14,8 @@ from test_html_report import HOSTILE, build_flip_run
 from test_report import build_run
 
 from conftest import LocalPage
-from tuco_eval.render import report
 from tuco_eval.render.token_page import render_token_page
+from tuco_eval.report import report
 from tuco_eval.store import run_json
 
 HOSTILE_LABEL = "<script>window.hacked = 2</script>"
@@ -28,7 +28,7 @@ def page_path(tmp_path_factory):
     root = tmp_path_factory.mktemp("policy")
     run_json.update_run_info(root / "flipper", {"label": HOSTILE_LABEL})  # first writer's label wins
     runs = [build_run(root / "ckpt-A", "ckpt-A"), build_flip_run(root / "flipper")]
-    report.report(runs, root / "out")
+    report(runs, root / "out")
     return root / "out" / "index.html"
 
 

@@ -12,7 +12,11 @@ from pathlib import Path
 import pytest
 
 from tuco_eval.analysis import leaderboard, run_cv
-from tuco_eval.render import report, report_tables
+from tuco_eval.analysis.checkpoint_rows import resolve_rows
+from tuco_eval.analysis.report_model import build_report
+from tuco_eval.records.report import Report
+from tuco_eval.render import report_tables
+from tuco_eval.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.errors import TucoError
@@ -57,22 +61,27 @@ def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
     return run_dir
 
 
+def report_model(run_dirs: list[Path]) -> Report:
+    """The report model `report` draws for ``run_dirs`` (the stars after its correction)."""
+    return build_report(resolve_rows(run_dirs, say=lambda _: None), say=lambda _: None)
+
+
 @pytest.fixture
 def runs(tmp_path) -> list[Path]:
     return [build_run(tmp_path / label, label) for label in CORRECT]
 
 
 def test_fixture_has_the_intended_answers(runs):
-    a = run_cv.cross_validate(runs[0])["tasks"]
-    assert a["h1"]["delta_cv"] == pytest.approx(0.20) and a["h1"]["significant"]
-    assert a["h2"]["delta_cv"] == 0.0 and not a["h2"]["significant"]
-    assert a["x1"]["alphas_chosen"] == [1.0] * 5
+    a = run_cv.cross_validate(runs[0]).tasks
+    assert a["h1"].delta_cv == pytest.approx(0.20) and a["h1"].significant
+    assert a["h2"].delta_cv == 0.0 and not a["h2"].significant
+    assert a["x1"].alphas_chosen == [1.0] * 5
 
 
 def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
     (tmp_path / "out").mkdir()
     # as `report` writes them: the stars after the correction across both runs' tasks (plots below)
-    report_tables.write_tables(leaderboard.corrected_runs(leaderboard.load_runs(runs)), tmp_path / "out")
+    report_tables.write_tables(report_model(runs), tmp_path / "out")
     # checked by hand against CORRECT: e.g. ckpt-B humanities = mean(h1 +5, h2 +30) = +17.50, h2 alone
     # significant (p 1e-4 of 8 tasks: BH-adjusted 4e-4), the group's own test too (*)
     golden = EXPECTED / "report_leaderboard.md"
@@ -81,7 +90,7 @@ def test_markdown_leaderboard_matches_expected_file(runs, tmp_path):
 
 
 def test_report_writes_tables_and_plots(runs, tmp_path):
-    files = report.report(runs, tmp_path / "out")
+    files = report(runs, tmp_path / "out")
     names = {f.name for f in files}
     for stem in (
         "accuracy_vs_alpha_groups",
@@ -112,16 +121,16 @@ def test_report_writes_tables_and_plots(runs, tmp_path):
 
 def test_runs_without_groups_get_a_column_per_task(tmp_path):
     run = build_run(tmp_path / "A", "ckpt-A", groups=None)
-    headers, rows = report_tables.leaderboard(leaderboard.load_runs([run]))
+    headers, rows = report_tables.leaderboard(report_model([run]))
     assert headers == ["Checkpoint", "h1", "h2", "s1", "x1"]
     assert rows == [["ckpt-A", "+20.00* (100%)", "+0.00 (0%)", "+5.00 (0%)", "+0.00 (0%)"]]
-    files = report.report([run], tmp_path / "out")
+    files = report([run], tmp_path / "out")
     assert (tmp_path / "out" / "accuracy_vs_alpha_tasks.png") in files
 
 
 def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
     run_cv.cross_validate(runs[0], folds=4, seed=3)
-    assert leaderboard.load_cv(runs[0])["config"]["folds"] == 4  # fresh: kept as is
+    assert leaderboard.load_cv(runs[0]).config.folds == 4  # fresh: kept as is
     store.write_unit(
         runs[0],
         1.0,
@@ -129,8 +138,8 @@ def test_report_reuses_fresh_cv_json_and_redoes_stale_one(runs):
         [{"doc_id": i, "doc_hash": f"x1-{i}", "acc": 1.0} for i in range(N_DOCS)],
     )
     again = leaderboard.load_cv(runs[0])  # the store changed: recomputed with the same settings
-    assert again["config"]["folds"] == 4 and again["config"]["seed"] == 3
-    assert again["tasks"]["x1"]["acc_alpha1"] == 1.0
+    assert again.config.folds == 4 and again.config.seed == 3
+    assert again.tasks["x1"].acc_alpha1 == 1.0
 
 
 def test_report_refuses_mixed_metrics(runs):

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.helpers.checkpoint_roots import write_run
-from tuco_eval.render import report
+from tuco_eval.report import report
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.checkpoint_labels import single_pair_labels
 
@@ -34,7 +34,7 @@ def test_two_single_pair_runs_reported_together(tmp_path):
         runs.append(write_run(tmp_path / name, "step-100", {"model_args": f"pretrained={source},base={base}"}))
         assert read_run_info(runs[-1])["label"] == source
     out = tmp_path / "report"
-    report.report(runs, out)
+    report(runs, out)
     board = json.loads((out / "leaderboard.json").read_text())
     assert [(r["label"], r["source"]) for r in board["rows"]] == list(zip(
         ["gpt2-pair/ft", "qwen2-pair/ft"], sources, strict=True))

@@ -101,7 +101,7 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
         "target": first["doc"]["label"],
         "fields": first["doc"],  # the doc's short fields, where a cluster key is looked up
     }
-    assert cross_validate(run, folds=3)["tasks"]["tiny_mc"]["n"] == 12
+    assert cross_validate(run, folds=3).tasks["tiny_mc"].n == 12
     with CountCalls(lm) as again:  # resume: everything is complete, nothing runs
         sweep(lm, ["tiny_mc"], run, alphas=ALPHAS, settings=EvalSettings(task_manager), model_args="m",
               progress=False)
@@ -137,7 +137,7 @@ def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp
     sweep(lm, ["tiny_mc"], run, alphas=[1.0], settings=EvalSettings(task_manager, limit=6), **kwargs)
     sweep(lm, ["tiny_mc"], run, alphas=[0.5], settings=EvalSettings(task_manager, limit=6), **kwargs)
     assert read_run_info(run)["alphas"] == [0.5, 1.0]
-    assert cross_validate(run, folds=2)["tasks"]["tiny_mc"]["n"] == 6
+    assert cross_validate(run, folds=2).tasks["tiny_mc"].n == 6
     sweep(lm, ["tiny_mc"], run, alphas=[1.5], settings=EvalSettings(task_manager, limit=4), **kwargs)
     with pytest.raises(StoreError, match="tiny_mc"):
         cross_validate(run, folds=2)

@@ -17,7 +17,7 @@ import pytest
 
 import tuco_eval.watch.loop as loop
 from tests.helpers.tiny_models import FIXTURE_TASKS
-from tuco_eval.render.report import report
+from tuco_eval.report import report
 from tuco_eval.store.watch_state import read_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
@@ -209,6 +209,15 @@ def test_killed_mid_checkpoint_and_restarted_gives_the_same_root(watched, pair_d
 # the loop's decisions, with the sweep and the report replaced by records of their calls
 
 
+def _empty_board():
+    """A leaderboard.json of no rows, in the format `report` writes (the watcher reads it back)."""
+    from tuco_eval.records.board_json import BOARD_FORMAT, Board
+
+    return Board(format=BOARD_FORMAT, correction={"method": "bh", "description": "Benjamini–Hochberg"},
+                 metric=None, objective="max", level=0.95, significance_level=0.05, seed=0, n_boot=0,
+                 prompts={"unchecked": [], "differ": []}, rows=[], pairs=[], pair_families=[], family_counts=[])
+
+
 @pytest.fixture
 def fake(monkeypatch):
     calls = {"swept": [], "reported": 0}
@@ -222,7 +231,7 @@ def fake(monkeypatch):
         calls["reported"] += 1
         calls["lead"] = str(lead.html)
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(out_dir) / "leaderboard.json").write_text('{"rows": [], "pairs": []}')
+        (Path(out_dir) / "leaderboard.json").write_text(json.dumps(_empty_board().to_json()))
 
     monkeypatch.setattr(loop, "sweep_checkpoints", sweep)
     monkeypatch.setattr(loop, "report", reported)
@@ -341,8 +350,8 @@ def test_cli_refuses_a_missing_folder_and_another_train_dir(tmp_path, run_cli):
 
 
 def test_the_state_line_and_the_page_refresh():
+    from tuco_eval.records.watch_json import WatchState
     from tuco_eval.render.watch_lead import state_line, watch_lead
-    from tuco_eval.store.watch_state import WatchState
 
     state = WatchState(train_dir="runs/sft", updated="2026-12-07T10:00:00+00:00")
     assert state_line(state) == "Waiting for the first checkpoint."
@@ -363,8 +372,8 @@ def test_the_state_line_and_the_page_refresh():
 
 def test_a_watching_page_reloads_itself(tmp_path):
     from tests.helpers.checkpoint_roots import build_root
+    from tuco_eval.records.watch_json import WatchState
     from tuco_eval.render.watch_lead import watch_lead
-    from tuco_eval.store.watch_state import WatchState
 
     root = build_root(tmp_path / "root")
     state = WatchState(train_dir="runs/sft", evaluated={"checkpoint-100": "step-100"})
@@ -448,10 +457,11 @@ def test_a_checkpoint_begun_then_lost_leaves_the_series_and_the_report_reads(tmp
 @pytest.fixture(scope="module")
 def series_board(tmp_path_factory):
     from tests.helpers.checkpoint_roots import build_root
+    from tuco_eval.analysis.checkpoint_board import read_board
 
     folder = tmp_path_factory.mktemp("board")
     report([build_root(folder / "root")], folder / "report", say=lambda _: None)
-    return json.loads((folder / "report" / "leaderboard.json").read_text())
+    return read_board(folder / "report" / "leaderboard.json")
 
 
 def test_checkpoint_metrics_are_the_hand_counted_figures(series_board):
