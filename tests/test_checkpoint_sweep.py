@@ -14,10 +14,10 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import tuco_eval.sweeps.alphas
+from tests.helpers.naive import naive_joint as _naive
 from tests.helpers.tiny_models import FIXTURE_TASKS, finetune, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs

@@ -9,10 +9,10 @@ import copy
 import pytest
 import torch
 import transformers as tf
-from test_joint import _record_block_calls
 from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
+from tests.helpers.naive import record_block_calls as _record_block_calls
 from tests.helpers.tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.layers import find_blocks

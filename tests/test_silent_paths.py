@@ -144,7 +144,8 @@ def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_p
     base model, α = 1 the model with the new adapter, α = 0.5 the naive loop; in every mode."""
     from peft import LoraConfig
     from test_adapters import _base, _peft
-    from test_exactness import _reference_logits
+
+    from tests.helpers.naive import reference_logits as _reference_logits
 
     base = _base(pair_dirs)
     model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
@@ -184,9 +185,10 @@ def test_logged_tuco_and_kl_of_a_truncated_prompt_are_those_generation_saw(pair_
     """Prompts longer than max_length − max_gen_toks: HFLM generates from their last
     max_length − max_gen_toks tokens (lm-eval 0.4.13), and the logged TuCo and KL are those of
     exactly those tokens (the naive loop, a loop over the vocabulary), not of a longer cut."""
-    from test_joint import _naive
-    from test_measures import _naive as _naive_kl
     from transformers import AutoModelForCausalLM
+
+    from tests.helpers.naive import naive_joint as _naive
+    from tests.helpers.naive import naive_next_token_measures as _naive_kl
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=0.5, device="cpu", batch_size=4,
@@ -221,8 +223,9 @@ def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_ro
     """A (context, continuation) longer than max_length: HFLM scores its last max_length + 1 tokens
     less one; the KL logged at the last context token sees that row's context, as TuCo does."""
     from lm_eval.api.instance import Instance
-    from test_measures import _naive as _naive_kl
     from transformers import AutoModelForCausalLM
+
+    from tests.helpers.naive import naive_next_token_measures as _naive_kl
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, max_length=16,
