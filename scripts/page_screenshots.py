@@ -27,15 +27,15 @@ WIDTH = 1200
 
 def build_pages() -> dict[str, Path]:
     """page name -> HTML file, every input rebuilt from scratch."""
-    from test_html_report import (
-        PERSONA_RIGHT,
-        _experiment_records,
-        _persona_store,
-        build_flip_run,
-    )
-    from test_report import CORRECT, build_run
-
     from tests.helpers.checkpoint_roots import build_root
+    from tests.helpers.report_runs import (
+        CORRECT,
+        PERSONA_RIGHT,
+        build_flip_run,
+        build_run,
+        experiment_records,
+        persona_store,
+    )
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
@@ -58,7 +58,7 @@ def build_pages() -> dict[str, Path]:
     pages["pairs"] = WORK / "pairs" / "out" / "index.html"
 
     lead_dir = WORK / "lead"
-    run_max, run_min = _persona_store(lead_dir / "max"), _persona_store(lead_dir / "min")
+    run_max, run_min = persona_store(lead_dir / "max"), persona_store(lead_dir / "min")
     cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
     agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max["tasks"]}
     figure = plot_persona(agreement, cv_max, cv_min, "synthetic", lead_dir / "out" / "persona_vs_alpha")[1]
@@ -72,7 +72,7 @@ def build_pages() -> dict[str, Path]:
 
     out = WORK / "experiment"
     out.mkdir(parents=True)
-    records = _experiment_records()
+    records = experiment_records()
     figures = experiment_plots.histograms(records, "web-vs-chat", out / "tuco_hist")
     figures += experiment_plots.layer_profiles(records, "web-vs-chat", out / "layer_profile")
     summary = {"experiment": "web-vs-chat", "finetuned": "ft", "base": "pt", "n": 10, "seed": 0,

@@ -118,7 +118,7 @@ main(sys.argv[1:])
 
 
 def test_cv_and_report_run_where_torch_and_transformers_cannot_be_imported(tmp_path):
-    from test_report import build_run
+    from tests.helpers.report_runs import build_run
 
     run = build_run(tmp_path / "ckpt-A", "ckpt-A")
     for args in (["cv", str(run)], ["report", str(run), "--output", str(tmp_path / "out")]):

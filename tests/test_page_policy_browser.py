@@ -10,10 +10,9 @@ import hashlib
 import re
 
 import pytest
-from test_html_report import HOSTILE, build_flip_run
-from test_report import build_run
 
 from conftest import LocalPage
+from tests.helpers.report_runs import HOSTILE, build_flip_run, build_run
 from tuco_eval.render import report
 from tuco_eval.render.token_page import render_token_page
 from tuco_eval.store import run_json
