@@ -174,6 +174,71 @@ def task_manager():
 
 
 # ---------------------------------------------------------------------------------------------
+# A checkpoint series over the tiny pair's base, and spies on what a sweep loads and evaluates
+# (test_checkpoint_sweep.py, test_series_reuse.py; their runner: tests/helpers/checkpoint_series.py)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def series_dirs(pair_dirs, tmp_path_factory):
+    """runs/sft/checkpoint-{1,2,3} (full models) and adapters/checkpoint-{10,20} (LoRA) over the
+    pair's base; folders written once, never modified."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.helpers.tiny_models import finetune
+
+    root = tmp_path_factory.mktemp("series")
+    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(pair_dirs[1])
+    for step in (1, 2, 3):
+        folder = root / "runs" / "sft" / f"checkpoint-{step}"
+        finetune(base, seed=step, scale=0.1 * step).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    for seed, step in ((4, 10), (5, 20)):
+        torch.manual_seed(seed)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                            init_lora_weights=False)
+        get_peft_model(copy.deepcopy(base), config).save_pretrained(root / "adapters" / f"checkpoint-{step}")
+    return root
+
+
+@pytest.fixture
+def evaluated(monkeypatch):
+    """(RUN_DIR name, α) of every unit lm-eval evaluates."""
+    import tuco_eval.sweeps.alphas
+
+    calls: list[tuple[str, float]] = []
+    original = tuco_eval.sweeps.alphas._evaluate_unit
+
+    def counted(lm, run_dir, alpha, *args):
+        calls.append((Path(run_dir).name, alpha))
+        return original(lm, run_dir, alpha, *args)
+
+    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
+    return calls
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The folder of every AutoModelForCausalLM.from_pretrained call (lm-eval's `hf` loads through it)."""
+    from transformers import AutoModelForCausalLM
+
+    calls: list[str] = []
+    original = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, name, *args, **kwargs):
+        calls.append(str(name))
+        return original(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------
 # A real browser: headless Chromium (Debian's package) driven by Playwright, offline
 # ---------------------------------------------------------------------------------------------
 
