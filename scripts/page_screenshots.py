@@ -6,7 +6,7 @@ that must not alter what the pages show (e.g. moving them to templates).
 
 The pages: the report (leaderboard, per-task, figures, flips, configs), its pairs matrix (a ROOT
 of checkpoints), the demo's lead section, the experiment page and the token page. Inputs come
-from the test fixtures' builders (tests/), written under a fixed folder so that paths shown on
+from the test fixtures' builders (tests/helpers/), written under a fixed folder so that paths shown on
 the pages are the same in every run. Chromium: /usr/bin/chromium or $TUCO_CHROMIUM.
 """
 
@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/: the test modules and conftest, as pytest imports them
+sys.path[:0] = [str(REPO)]  # tests.helpers: the tests' fixture builders and browser launcher
 WORK = Path("/tmp/tuco_eval_page_inputs")  # fixed: the pages show their run folders
 WIDTH = 1200
 
@@ -97,7 +97,7 @@ def token_records() -> list[dict]:
 
 
 def screenshot(pages: dict[str, Path], out: Path) -> None:
-    from conftest import launch_browser
+    from tests.helpers.browser import launch_browser
 
     out.mkdir(parents=True, exist_ok=True)
     driver, browser = launch_browser()

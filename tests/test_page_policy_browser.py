@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from conftest import LocalPage
+from tests.helpers.browser import LocalPage
 from tests.helpers.report_runs import HOSTILE, build_flip_run, build_run
 from tuco_eval.render import report
 from tuco_eval.render.token_page import render_token_page
