@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from tuco_eval.analysis import run_cv
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.params import PAPER_ALPHAS

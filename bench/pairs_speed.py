@@ -28,7 +28,7 @@ import numpy as np
 from scipy import stats
 
 from tuco_eval.analysis.checkpoint_board import read_alpha_one
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.stats import cv, paired, sign_flip
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store

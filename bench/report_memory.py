@@ -26,7 +26,7 @@ CHOICES = ("A", "B", "C", "D")
 MEASURE = """
 import resource, sys
 from pathlib import Path
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 folders = [Path(p) for p in sys.argv[2:]]
 report(folders, Path(sys.argv[1]), say=lambda _: None)
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)

@@ -20,9 +20,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from pairs_speed import build_root  # noqa: E402
 
+from tuco_eval.pipeline.report import report  # noqa: E402
 from tuco_eval.records.watch_json import WatchState  # noqa: E402
 from tuco_eval.render.watch_lead import watch_lead  # noqa: E402
-from tuco_eval.report import report  # noqa: E402
 
 
 def rewrite_seconds(folder: Path, n_rows: int, n_tasks: int, n_docs: int) -> float:

@@ -6,7 +6,7 @@ that must not alter what the pages show (e.g. moving them to templates).
 
 The pages: the report (leaderboard, per-task, figures, flips, configs), its pairs matrix (a ROOT
 of checkpoints), the demo's lead section, the experiment page and the token page. Inputs come
-from the test fixtures' builders (tests/), written under a fixed folder so that paths shown on
+from the test fixtures' builders (tests/helpers/), written under a fixed folder so that paths shown on
 the pages are the same in every run. Chromium: /usr/bin/chromium or $TUCO_CHROMIUM.
 """
 
@@ -20,30 +20,30 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # tests/: the test modules and conftest, as pytest imports them
+sys.path[:0] = [str(REPO)]  # tests.helpers: the tests' fixture builders and browser launcher
 WORK = Path("/tmp/tuco_eval_page_inputs")  # fixed: the pages show their run folders
 WIDTH = 1200
 
 
 def build_pages() -> dict[str, Path]:
     """page name -> HTML file, every input rebuilt from scratch."""
-    from test_html_report import (
-        PERSONA_RIGHT,
-        _experiment_records,
-        _persona_store,
-        build_flip_run,
-    )
-    from test_report import CORRECT, build_run
-
     from tests.helpers.checkpoint_roots import build_root
+    from tests.helpers.report_runs import (
+        CORRECT,
+        PERSONA_RIGHT,
+        build_flip_run,
+        build_run,
+        experiment_records,
+        persona_store,
+    )
     from tuco_eval.analysis.run_cv import cross_validate
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
     from tuco_eval.experiments import plots as experiment_plots
     from tuco_eval.experiments import summary as summ
     from tuco_eval.experiments.page import write_experiment_page
+    from tuco_eval.pipeline.report import report
     from tuco_eval.render.token_page import write_token_page
-    from tuco_eval.report import report
 
     shutil.rmtree(WORK, ignore_errors=True)
     pages: dict[str, Path] = {}
@@ -58,7 +58,7 @@ def build_pages() -> dict[str, Path]:
     pages["pairs"] = WORK / "pairs" / "out" / "index.html"
 
     lead_dir = WORK / "lead"
-    run_max, run_min = _persona_store(lead_dir / "max"), _persona_store(lead_dir / "min")
+    run_max, run_min = persona_store(lead_dir / "max"), persona_store(lead_dir / "min")
     cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
     agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max.tasks}
     figure = plot_persona(agreement, cv_max, cv_min, "synthetic", lead_dir / "out" / "persona_vs_alpha")[1]
@@ -72,7 +72,7 @@ def build_pages() -> dict[str, Path]:
 
     out = WORK / "experiment"
     out.mkdir(parents=True)
-    records = _experiment_records()
+    records = experiment_records()
     figures = experiment_plots.histograms(records, "web-vs-chat", out / "tuco_hist")
     figures += experiment_plots.layer_profiles(records, "web-vs-chat", out / "layer_profile")
     summary = {"experiment": "web-vs-chat", "finetuned": "ft", "base": "pt", "n": 10, "seed": 0,
@@ -97,7 +97,7 @@ def token_records() -> list[dict]:
 
 
 def screenshot(pages: dict[str, Path], out: Path) -> None:
-    from conftest import launch_browser
+    from tests.helpers.browser import launch_browser
 
     out.mkdir(parents=True, exist_ok=True)
     driver, browser = launch_browser()

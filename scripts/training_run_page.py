@@ -59,7 +59,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     args = parser.parse_args()
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     folders = build_folders(args.out / "folders")
     report(folders, args.out / "report", labels=["base", *(f"step-{s}" for s in STEPS)])

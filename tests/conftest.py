@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.ci_policy import missing
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.browser import LocalPage, launch_browser
+from tests.helpers.shared_data import require_shared_data
 
 # The Hub is unreachable on the build machines; never let a test wait for it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,31 +16,9 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 
 # ---------------------------------------------------------------------------------------------
-# Shared evaluation data (the project's `shared/data/` copies of the paper's datasets)
+# Shared evaluation data (the project's `shared/data/` copies of the paper's datasets;
+# where they are: tests/helpers/shared_data.py)
 # ---------------------------------------------------------------------------------------------
-
-SHARED_DATA_ENV = "TUCO_SHARED_DATA"
-
-
-def find_shared_data() -> Path | None:
-    """`$TUCO_SHARED_DATA`, else the first `shared/data` found walking up from the repo root."""
-    from_env = os.environ.get(SHARED_DATA_ENV)
-    if from_env:
-        return Path(from_env).resolve() if Path(from_env).is_dir() else None
-    for folder in (REPO_ROOT, *REPO_ROOT.parents):
-        candidate = folder / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return None
-
-
-def require_shared_data() -> Path:
-    """The shared data folder, or a skip saying why (under CI=true a failure: ci_policy)."""
-    found = find_shared_data()
-    if found is None:
-        missing(f"no shared/data found above {REPO_ROOT} and ${SHARED_DATA_ENV} unset or not a folder")
-    return found
-
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -174,32 +151,74 @@ def task_manager():
 
 
 # ---------------------------------------------------------------------------------------------
-# A real browser: headless Chromium (Debian's package) driven by Playwright, offline
+# A checkpoint series over the tiny pair's base, and spies on what a sweep loads and evaluates
+# (test_checkpoint_sweep.py, test_series_reuse.py; their runner: tests/helpers/checkpoint_series.py)
 # ---------------------------------------------------------------------------------------------
 
-CHROMIUM_ENV = "TUCO_CHROMIUM"
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-]
+
+@pytest.fixture(scope="module")
+def series_dirs(pair_dirs, tmp_path_factory):
+    """runs/sft/checkpoint-{1,2,3} (full models) and adapters/checkpoint-{10,20} (LoRA) over the
+    pair's base; folders written once, never modified."""
+    import copy
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from tests.helpers.tiny_models import finetune
+
+    root = tmp_path_factory.mktemp("series")
+    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
+    tokenizer = AutoTokenizer.from_pretrained(pair_dirs[1])
+    for step in (1, 2, 3):
+        folder = root / "runs" / "sft" / f"checkpoint-{step}"
+        finetune(base, seed=step, scale=0.1 * step).save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+    for seed, step in ((4, 10), (5, 20)):
+        torch.manual_seed(seed)
+        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
+                            init_lora_weights=False)
+        get_peft_model(copy.deepcopy(base), config).save_pretrained(root / "adapters" / f"checkpoint-{step}")
+    return root
 
 
-def launch_browser():
-    """(Playwright driver, Chromium browser), or a skip saying why (under CI=true a failure)."""
-    chromium = os.environ.get(CHROMIUM_ENV, "/usr/bin/chromium")
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        missing("playwright is not installed (pip install playwright; no browser download needed)")
-    if not Path(chromium).is_file():
-        missing(f"no Chromium at {chromium} (apt-get install chromium, or set ${CHROMIUM_ENV})")
-    driver = sync_playwright().start()
-    try:
-        return driver, driver.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-    except Error as error:
-        driver.stop()
-        missing(f"Chromium at {chromium} does not start: {str(error).splitlines()[0]}")
+@pytest.fixture
+def evaluated(monkeypatch):
+    """(RUN_DIR name, α) of every unit lm-eval evaluates."""
+    import tuco_eval.sweeps.alphas
 
+    calls: list[tuple[str, float]] = []
+    original = tuco_eval.sweeps.alphas._evaluate_unit
+
+    def counted(lm, run_dir, alpha, *args):
+        calls.append((Path(run_dir).name, alpha))
+        return original(lm, run_dir, alpha, *args)
+
+    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
+    return calls
+
+
+@pytest.fixture
+def loads(monkeypatch):
+    """The folder of every AutoModelForCausalLM.from_pretrained call (lm-eval's `hf` loads through it)."""
+    from transformers import AutoModelForCausalLM
+
+    calls: list[str] = []
+    original = AutoModelForCausalLM.from_pretrained.__func__
+
+    def spy(cls, name, *args, **kwargs):
+        calls.append(str(name))
+        return original(cls, name, *args, **kwargs)
+
+    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
+    return calls
+
+
+# ---------------------------------------------------------------------------------------------
+# A real browser: headless Chromium (Debian's package) driven by Playwright, offline
+# (launch_browser, LocalPage: tests/helpers/browser.py)
+# ---------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
 def browser():
@@ -208,37 +227,6 @@ def browser():
     yield launched
     launched.close()
     driver.stop()
-
-
-class LocalPage:
-    """A local file opened in the browser; every request outside it is blocked and recorded."""
-
-    def __init__(self, browser, path: Path, viewport: dict | None = None):
-        self.url = Path(path).resolve().as_uri()
-        self.console_errors: list[str] = []
-        self.requests: list[str] = []  # every request the page made, the file itself included
-        self.context = browser.new_context(viewport=viewport or {"width": 1200, "height": 800})
-        self.page = self.context.new_page()
-        self.page.on("console", lambda m: m.type == "error" and self.console_errors.append(m.text))
-        self.page.on("pageerror", lambda e: self.console_errors.append(f"uncaught: {e}"))
-        self.page.route("**/*", self._route)
-        self.page.goto(self.url, wait_until="load")
-
-    def _route(self, route) -> None:
-        self.requests.append(route.request.url)
-        if route.request.url == self.url:
-            route.continue_()
-        else:
-            route.abort()  # nothing leaves the machine, and the test sees it
-
-    @property
-    def outside_requests(self) -> list[str]:
-        return [url for url in self.requests if url != self.url]
-
-    def assert_clean(self) -> None:
-        """No console error and no request outside the file, so far."""
-        assert not self.console_errors, f"console errors: {self.console_errors}"
-        assert not self.outside_requests, f"requests outside {self.url}: {self.outside_requests}"
 
 
 @pytest.fixture

@@ -9,8 +9,10 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from transformers import AutoModelForCausalLM
 
+from tests.helpers.peft_models import IDS
+from tests.helpers.peft_models import load_base as _base
+from tests.helpers.peft_models import lora_model as _peft
 from tuco_eval.core.base_pass import base_forward
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.measures import next_token_measures
@@ -20,25 +22,7 @@ from tuco_eval.experiments.outputco import compute_outputco
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.util.errors import TucoError
 
-IDS = torch.tensor([[1, 5, 9, 14, 33, 60, 7, 8], [1, 40, 41, 3, 22, 17, 90, 2]])
 MASK = torch.ones_like(IDS)
-
-
-def _base(pair_dirs):
-    return AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
-
-
-def _peft(base, seed=3, **config):
-    from peft import LoraConfig, get_peft_model
-
-    torch.manual_seed(seed)
-    lora = dict(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
-    model = get_peft_model(base, LoraConfig(**{**lora, **config}))
-    with torch.no_grad():  # a saved copy equal to the original could not tell base from adapter
-        for name, p in model.named_parameters():
-            if ".modules_to_save." in name:
-                p.add_(torch.randn_like(p) * 0.5 * p.std())
-    return model.eval()
 
 
 def _logits(model, ids=IDS):

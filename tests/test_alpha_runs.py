@@ -55,7 +55,7 @@ def test_an_alpha_folder_is_what_lm_eval_writes_for_that_alpha(swept, pair_dirs,
 
 
 def test_report_reads_an_alpha_folder_as_an_lm_eval_run(swept, tmp_path):
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     report([alpha_run_dir(swept, 1.0, "sft")], tmp_path / "out", labels=["sft-at-1.0"], say=lambda _: None)
     board = json.loads((tmp_path / "out" / "leaderboard.json").read_text())

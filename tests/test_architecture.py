@@ -76,6 +76,50 @@ def test_public_names_resolve_lazily_without_loading_torch():
     assert done.stdout.strip() == "[]", done.stderr[-2000:]
 
 
+TESTS = REPO / "tests"
+
+
+def _test_module_imports(files, root: Path = REPO) -> list[str]:
+    """`file: module` for each import of a test module (test_*) or conftest in `files`, however
+    spelled (`import test_x`, `from tests.test_x import`, `from tests import conftest`, `from .test_x
+    import`): what they share lives in tests/helpers/, fixtures in tests/conftest.py."""
+    found = set()
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                package = ".".join(filter(None, ["tests" if node.level else "", node.module or ""]))
+                modules = [package, *(f"{package}.{alias.name}".lstrip(".") for alias in node.names)]
+            else:
+                continue
+            for module in modules:
+                parts = module.split(".")
+                name = parts[1] if parts[0] == "tests" and len(parts) > 1 else parts[0]
+                if name == "conftest" or name.startswith("test_"):
+                    found.add(f"{path.relative_to(root)}: {name}")
+    return sorted(found)
+
+
+def test_no_test_module_imports_another_or_conftest():
+    # tests is a package; a test module imports tests.helpers.<role>, never another test module
+    files = [*TESTS.glob("test_*.py"), TESTS / "conftest.py", *(TESTS / "helpers").glob("*.py"),
+             *(REPO / "scripts").glob("*.py")]
+    assert (TESTS / "__init__.py").is_file() and (TESTS / "helpers" / "__init__.py").is_file()
+    assert _test_module_imports(files) == []
+
+
+def test_the_test_import_check_sees_each_spelling(tmp_path):
+    # the scan above must be able to fail: plant each spelling and look again
+    planted = tmp_path / "tests" / "test_planted.py"
+    planted.parent.mkdir()
+    planted.write_text("import test_a\nfrom test_b import x\nfrom tests.test_c import y\nfrom tests import test_d\n"
+                       "from conftest import z\nfrom .test_e import w\nfrom . import conftest\n"
+                       "from tests.helpers.naive import naive_tuco\nimport tests.helpers.report_runs\n")
+    assert _test_module_imports([planted], tmp_path) == [f"tests/test_planted.py: {name}" for name in
+                                               ["conftest", "test_a", "test_b", "test_c", "test_d", "test_e"]]
+
+
 def _markup_in_python() -> list[str]:
     tag = re.compile(r"<(/?)(html|body|td|tr|th|table|span|div|p|section|h[1-6]|a|ul|li|b|br|figure|details|script|style)[ >]")
     found = []
@@ -94,7 +138,7 @@ def test_page_markup_lives_in_the_templates():
 def test_architecture_doc_names_every_module_of_the_layers():
     # contributing/architecture.md's module table is drawn from the code: a new module is listed there
     doc = (REPO / "contributing" / "architecture.md").read_text()
-    for package in ("util", "records", "core", "harness", "sweeps", "store", "stats", "analysis", "render", "watch"):
+    for package in ("util", "records", "core", "harness", "sweeps", "store", "stats", "analysis", "render", "pipeline", "watch"):
         assert f"`{package}/`" in doc
         for module in sorted((PACKAGE / package).glob("*.py")):
             row = f"| {package} | " in doc and any(
@@ -118,7 +162,7 @@ main(sys.argv[1:])
 
 
 def test_cv_and_report_run_where_torch_and_transformers_cannot_be_imported(tmp_path):
-    from test_report import build_run
+    from tests.helpers.report_runs import build_run
 
     run = build_run(tmp_path / "ckpt-A", "ckpt-A")
     for args in (["cv", str(run)], ["report", str(run), "--output", str(tmp_path / "out")]):

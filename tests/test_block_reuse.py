@@ -8,8 +8,10 @@ import copy
 
 import pytest
 import torch
-from test_adapters import IDS, _base, _peft
 
+from tests.helpers.peft_models import IDS
+from tests.helpers.peft_models import load_base as _base
+from tests.helpers.peft_models import lora_model as _peft
 from tuco_eval.core.block_reuse import leading_blocks, reuse_block_outputs
 from tuco_eval.core.joint import TucoSums
 from tuco_eval.core.layers import find_blocks

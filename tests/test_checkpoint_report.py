@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from scipy import stats
-from test_report import build_run
 
 from tests.helpers.checkpoint_roots import RIGHT, STEPS, TUCO, N, build_root, right_at, write_run
+from tests.helpers.report_runs import build_run
 from tuco_eval.analysis.checkpoint_board import mean_stderr
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.stats import paired
 from tuco_eval.stats.cv import most_chosen
 from tuco_eval.util.checkpoint_labels import first_step as parse_step

@@ -5,84 +5,26 @@ adapter swept alone, and by counting the base's loads."""
 
 from __future__ import annotations
 
-import copy
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_joint import _naive
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import tuco_eval.sweeps.alphas
-from tests.helpers.tiny_models import FIXTURE_TASKS, finetune, make_model
+from tests.helpers.checkpoint_series import LIMIT
+from tests.helpers.checkpoint_series import run_series as _run
+from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.tiny_models import FIXTURE_TASKS, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.store.units import list_units, read_unit
 from tuco_eval.sweeps.alphas import sweep
-from tuco_eval.sweeps.series import sweep_checkpoints
-from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
-
-LIMIT = 6
-
-
-@pytest.fixture(scope="module")
-def series_dirs(pair_dirs, tmp_path_factory):
-    """runs/sft/checkpoint-{1,2,3} (full models) and adapters/checkpoint-{10,20} (LoRA) over the
-    pair's base; folders written once, never modified."""
-    from peft import LoraConfig, get_peft_model
-
-    root = tmp_path_factory.mktemp("series")
-    base = AutoModelForCausalLM.from_pretrained(pair_dirs[1]).eval()
-    tokenizer = AutoTokenizer.from_pretrained(pair_dirs[1])
-    for step in (1, 2, 3):
-        folder = root / "runs" / "sft" / f"checkpoint-{step}"
-        finetune(base, seed=step, scale=0.1 * step).save_pretrained(folder)
-        tokenizer.save_pretrained(folder)
-    for seed, step in ((4, 10), (5, 20)):
-        torch.manual_seed(seed)
-        config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"],
-                            init_lora_weights=False)
-        get_peft_model(copy.deepcopy(base), config).save_pretrained(root / "adapters" / f"checkpoint-{step}")
-    return root
-
-
-@pytest.fixture
-def evaluated(monkeypatch):
-    """(RUN_DIR name, α) of every unit lm-eval evaluates."""
-    calls: list[tuple[str, float]] = []
-    original = tuco_eval.sweeps.alphas._evaluate_unit
-
-    def counted(lm, run_dir, alpha, *args):
-        calls.append((Path(run_dir).name, alpha))
-        return original(lm, run_dir, alpha, *args)
-
-    monkeypatch.setattr(tuco_eval.sweeps.alphas, "_evaluate_unit", counted)
-    return calls
-
-
-@pytest.fixture
-def loads(monkeypatch):
-    """The folder of every AutoModelForCausalLM.from_pretrained call (lm-eval's `hf` loads through it)."""
-    calls: list[str] = []
-    original = AutoModelForCausalLM.from_pretrained.__func__
-
-    def spy(cls, name, *args, **kwargs):
-        calls.append(str(name))
-        return original(cls, name, *args, **kwargs)
-
-    monkeypatch.setattr(AutoModelForCausalLM, "from_pretrained", classmethod(spy))
-    return calls
-
-
-def _run(finetuned, root, pair_dirs, task_manager, alphas=(0.5, 1.0), limit=LIMIT, **kwargs):
-    return sweep_checkpoints(finetuned, ["tiny_mc"], root, model_args=f"base={pair_dirs[1]}",
-                             settings=EvalSettings(task_manager, limit=limit), grid=Grid(alphas=alphas),
-                             model_options=ModelOptions(batch_size=4), progress=False, **kwargs)
+from tuco_eval.sweeps.settings import EvalSettings
 
 
 def _hf_evaluate(task_manager, limit=LIMIT, **hf_args):
@@ -290,7 +232,7 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
 
     from scipy import stats
 
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     n_docs = 12  # all of tiny_mc
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]

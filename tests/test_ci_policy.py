@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO_ROOT, launch_browser, require_shared_data
+from tests.helpers.browser import launch_browser
 from tests.helpers.ci_policy import LANE_DEVICE_ENV, lane_device
+from tests.helpers.shared_data import REPO_ROOT, require_shared_data
 
 SKIPPED, FAILED = pytest.skip.Exception, pytest.fail.Exception
 

@@ -335,7 +335,7 @@ def test_task_results_equal_those_before_the_split():
 
 
 def test_folds_and_run_results_equal_those_before_the_split(tmp_path):
-    from test_report import build_run
+    from tests.helpers.report_runs import build_run
 
     before = _before_split()
     folds = [t.tolist() for t in cv.fold_test_indices(103, folds=5, seed=7)]

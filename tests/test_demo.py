@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_joint import _naive
 
+from tests.helpers.naive import naive_joint as _naive
 from tuco_eval.demo import assets
 from tuco_eval.util.errors import TucoError
 

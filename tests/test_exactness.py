@@ -1,45 +1,21 @@
 """Every log-likelihood request type of `tuco_scaled` against a cache-free, one-prompt-at-a-time
-reference: the residual stream written out block by block (x + PTC + α·FTC, as in test_joint),
+reference (tests/helpers/naive.py): the residual stream written out block by block (x + PTC + α·FTC),
 then the fine-tuned model's own final norm and head; and `generate_until` against greedy
 decoding of the same reference (cached-generation modes: tests/test_generation.py)."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from test_joint import _naive
 
+from tests.helpers.naive import reference_logits as _reference_logits
+from tests.helpers.naive import reference_loglikelihood as _reference_loglikelihood
+from tests.helpers.reference_prompts import PAIRS, PROMPTS, TEXTS
 from tests.helpers.tiny_models import make_pair, make_tokenizer
-from tuco_eval.core.layers import find_blocks
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
-SHOTS = " ".join(f"Question: what is fine-tuning {n}? A B C D Answer: {'ABCD'[n % 4]}" for n in range(5))
-PAIRS = [(SHOTS + f" Question: the quick brown fox {n} ? A B C D Answer:", c)
-         for n in range(3) for c in (" A", " B")] + [("Is the following statement", " something you would say?")]
-TEXTS = ["the quick brown fox jumps over the lazy dog 0 1 2 3", "Question: what is fine-tuning? It changes"]
 ARCHS = ["llama", "gpt2", "gemma2", "gpt_neox"]
-
-
-def _reference_logits(ft, base, ids: list[int], alpha: float) -> torch.Tensor:
-    """One prompt, no cache, no batching: the naive block loop, then FT's final norm and head."""
-    row = torch.tensor([ids])
-    x, _ = _naive(ft, base, row, alpha)
-    handle = find_blocks(ft)[-1].register_forward_hook(
-        lambda m, a, out: (x, *out[1:]) if isinstance(out, tuple) else x)
-    try:
-        with torch.no_grad():
-            return ft(row, use_cache=False).logits[0].float().log_softmax(-1)
-    finally:
-        handle.remove()
-
-
-def _reference_loglikelihood(ft, base, context: list[int], continuation: list[int], alpha: float):
-    logp = _reference_logits(ft, base, (context + continuation)[:-1], alpha)[-len(continuation):]
-    target = torch.tensor(continuation)
-    greedy = bool((logp.argmax(-1) == target).all())
-    return float(logp.gather(-1, target[:, None]).sum()), greedy
 
 
 @pytest.fixture(scope="module", params=ARCHS)
@@ -88,8 +64,6 @@ def test_alpha_one_rolling_is_bit_identical_to_hf(pair):
 
 # --- generate_until at α ≠ 1 against the naive loop's greedy decoding ------------------------
 
-PROMPTS = ["Question: what is fine-tuning", "the quick brown fox jumps over the lazy dog 0 1 2",
-           "Is the following statement something you would say? Yes"]  # three lengths: left padding
 GEN_KWARGS = {"until": ["\n\n"], "max_gen_toks": 5, "do_sample": False}
 
 

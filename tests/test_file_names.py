@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.files import file_stems

@@ -12,9 +12,9 @@ import pytest
 from tuco_eval.analysis.checkpoint_board import read_board
 from tuco_eval.analysis.leaderboard import load_cv
 from tuco_eval.analysis.run_cv import CV_FILE, cross_validate, read_cv
+from tuco_eval.pipeline.report import report
 from tuco_eval.records.board_json import Board
 from tuco_eval.records.cv_json import CVResult, OldFormat
-from tuco_eval.report import report
 from tuco_eval.stats.significance import corrected_cv
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store

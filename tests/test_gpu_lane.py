@@ -21,16 +21,16 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
-from test_exactness import PAIRS, PROMPTS, TEXTS
-from test_joint import _naive
 
 from tests.helpers.ci_policy import lane_device
+from tests.helpers.naive import naive_joint as _naive
 from tests.helpers.precision import (
     logits_tolerance,
     loglikelihood_tolerance,
     stream_tolerance,
     tuco_tolerance,
 )
+from tests.helpers.reference_prompts import PAIRS, PROMPTS, TEXTS
 from tests.helpers.tiny_models import ARCHITECTURES, make_pair, make_tokenizer, save_pair
 from tuco_eval.core.joint import Joint, TucoSums
 from tuco_eval.core.layers import find_blocks

@@ -7,51 +7,23 @@ from __future__ import annotations
 import csv
 import json
 
-import numpy as np
 import pytest
-from test_report import CORRECT, build_run
 
+from tests.helpers.report_runs import CORRECT, HOSTILE, PERSONA_RIGHT, build_flip_run, build_run
+from tests.helpers.report_runs import experiment_records as _experiment_records
+from tests.helpers.report_runs import persona_store as _persona_store
 from tuco_eval.analysis.flips import task_flips
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
+from tuco_eval.pipeline.report import report
 from tuco_eval.render import html_report
-from tuco_eval.report import report
-from tuco_eval.store import doc_texts, run_json
-from tuco_eval.store import units as store
 
-N = 12
-HOSTILE = '<script>window.hacked = 1</script> & "quotes" <b>bold</b>'
-# correct docs per alpha of task "flip": at alpha 1 docs 0-5; alpha 1.1 fixes 6, 7, 8 and breaks
-# 4, 5; alpha 0 (base blocks) fixes 9 and breaks 0, 1, 2; alpha 0.9 changes nothing
-RIGHT = {0.0: {3, 4, 5, 9}, 0.9: {0, 1, 2, 3, 4, 5}, 1.0: {0, 1, 2, 3, 4, 5}, 1.1: {0, 1, 2, 3, 6, 7, 8}}
+# the flips of report_runs.FLIP_RIGHT, by hand
 EXPECTED = {
     0.0: {"fixed": [9], "broken": [0, 1, 2]},
     0.9: {"fixed": [], "broken": []},
     1.1: {"fixed": [6, 7, 8], "broken": [4, 5]},
 }
-CHOICES = [" yes", " no"]
-
-
-def build_flip_run(run_dir):
-    """A store where known docs flip; doc 0's prompt is hostile markup (it must show as text)."""
-    for alpha, right in RIGHT.items():
-        records = []
-        for i in range(N):
-            target = i % 2
-            picked = target if i in right else 1 - target  # the model's answer: the likelier choice
-            lls = [-1.0, -2.0] if picked == 0 else [-2.0, -1.0]
-            records.append({"doc_id": i, "doc_hash": f"h{i}", "acc": float(i in right), "loglikelihoods": lls})
-        store.write_unit(run_dir, alpha, "flip", records)
-    docs = [
-        {"doc_id": i, "prompt": HOSTILE if i == 0 else f"question {i}?", "choices": CHOICES, "target": i % 2}
-        for i in range(N)
-    ]
-    doc_texts.write_docs(run_dir, "flip", docs)
-    run_json.update_run_info(
-        run_dir,
-        {"model_args": "pretrained=org/flipper", "label": "flipper", "alphas": sorted(RIGHT), "tasks": ["flip"]},
-    )
-    return run_dir
 
 
 @pytest.fixture(scope="module")
@@ -164,20 +136,6 @@ def test_report_page_in_chromium(report_dir, page_for):
     assert opened.outside_requests == [] and opened.console_errors == []
 
 
-def _experiment_records(n=10):
-    rng = np.random.default_rng(0)
-    records = []
-    for name, shift in (("web", 0.0), ("chat", 0.3)):
-        for i in range(n):
-            ptc = rng.uniform(1, 2, size=4)
-            ftc = rng.uniform(0, 1, size=4) + shift
-            text = HOSTILE if i == 0 else f"{name} prompt {i}"
-            records.append({"set": name, "id": i, "text": text, "tuco": float(rng.uniform(0, 0.5) + shift),
-                            "outputco": float(rng.uniform(0, 1)), "per_layer_ptc_l1": ptc.tolist(),
-                            "per_layer_ftc_l1": ftc.tolist()})
-    return records
-
-
 @pytest.fixture(scope="module")
 def experiment_dir(tmp_path_factory):
     from tuco_eval.experiments import summary as summ
@@ -219,21 +177,6 @@ def test_experiment_page_in_chromium(experiment_dir, page_for):
     page.fill("#prompt-filter", "chat prompt")
     _, sets = _column(page, "#prompts", "set")
     assert sets and set(sets) == {"chat"}
-
-
-PERSONA_RIGHT = {0.75: 20, 0.9: 24, 0.95: 26, 1.0: 28, 1.05: 30, 1.1: 33, 1.25: 36}  # of 40 docs
-
-
-def _persona_store(run_dir):
-    """Two synthetic persona tasks whose agreement rises with α (one steeply, one barely)."""
-    for task, slope in (("tuco_demo_persona_narcissism", 1), ("tuco_demo_persona_calm", 0)):
-        for alpha, k in PERSONA_RIGHT.items():
-            right = k if slope else 30 + int(alpha > 1)
-            store.write_unit(run_dir, alpha, task, [{"doc_id": i, "doc_hash": f"{task}{i}",
-                                                    "acc": float(i < right)} for i in range(40)])
-    run_json.update_run_info(run_dir, {"model_args": "pretrained=synthetic", "label": "synthetic persona",
-                                    "alphas": sorted(PERSONA_RIGHT), "tasks": []})
-    return run_dir
 
 
 def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
@@ -280,8 +223,7 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
 
 @pytest.mark.parametrize(("objective", "sign"), [("max", 1.0), ("min", -1.0)])
 def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, sign):
-    from test_intervals import interval_run
-
+    from tests.helpers.report_runs import interval_run
     from tuco_eval.analysis.leaderboard import column_kind, leaderboard_columns, runs_metric
     from tuco_eval.records.board_json import BOARD_FORMAT, Board
     from tuco_eval.records.report import Report

@@ -7,6 +7,7 @@ import copy
 import pytest
 import torch
 
+from tests.helpers.naive import naive_joint as _naive
 from tests.helpers.precision import stream_tolerance, tuco_tolerance
 from tests.helpers.tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
 from tuco_eval.core.joint import Joint, TucoSums
@@ -23,49 +24,6 @@ def _ids(batch: int = 2, length: int = 11, seed: int = 0) -> torch.Tensor:
 
 def _joint(ft, base, alpha=1.0) -> Joint:
     return Joint(ft, [block.forward for block in find_blocks(base)], alpha=alpha)
-
-
-def _record_block_calls(model, ids):
-    """Positional and keyword arguments of every block call in a plain forward (test's own hooks)."""
-    calls, handles = [], []
-    for block in find_blocks(model):
-        handles.append(block.register_forward_pre_hook(
-            lambda m, a, k: calls.append((a, dict(k))), with_kwargs=True))
-    with torch.no_grad():
-        model(ids, use_cache=False)
-    for h in handles:
-        h.remove()
-    return calls
-
-
-def _naive(ft, base, ids, alpha):
-    """x_{l+1} = x_l + PTC_l + α·FTC_l written out, plus the TuCo sums at the last token."""
-    calls = _record_block_calls(ft, ids)
-    x = calls[0][0][0] if calls[0][0] else calls[0][1]["hidden_states"]
-    sum_ptc = torch.zeros_like(x[:, -1]).double()
-    sum_ftc = torch.zeros_like(sum_ptc)
-    with torch.no_grad():
-        for ft_block, base_block, (args, kwargs) in zip(find_blocks(ft), find_blocks(base), calls, strict=True):
-            rest = args[1:]
-            kwargs = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-            out_pt = base_block(x, *rest, **kwargs)
-            out_ft = ft_block(x, *rest, **kwargs)
-            out_pt = out_pt[0] if isinstance(out_pt, tuple) else out_pt
-            out_ft = out_ft[0] if isinstance(out_ft, tuple) else out_ft
-            ptc = out_pt - x
-            ftc = (out_ft - x) - (out_pt - x)
-            sum_ptc += ptc[:, -1].double()
-            sum_ftc += ftc[:, -1].double()
-            x = x + ptc + alpha * ftc
-    tuco = sum_ftc.abs().sum(-1) / (sum_ptc.abs().sum(-1) + sum_ftc.abs().sum(-1))
-    return x, tuco
-
-
-def naive_tuco(ft, base, ids: list[int], alpha: float) -> float:
-    """TuCo at the last of `ids` by the naive loop, whose own Σ PTC and Σ FTC (float64) follow its
-    α-scaled stream: the reference for a TuCo logged at α."""
-    device = next(ft.parameters()).device
-    return _naive(ft, base, torch.tensor([ids], device=device), alpha)[1].item()
 
 
 def _last_block_output(ft, joint, ids, sums=None):

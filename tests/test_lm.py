@@ -12,9 +12,9 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
+from tests.helpers.naive import naive_tuco
 from tests.helpers.tiny_models import FIXTURE_TASKS, make_hybrid
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 

@@ -57,7 +57,7 @@ def hf_folders(checkpoints, task_manager, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def board(hf_folders, tmp_path_factory):
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     out = tmp_path_factory.mktemp("report")
     said: list[str] = []
@@ -133,7 +133,7 @@ def test_series_figure_by_step(board):
 
 def test_a_sweep_root_and_lm_eval_folders_give_the_same_board(checkpoints, hf_folders, board, task_manager,
                                                                tmp_path):
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     folders, base = checkpoints
     root = tmp_path / "root"

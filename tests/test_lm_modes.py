@@ -6,8 +6,8 @@ import pytest
 import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_joint import _naive
 
+from tests.helpers.naive import naive_joint as _naive
 from tuco_eval.core.measures import SHIFT_CLASSES
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.util.errors import TucoError

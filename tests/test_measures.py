@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import pytest
 import torch
-from test_joint import naive_tuco
 
+from tests.helpers.naive import naive_next_token_measures as _naive
+from tests.helpers.naive import naive_tuco
 from tests.helpers.tiny_models import make_pair, save_pair
 from tuco_eval.core.measures import (
     SHIFT_CLASSES,
@@ -24,18 +24,6 @@ TEXTS = ["Is the following statement something you would say?", "the quick brown
          "Question: what is fine-tuning?", "Yes"]
 
 REPO = str(Path(__file__).resolve().parents[1])  # subprocesses run this checkout
-
-
-def _naive(ft_row, base_row):
-    """KL by a loop over the vocabulary; rank by sorting the base distribution."""
-    p = torch.softmax(ft_row.double(), -1).tolist()
-    q = torch.softmax(base_row.double(), -1).tolist()
-    kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p, q, strict=True) if pi > 0)
-    token = max(range(len(p)), key=lambda i: p[i])
-    order = sorted(range(len(q)), key=lambda i: -q[i])
-    rank = 1 + order.index(token)
-    name = "unshifted" if rank == 1 else "marginal" if rank <= 3 else "shifted"
-    return kl, token, rank, name
 
 
 def test_measures_from_logits_equal_naive_loop():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tuco_eval.analysis.mode_comparison import compare_modes_scores, cross_validate_modes
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.stats.cv import CVError, cross_validate_scores, fold_test_indices, out_of_fold
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store

@@ -10,12 +10,11 @@ import hashlib
 import re
 
 import pytest
-from test_html_report import HOSTILE, build_flip_run
-from test_report import build_run
 
-from conftest import LocalPage
+from tests.helpers.browser import LocalPage
+from tests.helpers.report_runs import HOSTILE, build_flip_run, build_run
+from tuco_eval.pipeline.report import report
 from tuco_eval.render.token_page import render_token_page
-from tuco_eval.report import report
 from tuco_eval.store import run_json
 
 HOSTILE_LABEL = "<script>window.hacked = 2</script>"

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_joint import naive_tuco
 from transformers import AutoModelForCausalLM
 
+from tests.helpers.naive import naive_tuco
 from tests.helpers.tiny_models import make_hybrid, make_model, make_tokenizer
 from tuco_eval.core.pair import base_device_map, check_configs, load_pair
 from tuco_eval.core.tuco import compute_tuco

@@ -9,10 +9,13 @@ import copy
 import pytest
 import torch
 import transformers as tf
-from test_joint import _record_block_calls
 from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
+from tests.helpers.naive import record_block_calls as _record_block_calls
+from tests.helpers.position_pairs import IDS
+from tests.helpers.position_pairs import pair_with_configs as _pair
+from tests.helpers.position_pairs import shared_prefix_requests as _shared_prefix_requests
 from tests.helpers.tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.layers import find_blocks
@@ -20,25 +23,8 @@ from tuco_eval.core.pair import check_configs, join, load_pair
 from tuco_eval.core.positions import BasePositions, above_block_differences, base_positions
 from tuco_eval.util.errors import TucoError
 
-IDS = torch.randint(3, 90, (2, 24), generator=torch.Generator().manual_seed(0))
 LLAMA3 = {"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
           "original_max_position_embeddings": 16, "rope_theta": 10000.0}
-
-
-def _pair(model_class, ft_config, base_config, seed=0):
-    """(fine-tuned, base): the base random; the fine-tuned one its weights with every parameter
-    perturbed, embedding, final norm and head included, under its own config."""
-    for config in (ft_config, base_config):
-        config._attn_implementation = "eager" if model_class is tf.Gemma2ForCausalLM else "sdpa"
-    torch.manual_seed(seed)
-    base = model_class(base_config).eval()
-    ft = model_class(ft_config).eval()
-    ft.load_state_dict(base.state_dict())
-    gen = torch.Generator().manual_seed(seed + 1)
-    with torch.no_grad():
-        for p in ft.parameters():
-            p.add_(torch.randn(p.shape, generator=gen) * 0.3 * (p.std() if p.numel() > 1 else 1.0))
-    return ft, base
 
 
 def _block_prefix(model) -> str:
@@ -333,13 +319,6 @@ def test_static_cache_with_differing_windows(case):
     static_sequences, static_scores = _greedy(joint, use_cache=True, cache_implementation="static")
     assert torch.equal(static_sequences, sequences)
     assert torch.allclose(static_scores, scores, atol=1e-4)
-
-
-def _shared_prefix_requests():
-    gen = torch.Generator().manual_seed(0)
-    shared = torch.randint(3, 90, (70,), generator=gen).tolist()
-    return [(("", ""), shared + torch.randint(3, 90, (2 + doc,), generator=gen).tolist(),
-             torch.randint(3, 90, (length,), generator=gen).tolist()) for doc in range(4) for length in (1, 3)]
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.5])

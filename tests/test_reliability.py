@@ -15,8 +15,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_eval import simple_evaluate
-from test_exactness import _reference_loglikelihood
 
+from tests.helpers.naive import reference_loglikelihood as _reference_loglikelihood
 from tests.helpers.tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.pair import load_pair

@@ -11,54 +11,19 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.report_runs import CORRECT, N_DOCS, build_run
 from tuco_eval.analysis import leaderboard, run_cv
 from tuco_eval.analysis.checkpoint_rows import resolve_rows
 from tuco_eval.analysis.report_model import build_report
+from tuco_eval.pipeline.report import report
 from tuco_eval.records.report import Report
 from tuco_eval.render import report_tables
-from tuco_eval.report import report
 from tuco_eval.store import run_json
 from tuco_eval.store import units as store
 from tuco_eval.util.errors import TucoError
-from tuco_eval.util.params import PAPER_ALPHAS
 
 REPO = Path(__file__).resolve().parents[1]
 EXPECTED = Path(__file__).parent / "expected"
-N_DOCS = 100
-GROUPS = {
-    "tuco_mmlu_humanities": ["h1", "h2"],
-    "tuco_mmlu_stem": ["s1"],
-    "tuco_extra": ["x1"],
-}
-# correct docs at each alpha (docs 0..k-1 are correct, so a larger k wins on every doc);
-# alphas not listed get 30 correct
-CORRECT = {
-    "ckpt-A": {"h1": {1.0: 50, 1.1: 70}, "h2": {1.0: 60}, "s1": {0.9: 45, 1.0: 40}, "x1": {}},
-    "ckpt-B": {
-        "h1": {0.75: 55, 1.0: 50},
-        "h2": {1.0: 60, 1.25: 90},
-        "s1": {1.0: 40, 1.05: 20},
-        "x1": {},
-    },
-}
-
-
-def build_run(run_dir: Path, label: str, groups: dict | None = GROUPS) -> Path:
-    for task, correct in CORRECT[label].items():
-        for alpha in PAPER_ALPHAS:
-            k = correct.get(alpha, 30) if correct else 50  # x1: every alpha alike
-            docs = [
-                {"doc_id": i, "doc_hash": f"{task}-{i}", "acc": float(i < k)} for i in range(N_DOCS)
-            ]
-            store.write_unit(run_dir, alpha, task, docs)
-    info = {
-        "model_args": f"pretrained=org/{label}",
-        "label": label,
-        "alphas": list(PAPER_ALPHAS),
-        "tasks": list(CORRECT[label]),
-    }
-    run_json.update_run_info(run_dir, {**info, "groups": groups or {}})
-    return run_dir
 
 
 def report_model(run_dirs: list[Path]) -> Report:

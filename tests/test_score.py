@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-from test_joint import naive_tuco
 
+from tests.helpers.naive import naive_tuco
 from tuco_eval.core.pair import load_pair
 from tuco_eval.core.tuco import compute_tuco, read_prompts
 from tuco_eval.util.errors import TucoError

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_checkpoint_sweep import LIMIT, _run, evaluated, loads, series_dirs  # noqa: F401 - fixtures
 
+from tests.helpers.checkpoint_series import LIMIT
+from tests.helpers.checkpoint_series import run_series as _run
 from tuco_eval.core.pair import load_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.units import read_unit
@@ -37,7 +38,7 @@ def _same_units(a: Path, b: Path) -> None:
 
 
 def test_loaded_base_and_a_reused_run_dir_give_the_plain_series(
-        series_dirs, pair_dirs, task_manager, tmp_path, loads, evaluated):  # noqa: F811 - fixtures
+        series_dirs, pair_dirs, task_manager, tmp_path, loads, evaluated):
     pattern = str(series_dirs / "adapters" / "checkpoint-*")
     plain = tmp_path / "plain"
     _run([pattern], plain, pair_dirs, task_manager)
@@ -54,7 +55,7 @@ def test_loaded_base_and_a_reused_run_dir_give_the_plain_series(
 
 
 def test_a_run_dir_of_other_weights_or_settings_is_refused(
-        series_dirs, pair_dirs, task_manager, tmp_path, evaluated):  # noqa: F811 - fixtures
+        series_dirs, pair_dirs, task_manager, tmp_path, evaluated):
     pattern = str(series_dirs / "adapters" / "checkpoint-*")
     first = tmp_path / "first"
     _first_part(series_dirs / "adapters" / "checkpoint-20", pair_dirs, task_manager, first, limit=LIMIT - 1)

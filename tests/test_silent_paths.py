@@ -11,8 +11,9 @@ import torch
 import transformers as tf
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_positions import IDS, _pair
 
+from tests.helpers.position_pairs import IDS
+from tests.helpers.position_pairs import pair_with_configs as _pair
 from tests.helpers.tiny_models import LLAMA_LIKE, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.layers import unwrap
@@ -143,8 +144,10 @@ def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_p
     """join, then a second adapter (on other modules and blocks) loaded and made active: α = 0 is the
     base model, α = 1 the model with the new adapter, α = 0.5 the naive loop; in every mode."""
     from peft import LoraConfig
-    from test_adapters import _base, _peft
-    from test_exactness import _reference_logits
+
+    from tests.helpers.naive import reference_logits as _reference_logits
+    from tests.helpers.peft_models import load_base as _base
+    from tests.helpers.peft_models import lora_model as _peft
 
     base = _base(pair_dirs)
     model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
@@ -184,9 +187,10 @@ def test_logged_tuco_and_kl_of_a_truncated_prompt_are_those_generation_saw(pair_
     """Prompts longer than max_length − max_gen_toks: HFLM generates from their last
     max_length − max_gen_toks tokens (lm-eval 0.4.13), and the logged TuCo and KL are those of
     exactly those tokens (the naive loop, a loop over the vocabulary), not of a longer cut."""
-    from test_joint import _naive
-    from test_measures import _naive as _naive_kl
     from transformers import AutoModelForCausalLM
+
+    from tests.helpers.naive import naive_joint as _naive
+    from tests.helpers.naive import naive_next_token_measures as _naive_kl
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=0.5, device="cpu", batch_size=4,
@@ -221,8 +225,9 @@ def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_ro
     """A (context, continuation) longer than max_length: HFLM scores its last max_length + 1 tokens
     less one; the KL logged at the last context token sees that row's context, as TuCo does."""
     from lm_eval.api.instance import Instance
-    from test_measures import _naive as _naive_kl
     from transformers import AutoModelForCausalLM
+
+    from tests.helpers.naive import naive_next_token_measures as _naive_kl
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, max_length=16,
@@ -301,8 +306,9 @@ def test_a_peft_base_pass_is_named_as_the_base(pair_dirs):
     """Logits mode on a PEFT pair runs the same modules twice: what goes wrong only with the adapter
     off (here a hook that turns block 1's output to NaN then) is named as the base model's."""
     from lm_eval.api.instance import Instance
-    from test_adapters import _base, _peft
 
+    from tests.helpers.peft_models import load_base as _base
+    from tests.helpers.peft_models import lora_model as _peft
     from tuco_eval.core.pair import Pair
 
     model = _peft(_base(pair_dirs))
@@ -335,8 +341,7 @@ def test_a_nonfinite_answer_is_never_stored_in_lm_evals_request_cache(pair_dirs,
 
 def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pair_dirs, monkeypatch):
     """The prefix-reuse path (α = 1 runs no hook there either) and `score --generate`'s greedy loop."""
-    from test_positions import _shared_prefix_requests
-
+    from tests.helpers.position_pairs import shared_prefix_requests as _shared_prefix_requests
     from tuco_eval.core.generation import greedy_generate
     from tuco_eval.harness.prefix_scoring import PrefixScorer
 

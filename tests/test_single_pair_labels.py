@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.helpers.checkpoint_roots import write_run
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.store.run_json import read_run_info
 from tuco_eval.util.checkpoint_labels import single_pair_labels
 

@@ -11,8 +11,8 @@ import time
 import pytest
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
-from test_joint import naive_tuco
 
+from tests.helpers.naive import naive_tuco
 from tests.helpers.tiny_models import FIXTURE_TASKS
 from tuco_eval.analysis.run_cv import cross_validate
 from tuco_eval.harness.tuco_scaled import TucoScaledLM

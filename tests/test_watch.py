@@ -17,7 +17,7 @@ import pytest
 
 import tuco_eval.watch.loop as loop
 from tests.helpers.tiny_models import FIXTURE_TASKS
-from tuco_eval.report import report
+from tuco_eval.pipeline.report import report
 from tuco_eval.store.watch_state import read_watch_state
 from tuco_eval.sweeps.series import sweep_checkpoints
 from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions

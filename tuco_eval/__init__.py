@@ -30,7 +30,7 @@ _LAZY = {
     "ModelOptions": "tuco_eval.sweeps.settings",
     "task_manager_for": "tuco_eval.sweeps.settings",
     "cross_validate": "tuco_eval.analysis.run_cv",
-    "report": "tuco_eval.report",
+    "report": "tuco_eval.pipeline.report",
 }
 __all__ = sorted(_LAZY)
 

@@ -72,7 +72,7 @@ def add_correction_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     for path in report(args.run_dirs, args.out, labels=args.labels, pairs=args.pairs,
                        allow_different_prompts=args.allow_different_prompts,

@@ -176,7 +176,7 @@ def run_demo(
         categories = categories_part(load("categories"), settings, evaluation, out_dir)
     print(f"[{next(step)}/{steps}] writing the report", flush=True)
     from tuco_eval.demo.lead import demo_lead
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
 
     figure = out_dir / "report" / "persona_vs_alpha.svg"
     lead = demo_lead(persona, categories, tuple(settings.alphas), figure, training)

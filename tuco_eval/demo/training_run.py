@@ -32,7 +32,7 @@ def training_run_part(settings: Any, out_dir: Path, device: str, evaluation: Eva
     checkpoint is that adapter, so its units are part 1's `persona_run`, copied."""
     from tuco_eval.analysis.checkpoint_board import read_board
     from tuco_eval.demo.assets import PERSONA_CHECKPOINTS_DIR, fetch_base
-    from tuco_eval.report import report
+    from tuco_eval.pipeline.report import report
     from tuco_eval.store.checkpoints import resolve_checkpoints
     from tuco_eval.sweeps.series import sweep_checkpoints
     from tuco_eval.sweeps.settings import Grid, ModelOptions

@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from tuco_eval.analysis.checkpoint_board import read_board
+from tuco_eval.pipeline.report import report
 from tuco_eval.records.board_json import Board
 from tuco_eval.records.watch_json import WatchState, step_key
 from tuco_eval.render.watch_lead import state_line, watch_lead
-from tuco_eval.report import report
 from tuco_eval.store.checkpoint_ready import (
     BROKEN,
     READY,
