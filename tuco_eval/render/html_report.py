@@ -237,15 +237,15 @@ def configs_section(runs: Sequence[Run]) -> list[tuple[str, dict[str, str]]]:
         cfg = run.cv["config"]
         configs.append((run.label, {
             "run dir": str(run.run_dir),
-            "model_args": info.get("model_args", ""),
-            "α grid": ", ".join(format_alpha(a) for a in info.get("alphas", [])),
+            "model_args": info.model_args if info.has("model_args") else "",
+            "α grid": ", ".join(format_alpha(a) for a in info.alphas),
             "tasks": f"{len(run.cv['tasks'])}",
             "folds / seed": f"{cfg['folds']} folds, seed {cfg['seed']}",
             "metric / objective": f"{cfg['metric'] or 'each task its own'} ({cfg['objective']})",
             "bootstrap / permutations": str(cfg.get("n_boot", "")),
             "significance level": str(cfg.get("significance_level", "")),
-            "lm-eval / tuco-eval": f"{info.get('lm_eval_version', '?')} / {info.get('tuco_eval_version', '?')}",
-            "sweep settings": json.dumps(info.get("metadata", {}), ensure_ascii=False),
+            "lm-eval / tuco-eval": f"{info.lm_eval_version if info.has('lm_eval_version') else '?'} / {info.tuco_eval_version if info.has('tuco_eval_version') else '?'}",
+            "sweep settings": json.dumps(info.metadata, ensure_ascii=False),
         }))
     return configs
 
