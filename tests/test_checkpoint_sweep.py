@@ -53,15 +53,15 @@ def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, l
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
     # the base loaded once for the whole series, each checkpoint once
     assert sorted(loads) == sorted([pair_dirs[1], *folders])
-    assert recorded == json.loads((root / "checkpoints.json").read_text()) == {
+    assert recorded.to_json() == json.loads((root / "checkpoints.json").read_text()) == {
         "format": 1,
         "base": {"label": "base", "source": pair_dirs[1], "revision": None, "run_dir": "base"},
         "checkpoints": [{"label": f"step-{s}", "source": f, "revision": None, "step": s, "kind": "model",
                          "run_dir": f"step-{s}"} for s, f in zip((1, 2, 3), folders, strict=True)]}
     loads.clear()
     base = read_run_info(root / "base")
-    assert (base["kind"], base["label"], base["alphas"]) == ("base", "base", [1.0])
-    assert base["checkpoint"] == {"label": "base", "source": pair_dirs[1], "revision": None, "step": None,
+    assert (base.kind, base.label, base.alphas) == ("base", "base", [1.0])
+    assert base.checkpoint == {"label": "base", "source": pair_dirs[1], "revision": None, "step": None,
                                   "kind": "base"}
     # the base alone is lm-eval's `hf` on the base, doc for doc
     assert _stored(root / "base") == _hf_records(task_manager, pretrained=pair_dirs[1])
@@ -70,8 +70,8 @@ def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, l
     for step, folder in zip((1, 2, 3), folders, strict=True):
         run_dir = root / f"step-{step}"
         info = read_run_info(run_dir)
-        assert info["label"] == f"step-{step}" and info["model_args"] == f"pretrained={folder},base={pair_dirs[1]}"
-        assert info["checkpoint"] == {"label": f"step-{step}", "source": folder, "revision": None,
+        assert info.label == f"step-{step}" and info.model_args == f"pretrained={folder},base={pair_dirs[1]}"
+        assert info.checkpoint == {"label": f"step-{step}", "source": folder, "revision": None,
                                       "step": step, "kind": "model"}
         # each checkpoint at α = 1 is lm-eval's `hf` on that checkpoint
         assert _stored(run_dir) == _hf_records(task_manager, pretrained=folder)
@@ -100,7 +100,7 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
     recorded = done["series"]
     assert done["swept"] == ["full", "early", "late"]  # training order
     assert sorted(loads) == sorted([pair_dirs[1], model])  # adapters: swapped on the one base
-    assert [(c["label"], c["kind"], c["step"]) for c in recorded["checkpoints"]] == [
+    assert [(c.label, c.kind, c.step) for c in recorded.checkpoints] == [
         ("full", "model", 2), ("early", "adapter", 10), ("late", "adapter", 20)]  # by step, labels kept
     for label, adapter in (("early", adapters[0]), ("late", adapters[1])):
         alone = tmp_path / f"alone-{label}"
@@ -116,7 +116,7 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
         assert _stored(root / label) == _hf_records(task_manager, pretrained=pair_dirs[1], peft=adapter)
     assert _stored(root / "early") != _stored(root / "late")  # a missed swap would make them equal
     assert _stored(root / "full") == _hf_records(task_manager, pretrained=model)
-    assert read_run_info(root / "early")["checkpoint"]["kind"] == "adapter"
+    assert read_run_info(root / "early").checkpoint["kind"] == "adapter"
 
 
 def test_resume_adds_only_missing_units_and_one_checkpoint_per_array_task(

@@ -77,12 +77,12 @@ def test_jobs_merge_into_one_record_and_keep_each_folder(tmp_path):
                                         _checkpoint("step-20", step=20)])
     assert [c.run_dir for c in second] == ["model.v1-2", "step-20"]  # apart from Model.v1 on any disk
     series = read_series(root)
-    assert series == json.loads((root / "checkpoints.json").read_text())
-    assert series["format"] == 1 and series["base"] == {"label": "base", "source": "org/pt",
-                                                        "revision": None, "run_dir": "base"}
-    assert [(c["label"], c["step"], c["run_dir"]) for c in series["checkpoints"]] == [
+    assert series.to_json() == json.loads((root / "checkpoints.json").read_text())
+    assert series.format == 1 and series.base.to_json() == {"label": "base", "source": "org/pt",
+                                                            "revision": None, "run_dir": "base"}
+    assert [(c.label, c.step, c.run_dir) for c in series.checkpoints] == [
         ("Model.v1", 5, "Model.v1"), ("model.v1", 10, "model.v1-2"), ("step-20", 20, "step-20")]
-    assert set(series["checkpoints"][0]) == {"label", "source", "revision", "step", "kind", "run_dir"}
+    assert set(series.to_json()["checkpoints"][0]) == {"label", "source", "revision", "step", "kind", "run_dir"}
 
 
 @pytest.mark.parametrize(("base", "checkpoint", "message"), [
@@ -114,5 +114,5 @@ def test_concurrent_jobs_lose_no_checkpoint(tmp_path):
     )
     jobs = [subprocess.Popen([sys.executable, "-c", script, f"job{j}"]) for j in range(4)]
     assert [job.wait(timeout=120) for job in jobs] == [0] * 4
-    labels = {c["label"] for c in read_series(root)["checkpoints"]}
+    labels = {c.label for c in read_series(root).checkpoints}
     assert labels == {f"job{j}-{i}" for j in range(4) for i in range(25)}

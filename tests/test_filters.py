@@ -75,8 +75,8 @@ def runs(pair_dirs, task_manager, tmp_path_factory):
 def test_each_filter_is_stored_and_equals_lm_eval_at_alpha_1(runs, lm_eval_results):
     run = runs["tiny_numbers"]
     info = read_run_info(run)
-    assert info["filters"] == {"tiny_numbers": FILTERS}
-    assert read_run_info(runs["tiny_weighted"])["filters"]["tiny_mc"] == ["none"]
+    assert info.filters == {"tiny_numbers": FILTERS}
+    assert read_run_info(runs["tiny_weighted"]).filters["tiny_mc"] == ["none"]
     records = read_unit(run, 1.0, "tiny_numbers")
     assert len(records) == LIMIT and "exact_match" not in records[0]
     stored = {f: sum(r[f"exact_match,{f}"] for r in records) / LIMIT for f in FILTERS}
@@ -188,7 +188,7 @@ def test_groups_of_tasks_with_several_filters_get_a_row_per_filter():
 
 
 def test_store_rows_names():
-    info = {"filters": {"gsm": FILTERS, "mc": ["none"]}}
+    info = run_json.RunInfo.of(filters={"gsm": FILTERS, "mc": ["none"]})
     rows = store_rows(info, ["gsm", "mc"], "exact_match")
     assert [(r.name, r.key) for r in rows] == [
         ("gsm,strict-match", "exact_match,strict-match"),
@@ -197,13 +197,13 @@ def test_store_rows_names():
     ]
     message = r"task other has no filter 'strict-match' in this RUN_DIR \(it has a, b\)"
     with pytest.raises(TucoError, match=message):
-        store_rows({"filters": {"gsm": FILTERS, "other": ["a", "b"]}}, ["gsm", "other"], "x",
+        store_rows(run_json.RunInfo.of(filters={"gsm": FILTERS, "other": ["a", "b"]}), ["gsm", "other"], "x",
                    "strict-match")
     assert [r.name for r in store_rows(info, ["gsm", "mc"], "x", "strict-match")] == [
         "gsm,strict-match", "mc"  # a task with one filter is kept as it is
     ]
     merged = run_json.merge_run_info(info, {"filters": {"new": ["none"]}})
-    assert merged["filters"] == {"gsm": FILTERS, "mc": ["none"], "new": ["none"]}
+    assert merged.filters == {"gsm": FILTERS, "mc": ["none"], "new": ["none"]}
 
 
 MIXED_ALPHAS = [1.0, 1.5]
@@ -228,8 +228,8 @@ def _alone(run, task, tmp_path):
     for alpha in MIXED_ALPHAS:
         store.write_unit(alone, alpha, task, read_unit(run, alpha, task))
     run_json.update_run_info(alone, {"model_args": "m", "alphas": MIXED_ALPHAS, "tasks": [task],
-                                  "groups": {}, "filters": {task: info["filters"][task]},
-                                  "task_configs": {task: info["task_configs"][task]}})
+                                  "groups": {}, "filters": {task: info.filters[task]},
+                                  "task_configs": {task: info.task_configs[task]}})
     return alone
 
 

@@ -40,7 +40,7 @@ def test_gen_kwargs_and_seed_reach_lm_eval_as_lm_eval_reads_them(run_cli, pair_d
     assert stored == _lm_eval(pair_dirs, task_manager, "max_gen_toks=3", 7)
     other = _sweep(run_cli, pair_dirs, tmp_path / "seed8", "--gen_kwargs", "max_gen_toks=3", "--seed", "8")
     assert other == _lm_eval(pair_dirs, task_manager, "max_gen_toks=3", 8) and other != stored
-    metadata = read_run_info(tmp_path / "seed7")["metadata"]
+    metadata = read_run_info(tmp_path / "seed7").metadata
     assert metadata["gen_kwargs"] == "max_gen_toks=3"
     assert [metadata[k] for k in ("random_seed", "numpy_random_seed", "torch_random_seed",
                                   "fewshot_random_seed")] == [7, 7, 7, 7]
@@ -48,7 +48,7 @@ def test_gen_kwargs_and_seed_reach_lm_eval_as_lm_eval_reads_them(run_cli, pair_d
 
 def test_a_sweep_without_them_records_what_it_did_before(run_cli, pair_dirs, tmp_path):
     _sweep(run_cli, pair_dirs, tmp_path / "plain")
-    metadata = read_run_info(tmp_path / "plain")["metadata"]
+    metadata = read_run_info(tmp_path / "plain").metadata
     assert "gen_kwargs" not in metadata and "random_seed" not in metadata
 
 
@@ -65,7 +65,7 @@ def test_max_batch_size_and_remote_code_reach_the_model(run_cli, pair_dirs, tmp_
            "--trust_remote_code")
     assert seen["extra"]["max_batch_size"] == 2 and seen["extra"]["batch_size"] == "auto"
     assert seen["args"].endswith(",trust_remote_code=True")
-    assert read_run_info(tmp_path / "o")["model_args"].endswith(",trust_remote_code=True")
+    assert read_run_info(tmp_path / "o").model_args.endswith(",trust_remote_code=True")
 
 
 @pytest.mark.parametrize("seed, says", [("1,2", "one value or four"), ("x", "an integer or four")])

@@ -37,8 +37,8 @@ def test_sweep_cli_with_two_modes_then_cv_and_report(pair_dirs, tmp_path):
     assert sorted(list_units(run)["tiny_mc"]) == [0.5, 1.0, 1.5]  # the old layout for activation
     logits_root = run / "mode=logits"
     assert sorted(list_units(logits_root)["tiny_mc"]) == [0.5, 1.0, 1.5]
-    assert read_run_info(logits_root)["metadata"]["mode"] == "logits"
-    assert read_run_info(logits_root)["label"].endswith("[logits]")
+    assert read_run_info(logits_root).metadata["mode"] == "logits"
+    assert read_run_info(logits_root).label.endswith("[logits]")
     at_one = [r["loglikelihoods"] for r in read_unit(run, 1.0, "tiny_mc")]
     assert [r["loglikelihoods"] for r in read_unit(logits_root, 1.0, "tiny_mc")] == at_one
     assert read_unit(run, 1.5, "tiny_mc") != read_unit(logits_root, 1.5, "tiny_mc")

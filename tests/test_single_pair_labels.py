@@ -32,7 +32,7 @@ def test_two_single_pair_runs_reported_together(tmp_path):
         base = source.replace("/ft", "/base")
         # no label given: the store records the fine-tuned model's path, as `tuco-eval sweep` does
         runs.append(write_run(tmp_path / name, "step-100", {"model_args": f"pretrained={source},base={base}"}))
-        assert read_run_info(runs[-1])["label"] == source
+        assert read_run_info(runs[-1]).label == source
     out = tmp_path / "report"
     report(runs, out)
     board = json.loads((out / "leaderboard.json").read_text())

@@ -193,12 +193,12 @@ def test_run_info_merges_two_shards(tmp_path):
         },
     )
     assert merged == run_json.read_run_info(tmp_path)
-    assert merged["alphas"] == [0.9, 1.0, 1.25]
-    assert merged["tasks"] == ["t1", "t2"]
-    assert merged["groups"] == {"g": ["t1", "t2"], "h": ["t2"]}
-    assert set(merged["task_configs"]) == {"t1", "t2"}
-    assert merged["metadata"] == {"host": "a", "shard": 2}
-    assert merged["label"] == "org/ft-7b"  # default label: the `pretrained` value
+    assert merged.alphas == [0.9, 1.0, 1.25]
+    assert merged.tasks == ["t1", "t2"]
+    assert merged.groups == {"g": ["t1", "t2"], "h": ["t2"]}
+    assert set(merged.task_configs) == {"t1", "t2"}
+    assert merged.metadata == {"host": "a", "shard": 2}
+    assert merged.label == "org/ft-7b"  # default label: the `pretrained` value
 
 
 def test_run_info_refuses_other_model_args(tmp_path):
@@ -319,4 +319,4 @@ def test_concurrent_shards_lose_no_update(tmp_path):
     ]
     assert [p.wait(timeout=60) for p in procs] == [0, 0]
     info = run_json.read_run_info(tmp_path)
-    assert len(info["alphas"]) == 50 and len(info["tasks"]) == 50
+    assert len(info.alphas) == 50 and len(info.tasks) == 50

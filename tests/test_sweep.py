@@ -83,14 +83,14 @@ def test_sweep_store_and_forward_count(lm, pair_dirs, task_manager, tmp_path):
               model_args="m", progress=False, tuco_at_alpha_one=False)
     assert without_tuco.base_block_calls == (len(ALPHAS) - 1) * single.model_calls * 3
     assert not any("tuco" in r for r in read_unit(tmp_path / "plain", 1.0, "tiny_mc"))
-    assert read_run_info(run)["metadata"]["log_tuco_alpha_one"] is True
-    assert read_run_info(tmp_path / "plain")["metadata"]["log_tuco_alpha_one"] is False
+    assert read_run_info(run).metadata["log_tuco_alpha_one"] is True
+    assert read_run_info(tmp_path / "plain").metadata["log_tuco_alpha_one"] is False
     assert sorted(list_units(run)["tiny_mc"]) == ALPHAS
     at_one = read_unit(run, 1.0, "tiny_mc")
     expected = sorted(reference["samples"]["tiny_mc"], key=lambda s: s["doc_id"])
     assert [r["loglikelihoods"] for r in at_one] == [[x[0][0] for x in s["resps"]] for s in expected]
     assert [r["acc"] for r in at_one] == [float(s["acc"]) for s in expected]
-    assert read_run_info(run)["alphas"] == ALPHAS
+    assert read_run_info(run).alphas == ALPHAS
     docs = read_docs(run, "tiny_mc")  # the texts behind the records, for the report's flips
     assert sorted(docs) == [s["doc_id"] for s in expected]
     first = expected[0]
@@ -136,7 +136,7 @@ def test_disjoint_shards_merge_and_doc_mismatch_is_refused(lm, task_manager, tmp
     kwargs = dict(model_args="m", progress=False)
     sweep(lm, ["tiny_mc"], run, alphas=[1.0], settings=EvalSettings(task_manager, limit=6), **kwargs)
     sweep(lm, ["tiny_mc"], run, alphas=[0.5], settings=EvalSettings(task_manager, limit=6), **kwargs)
-    assert read_run_info(run)["alphas"] == [0.5, 1.0]
+    assert read_run_info(run).alphas == [0.5, 1.0]
     assert cross_validate(run, folds=2).tasks["tiny_mc"].n == 6
     sweep(lm, ["tiny_mc"], run, alphas=[1.5], settings=EvalSettings(task_manager, limit=4), **kwargs)
     with pytest.raises(StoreError, match="tiny_mc"):

@@ -228,7 +228,7 @@ def _check_base_groups(
     for entry in entries:
         if entry.kind != BASE or entry.lm_eval is not None:
             continue  # an lm-eval base's groups were checked with the other runs' (_specs)
-        recorded = read_run_info(entry.run_dir).get("groups") or {}
+        recorded = read_run_info(entry.run_dir).groups or {}
         for name, group in groups.items():
             plain = name.split(" [")[0].split(",")[0]  # "<group>,<filter> [<metric>]" rows
             if plain not in recorded:
@@ -279,7 +279,7 @@ def _with_clusters(
             continue
         rows = sources.get(holder.label)
         info = rows.info() if rows is not None else read_run_info(holder.run_dir)
-        key = task_cluster_key((info.get("task_configs") or {}).get(spec.task), override)
+        key = task_cluster_key((info.task_configs or {}).get(spec.task), override)
         if key is None:
             continue
         fields = rows.doc_fields(spec.task) if rows is not None else read_doc_fields(holder.run_dir, spec.task)

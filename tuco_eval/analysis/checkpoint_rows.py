@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from tuco_eval.records.board_json import BASE, CHECKPOINT
+from tuco_eval.store.checkpoints import Checkpoint, Series, SeriesBase
 from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output
 from tuco_eval.store.run_json import RUN_INFO, read_run_info
 from tuco_eval.store.units import StoreError
@@ -42,17 +43,22 @@ class Entry:
     lm_eval: LmEvalRun | None = None  # an lm-eval output folder's run (run_dir: its folder)
 
 
-def _entry(run_dir: Path, listed: Mapping | None = None, series: Path | None = None) -> Entry:
+def _entry(run_dir: Path, listed: Checkpoint | None = None, series: Path | None = None) -> Entry:
     """The row of one RUN_DIR: checkpoints.json's record first, then run.json's, then the folder."""
     info = read_run_info(run_dir)
-    record = {**(info.get("checkpoint") or {}), **(listed or {})}
-    kind = BASE if BASE in (info.get("kind"), record.get("kind")) else CHECKPOINT
-    label = str(record.get("label") or info.get("label") or run_dir.name)
-    source = record.get("source") or model_args_value(str(info.get("model_args") or ""), "pretrained")
-    revision = record.get("revision") or model_args_value(str(info.get("model_args") or ""), "revision")
+    own = Checkpoint.from_json(info.checkpoint or {})
+
+    def recorded(name: str) -> Any:  # checkpoints.json's value where it has one, else run.json's
+        value = getattr(listed, name) if listed is not None else None
+        return value if value is not None else getattr(own, name)
+
+    kind = BASE if BASE in (info.kind, recorded("kind")) else CHECKPOINT
+    label = str(recorded("label") or info.label or run_dir.name)
+    source = recorded("source") or model_args_value(str(info.model_args or ""), "pretrained")
+    revision = recorded("revision") or model_args_value(str(info.model_args or ""), "revision")
     if source and revision and "@" not in str(source):
         source = f"{source}@{revision}"
-    step = record.get("step")
+    step = recorded("step")
     if kind == BASE:
         step = None
     elif not isinstance(step, int) or isinstance(step, bool):
@@ -60,36 +66,37 @@ def _entry(run_dir: Path, listed: Mapping | None = None, series: Path | None = N
     return Entry(label, str(source) if source else None, step, kind, run_dir, series)
 
 
-def _read_series(root: Path) -> dict:
+def _read_series(root: Path) -> Series:
     path = root / CHECKPOINTS_FILE
     try:
         series = json.loads(path.read_bytes())
     except (OSError, ValueError) as err:
         raise TucoError(f"{path} is unreadable ({err}); rerun the sweep that writes it") from None
-    if not isinstance(series, dict) or not isinstance(series.get("checkpoints"), list):
-        raise TucoError(f"{path} has no 'checkpoints' list; rerun the sweep that writes it")
-    return series
+    return Series.from_json(series, str(path))
 
 
-def _listed(root: Path, record: Any, what: str) -> tuple[Path, dict]:
-    if not isinstance(record, dict) or not isinstance(record.get("run_dir"), str):
+def _listed(root: Path, record: Checkpoint, what: str) -> tuple[Path, Checkpoint]:
+    if not isinstance(record.run_dir, str) or not record.run_dir:
         raise TucoError(f"{root / CHECKPOINTS_FILE}: {what} has no 'run_dir'; rerun the sweep")
-    run_dir = root / record["run_dir"]
+    run_dir = root / record.run_dir
     if not (run_dir / RUN_INFO).is_file():
         raise TucoError(
-            f"{root / CHECKPOINTS_FILE} lists {what} {record.get('label', record['run_dir'])!r} "
+            f"{root / CHECKPOINTS_FILE} lists {what} {record.label if record.label is not None else record.run_dir!r} "
             f"but {run_dir} has no results yet; finish the sweep (it resumes) or report its RUN_DIRs"
         )
     return run_dir, record
 
 
+def _as_row(base: SeriesBase) -> Checkpoint:
+    """The base's record, as a checkpoint's: the base alone, no step."""
+    return Checkpoint(base.label, base.source, base.revision, None, BASE, base.run_dir)
+
+
 def _root_entries(root: Path) -> list[Entry]:
     if (root / CHECKPOINTS_FILE).is_file():
         series = _read_series(root)
-        base = series.get("base")
-        listed = [_listed(root, base, "the base")] if base else []
-        listed = [(run_dir, {**record, "kind": BASE}) for run_dir, record in listed]
-        listed += [_listed(root, c, "checkpoint") for c in series["checkpoints"]]
+        listed = [_listed(root, _as_row(series.base), "the base")] if series.base else []
+        listed += [_listed(root, c, "checkpoint") for c in series.checkpoints]
         return [_entry(run_dir, record, root) for run_dir, record in listed]
     run_dirs = sorted(d for d in root.iterdir() if (d / RUN_INFO).is_file())
     if not run_dirs:

@@ -17,6 +17,7 @@ from typing import Any
 
 from tuco_eval.store.clusters import scalar_fields
 from tuco_eval.store.lm_eval_output import LmEvalRun, iter_samples
+from tuco_eval.store.run_json import RunInfo
 from tuco_eval.store.sample_records import digest_samples
 from tuco_eval.store.task_rows import Row, task_rows
 
@@ -59,14 +60,14 @@ class LmEvalRows:
         from the file when asked rather than kept for every task."""
         return {int(s["doc_id"]): scalar_fields(s.get("doc")) for s in iter_samples(self.run, task)}
 
-    def info(self) -> dict[str, Any]:
+    def info(self) -> RunInfo:
         """What a RUN_DIR's run.json says of the same tasks (filters, task configs, groups)."""
-        return {
-            "tasks": self.run.tasks(),
-            "filters": self.filters,
-            "task_configs": dict(self.run.results.get("configs") or {}),
-            "groups": self.run.groups(),
-        }
+        return RunInfo.of(
+            tasks=self.run.tasks(),
+            filters=self.filters,
+            task_configs=dict(self.run.results.get("configs") or {}),
+            groups=self.run.groups(),
+        )
 
     @cached_property
     def rows(self) -> dict[str, Row]:

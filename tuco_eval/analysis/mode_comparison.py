@@ -159,7 +159,7 @@ def cross_validate_modes(
                 root,
                 rows[mode][name].task,
                 rows[mode][name].key,
-                alphas=infos[mode].get("alphas") or None,
+                alphas=infos[mode].alphas or None,
             )
             for mode, root in roots.items()
         }
@@ -181,7 +181,7 @@ def cross_validate_modes(
             "format": CV_FORMAT,
             "significance_level": SIGNIFICANCE_LEVEL,
             "modes": list(roots),
-            "label": read_run_info(run_dir).get("label") or run_dir.name,
+            "label": read_run_info(run_dir).label or run_dir.name,
             "fingerprint": modes_fingerprint(roots),
         },
         tasks=comparison,

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tuco_eval.analysis.checkpoint_rows import Entry
-from tuco_eval.store.run_json import read_run_info
+from tuco_eval.store.run_json import RunInfo, read_run_info
 from tuco_eval.util.errors import TucoError
 
 OFF = "none"
@@ -47,10 +47,10 @@ def _multiturn_if_it_matters(settings: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def run_dir_settings(info: Mapping[str, Any], task: str) -> dict[str, Any]:
+def run_dir_settings(info: RunInfo, task: str) -> dict[str, Any]:
     """The prompt settings a sweep's run.json records for `task` (its "metadata" and task config)."""
-    meta = info.get("metadata") or {}
-    config = (info.get("task_configs") or {}).get(task) or {}
+    meta = info.metadata or {}
+    config = (info.task_configs or {}).get(task) or {}
     settings: dict[str, Any] = {"generation kwargs": config.get("generation_kwargs")}
     if "limit" in meta:
         settings["limit"] = meta["limit"]

@@ -105,11 +105,11 @@ def run_flips(run: Run) -> RunFlips:
 def run_settings(run: Run) -> RunSettings:
     info = read_run_info(run.run_dir)
     return RunSettings(
-        model_args=info.get("model_args", ""),
-        alphas=list(info.get("alphas", [])),
-        lm_eval_version=info.get("lm_eval_version", "?"),
-        tuco_eval_version=info.get("tuco_eval_version", "?"),
-        metadata=info.get("metadata", {}),
+        model_args=info.model_args if info.has("model_args") else "",
+        alphas=list(info.alphas),
+        lm_eval_version=info.lm_eval_version if info.has("lm_eval_version") else "?",
+        tuco_eval_version=info.tuco_eval_version if info.has("tuco_eval_version") else "?",
+        metadata=info.metadata,
     )
 
 

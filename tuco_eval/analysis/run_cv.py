@@ -41,10 +41,10 @@ def run_rows(
 ) -> list[Row]:
     """The (task, filter) rows of RUN_DIR (described by ``info``, its run.json), each with its
     task's primary metric unless ``metric`` forces one; checked against the units' manifests."""
-    tasks = list(info.get("tasks") or list_units(run_dir))
+    tasks = list(info.tasks or list_units(run_dir))
     if not tasks:
         raise CVError(f"RUN_DIR {run_dir} lists no tasks; run `tuco-eval sweep` first")
-    grid = info.get("alphas") or None
+    grid = info.alphas or None
     units = {
         t: {a: unit_metrics(run_dir, a, t) for a in (grid or task_alphas(run_dir, t))}
         for t in tasks
@@ -72,7 +72,7 @@ def cross_validate(
     info = read_run_info(run_dir)
     objective_sign(objective)  # fail before reading the store
     rows = run_rows(run_dir, info, metric, filter)
-    grid = info.get("alphas") or None  # None: whatever alphas each task has on disk
+    grid = info.alphas or None  # None: whatever alphas each task has on disk
     results, draws = {}, {}
     for row in rows:
         matrix = score_matrix(run_dir, row.task, row.key, alphas=grid)
@@ -93,7 +93,7 @@ def cross_validate(
         format=CV_FORMAT, folds=folds, objective=objective, seed=seed, metric=metric,
         metrics=list(dict.fromkeys(row.metric for row in rows)), n_boot=n_boot, filter=filter,
         cluster_key=cluster_key, significance_level=SIGNIFICANCE_LEVEL,
-        label=info.get("label") or run_dir.name, model_args=info.get("model_args"),
+        label=info.label or run_dir.name, model_args=info.model_args,
         store_fingerprint=store_fingerprint(run_dir),
     )
     result = CVResult(
@@ -101,7 +101,7 @@ def cross_validate(
         tasks=results,
         groups=aggregate_groups(
             results,
-            info.get("groups", {}),
+            info.groups,
             rows_of,
             lambda group, f, m: weighted_by_size(info, group, m, f),
             draws,

@@ -327,14 +327,14 @@ def _run_series(args: argparse.Namespace, settings: Settings, evaluation: EvalSe
     print(
         f"sweep complete: the base and {len(done['swept'])} checkpoint(s) ({', '.join(done['swept'])}) "
         f"x {len(settings.grid.alphas)} α x {len(settings.task_names)} task name(s) in {args.output} "
-        f"({len(done['series']['checkpoints'])} recorded in checkpoints.json); "
+        f"({len(done['series'].checkpoints)} recorded in checkpoints.json); "
         f"next: tuco-eval report {args.output}"
     )
     if publish:
         from tuco_eval.sweeps.publish import publish_alpha_runs
 
-        entries = [done["series"]["base"], *done["series"]["checkpoints"]]
-        swept = [args.output / e["run_dir"] for e in entries
-                 if e["label"] in done["swept"] or (args.checkpoint_index is None and e["label"] == "base")]
+        entries = [done["series"].base, *done["series"].checkpoints]
+        swept = [args.output / e.run_dir for e in entries
+                 if e.label in done["swept"] or (args.checkpoint_index is None and e.label == "base")]
         publish_alpha_runs(swept, publish)
     return 0

@@ -240,7 +240,7 @@ def _sweeps(demo: DemoPair, tasks: list[str], settings: Settings, evaluation: Ev
     wide = run_dir.with_name(run_dir.name + "-from-base")
     sweep(lm, tasks, wide, settings=evaluation, alphas=from_base,
           model_args=demo.model_args, label=demo.label, progress=False)
-    return {t: {**accuracy_by_alpha(wide, t), **accuracy_by_alpha(run_dir, t)} for t in info["tasks"]}
+    return {t: {**accuracy_by_alpha(wide, t), **accuracy_by_alpha(run_dir, t)} for t in info.tasks}
 
 
 def persona_tuco(demo: DemoPair, settings: Settings, out_dir: Path) -> dict[str, Any]:

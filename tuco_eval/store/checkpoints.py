@@ -17,10 +17,12 @@ import glob
 import json
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from tuco_eval.store.run_json import check_format
+from tuco_eval.store.units import StoreError
 from tuco_eval.util.checkpoint_labels import (
     BASE_LABEL,
     SERIES_FILE,
@@ -58,6 +60,67 @@ class Checkpoint:
     def info(self) -> dict[str, Any]:
         """What its run.json carries under "checkpoint"."""
         return {k: v for k, v in self.record().items() if k != "run_dir"}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Checkpoint:
+        """An entry of checkpoints.json, or a run.json's "checkpoint" (no run_dir); values as read."""
+        return cls(obj.get("label"), obj.get("source"), obj.get("revision"), obj.get("step"),
+                   obj.get("kind"), obj.get("run_dir", ""))
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesBase:
+    """The base of a series, as checkpoints.json records it: evaluated alone in ROOT/<run_dir>."""
+
+    label: str
+    source: str
+    revision: str | None
+    run_dir: str
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> SeriesBase:
+        return cls(obj.get("label", BASE_LABEL), obj.get("source"), obj.get("revision"),
+                   obj.get("run_dir", BASE_LABEL))
+
+
+@dataclasses.dataclass(frozen=True)
+class Series:
+    """ROOT/checkpoints.json as a record: the base and the checkpoints in training order. Keys a
+    newer writer added are kept in `extra`, so that `to_json` writes back what was read."""
+
+    base: SeriesBase | None
+    checkpoints: tuple[Checkpoint, ...]
+    format: int = FORMAT
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object, laid out as every writer so far has laid it out."""
+        return {
+            "format": self.format,
+            "base": self.base.to_json() if self.base is not None else None,
+            "checkpoints": [c.record() for c in self.checkpoints],
+            **self.extra,
+        }
+
+    @classmethod
+    def from_json(cls, obj: Any, where: str = SERIES_FILE) -> Series:
+        """The record of a parsed checkpoints.json; StoreError for a newer layout or no series."""
+        if not isinstance(obj, dict) or not isinstance(obj.get("checkpoints"), list):
+            raise StoreError(f"{where} has no 'checkpoints' list; it is not a checkpoint series")
+        check_format(obj.get("format"), FORMAT, where, absent_ok=True)
+        entries = obj["checkpoints"]
+        if not all(isinstance(e, dict) for e in entries) or not isinstance(obj.get("base"), dict | None):
+            raise StoreError(f"{where} holds an entry that is not a JSON object; it is not a checkpoint series")
+        base = SeriesBase.from_json(obj["base"]) if obj.get("base") is not None else None
+        extra = {k: v for k, v in obj.items() if k not in ("format", "base", "checkpoints")}
+        return cls(base, tuple(Checkpoint.from_json(e) for e in entries), obj.get("format", FORMAT), extra)
+
+    def text(self) -> str:
+        """The file's text, as `json.dumps` with indent 2 has always written it."""
+        return json.dumps(self.to_json(), indent=2) + "\n"
 
 
 def expand(specs: Sequence[str]) -> list[tuple[str, str | None]]:
@@ -136,11 +199,11 @@ def resolve_checkpoints(specs: Sequence[str], labels: Sequence[str] | None = Non
     return training_order(checkpoints, [c.step for c in checkpoints])
 
 
-def base_record(source: str, revision: str | None = None) -> dict[str, Any]:
-    return {"label": BASE_LABEL, "source": source, "revision": revision, "run_dir": BASE_LABEL}
+def base_record(source: str, revision: str | None = None) -> SeriesBase:
+    return SeriesBase(BASE_LABEL, source, revision, BASE_LABEL)
 
 
-def read_series(root: str | Path) -> dict[str, Any] | None:
+def read_series(root: str | Path) -> Series | None:
     """ROOT/checkpoints.json, or None when ROOT has none yet."""
     path = Path(root) / SERIES_FILE
     try:
@@ -149,9 +212,7 @@ def read_series(root: str | Path) -> dict[str, Any] | None:
         return None
     except (OSError, ValueError) as err:
         raise TucoError(f"{path} is unreadable ({err}); move it aside and rerun") from None
-    if not isinstance(series, dict) or not isinstance(series.get("checkpoints"), list):
-        raise TucoError(f"{path} is not a checkpoint series; move it aside and rerun")
-    return series
+    return Series.from_json(series, str(path))
 
 
 def _same_source(a: str, b: str) -> bool:
@@ -160,67 +221,66 @@ def _same_source(a: str, b: str) -> bool:
     return a == b
 
 
-def _same_checkpoint(entry: dict[str, Any], checkpoint: Checkpoint) -> bool:
-    return _same_source(str(entry.get("source")), checkpoint.source) and (
-        entry.get("revision") == checkpoint.revision
-    )
+def _same_checkpoint(entry: Checkpoint, checkpoint: Checkpoint) -> bool:
+    return _same_source(str(entry.source), checkpoint.source) and entry.revision == checkpoint.revision
+
+
+def _at(source: Any, revision: Any) -> str:
+    return f"{source}{'@' + revision if revision else ''}"
 
 
 def merge_series(
-    old: dict[str, Any] | None, base: dict[str, Any], checkpoints: Sequence[Checkpoint], where: str
-) -> tuple[dict[str, Any], list[Checkpoint]]:
+    old: Series | None, base: SeriesBase, checkpoints: Sequence[Checkpoint], where: str
+) -> tuple[Series, list[Checkpoint]]:
     """(the merged checkpoints.json, `checkpoints` with their folders). Checkpoints already
     recorded keep their folders; one label for two sources, or another base, is refused."""
-    old = old or {"format": FORMAT, "base": base, "checkpoints": []}
-    recorded_base = old.get("base") or {}
-    if not _same_source(str(recorded_base.get("source")), base["source"]) or recorded_base.get(
-        "revision"
-    ) != base["revision"]:
+    old = old or Series(base, ())
+    source, revision = (old.base.source, old.base.revision) if old.base else (None, None)
+    if not _same_source(str(source), base.source) or revision != base.revision:
         raise TucoError(
-            f"{where} holds checkpoints of the base {recorded_base.get('source')}"
-            f"{'@' + recorded_base['revision'] if recorded_base.get('revision') else ''}, not "
-            f"{base['source']}{'@' + base['revision'] if base['revision'] else ''}; use another --output"
+            f"{where} holds checkpoints of the base {_at(source, revision)}, not "
+            f"{_at(base.source, base.revision)}; use another --output"
         )
-    entries = [dict(e) for e in old["checkpoints"]]
-    by_label = {e["label"]: e for e in entries}
+    entries = list(old.checkpoints)
+    by_label = {e.label: e for e in entries}
     placed: list[Checkpoint] = []
     new = [c for c in checkpoints if c.label not in by_label]
-    names = iter(folder_names([c.label for c in new], taken=[str(e.get("run_dir")) for e in entries]))
+    names = iter(folder_names([c.label for c in new], taken=[str(e.run_dir) for e in entries]))
     for checkpoint in checkpoints:
         entry = by_label.get(checkpoint.label)
         if entry is None:
             twin = next((e for e in entries if _same_checkpoint(e, checkpoint)), None)
             if twin is not None:
                 raise TucoError(
-                    f"{where} already records {checkpoint.source} as '{twin['label']}'; label it "
-                    f"'{twin['label']}' again with --labels, or use another --output"
+                    f"{where} already records {checkpoint.source} as '{twin.label}'; label it "
+                    f"'{twin.label}' again with --labels, or use another --output"
                 )
             placed.append(dataclasses.replace(checkpoint, run_dir=next(names)))
-            entries.append(placed[-1].record())
+            entries.append(placed[-1])
             continue
         if not _same_checkpoint(entry, checkpoint):
             raise TucoError(
                 f"{where} already has a checkpoint labelled '{checkpoint.label}' from "
-                f"{entry.get('source')}, not {checkpoint.source}; set another label with --labels"
+                f"{entry.source}, not {checkpoint.source}; set another label with --labels"
             )
-        placed.append(dataclasses.replace(checkpoint, run_dir=str(entry["run_dir"])))
-    ordered = training_order(entries, [e.get("step") for e in entries])
-    return {"format": FORMAT, "base": base, "checkpoints": ordered}, placed
+        placed.append(dataclasses.replace(checkpoint, run_dir=str(entry.run_dir)))
+    ordered = training_order(entries, [e.step for e in entries])
+    return Series(base, tuple(ordered), FORMAT, old.extra), placed
 
 
-def plan_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
+def plan_series(root: str | Path, base: SeriesBase, checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
     """The checkpoints with their folders, as `record_series` will record them; writes nothing
     (a clash with the ROOT's record is found before any model loads)."""
     return merge_series(read_series(root), base, checkpoints, f"--output {root}")[1]
 
 
-def record_series(root: str | Path, base: dict[str, Any], checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
+def record_series(root: str | Path, base: SeriesBase, checkpoints: Sequence[Checkpoint]) -> list[Checkpoint]:
     """Merge the series into ROOT/checkpoints.json under a lock (jobs of an array write one ROOT);
     returns the checkpoints with their folders."""
     root = Path(root)
     with file_lock(root / f".{SERIES_FILE}.lock"):
         merged, placed = merge_series(read_series(root), base, checkpoints, f"--output {root}")
-        atomic_write_text(root / SERIES_FILE, json.dumps(merged, indent=2) + "\n")
+        atomic_write_text(root / SERIES_FILE, merged.text())
     return placed
 
 
@@ -234,17 +294,17 @@ def forget_checkpoint(root: str | Path, source: str) -> str | None:
     root = Path(root)
     with file_lock(root / f".{SERIES_FILE}.lock"):
         series = read_series(root)
-        entry = next((e for e in (series or {}).get("checkpoints", [])
-                      if _same_source(str(e.get("source")), source)), None)
+        entry = next((e for e in (series.checkpoints if series else ())
+                      if _same_source(str(e.source), source)), None)
         if series is None or entry is None:
             return None
-        series["checkpoints"] = [e for e in series["checkpoints"] if e is not entry]
-        run_dir = root / str(entry["run_dir"])
+        series = dataclasses.replace(series, checkpoints=tuple(e for e in series.checkpoints if e is not entry))
+        run_dir = root / str(entry.run_dir)
         if run_dir.is_dir():
-            aside = root / INCOMPLETE / str(entry["run_dir"])
+            aside = root / INCOMPLETE / str(entry.run_dir)
             aside.parent.mkdir(parents=True, exist_ok=True)
             if aside.exists():  # an older attempt of the same folder name: the newest is kept
                 shutil.rmtree(aside)
             os.replace(run_dir, aside)
-        atomic_write_text(root / SERIES_FILE, json.dumps(series, indent=2) + "\n")
-    return str(entry["label"])
+        atomic_write_text(root / SERIES_FILE, series.text())
+    return str(entry.label)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from tuco_eval.store.doc_texts import read_doc_fields
+from tuco_eval.store.run_json import RunInfo
 from tuco_eval.store.units import StoreError
 
 CLUSTER_KEY = "cluster_key"  # the task metadata entry that names the field
@@ -57,11 +58,11 @@ def cluster_labels(
 
 
 def store_clusters(
-    run_dir: Path | str, info: Mapping, task: str, doc_ids: Sequence[int], override: str | None = None
+    run_dir: Path | str, info: RunInfo, task: str, doc_ids: Sequence[int], override: str | None = None
 ) -> tuple[str | None, np.ndarray | None]:
     """(the key, each doc's cluster) of a task of a store whose run.json is ``info``: the key as
     `task_cluster_key`, the labels read from the docs' stored fields; (None, None): independent docs."""
-    key = task_cluster_key((info.get("task_configs") or {}).get(task), override)
+    key = task_cluster_key((info.task_configs or {}).get(task), override)
     if key is None:
         return None, None
     return key, cluster_labels(read_doc_fields(run_dir, task), doc_ids, key, f"{run_dir}: task {task}")

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from tuco_eval.store.run_json import RunInfo
 from tuco_eval.util.errors import TucoError
 
 DEFAULT_FILTER = "none"  # lm-eval's filter name for a task without filter_list
@@ -47,9 +48,9 @@ def configured_filters(config: Mapping | None) -> list[str]:
     return names or [DEFAULT_FILTER]
 
 
-def primary_metric(info: Mapping, task: str) -> str:
+def primary_metric(info: RunInfo, task: str) -> str:
     """The first metric of the task's ``metric_list`` in run.json ``task_configs`` (else ``acc``)."""
-    entries = ((info.get("task_configs") or {}).get(task) or {}).get("metric_list") or []
+    entries = ((info.task_configs or {}).get(task) or {}).get("metric_list") or []
     first = entries[0] if isinstance(entries, list) and entries else None
     name = first.get("metric") if isinstance(first, Mapping) else None
     return name if isinstance(name, str) and name else FALLBACK_METRIC
@@ -84,7 +85,7 @@ def _metrics_of(task: str, key: str, units: Mapping[float, Sequence[str] | None]
 
 
 def task_rows(
-    info: Mapping,
+    info: RunInfo,
     task: str,
     metric: str | None = None,
     units: Mapping[float, Sequence[str] | None] | None = None,
@@ -94,7 +95,7 @@ def task_rows(
     ``metric`` None: the task's primary metric. ``units`` maps each α to the numeric fields its
     manifest lists (when given, the layout and the metric are checked against them)."""
     metric = metric or primary_metric(info, task)
-    stored = (info.get("filters") or {}).get(task)
+    stored = (info.filters or {}).get(task)
     if stored and (len(stored) == 1 or _stored_filters(task, stored, units)):
         several = len(stored) > 1
         rows = [
@@ -103,7 +104,7 @@ def task_rows(
             for f in stored
         ]
     else:  # a store written before every filter was kept: its records hold the first filter's numbers
-        known = stored or configured_filters((info.get("task_configs") or {}).get(task))
+        known = stored or configured_filters((info.task_configs or {}).get(task))
         name = f"{task},{known[0]}" if len(known) > 1 else task
         rows = [Row(name, task, known[0], metric, metric)]
     _metrics_of(task, rows[0].key, units)
@@ -111,7 +112,7 @@ def task_rows(
 
 
 def store_rows(
-    info: Mapping,
+    info: RunInfo,
     tasks: Sequence[str],
     metric: str | None = None,
     filter: str | None = None,
@@ -124,9 +125,7 @@ def store_rows(
     if filter is None:
         return [row for task_list in rows.values() for row in task_list]
     for task, task_list in rows.items():
-        known = (info.get("filters") or {}).get(task) or configured_filters(
-            (info.get("task_configs") or {}).get(task)
-        )
+        known = (info.filters or {}).get(task) or configured_filters((info.task_configs or {}).get(task))
         if filter in known and all(r.filter != filter for r in task_list):
             raise TucoError(
                 f"the store of task {task} holds only its filter {task_list[0].filter!r} (swept "
@@ -149,9 +148,9 @@ def store_rows(
     return picked
 
 
-def weighted_by_size(info: Mapping, group: str, metric: str, filter: str | None) -> bool:
+def weighted_by_size(info: RunInfo, group: str, metric: str, filter: str | None) -> bool:
     """Whether lm-eval reports ``group``'s ``metric,filter`` as a size-weighted mean."""
-    for entry in (info.get("group_aggregation") or {}).get(group) or []:
+    for entry in (info.group_aggregation or {}).get(group) or []:
         filters = entry.get("filter_list")
         filters = [filters] if isinstance(filters, str) else filters
         if entry.get("metric") != metric or (filters and filter not in filters):

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from tuco_eval.store.alpha_runs import record_alpha_run
 from tuco_eval.store.doc_texts import read_docs, write_docs
-from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
+from tuco_eval.store.run_json import RUN_INFO, RunInfo, read_run_info, update_run_info
 from tuco_eval.store.sample_records import doc_records, doc_text
 from tuco_eval.store.task_rows import filter_names, group_aggregation
 from tuco_eval.store.units import StoreError, read_unit, unit_is_complete, unit_lock, write_unit
@@ -88,13 +88,14 @@ def sweep(
     label: str | None = None,
     progress: bool = True,
     tuco_at_alpha_one: bool = True,
-    run_info: dict[str, Any] | None = None,
+    run_info: RunInfo | None = None,
     reuse: str | Path | None = None,
-) -> dict[str, Any]:
+) -> RunInfo:
     """Evaluate every (α, task) not yet in RUN_DIR with `lm` (a `tuco_scaled` instance).
 
     Each doc's TuCo is stored at α = 1 (`tuco_at_alpha_one`; the joint pass then runs at α = 1
-    too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields.
+    too), and at every α when `lm.log_tuco` is set. `run_info` adds top-level run.json fields
+    (e.g. `RunInfo.of(kind="base")`).
     `reuse` names another RUN_DIR of the same weights: its complete units are copied, not computed
     (refused unless it recorded the same task configs and settings). `settings` builds every
     unit's prompts as lm-eval would. Each α is also an lm-eval output folder (store.alpha_runs),
@@ -109,7 +110,7 @@ def sweep(
     run_dir = Path(run_dir)
     log_every_alpha = bool(getattr(lm, "log_tuco", False))
     leaf_tasks, info = _describe_run(
-        lm, tasks, run_dir, alphas, settings, model_args, label, run_info or {},
+        lm, tasks, run_dir, alphas, settings, model_args, label, run_info or RunInfo(),
         tuco_at_alpha_one=bool(tuco_at_alpha_one or log_every_alpha),
     )
     units = [(a, name) for a in alphas for name in sorted(leaf_tasks)]
@@ -129,7 +130,7 @@ def sweep(
                             lm.log_tuco = log_every_alpha or (tuco_at_alpha_one and alpha == 1.0)
                             _evaluate_unit(
                                 lm, run_dir, alpha, leaf_tasks[name], name, settings,
-                                info.get("label") or "model",
+                                info.label or "model",
                             )
                 bar.update(1)
     finally:
@@ -146,9 +147,9 @@ def sweep_alone(
     settings: EvalSettings,
     model_args: str = "",
     label: str | None = None,
-    run_info: dict[str, Any] | None = None,
+    run_info: RunInfo | None = None,
     progress: bool = True,
-) -> dict[str, Any]:
+) -> RunInfo:
     """Evaluate a plain lm-eval model (lm-eval's `hf`, e.g. the base model alone) once per task,
     stored as α = 1.0, "the model itself". Resumable like `sweep`; a task whose unit another job
     is computing (its lock held) is left to that job, so concurrent jobs never compute it twice.
@@ -159,7 +160,7 @@ def sweep_alone(
     if done is not None:  # a series' base, once per checkpoint job or watched checkpoint: no task built
         return done
     leaf_tasks, info = _describe_run(
-        lm, tasks, run_dir, [1.0], settings, model_args, label, run_info or {}
+        lm, tasks, run_dir, [1.0], settings, model_args, label, run_info or RunInfo()
     )
     names = sorted(leaf_tasks)
     bar = tqdm(total=len(names), desc=f"{label or 'model'} alone", unit="unit", disable=not progress)
@@ -171,7 +172,7 @@ def sweep_alone(
                     if mine and not unit_is_complete(run_dir, 1.0, name):
                         _evaluate_unit(
                             lm, run_dir, 1.0, leaf_tasks[name], name, settings,
-                            info.get("label") or "model",
+                            info.label or "model",
                         )
                 bar.update(1)
     finally:
@@ -182,13 +183,13 @@ def sweep_alone(
 SAME_SETTINGS = ("metadata", "task_configs", "filters")  # what a reused unit must have been computed under
 
 
-def copy_units(source: Path, run_dir: Path, info: dict[str, Any], units: Sequence[tuple[float, str]]) -> int:
+def copy_units(source: Path, run_dir: Path, info: RunInfo, units: Sequence[tuple[float, str]]) -> int:
     """The complete units of `source` among `units`, with their docs, into RUN_DIR (a sweep of the
     same weights); `info` is RUN_DIR's description. Returns how many were copied."""
     recorded = read_run_info(source)
     tasks = {name for _, name in units}
     for key in SAME_SETTINGS:
-        mine, theirs = info.get(key, {}), recorded.get(key, {})
+        mine, theirs = getattr(info, key), getattr(recorded, key)
         if key != "metadata":
             mine, theirs = ({t: d.get(t) for t in tasks} for d in (mine, theirs))
         if mine != theirs:
@@ -234,9 +235,9 @@ def _describe_run(
     settings: EvalSettings,
     model_args: str,
     label: str | None,
-    run_info: dict[str, Any],
+    run_info: RunInfo,
     tuco_at_alpha_one: bool = False,
-) -> tuple[dict[str, Any], dict[str, Any]]:
+) -> tuple[dict[str, Any], RunInfo]:
     """The leaf tasks by name, and the run description merged into RUN_DIR/run.json."""
     import lm_eval
 
@@ -244,19 +245,19 @@ def _describe_run(
 
     aggregation: dict[str, list[dict]] = {}
     leaf_tasks, groups = resolve_tasks(tasks, settings.task_manager, aggregation)
-    description = {
-        "model_args": model_args,
+    description = RunInfo.of(
+        model_args=model_args,
         **({"label": label} if label else {}),
-        **run_info,
-        "lm_eval_version": lm_eval.__version__,
-        "tuco_eval_version": __version__,
-        "alphas": list(alphas),
-        "tasks": sorted(leaf_tasks),
-        "groups": groups,
-        "group_aggregation": aggregation,
-        "filters": {name: filter_names(task) for name, task in leaf_tasks.items()},
-        "task_configs": {name: _jsonable_config(task) for name, task in leaf_tasks.items()},
-        "metadata": {
+        **run_info.to_json(),  # the caller's fields (kind, checkpoint) where run.json has had them
+        lm_eval_version=lm_eval.__version__,
+        tuco_eval_version=__version__,
+        alphas=list(alphas),
+        tasks=sorted(leaf_tasks),
+        groups=groups,
+        group_aggregation=aggregation,
+        filters={name: filter_names(task) for name, task in leaf_tasks.items()},
+        task_configs={name: _jsonable_config(task) for name, task in leaf_tasks.items()},
+        metadata={
             **settings.evaluate_kwargs(),
             "chat_template_sha": _chat_template_sha(lm, settings.apply_chat_template),
             "log_tuco": bool(getattr(lm, "log_tuco", False)),
@@ -264,7 +265,7 @@ def _describe_run(
             "log_kl": bool(getattr(lm, "log_kl", False)),
             "mode": getattr(lm, "mode", "activation"),
         },
-    }
+    )
     with writing(run_dir, "run.json"):
         return leaf_tasks, update_run_info(run_dir, description)
 
@@ -287,14 +288,14 @@ def _without_per_call_environment_records() -> Iterator[None]:
             setattr(evaluator, name, value)
 
 
-def _done_alone(run_dir: Path, tasks: Sequence[str]) -> dict[str, Any] | None:
+def _done_alone(run_dir: Path, tasks: Sequence[str]) -> RunInfo | None:
     """RUN_DIR's run description when it records every task or group of `tasks` and every unit
     it records is complete (nothing to evaluate, so no lm-eval task needs building), else None."""
     if not (run_dir / RUN_INFO).is_file():
         return None
     info = read_run_info(run_dir)
-    recorded = list(info.get("tasks", []))
-    if not recorded or not set(tasks) <= {*recorded, *info.get("groups", {})}:
+    recorded = list(info.tasks)
+    if not recorded or not set(tasks) <= {*recorded, *info.groups}:
         return None
     return info if all(unit_is_complete(run_dir, 1.0, name) for name in recorded) else None
 

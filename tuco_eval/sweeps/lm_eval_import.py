@@ -20,7 +20,7 @@ from tuco_eval.analysis.prompt_checks import lm_eval_settings, settings_differen
 from tuco_eval.analysis.run_cv import CV_FILE
 from tuco_eval.store.doc_texts import DOCS, write_docs
 from tuco_eval.store.lm_eval_output import LmEvalRun, find_runs, is_lm_eval_output, read_samples
-from tuco_eval.store.run_json import RUN_INFO, read_run_info, update_run_info
+from tuco_eval.store.run_json import RUN_INFO, RunInfo, read_run_info, update_run_info
 from tuco_eval.store.sample_records import doc_records, doc_text
 from tuco_eval.store.units import SAMPLES, write_unit
 from tuco_eval.util.checkpoint_labels import folder_name
@@ -93,7 +93,7 @@ def _weighted(rows: LmEvalRows, group: Mapping[str, Any]) -> bool:
     return abs(reported.score - weighted) <= abs(reported.score - plain)
 
 
-def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, Any]:
+def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> RunInfo:
     """The run.json of the sweep: what `tuco-eval sweep` records of the same pair and tasks."""
     first = LmEvalRows(runs[0])
     info = first.info()
@@ -104,8 +104,8 @@ def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, A
             {"metric": group["metric"], "filter_list": [group["filter"]], "weight_by_size": _weighted(first, group)}
         )
     name = lm_eval_run_name(runs[0].model_args, runs[0].folder.name)
-    return {
-        **info,
+    fields = {  # the lm-eval folder's fields, these laid over them where it has them
+        **info.to_json(),
         "model_args": pair_args(runs[0].model_args),
         "label": label or name.label,
         "alphas": sorted(alpha_of(r) for r in runs),
@@ -123,9 +123,10 @@ def run_info(runs: Sequence[LmEvalRun], label: str | None = None) -> dict[str, A
         },
         "task_configs": {
             task: {**config, "num_fewshot": (results.get("n-shot") or {}).get(task, config.get("num_fewshot"))}
-            for task, config in info["task_configs"].items()
+            for task, config in info.task_configs.items()
         },
     }
+    return RunInfo.of(**fields)
 
 
 def _clear_earlier_gathering(run_dir: Path) -> None:
@@ -133,7 +134,7 @@ def _clear_earlier_gathering(run_dir: Path) -> None:
     sweep's own RUN_DIR is never touched."""
     if not (run_dir / RUN_INFO).exists():
         return
-    if "lm_eval_runs" not in read_run_info(run_dir):
+    if not read_run_info(run_dir).has("lm_eval_runs"):
         raise TucoError(f"{run_dir} holds a `tuco-eval sweep`; gather the lm-eval runs in another --output")
     for name in (SAMPLES, DOCS, RUN_INFO, CV_FILE):
         path = run_dir / name
@@ -143,7 +144,7 @@ def _clear_earlier_gathering(run_dir: Path) -> None:
             path.unlink()
 
 
-def import_alpha_runs(runs: Sequence[LmEvalRun], run_dir: Path, label: str | None = None) -> dict[str, Any]:
+def import_alpha_runs(runs: Sequence[LmEvalRun], run_dir: Path, label: str | None = None) -> RunInfo:
     """Write the α runs of one pair into RUN_DIR as `tuco-eval sweep` would have; returns run.json."""
     check_alpha_runs(runs)
     _clear_earlier_gathering(run_dir)
@@ -192,6 +193,6 @@ def gather_for_cv(paths: Sequence[Path], output: Path | None, say: Any = print) 
         raise TucoError("give --output DIR: the RUN_DIR to gather the lm-eval α runs in")
     runs = [run for path in paths for run in find_runs(path, say)]
     info = import_alpha_runs(runs, output)
-    alphas = ", ".join(format_alpha(a) for a in info["alphas"])
-    say(f"{len(runs)} lm-eval runs of {info['model_args']} (alpha {alphas}) gathered in {output}")
+    alphas = ", ".join(format_alpha(a) for a in info.alphas)
+    say(f"{len(runs)} lm-eval runs of {info.model_args} (alpha {alphas}) gathered in {output}")
     return output

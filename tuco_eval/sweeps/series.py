@@ -29,7 +29,7 @@ from tuco_eval.store.checkpoints import (
     read_series,
     record_series,
 )
-from tuco_eval.store.run_json import RUN_INFO, merge_run_info, read_run_info
+from tuco_eval.store.run_json import RUN_INFO, RunInfo, merge_run_info, read_run_info
 from tuco_eval.sweeps.alphas import check_task_names, sweep_alone
 from tuco_eval.sweeps.modes import sweep_modes
 from tuco_eval.sweeps.settings import EvalSettings, Grid, ModelOptions
@@ -122,7 +122,7 @@ def sweep_checkpoints(
     a PEFT model on it (adapter checkpoints only), whose adapter is then swapped for the
     checkpoints'; nothing loads again. `reuse` maps a checkpoint's label to a RUN_DIR already
     swept with the same weights (a local folder with equal files): its units are copied, not
-    computed. Returns {"series": ROOT/checkpoints.json as recorded, "swept": the labels of the
+    computed. Returns {"series": ROOT/checkpoints.json as recorded (a `Series`), "swept": the labels of the
     checkpoints this call swept, "base": (model, tokenizer), the base as loaded, to pass to the
     next call (a PEFT model once adapters were swapped on it)}."""
     from tuco_eval.store.checkpoints import resolve_checkpoints
@@ -146,7 +146,7 @@ def sweep_checkpoints(
     options = _series_options(model_options or ModelOptions(), args)
     run = _Runner(args, list(tasks), root, settings, grid, options, progress, reuse)
     run.all(placed, base_model, base_tokenizer)
-    return {"series": read_series(root) or {}, "swept": [c.label for c in placed],
+    return {"series": read_series(root), "swept": [c.label for c in placed],
             "base": (run.loaded_base, run.loaded_tokenizer)}
 
 
@@ -199,7 +199,7 @@ def _check_reuse(reuse: Mapping[str, str | Path], series: list[Checkpoint]) -> d
         if label not in by_label:
             raise TucoError(f"reuse names {label!r}, which is no checkpoint of the series "
                             f"({', '.join(by_label)})")
-        swept_from = model_args_value(str(read_run_info(run_dir).get("model_args") or ""), "pretrained")
+        swept_from = model_args_value(str(read_run_info(run_dir).model_args or ""), "pretrained")
         if swept_from is None:
             raise TucoError(f"cannot reuse {run_dir} for checkpoint '{label}': its run.json names no "
                             f"pretrained= model to compare with; drop the reuse")
@@ -216,7 +216,7 @@ def _check_reuse(reuse: Mapping[str, str | Path], series: list[Checkpoint]) -> d
 def _check_recorded_args(run_dir: Path, model_args: str) -> None:
     """A RUN_DIR holding another model's results is refused now, not after the models load."""
     if (run_dir / RUN_INFO).is_file():
-        merge_run_info(read_run_info(run_dir), {"model_args": model_args}, where=f"RUN_DIR {run_dir}")
+        merge_run_info(read_run_info(run_dir), RunInfo.of(model_args=model_args), where=f"RUN_DIR {run_dir}")
 
 
 def _check_before_weights(args: SeriesArgs, checkpoints: Sequence[Checkpoint]) -> None:
@@ -297,7 +297,7 @@ class _Runner:
                 "step": None, "kind": "base"}
         sweep_alone(base_lm, self.tasks, self.root / BASE_LABEL, settings=self.settings,
                     model_args=self.args.base_args, label=BASE_LABEL,
-                    run_info={"kind": "base", "checkpoint": info}, progress=self.progress)
+                    run_info=RunInfo.of(kind="base", checkpoint=info), progress=self.progress)
 
     def _model(self, base_lm: Any, checkpoint: Checkpoint) -> None:
         from tuco_eval.harness.tuco_scaled import TucoScaledLM
@@ -343,9 +343,10 @@ class _Runner:
         lm.log_tuco, lm.log_kl = self.options.log_tuco, self.options.log_kl or lm.log_kl
         run_dir = self.root / checkpoint.run_dir
         model_args = self.args.checkpoint_args(checkpoint)
-        info = {"checkpoint": checkpoint.info()}
+        info = RunInfo.of(checkpoint=checkpoint.info())
         # the label first, so that every mode's store (modes/sweep.py) is named after it
-        update_run_info(run_dir, {"model_args": model_args, "label": checkpoint.label, **info})
+        update_run_info(run_dir, RunInfo.of(model_args=model_args, label=checkpoint.label,
+                                            checkpoint=checkpoint.info()))
         sweep_modes(lm, self.tasks, run_dir, settings=self.settings, grid=self.grid,
                     model_args=model_args, label=checkpoint.label, run_info=info,
                     reuse=self.reuse.get(checkpoint.label), progress=self.progress)
