@@ -73,12 +73,17 @@ def test_the_weights_are_the_interpolation_itself(pair_dirs, tmp_path, run_cli):
 
 
 def test_card_quotes_the_cross_validation_that_chose_alpha(pair_dirs, tmp_path, run_cli):
+    from tuco_eval.records.cv_json import CV_FORMAT, CVConfig, CVResult, TaskRow
+
     run_dir = tmp_path / "run"
     store = run_dir / "mode=weights"
     store.mkdir(parents=True)
-    row = {"n": 100, "acc_alpha1": 0.5, "acc_cv": 0.53, "delta_cv": 0.03, "ci95": [0.004, 0.051],
-           "p_value": 0.012, "alphas_chosen": [1.1, 1.1, 1.25, 1.1, 1.0], "metric": "acc"}
-    (store / "cv.json").write_text(json.dumps({"config": {"metric": "acc"}, "tasks": {"arc": row}, "groups": {}}))
+    row = TaskRow(n=100, acc_alpha1=0.5, acc_cv=0.53, delta_cv=0.03, ci95=[0.004, 0.051], p_value=0.012,
+                  alphas_chosen=[1.1, 1.1, 1.25, 1.1, 1.0], acc_by_alpha={"1": 0.5}, significant=True, metric="acc")
+    config = CVConfig(format=CV_FORMAT, folds=5, objective="max", seed=0, metric=None, metrics=["acc"],
+                      n_boot=2000, filter=None, cluster_key=None, significance_level=0.05, label="run",
+                      model_args=None, store_fingerprint="")
+    (store / "cv.json").write_text(json.dumps(CVResult(config, {"arc": row}, {}).to_json()))
     out = tmp_path / "exported"
     code, printed, err = run_cli(["export", "--model-args", f"pretrained={pair_dirs[0]},base={pair_dirs[1]},mode=weights",
                                   "--output", out, "--cv", run_dir, "--device", "cpu"])
@@ -100,6 +105,16 @@ def test_refusals_are_one_line(model_args, says, tmp_path, run_cli):
     code, _, err = run_cli(["export", "--model-args", model_args, "--output", tmp_path / "o"])
     assert code == 2 and says in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "o").exists()
+
+
+def test_a_cv_json_of_another_format_is_refused_in_one_line(tmp_path, run_cli):
+    store = tmp_path / "run" / "mode=weights"
+    store.mkdir(parents=True)
+    (store / "cv.json").write_text(json.dumps({"config": {"format": 3, "metric": "acc"}, "tasks": {}, "groups": {}}))
+    code, _, err = run_cli(["export", "--model-args", "pretrained=F,base=B,mode=weights", "--output",
+                            tmp_path / "o", "--cv", tmp_path / "run"])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "another cv.json format (format 3, this tuco-eval reads 4); rerun `tuco-eval cv" in err
 
 
 def test_refusal_quotes_the_measured_mode_difference(tmp_path, run_cli):

@@ -60,6 +60,17 @@ class TaskDocs:
 
 
 @dataclass(frozen=True)
+class GroupSpec:
+    """A group of the report: its member rows, metric, lm-eval's weighting, the row that first
+    listed it (every other row must list the same members)."""
+
+    tasks: list[str]
+    metric: str | None
+    weighted: bool
+    run: str
+
+
+@dataclass(frozen=True)
 class RowSpec:
     """Where a result row's per-doc scores live: ``task``'s records, field ``key``."""
 
@@ -180,34 +191,32 @@ def _group_entry(
 
 def _specs(
     runs: Sequence[Run], sources: Mapping[str, LmEvalRows]
-) -> tuple[dict[str, RowSpec], dict[str, dict]]:
+) -> tuple[dict[str, RowSpec], dict[str, GroupSpec]]:
     """Every result row (task, filter) and every group of the runs (sweeps' cv.json, then lm-eval
     runs' own records); a group's members are read from each run's own record, and runs that list
     different members are refused."""
     specs: dict[str, RowSpec] = {}
-    groups: dict[str, dict] = {}
+    groups: dict[str, GroupSpec] = {}
     for run in runs:
         for name, row in run.cv.tasks.items():
             metric = run.cv.row_metric(name)
             specs.setdefault(name, RowSpec(row.task or name, row.key or metric, metric))
         for name, group in run.cv.groups.items():
-            _add_group(groups, name, run.label, {
-                "tasks": list(group.tasks), "metric": group.metric,
-                "weighted": group.weighted_by_size is not None,
-            })
+            _add_group(groups, name, GroupSpec(list(group.tasks), group.metric,
+                                               group.weighted_by_size is not None, run.label))
     for label, rows in sources.items():
         for name, row in rows.rows.items():
             specs.setdefault(name, RowSpec(row.task, row.key, row.metric))
         for name, group in rows.group_rows.items():
-            _add_group(groups, name, label, {**group, "weighted": False})
+            _add_group(groups, name, GroupSpec(list(group["tasks"]), group["metric"], False, label))
     return specs, groups
 
 
-def _add_group(groups: dict[str, dict], name: str, label: str, group: dict) -> None:
-    """Record ``label``'s group ``name``; refuse when an earlier row lists other member tasks."""
-    first = groups.setdefault(name, {**group, "run": label})
-    if sorted(first["tasks"]) != sorted(group["tasks"]):
-        raise TucoError(_members_differ(name, first["run"], first["tasks"], label, group["tasks"]))
+def _add_group(groups: dict[str, GroupSpec], name: str, group: GroupSpec) -> None:
+    """Record ``group.run``'s group ``name``; refuse when an earlier row lists other member tasks."""
+    first = groups.setdefault(name, group)
+    if sorted(first.tasks) != sorted(group.tasks):
+        raise TucoError(_members_differ(name, first.run, first.tasks, group.run, group.tasks))
 
 
 def _members_differ(
@@ -222,7 +231,7 @@ def _members_differ(
 
 
 def _check_base_groups(
-    entries: Sequence[Entry], specs: Mapping[str, RowSpec], groups: Mapping[str, dict]
+    entries: Sequence[Entry], specs: Mapping[str, RowSpec], groups: Mapping[str, GroupSpec]
 ) -> None:
     """A base row whose run.json lists a group must list the checkpoints' member tasks for it."""
     for entry in entries:
@@ -233,10 +242,10 @@ def _check_base_groups(
             plain = name.split(" [")[0].split(",")[0]  # "<group>,<filter> [<metric>]" rows
             if plain not in recorded:
                 continue  # not in the base's record: the checkpoints' members are read for it
-            theirs = sorted({specs[t].task for t in group["tasks"] if t in specs})
+            theirs = sorted({specs[t].task for t in group.tasks if t in specs})
             own = sorted(set(leaf_tasks(plain, recorded)))
             if own != theirs:
-                raise TucoError(_members_differ(name, group["run"], theirs, entry.label, own))
+                raise TucoError(_members_differ(name, group.run, theirs, entry.label, own))
 
 
 def _read_rows(
@@ -425,12 +434,12 @@ def build_board(
                 tasks[name] = _task_entry(docs[entry.label, name], spec.metric, cv_row, reported,
                                           logged_tuco=source is not None)
         for name, group in groups.items():
-            members = [tasks.get(t) for t in group["tasks"]]
+            members = [tasks.get(t) for t in group.tasks]
             if all(members):
                 cv_group = run.cv.groups.get(name) if run else None
                 own = source.group_rows.get(name) if source else None
                 reported = source.reported_group(own) if own else None
-                row_groups[name] = _group_entry(members, group["metric"], cv_group, group["weighted"], reported)
+                row_groups[name] = _group_entry(members, group.metric, cv_group, group.weighted, reported)
         rows.append(BoardRow(entry.label, entry.source, entry.step, entry.kind, str(entry.run_dir),
                              tasks, row_groups))
     pairs, differing = [], []
@@ -452,17 +461,17 @@ def build_board(
             for family, result in tests:
                 pairs += _pair_records(result, labels, name, "task", spec.metric, alpha, family)
     for name, group in groups.items():
-        labels = [e.label for e in entries if all((e.label, t) in docs for t in group["tasks"])]
+        labels = [e.label for e in entries if all((e.label, t) in docs for t in group.tasks)]
         if len(labels) > 1:
-            members = [np.stack([docs[lb, t].scores for lb in labels]) for t in group["tasks"]]
-            clusters = [docs[labels[0], t].clusters for t in group["tasks"]]
+            members = [np.stack([docs[lb, t].scores for lb in labels]) for t in group.tasks]
+            clusters = [docs[labels[0], t].clusters for t in group.tasks]
             tests = _family_tests(
                 labels, kinds, families,
                 lambda pairs, m=members, c=clusters: group_pairs(m, n_boot, seed, LEVEL, pairs, c),
             )
             for family, result in tests:
                 pairs += _pair_records(
-                    result, labels, name, "group", group["metric"], alpha, family
+                    result, labels, name, "group", group.metric, alpha, family
                 )
     pairs = correct_pairs(pairs, correction, alpha)
     metrics = {spec.metric for spec in specs.values()}

@@ -130,11 +130,8 @@ def load_cached(path: Path, fingerprint: str, compute: Callable[..., CVResult]) 
     try:
         result = CVResult.from_json(data)
     except OldFormat:  # an older layout: redo it with the settings it was computed with
-        try:
-            settings = {name: data["config"].get(name) for name in CV_SETTINGS}
-        except (KeyError, TypeError, AttributeError):
-            return compute()
-        return compute(**settings)
+        settings = CVResult.stored_settings(data, CV_SETTINGS)
+        return compute() if settings is None else compute(**settings)
     if result.config.store_fingerprint == fingerprint:
         return result
     return compute(**cv_settings(result.config))

@@ -124,6 +124,7 @@ def _chosen(cv: CVResult | None) -> dict[str, float | None]:
 
 def _read_cv(run_dir: Path) -> tuple[CVResult, str]:
     from tuco_eval.analysis.run_cv import read_cv
+    from tuco_eval.records.cv_json import OldFormat
     from tuco_eval.store.run_json import mode_root
     from tuco_eval.util.errors import TucoError
 
@@ -134,6 +135,8 @@ def _read_cv(run_dir: Path) -> tuple[CVResult, str]:
                         f"and run `tuco-eval cv {run_dir}` first")
     try:
         return read_cv(path), str(path)
+    except OldFormat as err:  # the store is there: computing it again is cheap
+        raise TucoError(f"--cv: {path} is of another cv.json format ({err}); rerun `tuco-eval cv {run_dir}`") from None
     except (OSError, ValueError) as err:
         raise TucoError(f"--cv: {path} is unreadable ({err}); rerun `tuco-eval cv {run_dir}`") from None
 

@@ -187,6 +187,13 @@ class CVResult:
             "groups": {name: row.to_json() for name, row in self.groups.items()},
         }
 
+    @staticmethod
+    def stored_settings(obj: Any, names: tuple[str, ...]) -> dict[str, Any] | None:
+        """``names`` of the config a parsed cv.json of any format was computed with (missing
+        ones None), to compute it again alike; None when it has no config."""
+        config = obj.get("config") if isinstance(obj, Mapping) else None
+        return {name: config.get(name) for name in names} if isinstance(config, Mapping) else None
+
     @classmethod
     def from_json(cls, obj: Any) -> CVResult:
         """The record of a parsed cv.json; `OldFormat` for any other format or shape."""
