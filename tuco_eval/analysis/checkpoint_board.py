@@ -20,11 +20,10 @@ from tuco_eval.records.board_json import (
     BASE,
     BOARD_FORMAT,
     Board,
+    BoardEntry,
     BoardRow,
     FamilyCount,
-    GroupEntry,
     PairTest,
-    TaskEntry,
 )
 from tuco_eval.records.cv_json import GroupRow, TaskRow
 from tuco_eval.records.report import Run
@@ -119,11 +118,11 @@ def mean_stderr(scores: np.ndarray, clusters: np.ndarray | None = None) -> float
 def _task_entry(
     docs: TaskDocs, metric: str, cv_row: TaskRow | None, reported: Reported | None = None,
     logged_tuco: bool = False,
-) -> TaskEntry:
+) -> BoardEntry:
     # cv_row None: the base row or an lm-eval run (no α sweep; TuCo only where it was logged);
     # reported: lm-eval's own figures for the row, taken as they are
     has_tuco = docs.tuco is not None and (cv_row or logged_tuco)
-    return TaskEntry(
+    return BoardEntry(
         metric=metric,
         n=reported.n if reported else len(docs.scores),
         score=reported.score if reported else float(docs.scores.mean()),
@@ -151,7 +150,7 @@ def _inference(cv_row: TaskRow | GroupRow | None) -> dict:
             "significant": cv_row.significant, "se": se, "mde": c.mde if c else None}
 
 
-def group_score(members: Sequence[TaskEntry], weighted: bool) -> tuple[float, float | None]:
+def group_score(members: Sequence[BoardEntry], weighted: bool) -> tuple[float, float | None]:
     """(score, stderr) of a group as lm-eval aggregates its members' (aggregate_subtask_metrics):
     weighted by size with pooled_sample_stderr, else the plain mean with unweighted_mean_stderr."""
     scores = np.array([m.score for m in members], dtype=np.float64)
@@ -168,13 +167,13 @@ def group_score(members: Sequence[TaskEntry], weighted: bool) -> tuple[float, fl
 
 
 def _group_entry(
-    members: Sequence[TaskEntry], metric: str | None, cv_group: GroupRow | None, weighted: bool = False,
+    members: Sequence[BoardEntry], metric: str | None, cv_group: GroupRow | None, weighted: bool = False,
     reported: Reported | None = None,
-) -> GroupEntry:
+) -> BoardEntry:
     tucos = [m.tuco for m in members]
     has_cv = cv_group is not None and all(m.ci for m in members) and cv_group.inference is not None
     score, stderr = group_score(members, weighted)
-    return GroupEntry(
+    return BoardEntry(
         metric=metric,
         n=reported.n if reported else sum(m.n for m in members),
         n_tasks=len(members),

@@ -18,40 +18,26 @@ BOARD_FORMAT = 2  # 2: significance after the report's correction across tasks; 
 # detectable effect per entry; groups' intervals from their documents
 BASE = "base"  # a row's kind: the base model alone
 CHECKPOINT = "checkpoint"  # a row's kind: a fine-tuned checkpoint
-__all__ = ["BASE", "BOARD_FORMAT", "CHECKPOINT", "Board", "BoardRow", "GroupEntry", "OldFormat", "PairTest", "TaskEntry"]
+__all__ = ["BASE", "BOARD_FORMAT", "CHECKPOINT", "Board", "BoardEntry", "BoardRow", "OldFormat", "PairTest"]
+
+
+TASK_KEYS = ("metric", "n", "score", "stderr", "tuco", "score_cv", "delta_cv", "ci", "alpha_chosen",
+             "alphas_by_fold", "p", "p_adjusted", "significant", "se", "mde")  # a task entry's, in order
+GROUP_KEYS = ("metric", "n", "n_tasks", "score", "stderr", "tuco", "score_cv", "delta_cv", "ci",
+              "alpha_chosen", "p", "p_adjusted", "significant", "se", "mde")  # a group entry's
 
 
 @dataclass(frozen=True)
-class TaskEntry:
-    """One row's figures of one task (a result row: task, or task and filter)."""
+class BoardEntry:
+    """One row's figures of a task (a result row: task, or task and filter) or of a group
+    (lm-eval's aggregate of its members, the paper's Δ_CV); the cross-validated ones are None
+    where the row was not swept over α."""
 
-    metric: str
+    metric: str | None  # None: a group of members with different metrics
     n: int
     score: float  # at α = 1
     stderr: float | None
     tuco: float | None  # mean TuCo; None where not logged
-    score_cv: float | None  # None: the row was not swept over α
-    delta_cv: float | None
-    ci: list[float] | None
-    alpha_chosen: float | None
-    alphas_by_fold: list[float] | None
-    p: float | None
-    p_adjusted: float | None
-    significant: bool | None
-    se: float | None
-    mde: float | None
-
-
-@dataclass(frozen=True)
-class GroupEntry:
-    """One row's figures of one group: lm-eval's aggregate of its members, the paper's Δ_CV."""
-
-    metric: str | None
-    n: int
-    n_tasks: int
-    score: float
-    stderr: float | None
-    tuco: float | None
     score_cv: float | None
     delta_cv: float | None
     ci: list[float] | None
@@ -61,6 +47,11 @@ class GroupEntry:
     significant: bool | None
     se: float | None
     mde: float | None
+    n_tasks: int | None = None  # a group's member rows; None for a task
+    alphas_by_fold: list[float] | None = None  # a task's α chosen per fold
+
+    def to_json(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in (TASK_KEYS if self.n_tasks is None else GROUP_KEYS)}
 
 
 @dataclass(frozen=True)
@@ -72,10 +63,10 @@ class BoardRow:
     step: int | None
     kind: str  # BASE or "checkpoint"
     run_dir: str
-    tasks: dict[str, TaskEntry]
-    groups: dict[str, GroupEntry]
+    tasks: dict[str, BoardEntry]
+    groups: dict[str, BoardEntry]
 
-    def cell(self, name: str) -> TaskEntry | GroupEntry | None:
+    def cell(self, name: str) -> BoardEntry | None:
         """The row's entry for a leaderboard column: a group, or a task (a run without groups
         has its tasks as columns, beside other runs' groups)."""
         return self.groups.get(name) or self.tasks.get(name)
@@ -84,16 +75,16 @@ class BoardRow:
         return {
             "label": self.label, "source": self.source, "step": self.step, "kind": self.kind,
             "run_dir": self.run_dir,
-            "tasks": {name: asdict(e) for name, e in self.tasks.items()},
-            "groups": {name: asdict(e) for name, e in self.groups.items()},
+            "tasks": {name: e.to_json() for name, e in self.tasks.items()},
+            "groups": {name: e.to_json() for name, e in self.groups.items()},
         }
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> BoardRow:
         return cls(
             **{k: obj[k] for k in ("label", "source", "step", "kind", "run_dir")},
-            tasks={name: TaskEntry(**e) for name, e in obj["tasks"].items()},
-            groups={name: GroupEntry(**e) for name, e in obj["groups"].items()},
+            tasks={name: BoardEntry(**e) for name, e in obj["tasks"].items()},
+            groups={name: BoardEntry(**e) for name, e in obj["groups"].items()},
         )
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from markupsafe import Markup
 
-from tuco_eval.records.board_json import Board, GroupEntry, TaskEntry
+from tuco_eval.records.board_json import Board, BoardEntry
 from tuco_eval.records.cv_json import Cell
 from tuco_eval.records.report import FLIP_KINDS, KNOWN_GROUPS, Flip, LmEvalSettings, Report
 from tuco_eval.render import plots
@@ -74,7 +74,7 @@ def _delta_title(column: Cell) -> str | None:
     return words
 
 
-def _score(entry: TaskEntry | GroupEntry) -> str | Annotated:
+def _score(entry: BoardEntry) -> str | Annotated:
     if entry.stderr is None:
         return f"{100 * entry.score:.2f}"
     return Annotated(f"{100 * entry.score:.2f}", note=f"±{100 * entry.stderr:.2f}")
