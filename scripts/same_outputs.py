@@ -7,7 +7,9 @@ inputs and the same output paths:
      step-100 … step-400 of a group of three tasks, one of them with two filters), written here
      from seeded per-doc scores;
   2. `tuco-eval cv --output` over three α runs of one pair as lm-eval folders (run.json, cv.json);
-  3. `tuco-eval demo --quick` (skipped with --skip-demo; --full-demo runs the whole demo).
+  3. `tuco-eval cv` and `tuco-eval report` of a RUN_DIR swept in three scaling modes (two tasks of
+     a group, seeded per-doc scores), written afresh beside each tree's outputs (cv writes into it);
+  4. `tuco-eval demo --quick` (skipped with --skip-demo; --full-demo runs the whole demo).
 Every file under each output is compared (lock files aside), with what differs between two runs of
 the same code set aside: each tree's own path (`<tree>`), the date in lm-eval's results and samples
 file names and the clock fields inside results files, the demo's run time ("Whole run: N min.")
@@ -105,14 +107,40 @@ def build_inputs(into: Path) -> dict[str, list[Path]]:
     return {"series": series, "alphas": alphas}
 
 
+def write_mode_run(run_dir: Path) -> Path:
+    """A RUN_DIR swept in the activation, logits and weights modes: tasks m1, m2 of group mg at
+    α 0.9, 1, 1.1 (the same answers at α = 1 in every mode, α = 1.1 helping most in activation)."""
+    from tuco_eval.store import run_json
+    from tuco_eval.store import units as store
+
+    alphas = (0.9, 1.0, 1.1)
+    for m, (mode, gain) in enumerate((("activation", 0.5), ("logits", 0.0), ("weights", 0.2))):
+        root = run_json.mode_root(run_dir, mode)
+        for t, task in enumerate(("m1", "m2")):
+            rng = np.random.default_rng(100 + t)
+            at_one = (rng.random(60) < 0.5).astype(float)
+            own = np.random.default_rng(200 + 10 * t + m)
+            rows = [np.where(own.random(60) < 0.2, 0.0, at_one), at_one,
+                    np.where((at_one == 0) & (own.random(60) < gain), 1.0, at_one)]
+            for alpha, row in zip(alphas, rows, strict=True):
+                store.write_unit(root, alpha, task, [{"doc_id": d, "doc_hash": f"{task}-{d}", "acc": float(v)}
+                                                     for d, v in enumerate(row)])
+        run_json.update_run_info(root, {"model_args": "pretrained=org/ft,base=org/base", "label": "ft",
+                                        "alphas": list(alphas), "tasks": ["m1", "m2"], "groups": {"mg": ["m1", "m2"]}})
+    return run_dir
+
+
 def run_tree(tree: Path, inputs: dict[str, list[Path]], out: Path, demo: str | None) -> None:
     """Each scenario from `tree`, into `out` (the same path for both trees)."""
+    modes = write_mode_run(out / "modes-run")
     env = {**os.environ, "PYTHONPATH": str(tree), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "TQDM_DISABLE": "1"}
     commands = [
         ["report", *map(str, inputs["series"]), "--labels", "base,step-100,step-200,step-300,step-400",
          "--output", str(out / "report")],
         ["cv", "--output", str(out / "alpha-cv"), *map(str, inputs["alphas"])],
+        ["cv", str(modes), "--folds", "3"],
+        ["report", str(modes), "--output", str(out / "modes-report")],
     ]
     if demo is not None:
         commands.append(["demo", "--output", str(out / "demo"), *(["--quick"] if demo == "quick" else [])])
