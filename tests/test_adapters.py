@@ -10,9 +10,7 @@ import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tests.helpers.peft_models import IDS
-from tests.helpers.peft_models import load_base as _base
-from tests.helpers.peft_models import lora_model as _peft
+from tests.helpers.peft_models import IDS, load_base, lora_model
 from tuco_eval.core.base_pass import base_forward
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.measures import next_token_measures
@@ -44,7 +42,7 @@ def _at_alpha(peft_model, alpha):
 def saved_dir(pair_dirs, tmp_path_factory):
     """A LoRA adapter folder that also saves (a perturbed copy of) every block's down_proj."""
     folder = tmp_path_factory.mktemp("adapter") / "lora-mts"
-    _peft(_base(pair_dirs), modules_to_save=["down_proj"]).save_pretrained(folder)
+    lora_model(load_base(pair_dirs), modules_to_save=["down_proj"]).save_pretrained(folder)
     return str(folder)
 
 
@@ -73,7 +71,7 @@ def test_saved_block_module_is_off_at_alpha_zero_through_lm_eval(saved_dir, pair
 
 def test_kl_and_outputco_base_sides_are_the_base(saved_dir, pair_dirs):
     pair = load_pair(saved_dir, pair_dirs[1])
-    base = _base(pair_dirs)
+    base = load_base(pair_dirs)
     torch.testing.assert_close(base_forward(pair.model, None)(IDS).logits, _logits(base), atol=1e-5, rtol=0)
     with torch.no_grad():
         shared = next_token_measures(pair.model, None, IDS, MASK)["kl"]
@@ -88,9 +86,9 @@ def test_kl_and_outputco_base_sides_are_the_base(saved_dir, pair_dirs):
 
 
 def test_dora_at_alpha_zero_is_the_base_and_one_the_adapter(pair_dirs):
-    base = _base(pair_dirs)
+    base = load_base(pair_dirs)
     want_base = _logits(base)
-    dora = _peft(copy.deepcopy(base), use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"])
+    dora = lora_model(copy.deepcopy(base), use_dora=True, target_modules=["q_proj", "v_proj", "down_proj"])
     want_ft = _logits(dora)
     assert (want_ft - want_base).abs().max() > 1e-2
     torch.testing.assert_close(_at_alpha(dora, 0.0), want_base, atol=1e-5, rtol=0)
@@ -103,9 +101,9 @@ def test_blocks_without_adapter_layers_run_once_and_change_nothing(pair_dirs):
     from tuco_eval.core.joint import TucoSums
     from tuco_eval.core.pair import adapter_free_blocks, join
 
-    base = _base(pair_dirs)
+    base = load_base(pair_dirs)
     want_base = _logits(base)
-    model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj", "down_proj"],
+    model = lora_model(copy.deepcopy(base), target_modules=["q_proj", "v_proj", "down_proj"],
                   layers_to_transform=[1])
     want_ft = _logits(model)
     assert (want_ft - want_base).abs().max() > 1e-2
@@ -137,9 +135,9 @@ def test_blocks_without_adapter_layers_run_once_and_change_nothing(pair_dirs):
 def test_several_adapters_at_alpha_zero_are_the_base(pair_dirs, active):
     from peft import LoraConfig
 
-    base = _base(pair_dirs)
+    base = load_base(pair_dirs)
     want_base = _logits(base)
-    model = _peft(copy.deepcopy(base), modules_to_save=["down_proj"])
+    model = lora_model(copy.deepcopy(base), modules_to_save=["down_proj"])
     torch.manual_seed(5)
     saved = ["down_proj"] if active == "second" else None  # peft stacks or weighs one saved copy only
     model.add_adapter("second", LoraConfig(r=4, lora_alpha=8, target_modules=["k_proj", "o_proj"],
@@ -168,8 +166,8 @@ def test_several_adapters_at_alpha_zero_are_the_base(pair_dirs, active):
 
 
 def test_trainable_tokens_alpha_zero_is_base_blocks_on_the_finetuned_embedding(pair_dirs):
-    base = _base(pair_dirs)
-    model = _peft(copy.deepcopy(base), trainable_token_indices=[5, 9, 33])
+    base = load_base(pair_dirs)
+    model = lora_model(copy.deepcopy(base), trainable_token_indices=[5, 9, 33])
     with torch.no_grad():  # the new rows of the embedding, as a trained adapter would have them
         for name, p in model.named_parameters():
             if "trainable_tokens_delta" in name:
@@ -194,9 +192,9 @@ def test_adapters_that_cannot_be_switched_off_are_refused(pair_dirs, config, nam
     from peft import LoraConfig, PrefixTuningConfig, get_peft_model
 
     if config == "prefix":
-        model = get_peft_model(_base(pair_dirs), PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
+        model = get_peft_model(load_base(pair_dirs), PrefixTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=4))
     else:
-        model = get_peft_model(_base(pair_dirs), LoraConfig(r=4, target_modules=["q_proj"], bias="all"))
+        model = get_peft_model(load_base(pair_dirs), LoraConfig(r=4, target_modules=["q_proj"], bias="all"))
     with pytest.raises(TucoError, match=named) as raised:
         base_blocks_for(model, None)
     assert "\n" not in str(raised.value)

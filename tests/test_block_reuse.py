@@ -9,9 +9,7 @@ import copy
 import pytest
 import torch
 
-from tests.helpers.peft_models import IDS
-from tests.helpers.peft_models import load_base as _base
-from tests.helpers.peft_models import lora_model as _peft
+from tests.helpers.peft_models import IDS, load_base, lora_model
 from tuco_eval.core.block_reuse import leading_blocks, reuse_block_outputs
 from tuco_eval.core.joint import TucoSums
 from tuco_eval.core.layers import find_blocks
@@ -28,11 +26,11 @@ def _pass(model, alpha, tuco=False):
 
 
 def _upper_lora(base, seed):
-    return _peft(base, seed=seed, target_modules=["q_proj", "v_proj", "down_proj"], layers_to_transform=[2])
+    return lora_model(base, seed=seed, target_modules=["q_proj", "v_proj", "down_proj"], layers_to_transform=[2])
 
 
 def test_reused_lower_blocks_give_the_same_logits_and_tuco_at_every_alpha_and_checkpoint(pair_dirs):
-    base = _base(pair_dirs)
+    base = load_base(pair_dirs)
     first, second = _upper_lora(copy.deepcopy(base), 3), _upper_lora(copy.deepcopy(base), 4)
     grid = [(model, alpha, alpha == 1.0) for model in (first, second) for alpha in (0.0, 0.75, 1.0, 1.25)]
     want = [_pass(model, alpha, tuco) for model, alpha, tuco in grid]  # every block computed each time
@@ -50,7 +48,7 @@ def test_reused_lower_blocks_give_the_same_logits_and_tuco_at_every_alpha_and_ch
 
 
 def test_blocks_are_recomputed_after_their_weights_change_in_place(pair_dirs):
-    model = _upper_lora(_base(pair_dirs), 3)
+    model = _upper_lora(load_base(pair_dirs), 3)
     block = find_blocks(model)[0]
     with reuse_block_outputs([block]) as (store,):
         before, _ = _pass(model, 0.5)
@@ -62,7 +60,7 @@ def test_blocks_are_recomputed_after_their_weights_change_in_place(pair_dirs):
 
 
 def test_a_cache_being_filled_or_an_adapter_layer_means_computing(pair_dirs):
-    model = _upper_lora(_base(pair_dirs), 3)
+    model = _upper_lora(load_base(pair_dirs), 3)
     blocks = find_blocks(model)
     joint = join(model, None, 0.5)
     with torch.no_grad(), joint.active():

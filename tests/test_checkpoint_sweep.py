@@ -15,9 +15,8 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 import tuco_eval.sweeps.alphas
-from tests.helpers.checkpoint_series import LIMIT
-from tests.helpers.checkpoint_series import run_series as _run
-from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.checkpoint_series import LIMIT, run_series
+from tests.helpers.naive import naive_joint
 from tests.helpers.tiny_models import FIXTURE_TASKS, make_model
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.doc_texts import read_docs
@@ -47,7 +46,7 @@ def _stored(run_dir, alpha=1.0):
 def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, loads):
     root = tmp_path / "root"
     pattern = str(series_dirs / "runs" / "sft" / "checkpoint-*")
-    done = _run([pattern], root, pair_dirs, task_manager)
+    done = run_series([pattern], root, pair_dirs, task_manager)
     recorded = done["series"]
     assert done["swept"] == ["step-1", "step-2", "step-3"]
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
@@ -86,7 +85,7 @@ def test_series_of_full_models(series_dirs, pair_dirs, task_manager, tmp_path, l
     for record in read_unit(root / "step-1", 1.0, "tiny_mc"):
         doc = docs[record["doc_id"]]
         context, _ = encoder._encode_pair(doc["prompt"], doc["choices"][0])
-        _, tuco = _naive(ft, base_model, torch.tensor([context]), 1.0)
+        _, tuco = naive_joint(ft, base_model, torch.tensor([context]), 1.0)
         assert record["tuco"] == pytest.approx(tuco.item(), abs=1e-5)
 
 
@@ -95,7 +94,7 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
     adapters = [str(series_dirs / "adapters" / f"checkpoint-{s}") for s in (10, 20)]
     model = str(series_dirs / "runs" / "sft" / "checkpoint-2")
     root = tmp_path / "root"
-    done = _run([adapters[1], model, adapters[0]], root, pair_dirs, task_manager,
+    done = run_series([adapters[1], model, adapters[0]], root, pair_dirs, task_manager,
                 labels=["late", "full", "early"])
     recorded = done["series"]
     assert done["swept"] == ["full", "early", "late"]  # training order
@@ -122,12 +121,12 @@ def test_swapped_adapters_and_a_full_model_in_one_series(series_dirs, pair_dirs,
 def test_resume_adds_only_missing_units_and_one_checkpoint_per_array_task(
         series_dirs, pair_dirs, task_manager, tmp_path, evaluated):
     root, pattern = tmp_path / "root", str(series_dirs / "adapters" / "checkpoint-*")
-    _run([pattern], root, pair_dirs, task_manager, alphas=[1.0], checkpoint_index=1)
+    run_series([pattern], root, pair_dirs, task_manager, alphas=[1.0], checkpoint_index=1)
     assert evaluated == [("base", 1.0), ("step-20", 1.0)]  # the array task for checkpoint 1 only
     assert [c["label"] for c in json.loads((root / "checkpoints.json").read_text())["checkpoints"]] == [
         "step-10", "step-20"]  # ... records the whole series
     evaluated.clear()
-    _run([pattern], root, pair_dirs, task_manager, alphas=[0.5, 1.0])
+    run_series([pattern], root, pair_dirs, task_manager, alphas=[0.5, 1.0])
     assert sorted(evaluated) == [("step-10", 0.5), ("step-10", 1.0), ("step-20", 0.5)]
 
 
@@ -237,7 +236,7 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
     n_docs = 12  # all of tiny_mc
     folders = [str(series_dirs / "runs" / "sft" / f"checkpoint-{s}") for s in (1, 2, 3)]
     root = tmp_path / "root"
-    _run([str(series_dirs / "runs" / "sft" / "checkpoint-*")], root, pair_dirs, task_manager,
+    run_series([str(series_dirs / "runs" / "sft" / "checkpoint-*")], root, pair_dirs, task_manager,
          alphas=[0.9, 1.0, 1.1], limit=n_docs)
     report([root], tmp_path / "report", pairs=("all",))  # every pair, to check each p
     board = json.loads((tmp_path / "report" / "leaderboard.json").read_text())
@@ -264,7 +263,7 @@ def test_leaderboard_of_three_checkpoints_is_lm_evals_hf(series_dirs, pair_dirs,
         naive = []
         for doc_id in range(n_docs):  # TuCo at the last context token, as lm-eval encodes the context
             context, _ = encoder._encode_pair(docs[doc_id]["prompt"], docs[doc_id]["choices"][0])
-            naive.append(_naive(ft, base_model, torch.tensor([context]), 1.0)[1].item())
+            naive.append(naive_joint(ft, base_model, torch.tensor([context]), 1.0)[1].item())
         assert cell["tuco"] == pytest.approx(float(np.mean(naive)), abs=1e-6)
     discordant = 0
     tested = {(p["a"], p["b"]): p for p in board["pairs"] if p["task"] == "tiny_mc"}

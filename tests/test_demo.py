@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.naive import naive_joint
 from tuco_eval.demo import assets
 from tuco_eval.util.errors import TucoError
 
@@ -84,7 +84,7 @@ def test_demo_quick_end_to_end(quick_demo, reference, pair):
     merged = merged_with(reference, assets.PERSONA_ADAPTER_DIR)
     for row in (rows[0], rows[-1]):  # one prompt of each set: the naive block loop's TuCo
         ids = pair.tokenizer(row["text"], return_tensors="pt").input_ids
-        _, tuco = _naive(merged, reference, ids, 1.0)
+        _, tuco = naive_joint(merged, reference, ids, 1.0)
         assert row["tuco"] == pytest.approx(tuco.item(), abs=1e-4), row["text"]
     assert not (out / "run").exists() and not (out / "tuco.jsonl").exists()  # capability: opt-in
     assert "--capability" in stdout and "## 3. Capability: not run" in (out / "summary.md").read_text()

@@ -9,8 +9,7 @@ import pytest
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from tests.helpers.naive import reference_logits as _reference_logits
-from tests.helpers.naive import reference_loglikelihood as _reference_loglikelihood
+from tests.helpers.naive import reference_logits, reference_loglikelihood
 from tests.helpers.reference_prompts import PAIRS, PROMPTS, TEXTS
 from tests.helpers.tiny_models import make_pair, make_tokenizer
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
@@ -37,7 +36,7 @@ def test_loglikelihood_equals_the_reference(pair, prefix_reuse, log_tuco, atol):
     results = lm.loglikelihood(requests)
     for (context, continuation), (loglik, greedy) in zip(PAIRS, results, strict=True):
         ctx, cont = lm._encode_pair(context, continuation)
-        expected, expected_greedy = _reference_loglikelihood(*pair, ctx, cont, 1.25)
+        expected, expected_greedy = reference_loglikelihood(*pair, ctx, cont, 1.25)
         assert loglik == pytest.approx(expected, abs=atol)
         assert greedy == expected_greedy
     fresh = [Instance("loglikelihood", {}, p, idx=i) for i, p in enumerate(PAIRS)]  # log_tuco adds an arg
@@ -51,7 +50,7 @@ def test_loglikelihood_rolling_equals_the_reference(pair):
                                         for i, t in enumerate(TEXTS)])
     for text, loglik in zip(TEXTS, results, strict=True):
         tokens = lm.tok_encode(text)
-        expected, _ = _reference_loglikelihood(*pair, [lm.prefix_token_id], tokens, 0.5)
+        expected, _ = reference_loglikelihood(*pair, [lm.prefix_token_id], tokens, 0.5)
         assert loglik == pytest.approx(expected, abs=1e-4)  # a float32 sum over ~30 tokens
 
 
@@ -72,7 +71,7 @@ def _reference_greedy(ft, base, tokenizer, ids: list[int], alpha: float, n: int)
     stops = {tokenizer.eos_token_id, *_as_list(ft.generation_config.eos_token_id)} - {None}
     new: list[int] = []
     for _ in range(n):
-        new.append(int(_reference_logits(ft, base, ids + new, alpha)[-1].argmax()))
+        new.append(int(reference_logits(ft, base, ids + new, alpha)[-1].argmax()))
         if new[-1] in stops:
             break
     return new

@@ -23,7 +23,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
 from tests.helpers.ci_policy import lane_device
-from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.naive import naive_joint
 from tests.helpers.precision import (
     logits_tolerance,
     loglikelihood_tolerance,
@@ -77,7 +77,7 @@ def _float64_copies(*models):
 
 def _reference(ft64, base64, ids: list[int], alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """(logits, log-probabilities) of one prompt by the float64 naive loop, then FT's norm and head."""
-    x, _ = _naive(ft64, base64, torch.tensor([ids]), alpha)
+    x, _ = naive_joint(ft64, base64, torch.tensor([ids]), alpha)
     handle = find_blocks(ft64)[-1].register_forward_hook(
         lambda m, a, out: (x, *out[1:]) if isinstance(out, tuple) else x)
     try:
@@ -128,7 +128,7 @@ def test_joint_pass_equals_the_float64_naive_loop(device, dtype, arch):
     ft64, base64 = _float64_copies(ft, base)
     blocks, ids = len(find_blocks(ft)), _ids(device)
     for alpha in (0.5, 1.0, 1.25):
-        expected, expected_tuco = _naive(ft64, base64, ids.cpu(), alpha)
+        expected, expected_tuco = naive_joint(ft64, base64, ids.cpu(), alpha)
         got, tuco = _stream_and_tuco(ft, Joint(ft, [b.forward for b in find_blocks(base)], alpha=alpha), ids)
         error = (got.double().cpu() - expected).abs().max() / expected.abs().max()
         within(f"stream, {arch}, α={alpha}", dtype, error, stream_tolerance(dtype, blocks))
@@ -183,7 +183,7 @@ def test_loglikelihood_at_alpha_equals_the_float64_reference(device, dtype):
         within("log-likelihood at α=1.25", dtype, abs(loglik - expected), tolerance)
         if dtype == torch.float32:  # bfloat16 may break near-ties the other way
             assert greedy == expected_greedy
-        _, tuco = _naive(ft64, base64, torch.tensor([context]), 1.25)
+        _, tuco = naive_joint(ft64, base64, torch.tensor([context]), 1.25)
         within("logged TuCo at α=1.25", dtype, abs(request.args[2]["tuco"] - tuco.item()),
                tuco_tolerance(dtype, len(find_blocks(ft))))
 

@@ -9,9 +9,15 @@ import json
 
 import pytest
 
-from tests.helpers.report_runs import CORRECT, HOSTILE, PERSONA_RIGHT, build_flip_run, build_run
-from tests.helpers.report_runs import experiment_records as _experiment_records
-from tests.helpers.report_runs import persona_store as _persona_store
+from tests.helpers.report_runs import (
+    CORRECT,
+    HOSTILE,
+    PERSONA_RIGHT,
+    build_flip_run,
+    build_run,
+    experiment_records,
+    persona_store,
+)
 from tuco_eval.analysis.flips import task_flips
 from tuco_eval.experiments import plots as experiment_plots
 from tuco_eval.experiments.page import sample_prompts, write_experiment_page
@@ -141,7 +147,7 @@ def experiment_dir(tmp_path_factory):
     from tuco_eval.experiments import summary as summ
 
     out = tmp_path_factory.mktemp("experiment")
-    records = _experiment_records()
+    records = experiment_records()
     figures = experiment_plots.histograms(records, "web-vs-chat", out / "tuco_hist")
     figures += experiment_plots.layer_profiles(records, "web-vs-chat", out / "layer_profile")
     summary = {"experiment": "web-vs-chat", "finetuned": "ft", "base": "pt", "n": 10, "seed": 0,
@@ -152,7 +158,7 @@ def experiment_dir(tmp_path_factory):
 
 
 def test_prompt_sample_spans_lowest_to_highest_tuco():
-    records = _experiment_records(n=20)
+    records = experiment_records(n=20)
     sample = sample_prompts(records, per_set=4)
     for name in ("web", "chat"):
         values = sorted(r["tuco"] for r in records if r["set"] == name)
@@ -186,7 +192,7 @@ def test_report_page_opens_on_the_lead_section(tmp_path, page_for):
     from tuco_eval.demo.lead import demo_lead
     from tuco_eval.demo.run import accuracy_by_alpha, plot_persona
 
-    run_max, run_min = _persona_store(tmp_path / "max"), _persona_store(tmp_path / "min")
+    run_max, run_min = persona_store(tmp_path / "max"), persona_store(tmp_path / "min")
     cv_max, cv_min = cross_validate(run_max, objective="max"), cross_validate(run_min, objective="min")
     agreement = {t: accuracy_by_alpha(run_max, t) for t in cv_max.tasks}
     figure = plot_persona(agreement, cv_max, cv_min, "synthetic", tmp_path / "out" / "persona_vs_alpha")[1]

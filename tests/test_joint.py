@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.naive import naive_joint
 from tests.helpers.precision import stream_tolerance, tuco_tolerance
 from tests.helpers.tiny_models import ARCHITECTURES, make_hybrid, make_model, make_pair
 from tuco_eval.core.joint import Joint, TucoSums
@@ -67,7 +67,7 @@ def test_alpha_zero_is_base_blocks_on_the_finetuned_embedding_and_head(arch):
 def test_scaled_stream_equals_naive_loop(arch, alpha):
     ft, base = make_pair(arch)
     ids = _ids()
-    expected, _ = _naive(ft, base, ids, alpha)
+    expected, _ = naive_joint(ft, base, ids, alpha)
     got, _ = _last_block_output(ft, _joint(ft, base, alpha), ids)
     assert (got - expected).abs().max() < 1e-4 * max(1.0, expected.abs().max().item())
 
@@ -76,7 +76,7 @@ def test_scaled_logits_equal_naive_loop_llama():
     ft, base = make_pair("llama")
     ids = _ids()
     for alpha in (0.5, 1.25, 2.0):
-        x, _ = _naive(ft, base, ids, alpha)
+        x, _ = naive_joint(ft, base, ids, alpha)
         with torch.no_grad():
             expected = ft.lm_head(ft.model.norm(x))
         _, got = _last_block_output(ft, _joint(ft, base, alpha), ids)
@@ -87,7 +87,7 @@ def test_scaled_logits_equal_naive_loop_llama():
 def test_tuco_equals_naive_loop(arch):
     ft, base = make_pair(arch)
     ids = _ids()
-    _, expected = _naive(ft, base, ids, 1.0)
+    _, expected = naive_joint(ft, base, ids, 1.0)
     sums = TucoSums(positions=torch.full((ids.shape[0],), ids.shape[1] - 1))
     _last_block_output(ft, _joint(ft, base, 1.0), ids, sums)
     got = sums.tuco()
@@ -111,7 +111,7 @@ def test_all_positions_tracked_without_positions():
     ids = _ids()
     sums = TucoSums()
     _last_block_output(ft, _joint(ft, base), ids, sums)
-    _, expected = _naive(ft, base, ids, 1.0)
+    _, expected = naive_joint(ft, base, ids, 1.0)
     assert sums.tuco().shape == ids.shape
     assert torch.allclose(sums.tuco()[:, -1].double(), expected, atol=1e-5)
 
@@ -193,7 +193,7 @@ def test_bfloat16_joint_pass_is_within_its_rounding_of_float64(arch):
     ft64, base64 = (copy.deepcopy(m).double() for m in (ft16, base16))
     ids, blocks = _ids(), len(find_blocks(ft16))
     for alpha in (1.0, 1.25):
-        expected, expected_tuco = _naive(ft64, base64, ids, alpha)
+        expected, expected_tuco = naive_joint(ft64, base64, ids, alpha)
         sums = TucoSums(positions=torch.full((2,), ids.shape[1] - 1))
         got, _ = _last_block_output(ft16, _joint(ft16, base16, alpha), ids, sums)
         assert sums.ptc.dtype == sums.ftc.dtype == torch.float32

@@ -7,7 +7,7 @@ import torch
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tests.helpers.naive import naive_joint as _naive
+from tests.helpers.naive import naive_joint
 from tuco_eval.core.measures import SHIFT_CLASSES
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.util.errors import TucoError
@@ -102,7 +102,7 @@ def test_logged_kl_and_shift_beside_tuco(lm, task_manager, fresh):
             assert logged["base_rank"] == rank
             assert logged["shift"] == SHIFT_CLASSES[(rank > 1) + (rank > 3)]
             # logits mode logs the fine-tuned model's own TuCo (α = 1), whatever α
-            _, own = _naive(ft, base, ids, 1.0)
+            _, own = naive_joint(ft, base, ids, 1.0)
             assert logged["tuco"] == pytest.approx(own.item(), abs=1e-5)
             assert logged["alpha"] == 1.2
     for sample in generated:  # generate_until: the measures at the prompt's last token
@@ -110,7 +110,7 @@ def test_logged_kl_and_shift_beside_tuco(lm, task_manager, fresh):
         ids = torch.tensor([lm.tok_encode(prompt)])
         kl, rank = _kl_and_rank(ft, base, ids)
         assert logged["kl"] == pytest.approx(kl, abs=1e-5) and logged["base_rank"] == rank
-        assert logged["tuco"] == pytest.approx(_naive(ft, base, ids, 1.0)[1].item(), abs=1e-5)
+        assert logged["tuco"] == pytest.approx(naive_joint(ft, base, ids, 1.0)[1].item(), abs=1e-5)
 
 
 def test_logged_measures_in_weights_mode_are_those_of_the_finetuned_model(lm, task_manager):

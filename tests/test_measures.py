@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.helpers.naive import naive_next_token_measures as _naive
-from tests.helpers.naive import naive_tuco
+from tests.helpers.naive import naive_next_token_measures, naive_tuco
 from tests.helpers.tiny_models import make_pair, save_pair
 from tuco_eval.core.measures import (
     SHIFT_CLASSES,
@@ -33,7 +32,7 @@ def test_measures_from_logits_equal_naive_loop():
     base[2, ft[2].argmax()] = base[2].max() - 0.01  # second under the base
     out = measures_from_logits(ft, base)
     for row in range(6):
-        kl, token, rank, name = _naive(ft[row], base[row])
+        kl, token, rank, name = naive_next_token_measures(ft[row], base[row])
         assert out["kl"][row].item() == pytest.approx(kl, abs=1e-5)
         assert (out["token"][row].item(), out["base_rank"][row].item()) == (token, rank)
         assert SHIFT_CLASSES[out["shift"][row]] == name
@@ -55,7 +54,7 @@ def test_next_token_measures_on_padded_batches_equal_one_prompt_at_a_time(arch):
     for i, row in enumerate(rows):
         with torch.no_grad():
             one = torch.tensor([row])
-            kl, token, rank, _ = _naive(ft(one).logits[0, -1], base(one).logits[0, -1])
+            kl, token, rank, _ = naive_next_token_measures(ft(one).logits[0, -1], base(one).logits[0, -1])
         assert out["kl"][i].item() == pytest.approx(kl, abs=1e-4)
         assert (out["token"][i].item(), out["base_rank"][i].item()) == (token, rank)
     assert len({round(v, 4) for v in out["kl"].tolist()}) == 3 and (out["kl"] > 0).all()
@@ -85,7 +84,7 @@ def test_compute_tuco_adds_the_measures_with_one_base_pass(pair_dirs):
     for text, result in zip(TEXTS, results, strict=True):
         ids = torch.tensor([pair.tokenizer(text)["input_ids"]])
         with torch.no_grad():
-            kl, _, rank, name = _naive(pair.model(ids).logits[0, -1], pair.base(ids).logits[0, -1])
+            kl, _, rank, name = naive_next_token_measures(pair.model(ids).logits[0, -1], pair.base(ids).logits[0, -1])
         assert result["kl"] == pytest.approx(kl, abs=1e-4)
         assert (result["base_rank"], result["shift"]) == (rank, name)
         assert result["tuco"] == pytest.approx(naive_tuco(pair.model, pair.base, ids[0].tolist(), 1.0), abs=1e-5)

@@ -12,10 +12,8 @@ import transformers as tf
 from transformers import AutoModelForCausalLM
 from transformers.cache_utils import StaticCache
 
-from tests.helpers.naive import record_block_calls as _record_block_calls
-from tests.helpers.position_pairs import IDS
-from tests.helpers.position_pairs import pair_with_configs as _pair
-from tests.helpers.position_pairs import shared_prefix_requests as _shared_prefix_requests
+from tests.helpers.naive import record_block_calls
+from tests.helpers.position_pairs import IDS, pair_with_configs, shared_prefix_requests
 from tests.helpers.tiny_models import ARCHITECTURES, LLAMA_LIKE, make_pair, make_tokenizer
 from tuco_eval.core.joint import Joint
 from tuco_eval.core.layers import find_blocks
@@ -54,7 +52,7 @@ def _joint_logits(joint, ids=IDS):
 
 
 def _block_calls(model, ids):
-    return _record_block_calls(model, ids)
+    return record_block_calls(model, ids)
 
 
 def _naive_llama(ft, base, ids, alpha):
@@ -83,7 +81,7 @@ ROPE_CASES = {
 def _llama_pair(case):
     ft_kw, base_kw = ROPE_CASES[case]
     common = {**LLAMA_LIKE, "max_position_embeddings": 256}
-    return _pair(tf.LlamaForCausalLM, tf.LlamaConfig(**{**common, **ft_kw}),
+    return pair_with_configs(tf.LlamaForCausalLM, tf.LlamaConfig(**{**common, **ft_kw}),
                  tf.LlamaConfig(**{**common, **base_kw}))
 
 
@@ -130,7 +128,7 @@ SLIDING_CASES = {
 
 @pytest.mark.parametrize("case", sorted(SLIDING_CASES))
 def test_sliding_window_difference_alpha_zero_is_hybrid(case):
-    ft, base = _pair(*SLIDING_CASES[case])
+    ft, base = pair_with_configs(*SLIDING_CASES[case])
     joint = join(ft, base, alpha=0.0)
     assert joint.positions is not None
     hybrid = _logits(_hybrid(ft, base))
@@ -142,7 +140,7 @@ def test_sliding_window_difference_alpha_zero_is_hybrid(case):
 def test_attention_scale_inside_the_blocks_is_already_per_side():
     """Gemma2's query_pre_attn_scalar is read by each attention module from its own config: no
     extra work, and α = 0 still is the hybrid."""
-    ft, base = _pair(
+    ft, base = pair_with_configs(
         tf.Gemma2ForCausalLM,
         tf.Gemma2Config(head_dim=16, query_pre_attn_scalar=4, attn_logit_softcapping=5.0, **LLAMA_LIKE),
         tf.Gemma2Config(head_dim=16, query_pre_attn_scalar=64, attn_logit_softcapping=50.0, **LLAMA_LIKE),
@@ -272,7 +270,7 @@ WINDOW_CASES = {
 
 
 def _window_joint(case, alpha):
-    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
+    ft, base = pair_with_configs(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
     ft.generation_config.eos_token_id = None  # always max_new_tokens new tokens
     joint = join(ft, base, alpha=alpha)
     assert joint.positions is not None
@@ -326,11 +324,11 @@ def test_static_cache_with_differing_windows(case):
 def test_prefix_reuse_with_a_narrower_finetuned_window_equals_the_plain_path(case, alpha):
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
-    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
+    ft, base = pair_with_configs(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES[case]))
     lm = TucoScaledLM(pretrained=ft, base=base, tokenizer=make_tokenizer(), alpha=alpha, device="cpu",
                       batch_size=4, prefix_reuse=True)
     assert lm.joint.positions is not None
-    requests = _shared_prefix_requests()
+    requests = shared_prefix_requests()
     reused = torch.tensor([r[0] for r in lm._loglikelihood_tokens(requests)])
     lm.prefix_reuse = False
     plain = torch.tensor([r[0] for r in lm._loglikelihood_tokens(requests)])
@@ -351,7 +349,7 @@ def test_generate_until_with_a_narrower_finetuned_window_equals_cache_free(tmp_p
 
     from tuco_eval.harness.tuco_scaled import TucoScaledLM
 
-    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES["ft window 4, base full"]))
+    ft, base = pair_with_configs(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_CASES["ft window 4, base full"]))
     tokenizer = make_tokenizer()
     for name, model in (("finetuned", ft), ("base", base)):
         model.config.bos_token_id, model.config.eos_token_id, model.config.pad_token_id = 1, 2, 0

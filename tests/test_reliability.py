@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lm_eval import simple_evaluate
 
-from tests.helpers.naive import reference_loglikelihood as _reference_loglikelihood
+from tests.helpers.naive import reference_loglikelihood
 from tests.helpers.tiny_models import FIXTURE_TASKS, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.pair import load_pair
@@ -76,7 +76,7 @@ def test_automatic_batch_size_still_works(pair_dirs, task_manager):
                           bootstrap_iters=0, log_samples=True)
     for sample in out["samples"]["tiny_mc"]:  # each log-likelihood against the naive block loop
         for (context, continuation), resp in zip(sample["arguments"], sample["resps"], strict=True):
-            expected, _ = _reference_loglikelihood(lm.model, lm.base_model, *lm._encode_pair(context, continuation), 1.1)
+            expected, _ = reference_loglikelihood(lm.model, lm.base_model, *lm._encode_pair(context, continuation), 1.1)
             assert resp[0][0] == pytest.approx(expected, abs=1e-4)
 
 

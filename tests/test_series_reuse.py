@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.checkpoint_series import LIMIT
-from tests.helpers.checkpoint_series import run_series as _run
+from tests.helpers.checkpoint_series import LIMIT, run_series
 from tuco_eval.core.pair import load_pair
 from tuco_eval.harness.tuco_scaled import TucoScaledLM
 from tuco_eval.store.units import read_unit
@@ -41,11 +40,11 @@ def test_loaded_base_and_a_reused_run_dir_give_the_plain_series(
         series_dirs, pair_dirs, task_manager, tmp_path, loads, evaluated):
     pattern = str(series_dirs / "adapters" / "checkpoint-*")
     plain = tmp_path / "plain"
-    _run([pattern], plain, pair_dirs, task_manager)
+    run_series([pattern], plain, pair_dirs, task_manager)
     pair = _first_part(series_dirs / "adapters" / "checkpoint-20", pair_dirs, task_manager, tmp_path / "first")
     loads.clear(), evaluated.clear()
     root = tmp_path / "root"
-    _run([pattern], root, pair_dirs, task_manager, base=(pair.model, pair.tokenizer),
+    run_series([pattern], root, pair_dirs, task_manager, base=(pair.model, pair.tokenizer),
          reuse={"step-20": tmp_path / "first"})
     assert loads == []  # the base is the pair's
     assert evaluated == [("base", 1.0), ("step-10", 0.5), ("step-10", 1.0)]  # step-20: copied
@@ -61,10 +60,10 @@ def test_a_run_dir_of_other_weights_or_settings_is_refused(
     _first_part(series_dirs / "adapters" / "checkpoint-20", pair_dirs, task_manager, first, limit=LIMIT - 1)
     evaluated.clear()
     with pytest.raises(TucoError, match="weight files differ"):
-        _run([pattern], tmp_path / "a", pair_dirs, task_manager, reuse={"step-10": first})
+        run_series([pattern], tmp_path / "a", pair_dirs, task_manager, reuse={"step-10": first})
     with pytest.raises(TucoError, match="no checkpoint of the series"):
-        _run([pattern], tmp_path / "b", pair_dirs, task_manager, reuse={"step-30": first})
+        run_series([pattern], tmp_path / "b", pair_dirs, task_manager, reuse={"step-30": first})
     assert evaluated == []  # both before any model loads
     with pytest.raises(TucoError, match="recorded metadata differ"):  # another doc limit
-        _run([pattern], tmp_path / "c", pair_dirs, task_manager, reuse={"step-20": first})
+        run_series([pattern], tmp_path / "c", pair_dirs, task_manager, reuse={"step-20": first})
     assert not (tmp_path / "c" / "step-20" / "samples").exists()

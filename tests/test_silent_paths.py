@@ -12,8 +12,7 @@ import transformers as tf
 from lm_eval import simple_evaluate
 from lm_eval.models.huggingface import HFLM
 
-from tests.helpers.position_pairs import IDS
-from tests.helpers.position_pairs import pair_with_configs as _pair
+from tests.helpers.position_pairs import IDS, pair_with_configs
 from tests.helpers.tiny_models import LLAMA_LIKE, make_tokenizer
 from tuco_eval.core.joint import NonFiniteError
 from tuco_eval.core.layers import unwrap
@@ -34,7 +33,7 @@ WINDOW_PAIRS = {
 
 
 def _window_pair(case):
-    ft, base = _pair(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_PAIRS[case]))
+    ft, base = pair_with_configs(tf.MistralForCausalLM, *(copy.deepcopy(c) for c in WINDOW_PAIRS[case]))
     for model in (ft, base):
         model.generation_config.eos_token_id = None  # always max_new_tokens new tokens
     return ft, base
@@ -145,17 +144,16 @@ def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_p
     base model, α = 1 the model with the new adapter, α = 0.5 the naive loop; in every mode."""
     from peft import LoraConfig
 
-    from tests.helpers.naive import reference_logits as _reference_logits
-    from tests.helpers.peft_models import load_base as _base
-    from tests.helpers.peft_models import lora_model as _peft
+    from tests.helpers.naive import reference_logits
+    from tests.helpers.peft_models import load_base, lora_model
 
-    base = _base(pair_dirs)
-    model = _peft(copy.deepcopy(base), target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
+    base = load_base(pair_dirs)
+    model = lora_model(copy.deepcopy(base), target_modules=["q_proj", "v_proj"], layers_to_transform=[1])
     scalings = {mode: Scaling(model, None, join(model, None), mode) for mode in ("activation", "logits", "weights")}
     for scaling in scalings.values():  # each used once before the change: its state is built
         scaling.joint.alpha = 0.5
         _peft_logits(model, scaling.active())
-    second = _peft(copy.deepcopy(base), seed=7, target_modules=["k_proj", "down_proj"])  # every block
+    second = lora_model(copy.deepcopy(base), seed=7, target_modules=["k_proj", "down_proj"])  # every block
     if change == "load_adapter":
         second.save_pretrained(tmp_path / "second")
         model.load_adapter(str(tmp_path / "second"), adapter_name="second")
@@ -169,7 +167,7 @@ def test_joint_follows_adapters_loaded_and_activated_after_join(pair_dirs, tmp_p
     want_base, want_ft = _peft_logits(base), _peft_logits(second)
     assert torch.equal(_peft_logits(model), want_ft)  # the new adapter is what the model now runs
     merged = copy.deepcopy(second).merge_and_unload()  # peft's own merge: a plain fine-tuned model
-    naive = torch.stack([_reference_logits(merged, base, row.tolist(), 0.5) for row in PEFT_IDS])
+    naive = torch.stack([reference_logits(merged, base, row.tolist(), 0.5) for row in PEFT_IDS])
     for mode, scaling in scalings.items():
         for alpha, want in ((0.0, want_base), (1.0, want_ft)):
             scaling.joint.alpha = alpha
@@ -189,8 +187,7 @@ def test_logged_tuco_and_kl_of_a_truncated_prompt_are_those_generation_saw(pair_
     exactly those tokens (the naive loop, a loop over the vocabulary), not of a longer cut."""
     from transformers import AutoModelForCausalLM
 
-    from tests.helpers.naive import naive_joint as _naive
-    from tests.helpers.naive import naive_next_token_measures as _naive_kl
+    from tests.helpers.naive import naive_joint, naive_next_token_measures
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], alpha=0.5, device="cpu", batch_size=4,
@@ -214,10 +211,10 @@ def test_logged_tuco_and_kl_of_a_truncated_prompt_are_those_generation_saw(pair_
     assert sorted(seen) == sorted(cut.values())  # the independent cut is the one generation saw
     for sample in samples:
         logged, row = sample["arguments"][0][2], torch.tensor([cut[sample["doc_id"]]])
-        _, tuco = _naive(ft, base, row, 0.5)
+        _, tuco = naive_joint(ft, base, row, 0.5)
         assert logged["tuco"] == pytest.approx(float(tuco[0]), abs=1e-5)
         with torch.no_grad():
-            kl, *_ = _naive_kl(ft(row).logits[0, -1], base(row).logits[0, -1])
+            kl, *_ = naive_next_token_measures(ft(row).logits[0, -1], base(row).logits[0, -1])
         assert logged["kl"] == pytest.approx(kl, abs=1e-5)
 
 
@@ -227,7 +224,7 @@ def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_ro
     from lm_eval.api.instance import Instance
     from transformers import AutoModelForCausalLM
 
-    from tests.helpers.naive import naive_next_token_measures as _naive_kl
+    from tests.helpers.naive import naive_next_token_measures
 
     ft, base = (AutoModelForCausalLM.from_pretrained(d).eval() for d in pair_dirs)
     lm = TucoScaledLM(pretrained=pair_dirs[0], base=pair_dirs[1], device="cpu", batch_size=4, max_length=16,
@@ -240,7 +237,7 @@ def test_logged_kl_of_a_truncated_loglikelihood_context_is_that_of_the_scored_ro
         assert len(ctx) + len(cont) > 17  # longer than max_length + 1: lm-eval cuts it
         row = torch.tensor([(ctx + cont)[-17:][: -len(cont)]])  # the context part of the scored row
         with torch.no_grad():
-            kl, *_ = _naive_kl(ft(row).logits[0, -1], base(row).logits[0, -1])
+            kl, *_ = naive_next_token_measures(ft(row).logits[0, -1], base(row).logits[0, -1])
         request = Instance("loglikelihood", {}, (context, continuation), idx=0)
         lm.loglikelihood([request])
         assert request.args[2]["kl"] == pytest.approx(kl, abs=1e-5)
@@ -307,11 +304,10 @@ def test_a_peft_base_pass_is_named_as_the_base(pair_dirs):
     off (here a hook that turns block 1's output to NaN then) is named as the base model's."""
     from lm_eval.api.instance import Instance
 
-    from tests.helpers.peft_models import load_base as _base
-    from tests.helpers.peft_models import lora_model as _peft
+    from tests.helpers.peft_models import load_base, lora_model
     from tuco_eval.core.pair import Pair
 
-    model = _peft(_base(pair_dirs))
+    model = lora_model(load_base(pair_dirs))
     block = unwrap(model).model.layers[1]
     lora = block.self_attn.q_proj
     block.register_forward_hook(lambda m, a, out: out * float("nan") if lora.disable_adapters else None)
@@ -341,7 +337,7 @@ def test_a_nonfinite_answer_is_never_stored_in_lm_evals_request_cache(pair_dirs,
 
 def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pair_dirs, monkeypatch):
     """The prefix-reuse path (α = 1 runs no hook there either) and `score --generate`'s greedy loop."""
-    from tests.helpers.position_pairs import shared_prefix_requests as _shared_prefix_requests
+    from tests.helpers.position_pairs import shared_prefix_requests
     from tuco_eval.core.generation import greedy_generate
     from tuco_eval.harness.prefix_scoring import PrefixScorer
 
@@ -353,7 +349,7 @@ def test_nonfinite_on_the_shared_prefix_path_and_in_score_generate_is_refused(pa
     for alpha in (1.0, 1.3):
         lm.alpha = alpha
         with pytest.raises(NonFiniteError, match=rf"at α={alpha} \(first in the output of the final norm\)"):
-            lm._loglikelihood_tokens(_shared_prefix_requests())
+            lm._loglikelihood_tokens(shared_prefix_requests())
     assert groups  # the shared prefix was really scored once per group
     for alpha in (1.0, 0.5):
         with pytest.raises(NonFiniteError, match=rf"at α={alpha} \(first in the output of the final norm\)"):
