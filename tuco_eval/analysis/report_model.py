@@ -62,7 +62,6 @@ def build_report(
         runs=runs,
         board=board,
         columns=columns,
-        board_columns=board.columns(columns),
         column_kind=column_kind(runs) if runs else "group or task",
         metric=runs_metric(runs),
         correction=CORRECTIONS[correction],

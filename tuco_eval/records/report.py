@@ -5,6 +5,7 @@ CSV, PNG/SVG, HTML) without computing anything more."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,9 @@ class Run:
     run_dir: Path
     cv: CVResult
 
-    @property
+    @cached_property
     def columns(self) -> dict[str, Cell]:
-        """Leaderboard cells: the run's groups, or its tasks when it has no groups."""
+        """Leaderboard cells: the run's groups, or its tasks when it has no groups (built once)."""
         return self.cv.cells()
 
 
@@ -161,7 +162,6 @@ class Report:
     runs: list[Run]  # rows swept over α, training order
     board: Board
     columns: list[str]  # the swept runs' leaderboard columns (paper's groups first)
-    board_columns: list[str]  # every row's columns, the swept runs' first
     column_kind: str  # "group", "task" or "group or task"
     metric: str | None  # the one metric of every swept run (None: they differ)
     correction: str  # the correction's description
@@ -171,3 +171,8 @@ class Report:
     lm_eval: dict[str, LmEvalSettings]  # rows read from lm-eval folders, by label
     modes: list[ModeReport] = field(default_factory=list)
     series: CheckpointSeries | None = None  # None: fewer than two checkpoints with a step
+
+    @property
+    def board_columns(self) -> list[str]:
+        """Every row's leaderboard columns, the swept runs' first."""
+        return self.board.columns(self.columns)

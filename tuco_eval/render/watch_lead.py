@@ -29,7 +29,7 @@ def state_line(state: WatchState) -> str:
 
 
 def watch_lead(state: WatchState, present: Collection[str]) -> Lead:
-    """The Lead of `render.report.report` for a watched run; `present` names the checkpoint
+    """The Lead of `pipeline.report.report` for a watched run; `present` names the checkpoint
     folders on disk now (an evaluated one that is gone was deleted by the trainer since)."""
     rows = [
         [name, label, "evaluated" + ("" if name in present else "; deleted by the trainer since, results kept")]
