@@ -251,7 +251,7 @@ def test_delta_cell_shows_the_group_interval_in_points_and_its_mark(objective, s
                   metric="acc", objective=objective, level=0.95, significance_level=0.05, seed=0, n_boot=1000,
                   prompts={"unchecked": [], "differ": []}, rows=[], pairs=[], pair_families=[], family_counts=[])
     columns = leaderboard_columns(runs)
-    model = Report(runs=runs, board=board, columns=columns, board_columns=columns, column_kind=column_kind(runs),
+    model = Report(runs=runs, board=board, columns=columns, column_kind=column_kind(runs),
                    metric=runs_metric(runs), correction=CORRECTIONS[DEFAULT_CORRECTION], group_curves={},
                    flips={}, settings={}, lm_eval={})
     cells = {k: cell.render(c=v) for k, v in html_report._delta_cells(model).items()}

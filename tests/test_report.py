@@ -161,13 +161,18 @@ def test_cli_help_states_defaults(run_cli):
         assert default in " ".join(stdout.split())
 
 
-def test_a_run_too_small_for_five_folds_says_to_run_cv_first(tmp_path, run_cli):
-    run_dir = tmp_path / "tiny"
+def _one_task_run(run_dir: Path, n_docs: int, groups: dict) -> Path:
+    """Task t at α 0.9 and 1 with alternating scores, and run.json's ``groups``."""
     for alpha in (0.9, 1.0):
         store.write_unit(run_dir, alpha, "t", [{"doc_id": i, "doc_hash": f"t-{i}", "acc": float(i % 2)}
-                                               for i in range(4)])
+                                               for i in range(n_docs)])
     run_json.update_run_info(run_dir, {"model_args": "pretrained=org/ft", "label": "ft", "alphas": [0.9, 1.0],
-                                       "tasks": ["t"], "groups": {}})
+                                       "tasks": ["t"], "groups": groups})
+    return run_dir
+
+
+def test_a_run_too_small_for_five_folds_says_to_run_cv_first(tmp_path, run_cli):
+    run_dir = _one_task_run(tmp_path / "tiny", n_docs=4, groups={})
     code, _, err = run_cli(["report", run_dir, "--output", tmp_path / "out"])
     assert code == 2 and err.count("\n") == 1, err
     assert f"4 docs cannot be split into 5 folds; use fewer folds (`tuco-eval cv {run_dir} --folds 2` first" in err
@@ -176,11 +181,6 @@ def test_a_run_too_small_for_five_folds_says_to_run_cv_first(tmp_path, run_cli):
 
 
 def test_another_cv_error_is_not_given_the_folds_hint(tmp_path, run_cli):
-    run_dir = tmp_path / "grouped"
-    for alpha in (0.9, 1.0):
-        store.write_unit(run_dir, alpha, "t", [{"doc_id": i, "doc_hash": f"t-{i}", "acc": float(i % 2)}
-                                               for i in range(10)])
-    run_json.update_run_info(run_dir, {"model_args": "pretrained=org/ft", "label": "ft", "alphas": [0.9, 1.0],
-                                       "tasks": ["t"], "groups": {"g": ["t", "missing"]}})
+    run_dir = _one_task_run(tmp_path / "grouped", n_docs=10, groups={"g": ["t", "missing"]})
     code, _, err = run_cli(["report", run_dir, "--output", tmp_path / "out"])
     assert code == 2 and "members without results" in err and "--folds" not in err, err
